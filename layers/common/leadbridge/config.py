@@ -1,0 +1,52 @@
+"""Typed runtime settings, read once from the environment that template.yaml (or the local stack) sets.
+
+Domain code never reads os.environ; handlers and the composition root (`leadbridge.runtime`) pass settings in.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    stage: str = Field(default="dev", alias="STAGE")
+    table_name: str = Field(default="leadbridge", alias="TABLE_NAME")
+    event_bus_name: str = Field(default="leadbridge", alias="EVENT_BUS_NAME")
+    sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
+    webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
+    secrets_kms_key_id: str = Field(default="", alias="SECRETS_KMS_KEY_ID")
+    # Public base URL of the HTTP API, for OAuth redirect URIs and webhook target URLs.
+    public_api_url: str = Field(default="http://127.0.0.1:3000", alias="PUBLIC_API_URL")
+    # JWT claims (the HTTP API's JWT authorizer has verified the token before any handler runs).
+    tenant_claim: str = Field(default="tenant_id", alias="TENANT_CLAIM")
+    role_claim: str = Field(default="role", alias="ROLE_CLAIM")
+    admin_role: str = Field(default="admin", alias="ADMIN_ROLE")
+    # Comma-separated allow-list of return URL prefixes for the OAuth connect flow (no open redirects).
+    allowed_return_urls: str = Field(default="", alias="ALLOWED_RETURN_URLS")
+    sync_log_ttl_days: int = Field(default=90, alias="SYNC_LOG_TTL_DAYS")
+    change_feed_ttl_days: int = Field(default=30, alias="CHANGE_FEED_TTL_DAYS")
+
+    @property
+    def secret_prefix(self) -> str:
+        return f"leadbridge/{self.stage}/"
+
+    @property
+    def return_url_allow_list(self) -> list[str]:
+        return [u.strip() for u in self.allowed_return_urls.split(",") if u.strip()]
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    return Settings.model_validate({k: v for k, v in env.items() if k in _ALIASES})
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Process-wide settings (cached: Lambda environments do not change during a container's life)."""
+    return load_settings()
+
+
+_ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}

@@ -1,0 +1,221 @@
+"""The one connector interface every CRM implements, and the registry that finds a CRM by name.
+
+Sync code talks only to these protocols; adding a CRM means adding a package under `leadbridge.crm.<name>` that
+registers a `CrmProvider`, and touches no sync code.
+
+Every method raises only `leadbridge.errors` CRM errors: `NeedsReauth`, `CrmNotFound`, `CrmConflict`,
+`RateLimited`, `CrmUnavailable`, `CrmRejected`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from leadbridge.models.crm import (
+    ChangePage,
+    CrmObject,
+    CrmObjectInfo,
+    CrmRecord,
+    CrmUser,
+    FieldInfo,
+    Grant,
+    Stage,
+    WebhookEvent,
+    WebhookRegistration,
+)
+
+
+class AuthorizationRequest(BaseModel):
+    """What the OAuth function needs to send the browser to the CRM and to check the callback later."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    state: str
+    code_verifier: str
+    nonce: str | None = None
+
+
+class TokenSource(Protocol):
+    """Gives a connector a valid access token for one connection (implemented by the token vault)."""
+
+    def access_token(self) -> str:
+        """A token that is valid now; refreshes ahead of expiry (single-flight)."""
+        ...
+
+    def refresh_after_unauthorized(self, rejected_token: str) -> str:
+        """Called once when the CRM answered 401 to `rejected_token`. Returns a fresh token (refreshing unless another
+        caller already did), or raises `NeedsReauth`."""
+        ...
+
+
+class ConnectionContext(BaseModel):
+    """The non-secret facts about one connection a connector needs to talk to the CRM."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    crm: str
+    account_id: str
+    api_base: str
+    extra: dict[str, Any] = {}
+
+
+@runtime_checkable
+class OAuthFlow(Protocol):
+    """Authorization for one CRM app registration (client id/secret, redirect URI, environment)."""
+
+    def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
+        """Build the authorize URL with a fresh state, PKCE S256 verifier and (for OIDC) nonce."""
+        ...
+
+    def exchange_code(
+        self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None
+    ) -> Grant:
+        """Exchange the code; validate any id_token (signature, issuer, audience, expiry, nonce)."""
+        ...
+
+    def refresh(self, grant: Grant) -> Grant:
+        """Refresh; keeps the old refresh token when the CRM returns none. `invalid_grant` raises NeedsReauth."""
+        ...
+
+    def revoke(self, grant: Grant) -> None:
+        """Revoke at the CRM where it offers revocation; a no-op otherwise."""
+        ...
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One CRM account, authenticated through a `TokenSource`."""
+
+    crm: str
+
+    # --- metadata ---
+    def objects(self) -> list[CrmObjectInfo]: ...
+
+    def fields(self, obj: CrmObject) -> list[FieldInfo]: ...
+
+    def stages(self) -> list[Stage]: ...
+
+    def users(self) -> list[CrmUser]: ...
+
+    # --- records ---
+    def get(self, obj: CrmObject, record_id: str) -> CrmRecord: ...
+
+    def create(
+        self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
+    ) -> CrmRecord: ...
+
+    def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        """Partial update: only the given fields change."""
+        ...
+
+    def delete(self, obj: CrmObject, record_id: str) -> None: ...
+
+    def search_companies(
+        self,
+        *,
+        org_nr: str | None = None,
+        name: str | None = None,
+        domain: str | None = None,
+        limit: int = 20,
+    ) -> list[CrmRecord]:
+        """Candidates for matching; each criterion given is searched, results de-duplicated by id."""
+        ...
+
+    def list_persons(self, company_id: str) -> list[CrmRecord]: ...
+
+    def record_url(self, obj: CrmObject, record_id: str) -> str:
+        """Deep link to the record in the CRM's UI."""
+        ...
+
+    # --- incremental reads ---
+    def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        """Records of `obj` changed at or after `since` (inclusive), one page per call."""
+        ...
+
+    def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
+        """Ids of records deleted since `since`, where the CRM can tell; [] where it cannot."""
+        ...
+
+    def all_ids(self, obj: CrmObject) -> Iterable[str]:
+        """Every live id, for reconciliation (deletion detection by absence)."""
+        ...
+
+    # --- webhooks ---
+    def register_webhook(self, url: str, secret: str, events: list[str] | None = None) -> WebhookRegistration: ...
+
+    def list_webhooks(self) -> list[WebhookRegistration]: ...
+
+    def reactivate_webhook(self, webhook_id: str) -> WebhookRegistration: ...
+
+    def unregister_webhook(self, webhook_id: str) -> None: ...
+
+
+class WebhookVerifier(Protocol):
+    """Stateless webhook checks for one CRM; needs no token, so the intake runs it before anything else."""
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
+        """Constant-time check of the CRM's signature over the raw body."""
+        ...
+
+    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """Raises `WebhookRejected` on a malformed body."""
+        ...
+
+    def test_response(self, events: list[WebhookEvent]) -> tuple[int, str, str] | None:
+        """(status, content type, body) to answer directly, e.g. a SOAP Ack; None for a plain 200."""
+        ...
+
+
+class CrmProvider(Protocol):
+    """Everything leadbridge knows about one CRM. One instance per process, built from environment settings."""
+
+    name: str  # "superoffice", "salesforce", "hubspot"
+    label: str  # "SuperOffice CRM Online"
+
+    def oauth(self) -> OAuthFlow: ...
+
+    def connector(self, context: ConnectionContext, tokens: TokenSource) -> Connector: ...
+
+    def webhooks(self) -> WebhookVerifier: ...
+
+
+ProviderFactory = Callable[[], CrmProvider]
+_registry: dict[str, ProviderFactory] = {}
+_instances: dict[str, CrmProvider] = {}
+
+
+def register(name: str, factory: ProviderFactory) -> None:
+    """Called by each CRM package at import time."""
+    _registry[name] = factory
+
+
+def provider(name: str) -> CrmProvider:
+    """The provider for `name`; raises KeyError for a CRM leadbridge does not support."""
+    _load_builtin()
+    if name not in _instances:
+        _instances[name] = _registry[name]()
+    return _instances[name]
+
+
+def supported() -> list[str]:
+    _load_builtin()
+    return sorted(_registry)
+
+
+def reset_providers() -> None:
+    """Forget built providers (tests change environment settings between stacks)."""
+    _instances.clear()
+
+
+def _load_builtin() -> None:
+    # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly.
+    import importlib
+
+    for module in ("leadbridge.crm.superoffice",):
+        importlib.import_module(module)

@@ -1,0 +1,1 @@
+"""SuperOffice CRM Online connector (registers itself with leadbridge.crm.base)."""

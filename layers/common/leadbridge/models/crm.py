@@ -1,0 +1,165 @@
+"""Canonical CRM-side models shared by every connector.
+
+Records carry their fields as a flat dict keyed by the connector's *field names* (the names `Connector.fields()`
+lists: standard fields such as `Name`, `OrgNr`, `Url`, `Email`, and custom fields by their CRM id such as the
+SuperOffice prog id `RabitIQ:1` or the Salesforce API name `Score__c`). Values are plain Python values (str, int,
+float, bool, date, datetime, None); the connector converts to and from the CRM's own encodings. This keeps the
+mapping engine and the sync code CRM-agnostic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CrmObject(StrEnum):
+    """The app-facing object kinds. Each connector maps them to its own objects (SuperOffice Contact/Person/Sale/
+    Appointment; Salesforce Account or Lead/Contact/Opportunity/Task; HubSpot companies/contacts/deals/tasks)."""
+
+    COMPANY = "company"
+    PERSON = "person"
+    DEAL = "deal"
+    ACTIVITY = "activity"
+
+
+class FieldType(StrEnum):
+    STRING = "string"  # short single-line text
+    TEXT = "text"  # long text
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    PICKLIST = "picklist"
+    REFERENCE = "reference"
+    EMAIL = "email"
+    PHONE = "phone"
+    URL = "url"
+    COUNTRY = "country"
+
+
+class PicklistValue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    value: str
+    label: str
+    active: bool = True
+
+
+class FieldInfo(BaseModel):
+    """Metadata of one CRM field, as the settings screen and the mapping validator need it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    label: str
+    type: FieldType
+    length: int | None = None  # maximum text length the CRM accepts; values are truncated to it
+    required: bool = False
+    updateable: bool = True
+    custom: bool = False
+    picklist: list[PicklistValue] = Field(default_factory=list)
+    restricted_picklist: bool = False
+
+
+class CrmObjectInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    object: CrmObject
+    crm_name: str  # the CRM's own name, e.g. "Contact", "Account", "companies"
+    label: str
+
+
+class StageKind(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    STALLED = "stalled"
+
+
+class Stage(BaseModel):
+    """A pipeline stage or a deal status value the CRM offers (SuperOffice sale stages and statuses, Salesforce
+    OpportunityStage/LeadStatus, HubSpot deal stages)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    kind: StageKind = StageKind.OPEN
+    probability: int | None = None
+    rank: int = 0
+    group: str = "stage"  # "stage" or "status" (SuperOffice keeps won/lost in Status, not in the stage list)
+
+
+class CrmUser(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    email: str | None = None
+    active: bool = True
+
+
+class CrmRecord(BaseModel):
+    """One CRM record in canonical form."""
+
+    object: CrmObject
+    id: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None  # the company a person/deal/activity belongs to
+    person_id: str | None = None  # the person a deal/activity belongs to, when any
+    updated_at: datetime | None = None
+    created_at: datetime | None = None
+    deleted: bool = False
+    url: str | None = None  # deep link into the CRM's UI
+
+
+class ChangePage(BaseModel):
+    """One page of an incremental read. `next_page_token` is None on the last page; the caller persists it (with
+    `since`) after every page so that an interrupted run resumes where it stopped."""
+
+    records: list[CrmRecord]
+    next_page_token: str | None = None
+
+
+class Grant(BaseModel):
+    """What an OAuth exchange or refresh yields. Lives only in the token vault (Secrets Manager)."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None  # epoch seconds; None when the CRM does not say (Salesforce)
+    token_type: str = "Bearer"
+    account_id: str  # the CRM account: SuperOffice customer id (Cust12345), Salesforce org id, HubSpot portal id
+    account_name: str | None = None
+    api_base: str  # where API calls go: SuperOffice webapi_url, Salesforce instance_url, HubSpot api host
+    user_id: str | None = None  # the CRM user who consented
+    user_email: str | None = None
+    user_is_admin: bool | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookRegistration(BaseModel):
+    id: str
+    url: str
+    events: list[str] = Field(default_factory=list)
+    active: bool = True
+    state: str | None = None  # CRM's own state word, e.g. SuperOffice "TooManyErrors"
+
+
+class WebhookEvent(BaseModel):
+    """A CRM event after verification and parsing."""
+
+    event_id: str
+    event: str  # CRM event name, e.g. "contact.changed", "sale.sold"
+    object: CrmObject | None  # None for events we do not sync (test events, unknown entities)
+    record_id: str | None
+    account_id: str | None  # e.g. SuperOffice ContextIdentifier, to route and check the connection
+    action: str  # "created" | "changed" | "deleted" | "won" | "lost" | "test" | other CRM-specific words
+    occurred_at: datetime | None = None
+    changed_fields: list[str] = Field(default_factory=list)
+    changed_by: str | None = None  # CRM user id, to suppress echoes of our own writes
+    payload: dict[str, Any] = Field(default_factory=dict)  # CRM field values carried by the event, if any
+    is_test: bool = False
