@@ -33,6 +33,12 @@ class InvalidInput(LeadbridgeError):
         self.errors = errors or []
 
 
+class InvalidCursor(InvalidInput):
+    """A pagination cursor that is malformed, tampered with, or was issued for another tenant or query (HTTP 400)."""
+
+    code = "invalid_cursor"
+
+
 class Unauthenticated(LeadbridgeError):
     code = "unauthenticated"
 
