@@ -18,14 +18,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 # Legal-form suffixes that say nothing about identity ("Acme ApS" is "Acme A/S" after a conversion).
-_LEGAL_FORMS = {  # fmt: skip
+_LEGAL_FORMS = {
     "as", "a/s", "aps", "ivs", "is", "i/s", "ks", "k/s", "ps", "p/s", "amba", "a.m.b.a", "smba", "fmba",
     "ab", "oy", "oyj", "asa", "gmbh", "ag", "kg", "ug", "ohg", "ev", "bv", "nv", "vof", "sa", "sas", "sarl", "srl",
     "spa", "sl", "ltd", "limited", "plc", "llp", "llc", "inc", "incorporated", "corp", "corporation", "co", "company",
 }
 _TRANSLITERATE = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "ß": "ss", "þ": "th", "ð": "d", "œ": "oe"})
 # Consumer mailbox providers: a contact's address there says nothing about the employer.
-FREE_MAIL_DOMAINS = frozenset(  # fmt: skip
+FREE_MAIL_DOMAINS = frozenset(
     {
         "gmail.com", "googlemail.com", "hotmail.com", "hotmail.dk", "outlook.com", "outlook.dk", "live.com", "live.dk",
         "msn.com", "yahoo.com", "yahoo.dk", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me",
