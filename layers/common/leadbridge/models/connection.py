@@ -1,0 +1,156 @@
+"""Connections to CRM accounts: the stored record, the OAuth state item, API contracts and the connection events.
+
+Tokens never appear here: a `Connection` names the Secrets Manager secret that holds the `Grant`, nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadbridge.crm.base import ConnectionContext
+
+STATE_LIFETIME = timedelta(minutes=10)
+
+
+class ConnectionStatus(StrEnum):
+    CONNECTED = "connected"
+    NEEDS_REAUTH = "needs_reauth"
+    DISCONNECTED = "disconnected"
+
+
+class WebhookStatus(StrEnum):
+    REGISTERED = "registered"
+    FAILED = "failed"  # registration failed; the connection still works (polling), the scheduled sync retries
+    NONE = "none"  # not registered (never tried, CRM without webhooks, or disconnected)
+
+
+class Connection(BaseModel):
+    """One tenant's link to one CRM account (item `T#{tenant}` / `CONN#{crm}`)."""
+
+    tenant_id: str
+    crm: str
+    status: ConnectionStatus
+    account_id: str
+    account_name: str | None = None
+    api_base: str
+    secret_name: str
+    connected_by: str
+    connected_at: datetime
+    crm_user_id: str | None = None
+    crm_user_email: str | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    # Unguessable id in the webhook target URL, so the public intake can find the connection without a tenant claim.
+    connection_key: str
+    webhook_id: str | None = None
+    webhook_status: WebhookStatus = WebhookStatus.NONE
+    webhook_error: str | None = None
+    webhook_secret_name: str | None = None
+    next_run_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    disconnected_by: str | None = None
+    updated_at: datetime | None = None
+
+    def context(self) -> ConnectionContext:
+        return ConnectionContext(
+            tenant_id=self.tenant_id, crm=self.crm, account_id=self.account_id, api_base=self.api_base
+        )
+
+    @property
+    def is_active(self) -> bool:
+        """Holds credentials (connected or waiting for re-authorization)."""
+        return self.status in (ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_REAUTH)
+
+
+class OAuthState(BaseModel):
+    """Server-side half of one authorization attempt (item `STATE#{state}`), single use, 10 minutes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str
+    tenant_id: str
+    user_id: str
+    crm: str
+    return_url: str
+    code_verifier: str
+    nonce: str | None = None
+    created_at: datetime
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+# --- API contracts ---------------------------------------------------------------------------------------------------
+
+
+class AuthorizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Where the browser lands after the CRM login; must start with an allowed return URL.",
+    )
+
+
+class AuthorizeResponse(BaseModel):
+    authorization_url: str = Field(description="Send the administrator's browser here to log in at the CRM.")
+    expires_at: datetime = Field(description="The authorization must be completed before this time.")
+
+
+class ConnectionView(BaseModel):
+    """What the API shows about a connection. Deliberately no token, secret name or connection key."""
+
+    crm: str
+    status: ConnectionStatus
+    account_id: str | None = None
+    account_name: str | None = None
+    api_base: str | None = None
+    connected_by: str | None = None
+    connected_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    webhook_status: WebhookStatus = WebhookStatus.NONE
+    webhook_error: str | None = None
+    disconnected_at: datetime | None = None
+    disconnected_by: str | None = None
+
+    @classmethod
+    def of(cls, connection: Connection) -> ConnectionView:
+        return cls.model_validate(connection.model_dump(include=set(cls.model_fields)))
+
+    @classmethod
+    def never_connected(cls, crm: str) -> ConnectionView:
+        return cls(crm=crm, status=ConnectionStatus.DISCONNECTED)
+
+
+class ConnectionList(BaseModel):
+    connections: list[ConnectionView]
+
+
+class DisconnectResult(BaseModel):
+    connection: ConnectionView
+    revoked_at_crm: bool = Field(description="False when the CRM could not be reached to revoke the grant.")
+    webhook_removed: bool
+    secret_recovery_days: int
+
+
+# --- events to the app (EventBridge, source "leadbridge") ------------------------------------------------------------
+
+
+class ConnectionNeedsReauthDetail(BaseModel):
+    """Detail of `ConnectionNeedsReauth`: the CRM refused our refresh token; an admin must connect again."""
+
+    tenant_id: str
+    crm: str
+    account_id: str
+    account_name: str | None = None
+    reason: str
+    correlation_id: str | None = None
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,92 @@
+"""Events to the app on the EventBridge bus (source `leadbridge`): the publisher port and its EventBridge adapter.
+
+Event names and detail shapes are documented in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict
+
+from leadbridge.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+EVENT_SOURCE = "leadbridge"
+PUT_EVENTS_MAX_ENTRIES = 10  # EventBridge PutEvents limit per call
+
+
+class AppEvent(BaseModel):
+    """One event for the app. `detail_type` is the event name (e.g. `ConnectionNeedsReauth`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    detail_type: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, detail_type: str, detail: BaseModel) -> AppEvent:
+        return cls(detail_type=detail_type, detail=detail.model_dump(mode="json"))
+
+
+class EventDeliveryError(StoreUnavailable):
+    """Some events were not accepted by the bus; `failed` lists (event, error code, message) per rejected entry."""
+
+    code = "event_delivery_failed"
+
+    def __init__(self, message: str, *, failed: list[tuple[AppEvent, str, str]]) -> None:
+        super().__init__(
+            message,
+            details={"failed": [{"detail_type": e.detail_type, "error": c, "message": m} for e, c, m in failed]},
+        )
+        self.failed = failed
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[AppEvent]) -> None:
+        """Deliver all events or raise `EventDeliveryError` naming the ones that were not delivered."""
+        ...
+
+
+class EventBridgePublisher:
+    def __init__(self, bus_name: str, client: EventBridgeClient | None = None) -> None:
+        self.bus_name = bus_name
+        self._client = client or boto3.client("events")
+
+    def publish(self, events: Sequence[AppEvent]) -> None:
+        failed: list[tuple[AppEvent, str, str]] = []
+        for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
+            chunk = list(events[start : start + PUT_EVENTS_MAX_ENTRIES])
+            entries: list[PutEventsRequestEntryTypeDef] = [
+                {
+                    "EventBusName": self.bus_name,
+                    "Source": EVENT_SOURCE,
+                    "DetailType": event.detail_type,
+                    "Detail": json.dumps(event.detail, separators=(",", ":")),
+                }
+                for event in chunk
+            ]
+            try:
+                response = self._client.put_events(Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                failed.extend((event, _error_code(exc), str(exc)) for event in chunk)
+                continue
+            # Entries come back in request order; an entry with ErrorCode was not delivered.
+            for event, result in zip(chunk, response.get("Entries", []), strict=False):
+                if "ErrorCode" in result:
+                    failed.append((event, result.get("ErrorCode", ""), result.get("ErrorMessage", "")))
+        if failed:
+            raise EventDeliveryError(f"{len(failed)} of {len(events)} events were not delivered", failed=failed)
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
