@@ -1,0 +1,321 @@
+"""The app-side Lead and the app-side object shapes the mapping engine reads and writes.
+
+A lead app sends one `Lead`: a company with its standard fields and the 37 catalogue fields of
+`lead-fields.json` (seed 002), its contact persons, its pipeline stage and owner. leadbridge splits it into the
+app-side objects that map onto CRM objects: one `AppCompany`, one `AppPerson` per contact, one `AppDeal` (the lead as
+an opportunity) and any `AppActivity`.
+
+Field names are English snake_case. Input also accepts the camelCase names of the seed catalogue (`companyName`,
+`reasonForFit`, `cvr`, ...), so an app that already speaks that dialect can send its records unchanged.
+
+The 37 catalogue fields (prog id in the seed's SuperOffice setup → app field):
+
+    RabitIQ:1  score                  RabitIQ:14 target_audience        RabitIQ:27 threats
+    RabitIQ:2  reason_for_fit         RabitIQ:15 technologies           RabitIQ:28 customer_reviews
+    RabitIQ:3  industry               RabitIQ:16 revenue                RabitIQ:29 employee_reviews
+    RabitIQ:4  size                   RabitIQ:17 profit                 RabitIQ:30 growth_signals
+    RabitIQ:5  location               RabitIQ:18 employees              RabitIQ:31 industry_pain_points
+    RabitIQ:6  lead_ref               RabitIQ:19 growth_rate            RabitIQ:32 open_positions
+    RabitIQ:7  buying_signals         RabitIQ:20 profit_margin          RabitIQ:33 sales_playbook
+    RabitIQ:8  intent_score           RabitIQ:21 competitors            RabitIQ:34 user_notes
+    RabitIQ:9  intent_signals         RabitIQ:22 competitive_analysis   RabitIQ:35 created_date
+    RabitIQ:10 conversation_starters  RabitIQ:23 market_analysis        RabitIQ:36 org_number (CVR)
+    RabitIQ:11 red_flags              RabitIQ:24 strengths              RabitIQ:37 address
+    RabitIQ:12 description            RabitIQ:25 weaknesses
+    RabitIQ:13 business_model         RabitIQ:26 opportunities
+
+`lead_ref` defaults to the lead's `id` (the seed's "RabitIQ Lead ID" is the app's own reference).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from leadbridge.models.crm import CrmObject
+
+
+def _snake_or_camel(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
+
+
+class _AppModel(BaseModel):
+    # Unknown keys are rejected so a typo in a sample record (preview) or an export payload is a clear 422.
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(validation_alias=_snake_or_camel),
+        str_strip_whitespace=True,
+    )
+
+
+class LeadContact(_AppModel):
+    """A contact person on a lead. `name` is the full name; `first_name`/`last_name` win over it when given."""
+
+    id: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+
+
+class Lead(_AppModel):
+    """One lead as the app sends it."""
+
+    id: str = Field(min_length=1, max_length=200)
+    stage: str | None = None  # the app's pipeline stage name, e.g. "New", "Lead", "Won"
+    owner: str | None = None  # the app user who owns the lead (id or e-mail, as the app knows its users)
+    crm_company_id: str | None = None  # set once the lead has been exported/linked
+
+    # --- company standard fields ---
+    company_name: str | None = None
+    website: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+    # --- the 37 catalogue fields (see module docstring for prog ids) ---
+    score: int | None = None
+    reason_for_fit: str | None = None
+    industry: str | None = None
+    size: str | None = None
+    location: str | None = None
+    lead_ref: str | None = None
+    buying_signals: str | None = None
+    intent_score: int | None = None
+    intent_signals: str | None = None
+    conversation_starters: str | None = None
+    red_flags: str | None = None
+    description: str | None = None
+    business_model: str | None = None
+    target_audience: str | None = None
+    technologies: str | None = None
+    revenue: Decimal | None = None
+    profit: Decimal | None = None
+    employees: int | None = None
+    growth_rate: Decimal | None = None
+    profit_margin: Decimal | None = None
+    competitors: str | None = None
+    competitive_analysis: str | None = None
+    market_analysis: str | None = None
+    strengths: str | None = None
+    weaknesses: str | None = None
+    opportunities: str | None = None
+    threats: str | None = None
+    customer_reviews: str | None = None
+    employee_reviews: str | None = None
+    growth_signals: str | None = None
+    industry_pain_points: str | None = None
+    open_positions: str | None = None
+    sales_playbook: str | None = None
+    user_notes: str | None = None
+    created_date: date | None = None
+    org_number: str | None = Field(default=None, validation_alias=AliasChoices("org_number", "orgNumber", "cvr"))
+    address: str | None = None
+
+    # --- the deal side of the lead ---
+    deal_title: str | None = None
+    deal_amount: Decimal | None = None
+    deal_currency: str | None = None
+    expected_close: date | None = None
+
+    contacts: list[LeadContact] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _lead_ref_defaults_to_id(self) -> Lead:
+        if self.lead_ref is None:
+            self.lead_ref = self.id
+        return self
+
+    # --- split into app-side objects ---
+
+    def company(self) -> AppCompany:
+        data = self.model_dump(include=set(AppCompany.model_fields) - {"id"})
+        return AppCompany(id=self.id, **data)
+
+    def persons(self) -> list[AppPerson]:
+        out = []
+        for index, c in enumerate(self.contacts):
+            out.append(
+                AppPerson(
+                    id=c.id or f"{self.id}#{index}",
+                    company_id=self.id,
+                    name=c.name,
+                    first_name=c.first_name,
+                    last_name=c.last_name,
+                    title=c.title,
+                    email=c.email,
+                    phone=c.phone,
+                    mobile=c.mobile,
+                )
+            )
+        return out
+
+    def deal(self) -> AppDeal:
+        return AppDeal(
+            id=self.id,
+            company_id=self.id,
+            title=self.deal_title or self.company_name,
+            amount=self.deal_amount,
+            currency=self.deal_currency,
+            stage=self.stage,
+            expected_close=self.expected_close,
+            description=self.reason_for_fit,
+            owner=self.owner,
+        )
+
+
+class AppCompany(_AppModel):
+    """The company side of a lead: standard fields plus the 37 catalogue fields."""
+
+    id: str
+    owner: str | None = None
+    stage: str | None = None
+    company_name: str | None = None
+    website: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+    score: int | None = None
+    reason_for_fit: str | None = None
+    industry: str | None = None
+    size: str | None = None
+    location: str | None = None
+    lead_ref: str | None = None
+    buying_signals: str | None = None
+    intent_score: int | None = None
+    intent_signals: str | None = None
+    conversation_starters: str | None = None
+    red_flags: str | None = None
+    description: str | None = None
+    business_model: str | None = None
+    target_audience: str | None = None
+    technologies: str | None = None
+    revenue: Decimal | None = None
+    profit: Decimal | None = None
+    employees: int | None = None
+    growth_rate: Decimal | None = None
+    profit_margin: Decimal | None = None
+    competitors: str | None = None
+    competitive_analysis: str | None = None
+    market_analysis: str | None = None
+    strengths: str | None = None
+    weaknesses: str | None = None
+    opportunities: str | None = None
+    threats: str | None = None
+    customer_reviews: str | None = None
+    employee_reviews: str | None = None
+    growth_signals: str | None = None
+    industry_pain_points: str | None = None
+    open_positions: str | None = None
+    sales_playbook: str | None = None
+    user_notes: str | None = None
+    created_date: date | None = None
+    org_number: str | None = None
+    address: str | None = None
+
+
+class AppPerson(_AppModel):
+    id: str
+    company_id: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+
+
+class AppDeal(_AppModel):
+    id: str
+    company_id: str | None = None
+    title: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    stage: str | None = None
+    expected_close: date | None = None
+    description: str | None = None
+    owner: str | None = None
+
+
+class ActivityStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class AppActivity(_AppModel):
+    """An activity logged in the app (seed 004: becomes a CRM task/appointment; done → task completed)."""
+
+    id: str
+    company_id: str | None = None
+    person_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    date: datetime | None = None
+    status: ActivityStatus = ActivityStatus.OPEN
+    owner: str | None = None
+
+
+APP_MODELS: dict[CrmObject, type[_AppModel]] = {
+    CrmObject.COMPANY: AppCompany,
+    CrmObject.PERSON: AppPerson,
+    CrmObject.DEAL: AppDeal,
+    CrmObject.ACTIVITY: AppActivity,
+}
+
+
+class AppFieldKind(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+_KINDS: list[tuple[type, AppFieldKind]] = [
+    # Order matters: bool is an int, datetime is a date.
+    (bool, AppFieldKind.BOOLEAN),
+    (int, AppFieldKind.INTEGER),
+    (Decimal, AppFieldKind.DECIMAL),
+    (float, AppFieldKind.DECIMAL),
+    (datetime, AppFieldKind.DATETIME),
+    (date, AppFieldKind.DATE),
+]
+
+
+def _kind_of(annotation: Any) -> AppFieldKind:
+    if get_origin(annotation) in (Union, UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not NoneType)
+    if isinstance(annotation, type) and not issubclass(annotation, StrEnum):
+        for python_type, kind in _KINDS:
+            if issubclass(annotation, python_type):
+                return kind
+    return AppFieldKind.TEXT
+
+
+def app_fields(obj: CrmObject) -> dict[str, AppFieldKind]:
+    """The mappable app fields of an app object and their value kinds (for mapping validation and the UI)."""
+    model = APP_MODELS[obj]
+    return {name: _kind_of(info.annotation) for name, info in model.model_fields.items()}
+
+
+def app_record(obj: CrmObject, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a raw app record of `obj` and return it as a plain dict keyed by app field names."""
+    return APP_MODELS[obj].model_validate(data).model_dump()
