@@ -1,0 +1,529 @@
+"""The single-table adapter: key builders for every item of the one DynamoDB table, typed get/put/update/delete/
+query/transaction helpers, opaque pagination cursors, and the one place AWS errors become domain errors.
+
+Items are plain dicts of Python values. Writes accept str, int, float, bool, None, datetime (stored as ISO 8601
+text), lists, dicts and non-empty sets; reads return numbers as int when integral, else float.
+
+Keys (see docs/design): partition keys of tenant data always start with `T#{tenant}`. Key parts may not contain
+`#`, so no value can address another tenant's items or another item type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from leadbridge.errors import (
+    Conflict,
+    InvalidCursor,
+    InvalidInput,
+    LeadbridgeError,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+Item = dict[str, Any]
+Key = dict[str, str]
+
+PK = "PK"
+SK = "SK"
+# Index name -> (partition key attribute, sort key attribute). Mirrors template.yaml.
+INDEXES: dict[str | None, tuple[str, str]] = {
+    None: (PK, SK),
+    "GSI1": ("GSI1PK", "GSI1SK"),  # connections due for a scheduled run
+    "GSI2": ("GSI2PK", "GSI2SK"),  # record links by CRM id
+    "GSI3": ("GSI3PK", "GSI3SK"),  # sync log by lead id
+}
+TTL_ATTRIBUTE = "expires_at"
+# Sorts after every character used in ids and ISO times: `SK <= prefix + HIGH` covers everything under a prefix.
+HIGH = "\uffff"
+
+# --- key builders ----------------------------------------------------------------------------------------------------
+
+
+def part(value: object, name: str = "key part") -> str:
+    """One component of a key: non-empty, without the `#` separator."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if not text or "#" in text:
+        raise InvalidInput(
+            f"{name} must be non-empty and must not contain '#'",
+            errors=[{"loc": [name], "type": "invalid_key_part", "message": "empty or contains '#'"}],
+        )
+    return text
+
+
+def iso(ts: datetime) -> str:
+    """Fixed-width UTC timestamp (microseconds, `Z`), so that string order is time order."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tenant_pk(tenant: str) -> str:
+    return f"T#{part(tenant, 'tenant')}"
+
+
+def tenant_crm_pk(tenant: str, crm: str) -> str:
+    return f"{tenant_pk(tenant)}#{part(crm, 'crm')}"
+
+
+def connection_key(tenant: str, crm: str) -> Key:
+    return {PK: tenant_pk(tenant), SK: f"CONN#{part(crm, 'crm')}"}
+
+
+def connection_due_index(next_run_at: datetime, tenant: str, crm: str) -> Key:
+    """GSI1 attributes of a connection with a schedule: the dispatcher queries `GSI1PK = DUE`, `GSI1SK <= now`."""
+    return {"GSI1PK": "DUE", "GSI1SK": f"{iso(next_run_at)}#{part(tenant, 'tenant')}#{part(crm, 'crm')}"}
+
+
+def settings_key(tenant: str, crm: str, version: int | None = None) -> Key:
+    """`version=None` is the `current` pointer; versions are zero-padded so they sort numerically."""
+    suffix = "current" if version is None else f"v{version:08d}"
+    return {PK: tenant_pk(tenant), SK: f"SET#{part(crm, 'crm')}#{suffix}"}
+
+
+def oauth_state_key(state: str) -> Key:
+    return {PK: f"STATE#{part(state, 'state')}", SK: "STATE"}
+
+
+def link_key(tenant: str, crm: str, obj: str, app_id: str) -> Key:
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"LINK#{part(obj, 'object')}#{part(app_id, 'app_id')}"}
+
+
+def link_crm_index(tenant: str, crm: str, obj: str, crm_id: str) -> Key:
+    """GSI2 attributes of a record link: find the app record from a CRM id."""
+    return {"GSI2PK": f"{tenant_crm_pk(tenant, crm)}#{part(obj, 'object')}", "GSI2SK": f"CRM#{part(crm_id, 'crm_id')}"}
+
+
+def checkpoint_key(tenant: str, crm: str, obj: str) -> Key:
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"CKPT#{part(obj, 'object')}"}
+
+
+def run_key(tenant: str, crm: str, started: datetime, run_id: str) -> Key:
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"RUN#{iso(started)}#{part(run_id, 'run_id')}"}
+
+
+def log_key(tenant: str, time: datetime, entry_id: str) -> Key:
+    return {PK: tenant_pk(tenant), SK: f"LOG#{iso(time)}#{part(entry_id, 'id')}"}
+
+
+def log_lead_index(tenant: str, app_id: str, time: datetime, entry_id: str) -> Key:
+    """GSI3 attributes of a sync log entry: the log of one lead."""
+    return {
+        "GSI3PK": f"{tenant_pk(tenant)}#LEAD#{part(app_id, 'lead_id')}",
+        "GSI3SK": f"LOG#{iso(time)}#{part(entry_id, 'id')}",
+    }
+
+
+def change_key(tenant: str, seq: int) -> Key:
+    return {PK: tenant_pk(tenant), SK: f"CHG#{seq:020d}"}
+
+
+def webhook_event_key(tenant: str, crm: str, event_id: str) -> Key:
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"EVT#{part(event_id, 'event_id')}"}
+
+
+def expires_at(days: float, now: datetime | None = None) -> int:
+    """Epoch seconds for the table's TTL attribute."""
+    return int(((now or datetime.now(UTC)) + timedelta(days=days)).timestamp())
+
+
+# --- opaque cursors ---------------------------------------------------------------------------------------------------
+
+
+def encode_cursor(last_key: Mapping[str, str], *, scope: str) -> str:
+    """An opaque continuation token for `last_key`, bound to `scope` (tenant + query shape)."""
+    payload = {"s": _scope_digest(scope), "k": dict(last_key)}
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(
+    token: str,
+    *,
+    scope: str,
+    exact: Mapping[str, str],
+    prefixed: Mapping[str, str],
+) -> Key:
+    """The key inside `token`, after checking it was issued for `scope` and that its attributes are exactly
+    `exact` (equal values, e.g. the tenant's partition) plus `prefixed` (values starting with the prefix).
+    Anything else raises InvalidCursor (HTTP 400): a tampered or foreign cursor never reaches DynamoDB."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _bad_cursor("The cursor is malformed.") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("k"), dict):
+        raise _bad_cursor("The cursor is malformed.")
+    if payload.get("s") != _scope_digest(scope):
+        raise _bad_cursor("The cursor belongs to another query or tenant; start again without a cursor.")
+    key = payload["k"]
+    if set(key) != set(exact) | set(prefixed) or not all(isinstance(v, str) for v in key.values()):
+        raise _bad_cursor("The cursor is malformed.")
+    if any(key[a] != v for a, v in exact.items()) or any(not key[a].startswith(p) for a, p in prefixed.items()):
+        raise _bad_cursor("The cursor belongs to another query or tenant; start again without a cursor.")
+    return {str(k): str(v) for k, v in key.items()}
+
+
+def _scope_digest(scope: str) -> str:
+    return hashlib.sha256(scope.encode()).hexdigest()[:24]
+
+
+def _bad_cursor(message: str) -> InvalidCursor:
+    return InvalidCursor(message, errors=[{"loc": ["query", "cursor"], "type": "invalid_cursor", "message": message}])
+
+
+# --- the adapter -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    items: list[Item]
+    last_key: Key | None  # DynamoDB's LastEvaluatedKey; None at the end
+
+
+@dataclass
+class Condition:
+    """A ConditionExpression with its placeholders (`#name` -> attribute, `:value` -> Python value)."""
+
+    expression: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+ITEM_NOT_EXISTS = Condition("attribute_not_exists(PK)")
+ITEM_EXISTS = Condition("attribute_exists(PK)")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "TransactionConflictException",
+    "LimitExceededException",
+}
+
+
+class Table:
+    """The one DynamoDB table. Every public method raises only `leadbridge.errors`:
+    a failed condition raises `on_conflict` (Conflict unless the caller passes e.g. PreconditionFailed or NotFound);
+    throttling, outages and transaction races raise StoreUnavailable."""
+
+    def __init__(self, name: str, client: DynamoDBClient | None = None) -> None:
+        self.name = name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            # Botocore retries throttling itself; what is left after that is a StoreUnavailable for the caller.
+            self._client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+        return self._client
+
+    # -- single items --
+
+    def get(self, key: Mapping[str, str], *, consistent: bool = False) -> Item | None:
+        try:
+            resp = self.client.get_item(TableName=self.name, Key=_ser_map(key), ConsistentRead=consistent)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc) from exc
+        return _deser_map(resp["Item"]) if "Item" in resp else None
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: Condition | None = None,
+        on_conflict: type[LeadbridgeError] = Conflict,
+        conflict_message: str = "The item was changed or already exists.",
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": _ser_map(item)}
+        kwargs.update(_condition_kwargs(condition))
+        try:
+            self.client.put_item(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, on_conflict, conflict_message) from exc
+
+    def update(
+        self,
+        key: Mapping[str, str],
+        *,
+        set_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
+        add: Mapping[str, int | float] | None = None,
+        condition: Condition | None = None,
+        on_conflict: type[LeadbridgeError] = Conflict,
+        conflict_message: str = "The item was changed meanwhile.",
+    ) -> Item:
+        """SET/REMOVE/ADD attributes by name (no expression writing needed); returns the item as it is now."""
+        kwargs = self._update_kwargs(key, set_values, remove, add, condition)
+        try:
+            resp = self.client.update_item(**kwargs, ReturnValues="ALL_NEW")
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, on_conflict, conflict_message) from exc
+        return _deser_map(resp.get("Attributes", {}))
+
+    def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: Condition | None = None,
+        on_conflict: type[LeadbridgeError] = Conflict,
+        conflict_message: str = "The item was changed or does not exist.",
+    ) -> Item | None:
+        """Deletes and returns the old item (None if there was none)."""
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": _ser_map(key), "ReturnValues": "ALL_OLD"}
+        kwargs.update(_condition_kwargs(condition))
+        try:
+            resp = self.client.delete_item(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, on_conflict, conflict_message) from exc
+        return _deser_map(resp["Attributes"]) if "Attributes" in resp else None
+
+    # -- queries --
+
+    def query(
+        self,
+        partition: str,
+        *,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        sk_between: tuple[str, str] | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        start_key: Mapping[str, str] | None = None,
+        filter: Condition | None = None,
+        consistent: bool = False,
+    ) -> QueryPage:
+        """One page of items in `partition` (of the table or of `index`), sort key by prefix or inclusive range.
+        `limit` caps items *evaluated*, as in DynamoDB: with a filter a page may hold fewer items."""
+        pk_attr, sk_attr = INDEXES[index]
+        names = {"#pk": pk_attr}
+        values: dict[str, Any] = {":pk": partition}
+        expression = "#pk = :pk"
+        if sk_prefix is not None:
+            names["#sk"] = sk_attr
+            values[":skp"] = sk_prefix
+            expression += " AND begins_with(#sk, :skp)"
+        elif sk_between is not None:
+            names["#sk"] = sk_attr
+            values[":sklo"], values[":skhi"] = sk_between
+            expression += " AND #sk BETWEEN :sklo AND :skhi"
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": expression,
+            "ScanIndexForward": not newest_first,
+        }
+        if index is not None:
+            kwargs["IndexName"] = index
+        elif consistent:
+            kwargs["ConsistentRead"] = True
+        if filter is not None:
+            kwargs["FilterExpression"] = filter.expression
+            names.update(filter.names)
+            values.update(filter.values)
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = _ser_map(values)
+        if limit is not None:
+            kwargs["Limit"] = limit
+        if start_key:
+            kwargs["ExclusiveStartKey"] = _ser_map(start_key)
+        try:
+            resp = self.client.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc) from exc
+        last = resp.get("LastEvaluatedKey")
+        return QueryPage(
+            items=[_deser_map(i) for i in resp.get("Items", [])],
+            last_key={k: str(v) for k, v in _deser_map(last).items()} if last else None,
+        )
+
+    def query_all(self, partition: str, **kwargs: Any) -> Iterator[Item]:
+        """Every item `query` would return, page after page."""
+        start: Key | None = None
+        while True:
+            page = self.query(partition, start_key=start, **kwargs)
+            yield from page.items
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+    # -- transactions --
+
+    def tx_put(self, item: Mapping[str, Any], condition: Condition | None = None) -> TransactWriteItemTypeDef:
+        return {"Put": {"TableName": self.name, "Item": _ser_map(item), **_condition_kwargs(condition)}}  # type: ignore[typeddict-item]
+
+    def tx_update(
+        self,
+        key: Mapping[str, str],
+        *,
+        set_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
+        add: Mapping[str, int | float] | None = None,
+        condition: Condition | None = None,
+    ) -> TransactWriteItemTypeDef:
+        return {"Update": self._update_kwargs(key, set_values, remove, add, condition)}  # type: ignore[typeddict-item]
+
+    def tx_delete(self, key: Mapping[str, str], condition: Condition | None = None) -> TransactWriteItemTypeDef:
+        return {"Delete": {"TableName": self.name, "Key": _ser_map(key), **_condition_kwargs(condition)}}  # type: ignore[typeddict-item]
+
+    def tx_check(self, key: Mapping[str, str], condition: Condition) -> TransactWriteItemTypeDef:
+        return {"ConditionCheck": {"TableName": self.name, "Key": _ser_map(key), **_condition_kwargs(condition)}}  # type: ignore[typeddict-item]
+
+    def transact(
+        self,
+        operations: Sequence[TransactWriteItemTypeDef],
+        *,
+        on_conflict: type[LeadbridgeError] = Conflict,
+        conflict_message: str = "A condition of the transaction failed.",
+    ) -> None:
+        """All or nothing. A failed condition raises `on_conflict` whose details name the failed operations."""
+        try:
+            self.client.transact_write_items(TransactItems=list(operations))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, on_conflict, conflict_message) from exc
+
+    # -- helpers --
+
+    def _update_kwargs(
+        self,
+        key: Mapping[str, str],
+        set_values: Mapping[str, Any] | None,
+        remove: Sequence[str],
+        add: Mapping[str, int | float] | None,
+        condition: Condition | None,
+    ) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        sets = []
+        for i, (attr, value) in enumerate((set_values or {}).items()):
+            names[f"#s{i}"] = attr
+            values[f":s{i}"] = value
+            sets.append(f"#s{i} = :s{i}")
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        removes = []
+        for i, attr in enumerate(remove):
+            names[f"#r{i}"] = attr
+            removes.append(f"#r{i}")
+        if removes:
+            clauses.append("REMOVE " + ", ".join(removes))
+        adds = []
+        for i, (attr, delta) in enumerate((add or {}).items()):
+            names[f"#a{i}"] = attr
+            values[f":a{i}"] = delta
+            adds.append(f"#a{i} :a{i}")
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        if not clauses:
+            raise ValueError("update needs at least one of set_values, remove, add")
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": _ser_map(key), "UpdateExpression": " ".join(clauses)}
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition.expression
+            names.update(condition.names)
+            values.update(condition.values)
+        kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = _ser_map(values)
+        return kwargs
+
+
+def _condition_kwargs(condition: Condition | None) -> dict[str, Any]:
+    if condition is None:
+        return {}
+    kwargs: dict[str, Any] = {"ConditionExpression": condition.expression}
+    if condition.names:
+        kwargs["ExpressionAttributeNames"] = dict(condition.names)
+    if condition.values:
+        kwargs["ExpressionAttributeValues"] = _ser_map(condition.values)
+    return kwargs
+
+
+def _translate(
+    exc: ClientError | BotoCoreError,
+    on_conflict: type[LeadbridgeError] = Conflict,
+    conflict_message: str = "A condition failed.",
+) -> Exception:
+    """The one place DynamoDB errors become domain errors. Unknown errors (ValidationException: a bug in our
+    expressions) are returned unchanged so they surface as 500s with a stack trace in the log."""
+    if isinstance(exc, BotoCoreError):
+        return StoreUnavailable("The table is unreachable; retry later.", details={"reason": type(exc).__name__})
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return on_conflict(conflict_message)
+    if code == "TransactionCanceledException":
+        reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+        if "ConditionalCheckFailed" in reasons:
+            failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
+            error = on_conflict(conflict_message)
+            error.details.setdefault("failed_operations", failed)
+            return error
+        if any(r in {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"} for r in reasons):
+            return StoreUnavailable("The table is busy; retry later.", details={"reason": "transaction_conflict"})
+    if code in _RETRYABLE:
+        return StoreUnavailable("The table is busy or unavailable; retry later.", details={"reason": code})
+    if code == "ResourceNotFoundException":
+        return StoreUnavailable("The table does not exist (deployment problem).", details={"reason": code})
+    return exc
+
+
+# --- (de)serialisation -----------------------------------------------------------------------------------------------
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Mapping):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {_to_dynamo(v) for v in value}
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo(v) for v in value}
+    if isinstance(value, Binary):
+        return value.__bytes__()
+    return value
+
+
+def _ser_map(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in values.items()}
+
+
+def _deser_map(values: Mapping[str, Any]) -> Item:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in values.items()}
