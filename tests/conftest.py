@@ -1,0 +1,87 @@
+"""Shared fixtures: moto server, the template's AWS resources, and the whole local stack.
+
+- `moto_server` (session): endpoint URL of a moto server on 127.0.0.1; AWS env vars point every boto3 client at it.
+- `aws` (function): fresh moto state with the table, queues, bus and key of template.yaml; the functions' environment
+  variables (TABLE_NAME, SYNC_QUEUE_URL, ...) set in os.environ; yields `local.aws.LocalResources`.
+- `lambda_context` (function): a fake Lambda context for calling handlers directly.
+- `stack` (module): a started `local.stack.LocalStack` (gateway, pump, sandboxes) sharing the session moto server;
+  schedules do not fire by themselves (call `stack.scheduler.fire_now("DispatcherFunction")`).
+- `mint_token` (function): `mint_token(tenant_id, role="admin", **claims) -> str` bearer for the `stack` gateway.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from local.aws import LocalResources, MotoServer, configure_process_env, create_resources, reset_moto
+from local.lambda_runtime import FakeLambdaContext
+from local.template import SamTemplate
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    saved = dict(os.environ)
+    server = MotoServer()
+    endpoint = server.start()
+    configure_process_env(endpoint)
+    yield endpoint
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def sam_template() -> SamTemplate:
+    return SamTemplate()
+
+
+def _clear_settings_cache() -> None:
+    from leadbridge.config import settings
+
+    settings.cache_clear()
+
+
+@pytest.fixture
+def aws(moto_server: str, sam_template: SamTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
+    reset_moto(moto_server)
+    resources = create_resources(sam_template, moto_server)
+    for name, value in resources.environment.items():
+        monkeypatch.setenv(name, value)
+    _clear_settings_cache()
+    yield resources
+    _clear_settings_cache()
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext.for_function("test-function", timeout_seconds=29, memory_mb=512)
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server: str) -> Iterator[LocalStack]:
+    from local.stack import LocalStack
+
+    saved = dict(os.environ)
+    local_stack = LocalStack(port=0, moto_endpoint=moto_server, run_schedules=False, persist_issuer_key=False)
+    local_stack.start()
+    _clear_settings_cache()
+    yield local_stack
+    local_stack.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    _clear_settings_cache()
+
+
+@pytest.fixture
+def mint_token(stack: LocalStack) -> Callable[..., str]:
+    def mint(tenant_id: str, role: str = "admin", **claims: Any) -> str:
+        return stack.issuer.mint(tenant_id=tenant_id, sub=f"user-{role}@{tenant_id}", role=role, **claims)
+
+    return mint
