@@ -18,7 +18,6 @@ Tokens are never logged and never leave this module except as the return value o
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from leadbridge.crm.base import OAuthFlow, TokenSource
 from leadbridge.errors import (
+    Conflict,
     ConnectionMissing,
     CrmError,
     CrmUnavailable,
@@ -41,12 +41,11 @@ from leadbridge.errors import (
 )
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import Grant
+from leadbridge.observability import logger as log
+from leadbridge.store.table import TTL_ATTRIBUTE, Condition, Table, tenant_crm_pk
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
-
-log = logging.getLogger(__name__)
 
 SECRET_RECOVERY_DAYS = 7
 _SECRET_PART = re.compile(r"^[A-Za-z0-9._@+=\-]{1,128}$")
@@ -160,57 +159,40 @@ class SecretsManagerStore:
 
 
 class DynamoDBLeaseStore:
-    """`LeaseStore` on the single table: item `T#{tenant}#{crm}` / `LEASE#token`, TTL on `expires_at`."""
+    """`LeaseStore` on the single table: item `T#{tenant}#{crm}` / `LEASE#token` (the key is the partition)."""
 
-    def __init__(
-        self, table_name: str, client: DynamoDBClient | None = None, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._table = table_name
-        self._client = client or boto3.client("dynamodb")
+    def __init__(self, table: Table, *, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
         self._clock = clock
-
-    @staticmethod
-    def key(key: str) -> dict[str, Any]:
-        return {"PK": {"S": key}, "SK": {"S": "LEASE#token"}}
 
     def acquire(self, key: str, owner: str, seconds: float) -> bool:
         now = self._clock()
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **self.key(key),
-                    "owner": {"S": owner},
-                    "lease_until": {"N": f"{now + seconds:.3f}"},
-                    # TTL only cleans up leases of crashed holders; it does not decide who holds the lease.
-                    "expires_at": {"N": str(int(now + seconds) + 3600)},
+            self._table.put(
+                {
+                    "PK": key,
+                    "SK": "LEASE#token",
+                    "owner": owner,
+                    "lease_until": round(now + seconds, 3),
+                    # TTL only cleans up leases of crashed holders; `lease_until` decides who holds the lease.
+                    TTL_ATTRIBUTE: int(now + seconds) + 3600,
                 },
-                ConditionExpression="attribute_not_exists(PK) OR lease_until < :now",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                condition=Condition("attribute_not_exists(PK) OR lease_until < :now", values={":now": round(now, 3)}),
             )
-            return True
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _store_error(exc, "lease") from exc
-        except BotoCoreError as exc:
-            raise _store_error(exc, "lease") from exc
+        except Conflict:
+            return False
+        return True
 
     def release(self, key: str, owner: str) -> None:
         try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=self.key(key),
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
+            self._table.delete(
+                {"PK": key, "SK": "LEASE#token"},
+                condition=Condition("#o = :owner", names={"#o": "owner"}, values={":owner": owner}),
             )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return  # our lease expired and someone else holds it now: theirs to release
-            log.warning("could not release token refresh lease", extra={"lease": key, "error": _code(exc)})
-        except BotoCoreError:
-            log.warning("could not release token refresh lease", extra={"lease": key})
+        except Conflict:
+            return  # our lease ran out and another worker holds it now: theirs to release
+        except StoreUnavailable:
+            log.warning("could not release the token refresh lease; it expires by itself", extra={"lease": key})
 
 
 def _code(exc: ClientError) -> str:
@@ -337,7 +319,7 @@ class TokenVault:
             cached = self._cached(name)
             if cached is not None and self._fresh(cached, rejected=rejected):
                 return cached.access_token
-            lease_key = f"T#{connection.tenant_id}#{connection.crm}"
+            lease_key = tenant_crm_pk(connection.tenant_id, connection.crm)
             give_up_at = self._clock() + 2 * self.lease_seconds
             while True:
                 owner = uuid.uuid4().hex

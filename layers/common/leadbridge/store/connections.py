@@ -1,0 +1,169 @@
+"""Connection records (`T#{tenant}` / `CONN#{crm}`) and OAuth state items (`STATE#{state}` / `STATE`) in the table.
+
+A connection item also carries:
+- GSI1 (`GSI1PK=DUE`, `GSI1SK={next_run_at}#{tenant}#{crm}`) while it is connected and has a schedule, so the
+  dispatcher finds due connections; removed when it needs re-authorization or is disconnected.
+- GSI2 (`GSI2PK=WHK#{connection_key}`, `GSI2SK=CONN`) while it holds credentials, so the public webhook intake finds
+  the connection from the unguessable key in its URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from leadbridge.errors import Conflict
+from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
+from leadbridge.store.table import (
+    ITEM_NOT_EXISTS,
+    TTL_ATTRIBUTE,
+    Condition,
+    Item,
+    Table,
+    connection_due_index,
+    connection_key,
+    oauth_state_key,
+    part,
+    tenant_pk,
+)
+
+_INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+
+
+def webhook_index(connection_key_value: str) -> dict[str, str]:
+    return {"GSI2PK": f"WHK#{part(connection_key_value, 'connection_key')}", "GSI2SK": "CONN"}
+
+
+class ConnectionStore:
+    """Connection records and OAuth states of all tenants. Raises only `leadbridge.errors`."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    # --- connections ---
+
+    def get(self, tenant_id: str, crm: str) -> Connection | None:
+        item = self._table.get(connection_key(tenant_id, crm), consistent=True)
+        return _connection(item) if item else None
+
+    def list(self, tenant_id: str) -> list[Connection]:
+        items = self._table.query_all(tenant_pk(tenant_id), sk_prefix="CONN#", consistent=True)
+        return [_connection(item) for item in items]
+
+    def by_webhook_key(self, connection_key_value: str) -> Connection | None:
+        """The connection a webhook URL points at (for the webhook intake)."""
+        page = self._table.query(webhook_index(connection_key_value)["GSI2PK"], index="GSI2", limit=1)
+        return _connection(page.items[0]) if page.items else None
+
+    def save(self, connection: Connection, *, only_if_account: str | None = None) -> None:
+        """Write the whole record. With `only_if_account`, refuse (Conflict) if the stored record holds credentials
+        of another CRM account, so that two concurrent connects cannot both win."""
+        condition = None
+        if only_if_account is not None:
+            condition = Condition(
+                "attribute_not_exists(PK) OR account_id = :account OR #status = :disconnected",
+                names={"#status": "status"},
+                values={":account": only_if_account, ":disconnected": ConnectionStatus.DISCONNECTED.value},
+            )
+        self._table.put(
+            _item(connection),
+            condition=condition,
+            on_conflict=Conflict,
+            conflict_message="Another CRM account is already connected for this tenant.",
+        )
+
+    def transition(
+        self,
+        tenant_id: str,
+        crm: str,
+        *,
+        expected: ConnectionStatus,
+        status: ConnectionStatus,
+        set_values: dict[str, Any] | None = None,
+    ) -> Connection | None:
+        """Set `status` (and more) only if the record is in `expected`; None when it was not (someone else won)."""
+        values: dict[str, Any] = {"status": status.value, **(set_values or {})}
+        remove: list[str] = []
+        if status is not ConnectionStatus.CONNECTED:
+            remove += ["GSI1PK", "GSI1SK"]  # the dispatcher must not schedule a connection that cannot work
+        try:
+            item = self._table.update(
+                connection_key(tenant_id, crm),
+                set_values=values,
+                remove=remove,
+                condition=Condition(
+                    "#status = :expected", names={"#status": "status"}, values={":expected": expected.value}
+                ),
+            )
+        except Conflict:
+            return None
+        return _connection(item)
+
+    def set_next_run(self, tenant_id: str, crm: str, next_run_at: datetime | None) -> None:
+        """Schedule (or unschedule with None) the next sync run; the settings issue calls this."""
+        key = connection_key(tenant_id, crm)
+        if next_run_at is None:
+            self._table.update(key, set_values={"next_run_at": None}, remove=["GSI1PK", "GSI1SK"])
+            return
+        self._table.update(
+            key,
+            set_values={"next_run_at": next_run_at, **connection_due_index(next_run_at, tenant_id, crm)},
+            condition=Condition(
+                "#status = :connected",
+                names={"#status": "status"},
+                values={":connected": ConnectionStatus.CONNECTED.value},
+            ),
+            conflict_message="Only a connected CRM can be scheduled.",
+        )
+
+    def record_outcome(self, tenant_id: str, crm: str, *, at: datetime, error: str | None = None) -> None:
+        """Health after a CRM call: a success clears the last error; a failure keeps the last success time."""
+        if error is None:
+            values: dict[str, Any] = {"last_success_at": at, "last_error": None, "last_error_at": None}
+        else:
+            values = {"last_error": error[:1000], "last_error_at": at}
+        key = connection_key(tenant_id, crm)
+        self._table.update(key, set_values=values, condition=Condition("attribute_exists(PK)"))
+
+    # --- OAuth states ---
+
+    def save_state(self, state: OAuthState) -> None:
+        item: Item = {
+            **oauth_state_key(state.state),
+            **state.model_dump(exclude={"expires_at"}),
+            "state_expires_at": state.expires_at,
+            # TTL removes abandoned states (lazily, within ~48 h); expiry is enforced on read, not by TTL.
+            TTL_ATTRIBUTE: int(state.expires_at.timestamp()),
+        }
+        self._table.put(item, condition=ITEM_NOT_EXISTS)
+
+    def take_state(self, state: str) -> OAuthState | None:
+        """Delete and return the state, or None if it does not exist (forged, used or cleaned up): single use."""
+        try:
+            old = self._table.delete(oauth_state_key(state), condition=Condition("attribute_exists(PK)"))
+        except Conflict:
+            return None
+        if old is None:
+            return None
+        old["expires_at"] = old.pop("state_expires_at")
+        return OAuthState.model_validate(old)
+
+
+def _item(connection: Connection) -> Item:
+    item: Item = {
+        **connection_key(connection.tenant_id, connection.crm),
+        **connection.model_dump(mode="python"),
+        "status": connection.status.value,
+        "webhook_status": connection.webhook_status.value,
+    }
+    if connection.status is ConnectionStatus.CONNECTED and connection.next_run_at is not None:
+        item.update(connection_due_index(connection.next_run_at, connection.tenant_id, connection.crm))
+    if connection.is_active:
+        item.update(webhook_index(connection.connection_key))
+    return item
+
+
+def _connection(item: Item) -> Connection:
+    return Connection.model_validate(
+        {k: v for k, v in item.items() if k not in ("PK", "SK", *_INDEX_ATTRIBUTES) and v is not None}
+    )

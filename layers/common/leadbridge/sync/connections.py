@@ -1,0 +1,532 @@
+"""Connecting a tenant to a CRM account: start authorization, complete the OAuth callback, status, disconnect, and
+marking a connection `needs_reauth` when the CRM refuses our refresh token.
+
+Every function takes its ports in `ConnectionServices`; nothing here imports boto3 or httpx.
+
+The callback is public: its only proof is the `state`, a single-use server-side item bound to tenant, user, CRM,
+return URL, PKCE verifier and nonce. Because the CRM login decides which CRM account is used, a conflict with an
+already connected *other* account can only be detected in the callback (the authorize call answers normally).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from leadbridge.crm.base import CrmProvider
+from leadbridge.errors import (
+    Conflict,
+    ConnectionMissing,
+    CrmError,
+    InvalidInput,
+    LeadbridgeError,
+    NeedsReauth,
+    NotFound,
+    StoreUnavailable,
+)
+from leadbridge.models.connection import (
+    STATE_LIFETIME,
+    AuthorizeResponse,
+    Connection,
+    ConnectionList,
+    ConnectionNeedsReauthDetail,
+    ConnectionStatus,
+    ConnectionView,
+    DisconnectResult,
+    OAuthState,
+    WebhookStatus,
+)
+from leadbridge.models.crm import Grant
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
+from leadbridge.observability import logger
+from leadbridge.store.events import AppEvent, EventDeliveryError, EventPublisher
+from leadbridge.store.vault import SECRET_RECOVERY_DAYS, TokenVault, grant_secret_name, webhook_secret_name
+
+CONNECTION_NEEDS_REAUTH = "ConnectionNeedsReauth"
+
+
+class ConnectionRepository(Protocol):
+    def get(self, tenant_id: str, crm: str) -> Connection | None: ...
+
+    def list(self, tenant_id: str) -> list[Connection]: ...
+
+    def save(self, connection: Connection, *, only_if_account: str | None = None) -> None: ...
+
+    def transition(
+        self,
+        tenant_id: str,
+        crm: str,
+        *,
+        expected: ConnectionStatus,
+        status: ConnectionStatus,
+        set_values: dict[str, object] | None = None,
+    ) -> Connection | None: ...
+
+    def save_state(self, state: OAuthState) -> None: ...
+
+    def take_state(self, state: str) -> OAuthState | None: ...
+
+
+class SyncLog(Protocol):
+    def write(self, entry: SyncLogEntry) -> None: ...
+
+
+@dataclass
+class ConnectionServices:
+    """The ports of the connection flows (built by `leadbridge.runtime`, faked in unit tests)."""
+
+    store: ConnectionRepository
+    vault: TokenVault
+    publisher: EventPublisher
+    sync_log: SyncLog
+    providers: Callable[[str], CrmProvider]
+    supported_crms: Callable[[], list[str]]
+    public_api_url: str
+    secret_prefix: str
+    allowed_return_urls: list[str]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def redirect_uri(self, crm: str) -> str:
+        return f"{self.public_api_url.rstrip('/')}/oauth/{crm}/callback"
+
+    def webhook_url(self, crm: str, connection_key: str) -> str:
+        return f"{self.public_api_url.rstrip('/')}/webhooks/{crm}/{connection_key}"
+
+
+# --- return URL allow-list -------------------------------------------------------------------------------------------
+
+
+def return_url_allowed(url: str, allow_list: list[str]) -> bool:
+    """True when `url` starts with an allowed entry: same scheme and host (and port), and a path equal to or below the
+    allowed path at a `/` boundary. `https://app.example.com/settings` admits `/settings` and `/settings/crm`, not
+    `/settings-evil` or `https://app.example.com.evil.net/`."""
+    if any(c in url for c in "\\\r\n\t ") or not url.isprintable():
+        return False
+    try:
+        candidate = urlsplit(url)
+        host, port = candidate.hostname, candidate.port
+    except ValueError:
+        return False
+    if candidate.scheme not in ("http", "https") or not host or candidate.username or candidate.password:
+        return False
+    for entry in allow_list:
+        try:
+            allowed = urlsplit(entry)
+            allowed_port = allowed.port
+        except ValueError:
+            continue
+        if (allowed.scheme, allowed.hostname, allowed_port) != (candidate.scheme, host, port):
+            continue
+        base = allowed.path.rstrip("/")
+        path = candidate.path or "/"
+        if not base or path == base or path.startswith(base + "/"):
+            return True
+    return False
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` added to its query (kept before any fragment)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# --- authorize -------------------------------------------------------------------------------------------------------
+
+
+def require_supported(svc: ConnectionServices, crm: str) -> None:
+    if crm not in svc.supported_crms():
+        raise NotFound(
+            f"leadbridge does not support the CRM {crm!r}",
+            details={"crm": crm, "supported": svc.supported_crms()},
+        )
+
+
+def start_authorization(
+    svc: ConnectionServices, *, tenant_id: str, user_id: str, crm: str, return_url: str
+) -> AuthorizeResponse:
+    """The CRM's authorization URL for an admin's browser; the state and PKCE verifier stay server-side."""
+    require_supported(svc, crm)
+    if not return_url_allowed(return_url, svc.allowed_return_urls):
+        raise InvalidInput(
+            "return_url is not on the allow-list of return URLs (ALLOWED_RETURN_URLS)",
+            errors=[
+                {
+                    "loc": ["body", "return_url"],
+                    "type": "return_url_not_allowed",
+                    "message": "must start with one of the configured allowed return URLs",
+                }
+            ],
+        )
+    now = svc.clock()
+    state = secrets.token_urlsafe(32)  # 256 bits
+    request = svc.providers(crm).oauth().authorization_request(redirect_uri=svc.redirect_uri(crm), state=state)
+    if request.state != state:
+        raise CrmError("The CRM connector did not use the state it was given")
+    svc.store.save_state(
+        OAuthState(
+            state=state,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            crm=crm,
+            return_url=return_url,
+            code_verifier=request.code_verifier,
+            nonce=request.nonce,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
+        )
+    )
+    logger.info("authorization started", extra={"tenant_id": tenant_id, "crm": crm})
+    return AuthorizeResponse(authorization_url=request.url, expires_at=now + STATE_LIFETIME)
+
+
+# --- callback --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackParams:
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """Either a redirect to the tenant's return URL, or (no trustworthy return URL) an error page."""
+
+    redirect_url: str | None = None
+    status: int = 302
+    error: str | None = None
+    message: str = ""
+
+
+class CallbackError:
+    """Error codes the browser gets on the return URL (`?status=error&error=<code>`)."""
+
+    DENIED = "denied"  # the user declined consent at the CRM
+    EXPIRED_STATE = "expired_state"  # took longer than 10 minutes
+    INVALID_STATE = "invalid_state"  # unknown, used, forged, or for another CRM
+    WRONG_ACCOUNT = "wrong_account"  # re-authorizing a needs_reauth connection with another CRM account
+    ALREADY_CONNECTED_OTHER_ACCOUNT = "already_connected_other_account"
+    CRM_ERROR = "crm_error"  # the CRM refused the code (PKCE mismatch, expired code) or failed
+    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"  # our own storage failed; try again
+
+
+def complete_authorization(svc: ConnectionServices, *, crm: str, params: CallbackParams) -> CallbackResult:
+    """Handle the CRM's redirect back. Never raises for bad input: the browser always gets a redirect or a page."""
+    if not params.state:
+        return _page(400, CallbackError.INVALID_STATE, "The sign-in response carries no state.")
+    try:
+        state = svc.store.take_state(params.state)
+    except (StoreUnavailable, InvalidInput):
+        state = None
+    if state is None:
+        return _page(
+            400,
+            CallbackError.INVALID_STATE,
+            "This sign-in link is unknown or was already used. Start the connection again from the app.",
+        )
+    if state.expired(svc.clock()):
+        return _back(state, CallbackError.EXPIRED_STATE)
+    if state.crm != crm:
+        return _back(state, CallbackError.INVALID_STATE)
+    if params.error:
+        code = CallbackError.DENIED if params.error == "access_denied" else CallbackError.CRM_ERROR
+        _log(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, code, f"CRM answered {params.error}")
+        return _back(state, code)
+    if not params.code:
+        return _back(state, CallbackError.CRM_ERROR)
+    try:
+        return _connect(svc, state, params.code)
+    except StoreUnavailable as exc:
+        logger.warning("connect failed: store unavailable", extra={"tenant_id": state.tenant_id, "crm": crm})
+        _log(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
+        return _back(state, CallbackError.TEMPORARILY_UNAVAILABLE)
+
+
+def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackResult:
+    crm, tenant = state.crm, state.tenant_id
+    oauth = svc.providers(crm).oauth()
+    try:
+        grant = oauth.exchange_code(
+            code=code, code_verifier=state.code_verifier, redirect_uri=svc.redirect_uri(crm), nonce=state.nonce
+        )
+    except CrmError as exc:
+        logger.info("code exchange refused", extra={"tenant_id": tenant, "crm": crm, "error_code": exc.code})
+        _log(svc, tenant, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
+        return _back(state, CallbackError.CRM_ERROR)
+
+    existing = svc.store.get(tenant, crm)
+    if existing is not None and existing.is_active and existing.account_id != grant.account_id:
+        return _refuse_other_account(svc, state, existing, grant)
+
+    now = svc.clock()
+    same_account = existing is not None and existing.account_id == grant.account_id
+    secret_name = grant_secret_name(svc.secret_prefix, tenant, crm)
+    keep_webhook = same_account and existing is not None and existing.is_active
+    connection = Connection(
+        tenant_id=tenant,
+        crm=crm,
+        status=ConnectionStatus.CONNECTED,
+        account_id=grant.account_id,
+        account_name=grant.account_name,
+        api_base=grant.api_base,
+        secret_name=secret_name,
+        connected_by=state.user_id,
+        connected_at=now,
+        crm_user_id=grant.user_id,
+        crm_user_email=grant.user_email,
+        last_success_at=existing.last_success_at if same_account and existing else None,
+        connection_key=existing.connection_key if keep_webhook and existing else secrets.token_urlsafe(24),
+        webhook_id=existing.webhook_id if keep_webhook and existing else None,
+        webhook_status=existing.webhook_status if keep_webhook and existing else WebhookStatus.NONE,
+        webhook_secret_name=existing.webhook_secret_name if keep_webhook and existing else None,
+        next_run_at=existing.next_run_at if same_account and existing else None,
+        updated_at=now,
+    )
+    try:
+        # The record first, conditionally: of two concurrent connects with different accounts only one gets here,
+        # so the secret below can never end up holding the loser's tokens.
+        svc.store.save(connection, only_if_account=grant.account_id)
+    except Conflict:
+        current = svc.store.get(tenant, crm) or connection
+        return _refuse_other_account(svc, state, current, grant)
+    svc.vault.store_grant(secret_name, grant)
+
+    if connection.webhook_status is not WebhookStatus.REGISTERED:
+        connection = _register_webhook(svc, connection)
+        svc.store.save(connection, only_if_account=grant.account_id)
+
+    logger.info(
+        "connected",
+        extra={"tenant_id": tenant, "crm": crm, "account_id": grant.account_id, "reconnect": same_account},
+    )
+    _log(svc, tenant, crm, Action.CONNECT, Outcome.SUCCESS, crm_id=grant.account_id)
+    return CallbackResult(redirect_url=with_query(state.return_url, {"status": "connected", "crm": crm}))
+
+
+def _refuse_other_account(
+    svc: ConnectionServices, state: OAuthState, existing: Connection, grant: Grant
+) -> CallbackResult:
+    """Keep the connected account; give back the tokens we will not use."""
+    with contextlib.suppress(CrmError):  # nothing stored either way; the CRM expires an unrevoked grant
+        svc.providers(state.crm).oauth().revoke(grant)
+    code = (
+        CallbackError.ALREADY_CONNECTED_OTHER_ACCOUNT
+        if existing.status is ConnectionStatus.CONNECTED
+        else CallbackError.WRONG_ACCOUNT
+    )
+    message = (
+        f"{state.crm} account {existing.account_id} is connected; the login used {grant.account_id}. "
+        "Disconnect first to switch accounts, or sign in to the connected account."
+    )
+    _log(svc, state.tenant_id, state.crm, Action.CONNECT, Outcome.FAILED, code, message, crm_id=grant.account_id)
+    return _back(state, code, connected_account=existing.account_id)
+
+
+def _register_webhook(svc: ConnectionServices, connection: Connection) -> Connection:
+    """Register the CRM webhook. Failure does not fail the connection: polling still works, and the scheduled sync
+    retries the registration (webhook_status `failed` with the reason)."""
+    secret_name = webhook_secret_name(connection.secret_name)
+    signing_secret = secrets.token_urlsafe(32)
+    try:
+        svc.vault.store_webhook_secret(secret_name, signing_secret)
+        connector = svc.providers(connection.crm).connector(connection.context(), svc.vault.tokens(connection))
+        registration = connector.register_webhook(
+            svc.webhook_url(connection.crm, connection.connection_key), signing_secret
+        )
+    except NotImplementedError:
+        return connection.model_copy(update={"webhook_status": WebhookStatus.NONE, "webhook_error": None})
+    except Exception as exc:  # non-fatal by design, whatever went wrong
+        reason = exc.message if isinstance(exc, LeadbridgeError) else type(exc).__name__
+        logger.warning(
+            "webhook registration failed",
+            extra={"tenant_id": connection.tenant_id, "crm": connection.crm, "reason": reason},
+        )
+        return connection.model_copy(
+            update={
+                "webhook_status": WebhookStatus.FAILED,
+                "webhook_error": reason[:500],
+                "webhook_secret_name": secret_name,
+            }
+        )
+    return connection.model_copy(
+        update={
+            "webhook_id": registration.id,
+            "webhook_status": WebhookStatus.REGISTERED,
+            "webhook_error": None,
+            "webhook_secret_name": secret_name,
+        }
+    )
+
+
+def _back(state: OAuthState, error: str, **extra: str) -> CallbackResult:
+    params = {"status": "error", "error": error, "crm": state.crm, **extra}
+    return CallbackResult(redirect_url=with_query(state.return_url, params), error=error)
+
+
+def _page(status: int, error: str, message: str) -> CallbackResult:
+    return CallbackResult(status=status, error=error, message=message)
+
+
+# --- status ----------------------------------------------------------------------------------------------------------
+
+
+def connection_status(svc: ConnectionServices, *, tenant_id: str, crm: str) -> ConnectionView:
+    require_supported(svc, crm)
+    connection = svc.store.get(tenant_id, crm)
+    return ConnectionView.of(connection) if connection else ConnectionView.never_connected(crm)
+
+
+def list_connections(svc: ConnectionServices, *, tenant_id: str) -> ConnectionList:
+    """Every supported CRM, connected or not, so an app can render one row per CRM."""
+    stored = {c.crm: c for c in svc.store.list(tenant_id)}
+    return ConnectionList(
+        connections=[
+            ConnectionView.of(stored[crm]) if crm in stored else ConnectionView.never_connected(crm)
+            for crm in svc.supported_crms()
+        ]
+    )
+
+
+# --- disconnect ------------------------------------------------------------------------------------------------------
+
+
+def disconnect(svc: ConnectionServices, *, tenant_id: str, crm: str, user_id: str) -> DisconnectResult:
+    """Unregister the webhook, revoke at the CRM, delete the secrets (recoverable for 7 days), mark disconnected.
+    Keeps the sync log and the record links; deletes nothing in the CRM."""
+    require_supported(svc, crm)
+    connection = svc.store.get(tenant_id, crm)
+    if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+        raise NotFound(f"No {crm} account is connected", details={"crm": crm})
+
+    provider = svc.providers(crm)
+    webhook_removed = connection.webhook_id is None
+    if connection.webhook_id is not None:
+        try:
+            provider.connector(connection.context(), svc.vault.tokens(connection)).unregister_webhook(
+                connection.webhook_id
+            )
+            webhook_removed = True
+        except (CrmError, ConnectionMissing) as exc:
+            logger.warning("webhook unregistration failed", extra={"tenant_id": tenant_id, "crm": crm, "e": exc.code})
+
+    revoked = False
+    try:
+        provider.oauth().revoke(svc.vault.read_grant(connection.secret_name))
+        revoked = True
+    except (CrmError, ConnectionMissing) as exc:
+        logger.warning("revocation failed", extra={"tenant_id": tenant_id, "crm": crm, "error_code": exc.code})
+
+    svc.vault.delete_secret(connection.secret_name, recovery_days=SECRET_RECOVERY_DAYS)
+    if connection.webhook_secret_name:
+        svc.vault.delete_secret(connection.webhook_secret_name, recovery_days=SECRET_RECOVERY_DAYS)
+
+    now = svc.clock()
+    disconnected = connection.model_copy(
+        update={
+            "status": ConnectionStatus.DISCONNECTED,
+            "disconnected_at": now,
+            "disconnected_by": user_id,
+            "webhook_id": None,
+            "webhook_status": WebhookStatus.NONE,
+            "webhook_error": None,
+            "next_run_at": None,
+            "updated_at": now,
+        }
+    )
+    svc.store.save(disconnected)
+    _log(svc, tenant_id, crm, Action.DISCONNECT, Outcome.SUCCESS, crm_id=connection.account_id)
+    logger.info("disconnected", extra={"tenant_id": tenant_id, "crm": crm, "revoked": revoked})
+    return DisconnectResult(
+        connection=ConnectionView.of(disconnected),
+        revoked_at_crm=revoked,
+        webhook_removed=webhook_removed,
+        secret_recovery_days=SECRET_RECOVERY_DAYS,
+    )
+
+
+# --- health ----------------------------------------------------------------------------------------------------------
+
+
+def mark_needs_reauth(
+    svc: ConnectionServices, connection: Connection, error: NeedsReauth, *, correlation_id: str | None = None
+) -> bool:
+    """The CRM refused our refresh token. Flip the status once (concurrent callers: only the first), write the sync
+    log and publish `ConnectionNeedsReauth`. Returns whether this call made the change."""
+    now = svc.clock()
+    changed = svc.store.transition(
+        connection.tenant_id,
+        connection.crm,
+        expected=ConnectionStatus.CONNECTED,
+        status=ConnectionStatus.NEEDS_REAUTH,
+        set_values={"last_error": error.message[:1000], "last_error_at": now, "updated_at": now},
+    )
+    if changed is None:
+        return False
+    _log(
+        svc,
+        connection.tenant_id,
+        connection.crm,
+        Action.REFRESH_TOKEN,
+        Outcome.FAILED,
+        error.code,
+        error.message,
+        crm_id=connection.account_id,
+        correlation_id=correlation_id,
+    )
+    detail = ConnectionNeedsReauthDetail(
+        tenant_id=connection.tenant_id,
+        crm=connection.crm,
+        account_id=connection.account_id,
+        account_name=connection.account_name,
+        reason=error.message,
+        correlation_id=correlation_id,
+        occurred_at=now,
+    )
+    try:
+        svc.publisher.publish([AppEvent.of(CONNECTION_NEEDS_REAUTH, detail)])
+    except EventDeliveryError as exc:
+        # The status and the sync log already say it; the app also sees it on GET /connections.
+        logger.error("ConnectionNeedsReauth not delivered", extra={"tenant_id": connection.tenant_id, **exc.details})
+    logger.warning(
+        "connection needs re-authorization", extra={"tenant_id": connection.tenant_id, "crm": connection.crm}
+    )
+    return True
+
+
+def _log(
+    svc: ConnectionServices,
+    tenant_id: str,
+    crm: str,
+    action: Action,
+    outcome: Outcome,
+    error_code: str | None = None,
+    message: str = "",
+    *,
+    crm_id: str | None = None,
+    correlation_id: str | None = None,
+) -> None:
+    entry = SyncLogEntry(
+        time=svc.clock(),
+        tenant=tenant_id,
+        crm=crm,
+        direction=Direction.TO_CRM,
+        trigger=Trigger.CONNECTION,
+        action=action,
+        outcome=outcome,
+        crm_id=crm_id,
+        error=LogError(code=error_code, message=message[:1000]) if error_code else None,
+        correlation_id=correlation_id or logger.get_correlation_id(),
+    )
+    try:
+        svc.sync_log.write(entry)
+    except StoreUnavailable:
+        logger.warning("sync log write failed", extra={"tenant_id": tenant_id, "crm": crm, "action": action.value})
