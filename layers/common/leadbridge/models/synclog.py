@@ -1,0 +1,105 @@
+"""The sync log: one entry per record-level operation (what was written to or read from which CRM, why, and how
+it went), queryable per tenant and per lead. Entries are also the API's output model for `GET /sync-log`."""
+
+from __future__ import annotations
+
+import os
+import time as _time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadbridge.models.crm import CrmObject
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_entry_id(at: datetime | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits in Crockford base32; sorts by time, unique without
+    coordination."""
+    ms = int(at.timestamp() * 1000) if at else _time.time_ns() // 1_000_000
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class Direction(StrEnum):
+    TO_CRM = "to_crm"
+    FROM_CRM = "from_crm"
+
+
+class Trigger(StrEnum):
+    EXPORT = "export"  # a user exported a lead
+    LEAD_EVENT = "lead_event"  # the app reported a lead lifecycle event (won, lost, deleted, ...)
+    SCHEDULE = "schedule"  # a scheduled incremental sync run
+    WEBHOOK = "webhook"  # the CRM notified us of a change
+    CONNECTION = "connection"  # connect, token refresh, disconnect
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    LINK = "link"  # matched an existing CRM record and linked it to the lead
+    UNLINK = "unlink"
+    SKIP = "skip"
+    DELETE = "delete"
+    READ = "read"  # pulled a CRM change into the app
+    REFRESH_TOKEN = "refresh_token"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class LogError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(description="leadbridge error code, e.g. `crm_rejected`, `needs_reauth`.")
+    message: str
+    cause: str | None = Field(default=None, description="The CRM's own reason or status, when there is one.")
+
+
+class SkippedField(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    reason: str = Field(description="Why the field was not written, e.g. `not in CRM`, `owned by CRM`, `unchanged`.")
+
+
+class SyncLogEntry(BaseModel):
+    """One record-level operation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=new_entry_id, description="Time-sortable unique id (ULID).")
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    tenant: str
+    crm: str = Field(description="The CRM of the connection, e.g. `superoffice`.")
+    direction: Direction
+    trigger: Trigger
+    action: Action
+    outcome: Outcome
+    object: CrmObject | None = Field(default=None, description="The CRM object kind; none for connection events.")
+    app_id: str | None = Field(default=None, description="The lead id in the app.")
+    crm_id: str | None = Field(default=None, description="The record id in the CRM.")
+    error: LogError | None = None
+    fields_written: list[str] = Field(default_factory=list)
+    fields_skipped: list[SkippedField] = Field(default_factory=list)
+    match: dict[str, Any] | None = Field(default=None, description="How the CRM record was matched, when it was.")
+    crm_calls: int = Field(default=0, ge=0, description="CRM API calls spent on this operation.")
+    correlation_id: str | None = None
+    run_id: str | None = None
+
+
+class SyncLogPage(BaseModel):
+    """A page of the sync log, newest first."""
+
+    items: list[SyncLogEntry]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null when there are no more entries."
+    )
