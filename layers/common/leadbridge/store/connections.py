@@ -3,8 +3,9 @@
 A connection item also carries:
 - GSI1 (`GSI1PK=DUE`, `GSI1SK={next_run_at}#{tenant}#{crm}`) while it is connected and has a schedule, so the
   dispatcher finds due connections; removed when it needs re-authorization or is disconnected.
-- GSI2 (`GSI2PK=WHK#{connection_key}`, `GSI2SK=CONN`) while it holds credentials, so the public webhook intake finds
-  the connection from the unguessable key in its URL.
+- GSI2 (`GSI2PK=WHK#{connection_key}`, `GSI2SK=CONN`), so the public webhook intake finds the connection from the
+  unguessable key in its URL. Kept after a disconnect: the intake acknowledges late events of a disconnected
+  connection as skipped (issue 8) instead of rejecting them like an unknown key; a reconnect issues a new key.
 """
 
 from __future__ import annotations
@@ -158,8 +159,7 @@ def _item(connection: Connection) -> Item:
     }
     if connection.status is ConnectionStatus.CONNECTED and connection.next_run_at is not None:
         item.update(connection_due_index(connection.next_run_at, connection.tenant_id, connection.crm))
-    if connection.is_active:
-        item.update(webhook_index(connection.connection_key))
+    item.update(webhook_index(connection.connection_key))
     return item
 
 
