@@ -1,0 +1,390 @@
+"""CRM webhook intake: verify the CRM's signature, find the connection, queue every valid event durably, answer fast.
+
+`accept_webhook` is the whole intake. It talks only to its ports (connections, webhook secrets, the queue, the sync
+log) and to the CRM's `WebhookVerifier`; it makes no CRM call. Processing (de-duplication by event id, ordering,
+mapping, publishing) happens later, from the queue, and reads `QueuedWebhook`.
+
+Answers, in the order they are decided:
+- unsupported CRM in the path → 404.
+- a well-formed CRM *test* event (SuperOffice `"Event":"test"`) → 200 for any connection key, with nothing queued or
+  looked up. The CRM test-POSTs while the webhook is being registered, possibly before the connection record has its
+  webhook fields; and a test event carries no data and triggers nothing, so accepting it unverified gives a forger
+  nothing, while answering every key alike reveals nothing about which keys exist.
+- unknown key, key of another CRM, no webhook secret, bad signature, account mismatch → 401 with one generic body,
+  so a caller cannot tell which check failed or whether the connection exists. The reason is logged internally.
+- malformed body (correctly signed) → 400 naming the problem.
+- disconnected connection → 200, nothing queued, a sync-log entry `outcome=skipped` (the CRM should stop retrying).
+- valid events → one SQS message per event; 200 only after SQS accepted all of them. Queue or store failures raise
+  `StoreUnavailable` (HTTP 503) so the CRM retries; duplicates from a partial send are removed by the processor.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadbridge.crm.base import WebhookVerifier
+from leadbridge.errors import LeadbridgeError, WebhookRejected
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.crm import WebhookEvent
+from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, MessageQueue, QueueMessage
+
+QUEUED_WEBHOOK_VERSION = 1
+# Connection keys are generated URL-safe tokens; anything else is answered without a table read.
+_CONNECTION_KEY = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+_CRM_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
+# A CRM test POST is tiny; only bodies this small are parsed before the signature check, to spot test events.
+TEST_EVENT_MAX_BYTES = 4096
+# Headers never copied into the queue: credentials and the gateway's own routing headers.
+_DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-forwarded-", "x-amzn-", "x-amz-", "forwarded")
+_MAX_HEADER_VALUE = 1024
+# Room left in a message for everything but the raw body copy (envelope, parsed event, headers).
+_MESSAGE_HEADROOM = 8 * 1024
+
+
+class IntakeOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    TEST = "test"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+
+
+class RejectReason(StrEnum):
+    """Internal reasons (logged, never sent to the caller except `malformed_body` and `unsupported_crm`)."""
+
+    UNSUPPORTED_CRM = "unsupported_crm"
+    UNKNOWN_CONNECTION = "unknown_connection"
+    NO_WEBHOOK_SECRET = "no_webhook_secret"
+    SIGNATURE_INVALID = "signature_invalid"
+    MALFORMED_BODY = "malformed_body"
+    ACCOUNT_MISMATCH = "account_mismatch"
+
+
+# Error codes of the sync-log entries the intake writes.
+LOG_CODES: dict[RejectReason, str] = {
+    RejectReason.NO_WEBHOOK_SECRET: "webhook_secret_missing",
+    RejectReason.SIGNATURE_INVALID: "webhook_signature_invalid",
+    RejectReason.MALFORMED_BODY: "webhook_malformed",
+    RejectReason.ACCOUNT_MISMATCH: "webhook_account_mismatch",
+}
+SKIPPED_DISCONNECTED = "connection_disconnected"
+
+UNAUTHORIZED_MESSAGE = "Webhook rejected: the connection or the signature is not valid."
+
+
+class IntakeResult(BaseModel):
+    """What to answer the CRM, plus facts for the handler's log line (`reason`, `detail`: internal only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: int
+    outcome: IntakeOutcome
+    public_code: str = "ok"
+    public_message: str = ""
+    public_details: dict[str, Any] = Field(default_factory=dict)
+    reason: RejectReason | str | None = None
+    detail: str | None = None
+    tenant_id: str | None = None
+    received: int = 0
+    enqueued: int = 0
+    event_ids: list[str] = Field(default_factory=list)
+    # A body the CRM expects verbatim (e.g. a SOAP Ack): (status, content type, body).
+    reply: tuple[int, str, str] | None = None
+
+
+class QueuedWebhook(BaseModel):
+    """The body of one WebhookQueue message: one verified CRM event and where it came from.
+
+    `raw_body_b64` and `headers` let the processor (or a person debugging) re-verify the original delivery; the raw
+    body is left out (`raw_body_omitted`) when it would not fit the SQS size limit.
+    """
+
+    version: int = QUEUED_WEBHOOK_VERSION
+    tenant_id: str
+    crm: str
+    connection_key: str
+    account_id: str
+    event: WebhookEvent
+    received_at: datetime
+    events_in_delivery: int = 1
+    raw_body_b64: str | None = None
+    raw_body_omitted: bool = False
+    payload_omitted: bool = False
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    def message(self) -> QueueMessage:
+        return QueueMessage(
+            body=self.model_dump_json(),
+            attributes={"tenant": self.tenant_id, "crm": self.crm, "event": self.event.event},
+        )
+
+
+class WebhookLogEntry(BaseModel):
+    """A sync-log entry about one delivery (trigger `webhook`): only rejections and skips, kept small."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    crm: str
+    outcome: Literal["failed", "skipped"]
+    error_code: str
+    message: str
+    event_ids: list[str] = Field(default_factory=list)
+    event_names: list[str] = Field(default_factory=list)
+    occurred_at: datetime
+
+
+# --- ports -----------------------------------------------------------------------------------------------------------
+
+
+class ConnectionFinder(Protocol):
+    def by_webhook_key(self, connection_key: str) -> Connection | None:
+        """The connection whose webhook URL carries `connection_key`, or None. Raises StoreUnavailable."""
+        ...
+
+
+class WebhookSecrets(Protocol):
+    def secret_for(self, connection: Connection, *, fresh: bool = False) -> str | None:
+        """The connection's webhook signing secret (None when none is stored). May be cached briefly; `fresh`
+        bypasses the cache. Raises StoreUnavailable."""
+        ...
+
+
+class IntakeLog(Protocol):
+    def record(self, entry: WebhookLogEntry) -> None: ...
+
+
+VerifierLookup = Callable[[str], WebhookVerifier]  # raises KeyError for a CRM leadbridge does not support
+
+
+# --- the intake ------------------------------------------------------------------------------------------------------
+
+
+def accept_webhook(
+    crm: str,
+    connection_key: str,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    *,
+    verifiers: VerifierLookup,
+    connections: ConnectionFinder,
+    secrets: WebhookSecrets,
+    queue: MessageQueue,
+    log: IntakeLog,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> IntakeResult:
+    """Verify and queue one CRM webhook delivery. Raises only `StoreUnavailable` (answer 503, the CRM retries)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    verifier = _verifier(verifiers, crm)
+    if verifier is None:
+        return IntakeResult(
+            status=404,
+            outcome=IntakeOutcome.REJECTED,
+            public_code="unsupported_crm",
+            public_message=f"leadbridge has no webhook intake for CRM '{crm[:32]}'.",
+            public_details={"loc": ["path", "crm"]},
+            reason=RejectReason.UNSUPPORTED_CRM,
+        )
+
+    test = _test_reply(verifier, lowered, raw_body)
+    if test is not None:
+        return test
+
+    if not _CONNECTION_KEY.fullmatch(connection_key):
+        return _unauthorized(RejectReason.UNKNOWN_CONNECTION, "connection key has an impossible format")
+    connection = connections.by_webhook_key(connection_key)
+    if connection is None or connection.crm != crm:
+        detail = "no connection has this key" if connection is None else f"key belongs to a {connection.crm} connection"
+        return _unauthorized(RejectReason.UNKNOWN_CONNECTION, detail)
+
+    def reject(reason: RejectReason, detail: str, events: Sequence[WebhookEvent] = ()) -> IntakeResult:
+        _write_log(log, connection, "failed", LOG_CODES[reason], detail, events, now())
+        return _unauthorized(reason, detail, tenant_id=connection.tenant_id)
+
+    disconnected = connection.status is ConnectionStatus.DISCONNECTED
+    secret = secrets.secret_for(connection)
+    if secret is None:
+        if disconnected:
+            # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
+            return _skip(log, connection, "disconnected; signature not checked (secret removed)", [], now())
+        return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
+    if not verifier.verify(lowered, raw_body, secret):
+        # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
+        fresh = secrets.secret_for(connection, fresh=True)
+        if fresh is None or fresh == secret or not verifier.verify(lowered, raw_body, fresh):
+            return reject(RejectReason.SIGNATURE_INVALID, "signature does not match the raw body")
+
+    try:
+        events = verifier.parse(raw_body, lowered)
+    except WebhookRejected as exc:
+        _write_log(log, connection, "failed", LOG_CODES[RejectReason.MALFORMED_BODY], exc.message, [], now())
+        return IntakeResult(
+            status=400,
+            outcome=IntakeOutcome.REJECTED,
+            public_code="webhook_malformed",
+            public_message=f"Malformed webhook body: {exc.message}",
+            public_details={"loc": ["body"], **exc.details},
+            reason=RejectReason.MALFORMED_BODY,
+            detail=exc.message,
+            tenant_id=connection.tenant_id,
+        )
+
+    if disconnected:
+        return _skip(log, connection, "connection is disconnected", events, now())
+
+    # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
+    foreign = sorted({a for a in (e.account_id for e in events) if a is not None and a != connection.account_id})
+    if foreign:
+        return reject(
+            RejectReason.ACCOUNT_MISMATCH,
+            f"event account {', '.join(foreign)[:100]} is not the connected account {connection.account_id}",
+            events,
+        )
+
+    real = [e for e in events if not e.is_test]
+    received_at = now()
+    messages = [
+        _queued(connection, connection_key, event, len(real), lowered, raw_body, received_at).message()
+        for event in real
+    ]
+    queue.send_all(messages)
+    return IntakeResult(
+        status=200,
+        outcome=IntakeOutcome.ACCEPTED,
+        tenant_id=connection.tenant_id,
+        received=len(events),
+        enqueued=len(messages),
+        event_ids=[e.event_id for e in real],
+    )
+
+
+def key_ref(connection_key: str) -> str:
+    """A short, non-reversible reference to a connection key for logs (the key itself is a capability)."""
+    return hashlib.sha256(connection_key.encode()).hexdigest()[:12]
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def _verifier(verifiers: VerifierLookup, crm: str) -> WebhookVerifier | None:
+    if not _CRM_NAME.fullmatch(crm):
+        return None
+    try:
+        return verifiers(crm)
+    except KeyError:
+        return None
+
+
+def _test_reply(verifier: WebhookVerifier, headers: Mapping[str, str], raw_body: bytes) -> IntakeResult | None:
+    if len(raw_body) > TEST_EVENT_MAX_BYTES:
+        return None
+    try:
+        events = verifier.parse(raw_body, headers)
+    except WebhookRejected:
+        return None  # not a well-formed test event: take the normal path, which checks the signature first
+    if not events or not all(e.is_test for e in events):
+        return None
+    return IntakeResult(
+        status=200,
+        outcome=IntakeOutcome.TEST,
+        received=len(events),
+        event_ids=[e.event_id for e in events],
+        reply=verifier.test_response(events),
+    )
+
+
+def _unauthorized(reason: RejectReason, detail: str, *, tenant_id: str | None = None) -> IntakeResult:
+    return IntakeResult(
+        status=401,
+        outcome=IntakeOutcome.REJECTED,
+        public_code="unauthorized",
+        public_message=UNAUTHORIZED_MESSAGE,
+        reason=reason,
+        detail=detail,
+        tenant_id=tenant_id,
+    )
+
+
+def _skip(
+    log: IntakeLog, connection: Connection, detail: str, events: Sequence[WebhookEvent], at: datetime
+) -> IntakeResult:
+    _write_log(log, connection, "skipped", SKIPPED_DISCONNECTED, detail, events, at)
+    return IntakeResult(
+        status=200,
+        outcome=IntakeOutcome.SKIPPED,
+        reason=SKIPPED_DISCONNECTED,
+        detail=detail,
+        tenant_id=connection.tenant_id,
+        received=len(events),
+        event_ids=[e.event_id for e in events],
+    )
+
+
+def _write_log(
+    log: IntakeLog,
+    connection: Connection,
+    outcome: Literal["failed", "skipped"],
+    code: str,
+    message: str,
+    events: Sequence[WebhookEvent],
+    at: datetime,
+) -> None:
+    entry = WebhookLogEntry(
+        tenant_id=connection.tenant_id,
+        crm=connection.crm,
+        outcome=outcome,
+        error_code=code,
+        message=message[:300],
+        event_ids=[e.event_id[:80] for e in events[:10]],
+        event_names=sorted({e.event[:60] for e in events})[:10],
+        occurred_at=at,
+    )
+    # The answer to the CRM does not depend on the log; the handler's log line still carries the reason.
+    with contextlib.suppress(LeadbridgeError):
+        log.record(entry)
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: v[:_MAX_HEADER_VALUE]
+        for k, v in headers.items()
+        if not any(k == d or (d.endswith("-") and k.startswith(d)) for d in _DROPPED_HEADERS)
+    }
+
+
+def _queued(
+    connection: Connection,
+    connection_key: str,
+    event: WebhookEvent,
+    count: int,
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    received_at: datetime,
+) -> QueuedWebhook:
+    queued = QueuedWebhook(
+        tenant_id=connection.tenant_id,
+        crm=connection.crm,
+        connection_key=connection_key,
+        account_id=connection.account_id,
+        event=event,
+        received_at=received_at,
+        events_in_delivery=count,
+        headers=_kept_headers(headers),
+    )
+    budget = SEND_BATCH_MAX_BYTES - _MESSAGE_HEADROOM
+    if len(queued.model_dump_json()) + (len(raw_body) * 4) // 3 + 4 <= budget:
+        return queued.model_copy(update={"raw_body_b64": base64.b64encode(raw_body).decode("ascii")})
+    queued = queued.model_copy(update={"raw_body_omitted": True})
+    if len(queued.model_dump_json()) > budget:
+        # A huge event payload: the processor fetches the current record from the CRM instead (thin event).
+        thin = event.model_copy(update={"payload": {}})
+        queued = queued.model_copy(update={"event": thin, "payload_omitted": True})
+    return queued
