@@ -148,13 +148,16 @@ class Lead(_AppModel):
     def persons(self) -> list[AppPerson]:
         out = []
         for index, c in enumerate(self.contacts):
+            first, last = c.first_name, c.last_name
+            if c.name and not (first or last):
+                first, last = split_full_name(c.name)
             out.append(
                 AppPerson(
                     id=c.id or f"{self.id}#{index}",
                     company_id=self.id,
-                    name=c.name,
-                    first_name=c.first_name,
-                    last_name=c.last_name,
+                    name=c.name or " ".join(p for p in (first, last) if p) or None,
+                    first_name=first,
+                    last_name=last,
                     title=c.title,
                     email=c.email,
                     phone=c.phone,
@@ -175,6 +178,16 @@ class Lead(_AppModel):
             description=self.reason_for_fit,
             owner=self.owner,
         )
+
+
+def split_full_name(full_name: str) -> tuple[str | None, str | None]:
+    """"Anne Marie Hansen" → ("Anne Marie", "Hansen"): the last word is the last name. One word is a first name."""
+    words = full_name.split()
+    if not words:
+        return None, None
+    if len(words) == 1:
+        return words[0], None
+    return " ".join(words[:-1]), words[-1]
 
 
 class AppCompany(_AppModel):

@@ -342,6 +342,9 @@ class CountryMapping(_Section):
     names: dict[str, str] = Field(default_factory=dict, max_length=1000)
     # Used when the app value is empty or not in `names`; None: leave the CRM country unset.
     default: str | None = None
+    # CRM country name → the value the CRM's country *reference* field takes (SuperOffice CountryId: "208" for
+    # Denmark). Needed only when the mapped CRM field is a reference rather than a country name.
+    crm_values: dict[str, str] = Field(default_factory=dict, max_length=1000)
 
 
 # --- the document -------------------------------------------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""The field-mapping engine: app record → CRM fields (`apply`) and CRM fields → app values (`apply_inbound`).
+
+Export, sync and the settings preview all call `apply`, so what the preview shows is by construction what an export
+writes. Output field names are the connector's field names (`CrmRecord.fields`), custom fields by prog id / API name.
+
+Outbound, per mapping: read the app field(s), run the transforms in order, then fit the value to the CRM field (type
+conversion, truncation to the CRM's length, picklist label → value). A field is left out and listed in `skipped`
+(never sent) when it is missing in the CRM, read-only, empty, or its value cannot be converted. Empty values are not
+sent so an export never blanks data someone typed into the CRM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from leadbridge.mapping import transforms as t
+from leadbridge.models.crm import CrmObject, FieldInfo, FieldType
+from leadbridge.models.lead import AppFieldKind, app_fields
+from leadbridge.models.settings import ConflictPolicy, FieldMapping, SettingsDocument
+
+TEXT_TYPES = frozenset(
+    {
+        FieldType.STRING,
+        FieldType.TEXT,
+        FieldType.EMAIL,
+        FieldType.PHONE,
+        FieldType.URL,
+        FieldType.COUNTRY,
+        FieldType.PICKLIST,
+    }
+)
+
+
+class SkipReason(StrEnum):
+    MISSING_IN_CRM = "missing_in_crm"
+    READ_ONLY = "read_only"
+    EMPTY_VALUE = "empty_value"
+    INVALID_VALUE = "invalid_value"
+    RULE_EXCLUDED = "rule_excluded"
+    STAGE_NOT_SENT = "stage_not_sent"
+    OBJECT_OFF = "object_off"
+
+
+class Skipped(BaseModel):
+    crm_field: str | None = None
+    app_fields: list[str] = Field(default_factory=list)
+    reason: SkipReason
+    detail: str
+
+
+class MappedRecord(BaseModel):
+    """What one app record becomes in the CRM: the fields to write, and what was left out and why."""
+
+    object: CrmObject
+    crm_object: str
+    app_id: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    skipped: list[Skipped] = Field(default_factory=list)
+    truncated: list[str] = Field(default_factory=list)  # CRM fields whose text was cut to the CRM's length
+
+
+def fields_by_name(crm_fields: Iterable[FieldInfo] | Mapping[str, FieldInfo] | None) -> dict[str, FieldInfo] | None:
+    if crm_fields is None:
+        return None
+    if isinstance(crm_fields, Mapping):
+        return dict(crm_fields)
+    return {f.name: f for f in crm_fields}
+
+
+def apply(
+    settings: SettingsDocument,
+    obj: CrmObject,
+    record: Mapping[str, Any] | BaseModel,
+    crm_fields: Iterable[FieldInfo] | Mapping[str, FieldInfo] | None,
+) -> MappedRecord:
+    """Map one app record of `obj` to CRM fields with the document's mappings for `obj`.
+
+    `crm_fields` is the CRM's live metadata for the object (`Connector.fields(obj)`); None skips metadata checks
+    (no truncation to CRM lengths, no type fitting) and is meant only for callers that have none.
+    """
+    values = record.model_dump() if isinstance(record, BaseModel) else dict(record)
+    meta = fields_by_name(crm_fields)
+    out = MappedRecord(
+        object=obj,
+        crm_object=settings.objects.for_object(obj).crm_object,
+        app_id=None if values.get("id") is None else str(values["id"]),
+    )
+    for mapping in settings.field_mappings.for_object(obj):
+        if not mapping.outbound:
+            continue
+        _apply_one(settings, mapping, values, meta, out)
+    return out
+
+
+def _apply_one(
+    settings: SettingsDocument,
+    mapping: FieldMapping,
+    values: Mapping[str, Any],
+    meta: Mapping[str, FieldInfo] | None,
+    out: MappedRecord,
+) -> None:
+    target = mapping.crm_field
+    info = None if meta is None else meta.get(target)
+
+    def skip(reason: SkipReason, detail: str) -> None:
+        out.skipped.append(Skipped(crm_field=target, app_fields=list(mapping.app_fields), reason=reason, detail=detail))
+
+    if meta is not None and info is None:
+        skip(SkipReason.MISSING_IN_CRM, f"the CRM has no field {target!r} on {out.crm_object}; create it to sync it")
+        return
+    if info is not None and not info.updateable:
+        skip(SkipReason.READ_ONLY, f"{target!r} is read-only in the CRM")
+        return
+
+    cut = False
+    try:
+        value = _run_transforms(settings, mapping, values)
+        if t.is_empty(value):
+            skip(SkipReason.EMPTY_VALUE, f"no value in {', '.join(mapping.app_fields)}")
+            return
+        if info is not None and info.type is FieldType.REFERENCE and _is_country(mapping):
+            value = _country_value(settings, value)
+        else:
+            explicit_length = next((x.length for x in mapping.transforms if x.kind == "truncate"), None)
+            value, cut = _fit(value, info, explicit_length)
+    except t.TransformError as exc:
+        skip(SkipReason.INVALID_VALUE, str(exc))
+        return
+    out.fields[target] = value
+    if cut:
+        out.truncated.append(target)
+
+
+def _is_country(mapping: FieldMapping) -> bool:
+    return any(x.kind == "country" for x in mapping.transforms)
+
+
+def _country_value(settings: SettingsDocument, name: Any) -> str:
+    """A country name as the value of a CRM country reference field (e.g. SuperOffice CountryId)."""
+    values = {k.casefold(): v for k, v in settings.country_mapping.crm_values.items()}
+    found = values.get(str(name).strip().casefold())
+    if found is None:
+        raise t.TransformError(
+            f"no CRM country id is known for {name!r}; add it to country_mapping.crm_values or country_mapping.names"
+        )
+    return found
+
+
+def _run_transforms(settings: SettingsDocument, mapping: FieldMapping, values: Mapping[str, Any]) -> Any:
+    # Several app fields travel as a list until a join transform combines them.
+    value: Any = (
+        [values.get(name) for name in mapping.app_fields]
+        if len(mapping.app_fields) > 1
+        else values.get(mapping.app_fields[0])
+    )
+    for transform in mapping.transforms:
+        if transform.kind == "join":
+            value = t.join(value if isinstance(value, list) else [value], transform.separator)
+        elif transform.kind == "truncate":
+            continue  # applied with the CRM length in _fit
+        elif isinstance(value, list):
+            value = [_scalar_transform(settings, transform, v) for v in value]
+        else:
+            value = _scalar_transform(settings, transform, value)
+    return value
+
+
+def _scalar_transform(settings: SettingsDocument, transform: Any, value: Any) -> Any:
+    kind = transform.kind
+    if kind == "country":
+        return t.map_country(value, settings.country_mapping)
+    if kind == "split_name":
+        return t.split_name(value, transform.part)
+    if kind == "convert":
+        return t.convert(value, transform.to)
+    if kind == "default":
+        return transform.value if t.is_empty(value) else value
+    raise t.TransformError(f"unknown transform {kind!r}")
+
+
+def _fit(value: Any, info: FieldInfo | None, explicit_length: int | None) -> tuple[Any, bool]:
+    """Convert `value` to what the CRM field holds and cut text to its length. Returns (value, was_cut)."""
+    if info is not None:
+        value = _to_crm_type(value, info)
+    if isinstance(value, Decimal):
+        value = float(value)
+    if not isinstance(value, str):
+        return value, False
+    limits = [n for n in (explicit_length, info.length if info else None) if n]
+    if limits and len(value) > min(limits):
+        return t.truncate(value, min(limits)), True
+    return value, False
+
+
+def _to_crm_type(value: Any, info: FieldInfo) -> Any:
+    kind = info.type
+    if kind in TEXT_TYPES:
+        text = t.to_text(value)
+        if kind is FieldType.PICKLIST and info.picklist:
+            return _picklist_value(text, info)
+        return text
+    if kind is FieldType.INTEGER:
+        return t.convert(value, "integer")
+    if kind is FieldType.DECIMAL:
+        return float(t.convert(value, "decimal"))
+    if kind is FieldType.BOOLEAN:
+        return t.convert(value, "boolean")
+    if kind is FieldType.DATE:
+        return t.convert(value, "date")
+    if kind is FieldType.DATETIME:
+        return t.convert(value, "datetime")
+    raise t.TransformError(f"{info.name!r} is a {kind.value} field and cannot be set by a field mapping")
+
+
+def _picklist_value(text: str, info: FieldInfo) -> str:
+    wanted = text.strip().casefold()
+    for option in info.picklist:
+        if wanted in (option.value.casefold(), option.label.casefold()):
+            return option.value
+    if info.restricted_picklist:
+        allowed = ", ".join(o.label for o in info.picklist[:20])
+        raise t.TransformError(f"{text[:50]!r} is not an allowed value of {info.name!r} (allowed: {allowed})")
+    return text
+
+
+# --- inbound ------------------------------------------------------------------------------------------------------
+
+
+class InboundValues(BaseModel):
+    """CRM values mapped onto app fields, with the conflict policy of each app field."""
+
+    object: CrmObject
+    values: dict[str, Any] = Field(default_factory=dict)
+    policies: dict[str, ConflictPolicy] = Field(default_factory=dict)
+    skipped: list[Skipped] = Field(default_factory=list)
+
+
+def apply_inbound(settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any]) -> InboundValues:
+    """Map CRM field values of one record (`CrmRecord.fields`) back to app fields, for mappings that read from the
+    CRM. Only fields present in `crm_values` are mapped; a present None clears the app field."""
+    kinds = app_fields(obj)
+    out = InboundValues(object=obj)
+    for mapping in settings.field_mappings.for_object(obj):
+        if not mapping.inbound or mapping.crm_field not in crm_values:
+            continue
+        app_field = mapping.app_fields[0]
+        raw = crm_values[mapping.crm_field]
+        try:
+            value = None if t.is_empty(raw) else _to_app_kind(raw, kinds.get(app_field, AppFieldKind.TEXT))
+        except t.TransformError as exc:
+            out.skipped.append(
+                Skipped(
+                    crm_field=mapping.crm_field,
+                    app_fields=[app_field],
+                    reason=SkipReason.INVALID_VALUE,
+                    detail=str(exc),
+                )
+            )
+            continue
+        out.values[app_field] = value
+        out.policies[app_field] = mapping.conflict_policy
+    return out
+
+
+def _to_app_kind(value: Any, kind: AppFieldKind) -> Any:
+    if kind is AppFieldKind.TEXT:
+        return t.to_text(value)
+    if kind is AppFieldKind.INTEGER:
+        return t.convert(value, "integer")
+    if kind is AppFieldKind.DECIMAL:
+        return t.convert(value, "decimal")
+    if kind is AppFieldKind.BOOLEAN:
+        return t.convert(value, "boolean")
+    if kind is AppFieldKind.DATE:
+        return t.convert(value, "date")
+    converted: datetime | date = t.convert(value, "datetime")
+    return converted

@@ -1,0 +1,355 @@
+"""Validation of a settings document against the CRM's live metadata.
+
+Errors are precise (a path such as `field_mappings.company[3].crm_field` and a reason a user can act on). Custom fields
+that do not exist in the CRM (yet) are not errors: they are listed in `missing` and skipped when mapping (seed 002:
+"fields not created are skipped").
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from leadbridge.errors import CrmNotFound
+from leadbridge.mapping.engine import TEXT_TYPES
+from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, FieldType, Stage
+from leadbridge.models.lead import AppFieldKind, app_fields
+from leadbridge.models.settings import FieldMapping, RuleOp, SettingsDocument
+
+
+class MetadataSource(Protocol):
+    """The metadata half of `leadbridge.crm.base.Connector`: all settings validation needs from a CRM."""
+
+    crm: str
+
+    def objects(self) -> list[CrmObjectInfo]: ...
+
+    def fields(self, obj: CrmObject) -> list[FieldInfo]: ...
+
+    def stages(self) -> list[Stage]: ...
+
+    def users(self) -> list[CrmUser]: ...
+
+
+class Metadata(BaseModel):
+    """A snapshot of the CRM's metadata, read once per validation/preview."""
+
+    objects: list[CrmObjectInfo] = Field(default_factory=list)
+    fields: dict[CrmObject, list[FieldInfo]] = Field(default_factory=dict)
+    stages: list[Stage] = Field(default_factory=list)
+    users: list[CrmUser] = Field(default_factory=list)
+
+    @classmethod
+    def read(cls, source: MetadataSource, objects: Sequence[CrmObject] | None = None) -> Metadata:
+        wanted = list(objects) if objects is not None else list(CrmObject)
+        fields: dict[CrmObject, list[FieldInfo]] = {}
+        for obj in wanted:
+            try:
+                fields[obj] = source.fields(obj)
+            except CrmNotFound:
+                continue  # the CRM has no such object; mappings on it are reported against `objects`
+        return cls(objects=source.objects(), fields=fields, stages=source.stages(), users=source.users())
+
+
+class Problem(BaseModel):
+    path: str
+    reason: str
+    code: str
+
+
+class MissingField(BaseModel):
+    path: str
+    object: CrmObject
+    crm_field: str
+    reason: str
+
+
+class ValidationReport(BaseModel):
+    errors: list[Problem] = Field(default_factory=list)
+    missing: list[MissingField] = Field(default_factory=list)
+    warnings: list[Problem] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# Which app value kinds a CRM field type accepts without a `convert` transform.
+_ACCEPTS: dict[FieldType, set[AppFieldKind]] = {
+    **{ft: set(AppFieldKind) for ft in TEXT_TYPES},  # anything renders as text
+    FieldType.INTEGER: {AppFieldKind.INTEGER, AppFieldKind.DECIMAL},
+    FieldType.DECIMAL: {AppFieldKind.INTEGER, AppFieldKind.DECIMAL},
+    FieldType.BOOLEAN: {AppFieldKind.BOOLEAN},
+    FieldType.DATE: {AppFieldKind.DATE, AppFieldKind.DATETIME},
+    FieldType.DATETIME: {AppFieldKind.DATE, AppFieldKind.DATETIME},
+    FieldType.REFERENCE: set(),
+}
+# And which CRM field types an app field of a kind can be read from.
+_APP_ACCEPTS: dict[AppFieldKind, set[FieldType]] = {
+    AppFieldKind.TEXT: set(FieldType) - {FieldType.REFERENCE},
+    AppFieldKind.INTEGER: {FieldType.INTEGER, FieldType.DECIMAL},
+    AppFieldKind.DECIMAL: {FieldType.INTEGER, FieldType.DECIMAL},
+    AppFieldKind.BOOLEAN: {FieldType.BOOLEAN},
+    AppFieldKind.DATE: {FieldType.DATE, FieldType.DATETIME},
+    AppFieldKind.DATETIME: {FieldType.DATE, FieldType.DATETIME},
+}
+_CONVERT_KIND = {
+    "string": AppFieldKind.TEXT,
+    "integer": AppFieldKind.INTEGER,
+    "decimal": AppFieldKind.DECIMAL,
+    "boolean": AppFieldKind.BOOLEAN,
+    "date": AppFieldKind.DATE,
+    "datetime": AppFieldKind.DATETIME,
+}
+
+
+def validate_settings(doc: SettingsDocument, meta: Metadata, *, crm_label: str = "the CRM") -> ValidationReport:
+    report = ValidationReport()
+    _check_objects(doc, meta, report, crm_label)
+    for obj in CrmObject:
+        fields = meta.fields.get(obj)
+        for index, mapping in enumerate(doc.field_mappings.for_object(obj)):
+            _check_mapping(obj, index, mapping, fields, report, crm_label)
+        if fields is not None and doc.objects.for_object(obj).direction.outbound:
+            _check_required(doc, obj, fields, report)
+    _check_status_mapping(doc, meta, report)
+    _check_owners(doc, meta, report)
+    _check_rules(doc, report)
+    if any(x.kind == "country" for m in _all_mappings(doc) for x in m.transforms) and not (
+        doc.country_mapping.names or doc.country_mapping.default
+    ):
+        report.warnings.append(
+            Problem(
+                path="country_mapping",
+                code="empty",
+                reason="a mapping uses the country transform but "
+                "country_mapping is empty, so countries are sent as the app has them",
+            )
+        )
+    return report
+
+
+def _all_mappings(doc: SettingsDocument) -> list[FieldMapping]:
+    return [m for obj in CrmObject for m in doc.field_mappings.for_object(obj)]
+
+
+def _check_objects(doc: SettingsDocument, meta: Metadata, report: ValidationReport, crm_label: str) -> None:
+    for obj in CrmObject:
+        setting = doc.objects.for_object(obj)
+        if setting.direction.value == "off":
+            continue  # an unused object need not exist in this CRM
+        choices = [o.crm_name for o in meta.objects if o.object == obj]
+        if setting.crm_object not in choices:
+            hint = f"choose one of: {', '.join(choices)}" if choices else f"{crm_label} has no object for {obj.value}"
+            report.errors.append(
+                Problem(
+                    path=f"objects.{obj.value}.crm_object",
+                    code="unknown_crm_object",
+                    reason=f"{setting.crm_object!r} is not a {crm_label} object for {obj.value}; {hint}",
+                )
+            )
+
+
+def _check_mapping(
+    obj: CrmObject,
+    index: int,
+    mapping: FieldMapping,
+    fields: list[FieldInfo] | None,
+    report: ValidationReport,
+    crm_label: str,
+) -> None:
+    base = f"field_mappings.{obj.value}[{index}]"
+    known_app = app_fields(obj)
+    for j, name in enumerate(mapping.app_fields):
+        if name not in known_app:
+            report.errors.append(
+                Problem(
+                    path=f"{base}.app_fields[{j}]",
+                    code="unknown_app_field",
+                    reason=f"{name!r} is not an app field of {obj.value}; known fields: {', '.join(sorted(known_app))}",
+                )
+            )
+    if fields is None:
+        return  # object not read (off and unmapped by the CRM); nothing to check against
+    by_name = {f.name: f for f in fields}
+    info = by_name.get(mapping.crm_field)
+    path = f"{base}.crm_field"
+    if info is None:
+        if mapping.custom:
+            report.missing.append(
+                MissingField(
+                    path=path,
+                    object=obj,
+                    crm_field=mapping.crm_field,
+                    reason=f"custom field {mapping.crm_field!r} does not exist in {crm_label}; it is skipped until "
+                    "it is created",
+                )
+            )
+        else:
+            report.errors.append(
+                Problem(
+                    path=path,
+                    code="unknown_crm_field",
+                    reason=f"{mapping.crm_field!r} is not a field of {obj.value} in {crm_label}"
+                    + _suggest(mapping.crm_field, by_name),
+                )
+            )
+        return
+    if info.type is FieldType.REFERENCE and any(x.kind == "country" for x in mapping.transforms):
+        if mapping.inbound:
+            report.errors.append(
+                Problem(
+                    path=path,
+                    code="wrong_type",
+                    reason=f"{info.name!r} is a country reference; it can only be written (direction 'to_crm')",
+                )
+            )
+        return
+    if info.type is FieldType.REFERENCE:
+        report.errors.append(
+            Problem(
+                path=path,
+                code="reference_field",
+                reason=f"{info.name!r} is a reference field; leadbridge sets links and owners itself (see 'owners'); "
+                "a country reference needs a 'country' transform",
+            )
+        )
+        return
+    if mapping.outbound and not info.updateable:
+        report.errors.append(
+            Problem(
+                path=path,
+                code="read_only",
+                reason=f"{info.name!r} is read-only in {crm_label}; it cannot be written (use direction 'from_crm')",
+            )
+        )
+    if mapping.outbound:
+        kind = _outbound_kind(mapping, known_app)
+        if kind is not None and kind not in _ACCEPTS[info.type]:
+            report.errors.append(
+                Problem(
+                    path=path,
+                    code="wrong_type",
+                    reason=f"{info.name!r} holds {info.type.value} values but the app value is {kind.value}; add a "
+                    f"'convert' transform to {info.type.value} or map a {info.type.value} app field",
+                )
+            )
+    if mapping.inbound:
+        app_kind = known_app.get(mapping.app_fields[0])
+        if app_kind is not None and info.type not in _APP_ACCEPTS[app_kind]:
+            report.errors.append(
+                Problem(
+                    path=path,
+                    code="wrong_type",
+                    reason=f"{info.name!r} holds {info.type.value} values, which cannot be stored in the app field "
+                    f"{mapping.app_fields[0]!r} ({app_kind.value})",
+                )
+            )
+    for j, transform in enumerate(mapping.transforms):
+        if transform.kind == "truncate" and transform.length and info.length and transform.length > info.length:
+            report.warnings.append(
+                Problem(
+                    path=f"{base}.transforms[{j}].length",
+                    code="longer_than_crm",
+                    reason=f"{info.name!r} holds at most {info.length} characters; text is cut to that",
+                )
+            )
+
+
+def _outbound_kind(mapping: FieldMapping, known_app: Mapping[str, AppFieldKind]) -> AppFieldKind | None:
+    """The kind of the value a mapping produces (after transforms), None when unknown app fields make it moot."""
+    kinds = [known_app.get(name) for name in mapping.app_fields]
+    if any(k is None for k in kinds):
+        return None
+    kind: AppFieldKind | None = kinds[0]
+    for transform in mapping.transforms:
+        if transform.kind in ("join", "split_name", "country"):
+            kind = AppFieldKind.TEXT
+        elif transform.kind == "convert":
+            kind = _CONVERT_KIND[transform.to]
+    return kind
+
+
+def _suggest(name: str, by_name: Mapping[str, FieldInfo]) -> str:
+    close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.6)
+    lowered = [n for n in by_name if n.casefold() == name.casefold()]
+    hints = lowered or close
+    return f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+
+
+def _check_required(doc: SettingsDocument, obj: CrmObject, fields: list[FieldInfo], report: ValidationReport) -> None:
+    mapped = {m.crm_field for m in doc.field_mappings.for_object(obj) if m.outbound}
+    for f in fields:
+        if f.required and f.updateable and f.type is not FieldType.REFERENCE and f.name not in mapped:
+            report.warnings.append(
+                Problem(
+                    path=f"field_mappings.{obj.value}",
+                    code="required_not_mapped",
+                    reason=f"{f.name!r} is required in the CRM but not mapped; creating {obj.value} records may fail",
+                )
+            )
+
+
+def _check_status_mapping(doc: SettingsDocument, meta: Metadata, report: ValidationReport) -> None:
+    by_group: dict[str, dict[str, Stage]] = {}
+    for stage in meta.stages:
+        by_group.setdefault(stage.group, {})[stage.id] = stage
+    for i, m in enumerate(doc.status_mapping.stages):
+        for attr, group in (("crm_stage", "stage"), ("crm_status", "status")):
+            value = getattr(m, attr)
+            if value is None:
+                continue
+            known = by_group.get(group, {})
+            if value not in known:
+                choices = ", ".join(f"{s.id} ({s.name})" for s in sorted(known.values(), key=lambda s: s.rank))
+                report.errors.append(
+                    Problem(
+                        path=f"status_mapping.stages[{i}].{attr}",
+                        code=f"unknown_{attr}",
+                        reason=f"{value!r} is not a CRM {group} id; choose one of: {choices or 'none offered'}",
+                    )
+                )
+
+
+def _check_owners(doc: SettingsDocument, meta: Metadata, report: ValidationReport) -> None:
+    users = {u.id: u for u in meta.users}
+    targets = [("owners.default_crm_user", doc.owners.default_crm_user)] + [
+        (f"owners.user_map.{app_user}", crm_user) for app_user, crm_user in doc.owners.user_map.items()
+    ]
+    for path, user_id in targets:
+        if user_id is None:
+            continue
+        user = users.get(user_id)
+        if user is None:
+            report.errors.append(
+                Problem(path=path, code="unknown_crm_user", reason=f"{user_id!r} is not a user in the CRM")
+            )
+        elif not user.active:
+            report.errors.append(
+                Problem(path=path, code="inactive_crm_user", reason=f"CRM user {user.name!r} ({user_id}) is inactive")
+            )
+
+
+def _check_rules(doc: SettingsDocument, report: ValidationReport) -> None:
+    for i, c in enumerate(doc.selective_sync.conditions):
+        base = f"selective_sync.conditions[{i}]"
+        known = app_fields(c.object)
+        if c.field not in known:
+            report.errors.append(
+                Problem(
+                    path=f"{base}.field",
+                    code="unknown_app_field",
+                    reason=f"{c.field!r} is not an app field of {c.object.value}",
+                )
+            )
+        if c.op is RuleOp.AT_OR_AFTER_STAGE and c.value not in doc.status_mapping.app_stages:
+            report.errors.append(
+                Problem(
+                    path=f"{base}.value",
+                    code="unknown_stage",
+                    reason=f"{c.value!r} is not one of status_mapping.app_stages",
+                )
+            )
