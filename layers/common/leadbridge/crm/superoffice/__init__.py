@@ -1,1 +1,121 @@
-"""SuperOffice CRM Online connector (registers itself with leadbridge.crm.base)."""
+"""SuperOffice CRM Online connector (registers itself with leadbridge.crm.base as "superoffice").
+
+Settings (environment):
+- `SUPEROFFICE_CLIENT_ID` — the app's Application ID.
+- `SUPEROFFICE_CLIENT_SECRET` (local/dev) or `SUPEROFFICE_CLIENT_SECRET_NAME` (Secrets Manager secret name; read
+  through Powertools parameters with a 5-minute cache, only when a token call needs it).
+- `SUPEROFFICE_ENVIRONMENT` — `sod` | `qaonline` | `online` (→ `https://{env}.superoffice.com`); default `sod`.
+- `SUPEROFFICE_LOGIN_BASE` — overrides that host (the local sandbox's `login_base`).
+- Optional: `SUPEROFFICE_PAGE_SIZE` (archive page size, default 1000), `SUPEROFFICE_CONNECT_TIMEOUT` /
+  `SUPEROFFICE_READ_TIMEOUT` (seconds, default 5 / 30).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from leadbridge.crm.base import ConnectionContext, TokenSource, register
+from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.superoffice.connector import SuperOfficeConnector
+from leadbridge.crm.superoffice.oauth import SuperOfficeOAuth, login_base_for
+from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
+
+__all__ = ["SuperOfficeConnector", "SuperOfficeOAuth", "SuperOfficeProvider", "SuperOfficeWebhooks"]
+
+
+class SuperOfficeProvider:
+    name = "superoffice"
+    label = "SuperOffice CRM Online"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str | Callable[[], str],
+        login_base: str,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        page_size: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.login_base = login_base.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.page_size = page_size
+        self.sleep = sleep
+        self.rand = rand
+        self._oauth = SuperOfficeOAuth(
+            client_id=client_id,
+            client_secret=client_secret,
+            login_base=self.login_base,
+            timeouts=self.timeouts,
+            transport=transport,
+        )
+        # One pooled client per process: connectors for different tenants share connections to the same hosts.
+        self._http = httpx.Client(timeout=self.timeouts.to_httpx(), transport=transport)
+        self._webhooks = SuperOfficeWebhooks()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SuperOfficeProvider:
+        env = os.environ if environ is None else environ
+        client_id = env.get("SUPEROFFICE_CLIENT_ID", "")
+        login_base = env.get("SUPEROFFICE_LOGIN_BASE") or login_base_for(env.get("SUPEROFFICE_ENVIRONMENT", "sod"))
+        secret_name = env.get("SUPEROFFICE_CLIENT_SECRET_NAME")
+        client_secret: str | Callable[[], str]
+        if secret_name:
+            client_secret = lambda: _secret_from_secrets_manager(secret_name)  # noqa: E731
+        else:
+            client_secret = env.get("SUPEROFFICE_CLIENT_SECRET", "")
+        return cls(
+            client_id=client_id,
+            client_secret=client_secret,
+            login_base=login_base,
+            timeouts=Timeouts(
+                connect=float(env.get("SUPEROFFICE_CONNECT_TIMEOUT", "5")),
+                read=float(env.get("SUPEROFFICE_READ_TIMEOUT", "30")),
+            ),
+            page_size=int(env.get("SUPEROFFICE_PAGE_SIZE", "1000")),
+        )
+
+    def oauth(self) -> SuperOfficeOAuth:
+        return self._oauth
+
+    def connector(self, context: ConnectionContext, tokens: TokenSource) -> SuperOfficeConnector:
+        sender = RetryingSender(
+            self._http, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service="SuperOffice"
+        )
+        login_base = str(context.extra.get("login_base") or self.login_base)
+        return SuperOfficeConnector(
+            context=context, tokens=tokens, login_base=login_base, sender=sender, page_size=self.page_size
+        )
+
+    def webhooks(self) -> SuperOfficeWebhooks:
+        return self._webhooks
+
+
+def _secret_from_secrets_manager(name: str) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=300)
+    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    # Accept a bare secret or a JSON object {"client_secret": "..."} (how the console stores key/value secrets).
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(document, dict) and document.get("client_secret"):
+            return str(document["client_secret"])
+    return text
+
+
+register("superoffice", SuperOfficeProvider.from_env)
