@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import _lru_cache_wrapper, lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from leadbridge.config import settings
+from leadbridge.store.connections import ConnectionStore
+from leadbridge.store.events import EventBridgePublisher
 from leadbridge.store.log import DynamoSyncLog, SyncLog
 from leadbridge.store.table import Table
+from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
+from leadbridge.sync.connections import ConnectionServices
+
+if TYPE_CHECKING:
+    from leadbridge.store.queue import MessageQueue
+    from leadbridge.sync.webhooks import ConnectionFinder, WebhookSecrets
 
 T = TypeVar("T")
 _factories: list[_lru_cache_wrapper[Any]] = []
@@ -40,3 +48,78 @@ def table() -> Table:
 @cached
 def sync_log() -> SyncLog:
     return DynamoSyncLog(table(), ttl_days=settings().sync_log_ttl_days)
+
+
+# --- webhook intake (functions/webhook/intake.py) ---------------------------------------------------------------------
+# Imported inside the factories so that functions which never receive webhooks do not load these modules.
+
+
+@cached
+def webhook_queue() -> MessageQueue:
+    from leadbridge.store.queue import SqsQueue
+
+    return SqsQueue(settings().webhook_queue_url)
+
+
+@cached
+def webhook_secrets() -> WebhookSecrets:
+    """Per-container cache of webhook signing secrets (Powertools parameters, short max_age)."""
+    from leadbridge.store.webhook_secrets import CachedWebhookSecrets
+
+    return CachedWebhookSecrets()
+
+
+@cached
+def webhook_connections() -> ConnectionFinder:
+    from leadbridge.store.connections import ConnectionStore
+
+    return ConnectionStore(table())
+
+
+# --- connections (issue 4) -------------------------------------------------------------------------------------------
+
+
+@cached
+def connection_store() -> ConnectionStore:
+    return ConnectionStore(table())
+
+
+@cached
+def event_publisher() -> EventBridgePublisher:
+    return EventBridgePublisher(settings().event_bus_name)
+
+
+@cached
+def token_vault() -> TokenVault:
+    """The process's vault: one per container, so concurrent callers share its locks and cached grants."""
+    from leadbridge.crm.base import provider
+    from leadbridge.observability import logger
+    from leadbridge.sync.connections import mark_needs_reauth
+
+    return TokenVault(
+        SecretsManagerStore(kms_key_id=settings().secrets_kms_key_id),
+        DynamoDBLeaseStore(table()),
+        lambda crm: provider(crm).oauth(),
+        on_needs_reauth=lambda connection, error: (
+            mark_needs_reauth(connection_services(), connection, error, correlation_id=logger.get_correlation_id())
+            and None
+        ),
+    )
+
+
+@cached
+def connection_services() -> ConnectionServices:
+    from leadbridge.crm.base import provider, supported
+
+    config = settings()
+    return ConnectionServices(
+        store=connection_store(),
+        vault=token_vault(),
+        publisher=event_publisher(),
+        sync_log=sync_log(),
+        providers=provider,
+        supported_crms=supported,
+        public_api_url=config.public_api_url,
+        secret_prefix=config.secret_prefix,
+        allowed_return_urls=config.return_url_allow_list,
+    )
