@@ -12,15 +12,17 @@ from functools import _lru_cache_wrapper, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leadbridge.config import settings
-from leadbridge.store.connections import ConnectionStore
-from leadbridge.store.events import EventBridgePublisher
 from leadbridge.store.log import DynamoSyncLog, SyncLog
 from leadbridge.store.table import Table
-from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
-from leadbridge.sync.connections import ConnectionServices
 
 if TYPE_CHECKING:
+    from leadbridge.errors import NeedsReauth
+    from leadbridge.models.connection import Connection
+    from leadbridge.store.connections import ConnectionStore
+    from leadbridge.store.events import EventPublisher
     from leadbridge.store.queue import MessageQueue
+    from leadbridge.store.vault import TokenVault
+    from leadbridge.sync.connections import ConnectionServices
     from leadbridge.sync.webhooks import ConnectionFinder, WebhookSecrets
 
 T = TypeVar("T")
@@ -76,16 +78,20 @@ def webhook_connections() -> ConnectionFinder:
     return ConnectionStore(table())
 
 
-# --- connections (issue 4) -------------------------------------------------------------------------------------------
+# --- connections (issue 4): functions/oauth, and the token vault every CRM-calling function uses --------------------
 
 
 @cached
 def connection_store() -> ConnectionStore:
+    from leadbridge.store.connections import ConnectionStore
+
     return ConnectionStore(table())
 
 
 @cached
-def event_publisher() -> EventBridgePublisher:
+def event_publisher() -> EventPublisher:
+    from leadbridge.store.events import EventBridgePublisher
+
     return EventBridgePublisher(settings().event_bus_name)
 
 
@@ -93,23 +99,27 @@ def event_publisher() -> EventBridgePublisher:
 def token_vault() -> TokenVault:
     """The process's vault: one per container, so concurrent callers share its locks and cached grants."""
     from leadbridge.crm.base import provider
-    from leadbridge.observability import logger
-    from leadbridge.sync.connections import mark_needs_reauth
+    from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
 
     return TokenVault(
         SecretsManagerStore(kms_key_id=settings().secrets_kms_key_id),
         DynamoDBLeaseStore(table()),
         lambda crm: provider(crm).oauth(),
-        on_needs_reauth=lambda connection, error: (
-            mark_needs_reauth(connection_services(), connection, error, correlation_id=logger.get_correlation_id())
-            and None
-        ),
+        on_needs_reauth=_connection_needs_reauth,
     )
+
+
+def _connection_needs_reauth(connection: Connection, error: NeedsReauth) -> None:
+    from leadbridge.observability import logger
+    from leadbridge.sync.connections import mark_needs_reauth
+
+    mark_needs_reauth(connection_services(), connection, error, correlation_id=logger.get_correlation_id())
 
 
 @cached
 def connection_services() -> ConnectionServices:
     from leadbridge.crm.base import provider, supported
+    from leadbridge.sync.connections import ConnectionServices
 
     config = settings()
     return ConnectionServices(
