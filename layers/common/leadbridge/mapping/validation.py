@@ -110,7 +110,8 @@ def validate_settings(doc: SettingsDocument, meta: Metadata, *, crm_label: str =
     report = ValidationReport()
     _check_objects(doc, meta, report, crm_label)
     for obj in CrmObject:
-        fields = meta.fields.get(obj)
+        # Mappings of an object that is off are checked against the CRM when it is switched on.
+        fields = meta.fields.get(obj) if doc.objects.for_object(obj).direction.value != "off" else None
         for index, mapping in enumerate(doc.field_mappings.for_object(obj)):
             _check_mapping(obj, index, mapping, fields, report, crm_label)
         if fields is not None and doc.objects.for_object(obj).direction.outbound:
