@@ -54,14 +54,14 @@ def test_archive_params_use_the_spec_parameter_names() -> None:
 # The documented delivery body (SOD webhook reference, as in superoffice-api.md §11) and the signature computed for it
 # independently with `openssl dgst -sha256 -hmac 'Something Super Secret' -binary | base64`.
 DOC_BODY = (
-    '{"EventId":"88f91933-edce-4c1a-8ded-ade8e2f72434","Timestamp":"2025-05-14T10:48:07.8912039Z",'
-    '"Changes":["contact_id","updated_associate_id","soundEx","updated","name"],"Event":"contact.changed",'
-    '"PrimaryKey":18,"Entity":"contact","ContextIdentifier":"Cust54321","ChangedByAssociateId":5,'
-    '"WebhookName":"Tonys Contact Handler","FieldValues":{"activeInterests":0,"associate_id":12,"business_idx":2,'
-    '"category_idx":4,"country_id":826,"deleted":0,"DeletedDate":"0001-01-01T00:00:00",'
-    '"registered":"2020-02-16T17:50:17","registered_associate_id":5,"source":0,'
-    '"updated":"2025-05-14T10:48:07.8912039+02:00","userdef2_id":0,"userdef_id":22}}'
-).encode()
+    b'{"EventId":"88f91933-edce-4c1a-8ded-ade8e2f72434","Timestamp":"2025-05-14T10:48:07.8912039Z",'
+    b'"Changes":["contact_id","updated_associate_id","soundEx","updated","name"],"Event":"contact.changed",'
+    b'"PrimaryKey":18,"Entity":"contact","ContextIdentifier":"Cust54321","ChangedByAssociateId":5,'
+    b'"WebhookName":"Tonys Contact Handler","FieldValues":{"activeInterests":0,"associate_id":12,"business_idx":2,'
+    b'"category_idx":4,"country_id":826,"deleted":0,"DeletedDate":"0001-01-01T00:00:00",'
+    b'"registered":"2020-02-16T17:50:17","registered_associate_id":5,"source":0,'
+    b'"updated":"2025-05-14T10:48:07.8912039+02:00","userdef2_id":0,"userdef_id":22}}'
+)
 DOC_SECRET = "Something Super Secret"
 DOC_SIGNATURE = "Cusw23et7CVmulLiAzIr9Suq4FwU9XjRvSQM1DNZKbY="
 
