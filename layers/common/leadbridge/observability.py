@@ -19,6 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
+from pydantic import BaseModel
 
 # Each function names itself through POWERTOOLS_SERVICE_NAME (template.yaml); metrics share one namespace.
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "leadbridge"
@@ -55,18 +56,30 @@ _QUOTED_PAIR = re.compile(
     rf"""(?P<k>["'](?:{_KEY_ALTERNATION})["']\s*:\s*)(?P<q>["'])(?P<v>.*?)(?P=q)""",
     re.IGNORECASE,
 )
+# `access_token='...'` as in a Python repr (dataclasses, pydantic models, keyword arguments).
+_REPR_PAIR = re.compile(
+    rf"""(?P<k>(?<![A-Za-z0-9_])(?:{_KEY_ALTERNATION})\s*=\s*)(?P<q>["'])(?P<v>.*?)(?P=q)""", re.IGNORECASE
+)
 # `access_token=...` in a query string or form body; stops at the next separator.
 _FORM_PAIR = re.compile(rf"(?P<k>(?<![A-Za-z0-9_])(?:{_KEY_ALTERNATION})=)(?P<v>[^&\s\"',;]+)", re.IGNORECASE)
 
 
+# Keys ending in one of these are secret too (`x_client_secret`, `crm_access_token`); not `code` (`status_code`).
+_SECRET_SUFFIXES = tuple(f"_{k}" for k in SECRET_KEYS - {"code"})
+
+
 def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.lower().replace("-", "_") in SECRET_KEYS
+    if not isinstance(key, str):
+        return False
+    normalised = key.lower().replace("-", "_")
+    return normalised in SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
 
 
 def redact_text(text: str) -> str:
     """Mask bearer/basic credentials and secret-named pairs inside free text."""
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _QUOTED_PAIR.sub(lambda m: f"{m.group('k')}{m.group('q')}{REDACTED}{m.group('q')}", text)
+    text = _REPR_PAIR.sub(lambda m: f"{m.group('k')}{m.group('q')}{REDACTED}{m.group('q')}", text)
     return _FORM_PAIR.sub(lambda m: f"{m.group('k')}{REDACTED}", text)
 
 
@@ -80,7 +93,12 @@ def redact(value: Any) -> Any:
         return redact_text(value)
     if isinstance(value, bytes | bytearray):
         return redact_text(bytes(value).decode("utf-8", "replace"))
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, BaseModel):
+        return redact(value.model_dump(mode="json"))
+    # Anything else would be str()-ed by the JSON serialiser (exceptions, dataclasses, UUIDs): redact that text.
+    return redact_text(str(value))
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
