@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from local.template import SamTemplate, TemplateError
 
-log = logging.getLogger("leadbridge.local.aws")
+log = logging.getLogger("local.aws")
 
 # Dummy credentials: moto accepts anything, and real AWS must never be reached from the local stack.
 LOCAL_AWS_ENV = {

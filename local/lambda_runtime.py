@@ -18,7 +18,7 @@ from typing import Any
 
 from local.template import ACCOUNT_ID, REGION, REPO_ROOT, FunctionSpec, SamTemplate
 
-log = logging.getLogger("leadbridge.local.runtime")
+log = logging.getLogger("local.runtime")
 
 COMMON_LAYER = REPO_ROOT / "layers" / "common"
 
