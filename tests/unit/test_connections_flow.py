@@ -173,7 +173,7 @@ class MemorySecrets:
             raise ConnectionMissing("missing")
         return dict(self.values[name])
 
-    def put_json(self, name: str, value: dict[str, Any]) -> None:
+    def put_json(self, name: str, value: dict[str, Any], *, restore: bool = False) -> None:
         self.values[name] = dict(value)
         self.deleted.pop(name, None)
 

@@ -31,7 +31,7 @@ class Secrets:
                 raise ConnectionMissing("missing")
             return dict(self.values[name])
 
-    def put_json(self, name: str, value: dict[str, Any]) -> None:
+    def put_json(self, name: str, value: dict[str, Any], *, restore: bool = False) -> None:
         with self.lock:
             self.values[name] = dict(value)
 

@@ -71,8 +71,9 @@ class SecretStore(Protocol):
         """Raises ConnectionMissing when the secret does not exist (or is scheduled for deletion)."""
         ...
 
-    def put_json(self, name: str, value: dict[str, Any]) -> None:
-        """Creates the secret when missing (restoring one scheduled for deletion), else stores a new version."""
+    def put_json(self, name: str, value: dict[str, Any], *, restore: bool = False) -> None:
+        """Creates the secret when missing, else stores a new version. `restore` first cancels a scheduled deletion
+        (a reconnect within the recovery window of a disconnect)."""
         ...
 
     def delete(self, name: str, *, recovery_days: int) -> None:
@@ -110,9 +111,11 @@ class SecretsManagerStore:
             raise ConnectionMissing("The stored credentials are unreadable")
         return value
 
-    def put_json(self, name: str, value: dict[str, Any]) -> None:
+    def put_json(self, name: str, value: dict[str, Any], *, restore: bool = False) -> None:
         text = json.dumps(value, separators=(",", ":"))
         try:
+            if restore:
+                self._restore(name)
             try:
                 self._client.put_secret_value(SecretId=name, SecretString=text)
                 return
@@ -121,16 +124,18 @@ class SecretsManagerStore:
                 if code == "ResourceNotFoundException":
                     self._create(name, text)
                     return
-                if code == "InvalidRequestException":
-                    # Scheduled for deletion by an earlier disconnect: reconnecting within the recovery window.
-                    self._client.restore_secret(SecretId=name)
-                    self._client.put_secret_value(SecretId=name, SecretString=text)
-                    return
                 raise
         except ClientError as exc:
             raise _store_error(exc, "write") from exc
         except BotoCoreError as exc:
             raise _store_error(exc, "write") from exc
+
+    def _restore(self, name: str) -> None:
+        try:
+            self._client.restore_secret(SecretId=name)  # a no-op for a secret that is not scheduled for deletion
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
 
     def _create(self, name: str, text: str) -> None:
         extra: dict[str, Any] = {"KmsKeyId": self._kms_key_id} if self._kms_key_id else {}
@@ -244,8 +249,9 @@ class TokenVault:
 
     # --- grants (connect / disconnect) ---
 
-    def store_grant(self, secret_name: str, grant: Grant) -> None:
-        self._secrets.put_json(secret_name, grant.model_dump(mode="json"))
+    def store_grant(self, secret_name: str, grant: Grant, *, new_connection: bool = False) -> None:
+        """`new_connection`: from a (re)connect, which may follow a disconnect that scheduled the secret's deletion."""
+        self._secrets.put_json(secret_name, grant.model_dump(mode="json"), restore=new_connection)
         with self._guard:
             self._cache[secret_name] = grant
 
@@ -261,7 +267,7 @@ class TokenVault:
         self._secrets.delete(secret_name, recovery_days=recovery_days)
 
     def store_webhook_secret(self, secret_name: str, secret: str) -> None:
-        self._secrets.put_json(secret_name, {"webhook_secret": secret})
+        self._secrets.put_json(secret_name, {"webhook_secret": secret}, restore=True)
 
     def webhook_secret(self, secret_name: str) -> str:
         return str(self._secrets.get_json(secret_name)["webhook_secret"])

@@ -298,7 +298,7 @@ def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackR
     except Conflict:
         current = svc.store.get(tenant, crm) or connection
         return _refuse_other_account(svc, state, current, grant)
-    svc.vault.store_grant(secret_name, grant)
+    svc.vault.store_grant(secret_name, grant, new_connection=True)
 
     if connection.webhook_status is not WebhookStatus.REGISTERED:
         connection = _register_webhook(svc, connection)

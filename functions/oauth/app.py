@@ -1,0 +1,144 @@
+"""OauthFunction: connect a CRM account (authorize + public OAuth callback), connection status, disconnect."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from leadbridge import runtime
+from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
+from leadbridge.models.connection import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    ConnectionList,
+    ConnectionView,
+    DisconnectResult,
+)
+from leadbridge.sync import connections
+
+app = make_resolver()
+
+CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
+_JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "Not an admin, or the token carries no tenant", "content": _JSON_ERROR},
+    404: {"description": "Unknown CRM, or nothing connected", "content": _JSON_ERROR},
+    422: {"description": "Invalid request", "content": _JSON_ERROR},
+}
+# Responses carrying nothing a cache or a later page should keep.
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@app.post(
+    "/connections/<crm>/authorize",
+    summary="Start connecting a CRM account",
+    description="Admin only. Returns the CRM's sign-in URL; send the admin's browser there. After sign-in the browser "
+    "comes back to `return_url` with `?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, "
+    "`expired_state`, `invalid_state`, `wrong_account`, `already_connected_other_account`, `crm_error`, "
+    "`temporarily_unavailable`). `return_url` must start with an entry of ALLOWED_RETURN_URLS. Which CRM account "
+    "the admin signs in to is only known after sign-in, so a conflict with another connected account is reported "
+    "on the return URL, not here. The sign-in URL is valid for 10 minutes and once.",
+    tags=["connections"],
+    security=SECURED,
+    responses=_ERRORS,
+)
+def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Response[AuthorizeResponse]:
+    principal = require_admin(current_principal(app))
+    started = connections.start_authorization(
+        runtime.connection_services(),
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        crm=crm,
+        return_url=request.return_url,
+    )
+    return Response(200, content_types.APPLICATION_JSON, started, headers=_NO_STORE)
+
+
+@app.get(
+    "/oauth/<crm>/callback",
+    summary="OAuth callback (the CRM redirects the browser here)",
+    description="Public; the single-use `state` is the proof. Redirects (302) to the return URL given to authorize. "
+    "When the state is missing, unknown, forged or already used there is no trustworthy return URL: 400 with an "
+    "HTML page naming the error.",
+    tags=["connections"],
+    responses={302: {"description": "Back to the app's return URL"}, 400: {"description": "Invalid state"}},
+)
+def callback(
+    crm: CrmName,
+    state: Annotated[str | None, Query(max_length=512)] = None,
+    code: Annotated[str | None, Query(max_length=4096)] = None,
+    error: Annotated[str | None, Query(max_length=256)] = None,
+    error_description: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[str]:
+    result = connections.complete_authorization(
+        runtime.connection_services(),
+        crm=crm,
+        params=connections.CallbackParams(state=state, code=code, error=error, error_description=error_description),
+    )
+    if result.redirect_url is not None:
+        return Response(302, content_types.TEXT_HTML, "", headers={"Location": result.redirect_url, **_NO_STORE})
+    return Response(
+        result.status,
+        content_types.TEXT_HTML,
+        _error_page(result.error or "invalid_state", result.message),
+        headers={**_NO_STORE, "Content-Security-Policy": "default-src 'none'"},
+    )
+
+
+@app.get(
+    "/connections",
+    summary="Connection status of every supported CRM",
+    description="Any member of the tenant. One entry per CRM leadbridge supports; `disconnected` when never connected.",
+    tags=["connections"],
+    security=SECURED,
+    responses=_ERRORS,
+)
+def list_connections() -> ConnectionList:
+    principal = current_principal(app)
+    return connections.list_connections(runtime.connection_services(), tenant_id=principal.tenant_id)
+
+
+@app.get(
+    "/connections/<crm>",
+    summary="Connection status of one CRM",
+    description="`connected`, `needs_reauth` (an admin must connect again) or `disconnected`; the CRM account, who "
+    "connected it and when, the last successful sync and the last error.",
+    tags=["connections"],
+    security=SECURED,
+    responses=_ERRORS,
+)
+def get_connection(crm: CrmName) -> ConnectionView:
+    principal = current_principal(app)
+    return connections.connection_status(runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm)
+
+
+@app.delete(
+    "/connections/<crm>",
+    summary="Disconnect a CRM account",
+    description="Admin only. Removes the webhook registration and revokes the grant at the CRM, deletes the stored "
+    "credentials (recoverable by AWS for 7 days), and marks the connection disconnected. The sync log and the links "
+    "between app and CRM records are kept; nothing is deleted in the CRM.",
+    tags=["connections"],
+    security=SECURED,
+    responses=_ERRORS,
+)
+def delete_connection(crm: CrmName) -> DisconnectResult:
+    principal = require_admin(current_principal(app))
+    return connections.disconnect(
+        runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, user_id=principal.user_id
+    )
+
+
+def _error_page(code: str, message: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Connection failed</title></head>"
+        f"<body><h1>Connection failed</h1><p>{html.escape(message)}</p>"
+        f"<p>Error code: <code>{html.escape(code)}</code></p></body></html>"
+    )
+
+
+lambda_handler = http_lambda_handler(app)

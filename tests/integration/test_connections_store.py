@@ -1,0 +1,183 @@
+"""Connection records, OAuth states and the EventBridge publisher against moto (table and bus from template.yaml)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from leadbridge.errors import Conflict
+from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
+from leadbridge.store.connections import ConnectionStore
+from leadbridge.store.events import AppEvent, EventBridgePublisher, EventDeliveryError
+from leadbridge.store.table import Table
+from local.aws import LocalResources
+
+
+@pytest.fixture
+def store(aws: LocalResources) -> ConnectionStore:
+    return ConnectionStore(Table(aws.table_name))
+
+
+def _connection(tenant: str = "t1", account: str = "Cust1", **kw: object) -> Connection:
+    values: dict[str, object] = {
+        "tenant_id": tenant,
+        "crm": "superoffice",
+        "status": ConnectionStatus.CONNECTED,
+        "account_id": account,
+        "api_base": f"https://sod2.superoffice.com/{account}/api",
+        "secret_name": f"leadbridge/local/tenants/{tenant}/superoffice",
+        "connected_by": "u1",
+        "connected_at": datetime(2026, 3, 1, tzinfo=UTC),
+        "connection_key": f"key-{tenant}",
+    }
+    values.update(kw)
+    return Connection.model_validate(values)
+
+
+def test_connection_round_trip_and_tenant_listing(store: ConnectionStore) -> None:
+    store.save(_connection("t1"))
+    store.save(_connection("t2", "Cust2"))
+
+    got = store.get("t1", "superoffice")
+
+    assert got == _connection("t1")
+    assert [c.account_id for c in store.list("t1")] == ["Cust1"]
+    assert store.get("t3", "superoffice") is None
+    assert store.by_webhook_key("key-t2") == _connection("t2", "Cust2")
+    assert store.by_webhook_key("key-unknown") is None
+
+
+def test_saving_over_another_connected_account_is_refused(store: ConnectionStore) -> None:
+    store.save(_connection(account="Cust1"), only_if_account="Cust1")
+
+    with pytest.raises(Conflict):
+        store.save(_connection(account="Cust2"), only_if_account="Cust2")
+    store.save(_connection(account="Cust1", connected_by="u2"), only_if_account="Cust1")  # same account: fine
+    store.save(_connection(account="Cust1", status=ConnectionStatus.DISCONNECTED))
+    store.save(_connection(account="Cust2"), only_if_account="Cust2")  # after disconnect: fine
+
+    got = store.get("t1", "superoffice")
+    assert got is not None and got.account_id == "Cust2"
+
+
+def test_transition_happens_once_and_unschedules(aws: LocalResources, store: ConnectionStore) -> None:
+    store.save(_connection())
+    store.set_next_run("t1", "superoffice", datetime(2026, 3, 1, 13, tzinfo=UTC))
+    due = _due(aws)
+    assert [i["GSI1SK"]["S"] for i in due] == ["2026-03-01T13:00:00.000000Z#t1#superoffice"]
+
+    first = store.transition(
+        "t1",
+        "superoffice",
+        expected=ConnectionStatus.CONNECTED,
+        status=ConnectionStatus.NEEDS_REAUTH,
+        set_values={"last_error": "invalid_grant"},
+    )
+    second = store.transition(
+        "t1", "superoffice", expected=ConnectionStatus.CONNECTED, status=ConnectionStatus.NEEDS_REAUTH
+    )
+
+    assert first is not None and first.status is ConnectionStatus.NEEDS_REAUTH and first.last_error == "invalid_grant"
+    assert second is None
+    assert _due(aws) == []
+
+
+def test_health_outcomes(store: ConnectionStore) -> None:
+    store.save(_connection())
+    at = datetime(2026, 3, 2, tzinfo=UTC)
+    store.record_outcome("t1", "superoffice", at=at, error="CRM answered 503")
+    store.record_outcome("t1", "superoffice", at=at + timedelta(hours=1))
+
+    got = store.get("t1", "superoffice")
+    assert got is not None and got.last_success_at == at + timedelta(hours=1) and got.last_error is None
+
+
+def _due(aws: LocalResources) -> list[dict[str, dict[str, str]]]:
+    ddb = boto3.client("dynamodb")
+    response = ddb.query(
+        TableName=aws.table_name,
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :due",
+        ExpressionAttributeValues={":due": {"S": "DUE"}},
+    )
+    return response["Items"]  # type: ignore[return-value]
+
+
+def _state(value: str, *, minutes: int = 10) -> OAuthState:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return OAuthState(
+        state=value,
+        tenant_id="t1",
+        user_id="u1",
+        crm="superoffice",
+        return_url="https://app.example.com/settings",
+        code_verifier="v" * 64,
+        nonce="n",
+        created_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+    )
+
+
+def test_oauth_state_is_single_use_with_ttl(aws: LocalResources, store: ConnectionStore) -> None:
+    state = _state("s" * 43)
+    store.save_state(state)
+    raw = boto3.client("dynamodb").get_item(
+        TableName=aws.table_name, Key={"PK": {"S": f"STATE#{'s' * 43}"}, "SK": {"S": "STATE"}}
+    )["Item"]
+    assert int(raw["expires_at"]["N"]) == int(state.expires_at.timestamp())
+
+    assert store.take_state("s" * 43) == state
+    assert store.take_state("s" * 43) is None
+    assert store.take_state("never-issued") is None
+    store.save_state(_state("dup"))
+    with pytest.raises(Conflict):
+        store.save_state(_state("dup"))
+
+
+# --- events ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def captured(aws: LocalResources) -> Iterator[str]:
+    """An SQS queue receiving every `leadbridge` event on the bus (the app's side of the bus)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="captured-app-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="to-app", EventBusName=aws.event_bus_name, EventPattern=json.dumps({"source": ["leadbridge"]}))
+    events.put_targets(Rule="to-app", EventBusName=aws.event_bus_name, Targets=[{"Id": "q", "Arn": arn}])
+    yield url
+
+
+def _drain(url: str, expected: int) -> list[dict[str, object]]:
+    sqs = boto3.client("sqs")
+    got: list[dict[str, object]] = []
+    deadline = time.monotonic() + 10
+    while len(got) < expected and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+            got.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return got
+
+
+def test_publisher_delivers_more_than_one_put_events_batch(aws: LocalResources, captured: str) -> None:
+    events = [AppEvent(detail_type="ConnectionNeedsReauth", detail={"tenant_id": "t1", "n": i}) for i in range(23)]
+
+    EventBridgePublisher(aws.event_bus_name).publish(events)
+
+    delivered = _drain(captured, 23)
+    assert sorted(e["detail"]["n"] for e in delivered) == list(range(23))  # type: ignore[index]
+    assert {(e["source"], e["detail-type"]) for e in delivered} == {("leadbridge", "ConnectionNeedsReauth")}
+
+
+def test_publisher_surfaces_undelivered_events(aws: LocalResources) -> None:
+    events = [AppEvent(detail_type="ConnectionNeedsReauth", detail={"n": i}) for i in range(12)]
+
+    with pytest.raises(EventDeliveryError) as caught:
+        EventBridgePublisher("no-such-bus").publish(events)
+
+    assert len(caught.value.failed) == 12
