@@ -111,8 +111,12 @@ class LocalStack:
         return self
 
     def _create_aws(self) -> None:
+        # The local gateway's own pages (e.g. /swagger) are valid OAuth return URLs, so connect can be clicked through.
+        return_urls = [u for u in (self.template.parameters.get("AllowedReturnUrls", ""), f"{self.gateway.url}/") if u]
         self.resources = create_resources(
-            self.template, self.moto_endpoint, extra_environment={"PUBLIC_API_URL": self.gateway.url}
+            self.template,
+            self.moto_endpoint,
+            extra_environment={"PUBLIC_API_URL": self.gateway.url, "ALLOWED_RETURN_URLS": ",".join(return_urls)},
         )
         os.environ.update(self.resources.environment)
         differing = sorted({
