@@ -1,8 +1,7 @@
-"""Webhook intake domain (`accept_webhook`) over in-memory fakes of its ports.
-
-The verifier here implements SuperOffice's documented scheme (base64 HMAC-SHA256 of the raw body, JSON body with
-EventId/Event/Entity/PrimaryKey/ContextIdentifier) so that signatures are real; the integration tests run the same
-cases through the handler, moto and the real SuperOffice verifier.
+"""Webhook intake domain (`accept_webhook`) over in-memory fakes of its ports (connections, secrets, queue, log)
+and the real, stateless SuperOffice verifier; signatures are computed here independently, from SuperOffice's
+documented scheme (base64 HMAC-SHA256 of the raw body). The integration tests run the same cases through the handler
+and moto.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from leadbridge.errors import StoreUnavailable, WebhookRejected
+from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
+from leadbridge.errors import StoreUnavailable
 from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import CrmObject, WebhookEvent
 from leadbridge.models.synclog import Outcome, SyncLogEntry, Trigger
 from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, QueueMessage, QueueUnavailable
 from leadbridge.sync.webhooks import (
@@ -38,38 +37,6 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 # --- fakes -------------------------------------------------------------------------------------------------------
-
-
-class HmacJsonVerifier:
-    """SuperOffice's documented webhook scheme, independent of the production verifier."""
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
-        expected = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
-        return hmac.compare_digest(expected, headers.get("x-superoffice-signature", ""))
-
-    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
-        try:
-            body = json.loads(raw_body)
-            name = body["Event"]
-            entity = body["Entity"]
-            return [
-                WebhookEvent(
-                    event_id=body["EventId"],
-                    event=name,
-                    object={"contact": CrmObject.COMPANY, "person": CrmObject.PERSON}.get(entity),
-                    record_id=str(body["PrimaryKey"]),
-                    account_id=body["ContextIdentifier"],
-                    action=name.split(".")[-1],
-                    changed_fields=body.get("Changes", []),
-                    payload=body.get("FieldValues", {}),
-                    is_test=name == "test",
-                )
-            ]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(f"not a SuperOffice webhook body ({type(exc).__name__})") from exc
-
-    def test_response(self, events: list[WebhookEvent]) -> tuple[int, str, str] | None:
-        return None
 
 
 class Connections:
@@ -166,7 +133,7 @@ class Intake:
             key,
             headers,
             raw,
-            verifiers=lambda name: {"superoffice": HmacJsonVerifier()}[name],
+            verifiers=lambda name: {"superoffice": SuperOfficeWebhooks()}[name],
             connections=self.connections,
             secrets=self.secrets,
             queue=self.queue,
@@ -203,7 +170,7 @@ def test_valid_event_is_queued_with_what_processing_needs() -> None:
     assert queued.received_at == NOW
     # The original delivery can be re-verified from the message alone.
     assert base64.b64decode(queued.raw_body_b64 or "") == raw
-    assert HmacJsonVerifier().verify(queued.headers, raw, SECRET)
+    assert SuperOfficeWebhooks().verify(queued.headers, raw, SECRET)
     assert "authorization" not in queued.headers
     assert intake.log.entries == []
 
@@ -262,11 +229,22 @@ def test_test_event_answers_200_for_any_key_without_lookup_or_queue(key: str) ->
     assert intake.log.entries == []
 
 
-def test_real_event_dressed_as_test_takes_the_signature_path() -> None:
+def test_test_header_on_a_real_looking_event_never_queues_anything() -> None:
+    # SuperOffice marks test deliveries with X-Hook-Test; such an event is acknowledged and dropped, never processed,
+    # so an unsigned request carrying the header can do nothing.
     intake = Intake()
     result = intake(body(), {"X-Hook-Test": "true", "X-SuperOffice-Signature": "forged"})
-    assert (result.status, result.reason) == (401, RejectReason.SIGNATURE_INVALID)
+    assert (result.status, result.outcome) == (200, IntakeOutcome.TEST)
     assert intake.queue.messages == []
+    assert intake.connections.lookups == []
+
+
+def test_oversized_test_event_takes_the_signature_path() -> None:
+    intake = Intake()
+    payload = json.loads(TEST_BODY)
+    payload["Padding"] = "x" * 5000
+    result = intake(json.dumps(payload).encode(), {"X-Hook-Test": "true", "X-SuperOffice-Signature": "forged"})
+    assert (result.status, result.reason) == (401, RejectReason.SIGNATURE_INVALID)
 
 
 # --- rejected --------------------------------------------------------------------------------------------------------
@@ -365,15 +343,24 @@ def test_connection_without_a_stored_secret_cannot_accept_events() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b"[]", json.dumps({"Event": "contact.changed"}).encode(), b""], ids=str
+    ("raw", "problem"),
+    [
+        (b"{not json", "SuperOffice webhook body is not JSON"),
+        (b"", "SuperOffice webhook body is not JSON"),
+        (b"[]", "the body contains no events"),
+        (json.dumps({"Event": "contact.changed"}).encode(), "SuperOffice webhook body has no EventId"),
+        (json.dumps({"EventId": "e", "Event": "contact.changed", "Changes": "name"}).encode(), "Changes"),
+    ],
+    ids=["not-json", "empty", "no-events", "no-event-id", "changes-not-list"],
 )
-def test_correctly_signed_malformed_body_is_400_naming_the_problem(raw: bytes) -> None:
+def test_correctly_signed_malformed_body_is_400_naming_the_problem(raw: bytes, problem: str) -> None:
     intake = Intake()
 
     result = intake(raw, signed(raw))
 
     assert (result.status, result.public_code) == (400, "webhook_malformed")
-    assert result.public_message.startswith("Malformed webhook body: not a SuperOffice webhook body")
+    assert result.public_message.startswith("Malformed webhook body: ")
+    assert problem in result.public_message
     assert result.public_details["loc"] == ["body"]
     assert intake.queue.messages == []
     [entry] = intake.log.entries
@@ -441,7 +428,7 @@ def test_sync_log_failure_does_not_change_the_answer() -> None:
         KEY,
         signed(body(), secret="wrong"),
         body(),
-        verifiers=lambda name: HmacJsonVerifier(),
+        verifiers=lambda name: SuperOfficeWebhooks(),
         connections=Connections(connection()),
         secrets=Secrets(),
         queue=Queue(),

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,7 @@ from leadbridge.crm.base import WebhookVerifier
 from leadbridge.errors import LeadbridgeError, WebhookRejected
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
 from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, MessageQueue, QueueMessage
 
 QUEUED_WEBHOOK_VERSION = 1
@@ -127,21 +128,6 @@ class QueuedWebhook(BaseModel):
         )
 
 
-class WebhookLogEntry(BaseModel):
-    """A sync-log entry about one delivery (trigger `webhook`): only rejections and skips, kept small."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant_id: str
-    crm: str
-    outcome: Literal["failed", "skipped"]
-    error_code: str
-    message: str
-    event_ids: list[str] = Field(default_factory=list)
-    event_names: list[str] = Field(default_factory=list)
-    occurred_at: datetime
-
-
 # --- ports -----------------------------------------------------------------------------------------------------------
 
 
@@ -158,8 +144,10 @@ class WebhookSecrets(Protocol):
         ...
 
 
-class IntakeLog(Protocol):
-    def record(self, entry: WebhookLogEntry) -> None: ...
+class SyncLogWriter(Protocol):
+    """The write half of `leadbridge.store.log.SyncLog`."""
+
+    def write(self, entry: SyncLogEntry) -> None: ...
 
 
 VerifierLookup = Callable[[str], WebhookVerifier]  # raises KeyError for a CRM leadbridge does not support
@@ -178,7 +166,8 @@ def accept_webhook(
     connections: ConnectionFinder,
     secrets: WebhookSecrets,
     queue: MessageQueue,
-    log: IntakeLog,
+    log: SyncLogWriter,
+    correlation_id: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IntakeResult:
     """Verify and queue one CRM webhook delivery. Raises only `StoreUnavailable` (answer 503, the CRM retries)."""
@@ -206,7 +195,7 @@ def accept_webhook(
         return _unauthorized(RejectReason.UNKNOWN_CONNECTION, detail)
 
     def reject(reason: RejectReason, detail: str, events: Sequence[WebhookEvent] = ()) -> IntakeResult:
-        _write_log(log, connection, "failed", LOG_CODES[reason], detail, events, now())
+        _write_log(log, connection, Outcome.FAILED, LOG_CODES[reason], detail, events, now(), correlation_id)
         return _unauthorized(reason, detail, tenant_id=connection.tenant_id)
 
     disconnected = connection.status is ConnectionStatus.DISCONNECTED
@@ -214,7 +203,8 @@ def accept_webhook(
     if secret is None:
         if disconnected:
             # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
-            return _skip(log, connection, "disconnected; signature not checked (secret removed)", [], now())
+            detail = "disconnected; signature not checked (its secret was removed)"
+            return _skip(log, connection, detail, [], now(), correlation_id)
         return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
     if not verifier.verify(lowered, raw_body, secret):
         # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
@@ -224,8 +214,11 @@ def accept_webhook(
 
     try:
         events = verifier.parse(raw_body, lowered)
+        if not events:
+            raise WebhookRejected("the body contains no events")
     except WebhookRejected as exc:
-        _write_log(log, connection, "failed", LOG_CODES[RejectReason.MALFORMED_BODY], exc.message, [], now())
+        code = LOG_CODES[RejectReason.MALFORMED_BODY]
+        _write_log(log, connection, Outcome.FAILED, code, exc.message, [], now(), correlation_id)
         return IntakeResult(
             status=400,
             outcome=IntakeOutcome.REJECTED,
@@ -238,7 +231,7 @@ def accept_webhook(
         )
 
     if disconnected:
-        return _skip(log, connection, "connection is disconnected", events, now())
+        return _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
 
     # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
     foreign = sorted({a for a in (e.account_id for e in events) if a is not None and a != connection.account_id})
@@ -314,9 +307,14 @@ def _unauthorized(reason: RejectReason, detail: str, *, tenant_id: str | None = 
 
 
 def _skip(
-    log: IntakeLog, connection: Connection, detail: str, events: Sequence[WebhookEvent], at: datetime
+    log: SyncLogWriter,
+    connection: Connection,
+    detail: str,
+    events: Sequence[WebhookEvent],
+    at: datetime,
+    correlation_id: str | None,
 ) -> IntakeResult:
-    _write_log(log, connection, "skipped", SKIPPED_DISCONNECTED, detail, events, at)
+    _write_log(log, connection, Outcome.SKIPPED, SKIPPED_DISCONNECTED, detail, events, at, correlation_id)
     return IntakeResult(
         status=200,
         outcome=IntakeOutcome.SKIPPED,
@@ -329,27 +327,34 @@ def _skip(
 
 
 def _write_log(
-    log: IntakeLog,
+    log: SyncLogWriter,
     connection: Connection,
-    outcome: Literal["failed", "skipped"],
+    outcome: Outcome,
     code: str,
     message: str,
     events: Sequence[WebhookEvent],
     at: datetime,
+    correlation_id: str | None,
 ) -> None:
-    entry = WebhookLogEntry(
-        tenant_id=connection.tenant_id,
+    """One small entry per delivery. Nothing from an unverified body goes in (only parsed, verified events do)."""
+    first = events[0] if events else None
+    cause = ", ".join(f"{e.event} {e.event_id}" for e in events[:5])[:300] or None
+    entry = SyncLogEntry(
+        time=at,
+        tenant=connection.tenant_id,
         crm=connection.crm,
+        direction=Direction.FROM_CRM,
+        trigger=Trigger.WEBHOOK,
+        action=Action.SKIP if outcome is Outcome.SKIPPED else Action.READ,
         outcome=outcome,
-        error_code=code,
-        message=message[:300],
-        event_ids=[e.event_id[:80] for e in events[:10]],
-        event_names=sorted({e.event[:60] for e in events})[:10],
-        occurred_at=at,
+        object=first.object if first else None,
+        crm_id=first.record_id if first else None,
+        error=LogError(code=code, message=message[:300], cause=cause),
+        correlation_id=correlation_id,
     )
     # The answer to the CRM does not depend on the log; the handler's log line still carries the reason.
     with contextlib.suppress(LeadbridgeError):
-        log.record(entry)
+        log.write(entry)
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
