@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from leadbridge.store.queue import MessageQueue
     from leadbridge.store.vault import TokenVault
     from leadbridge.sync.connections import ConnectionServices
-    from leadbridge.sync.webhooks import ConnectionFinder, WebhookSecrets
+    from leadbridge.sync.webhooks import WebhookSecrets
 
 T = TypeVar("T")
 _factories: list[_lru_cache_wrapper[Any]] = []
@@ -70,12 +70,6 @@ def webhook_secrets() -> WebhookSecrets:
 
     return CachedWebhookSecrets()
 
-
-@cached
-def webhook_connections() -> ConnectionFinder:
-    from leadbridge.store.connections import ConnectionStore
-
-    return ConnectionStore(table())
 
 
 # --- connections (issue 4): functions/oauth, and the token vault every CRM-calling function uses --------------------
