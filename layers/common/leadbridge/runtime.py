@@ -71,7 +71,6 @@ def webhook_secrets() -> WebhookSecrets:
     return CachedWebhookSecrets()
 
 
-
 # --- connections (issue 4): functions/oauth, and the token vault every CRM-calling function uses --------------------
 
 
