@@ -8,21 +8,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from leadbridge import runtime
-from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver
+from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.synclog import Outcome, SyncLogPage
 
 app = make_resolver()
-
-_ERRORS = {
-    400: {"description": "Invalid cursor", "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}},
-    401: {"description": "No valid bearer token"},
-    403: {"description": "The token carries no tenant"},
-    422: {
-        "description": "Invalid query parameter",
-        "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
-    },
-}
 
 
 @app.get(
@@ -32,7 +22,10 @@ _ERRORS = {
     "read it. Page with `next_cursor`.",
     tags=["sync log"],
     security=SECURED,
-    responses=_ERRORS,
+    responses={
+        200: {"description": "A page of entries", "content": {"application/json": {"model": SyncLogPage}}},
+        **error_responses(400, 401, 403, 422, 503),
+    },
 )
 def get_sync_log(
     status: Annotated[Outcome | None, Query(description="Only entries with this outcome.")] = None,

@@ -1,7 +1,7 @@
 """HTTP API plumbing shared by every HTTP function: resolver factory, error mapping, and the caller's identity."""
 
 from leadbridge.api.auth import Principal, current_principal, principal_from_claims, require_admin
-from leadbridge.api.errors import ErrorBody, error_response
+from leadbridge.api.errors import ErrorBody, error_response, error_responses
 from leadbridge.api.resolver import SECURED, http_lambda_handler, make_resolver
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Principal",
     "current_principal",
     "error_response",
+    "error_responses",
     "http_lambda_handler",
     "make_resolver",
     "principal_from_claims",

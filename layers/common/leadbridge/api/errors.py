@@ -64,6 +64,31 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+_DESCRIPTIONS = {
+    400: "Bad request (e.g. an invalid or foreign pagination cursor)",
+    401: "Missing or invalid bearer token",
+    403: "Not allowed: no tenant in the token, or a role is missing",
+    404: "Not found",
+    409: "Conflict with the current state; `details.hint` says what to do",
+    412: "The resource changed since it was read (stale ETag)",
+    422: "Invalid input; `details.errors` names each bad field with its `loc`",
+    429: "The CRM rate-limited us; see the Retry-After header",
+    502: "The CRM rejected the request; the message carries its reason",
+    503: "A dependency (CRM or store) is unavailable; retry later",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses` for a route's error statuses, all with the shared ErrorBody schema."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+        for status in statuses
+    }
+
+
 def status_for(exc: errors.LeadbridgeError) -> int:
     for cls, status in _STATUS:
         if isinstance(exc, cls):

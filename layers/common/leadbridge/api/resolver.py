@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from leadbridge import __version__
 from leadbridge.api.errors import register_error_handlers
 from leadbridge.observability import logger, metrics, tracer
 
@@ -22,6 +24,11 @@ SECURED: list[dict[str, list[str]]] = [{BEARER_AUTH: []}]
 def make_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload v2) resolver with request/response validation and the shared error mapping."""
     app = APIGatewayHttpResolver(enable_validation=True)
+    app.configure_openapi(
+        title="leadbridge",
+        version=__version__,
+        security_schemes={BEARER_AUTH: HTTPBearer(bearerFormat="JWT")},
+    )
     register_error_handlers(app)
     return app
 
