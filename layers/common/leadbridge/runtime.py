@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.events import EventPublisher
     from leadbridge.store.queue import MessageQueue
+    from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.sync.connections import ConnectionServices
+    from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhooks import WebhookSecrets
 
 T = TypeVar("T")
@@ -125,4 +127,27 @@ def connection_services() -> ConnectionServices:
         public_api_url=config.public_api_url,
         secret_prefix=config.secret_prefix,
         allowed_return_urls=config.return_url_allow_list,
+    )
+
+
+# --- integration settings (issue 5): functions/settings ---------------------------------------------------------------
+
+
+@cached
+def settings_store() -> SettingsStore:
+    from leadbridge.store.settings import DynamoSettingsStore
+
+    return DynamoSettingsStore(table())
+
+
+@cached
+def settings_services() -> SettingsServices:
+    from leadbridge.crm.base import provider, supported
+    from leadbridge.sync.settings import SettingsServices, connector_for
+
+    return SettingsServices(
+        store=settings_store(),
+        metadata=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
+        scheduler=connection_store(),
+        supported_crms=supported,
     )

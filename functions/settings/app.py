@@ -1,0 +1,209 @@
+"""SettingsFunction: the integration settings document, its preview, and the CRM lookups the settings screen needs.
+
+Members may read; writes are admin-only. PUT and PATCH need `If-Match` with the ETag of the settings read (428
+without it, 412 when stale); `If-Match: *` overwrites whatever is current, deliberately.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+
+from leadbridge import runtime
+from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
+from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
+from leadbridge.models.settings import SettingsDocument, SettingsInput
+from leadbridge.store.settings import SettingsChange
+from leadbridge.sync import settings as domain
+
+app = make_resolver()
+
+CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=100, description='The `ETag` of the settings you read, e.g. `"3"`; `*` overwrites any version.'),
+]
+_JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The token carries no tenant", "content": _JSON_ERROR},
+    404: {"description": "Unknown CRM", "content": _JSON_ERROR},
+}
+_CRM_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_READ_ERRORS,
+    409: {"description": "No CRM account connected, or it needs re-authorisation", "content": _JSON_ERROR},
+    422: {"description": "Invalid request", "content": _JSON_ERROR},
+    502: {"description": "The CRM failed", "content": _JSON_ERROR},
+    503: {"description": "The CRM or the store is unavailable; retry later", "content": _JSON_ERROR},
+}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_CRM_ERRORS,
+    403: {"description": "Not an admin, or the token carries no tenant", "content": _JSON_ERROR},
+    412: {"description": "Stale If-Match: the settings changed since you read them", "content": _JSON_ERROR},
+    422: {"description": "Invalid settings: each error names the field path and the reason", "content": _JSON_ERROR},
+    428: {"description": "If-Match is missing", "content": _JSON_ERROR},
+}
+
+
+def _with_etag(body: Any, version: int) -> Response[Any]:
+    return Response(
+        200, content_types.APPLICATION_JSON, body, headers={"ETag": domain.etag(version), "Cache-Control": "no-store"}
+    )
+
+
+def _require_if_match(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise ServiceError(428, "Send If-Match with the ETag of the settings you read (GET /settings/{crm}).")
+    return value
+
+
+@app.get(
+    "/settings/<crm>",
+    summary="Read the integration settings",
+    description="The whole document with defaults filled in (version 0 = nothing saved yet: the CRM's defaults). "
+    "The `ETag` header is the version to send back in `If-Match`.",
+    tags=["settings"],
+    security=SECURED,
+    responses=_READ_ERRORS,
+)
+def get_settings(crm: CrmName) -> Response[SettingsDocument]:
+    principal = current_principal(app)
+    document = domain.get_settings(runtime.settings_services(), principal.tenant_id, crm)
+    return _with_etag(document, document.version)
+
+
+@app.put(
+    "/settings/<crm>",
+    summary="Replace the integration settings",
+    description="Admin only. Every section is replaced and validated against the connected CRM's live metadata. "
+    "Mapped custom fields the CRM does not have are listed in `missing_fields` (skipped, not an error).",
+    tags=["settings"],
+    security=SECURED,
+    responses=_WRITE_ERRORS,
+)
+def put_settings(
+    crm: CrmName, body: Annotated[SettingsInput, Body()], if_match: IfMatch = None
+) -> Response[domain.SaveResult]:
+    principal = require_admin(current_principal(app))
+    result = domain.replace_settings(
+        runtime.settings_services(),
+        principal.tenant_id,
+        crm,
+        body,
+        if_match=_require_if_match(if_match),
+        actor=principal.user_id,
+    )
+    return _with_etag(result, result.settings.version)
+
+
+@app.patch(
+    "/settings/<crm>",
+    summary="Change part of the integration settings",
+    description="Admin only. A JSON merge patch (RFC 7396) over top-level sections, e.g. "
+    '`{"schedule": {"frequency": "daily", "start_time": "06:00"}}`: objects merge, lists and values replace, '
+    "null resets to the default. The result is validated as a whole, like PUT.",
+    tags=["settings"],
+    security=SECURED,
+    responses=_WRITE_ERRORS,
+)
+def patch_settings(
+    crm: CrmName, body: Annotated[dict[str, Any], Body()], if_match: IfMatch = None
+) -> Response[domain.SaveResult]:
+    principal = require_admin(current_principal(app))
+    result = domain.patch_settings(
+        runtime.settings_services(),
+        principal.tenant_id,
+        crm,
+        body,
+        if_match=_require_if_match(if_match),
+        actor=principal.user_id,
+    )
+    return _with_etag(result, result.settings.version)
+
+
+@app.get(
+    "/settings/<crm>/history",
+    summary="Who changed the settings, when, and which sections",
+    description="Newest first.",
+    tags=["settings"],
+    security=SECURED,
+    responses=_READ_ERRORS,
+)
+def get_history(crm: CrmName, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[SettingsChange]:
+    principal = current_principal(app)
+    return domain.settings_history(runtime.settings_services(), principal.tenant_id, crm, limit=limit)
+
+
+@app.post(
+    "/settings/<crm>/preview",
+    summary="Preview what an export of a sample lead would write",
+    description="Returns, per object, exactly the CRM fields the current settings would write (the same function "
+    "export uses), what is skipped and why, and whether the lead would be sent at all (create stage, selective "
+    "sync). Writes nothing.",
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def post_preview(crm: CrmName, body: Annotated[domain.PreviewRequest, Body()]) -> domain.PreviewResult:
+    principal = current_principal(app)
+    return domain.preview(runtime.settings_services(), principal.tenant_id, crm, body)
+
+
+# --- lookups ---------------------------------------------------------------------------------------------------------
+
+
+@app.get(
+    "/crm/<crm>/objects",
+    summary="CRM objects each app object can map to",
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def get_objects(crm: CrmName) -> list[CrmObjectInfo]:
+    principal = current_principal(app)
+    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).objects()
+
+
+@app.get(
+    "/crm/<crm>/fields/<object>",
+    summary="Fields of a CRM object (type, length, required, read-only, custom, picklist values)",
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def get_fields(
+    crm: CrmName, object: Annotated[CrmObject, Path(description="company, person, deal or activity")]
+) -> list[FieldInfo]:
+    principal = current_principal(app)
+    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).fields(object)
+
+
+@app.get(
+    "/crm/<crm>/stages",
+    summary="Sale stages and statuses of the CRM",
+    description='Pipeline stages have `group` "stage"; deal statuses (open/won/lost/stalled) have `group` "status".',
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def get_stages(crm: CrmName) -> list[Stage]:
+    principal = current_principal(app)
+    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).stages()
+
+
+@app.get(
+    "/crm/<crm>/users",
+    summary="CRM users (for default owners)",
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def get_users(crm: CrmName) -> list[CrmUser]:
+    principal = current_principal(app)
+    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).users()
+
+
+lambda_handler = http_lambda_handler(app)
