@@ -250,3 +250,10 @@ def test_the_lease_holder_rereads_and_skips_a_refresh_another_worker_just_did() 
     token = _vault(secrets, RacingLeases(), crm).get_access_token(_connection())
 
     assert token == "token-elsewhere" and crm.refreshes == 0
+
+
+def test_secret_names_keep_tenants_apart() -> None:
+    from leadbridge.store.vault import grant_secret_name
+
+    assert grant_secret_name("leadbridge/dev/", "org:42", "superoffice") == "leadbridge/dev/tenants/org+42/superoffice"
+    assert grant_secret_name("leadbridge/dev", "org-42", "superoffice") == "leadbridge/dev/tenants/org-42/superoffice"
