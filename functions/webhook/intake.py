@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadbridge import runtime
 from leadbridge.api import ErrorBody, error_response, http_lambda_handler, make_resolver
 from leadbridge.crm.base import WebhookVerifier, provider
+from leadbridge.errors import StoreUnavailable
 from leadbridge.observability import logger, metrics
 from leadbridge.sync.webhooks import IntakeOutcome, IntakeResult, accept_webhook, key_ref
 
@@ -54,18 +55,23 @@ def receive_webhook(crm: str, connection_key: str) -> Response[Any]:
     raw_body = _raw_body(event.body, event.is_base64_encoded)
     if raw_body is None:
         return error_response(400, "webhook_malformed", "Malformed webhook body: not valid base64.")
-    result = accept_webhook(
-        crm,
-        connection_key,
-        event.headers or {},
-        raw_body,
-        verifiers=_verifier,
-        connections=runtime.connection_store(),
-        secrets=runtime.webhook_secrets(),
-        queue=runtime.webhook_queue(),
-        log=runtime.sync_log(),
-        correlation_id=logger.get_correlation_id(),
-    )
+    try:
+        result = accept_webhook(
+            crm,
+            connection_key,
+            event.headers or {},
+            raw_body,
+            verifiers=_verifier,
+            connections=runtime.connection_store(),
+            secrets=runtime.webhook_secrets(),
+            queue=runtime.webhook_queue(),
+            log=runtime.sync_log(),
+            correlation_id=logger.get_correlation_id(),
+        )
+    except StoreUnavailable:
+        # Answered 503 by the shared error mapping; the CRM retries the delivery.
+        metrics.add_metric(name="WebhookUnavailable", unit=MetricUnit.Count, value=1)
+        raise
     _observe(result, crm, connection_key)
     return _response(result)
 
