@@ -28,7 +28,7 @@ log = logging.getLogger("local.stack")
 
 DEFAULT_PORT = 3000
 DEMO_TENANT_ID = "demo-tenant"
-LOCAL_STATE = REPO_ROOT / ".local-state"
+LOCAL_STATE = Path(os.environ.get("LEADBRIDGE_LOCAL_STATE", REPO_ROOT / ".local-state"))
 BANNER_TOKEN_TTL = 12 * 3600
 
 
@@ -224,7 +224,7 @@ class LocalStack:
                      f"{'' if self.run_schedules else ' (not running)'}")
         lines += [
             "",
-            f"  demo tenant: {self.demo_tenant_id}   (tokens valid 12 h; also in .local-state/tokens.env)",
+            f"  demo tenant: {self.demo_tenant_id}   (tokens valid 12 h; also in {LOCAL_STATE}/tokens.env)",
             f"  admin token:  {admin}",
             "",
             f"  member token: {member}",
@@ -232,7 +232,7 @@ class LocalStack:
             "  try:",
             f"    curl -s -H 'Authorization: Bearer {admin}' {self.gateway.url}/sync-log",
             "  or:",
-            "    source .local-state/tokens.env && curl -s -H \"Authorization: Bearer $LB_ADMIN_TOKEN\" "
+            f"    source {LOCAL_STATE}/tokens.env && curl -s -H \"Authorization: Bearer $LB_ADMIN_TOKEN\" "
             "\"$LB_API_URL/sync-log\"",
             "",
             "  Ctrl-C stops everything.",

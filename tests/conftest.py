@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -85,3 +86,27 @@ def mint_token(stack: LocalStack) -> Callable[..., str]:
         return stack.issuer.mint(tenant_id=tenant_id, sub=f"user-{role}@{tenant_id}", role=role, **claims)
 
     return mint
+
+
+FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "stack" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def fixture_stack(moto_server: str) -> Iterator[LocalStack]:
+    """LocalStack over tests/fixtures/stack/template.yaml: test-controlled echo, SQS consumer and scheduled functions.
+
+    Pump and scheduler do not run by themselves (step them with `pump.poll_once` / `scheduler.fire_now`); failed
+    messages are visible again at once (visibility timeout 0) so retries need no waiting.
+    """
+    from local.stack import LocalStack
+
+    saved = dict(os.environ)
+    local_stack = LocalStack(template_path=FIXTURE_TEMPLATE, port=0, moto_endpoint=moto_server, run_schedules=False,
+                             run_pump=False, start_sandboxes=False, persist_issuer_key=False, visibility_timeout=0,
+                             parameter_overrides={"CorsAllowOrigins": "https://app.example.com"})
+    local_stack.start()
+    yield local_stack
+    local_stack.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    _clear_settings_cache()
