@@ -51,7 +51,7 @@ def test_transient_server_errors_are_retried_with_jittered_backoff(so: SoEnv, st
     company = connector.create(CrmObject.COMPANY, {"Name": "Flaky AS"})
     so.sandbox.inject_fault(status, path_prefix=CONTACT, method="GET", count=2)
     assert connector.get(CrmObject.COMPANY, company.id).id == company.id
-    assert so.sleeps == [0.25, 0.5]  # rand=0.5 × min(4, 0.5·2^n)
+    assert so.sleeps == [0.25, 0.5]  # rand=0.5 * min(4, 0.5 * 2**n)
 
 
 def test_persistent_503_becomes_unavailable(so: SoEnv) -> None:
