@@ -18,6 +18,7 @@ from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.synclog import Outcome, Trigger
+from leadbridge.observability import logger
 from leadbridge.store.vault import webhook_secret_name
 from leadbridge.sync.webhooks import QueuedWebhook
 from local.events import http_api_event
@@ -338,3 +339,46 @@ def test_batch_of_events_in_one_delivery_is_queued_completely(intake: Intake) ->
     queued = intake.queued()
     assert sorted(q.event.event_id for q, _ in queued) == [f"bulk-{i:02d}" for i in range(23)]
     assert all(q.events_in_delivery == 23 for q, _ in queued)
+
+
+@pytest.mark.parametrize(
+    ("service_env", "dependency"),
+    [("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secret"), ("AWS_ENDPOINT_URL_DYNAMODB", "table")],
+)
+def test_unreachable_store_is_503_not_a_rejection(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch, service_env: str, dependency: str
+) -> None:
+    # A valid event must never be answered 401 just because we could not check it: 503 makes the CRM retry.
+    save_connection()
+    monkeypatch.setenv(service_env, "http://127.0.0.1:9")  # nothing listens there: connection refused
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    runtime.reset()  # the next invocation builds clients with the broken endpoint
+    raw = so_body()
+
+    status, body = intake.post(raw, signature=sign(raw))
+
+    assert status == 503, dependency
+    assert body["error"]["code"] == "store_unavailable"
+    monkeypatch.delenv(service_env)
+    assert intake.queued() == []
+
+
+def test_log_lines_name_the_reason_but_not_the_secret_or_the_key(
+    intake: Intake, caplog: pytest.LogCaptureFixture
+) -> None:
+    save_connection()
+    raw = so_body()
+    intake.post(raw, signature=sign(raw, "forger"))
+    intake.post(raw, signature=sign(raw))
+
+    # Rendered by the function's own (redacting JSON) formatter, as CloudWatch would receive them.
+    formatter = logger.registered_formatter
+    lines = [json.loads(formatter.format(r)) for r in caplog.records if r.name == logger.name]
+    rejected = [line for line in lines if line.get("message") == "webhook rejected"]
+    accepted = [line for line in lines if line.get("message") == "webhook accepted"]
+    assert [(r["reason"], r["status"], r["tenant_id"]) for r in rejected] == [("signature_invalid", 401, TENANT)]
+    assert [a["queued"] for a in accepted] == [1]
+    assert rejected[0]["connection"] == accepted[0]["connection"] != KEY
+    everything = json.dumps(lines)
+    assert KEY not in everything
+    assert SECRET not in everything
