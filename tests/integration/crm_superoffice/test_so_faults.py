@@ -5,8 +5,12 @@ Sleeps are recorded by the provider's injected sleep function (`so.sleeps`), nev
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
+from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.http import RetryPolicy, Timeouts
 from leadbridge.errors import CrmConflict, CrmNotFound, CrmRejected, CrmUnavailable, NeedsReauth, RateLimited
 from leadbridge.models.crm import CrmObject
@@ -162,3 +166,42 @@ def test_call_counts_match_what_superoffice_received(so: SoEnv) -> None:
     assert ours == theirs
     assert connector.calls["contact.create"] == 1 and connector.calls["contact.get"] == 1
     assert connector.calls["contact.patch"] == 1 and connector.calls["contact.search"] == 1
+
+
+class _HtmlEverywhere(BaseHTTPRequestHandler):
+    """A misbehaving proxy in front of SuperOffice: 200 with an HTML page for every request."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body>Maintenance</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _StaticTokens:
+    def access_token(self) -> str:
+        return "8A:Cust12345.static"
+
+    def refresh_after_unauthorized(self, rejected_token: str) -> str:
+        raise NeedsReauth("static token")
+
+
+def test_non_json_body_is_unavailable_with_a_clear_message(so: SoEnv) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _HtmlEverywhere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/{CTX}/api"
+        context = ConnectionContext(tenant_id="t", crm="superoffice", account_id=CTX, api_base=base)
+        connector = so.provider().connector(context, _StaticTokens())
+        with pytest.raises(CrmUnavailable) as exc:
+            connector.get(CrmObject.COMPANY, "1")
+        assert "not JSON" in exc.value.message and "text/html" in exc.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
