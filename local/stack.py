@@ -206,9 +206,8 @@ class LocalStack:
             f"  swagger             {self.swagger_url}   (spec: {self.gateway.url}/openapi.json)",
             f"  moto (AWS)          {self.moto_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)",
             f"  table / bus         {self.resources.table_name} / {self.resources.event_bus_name}",
-            f"  sync / webhook q.   {self.resources.sync_queue_url}",
-            f"                      {self.resources.webhook_queue_url}",
         ]
+        lines += [f"  queue {name:<13} {url}" for name, url in self.resources.queue_urls.items()]
         for info in self.sandboxes:
             lines.append(f"  sandbox {info.name:<11} {info.url}")
             lines.extend(f"    {line}" for line in info.banner)
