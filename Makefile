@@ -1,0 +1,71 @@
+# leadbridge: `make run` (local stack), `make test` (lint + types + tests). Needs only python3 (3.11+) and pip.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS_VENV := .venv-tools
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+# Lint and SAM CLI calls must never reach a real AWS account.
+LINT_ENV := AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0
+
+.PHONY: help install tools run test lint openapi bench clean
+
+help:
+	@echo "make run      start the local stack (moto, gateway on :3000, queue pump, scheduler, CRM sandboxes)"
+	@echo "make test     ruff + mypy + pytest (installs the dev environment first if needed)"
+	@echo "make lint     ruff + mypy + cfn-lint + sam validate --lint"
+	@echo "make openapi  regenerate docs/openapi.json from the HTTP handlers"
+	@echo "make bench    run benchmarks/ (if present)"
+
+# Reinstalls only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+# aws-sam-cli pins conflict with the project's; it lives in its own virtualenv.
+$(TOOLS_STAMP):
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	@touch $@
+
+tools: $(TOOLS_STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m local.stack
+
+lint: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(LINT_ENV) $(BIN)/cfn-lint template.yaml
+	$(LINT_ENV) $(TOOLS_VENV)/bin/sam validate --lint --template template.yaml
+
+test: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+openapi: $(STAMP)
+	@if [ -f scripts/generate_openapi.py ]; then \
+		$(BIN)/python scripts/generate_openapi.py; \
+	else \
+		echo "scripts/generate_openapi.py is not written yet; the gateway serves the template's routes at /openapi.json"; \
+	fi
+
+bench: $(STAMP)
+	@if [ -f benchmarks/run.py ]; then \
+		$(BIN)/python benchmarks/run.py; \
+	elif [ -d benchmarks ]; then \
+		$(BIN)/pytest -q -p no:randomly benchmarks; \
+	else \
+		echo "no benchmarks/ yet"; \
+	fi
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
