@@ -43,7 +43,15 @@ class Metadata(BaseModel):
     users: list[CrmUser] = Field(default_factory=list)
 
     @classmethod
-    def read(cls, source: MetadataSource, objects: Sequence[CrmObject] | None = None) -> Metadata:
+    def read(
+        cls,
+        source: MetadataSource,
+        objects: Sequence[CrmObject] | None = None,
+        *,
+        stages: bool = True,
+        users: bool = True,
+    ) -> Metadata:
+        """Read what validation needs; leave out stages/users when the document names none (fewer CRM calls)."""
         wanted = list(objects) if objects is not None else list(CrmObject)
         fields: dict[CrmObject, list[FieldInfo]] = {}
         for obj in wanted:
@@ -51,7 +59,20 @@ class Metadata(BaseModel):
                 fields[obj] = source.fields(obj)
             except CrmNotFound:
                 continue  # the CRM has no such object; mappings on it are reported against `objects`
-        return cls(objects=source.objects(), fields=fields, stages=source.stages(), users=source.users())
+        return cls(
+            objects=source.objects(),
+            fields=fields,
+            stages=source.stages() if stages else [],
+            users=source.users() if users else [],
+        )
+
+    @classmethod
+    def for_document(cls, source: MetadataSource, doc: SettingsDocument) -> Metadata:
+        """The metadata validating `doc` needs: fields of the objects in use, stages and users only when mapped."""
+        active = [o for o in CrmObject if doc.objects.for_object(o).direction.value != "off"]
+        needs_stages = any(m.crm_stage or m.crm_status for m in doc.status_mapping.stages)
+        needs_users = bool(doc.owners.default_crm_user or doc.owners.user_map)
+        return cls.read(source, active, stages=needs_stages, users=needs_users)
 
 
 class Problem(BaseModel):

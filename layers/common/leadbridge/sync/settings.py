@@ -225,8 +225,9 @@ def _save(
         candidate.selective_sync.effective_from = current.selective_sync.effective_from
 
     source = svc.metadata(tenant_id, current.crm)
-    active = [o for o in CrmObject if candidate.objects.for_object(o).direction.value != "off"]
-    report = validate_settings(candidate, Metadata.read(source, active), crm_label=profile(current.crm).label)
+    report = validate_settings(
+        candidate, Metadata.for_document(source, candidate), crm_label=profile(current.crm).label
+    )
     if report.errors:
         raise InvalidInput(
             f"The settings do not fit the connected {profile(current.crm).label}: "
