@@ -1,0 +1,187 @@
+"""The admin API over HTTP (`/__admin/...` on the login host), JSON in and out, for `make run` demos and non-Python
+tools. Each endpoint maps to one Python admin method of `SuperOfficeSandbox`; see README.md for the list."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from local.sandbox.superoffice.model import ApiError
+
+if TYPE_CHECKING:
+    from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+
+_KIND_PLURAL = {"contacts": "contact", "persons": "person", "sales": "sale", "appointments": "appointment"}
+
+HELP = {
+    "POST /__admin/reset": "forget everything",
+    "POST /__admin/apps": "{redirect_uris, client_id?, client_secret?, name?} -> app",
+    "GET /__admin/apps": "registered apps",
+    "POST /__admin/customers": "{ctx, company_name?, api_host? (index)} -> customer",
+    "GET /__admin/customers": "customers with their API base",
+    "POST /__admin/customers/{ctx}/users": "{email, associate_id?, full_name?, is_admin?} -> user",
+    "POST /__admin/customers/{ctx}/{contacts|persons|sales|appointments}": "entity JSON (?as_associate=) -> entity",
+    "GET /__admin/customers/{ctx}/{kind}/{id}": "entity",
+    "PATCH /__admin/customers/{ctx}/{kind}/{id}": "entity JSON merged in (?as_associate=) -> entity",
+    "DELETE /__admin/customers/{ctx}/{kind}/{id}": "delete (?soft=true: recycle bin)",
+    "POST /__admin/customers/{ctx}/udefs": "{entity, prog_id, label, field_type, text_length?, list_items?, "
+                                           "mandatory?}",
+    "POST /__admin/customers/{ctx}/selections": "{name, target: contact|person, member_ids}",
+    "POST /__admin/customers/{ctx}/favourites": "{associate_id, contact_ids?, person_ids?, sale_ids?}",
+    "POST /__admin/customers/{ctx}/move": "{api_host} -> old host answers 421",
+    "POST /__admin/customers/{ctx}/state": "{state: Running|Suspended|...}",
+    "POST /__admin/customers/{ctx}/expire-tokens": "expire every access token of the customer",
+    "POST /__admin/customers/{ctx}/revoke-consent": "{client_id?} refresh -> invalid_grant, API -> 401",
+    "GET /__admin/customers/{ctx}/calls": "call counts by operation (DELETE resets)",
+    "POST /__admin/faults": "{kind: 429|500|503|421|latency|timeout, count?, path_prefix?, method?, ctx?, "
+                            "retry_after?, seconds?}",
+    "GET /__admin/faults": "active faults (DELETE clears, ?id= one)",
+    "GET /__admin/deliveries": "webhook delivery attempts (?ctx=)",
+    "GET /__admin/spec-violations": "spec violations seen (DELETE clears)",
+}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+
+
+def handle_admin(sb: SuperOfficeSandbox, request: Request) -> Response:
+    try:
+        return _dispatch(sb, request)
+    except ApiError as err:
+        return _json(err.body(), err.status)
+    except KeyError as exc:
+        return _json({"error": f"not found: {exc.args[0] if exc.args else exc}"}, 404)
+    except (ValueError, TypeError) as exc:
+        return _json({"error": str(exc)}, 400)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ValueError("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+def _as_associate(request: Request) -> int | None:
+    raw = request.args.get("as_associate")
+    return int(raw) if raw else None
+
+
+def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
+    path = request.path.rstrip("/")
+    method = request.method
+    parts = path.split("/")[2:]  # after "", "__admin"
+    if not parts:
+        return _json({"endpoints": HELP, "login_base": sb.login_base, "api_hosts": sb.api_hosts})
+    head = parts[0]
+    if head == "reset" and method == "POST":
+        sb.reset()
+        return _json({"reset": True})
+    if head == "apps":
+        if method == "POST":
+            b = _body(request)
+            app = sb.register_app(b.get("redirect_uris") or [], client_id=b.get("client_id"),
+                                  client_secret=b.get("client_secret"), name=b.get("name") or "Sandbox app")
+            return _json(asdict(app), 201)
+        return _json([asdict(a) for a in sb.apps.values()])
+    if head == "faults":
+        if method == "POST":
+            b = _body(request)
+            fault = sb.inject_fault(
+                str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"),
+                method=b.get("method"), ctx=b.get("ctx"), retry_after=b.get("retry_after"),
+                seconds=float(b.get("seconds", 0)),
+            )
+            return _json(fault.to_dict(), 201)
+        if method == "DELETE":
+            raw = request.args.get("id")
+            sb.clear_faults(int(raw) if raw else None)
+            return _json({"cleared": True})
+        return _json([f.to_dict() for f in sb.faults.active()])
+    if head == "deliveries":
+        ctx = request.args.get("ctx")
+        return _json([
+            {**{k: v for k, v in asdict(d).items() if k != "body"}, "body": d.json()}
+            for d in sb.deliveries if ctx is None or d.ctx == ctx
+        ])
+    if head == "spec-violations":
+        if method == "DELETE":
+            sb.clear_spec_violations()
+            return _json({"cleared": True})
+        return _json(sb.spec_violations)
+    if head != "customers":
+        return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)
+    if len(parts) == 1:
+        if method == "POST":
+            b = _body(request)
+            customer = sb.add_customer(str(b.get("ctx", "")), b.get("company_name") or "",
+                                       api_host=int(b.get("api_host", 0)))
+            return _json({"ctx": customer.ctx, "api_base": sb.api_base(customer.ctx)}, 201)
+        return _json([{"ctx": c.ctx, "company_name": c.company_name, "state": c.state, "api_host": c.api_host,
+                       "api_base": sb.api_base(c.ctx), "users": [asdict(u) for u in c.users.values()],
+                       "counts": {k: len(v) for k, v in c.records.items()}} for c in sb.customers.values()])
+    ctx = parts[1]
+    sb.customer(ctx)
+    sub = parts[2] if len(parts) > 2 else ""
+    b = _body(request) if method in ("POST", "PATCH", "PUT") else {}
+    if sub == "users" and method == "POST":
+        user = sb.add_user(ctx, str(b.get("email", "")), associate_id=b.get("associate_id"),
+                           full_name=b.get("full_name"), is_admin=bool(b.get("is_admin", False)))
+        return _json(asdict(user), 201)
+    if sub in _KIND_PLURAL:
+        kind = _KIND_PLURAL[sub]
+        if len(parts) == 3 and method == "POST":
+            return _json(sb.create(ctx, kind, b, as_associate=_as_associate(request)), 201)
+        if len(parts) == 4 and re.fullmatch(r"\d+", parts[3]):
+            ident = int(parts[3])
+            if method == "GET":
+                return _json(sb.get(ctx, kind, ident))
+            if method == "PATCH":
+                return _json(sb.update(ctx, kind, ident, b, as_associate=_as_associate(request)))
+            if method == "DELETE":
+                if request.args.get("soft", "").lower() == "true":
+                    sb.soft_delete(ctx, kind, ident, as_associate=_as_associate(request))
+                else:
+                    sb.delete(ctx, kind, ident, as_associate=_as_associate(request))
+                return _json({"deleted": ident})
+    if sub == "udefs" and method == "POST":
+        items = {int(k): v for k, v in (b.get("list_items") or {}).items()}
+        f = sb.define_udef(ctx, str(b.get("entity", "contact")), b.get("prog_id"), str(b.get("label", "")),
+                           str(b.get("field_type", "")), text_length=b.get("text_length"), list_items=items,
+                           mandatory=bool(b.get("mandatory", False)))
+        return _json(asdict(f), 201)
+    if sub == "selections" and method == "POST":
+        sel = sb.add_selection(ctx, str(b.get("name", "")), target=b.get("target", "contact"),
+                               member_ids=b.get("member_ids") or [])
+        return _json(asdict(sel), 201)
+    if sub == "favourites" and method == "POST":
+        sb.add_favourites(ctx, int(b["associate_id"]), contact_ids=b.get("contact_ids") or [],
+                          person_ids=b.get("person_ids") or [], sale_ids=b.get("sale_ids") or [])
+        return _json({"ok": True})
+    if sub == "move" and method == "POST":
+        sb.move_customer(ctx, int(b["api_host"]))
+        return _json({"ctx": ctx, "api_base": sb.api_base(ctx)})
+    if sub == "state" and method == "POST":
+        sb.set_customer_state(ctx, str(b.get("state", "")))
+        return _json({"ctx": ctx, "state": b.get("state")})
+    if sub == "expire-tokens" and method == "POST":
+        return _json({"expired": sb.expire_access_tokens(ctx)})
+    if sub == "revoke-consent" and method == "POST":
+        return _json({"revoked": sb.revoke_consent(ctx, b.get("client_id"))})
+    if sub == "calls":
+        if method == "DELETE":
+            sb.reset_call_counts(ctx)
+            return _json({"cleared": True})
+        return _json(sb.call_counts(ctx))
+    return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)
