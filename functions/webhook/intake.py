@@ -54,6 +54,8 @@ def receive_webhook(crm: str, connection_key: str) -> Response[Any]:
     event = app.current_event
     raw_body = _raw_body(event.body, event.is_base64_encoded)
     if raw_body is None:
+        metrics.add_metric(name="WebhookRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected", extra={"crm": crm[:32], "reason": "malformed_body", "detail": "base64"})
         return error_response(400, "webhook_malformed", "Malformed webhook body: not valid base64.")
     try:
         result = accept_webhook(

@@ -382,3 +382,33 @@ def test_log_lines_name_the_reason_but_not_the_secret_or_the_key(
     everything = json.dumps(lines)
     assert KEY not in everything
     assert SECRET not in everything
+
+
+def test_binary_content_type_is_verified_on_the_decoded_bytes(intake: Intake) -> None:
+    # API Gateway base64-encodes bodies of non-text content types; the signature covers the original bytes.
+    save_connection()
+    raw = so_body(FieldValues={"name": "Ærøskøbing Bådeværft"})
+
+    status, _ = intake.post(raw, signature=sign(raw), headers={"content-type": "application/octet-stream"})
+
+    assert status == 200
+    [(queued, _)] = intake.queued()
+    assert base64.b64decode(queued.raw_body_b64 or "") == raw
+    assert queued.event.payload["name"] == "Ærøskøbing Bådeværft"
+
+
+def test_body_that_is_not_valid_base64_is_400(intake: Intake) -> None:
+    save_connection()
+    event = http_api_event(
+        "POST",
+        f"/webhooks/superoffice/{KEY}",
+        route_key=ROUTE,
+        headers={"content-type": "application/octet-stream"},
+        path_parameters={"crm": "superoffice", "connection_key": KEY},
+    )
+    event.update(body="%%% not base64 %%%", isBase64Encoded=True)
+
+    response = intake.handler(event, intake.runtime.context("WebhookIntakeFunction"))
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] == "webhook_malformed"
