@@ -26,6 +26,7 @@ from leadbridge.store.table import (
     encode_cursor,
     expires_at,
     iso,
+    lead_log_partition,
     log_key,
     log_lead_index,
     tenant_pk,
@@ -93,7 +94,7 @@ class DynamoSyncLog:
         prefixed: Key = {SK: "LOG#"}
         if lead_id is not None:
             index = "GSI3"
-            partition = log_lead_index(tenant, lead_id, datetime.now(UTC), "x")["GSI3PK"]
+            partition = lead_log_partition(tenant, lead_id)
             exact["GSI3PK"] = partition
             prefixed["GSI3SK"] = "LOG#"
         bounds = (f"LOG#{iso(since)}" if since else "LOG#", f"LOG#{iso(until)}#{HIGH}" if until else f"LOG#{HIGH}")

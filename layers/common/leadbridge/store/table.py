@@ -122,12 +122,14 @@ def log_key(tenant: str, time: datetime, entry_id: str) -> Key:
     return {PK: tenant_pk(tenant), SK: f"LOG#{iso(time)}#{part(entry_id, 'id')}"}
 
 
+def lead_log_partition(tenant: str, app_id: str) -> str:
+    """GSI3 partition holding the sync log of one lead."""
+    return f"{tenant_pk(tenant)}#LEAD#{part(app_id, 'lead_id')}"
+
+
 def log_lead_index(tenant: str, app_id: str, time: datetime, entry_id: str) -> Key:
     """GSI3 attributes of a sync log entry: the log of one lead."""
-    return {
-        "GSI3PK": f"{tenant_pk(tenant)}#LEAD#{part(app_id, 'lead_id')}",
-        "GSI3SK": f"LOG#{iso(time)}#{part(entry_id, 'id')}",
-    }
+    return {"GSI3PK": lead_log_partition(tenant, app_id), "GSI3SK": f"LOG#{iso(time)}#{part(entry_id, 'id')}"}
 
 
 def change_key(tenant: str, seq: int) -> Key:
