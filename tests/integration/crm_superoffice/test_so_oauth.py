@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from so_support import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 from leadbridge.crm.superoffice.oauth import CLAIM_PREFIX
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 from leadbridge.models.crm import CrmObject
-
-from .conftest import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 
 def test_authorization_url_carries_pkce_state_and_nonce(so: SoEnv) -> None:
@@ -170,7 +169,7 @@ def test_token_endpoint_failure_is_unavailable_not_reauth(so: SoEnv) -> None:
 
 def test_denied_consent_redirects_with_access_denied(so: SoEnv) -> None:
     request = so.oauth().authorization_request(redirect_uri=REDIRECT_URI)
-    response = httpx.get(request.url, params={"sandbox_login": ADMIN_EMAIL, "sandbox_consent": "deny"})
+    response = httpx.get(request.url + "&" + urlencode({"sandbox_login": ADMIN_EMAIL, "sandbox_consent": "deny"}))
     query = parse_qs(urlsplit(response.headers["location"]).query)
     assert query["error"] == ["access_denied"] and query["state"] == [request.state]
     assert "code" not in query

@@ -8,12 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from so_support import ADMIN_ID, CTX, SoEnv
 
 from leadbridge.crm.superoffice import SuperOfficeWebhooks
 from leadbridge.errors import CrmNotFound, CrmRejected
 from leadbridge.models.crm import CrmObject, FieldType, StageKind
-
-from .conftest import ADMIN_ID, CTX, SoEnv
 
 # --- CRUD ----------------------------------------------------------------------------------------------------------
 

@@ -212,21 +212,21 @@ class SuperOfficeConnector:
         return stages
 
     def users(self) -> list[CrmUser]:
-        rows = self._archive_rows(
-            "User", "user.list", select=["associateDbId", "name", "fullName", "personEmail", "isActive"]
-        )
+        """Associates from the `associate` MDO list. Where the e-mail sits in an item (ExtraInfo/ToolTip) is not
+        documented: take whichever looks like an address."""
+        items = self.client.request("list.associate", "GET", "MDOList/associate", params={"flat": "true"}) or []
         users = []
-        for row in rows:
-            user_id = row.get("associateDbId")
-            if user_id in (None, "", 0):
+        for item in items:
+            user_id = item.get("Id")
+            if user_id in (None, 0):
                 continue
-            active = row.get("isActive")
+            email = next((str(v) for v in (item.get("ExtraInfo"), item.get("ToolTip")) if v and "@" in str(v)), None)
             users.append(
                 CrmUser(
                     id=str(user_id),
-                    name=str(row.get("fullName") or row.get("name") or user_id),
-                    email=str(row["personEmail"]) if row.get("personEmail") else None,
-                    active=active not in (False, "False", "false", 0, "0"),
+                    name=str(item.get("FullName") or item.get("Name") or user_id),
+                    email=email,
+                    active=not item.get("Deleted"),
                 )
             )
         return users

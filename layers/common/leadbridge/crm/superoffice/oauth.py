@@ -248,7 +248,9 @@ class SuperOfficeOAuth:
         try:
             registry.validate(checked)
         except JoseError as exc:
-            raise NeedsReauth(f"SuperOffice id_token rejected: {exc.description or exc.error}") from exc
+            claim = getattr(exc, "claim", None)
+            where = f" (claim {claim})" if claim else ""
+            raise NeedsReauth(f"SuperOffice id_token rejected{where}: {exc.description or exc.error}") from exc
         if not claims.get(CLAIM_PREFIX + "ctx"):
             raise NeedsReauth("SuperOffice id_token has no tenant (ctx) claim")
         return claims
