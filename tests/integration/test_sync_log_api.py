@@ -197,6 +197,7 @@ def test_lead_pages_continue_with_their_own_cursor(call):
         ({"until": "2025-13-45"}, ["query", "until"]),
         ({"lead_id": "a#b"}, ["query", "lead_id"]),
         ({"since": "2025-03-02T00:00:00Z", "until": "2025-03-01T00:00:00Z"}, ["query", "since"]),
+        ({"since": "0001-01-01T00:00:00+01:00"}, ["query", "since"]),
     ],
 )
 def test_invalid_parameters_are_422_naming_the_parameter(call, query, loc):

@@ -132,6 +132,14 @@ def _check_arguments(limit: int, since: datetime | None, until: datetime | None)
     problems: list[dict[str, Any]] = []
     if not 1 <= limit <= MAX_LIMIT:
         problems.append({"loc": ["query", "limit"], "type": "range", "message": f"must be 1..{MAX_LIMIT}"})
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:
+            try:
+                iso(value)
+            except (OverflowError, ValueError):
+                problems.append({"loc": ["query", name], "type": "range", "message": "out of the supported range"})
+    if problems:
+        raise InvalidInput("Invalid sync log query", errors=problems)
     if since and until and _utc(since) > _utc(until):
         problems.append({"loc": ["query", "since"], "type": "range", "message": "must not be after until"})
     if problems:
