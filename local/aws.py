@@ -74,7 +74,8 @@ def configure_process_env(endpoint: str) -> None:
 
 
 def client(service: str, endpoint: str, region: str = "eu-west-1") -> Any:
-    return boto3.client(
+    factory: Any = boto3.client  # service names are dynamic here; the typed overloads want literals
+    return factory(
         service,
         endpoint_url=endpoint,
         region_name=region,

@@ -121,14 +121,15 @@ class Gateway:
         _, self.authorizers = template.http_api_auth()
         self.cors: CorsConfig | None = template.cors()
         self.openapi_path = openapi_path
+        self.host = host
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://{self.host}:{port}"
 
     def start(self) -> str:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-gateway", daemon=True)

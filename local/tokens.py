@@ -75,7 +75,7 @@ class LocalIssuer:
             claims["email"] = email
         claims.update(extra)
         token = _JWT.encode({"alg": "RS256", "kid": self.kid, "typ": "JWT"}, claims, self._key)
-        return token.decode("ascii")
+        return str(token.decode("ascii"))
 
     def verify(
         self, token: str, *, issuer: str | None = None, audience: tuple[str, ...] | None = None
