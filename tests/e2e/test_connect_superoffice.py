@@ -1,0 +1,431 @@
+"""Connecting SuperOffice as an admin would: through the local gateway (template routes, JWT authorizer, handlers) and
+the SuperOffice sandbox (SuperID login with PKCE, REST API, revocation), with moto for DynamoDB, Secrets Manager and
+EventBridge. The browser is played by httpx without following redirects, so every hop is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+import httpx
+import pytest
+
+from leadbridge import runtime
+from leadbridge.crm.base import provider, reset_providers
+from leadbridge.models.connection import Connection
+from leadbridge.store.table import Table
+from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
+from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+from local.stack import LocalStack
+
+CTX, OTHER_CTX = "Cust40001", "Cust40002"
+ADMIN_EMAIL, OTHER_EMAIL = "admin@cust40001.test", "admin@cust40002.test"
+TOKEN_CALL = "POST /login/common/oauth/tokens"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SuperOfficeSandbox]:
+    with SuperOfficeSandbox(webhook_delay_factor=0.01, spec_check=False) as server:
+        yield server
+
+
+@pytest.fixture
+def env(stack: LocalStack, sandbox: SuperOfficeSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    stack.reset_aws()
+    sandbox.reset()
+    sandbox.add_customer(CTX, "Connect Test AS")
+    sandbox.add_user(CTX, ADMIN_EMAIL, is_admin=True)
+    sandbox.add_customer(OTHER_CTX, "Other Account AS")
+    sandbox.add_user(OTHER_CTX, OTHER_EMAIL, is_admin=True)
+    app = sandbox.register_app([f"{stack.gateway_url}/oauth/superoffice/callback"], client_secret="app-secret")
+    monkeypatch.setenv("SUPEROFFICE_LOGIN_BASE", sandbox.login_base)
+    monkeypatch.setenv("SUPEROFFICE_CLIENT_ID", app.client_id)
+    monkeypatch.setenv("SUPEROFFICE_CLIENT_SECRET", app.client_secret)
+    monkeypatch.delenv("SUPEROFFICE_CLIENT_SECRET_NAME", raising=False)
+    runtime.reset()
+    reset_providers()
+    with httpx.Client(base_url=stack.gateway_url, timeout=15, follow_redirects=False) as http:
+        yield Env(stack, sandbox, http)
+    runtime.reset()
+    reset_providers()
+
+
+class Env:
+    def __init__(self, stack: LocalStack, sandbox: SuperOfficeSandbox, http: httpx.Client) -> None:
+        self.stack = stack
+        self.sandbox = sandbox
+        self.http = http
+        self.return_url = f"{stack.gateway_url}/swagger"
+        self.seen: list[httpx.Response] = []  # every response the "browser" and the app got
+
+    def auth(self, tenant: str, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.token(tenant, role, sub=f'{role}-of-{tenant}')}"}
+
+    def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, url, **kwargs)
+        self.seen.append(response)
+        return response
+
+    def authorize(self, tenant: str) -> str:
+        response = self.call(
+            "POST",
+            "/connections/superoffice/authorize",
+            json={"return_url": self.return_url},
+            headers=self.auth(tenant),
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["authorization_url"])
+
+    def login(self, authorization_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
+        """The admin signs in at SuperOffice; returns where SuperOffice sends the browser (our callback)."""
+        extra = urlencode({"sandbox_login": email, "sandbox_consent": consent})
+        response = self.call("GET", f"{authorization_url}&{extra}")
+        assert response.status_code == 302, response.text
+        return response.headers["location"]
+
+    def back_to_leadbridge(self, callback_url: str) -> httpx.Response:
+        assert callback_url.startswith(f"{self.stack.gateway_url}/oauth/superoffice/callback?")
+        return self.call("GET", callback_url)
+
+    def connect(self, tenant: str, email: str = ADMIN_EMAIL) -> dict[str, str]:
+        response = self.back_to_leadbridge(self.login(self.authorize(tenant), email))
+        assert response.status_code == 302, response.text
+        return landing(response, self.return_url)
+
+    def status(self, tenant: str) -> dict[str, Any]:
+        response = self.call("GET", "/connections/superoffice", headers=self.auth(tenant, "member"))
+        assert response.status_code == 200
+        return dict(response.json())
+
+    def connection(self, tenant: str) -> Connection:
+        found = runtime.connection_store().get(tenant, "superoffice")
+        assert found is not None
+        return found
+
+    def stored_grant(self, tenant: str) -> dict[str, Any]:
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=self.connection(tenant).secret_name)
+        return dict(json.loads(secret["SecretString"]))
+
+    def token_calls(self) -> int:
+        return self.sandbox.call_counts("login").get(TOKEN_CALL, 0)
+
+
+def landing(response: httpx.Response, return_url: str) -> dict[str, str]:
+    location = response.headers["location"]
+    assert location.startswith(return_url + "?")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def _state_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["state"][0]
+
+
+# --- connect ---------------------------------------------------------------------------------------------------------
+
+
+def test_full_connect_round_trip(env: Env, capfd: pytest.CaptureFixture[str]) -> None:
+    authorization_url = env.authorize("acme")
+    assert authorization_url.startswith(f"{env.sandbox.login_base}/login/common/oauth/authorize?")
+    query = parse_qs(urlsplit(authorization_url).query)
+    assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"] == [
+        f"{env.stack.gateway_url}/oauth/superoffice/callback"
+    ]
+
+    landed = landing(env.back_to_leadbridge(env.login(authorization_url)), env.return_url)
+
+    assert landed == {"status": "connected", "crm": "superoffice"}
+    status = env.status("acme")
+    assert status["status"] == "connected"
+    assert status["account_id"] == CTX and status["account_name"] == "Connect Test AS"
+    assert status["connected_by"] == "admin-of-acme" and status["connected_at"]
+    assert status["api_base"].startswith(env.sandbox.api_hosts[0])
+    # Tokens live in a KMS-encrypted secret under leadbridge/<stage>/, never in the table or a response.
+    connection = env.connection("acme")
+    described = boto3.client("secretsmanager").describe_secret(SecretId=connection.secret_name)
+    assert connection.secret_name.endswith("/tenants/acme/superoffice") and described["KmsKeyId"]
+    grant = env.stored_grant("acme")
+    assert grant["account_id"] == CTX and grant["refresh_token"]
+    # The webhook was registered at SuperOffice, pointing at this connection's unguessable URL.
+    assert status["webhook_status"] == "registered", status
+    targets = [w.get("TargetUrl") for w in env.sandbox.customer(CTX).webhooks.values()]
+    assert targets == [f"{env.stack.gateway_url}/webhooks/superoffice/{connection.connection_key}"]
+    # Tokens appear in no response and no log line.
+    listed = env.call("GET", "/connections", headers=env.auth("acme"))
+    assert listed.status_code == 200 and listed.json()["connections"][0]["status"] == "connected"
+    table_dump = json.dumps(boto3.client("dynamodb").scan(TableName=env.stack.resources.table_name)["Items"])
+    logs = capfd.readouterr()
+    for secret in (grant["access_token"], grant["refresh_token"]):
+        assert all(secret not in r.text and secret not in str(r.headers) for r in env.seen)
+        assert secret not in logs.out and secret not in logs.err
+        assert secret not in table_dump
+
+
+def test_denied_consent_lands_with_denied(env: Env) -> None:
+    response = env.back_to_leadbridge(env.login(env.authorize("acme"), consent="deny"))
+
+    assert landing(response, env.return_url) == {"status": "error", "error": "denied", "crm": "superoffice"}
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_replayed_callback_is_rejected(env: Env) -> None:
+    callback = env.login(env.authorize("acme"))
+    assert landing(env.back_to_leadbridge(callback), env.return_url)["status"] == "connected"
+
+    replay = env.back_to_leadbridge(callback)
+
+    assert replay.status_code == 400 and "location" not in replay.headers
+    assert "invalid_state" in replay.text
+
+
+def test_forged_state_is_rejected(env: Env) -> None:
+    callback = env.login(env.authorize("acme"))
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+
+    forged = env.call("GET", "/oauth/superoffice/callback", params={"state": "forged-" + "a" * 40, "code": code})
+
+    assert forged.status_code == 400 and "location" not in forged.headers
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_expired_state_is_rejected(env: Env) -> None:
+    authorization_url = env.authorize("acme")
+    callback = env.login(authorization_url)
+    # Eleven minutes pass between "Connect" and the return from SuperOffice.
+    table = Table(env.stack.resources.table_name)
+    table.update(
+        {"PK": f"STATE#{_state_of(authorization_url)}", "SK": "STATE"},
+        set_values={"state_expires_at": "2020-01-01T00:00:00+00:00"},
+    )
+    calls_before = env.token_calls()
+
+    landed = landing(env.back_to_leadbridge(callback), env.return_url)
+
+    assert landed["error"] == "expired_state"
+    assert env.token_calls() == calls_before  # the code was not even exchanged
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_state_of_another_tenant_is_rejected_by_pkce(env: Env) -> None:
+    state_a = _state_of(env.authorize("tenant-a"))
+    callback_b = env.login(env.authorize("tenant-b"))
+    code_b = parse_qs(urlsplit(callback_b).query)["code"][0]
+
+    # An attacker pairs tenant A's state with the code of a login started for tenant B.
+    crossed = env.call("GET", "/oauth/superoffice/callback", params={"state": state_a, "code": code_b})
+
+    assert landing(crossed, env.return_url)["error"] == "crm_error"
+    assert env.status("tenant-a")["status"] == "disconnected"
+    assert env.status("tenant-b")["status"] == "disconnected"
+
+
+def test_pkce_verifier_mismatch_is_refused_by_superoffice(env: Env) -> None:
+    authorization_url = env.authorize("acme")
+    callback = env.login(authorization_url)
+    Table(env.stack.resources.table_name).update(
+        {"PK": f"STATE#{_state_of(authorization_url)}", "SK": "STATE"}, set_values={"code_verifier": "x" * 64}
+    )
+    calls_before = env.token_calls()
+
+    landed = landing(env.back_to_leadbridge(callback), env.return_url)
+
+    assert landed["error"] == "crm_error"
+    assert env.token_calls() == calls_before + 1  # SuperOffice saw the exchange and refused it
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_member_cannot_connect(env: Env) -> None:
+    response = env.call(
+        "POST",
+        "/connections/superoffice/authorize",
+        json={"return_url": env.return_url},
+        headers=env.auth("acme", "member"),
+    )
+
+    assert response.status_code == 403
+
+
+def test_another_account_while_connected_is_refused(env: Env) -> None:
+    env.connect("acme")
+    before = env.stored_grant("acme")
+
+    landed = env.connect("acme", OTHER_EMAIL)
+
+    assert landed["error"] == "already_connected_other_account" and landed["connected_account"] == CTX
+    assert env.status("acme")["account_id"] == CTX
+    assert env.stored_grant("acme") == before
+
+
+def test_reconnecting_the_same_account_refreshes_credentials(env: Env) -> None:
+    env.connect("acme")
+    first = env.stored_grant("acme")
+
+    assert env.connect("acme")["status"] == "connected"
+
+    second = env.stored_grant("acme")
+    assert second["access_token"] != first["access_token"] and env.status("acme")["status"] == "connected"
+
+
+# --- token refresh ---------------------------------------------------------------------------------------------------
+
+
+def _expire_stored_token(env: Env, tenant: str) -> None:
+    """The hour has passed: SuperOffice no longer accepts the access token, and the stored expiry says so too."""
+    env.sandbox.expire_access_tokens(CTX)
+    secrets = SecretsManagerStore()
+    name = env.connection(tenant).secret_name
+    secrets.put_json(name, {**secrets.get_json(name), "expires_at": time.time() - 5})
+
+
+def _burst(count: int, work: Callable[[int], Any]) -> list[Any]:
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_twenty_lambdas_at_expiry_refresh_once_at_superoffice(env: Env) -> None:
+    env.connect("acme")
+    _expire_stored_token(env, "acme")
+    connection = env.connection("acme")
+    calls_before = env.token_calls()
+    oauth = provider("superoffice").oauth()
+
+    def separate_lambda(i: int) -> str:
+        # Each vault has its own locks and cache, like a separate Lambda; they share DynamoDB and Secrets Manager.
+        vault = TokenVault(
+            SecretsManagerStore(), DynamoDBLeaseStore(Table(env.stack.resources.table_name)), lambda crm: oauth
+        )
+        return vault.get_access_token(connection)
+
+    tokens = _burst(20, separate_lambda)
+
+    assert env.token_calls() - calls_before == 1
+    assert len(set(tokens)) == 1 and isinstance(tokens[0], str)
+    assert tokens[0] == env.stored_grant("acme")["access_token"]
+    users = provider("superoffice").connector(connection.context(), runtime.token_vault().tokens(connection)).users()
+    assert users  # SuperOffice accepts the refreshed token
+
+
+def test_twenty_requests_after_a_401_refresh_once(env: Env) -> None:
+    env.connect("acme")
+    env.sandbox.expire_access_tokens(CTX)  # SuperOffice ends the token early; our stored expiry still looks fine
+    calls_before = env.token_calls()
+    headers = env.auth("acme", "member")
+
+    responses = _burst(20, lambda i: env.http.get("/crm/superoffice/users", headers=headers))
+
+    assert [r.status_code for r in responses] == [200] * 20
+    assert env.token_calls() - calls_before == 1
+
+
+# --- revoked consent -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_events(env: Env) -> str:
+    """An SQS queue subscribed to every leadbridge event on the bus: what the lead app receives."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    bus = env.stack.resources.event_bus_name
+    url = sqs.create_queue(QueueName="app-events-connect-test")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="app-events", EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
+    events.put_targets(Rule="app-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
+    return str(url)
+
+
+def _received(url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not got:
+            return found
+        for message in got:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_revoked_consent_needs_reauth_and_tells_the_app(env: Env, app_events: str) -> None:
+    env.connect("acme")
+    env.sandbox.revoke_consent(CTX)
+    headers = env.auth("acme", "member")
+
+    first = env.http.get("/crm/superoffice/users", headers=headers)
+    second = env.http.get("/crm/superoffice/users", headers=headers)
+
+    assert first.status_code == 409 and first.json()["error"]["code"] == "needs_reauth"
+    assert second.status_code == 409
+    status = env.status("acme")
+    assert status["status"] == "needs_reauth" and status["last_error"]
+    events = _received(app_events)
+    assert [e["detail-type"] for e in events] == ["ConnectionNeedsReauth"]
+    detail = events[0]["detail"]
+    assert (detail["tenant_id"], detail["crm"], detail["account_id"]) == ("acme", "superoffice", CTX)
+    assert detail["correlation_id"]
+    log = env.call("GET", "/sync-log", headers=headers).json()["items"]
+    assert [(e["action"], e["outcome"], e["error"]["code"]) for e in log if e["action"] == "refresh_token"] == [
+        ("refresh_token", "failed", "needs_reauth")
+    ]
+    # The admin connects again: back to connected, same account.
+    assert env.connect("acme")["status"] == "connected"
+    assert env.http.get("/crm/superoffice/users", headers=headers).status_code == 200
+
+
+# --- disconnect ------------------------------------------------------------------------------------------------------
+
+
+def test_disconnect_revokes_deletes_the_secret_and_keeps_the_log(env: Env) -> None:
+    env.connect("acme")
+    connection = env.connection("acme")
+    grant = env.stored_grant("acme")
+    assert len(env.sandbox.customer(CTX).webhooks) == 1
+
+    member = env.call("DELETE", "/connections/superoffice", headers=env.auth("acme", "member"))
+    response = env.call("DELETE", "/connections/superoffice", headers=env.auth("acme"))
+
+    assert member.status_code == 403
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["revoked_at_crm"] is True and body["secret_recovery_days"] == 7
+    assert body["connection"]["status"] == "disconnected"
+    # The grant no longer works at SuperOffice.
+    refused = httpx.post(
+        f"{env.sandbox.login_base}/login/common/oauth/tokens",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": grant["refresh_token"],
+            "client_id": next(iter(env.sandbox.apps)),
+            "client_secret": "app-secret",
+        },
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    # The secret is scheduled for deletion (recoverable for 7 days), not readable any more.
+    described = boto3.client("secretsmanager").describe_secret(SecretId=connection.secret_name)
+    assert "DeletedDate" in described
+    assert body["webhook_removed"] is True and env.sandbox.customer(CTX).webhooks == {}
+    # The sync log keeps the history.
+    log = env.call("GET", "/sync-log", headers=env.auth("acme", "member")).json()["items"]
+    assert [e["action"] for e in log] == ["disconnect", "connect"]
+    assert env.status("acme")["status"] == "disconnected"
+    assert env.call("DELETE", "/connections/superoffice", headers=env.auth("acme")).status_code == 404
+    # Connecting again restores the secret.
+    assert env.connect("acme")["status"] == "connected"
+    assert env.stored_grant("acme")["account_id"] == CTX
