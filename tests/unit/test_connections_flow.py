@@ -526,3 +526,18 @@ def test_needs_reauth_flips_once_logs_and_publishes(svc: flow.ConnectionServices
     assert events[0].detail["correlation_id"] == "corr-1"
     last = svc.sync_log.entries[-1]  # type: ignore[attr-defined]
     assert (last.action, last.outcome, last.error.code) == (Action.REFRESH_TOKEN, Outcome.FAILED, "needs_reauth")
+
+
+def test_a_failed_webhook_registration_is_retried_later(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
+    crm.webhook_failure = CrmUnavailable("target unreachable")
+    _connect(svc, crm)
+    failed = svc.store.get("t1", "fakecrm")
+    assert failed is not None and failed.webhook_status is WebhookStatus.FAILED
+    crm.webhook_failure = None
+
+    flow.ensure_webhook(svc, failed)
+
+    after = svc.store.get("t1", "fakecrm")
+    assert after is not None and after.webhook_status is WebhookStatus.REGISTERED and after.webhook_error is None
+    assert list(crm.webhooks.values()) == [f"https://api.example.com/webhooks/fakecrm/{after.connection_key}"]
+    assert flow.ensure_webhook(svc, after) == after and len(crm.webhooks) == 1

@@ -331,6 +331,17 @@ def _refuse_other_account(
     return _back(state, code, connected_account=existing.account_id)
 
 
+def ensure_webhook(svc: ConnectionServices, connection: Connection) -> Connection:
+    """Register the webhook of a connected connection whose registration failed or never happened (the scheduled
+    sync calls this); returns the connection as stored afterwards."""
+    if connection.status is not ConnectionStatus.CONNECTED or connection.webhook_status is WebhookStatus.REGISTERED:
+        return connection
+    updated = _register_webhook(svc, connection)
+    if updated != connection:
+        svc.store.save(updated.model_copy(update={"updated_at": svc.clock()}), only_if_account=connection.account_id)
+    return updated
+
+
 def _register_webhook(svc: ConnectionServices, connection: Connection) -> Connection:
     """Register the CRM webhook. Failure does not fail the connection: polling still works, and the scheduled sync
     retries the registration (webhook_status `failed` with the reason)."""
