@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.sandbox.superoffice import archives, odata, udef
 from local.sandbox.superoffice.entities import COUNTRIES, KINDS, LISTS, SALE_STAGES, Kind, full_name
-from local.sandbox.superoffice.model import ApiError, Customer, User, bad_request, utcnow
+from local.sandbox.superoffice.model import EMPTY_DATE, ApiError, Customer, User, bad_request, utcnow
 
 if TYPE_CHECKING:
     from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
@@ -691,7 +691,7 @@ def apply_patch(doc: dict[str, Any], patch: list[Any] | dict[str, Any], *, entit
                 else:
                     parent.pop(idx)
         else:
-            if name == "replace" and key not in parent and parts[0].lower() not in ("customfields",
+            if name == "replace" and parent and key not in parent and parts[0].lower() not in ("customfields",
                                                                                       "userdefinedfields"):
                 raise bad_request(f"JSON Patch operation {i}: {path} does not exist")
             # `remove` on a property clears it (an entity keeps every property)
@@ -780,7 +780,18 @@ def _select(entity: dict[str, Any], select: str | None) -> dict[str, Any]:
     if not select:
         return entity
     wanted = {s.strip().lower() for s in select.split(",") if s.strip()}
-    return {k: (v if k.lower() in wanted or k == "_Links" else None) for k, v in entity.items()}
+    return {k: (v if k.lower() in wanted or k == "_Links" else _nulled(v)) for k, v in entity.items()}
+
+
+def _nulled(value: Any) -> Any:
+    """What a .NET carrier property holds when not selected: value types keep their default, the rest is null."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return 0
+    if value == EMPTY_DATE or (isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T", value)):
+        return EMPTY_DATE
+    return None
 
 
 def _http_date(value: str | None) -> datetime | None:

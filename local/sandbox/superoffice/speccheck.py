@@ -199,6 +199,8 @@ def _template(index: SpecIndex, definition: str) -> dict[str, Any]:
         kind = prop.get("type")
         if "$ref" in prop:
             template[name] = None
+        elif kind == "string" and prop.get("enum"):
+            template[name] = prop["enum"][0]  # .NET serialises a default enum as its first (zero) member
         elif kind == "string":
             template[name] = "0001-01-01T00:00:00" if prop.get("format") == "date-time" else ""
         elif kind in ("integer", "number"):
