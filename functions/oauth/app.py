@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
 
 from leadbridge import runtime
 from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
@@ -17,6 +18,7 @@ from leadbridge.models.connection import (
     ConnectionView,
     DisconnectResult,
 )
+from leadbridge.observability import metrics
 from leadbridge.sync import connections
 
 app = make_resolver()
@@ -79,6 +81,8 @@ def callback(
         crm=crm,
         params=connections.CallbackParams(state=state, code=code, error=error, error_description=error_description),
     )
+    # One metric per outcome, so an alarm can watch failed connects (error codes are a small fixed set).
+    metrics.add_metric(name=f"Connect_{result.error or 'connected'}", unit=MetricUnit.Count, value=1)
     if result.redirect_url is not None:
         return Response(302, content_types.TEXT_HTML, "", headers={"Location": result.redirect_url, **_NO_STORE})
     return Response(
