@@ -25,7 +25,7 @@ app = make_resolver()
 
 CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
 _JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: dict[int, Any] = {
     401: {"description": "No valid bearer token"},
     403: {"description": "Not an admin, or the token carries no tenant", "content": _JSON_ERROR},
     404: {"description": "Unknown CRM, or nothing connected", "content": _JSON_ERROR},
