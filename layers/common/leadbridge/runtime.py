@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from leadbridge.errors import NeedsReauth
     from leadbridge.models.connection import Connection
     from leadbridge.store.connections import ConnectionStore
+    from leadbridge.store.due import DueConnectionIndex
     from leadbridge.store.events import EventPublisher
     from leadbridge.store.queue import MessageQueue
     from leadbridge.store.settings import SettingsStore
@@ -151,3 +152,20 @@ def settings_services() -> SettingsServices:
         scheduler=connection_store(),
         supported_crms=supported,
     )
+
+
+# --- scheduled sync (functions/scheduled_sync) ------------------------------------------------------------------------
+
+
+@cached
+def sync_queue() -> MessageQueue:
+    from leadbridge.store.queue import SqsQueue
+
+    return SqsQueue(settings().sync_queue_url)
+
+
+@cached
+def due_index() -> DueConnectionIndex:
+    from leadbridge.store.due import DueConnectionIndex
+
+    return DueConnectionIndex(table())
