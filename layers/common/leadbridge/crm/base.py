@@ -73,9 +73,7 @@ class OAuthFlow(Protocol):
         """Build the authorize URL with a fresh state, PKCE S256 verifier and (for OIDC) nonce."""
         ...
 
-    def exchange_code(
-        self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None
-    ) -> Grant:
+    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None) -> Grant:
         """Exchange the code; validate any id_token (signature, issuer, audience, expiry, nonce)."""
         ...
 
