@@ -32,7 +32,7 @@ install: $(STAMP)
 # aws-sam-cli pins conflict with the project's; it lives in its own virtualenv.
 $(TOOLS_STAMP):
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	$(TOOLS_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
 	@touch $@
 
 tools: $(TOOLS_STAMP)
