@@ -5,14 +5,131 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
 from leadbridge import runtime
 from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
+from leadbridge.errors import Conflict, InvalidInput
 from leadbridge.models.crm import CrmObject
+from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
+from leadbridge.observability import logger
+from leadbridge.sync import export as domain
+from leadbridge.sync.matching import MatchResult
 
 app = make_resolver()
+
+LeadId = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The lead's id in the app.")
+]
+CrmParam = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z][a-z0-9_-]{1,31}$",
+        description="The CRM, e.g. `superoffice`; only needed when the tenant has connected more than one.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="A retried request with the same key (and body) returns the first result instead of exporting "
+        "again. Kept 24 hours.",
+    ),
+]
+
+
+def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
+    if lead.id != lead_id:
+        raise InvalidInput(
+            f"The lead in the body has id {lead.id!r}, the path says {lead_id!r}.",
+            errors=[{"loc": ["body", *loc, "id"], "type": "mismatch", "message": "must equal the lead id in the path"}],
+        )
+
+
+@app.post(
+    "/leads/<lead_id>/match",
+    summary="Find the lead's company in the CRM",
+    description="Candidate CRM companies, best first, each with why it matched (org number / CVR, normalised name, "
+    "website domain, a contact's e-mail domain) and a confidence; `verdict` is `exact`, `possible` or `none`. "
+    "Writes nothing.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        200: {"description": "The match", "content": {"application/json": {"model": MatchResult}}},
+        **error_responses(401, 403, 409, 422, 429, 502, 503),
+    },
+)
+def match_lead(lead_id: LeadId, lead: Annotated[Lead, Body()], crm: CrmParam = None) -> MatchResult:
+    principal = current_principal(app)
+    _same_lead(lead_id, lead, [])
+    return domain.match_lead(runtime.export_services(), principal.tenant_id, lead, crm=crm)
+
+
+@app.post(
+    "/leads/<lead_id>/export",
+    summary="Export the lead to the CRM",
+    description="Links or creates the company (`choice.mode`: `auto`, `link`, `create`) with its standard and "
+    "custom fields, upserts every contact person, and stores the link. A re-export updates only what changed; an "
+    "unchanged lead makes no CRM call. Send `Idempotency-Key` to make retries safe.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        200: {"description": "Exported", "content": {"application/json": {"model": domain.ExportResult}}},
+        **error_responses(401, 403, 409, 422, 429, 502, 503),
+    },
+)
+def export_lead(
+    lead_id: LeadId,
+    body: Annotated[domain.ExportRequest, Body()],
+    crm: CrmParam = None,
+    idempotency_key: IdempotencyKey = None,
+) -> domain.ExportResult:
+    principal = current_principal(app)
+    _same_lead(lead_id, body.lead, ["lead"])
+    services = runtime.export_services()
+    if idempotency_key is None:
+        return domain.export_lead(
+            services, principal.tenant_id, body, crm=crm, correlation_id=logger.get_correlation_id()
+        )
+    resolved = crm or services.active_crm(principal.tenant_id)
+    idempotent = runtime.idempotent_export()
+    idempotent.config.register_lambda_context(app.lambda_context)
+    request = domain.IdempotentExportRequest.of(principal.tenant_id, resolved, idempotency_key, body)
+    try:
+        return idempotent.run(request=request)
+    except IdempotencyValidationError:
+        raise InvalidInput(
+            "This Idempotency-Key was used with a different request body; use a new key for a new request.",
+            errors=[{"loc": ["header", "idempotency-key"], "type": "reused", "message": "used with another body"}],
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict(
+            "A request with this Idempotency-Key is still running.",
+            details={"hint": "Retry in a few seconds to get its result."},
+        ) from None
+
+
+@app.get(
+    "/leads/<lead_id>/sync-status",
+    summary="The lead's sync status",
+    description="Whether the lead is linked to CRM records, since when, their ids and deep links, and the last "
+    "error when an export failed after the last successful one.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        200: {"description": "The status", "content": {"application/json": {"model": domain.SyncStatus}}},
+        **error_responses(401, 403, 409, 422, 503),
+    },
+)
+def get_sync_status(lead_id: LeadId, crm: CrmParam = None) -> domain.SyncStatus:
+    principal = current_principal(app)
+    return domain.sync_status(runtime.export_services(), principal.tenant_id, lead_id, crm=crm)
 
 
 @app.get(

@@ -8,6 +8,7 @@ tests whose environment changes between cases) then forgets it too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import _lru_cache_wrapper, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.due import DueConnectionIndex
     from leadbridge.store.events import EventPublisher
+    from leadbridge.store.links import LinkStore
     from leadbridge.store.queue import MessageQueue
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.sync.connections import ConnectionServices
+    from leadbridge.sync.export import ExportResult, ExportServices
     from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhooks import WebhookSecrets
 
@@ -169,3 +172,81 @@ def due_index() -> DueConnectionIndex:
     from leadbridge.store.due import DueConnectionIndex
 
     return DueConnectionIndex(table())
+
+
+# --- single-lead export (issue 6): functions/export -------------------------------------------------------------------
+
+
+@cached
+def link_store() -> LinkStore:
+    from leadbridge.store.links import LinkStore
+
+    return LinkStore(table())
+
+
+@cached
+def export_services() -> ExportServices:
+    from leadbridge.crm.base import provider
+    from leadbridge.sync.export import ExportServices, only_connected_crm
+    from leadbridge.sync.settings import connector_for, get_settings
+
+    return ExportServices(
+        links=link_store(),
+        sync_log=sync_log(),
+        settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
+        connector=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
+        active_crm=lambda tenant: only_connected_crm(connection_store().list(tenant), tenant),
+    )
+
+
+@dataclass(frozen=True)
+class IdempotentExport:
+    run: Callable[..., ExportResult]  # call as run(request=IdempotentExportRequest(...))
+    config: Any  # the IdempotencyConfig, to register the Lambda context (in-progress expiry)
+
+
+@cached
+def idempotent_export() -> IdempotentExport:
+    """`export_lead` behind Powertools idempotency on the one table (own persistence layer: one per config)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+    from leadbridge.observability import logger
+    from leadbridge.sync import export as domain
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings().table_name,
+        key_attr="PK",
+        sort_key_attr="SK",
+        static_pk_value="IDEMPOTENCY#export",
+        expiry_attr="expires_at",
+        boto3_client=table().client,
+    )
+    config = IdempotencyConfig(
+        # Keyed by tenant, CRM, lead and the client's key; a different body under the same key is refused.
+        event_key_jmespath="[tenant, crm, lead_id, key]",
+        payload_validation_jmespath="body_hash",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=24 * 3600,
+    )
+
+    def export(request: domain.IdempotentExportRequest) -> domain.ExportResult:
+        return domain.export_lead(
+            export_services(),
+            request.tenant,
+            request.body,
+            crm=request.crm,
+            correlation_id=logger.get_correlation_id(),
+        )
+
+    run: Callable[..., domain.ExportResult] = idempotent_function(
+        data_keyword_argument="request",
+        config=config,
+        persistence_store=persistence,
+        output_serializer=PydanticSerializer(model=domain.ExportResult),
+    )(export)
+    return IdempotentExport(run, config)

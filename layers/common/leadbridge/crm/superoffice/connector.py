@@ -300,7 +300,7 @@ class SuperOfficeConnector:
         limit: int = 20,
     ) -> list[CrmRecord]:
         found: dict[str, CrmRecord] = {}
-        select = ["contactId", "name", "department", "orgnr", "updatedDate"]
+        select = ["contactId", "name", "department", "orgnr", "url", "email", "updatedDate"]
 
         def add(rows: list[dict[str, Any]]) -> None:
             for row in rows:
@@ -555,6 +555,9 @@ class SuperOfficeConnector:
                 "Name": row.get("name"),
                 "Department": row.get("department") or None,
                 "OrgNr": row.get("orgnr") or None,
+                # Website and e-mail let export matching explain a domain match without reading each candidate.
+                "Url": row.get("url") or None,
+                "Email": row.get("email") or None,
             },
             url=self.record_url(CrmObject.COMPANY, str(company_id)),
         )
