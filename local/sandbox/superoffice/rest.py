@@ -241,8 +241,7 @@ class RestApp:
         from local.sandbox.superoffice.entities import new_record
 
         rec = new_record(kind)
-        if True:
-            rec["Associate"] = c.user.associate_id
+        rec["Associate"] = c.user.associate_id  # preference default: the signed-in user owns new records
         if "Country" in kind.refs:
             rec["Country"] = 208
         with self.sb.lock:
