@@ -19,4 +19,9 @@ def start(ctx: StackContext) -> SandboxInfo:
     api_ports = [int(p) for p in raw_ports.split(",") if p.strip()] or None
     callback = f"{ctx.gateway_url.rstrip('/')}/oauth/superoffice/callback"
     sandbox, banner, env = start_demo(login_port, api_ports, redirect_uris=[callback])
-    return SandboxInfo(name="superoffice", url=sandbox.login_base, stop=sandbox.stop, banner=banner, env=env)
+    # The functions read the app's client secret from SUPEROFFICE_CLIENT_SECRET_NAME (template Globals), which takes
+    # precedence over SUPEROFFICE_CLIENT_SECRET: store it there, as an operator would before the first connect.
+    secrets = {f"leadbridge/{ctx.stage}/apps/superoffice": env["SUPEROFFICE_CLIENT_SECRET"]}
+    return SandboxInfo(
+        name="superoffice", url=sandbox.login_base, stop=sandbox.stop, banner=banner, env=env, secrets=secrets
+    )
