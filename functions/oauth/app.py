@@ -41,9 +41,9 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     description="Admin only. Returns the CRM's sign-in URL; send the admin's browser there. After sign-in the browser "
     "comes back to `return_url` with `?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, "
     "`expired_state`, `invalid_state`, `wrong_account`, `already_connected_other_account`, `crm_error`, "
-    "`temporarily_unavailable`). `return_url` must start with an entry of ALLOWED_RETURN_URLS. Which CRM account "
-    "the admin signs in to is only known after sign-in, so a conflict with another connected account is reported "
-    "on the return URL, not here. The sign-in URL is valid for 10 minutes and once.",
+    "`temporarily_unavailable`, `server_error`). `return_url` must start with an entry of ALLOWED_RETURN_URLS. "
+    "Which CRM account the admin signs in to is only known after sign-in, so a conflict with another connected "
+    "account is reported on the return URL, not here. The sign-in URL is valid for 10 minutes and once.",
     tags=["connections"],
     security=SECURED,
     responses=_ERRORS,

@@ -541,3 +541,14 @@ def test_a_failed_webhook_registration_is_retried_later(svc: flow.ConnectionServ
     assert after is not None and after.webhook_status is WebhookStatus.REGISTERED and after.webhook_error is None
     assert list(crm.webhooks.values()) == [f"https://api.example.com/webhooks/fakecrm/{after.connection_key}"]
     assert flow.ensure_webhook(svc, after) == after and len(crm.webhooks) == 1
+
+
+def test_an_unexpected_failure_still_sends_the_browser_back(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
+    crm.fail_exchange = RuntimeError("client secret not configured")  # type: ignore[assignment]
+    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
+
+    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code="x"))
+
+    assert result.redirect_url and _query(result.redirect_url)["error"] == "server_error"
+    assert "client secret" not in result.redirect_url

@@ -217,6 +217,7 @@ class CallbackError:
     ALREADY_CONNECTED_OTHER_ACCOUNT = "already_connected_other_account"
     CRM_ERROR = "crm_error"  # the CRM refused the code (PKCE mismatch, expired code) or failed
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"  # our own storage failed; try again
+    SERVER_ERROR = "server_error"  # unexpected failure (e.g. the CRM app's client secret is not configured)
 
 
 def complete_authorization(svc: ConnectionServices, *, crm: str, params: CallbackParams) -> CallbackResult:
@@ -249,6 +250,12 @@ def complete_authorization(svc: ConnectionServices, *, crm: str, params: Callbac
         logger.warning("connect failed: store unavailable", extra={"tenant_id": state.tenant_id, "crm": crm})
         _log(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
         return _back(state, CallbackError.TEMPORARILY_UNAVAILABLE)
+    except Exception as exc:
+        # A misconfiguration or a bug: the browser still goes back to the app (not a JSON 500 page); the trace is in
+        # the log under the correlation id.
+        logger.exception("connect failed unexpectedly", extra={"tenant_id": state.tenant_id, "crm": crm})
+        _log(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, "internal_error", type(exc).__name__)
+        return _back(state, CallbackError.SERVER_ERROR)
 
 
 def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackResult:
