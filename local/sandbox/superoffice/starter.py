@@ -22,6 +22,14 @@ def start(ctx: StackContext) -> SandboxInfo:
     # The functions read the app's client secret from SUPEROFFICE_CLIENT_SECRET_NAME (template Globals), which takes
     # precedence over SUPEROFFICE_CLIENT_SECRET: store it there, as an operator would before the first connect.
     secrets = {f"leadbridge/{ctx.stage}/apps/superoffice": env["SUPEROFFICE_CLIENT_SECRET"]}
+    gateway = ctx.gateway_url.rstrip("/")
+    banner = [
+        *banner,
+        "  connect (demo admin token): curl -s -X POST -H \"Authorization: Bearer $LB_ADMIN_TOKEN\" "
+        f"-H 'content-type: application/json' -d '{{\"return_url\": \"{gateway}/swagger\"}}' "
+        f"{gateway}/connections/superoffice/authorize",
+        "    then open authorization_url in a browser, sign in, and land on /swagger?status=connected",
+    ]
     return SandboxInfo(
         name="superoffice", url=sandbox.login_base, stop=sandbox.stop, banner=banner, env=env, secrets=secrets
     )
