@@ -21,7 +21,8 @@ DEMO_CLIENT_SECRET = "leadbridge-demo-secret"
 DEMO_ADMIN = "admin@demo-leads.dk"
 DEMO_SALES_REP = "sales@demo-leads.dk"
 MISSING_FIELDS = ("RabitIQ:29", "RabitIQ:30", "RabitIQ:31")
-LEAD_FIELDS = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "seeds" / "lead-fields.json"
+# The 37-field catalogue of the RabitIQ help page (seed 002), kept in the repo so the demo works in any clone.
+LEAD_FIELDS = Path(__file__).resolve().parent / "data" / "lead-fields.json"
 
 _PREFIX = ["Nordisk", "Dansk", "Jysk", "Fynsk", "Skandinavisk", "Københavns", "Aarhus", "Odense", "Vestjysk",
            "Sjællands", "Nørre", "Øresund", "Himmerlands", "Limfjords", "Østjysk", "Bornholms", "Sønderjysk"]
