@@ -115,6 +115,9 @@ class CrmRecord(BaseModel):
     created_at: datetime | None = None
     deleted: bool = False
     url: str | None = None  # deep link into the CRM's UI
+    # Deals only: whether the deal is open, won or lost, in the CRM's own terms mapped to one vocabulary (SuperOffice
+    # Sale.Status, Salesforce Opportunity IsWon/IsClosed), so sync code can tell "won" without knowing the CRM.
+    stage_kind: StageKind | None = None
 
 
 class ChangePage(BaseModel):

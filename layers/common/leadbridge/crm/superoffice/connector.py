@@ -26,6 +26,7 @@ from leadbridge.crm.superoffice.client import SuperOfficeClient
 from leadbridge.crm.superoffice.fields import (
     SALE_STATUSES,
     STANDARD_FIELDS,
+    STATUS_KINDS,
     UDEF_TEXT_LENGTHS,
     UDEF_TYPES,
     Kind,
@@ -65,7 +66,6 @@ DEFAULT_WEBHOOK_EVENTS = [
     for action in ("created", "changed", "deleted")
 ] + ["sale.sold", "sale.lost"]
 
-STATUS_KINDS = {"Open": StageKind.OPEN, "Sold": StageKind.WON, "Lost": StageKind.LOST, "Stalled": StageKind.STALLED}
 OBJECT_LABELS = {
     CrmObject.COMPANY: "Company",
     CrmObject.PERSON: "Contact person",

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from leadbridge.models.crm import CrmObject, FieldType
+from leadbridge.models.crm import CrmObject, FieldType, StageKind
 
 # --- standard fields -----------------------------------------------------------------------------------------------
 
@@ -113,6 +113,7 @@ PERSON_FIELDS = _std(
 )
 
 SALE_STATUSES = ("Open", "Sold", "Lost", "Stalled")
+STATUS_KINDS = {"Open": StageKind.OPEN, "Sold": StageKind.WON, "Lost": StageKind.LOST, "Stalled": StageKind.STALLED}
 DEAL_FIELDS = _std(
     StdField("Heading", "Heading", F.STRING, ("Heading",), length=219, required=True),
     StdField("Amount", "Amount", F.DECIMAL, ("Amount",)),

@@ -14,6 +14,7 @@ from typing import Any
 
 from leadbridge.crm.superoffice.fields import (
     STANDARD_FIELDS,
+    STATUS_KINDS,
     EncodingError,
     Kind,
     StdField,
@@ -138,6 +139,7 @@ def entity_to_record(
         created_at=entity_datetime(entity.get("CreatedDate"), utc=True),
         deleted=bool(deleted) if isinstance(deleted, (int, bool)) else False,
         url=url,
+        stage_kind=STATUS_KINDS.get(str(fields.get("Status"))) if obj == CrmObject.DEAL else None,
     )
 
 
