@@ -359,6 +359,12 @@ def normalise_phones(lead: Lead, region: str | None) -> tuple[Lead, list[str]]:
     return lead.model_copy(update={"phone": fix("phone", lead.phone), "contacts": contacts}), warnings
 
 
+def prepare_lead(lead: Lead, settings: SettingsDocument) -> tuple[Lead, list[str]]:
+    """The lead as export hands it to `plan_lead` (phones in E.164 for its country), with warnings. The settings
+    preview calls this too, so what it shows is what an export writes."""
+    return normalise_phones(lead, phone_region(lead, settings))
+
+
 def person_ref(contact: LeadContact, index: int) -> str:
     """A stable key of a lead's contact: its app id, else its e-mail, else its position in the list."""
     raw = contact.id or (contact.email or "").strip().casefold() or f"n{index}"
@@ -416,7 +422,7 @@ def export_lead(
             "Mode 'link' needs the CRM company to link to.",
             errors=[{"loc": ["body", "choice", "crm_company_id"], "type": "missing", "message": "required for link"}],
         )
-    lead, warnings = normalise_phones(request.lead, phone_region(request.lead, settings))
+    lead, warnings = prepare_lead(request.lead, settings)
     run = _Run(tenant, crm, lead, connector, correlation_id, _crm_calls(connector), warnings)
     fingerprint = input_fingerprint(lead, settings)
     company_link = svc.links.get(tenant, crm, CrmObject.COMPANY, lead.id)

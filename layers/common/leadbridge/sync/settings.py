@@ -31,6 +31,7 @@ from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import SECTIONS, SettingsDocument, SettingsInput
 from leadbridge.store.settings import SettingsChange, SettingsStore
+from leadbridge.sync.export import prepare_lead
 from leadbridge.sync.schedule import next_run
 
 
@@ -65,6 +66,9 @@ class PreviewRequest(BaseModel):
 class PreviewResult(BaseModel):
     settings_version: int
     plan: LeadPlan
+    warnings: list[str] = Field(
+        default_factory=list, description="What export would warn about, e.g. a phone number it cannot normalise."
+    )
 
 
 # --- connections → connector --------------------------------------------------------------------------------------
@@ -325,6 +329,8 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
         raise InvalidInput(
             error.message.replace("Invalid settings", "Invalid sample lead"), errors=error.errors
         ) from None
+    # The same preparation export does (phones to E.164 for the lead's country), so preview == export.
+    lead, warnings = prepare_lead(lead, settings)
     source = svc.metadata(tenant_id, crm)
     outbound = [
         o
@@ -333,7 +339,9 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
     ]
     fields = {obj: source.fields(obj) for obj in outbound}
     return PreviewResult(
-        settings_version=settings.version, plan=plan_lead(settings, lead, fields, linked=request.linked)
+        settings_version=settings.version,
+        plan=plan_lead(settings, lead, fields, linked=request.linked),
+        warnings=warnings,
     )
 
 
