@@ -19,15 +19,18 @@ from leadbridge.store.table import Table
 if TYPE_CHECKING:
     from leadbridge.errors import NeedsReauth
     from leadbridge.models.connection import Connection
+    from leadbridge.store.changes import ChangeFeed
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.due import DueConnectionIndex
     from leadbridge.store.events import EventPublisher
     from leadbridge.store.links import LinkStore
     from leadbridge.store.queue import MessageQueue
+    from leadbridge.store.records import RecordStates
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.sync.connections import ConnectionServices
     from leadbridge.sync.export import ExportResult, ExportServices
+    from leadbridge.sync.inbound import InboundServices
     from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhooks import WebhookSecrets
 
@@ -154,6 +157,7 @@ def settings_services() -> SettingsServices:
         metadata=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
         scheduler=connection_store(),
         supported_crms=supported,
+        sync_log=sync_log(),
     )
 
 
@@ -250,3 +254,30 @@ def idempotent_export() -> IdempotentExport:
         output_serializer=PydanticSerializer(model=domain.ExportResult),
     )(export)
     return IdempotentExport(run, config)
+
+
+@cached
+def change_feed() -> ChangeFeed:
+    from leadbridge.store.changes import DynamoChangeFeed
+
+    return DynamoChangeFeed(table(), ttl_days=settings().change_feed_ttl_days)
+
+
+@cached
+def record_states() -> RecordStates:
+    from leadbridge.store.records import DynamoRecordStates
+
+    return DynamoRecordStates(table())
+
+
+@cached
+def inbound_services() -> InboundServices:
+    from leadbridge.sync.inbound import InboundServices
+
+    return InboundServices(
+        links=link_store(),
+        states=record_states(),
+        feed=change_feed(),
+        publisher=event_publisher(),
+        log=sync_log(),
+    )

@@ -114,6 +114,11 @@ def checkpoint_key(tenant: str, crm: str, obj: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"CKPT#{part(obj, 'object')}"}
 
 
+def record_state_key(tenant: str, crm: str, obj: str, crm_id: str) -> Key:
+    """What leadbridge last reported to the app about one CRM record (inbound sync)."""
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"REC#{part(obj, 'object')}#{part(crm_id, 'crm_id')}"}
+
+
 def run_key(tenant: str, crm: str, started: datetime, run_id: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"RUN#{iso(started)}#{part(run_id, 'run_id')}"}
 

@@ -1,0 +1,87 @@
+"""Record states: what leadbridge last reported to the app about each CRM record it has seen inbound.
+
+Items: `PK=T#{tenant}#{crm}`, `SK=REC#{object}#{crm_id}`. They make inbound sync idempotent and order-safe: a change
+whose CRM time is older than the stored one is stale (an older change never overwrites a newer one), and a change
+whose mapped values hash the same as the stored ones is a no-op. Reconciliation lists them to find records that
+disappeared from the CRM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from leadbridge.errors import Conflict
+from leadbridge.models.crm import CrmObject, StageKind
+from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_state_key, tenant_crm_pk
+
+
+class RecordState(BaseModel):
+    tenant: str
+    crm: str
+    object: CrmObject
+    crm_id: str
+    crm_updated_at: datetime | None = None
+    field_hashes: dict[str, str] = Field(default_factory=dict)  # app field -> short hash of the reported value
+    parent_crm_id: str | None = None
+    stage_kind: StageKind | None = None
+    deleted: bool = False
+    seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class RecordStates(Protocol):
+    def get(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordState | None: ...
+
+    def save(self, state: RecordState, *, force: bool = False) -> bool:
+        """Store `state` unless the stored one has a newer CRM time (False: it was stale); `force` skips the check."""
+        ...
+
+    def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None: ...
+
+    def live_ids(self, tenant: str, crm: str, obj: CrmObject) -> Iterator[str]:
+        """Ids of records seen and not deleted, for reconciliation."""
+        ...
+
+
+class DynamoRecordStates:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def get(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordState | None:
+        item = self._table.get(record_state_key(tenant, crm, obj.value, crm_id), consistent=True)
+        return _state(item) if item else None
+
+    def save(self, state: RecordState, *, force: bool = False) -> bool:
+        item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
+        item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
+        condition = None
+        if state.crm_updated_at is not None:
+            # ISO-8601 UTC strings of one format order like the times they name.
+            item["crm_updated_at"] = iso(state.crm_updated_at)
+        if state.crm_updated_at is not None and not force:
+            condition = Condition(
+                "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
+                names={"#t": "crm_updated_at"},
+                values={":t": item["crm_updated_at"]},
+            )
+        try:
+            self._table.put(item, condition=condition)
+        except Conflict:
+            return False
+        return True
+
+    def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None:
+        self._table.delete(record_state_key(tenant, crm, obj.value, crm_id))
+
+    def live_ids(self, tenant: str, crm: str, obj: CrmObject) -> Iterator[str]:
+        prefix = f"REC#{obj.value}#"
+        for item in self._table.query_all(tenant_crm_pk(tenant, crm), sk_prefix=prefix):
+            if not item.get("deleted"):
+                yield str(item["crm_id"])
+
+
+def _state(item: dict[str, Any]) -> RecordState:
+    return RecordState.model_validate({k: v for k, v in item.items() if k not in (PK, SK)})

@@ -1,0 +1,382 @@
+"""Applying one CRM change to the app side: the one path shared by the scheduled sync (incremental pulls, housekeeping,
+initial import) and the webhook processor.
+
+For each CRM record: skip it if its object does not sync from the CRM; drop it if it is older than what the app
+already has (out of order); map its values to app fields; let the app keep fields whose conflict policy says so;
+suppress it when the mapped values are what the app already got (including the echo of leadbridge's own export);
+apply the selective-sync rules to records the app has never seen; then report the change on the change feed and the
+bus, remember what was reported, and log it. A deletion unlinks the record and reports `RecordDeleted`.
+
+Delivery to the app is at least once: a retried change carries the same event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from leadbridge.mapping.conflicts import winner
+from leadbridge.mapping.engine import apply_inbound
+from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
+from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
+from leadbridge.models.settings import SelectiveSync, SettingsDocument
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.store.changes import ChangeFeed
+from leadbridge.store.events import AppEvent, EventPublisher
+from leadbridge.store.links import RecordLink
+from leadbridge.store.records import RecordState, RecordStates
+from leadbridge.sync.export import canonical, field_hashes
+from leadbridge.sync.rules import evaluate
+
+# Hash keys for facts that are not app fields but still make a change worth reporting.
+_PARENT = "~parent"
+_STAGE_KIND = "~stage_kind"
+
+
+class Links(Protocol):
+    def by_crm_id(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordLink | None: ...
+
+    def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None: ...
+
+
+class LogWriter(Protocol):
+    def write(self, entry: SyncLogEntry) -> None: ...
+
+
+@dataclass(frozen=True)
+class InboundServices:
+    links: Links
+    states: RecordStates
+    feed: ChangeFeed
+    publisher: EventPublisher
+    log: LogWriter
+
+
+@dataclass(frozen=True)
+class InboundContext:
+    """Who is syncing and why; the same for every record of one run or one webhook delivery."""
+
+    tenant: str
+    crm: str
+    settings: SettingsDocument
+    source: ChangeSource
+    run_id: str | None = None
+    correlation_id: str | None = None
+
+    @property
+    def trigger(self) -> Trigger:
+        return Trigger.WEBHOOK if self.source is ChangeSource.WEBHOOK else Trigger.SCHEDULE
+
+
+class Applied(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    STALE = "stale"  # older than what the app already has
+    SKIPPED = "skipped"  # direction or selective-sync rules exclude it
+
+
+class InboundResult(BaseModel):
+    outcome: Applied
+    events: list[ChangeEvent] = Field(default_factory=list)
+    reason: str | None = None
+
+
+def syncs_from_crm(settings: SettingsDocument, obj: CrmObject) -> bool:
+    return settings.objects.for_object(obj).direction.inbound
+
+
+def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -> InboundResult:
+    """Bring one CRM record (as the CRM has it now) to the app. Raises store and bus errors (the caller retries; a
+    retry is safe)."""
+    obj = record.object
+    if record.deleted:
+        return apply_deletion(svc, ctx, obj, record.id, occurred_at=record.updated_at)
+    if not syncs_from_crm(ctx.settings, obj):
+        return _skip(svc, ctx, obj, record.id, f"{obj.value} does not sync from the CRM (direction setting)")
+    state = svc.states.get(ctx.tenant, ctx.crm, obj, record.id)
+    if _older(record.updated_at, state):
+        return InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied")
+    link = svc.links.by_crm_id(ctx.tenant, ctx.crm, obj, record.id)
+    values, kept_by_app = _mapped_values(ctx.settings, record, link)
+    hashes = field_hashes(values)
+    if record.parent_id:
+        hashes[_PARENT] = _short(record.parent_id)
+    if record.stage_kind:
+        hashes[_STAGE_KIND] = record.stage_kind.value
+    known = state is not None and not state.deleted
+    if state is None and link is not None and _echo_of_export(ctx.settings, record, link):
+        # The first sight of a record leadbridge itself wrote: nothing the app does not know.
+        svc.states.save(_next_state(ctx, record, hashes))
+        return InboundResult(outcome=Applied.UNCHANGED, reason="the CRM holds what the app exported")
+    if known and state is not None and state.field_hashes == hashes:
+        return InboundResult(outcome=Applied.UNCHANGED, reason="no mapped value changed")
+    if not known and link is None:
+        decision = _rules_for(ctx.settings.selective_sync, obj)
+        verdict = evaluate(decision, {obj: values}, status_mapping=ctx.settings.status_mapping)
+        if not verdict.sync:
+            return _skip(svc, ctx, obj, record.id, "; ".join(verdict.reasons))
+
+    previous = state.field_hashes if state and not state.deleted else {}
+    changed = sorted(k for k in values if previous.get(k) != hashes.get(k))
+    action = ChangeAction.UPDATED if known else ChangeAction.CREATED
+    events = [_event(ctx, ChangeType.changed(obj), action, record, link, values, changed)]
+    outcome = _deal_outcome(record, state)
+    if outcome is not None:
+        events.append(_event(ctx, *outcome, record, link, values, changed))
+    if not _report(svc, ctx, _next_state(ctx, record, hashes), state, events):
+        return InboundResult(outcome=Applied.STALE, reason="a newer change was applied meanwhile")
+    svc.log.write(
+        _entry(
+            ctx,
+            obj,
+            record.id,
+            link,
+            Action.READ,
+            Outcome.SUCCESS,
+            written=changed,
+            skipped=[SkippedField(field=f, reason="app wins (conflict policy)") for f in kept_by_app],
+        )
+    )
+    return InboundResult(outcome=Applied(action.value), events=events)
+
+
+def apply_deletion(
+    svc: InboundServices,
+    ctx: InboundContext,
+    obj: CrmObject,
+    crm_id: str,
+    *,
+    occurred_at: datetime | None = None,
+) -> InboundResult:
+    """A record was deleted in the CRM: unlink it and report `RecordDeleted`, once."""
+    if not syncs_from_crm(ctx.settings, obj):
+        return _skip(svc, ctx, obj, crm_id, f"{obj.value} does not sync from the CRM (direction setting)")
+    state = svc.states.get(ctx.tenant, ctx.crm, obj, crm_id)
+    if state is not None and state.deleted:
+        return InboundResult(outcome=Applied.UNCHANGED, reason="already reported as deleted")
+    link = svc.links.by_crm_id(ctx.tenant, ctx.crm, obj, crm_id)
+    if state is None and link is None:
+        return InboundResult(outcome=Applied.UNCHANGED, reason="never reported to the app")
+    when = max(t for t in (occurred_at, state.crm_updated_at if state else None, _now()) if t is not None)
+    tombstone = RecordState(
+        tenant=ctx.tenant,
+        crm=ctx.crm,
+        object=obj,
+        crm_id=crm_id,
+        crm_updated_at=when,
+        parent_crm_id=state.parent_crm_id if state else None,
+        deleted=True,
+    )
+    event = ChangeEvent(
+        id=ChangeEvent.stable_id(ctx.tenant, ctx.crm, obj.value, crm_id, "deleted"),
+        type=ChangeType.RECORD_DELETED,
+        action=ChangeAction.DELETED,
+        tenant=ctx.tenant,
+        crm=ctx.crm,
+        object=obj,
+        crm_id=crm_id,
+        app_id=link.app_id if link else None,
+        lead_id=link.lead_id if link else None,
+        parent_crm_id=tombstone.parent_crm_id,
+        source=ctx.source,
+        run_id=ctx.run_id,
+        correlation_id=ctx.correlation_id,
+    )
+    if not _report(svc, ctx, tombstone, state, [event]):
+        return InboundResult(outcome=Applied.UNCHANGED, reason="already reported as deleted")
+    if link is not None:
+        svc.links.delete(ctx.tenant, ctx.crm, obj, link.app_id)
+    svc.log.write(_entry(ctx, obj, crm_id, link, Action.DELETE, Outcome.SUCCESS))
+    return InboundResult(outcome=Applied.DELETED, events=[event])
+
+
+def log_failure(
+    svc: InboundServices, ctx: InboundContext, obj: CrmObject, crm_id: str | None, code: str, message: str
+) -> None:
+    """A record that could not be brought in (the CRM refused the read, a value could not be stored...)."""
+    entry = _entry(ctx, obj, crm_id, None, Action.READ, Outcome.FAILED)
+    svc.log.write(entry.model_copy(update={"error": LogError(code=code, message=message)}))
+
+
+# --- steps ---------------------------------------------------------------------------------------------------------
+
+
+def _older(updated_at: datetime | None, state: RecordState | None) -> bool:
+    """Strictly older only: CRMs stamp changes to the second, so two changes in one second must both get through
+    (the content hash drops the repeat)."""
+    if state is None or state.crm_updated_at is None or updated_at is None:
+        return False
+    return _utc(updated_at) < _utc(state.crm_updated_at)
+
+
+def _mapped_values(
+    settings: SettingsDocument, record: CrmRecord, link: RecordLink | None
+) -> tuple[dict[str, Any], list[str]]:
+    inbound = apply_inbound(settings, record.object, record.fields)
+    values = dict(inbound.values)
+    kept_by_app: list[str] = []
+    if link is not None:
+        # The app's copy counts as changed when leadbridge last wrote it to the CRM.
+        for app_field, policy in inbound.policies.items():
+            if winner(policy, app_changed_at=link.updated_at, crm_changed_at=record.updated_at) == "app":
+                values.pop(app_field, None)
+                kept_by_app.append(app_field)
+    return values, sorted(kept_by_app)
+
+
+def _echo_of_export(settings: SettingsDocument, record: CrmRecord, link: RecordLink) -> bool:
+    """True when every mapped CRM field that leadbridge wrote still holds what it wrote, and no other mapped field
+    has a value: the CRM change is leadbridge's own write coming back."""
+    if not link.field_hashes:
+        return False
+    for mapping in settings.field_mappings.for_object(record.object):
+        if not mapping.inbound or mapping.crm_field not in record.fields:
+            continue
+        value = record.fields[mapping.crm_field]
+        written = link.field_hashes.get(mapping.crm_field)
+        if written is None:
+            if value not in (None, "", [], 0, False):
+                return False
+        elif field_hashes({mapping.crm_field: value})[mapping.crm_field] != written:
+            return False
+    return True
+
+
+def _rules_for(rules: SelectiveSync, obj: CrmObject) -> SelectiveSync:
+    """Only conditions on this object decide whether a new CRM record of it is brought in: a person is not held back
+    by a rule on companies (its company is, and a person of a skipped company stays unlinked on the app side)."""
+    return rules.model_copy(update={"conditions": [c for c in rules.conditions if c.object is obj]})
+
+
+def _deal_outcome(record: CrmRecord, state: RecordState | None) -> tuple[ChangeType, ChangeAction] | None:
+    if record.object is not CrmObject.DEAL or record.stage_kind not in (StageKind.WON, StageKind.LOST):
+        return None
+    if state is not None and not state.deleted and state.stage_kind is record.stage_kind:
+        return None
+    if record.stage_kind is StageKind.WON:
+        return ChangeType.LEAD_WON, ChangeAction.WON
+    return ChangeType.LEAD_LOST, ChangeAction.LOST
+
+
+def _next_state(ctx: InboundContext, record: CrmRecord, hashes: Mapping[str, str]) -> RecordState:
+    return RecordState(
+        tenant=ctx.tenant,
+        crm=ctx.crm,
+        object=record.object,
+        crm_id=record.id,
+        crm_updated_at=record.updated_at,
+        field_hashes=dict(hashes),
+        parent_crm_id=record.parent_id,
+        stage_kind=record.stage_kind,
+    )
+
+
+def _report(
+    svc: InboundServices,
+    ctx: InboundContext,
+    new_state: RecordState,
+    old_state: RecordState | None,
+    events: list[ChangeEvent],
+) -> bool:
+    """Remember the new state (the conditional write is the ordering gate: of two racing changes only the newer
+    one gets through), then report. If reporting fails the old state is put back, so the retry reports again."""
+    if not svc.states.save(new_state):
+        return False
+    try:
+        svc.feed.append(events)
+        svc.publisher.publish([AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events])
+    except Exception:
+        _restore(svc, new_state, old_state)
+        raise
+    return True
+
+
+def _restore(svc: InboundServices, new_state: RecordState, old_state: RecordState | None) -> None:
+    if old_state is not None:
+        svc.states.save(old_state, force=True)  # past the time guard: the newer state is the one this call wrote
+    else:
+        svc.states.delete(new_state.tenant, new_state.crm, new_state.object, new_state.crm_id)
+
+
+def _event(
+    ctx: InboundContext,
+    change_type: ChangeType,
+    action: ChangeAction,
+    record: CrmRecord,
+    link: RecordLink | None,
+    values: Mapping[str, Any],
+    changed: list[str],
+) -> ChangeEvent:
+    digest = canonical({**values, _PARENT: record.parent_id, _STAGE_KIND: record.stage_kind})
+    return ChangeEvent(
+        id=ChangeEvent.stable_id(ctx.tenant, ctx.crm, record.object.value, record.id, change_type.value, digest),
+        type=change_type,
+        action=action,
+        tenant=ctx.tenant,
+        crm=ctx.crm,
+        object=record.object,
+        crm_id=record.id,
+        app_id=link.app_id if link else None,
+        lead_id=(link.lead_id or (link.app_id if record.object is CrmObject.DEAL else None)) if link else None,
+        parent_crm_id=record.parent_id,
+        fields=dict(values),
+        changed_fields=changed,
+        crm_updated_at=record.updated_at,
+        url=record.url,
+        source=ctx.source,
+        run_id=ctx.run_id,
+        correlation_id=ctx.correlation_id,
+    )
+
+
+def _skip(svc: InboundServices, ctx: InboundContext, obj: CrmObject, crm_id: str, reason: str) -> InboundResult:
+    entry = _entry(ctx, obj, crm_id, None, Action.SKIP, Outcome.SKIPPED)
+    svc.log.write(entry.model_copy(update={"error": LogError(code="skipped", message=reason)}))
+    return InboundResult(outcome=Applied.SKIPPED, reason=reason)
+
+
+def _entry(
+    ctx: InboundContext,
+    obj: CrmObject,
+    crm_id: str | None,
+    link: RecordLink | None,
+    action: Action,
+    outcome: Outcome,
+    *,
+    written: list[str] | None = None,
+    skipped: list[SkippedField] | None = None,
+) -> SyncLogEntry:
+    return SyncLogEntry(
+        tenant=ctx.tenant,
+        crm=ctx.crm,
+        direction=Direction.FROM_CRM,
+        trigger=ctx.trigger,
+        action=action,
+        outcome=outcome,
+        object=obj,
+        app_id=(link.lead_id or link.app_id) if link else None,
+        crm_id=crm_id,
+        fields_written=written or [],
+        fields_skipped=skipped or [],
+        correlation_id=ctx.correlation_id,
+        run_id=ctx.run_id,
+    )
+
+
+def _short(value: str) -> str:
+    return field_hashes({"v": value})["v"]
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
