@@ -35,6 +35,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"  # a scheduled incremental sync run
     WEBHOOK = "webhook"  # the CRM notified us of a change
     CONNECTION = "connection"  # connect, token refresh, disconnect
+    SETTINGS = "settings"  # an admin changed the integration settings
 
 
 class Action(StrEnum):
@@ -48,6 +49,7 @@ class Action(StrEnum):
     REFRESH_TOKEN = "refresh_token"
     CONNECT = "connect"
     DISCONNECT = "disconnect"
+    SETTINGS_CHANGED = "settings_changed"  # `details`: version, operation, sections; `actor`: who
 
 
 class Outcome(StrEnum):
@@ -94,6 +96,10 @@ class SyncLogEntry(BaseModel):
     crm_calls: int = Field(default=0, ge=0, description="CRM API calls spent on this operation.")
     correlation_id: str | None = None
     run_id: str | None = None
+    actor: str | None = Field(default=None, description="Who did it, when a person did (e.g. a settings change).")
+    details: dict[str, Any] | None = Field(
+        default=None, description="Operation-specific facts, e.g. the version and sections of a settings change."
+    )
 
 
 class SyncLogPage(BaseModel):

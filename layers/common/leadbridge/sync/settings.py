@@ -6,6 +6,7 @@ Every function takes its ports in `SettingsServices`; nothing here imports boto3
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from leadbridge.errors import (
     NeedsReauth,
     NotFound,
     PreconditionFailed,
+    StoreUnavailable,
 )
 from leadbridge.mapping import LeadPlan, Metadata, MetadataSource, plan_lead, validate_settings
 from leadbridge.mapping.validation import MissingField, Problem
@@ -30,9 +32,16 @@ from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import SECTIONS, SettingsDocument, SettingsInput
+from leadbridge.models.synclog import Action, Direction, Outcome, SyncLogEntry, Trigger
 from leadbridge.store.settings import SettingsChange, SettingsStore
 from leadbridge.sync.export import prepare_lead
 from leadbridge.sync.schedule import next_run
+
+log = logging.getLogger(__name__)
+
+
+class SyncLogWriter(Protocol):
+    def write(self, entry: SyncLogEntry) -> None: ...
 
 
 class Scheduler(Protocol):
@@ -48,6 +57,7 @@ class SettingsServices:
     scheduler: Scheduler
     supported_crms: Callable[[], list[str]]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sync_log: SyncLogWriter | None = None  # every saved change is also a `settings_changed` sync log entry
 
 
 class SaveResult(BaseModel):
@@ -250,6 +260,7 @@ def _save(
             version=candidate.version, updated_by=actor, updated_at=now, sections=changed, operation=operation
         ),
     )
+    _log_change(svc, tenant_id, candidate, changed, operation=operation, actor=actor)
     warnings = list(report.warnings)
     try:
         svc.scheduler.set_next_run(tenant_id, current.crm, candidate.schedule.next_run_at)
@@ -262,6 +273,35 @@ def _save(
             )
         )
     return SaveResult(settings=candidate, missing_fields=report.missing, warnings=warnings)
+
+
+def _log_change(
+    svc: SettingsServices,
+    tenant_id: str,
+    saved: SettingsDocument,
+    sections: list[str],
+    *,
+    operation: str,
+    actor: str,
+) -> None:
+    if svc.sync_log is None:
+        return
+    entry = SyncLogEntry(
+        time=saved.updated_at or svc.clock(),
+        tenant=tenant_id,
+        crm=saved.crm,
+        direction=Direction.TO_CRM,
+        trigger=Trigger.SETTINGS,
+        action=Action.SETTINGS_CHANGED,
+        outcome=Outcome.SUCCESS,
+        actor=actor,
+        details={"version": saved.version, "operation": operation, "sections": sections},
+    )
+    try:
+        svc.sync_log.write(entry)
+    except StoreUnavailable:
+        # The change is saved and versioned (GET /settings/{crm}/history); only its copy in the sync log is missing.
+        log.warning("settings change not written to the sync log", extra={"tenant_id": tenant_id, "crm": saved.crm})
 
 
 def _section_json(doc: SettingsDocument, section: str) -> Any:
