@@ -1,0 +1,270 @@
+"""The inbound kernel (`leadbridge.sync.inbound`) over real DynamoDB in moto: what the app receives for each CRM
+change (bus events and the `/changes` feed), in which order, how often, and what it is spared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leadbridge.crm.defaults import default_settings
+from leadbridge.errors import InvalidCursor
+from leadbridge.models.changes import ChangeSource, ChangeType
+from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
+from leadbridge.models.settings import ConflictPolicy, SettingsDocument
+from leadbridge.models.synclog import Action, Outcome
+from leadbridge.store.changes import DynamoChangeFeed
+from leadbridge.store.events import AppEvent, EventDeliveryError
+from leadbridge.store.links import LinkStore, RecordLink
+from leadbridge.store.log import DynamoSyncLog
+from leadbridge.store.records import DynamoRecordStates
+from leadbridge.store.table import Table
+from leadbridge.sync.export import field_hashes
+from leadbridge.sync.inbound import Applied, InboundContext, InboundServices, apply_deletion, apply_record
+
+TENANT = "acme"
+CRM = "superoffice"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class RecordingBus:
+    """The publisher port: keeps what was delivered; `fail_next` makes the next publish fail like EventBridge."""
+
+    def __init__(self) -> None:
+        self.delivered: list[AppEvent] = []
+        self.fail_next = False
+
+    def publish(self, events: Sequence[AppEvent]) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise EventDeliveryError("bus down", failed=[(e, "InternalFailure", "down") for e in events])
+        self.delivered.extend(events)
+
+    def types(self) -> list[str]:
+        return [e.detail_type for e in self.delivered]
+
+
+def two_way(**policy: ConflictPolicy) -> SettingsDocument:
+    doc = default_settings(CRM)
+    data = doc.model_dump(mode="json")
+    for obj in ("company", "person", "deal"):
+        data["objects"][obj]["direction"] = "both"
+        for mapping in data["field_mappings"][obj]:
+            if len(mapping["app_fields"]) == 1:  # joined fields can only be written to the CRM
+                mapping["direction"] = "both"
+            if mapping["app_fields"][0] in policy:
+                mapping["conflict_policy"] = policy[mapping["app_fields"][0]].value
+    return SettingsDocument.model_validate(data)
+
+
+@pytest.fixture
+def table(aws: Any) -> Table:
+    return Table(aws.table_name)
+
+
+@pytest.fixture
+def bus() -> RecordingBus:
+    return RecordingBus()
+
+
+@pytest.fixture
+def svc(table: Table, bus: RecordingBus) -> InboundServices:
+    return InboundServices(
+        links=LinkStore(table),
+        states=DynamoRecordStates(table),
+        feed=DynamoChangeFeed(table),
+        publisher=bus,
+        log=DynamoSyncLog(table),
+    )
+
+
+def ctx(settings: SettingsDocument | None = None, source: ChangeSource = ChangeSource.SCHEDULE) -> InboundContext:
+    return InboundContext(tenant=TENANT, crm=CRM, settings=settings or two_way(), source=source, run_id="run-1")
+
+
+def company(crm_id: str = "42", at: datetime = T0, **fields: Any) -> CrmRecord:
+    values = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk", **fields}
+    return CrmRecord(object=CrmObject.COMPANY, id=crm_id, fields=values, updated_at=at)
+
+
+def feed_items(svc: InboundServices, cursor: str | None = None) -> list[Any]:
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    return svc.feed.read(TENANT, cursor=cursor, limit=100, now=later).items
+
+
+def test_a_new_record_reaches_the_bus_and_the_feed_once_with_app_fields(svc: InboundServices, bus: RecordingBus):
+    first = apply_record(svc, ctx(), company())
+    again = apply_record(svc, ctx(), company())
+
+    assert first.outcome is Applied.CREATED
+    assert again.outcome is Applied.UNCHANGED
+    assert bus.types() == ["CompanyChanged"]
+    detail = bus.delivered[0].detail
+    assert detail["fields"]["company_name"] == "Nordlys ApS"
+    assert detail["fields"]["org_number"] == "12345678"
+    assert detail["crm_id"] == "42" and detail["action"] == "created" and detail["app_id"] is None
+    [item] = feed_items(svc)
+    assert item.id == detail["id"] and item.fields == detail["fields"]
+
+
+def test_an_update_names_the_changed_fields_and_the_feed_pages_in_order(svc: InboundServices, bus: RecordingBus):
+    apply_record(svc, ctx(), company())
+    later = apply_record(svc, ctx(), company(at=T0 + timedelta(minutes=5), Name="Nordlys A/S"))
+
+    assert later.outcome is Applied.UPDATED
+    assert later.events[0].changed_fields == ["company_name"]
+    page1 = svc.feed.read(TENANT, cursor=None, limit=1, now=datetime.now(UTC) + timedelta(minutes=1))
+    page2 = svc.feed.read(TENANT, cursor=page1.next_cursor, limit=1, now=datetime.now(UTC) + timedelta(minutes=1))
+    page3 = svc.feed.read(TENANT, cursor=page2.next_cursor, limit=1, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert [i.action for i in page1.items + page2.items] == ["created", "updated"]
+    assert page3.items == [] and page3.next_cursor == page2.next_cursor
+
+
+def test_an_older_change_never_overwrites_a_newer_one(svc: InboundServices, bus: RecordingBus):
+    apply_record(svc, ctx(), company(at=T0 + timedelta(minutes=10), Name="New name"))
+    stale = apply_record(svc, ctx(), company(at=T0, Name="Old name"))
+
+    assert stale.outcome is Applied.STALE
+    assert [e.detail["fields"]["company_name"] for e in bus.delivered] == ["New name"]
+
+
+def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices, bus: RecordingBus):
+    written = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk"}
+    svc.links.save(  # type: ignore[attr-defined]
+        RecordLink(
+            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42",
+            lead_id="lead-1", field_hashes=field_hashes(written), updated_at=T0 - timedelta(days=1),
+        )
+    )
+    echo = apply_record(svc, ctx(), company())
+    edited = apply_record(svc, ctx(), company(at=T0 + timedelta(hours=1), Name="Edited in CRM"))
+
+    assert echo.outcome is Applied.UNCHANGED
+    assert edited.outcome is Applied.UPDATED
+    assert bus.types() == ["CompanyChanged"]
+    assert bus.delivered[0].detail["app_id"] == "lead-1"
+    assert bus.delivered[0].detail["changed_fields"] == ["company_name"]
+
+
+def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServices, table: Table, bus: RecordingBus):
+    svc.links.save(  # type: ignore[attr-defined]
+        RecordLink(
+            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1",
+            updated_at=T0 - timedelta(days=1),  # the app last changed it before the CRM did: latest wins → CRM
+        )
+    )
+    result = apply_record(svc, ctx(two_way(company_name=ConflictPolicy.APP_WINS)), company())
+
+    assert result.outcome is Applied.CREATED
+    assert "company_name" not in bus.delivered[0].detail["fields"]
+    [entry] = DynamoSyncLog(table).query(TENANT).items
+    assert entry.action is Action.READ and entry.app_id == "lead-1"
+    assert [(s.field, s.reason) for s in entry.fields_skipped] == [("company_name", "app wins (conflict policy)")]
+
+
+def test_objects_that_do_not_sync_from_the_crm_are_skipped_and_logged(svc: InboundServices, table: Table, bus):
+    result = apply_record(svc, ctx(default_settings(CRM)), company())
+
+    assert result.outcome is Applied.SKIPPED and bus.delivered == []
+    [entry] = DynamoSyncLog(table).query(TENANT).items
+    assert entry.outcome is Outcome.SKIPPED
+    assert entry.error is not None and "does not sync from the CRM" in entry.error.message
+
+
+def test_selective_sync_rules_keep_new_crm_records_out(svc: InboundServices, bus: RecordingBus):
+    data = two_way().model_dump(mode="json")
+    data["selective_sync"] = {
+        "enabled": True,
+        "conditions": [{"object": "company", "field": "industry", "op": "eq", "value": "Software"}],
+    }
+    rules = SettingsDocument.model_validate(data)
+
+    skipped = apply_record(svc, ctx(rules), company("1", Department="Retail"))
+    taken = apply_record(svc, ctx(rules), company("2", Department="Software"))
+    person = apply_record(
+        svc, ctx(rules), CrmRecord(object=CrmObject.PERSON, id="7", parent_id="1", fields={"Firstname": "Ida"})
+    )
+
+    assert skipped.outcome is Applied.SKIPPED and "industry" in (skipped.reason or "")
+    assert taken.outcome is Applied.CREATED
+    assert person.outcome is Applied.CREATED  # a rule on companies does not hold back persons
+    assert [e.detail["crm_id"] for e in bus.delivered] == ["2", "7"]
+
+
+def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: RecordingBus):
+    svc.links.save(  # type: ignore[attr-defined]
+        RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.DEAL, app_id="lead-9", crm_id="5")
+    )
+
+    def deal(kind: StageKind, at: datetime) -> CrmRecord:
+        return CrmRecord(
+            object=CrmObject.DEAL, id="5", parent_id="42", fields={"Heading": "Deal", "Status": kind.value},
+            updated_at=at, stage_kind=kind,
+        )
+
+    apply_record(svc, ctx(), deal(StageKind.OPEN, T0))
+    won = apply_record(svc, ctx(), deal(StageKind.WON, T0 + timedelta(days=1)))
+    again = apply_record(svc, ctx(), deal(StageKind.WON, T0 + timedelta(days=1)))
+
+    assert [e.type for e in won.events] == [ChangeType.DEAL_CHANGED, ChangeType.LEAD_WON]
+    assert won.events[1].lead_id == "lead-9"
+    assert again.outcome is Applied.UNCHANGED
+    assert bus.types() == ["DealChanged", "DealChanged", "LeadWon"]
+
+
+def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundServices, bus: RecordingBus):
+    svc.links.save(  # type: ignore[attr-defined]
+        RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1")
+    )
+    apply_record(svc, ctx(), company())
+    deleted = apply_deletion(svc, ctx(), CrmObject.COMPANY, "42", occurred_at=T0 + timedelta(hours=1))
+    twice = apply_deletion(svc, ctx(), CrmObject.COMPANY, "42")
+    late = apply_record(svc, ctx(), company(at=T0 + timedelta(minutes=30), Name="Edited before the delete"))
+
+    assert deleted.outcome is Applied.DELETED and twice.outcome is Applied.UNCHANGED
+    assert late.outcome is Applied.STALE
+    assert bus.types() == ["CompanyChanged", "RecordDeleted"]
+    assert bus.delivered[1].detail["app_id"] == "lead-1"
+    assert svc.links.by_crm_id(TENANT, CRM, CrmObject.COMPANY, "42") is None
+    assert apply_deletion(svc, ctx(), CrmObject.COMPANY, "999").outcome is Applied.UNCHANGED  # never reported
+
+
+def test_when_the_bus_fails_the_retry_reports_the_same_change_again(svc: InboundServices, bus: RecordingBus):
+    bus.fail_next = True
+    with pytest.raises(EventDeliveryError):
+        apply_record(svc, ctx(), company())
+    retry = apply_record(svc, ctx(), company())
+
+    assert retry.outcome is Applied.CREATED
+    assert bus.types() == ["CompanyChanged"]
+    ids = {i.id for i in feed_items(svc)}
+    assert ids == {bus.delivered[0].detail["id"]}  # the feed holds the change twice at most, under one id
+
+
+def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors_to_the_tenant(
+    svc: InboundServices,
+):
+    apply_record(svc, ctx(), company())
+    now = svc.feed.read(TENANT, cursor=None, now=datetime.now(UTC) - timedelta(seconds=5))
+    later = svc.feed.read(TENANT, cursor=None, now=datetime.now(UTC) + timedelta(seconds=5))
+
+    assert now.items == [] and len(later.items) == 1
+    with pytest.raises(InvalidCursor):
+        svc.feed.read("globex", cursor=later.next_cursor)
+    with pytest.raises(InvalidCursor):
+        svc.feed.read(TENANT, cursor="not-a-cursor")
+
+
+def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(svc: InboundServices, bus):
+    svc.links.save(  # type: ignore[attr-defined]
+        RecordLink(
+            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1",
+            updated_at=T0 + timedelta(hours=2),  # exported after the CRM edit below
+        )
+    )
+    result = apply_record(svc, ctx(), company(at=T0 + timedelta(hours=1), Name="CRM edit"))
+
+    assert result.outcome is Applied.CREATED
+    assert "company_name" not in bus.delivered[0].detail["fields"]
