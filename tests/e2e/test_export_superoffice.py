@@ -30,11 +30,6 @@ def ex(env: Env) -> Iterator[Exporter]:  # noqa: F811
     sb.define_udef(CTX, "contact", "RabitIQ:16", "Revenue", "Decimal")
     sb.define_udef(CTX, "contact", "RabitIQ:35", "Created", "Date")
     env.connect(TENANT)
-    # The local gateway runs invocations concurrently in one process, and Powertools keeps the current event on a
-    # class attribute (BaseRouter.current_event): a webhook arriving mid-export would swap the request. Webhook intake
-    # has its own tests; here the CRM's change notifications are switched off.
-    with sb.lock:
-        sb.customers[CTX].webhooks.clear()
     yield Exporter(env)
 
 
