@@ -68,13 +68,12 @@ class LeadContact(_AppModel):
     mobile: str | None = None
 
 
-class Lead(_AppModel):
-    """One lead as the app sends it."""
+class _CompanyFields(_AppModel):
+    """The company side of a lead, shared by the lead the app sends and the app company leadbridge maps."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: str
     stage: str | None = None  # the app's pipeline stage name, e.g. "New", "Lead", "Won"
     owner: str | None = None  # the app user who owns the lead (id or e-mail, as the app knows its users)
-    crm_company_id: str | None = None  # set once the lead has been exported/linked
 
     # --- company standard fields ---
     company_name: str | None = None
@@ -124,6 +123,13 @@ class Lead(_AppModel):
     created_date: date | None = None
     org_number: str | None = Field(default=None, validation_alias=AliasChoices("org_number", "orgNumber", "cvr"))
     address: str | None = None
+
+
+class Lead(_CompanyFields):
+    """One lead as the app sends it."""
+
+    id: str = Field(min_length=1, max_length=200)
+    crm_company_id: str | None = None  # set once the lead has been exported/linked
 
     # --- the deal side of the lead ---
     deal_title: str | None = None
@@ -190,57 +196,8 @@ def split_full_name(full_name: str) -> tuple[str | None, str | None]:
     return " ".join(words[:-1]), words[-1]
 
 
-class AppCompany(_AppModel):
+class AppCompany(_CompanyFields):
     """The company side of a lead: standard fields plus the 37 catalogue fields."""
-
-    id: str
-    owner: str | None = None
-    stage: str | None = None
-    company_name: str | None = None
-    website: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    street: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    country: str | None = None
-    score: int | None = None
-    reason_for_fit: str | None = None
-    industry: str | None = None
-    size: str | None = None
-    location: str | None = None
-    lead_ref: str | None = None
-    buying_signals: str | None = None
-    intent_score: int | None = None
-    intent_signals: str | None = None
-    conversation_starters: str | None = None
-    red_flags: str | None = None
-    description: str | None = None
-    business_model: str | None = None
-    target_audience: str | None = None
-    technologies: str | None = None
-    revenue: Decimal | None = None
-    profit: Decimal | None = None
-    employees: int | None = None
-    growth_rate: Decimal | None = None
-    profit_margin: Decimal | None = None
-    competitors: str | None = None
-    competitive_analysis: str | None = None
-    market_analysis: str | None = None
-    strengths: str | None = None
-    weaknesses: str | None = None
-    opportunities: str | None = None
-    threats: str | None = None
-    customer_reviews: str | None = None
-    employee_reviews: str | None = None
-    growth_signals: str | None = None
-    industry_pain_points: str | None = None
-    open_positions: str | None = None
-    sales_playbook: str | None = None
-    user_notes: str | None = None
-    created_date: date | None = None
-    org_number: str | None = None
-    address: str | None = None
 
 
 class AppPerson(_AppModel):
