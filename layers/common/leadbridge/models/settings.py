@@ -362,9 +362,7 @@ SECTIONS: tuple[str, ...] = (
 )
 
 
-class SettingsInput(_Section):
-    """What a client PUTs: every section (server-owned fields are ignored when present)."""
-
+class _SettingsSections(_Section):
     objects: Objects
     field_mappings: FieldMappings
     status_mapping: StatusMapping
@@ -374,6 +372,11 @@ class SettingsInput(_Section):
     initial_import: bool = False
     selections: Selections
     country_mapping: CountryMapping
+
+
+class SettingsInput(_SettingsSections):
+    """What a client PUTs: every section (server-owned fields are ignored when present)."""
+
     # Accepted and ignored so a client can PUT back what it GOT.
     crm: str | None = None
     version: int | None = None
@@ -381,17 +384,8 @@ class SettingsInput(_Section):
     updated_at: datetime | None = None
 
 
-class SettingsDocument(_Section):
+class SettingsDocument(_SettingsSections):
     crm: str
-    objects: Objects
-    field_mappings: FieldMappings
-    status_mapping: StatusMapping
-    owners: Owners
-    schedule: Schedule
-    selective_sync: SelectiveSync
-    initial_import: bool = False
-    selections: Selections
-    country_mapping: CountryMapping
     version: int = 0  # 0: nothing stored yet, these are the CRM's defaults
     updated_by: str | None = None
     updated_at: datetime | None = None
