@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -123,6 +124,8 @@ class RedactingFilter(logging.Filter):
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# Most requests add no metric; an empty flush is normal here, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # Libraries that may log URLs, headers or bodies: route them through the redacting formatter, not the root handler.
 _LIBRARY_LOGGERS = ("httpx", "httpcore", "authlib", "botocore", "urllib3")
