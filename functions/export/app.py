@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -13,15 +14,25 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from leadbridge import runtime
 from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
+from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
 from leadbridge.observability import logger
 from leadbridge.sync import export as domain
+from leadbridge.sync import lifecycle
 from leadbridge.sync.matching import MatchResult
 
 app = make_resolver()
+
+
+@app.exception_handler(domain.ExportInProgress)
+def _export_in_progress(exc: domain.ExportInProgress) -> Response[Any]:
+    response = domain_error_response(exc)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
 
 LeadId = Annotated[
     str, Path(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The lead's id in the app.")
@@ -113,6 +124,41 @@ def export_lead(
             "A request with this Idempotency-Key is still running.",
             details={"hint": "Retry in a few seconds to get its result."},
         ) from None
+
+
+@app.post(
+    "/leads/<lead_id>/events",
+    summary="Report a lead lifecycle event",
+    description="The app tells leadbridge that a lead was created, changed stage, was won, lost, deleted or "
+    "transferred; leadbridge applies it to the CRM under the integration settings (create stage, selective sync, "
+    "status mapping, on_won/on_lost/on_deleted/on_transferred, owners). `outcome` says what happened: `applied`, "
+    "`skipped` (with the reason), `needs_decision` (only possible company matches: export the lead with a choice) "
+    "or, with status 202, `queued` (the CRM is unavailable; leadbridge retries). Send `event_id` so a redelivery "
+    "returns the first outcome; an event older than the last applied one is skipped.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        200: {"description": "Applied, skipped or needs a decision",
+              "content": {"application/json": {"model": lifecycle.LeadEventResult}}},
+        202: {"description": "Queued: the CRM is unavailable, leadbridge retries with backoff",
+              "content": {"application/json": {"model": lifecycle.LeadEventResult}}},
+        **error_responses(401, 403, 409, 422, 502, 503),
+    },
+)  # fmt: skip
+def lead_event(
+    lead_id: LeadId, event: Annotated[lifecycle.LeadEvent, Body()], crm: CrmParam = None
+) -> Response[lifecycle.LeadEventResult]:
+    principal = current_principal(app)
+    lifecycle.check_event(event, lead_id)
+    result = lifecycle.handle_event(
+        runtime.lifecycle_services(), principal.tenant_id, event, crm=crm, correlation_id=logger.get_correlation_id()
+    )
+    queued = result.outcome is lifecycle.LeadEventOutcome.QUEUED
+    return Response(
+        status_code=202 if queued else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=result.model_dump(mode="json"),
+    )
 
 
 @app.get(

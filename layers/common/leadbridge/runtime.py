@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.sync.connections import ConnectionServices
+    from leadbridge.store.leases import DynamoLeadLeases
+    from leadbridge.store.outbound import OutboundStore, ProcessedEvents
     from leadbridge.sync.export import ExportResult, ExportServices
+    from leadbridge.sync.lifecycle import LifecycleServices
     from leadbridge.sync.inbound import InboundServices
     from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhooks import WebhookSecrets
@@ -200,7 +203,41 @@ def export_services() -> ExportServices:
         settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
         connector=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
         active_crm=lambda tenant: only_connected_crm(connection_store().list(tenant), tenant),
+        leases=lead_leases(),
     )
+
+
+@cached
+def lead_leases() -> DynamoLeadLeases:
+    """Per-lead leases: one export or lead event of a lead at a time."""
+    from leadbridge.store.leases import DynamoLeadLeases
+
+    return DynamoLeadLeases(table())
+
+
+# --- lead lifecycle events (issue 6): functions/export (route and EventBridge consumer), scheduled-sync retries -------
+
+
+@cached
+def outbound_store() -> OutboundStore:
+    from leadbridge.store.outbound import OutboundStore
+
+    return OutboundStore(table())
+
+
+@cached
+def processed_events() -> ProcessedEvents:
+    from leadbridge.store.outbound import ProcessedEvents
+
+    return ProcessedEvents(table())
+
+
+@cached
+def lifecycle_services() -> LifecycleServices:
+    """What `handle_event` and `retry_pending_outbound` (the scheduled worker) take."""
+    from leadbridge.sync.lifecycle import LifecycleServices
+
+    return LifecycleServices(export=export_services(), outbound=outbound_store(), processed=processed_events())
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class RecordLink(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     synced_at: datetime | None = None
+    last_event_at: datetime | None = None  # deal link: when the newest applied lead event happened (event order)
 
 
 def person_app_id(lead_id: str, person_ref: str) -> str:

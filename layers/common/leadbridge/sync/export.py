@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -49,6 +51,7 @@ from leadbridge.models.synclog import (
     SkippedField,
     SyncLogEntry,
     Trigger,
+    new_entry_id,
 )
 from leadbridge.store.links import RecordLink, person_app_id
 from leadbridge.store.log import SyncLog
@@ -94,6 +97,16 @@ class Links(Protocol):
     def save(self, link: RecordLink) -> None: ...
 
 
+class LeadLeases(Protocol):
+    """A short exclusive lease per (tenant, CRM, lead), so two concurrent exports cannot both create the company."""
+
+    def acquire(self, tenant: str, crm: str, lead_id: str, owner: str, seconds: float) -> float | None:
+        """None when `owner` now holds the lease; else the seconds left on the current holder's lease."""
+        ...
+
+    def release(self, tenant: str, crm: str, lead_id: str, owner: str) -> None: ...
+
+
 @dataclass
 class ExportServices:
     links: Links
@@ -102,6 +115,45 @@ class ExportServices:
     connector: Callable[[str, str], Connector]  # (tenant, crm) → live connector; ConnectionMissing / NeedsReauth
     active_crm: Callable[[str], str]  # tenant → the CRM of its connection; ConnectionMissing when none
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    leases: LeadLeases | None = None  # None: no cross-request lock (single-threaded callers, unit tests)
+
+
+# Longer than the export function's timeout (29 s), so a running export never loses its lease; a crashed holder
+# blocks the lead at most this long.
+LEASE_SECONDS = 35.0
+
+
+class ExportInProgress(Conflict):
+    """Another export or lead event of the same lead holds its lease (HTTP 409 with Retry-After)."""
+
+    code = "export_in_progress"
+
+    def __init__(self, lead_id: str, retry_after: int) -> None:
+        super().__init__(
+            f"Lead {lead_id!r} is being exported by another request right now.",
+            details={
+                "retry_after": retry_after,
+                "hint": f"Retry in {retry_after} s; the retry links to what the running export creates.",
+            },
+        )
+        self.retry_after = retry_after
+
+
+@contextmanager
+def lead_lease(svc: ExportServices, tenant: str, crm: str, lead_id: str) -> Iterator[None]:
+    """Hold the lead's lease for the block, or raise ExportInProgress at once (no waiting inside the request)."""
+    if svc.leases is None:
+        yield
+        return
+    owner = new_entry_id()
+    left = svc.leases.acquire(tenant, crm, lead_id, owner, LEASE_SECONDS)
+    if left is not None:
+        # Exports take a second or two; the full lease only runs out after a crash.
+        raise ExportInProgress(lead_id, retry_after=max(1, min(math.ceil(left), 5)))
+    try:
+        yield
+    finally:
+        svc.leases.release(tenant, crm, lead_id, owner)
 
 
 # --- API contracts ------------------------------------------------------------------------------------------------
@@ -399,6 +451,7 @@ class _Run:
     match_log: dict[str, Any] | None = None
     company: CompanyResult | None = None
     company_written: list[str] | None = None
+    trigger: Trigger = Trigger.EXPORT
 
     def calls(self) -> int:
         return _crm_calls(self.connector) - self.calls_before
@@ -411,9 +464,18 @@ def export_lead(
     *,
     crm: str | None = None,
     correlation_id: str | None = None,
+    trigger: Trigger = Trigger.EXPORT,
+    lock: bool = True,
 ) -> ExportResult:
-    """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees."""
+    """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
+
+    `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event."""
     crm = crm or svc.active_crm(tenant)
+    if lock:
+        with lead_lease(svc, tenant, crm, request.lead.id):
+            return export_lead(
+                svc, tenant, request, crm=crm, correlation_id=correlation_id, trigger=trigger, lock=False
+            )
     settings = svc.settings(tenant, crm)
     connector = svc.connector(tenant, crm)
     choice = request.choice
@@ -423,7 +485,7 @@ def export_lead(
             errors=[{"loc": ["body", "choice", "crm_company_id"], "type": "missing", "message": "required for link"}],
         )
     lead, warnings = prepare_lead(request.lead, settings)
-    run = _Run(tenant, crm, lead, connector, correlation_id, _crm_calls(connector), warnings)
+    run = _Run(tenant, crm, lead, connector, correlation_id, _crm_calls(connector), warnings, trigger=trigger)
     fingerprint = input_fingerprint(lead, settings)
     company_link = svc.links.get(tenant, crm, CrmObject.COMPANY, lead.id)
     if company_link and choice.mode is ExportMode.LINK and choice.crm_company_id != company_link.crm_id:
@@ -601,7 +663,7 @@ def _auto_decision(svc: ExportServices, run: _Run) -> str | None:
         tenant=run.tenant,
         crm=run.crm,
         direction=Direction.TO_CRM,
-        trigger=Trigger.EXPORT,
+        trigger=run.trigger,
         action=Action.SKIP,
         outcome=Outcome.SKIPPED,
         object=CrmObject.COMPANY,
@@ -746,7 +808,7 @@ def _company_entry(run: _Run, action: RecordAction, written: list[str], skipped:
         tenant=run.tenant,
         crm=run.crm,
         direction=Direction.TO_CRM,
-        trigger=Trigger.EXPORT,
+        trigger=run.trigger,
         action=log_action,
         outcome=Outcome.SKIPPED if log_action is Action.SKIP else Outcome.SUCCESS,
         object=CrmObject.COMPANY,
@@ -765,7 +827,7 @@ def _person_entry(run: _Run, person: PersonResult) -> SyncLogEntry:
         tenant=run.tenant,
         crm=run.crm,
         direction=Direction.TO_CRM,
-        trigger=Trigger.EXPORT,
+        trigger=run.trigger,
         action={RecordAction.CREATED: Action.CREATE, RecordAction.LINKED: Action.LINK}.get(
             person.action, Action.UPDATE
         ),
@@ -785,7 +847,7 @@ def _log_failure(svc: ExportServices, run: _Run, exc: CrmError) -> SyncLogEntry:
         tenant=run.tenant,
         crm=run.crm,
         direction=Direction.TO_CRM,
-        trigger=Trigger.EXPORT,
+        trigger=run.trigger,
         action=Action.CREATE if run.company is None else Action.UPDATE,
         outcome=Outcome.FAILED,
         object=CrmObject.COMPANY if run.company is None else CrmObject.PERSON,
