@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from leadbridge.store.records import RecordStates
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
+    from leadbridge.store.webhook_events import WebhookEventClaims
     from leadbridge.sync.connections import ConnectionServices
     from leadbridge.store.leases import DynamoLeadLeases
     from leadbridge.store.outbound import OutboundStore, ProcessedEvents
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from leadbridge.sync.lifecycle import LifecycleServices
     from leadbridge.sync.inbound import InboundServices
     from leadbridge.sync.settings import SettingsServices
+    from leadbridge.sync.webhook_processing import WebhookProcessingServices
     from leadbridge.sync.webhooks import WebhookSecrets
 
 T = TypeVar("T")
@@ -317,4 +319,45 @@ def inbound_services() -> InboundServices:
         feed=change_feed(),
         publisher=event_publisher(),
         log=sync_log(),
+    )
+
+
+# --- webhook processing (issue 8): functions/webhook/processor.py ----------------------------------------------------
+
+
+@cached
+def webhook_event_claims() -> WebhookEventClaims:
+    from leadbridge.store.webhook_events import DynamoWebhookEventClaims
+
+    return DynamoWebhookEventClaims(table())
+
+
+def webhook_processing_services() -> WebhookProcessingServices:
+    """Fresh for each SQS batch (not cached): connectors and settings are built once per tenant within the batch,
+    so a batch of one tenant's events reads the CRM's field metadata once, and the next batch sees new settings."""
+    from leadbridge.crm.base import Connector, provider
+    from leadbridge.models.settings import SettingsDocument
+    from leadbridge.sync.settings import get_settings
+    from leadbridge.sync.webhook_processing import WebhookProcessingServices
+
+    connectors: dict[tuple[str, str, str, str], Connector] = {}
+    documents: dict[tuple[str, str], SettingsDocument] = {}
+
+    def connector(connection: Connection) -> Connector:
+        key = (connection.tenant_id, connection.crm, connection.account_id, connection.api_base)
+        if key not in connectors:
+            connectors[key] = provider(connection.crm).connector(connection.context(), token_vault().tokens(connection))
+        return connectors[key]
+
+    def settings_of(tenant: str, crm: str) -> SettingsDocument:
+        if (tenant, crm) not in documents:
+            documents[(tenant, crm)] = get_settings(settings_services(), tenant, crm)
+        return documents[(tenant, crm)]
+
+    return WebhookProcessingServices(
+        inbound=inbound_services(),
+        connections=connection_store(),
+        claims=webhook_event_claims(),
+        settings=settings_of,
+        connector=connector,
     )
