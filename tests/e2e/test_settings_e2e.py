@@ -1,8 +1,8 @@
 """The settings routes over real HTTP: the local gateway serves template.yaml's SettingsFunction routes, verifies
 JWTs minted by the local issuer, and calls the handler with HTTP API v2 events; the table lives in moto.
 
-Only what needs no connected CRM is covered here; validation, preview and lookups against a CRM are covered in
-tests/integration/test_settings_api.py (in-memory metadata) and test_settings_superoffice.py (sandbox)."""
+Only what needs no connected CRM is covered here; lookups, validation, concurrency, schedule and preview against a
+connected SuperOffice sandbox are in tests/e2e/test_settings_superoffice_e2e.py."""
 
 from __future__ import annotations
 
