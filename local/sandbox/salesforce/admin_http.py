@@ -1,0 +1,149 @@
+"""The admin API over HTTP (`/__admin/...` on the login host), JSON in and out, for `make run` demos and non-Python
+tools. Each endpoint maps to one Python admin method of `SalesforceSandbox`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from local.sandbox.salesforce.model import ApiError, render_value
+
+if TYPE_CHECKING:
+    from local.sandbox.salesforce.sandbox import SalesforceSandbox
+
+HELP = {
+    "POST /__admin/reset": "forget everything",
+    "POST /__admin/apps": "{redirect_uris, client_id?, client_secret?, name?} -> app",
+    "POST /__admin/orgs": "{name, org_id?, api_limit?} -> org",
+    "GET /__admin/orgs": "orgs with users and record counts",
+    "POST /__admin/orgs/{org}/users": "{email, name?, is_admin?} -> user id",
+    "POST /__admin/orgs/{org}/fields": "{sobject, name (…__c), field_type, length?, required?, picklist?, "
+                                       "restricted?, external_id?}",
+    "POST /__admin/orgs/{org}/records/{sobject}": "field values -> {id} (validated like the REST API)",
+    "GET /__admin/orgs/{org}/records/{sobject}": "all records of the object",
+    "PATCH /__admin/orgs/{org}/records/{sobject}/{id}": "field values",
+    "DELETE /__admin/orgs/{org}/records/{sobject}/{id}": "delete",
+    "POST /__admin/orgs/{org}/outbound-messages": "{sobject, endpoint_url, fields?} -> action",
+    "POST /__admin/orgs/{org}/expire-sessions": "access tokens -> 401 INVALID_SESSION_ID",
+    "POST /__admin/orgs/{org}/revoke": "{client_id?} refresh tokens -> invalid_grant",
+    "POST /__admin/orgs/{org}/api-usage": "{used, limit?} (over the limit -> 403 REQUEST_LIMIT_EXCEEDED)",
+    "GET /__admin/orgs/{org}/calls": "call counts by operation (DELETE resets)",
+    "POST /__admin/faults": "{kind: 503|500|429|403|401|latency|timeout, count?, path_prefix?, method?, org_id?, "
+                            "seconds?, retry_after?}",
+    "GET /__admin/faults": "active faults (DELETE clears, ?id= one)",
+    "POST /__admin/outbound/tick": "{force?} deliver due Outbound Messages now",
+    "GET /__admin/outbound": "delivery attempts and pending notifications",
+}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, default=render_value), status=status, mimetype="application/json")
+
+
+def handle_admin(sb: SalesforceSandbox, request: Request) -> Response:
+    try:
+        return _dispatch(sb, request)
+    except ApiError as err:
+        return _json(err.body(), err.status)
+    except KeyError as exc:
+        return _json({"error": f"not found: {exc.args[0] if exc.args else exc}"}, 404)
+    except (ValueError, TypeError) as exc:
+        return _json({"error": str(exc)}, 400)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+def _dispatch(sb: SalesforceSandbox, request: Request) -> Response:
+    parts = request.path.rstrip("/").split("/")[2:]
+    method = request.method
+    if not parts:
+        return _json({"endpoints": HELP, "login_base": sb.login_base, "instance_url": sb.instance_url})
+    head = parts[0]
+    b = _body(request) if method in ("POST", "PATCH") else {}
+    if head == "reset" and method == "POST":
+        sb.reset()
+        return _json({"reset": True})
+    if head == "apps" and method == "POST":
+        app = sb.register_app(b.get("redirect_uris") or [], client_id=b.get("client_id"),
+                              client_secret=b.get("client_secret"), name=b.get("name") or "Connected app")
+        return _json(asdict(app), 201)
+    if head == "faults":
+        if method == "POST":
+            fault = sb.inject_fault(str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"),
+                                    method=b.get("method"), org_id=b.get("org_id"),
+                                    seconds=float(b.get("seconds", 0)), retry_after=b.get("retry_after"))
+            return _json(fault.to_dict(), 201)
+        if method == "DELETE":
+            raw = request.args.get("id")
+            sb.clear_faults(int(raw) if raw else None)
+            return _json({"cleared": True})
+        return _json([f.to_dict() for f in sb.faults.active()])
+    if head == "outbound":
+        if len(parts) == 2 and parts[1] == "tick" and method == "POST":
+            return _json([{**asdict(a), "body": a.body.decode()} for a in sb.tick_outbound(force=bool(b.get("force")))])
+        return _json({"attempts": [{**asdict(a), "body": a.body.decode()} for a in sb.outbound_attempts],
+                      "pending": [asdict(n) for n in sb.outbound.pending()]})
+    if head != "orgs":
+        return _json({"error": f"unknown admin endpoint {method} {request.path}", "endpoints": HELP}, 404)
+    if len(parts) == 1:
+        if method == "POST":
+            org = sb.add_org(str(b.get("name") or "Sandbox Org"), org_id=b.get("org_id"),
+                             api_limit=int(b.get("api_limit", 100_000)))
+            return _json({"org_id": org.org_id, "name": org.name}, 201)
+        return _json([{"org_id": o.org_id, "name": o.name, "api_usage": f"{o.api_usage}/{o.api_limit}",
+                       "users": [u for u in o.records["User"].values()],
+                       "counts": {k: len(v) for k, v in o.records.items()}} for o in sb.orgs.values()])
+    org_id = parts[1]
+    sb.org(org_id)
+    sub = parts[2] if len(parts) > 2 else ""
+    if sub == "users" and method == "POST":
+        user_id = sb.add_user(org_id, str(b.get("email", "")), name=b.get("name"), is_admin=bool(b.get("is_admin")))
+        return _json({"id": user_id}, 201)
+    if sub == "fields" and method == "POST":
+        f = sb.add_custom_field(org_id, str(b.get("sobject", "")), str(b.get("name", "")),
+                                str(b.get("field_type", "string")), length=b.get("length"),
+                                required=bool(b.get("required")), picklist=b.get("picklist"),
+                                restricted=bool(b.get("restricted")), external_id=bool(b.get("external_id")))
+        return _json(f.describe(), 201)
+    if sub == "records" and len(parts) >= 4:
+        sobject = parts[3]
+        if len(parts) == 4:
+            if method == "POST":
+                return _json({"id": sb.create(org_id, sobject, b)}, 201)
+            return _json(sb.all_records(org_id, sobject))
+        record_id = parts[4]
+        if method == "PATCH":
+            sb.update(org_id, sobject, record_id, b)
+            return _json(sb.get(org_id, sobject, record_id))
+        if method == "DELETE":
+            sb.delete(org_id, sobject, record_id)
+            return _json({"deleted": record_id})
+        return _json(sb.get(org_id, sobject, record_id))
+    if sub == "outbound-messages" and method == "POST":
+        message = sb.add_outbound_message(org_id, str(b.get("sobject", "")), str(b.get("endpoint_url", "")),
+                                          b.get("fields"))
+        return _json(asdict(message), 201)
+    if sub == "expire-sessions" and method == "POST":
+        return _json({"expired": sb.expire_sessions(org_id)})
+    if sub == "revoke" and method == "POST":
+        return _json({"revoked": sb.revoke_refresh_tokens(org_id, b.get("client_id"))})
+    if sub == "api-usage" and method == "POST":
+        sb.set_api_usage(org_id, int(b.get("used", 0)), b.get("limit"))
+        return _json({"ok": True})
+    if sub == "calls":
+        if method == "DELETE":
+            sb.reset_call_counts(org_id)
+            return _json({"cleared": True})
+        return _json(sb.call_counts(org_id))
+    return _json({"error": f"unknown admin endpoint {method} {request.path}", "endpoints": HELP}, 404)
