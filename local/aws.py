@@ -33,7 +33,8 @@ LOCAL_AWS_ENV = {
 }
 
 # Types local.aws creates in moto; the rest (functions, layer, HTTP API) run in-process.
-_MOTO_TYPES = ("AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::EventBus")
+_MOTO_TYPES = ("AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::EventBus",
+               "AWS::Events::Rule", "AWS::SQS::QueuePolicy")
 _IN_PROCESS_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi")
 
 
@@ -292,10 +293,39 @@ def _create_bus(clients: dict[str, Any], template: SamTemplate, logical_id: str,
     template.resolver.attributes[(logical_id, "Name")] = props["Name"]
 
 
+def _create_rule(clients: dict[str, Any], template: SamTemplate, logical_id: str, props: dict[str, Any],
+                 region: str) -> None:
+    """An EventBridge rule with its targets: moto delivers matching PutEvents to SQS targets like AWS does."""
+    events = clients["events"]
+    name = props.get("Name") or f"{template.resolver.stack_name}-{logical_id}"
+    bus = props.get("EventBusName") or "default"
+    request: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+    if "EventPattern" in props:
+        pattern = props["EventPattern"]
+        request["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    if "ScheduleExpression" in props:
+        request["ScheduleExpression"] = props["ScheduleExpression"]
+    arn = events.put_rule(**request)["RuleArn"]
+    targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets") or []]
+    if targets:
+        events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+    template.resolver.refs[logical_id] = name if bus == "default" else f"{bus}|{name}"
+    template.resolver.attributes[(logical_id, "Arn")] = arn
+
+
+def _create_queue_policy(clients: dict[str, Any], template: SamTemplate, logical_id: str, props: dict[str, Any],
+                         region: str) -> None:
+    for url in props.get("Queues") or []:
+        clients["sqs"].set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+    template.resolver.refs[logical_id] = logical_id
+
+
 _CREATORS = {
     "AWS::KMS::Key": _create_key,
     "AWS::KMS::Alias": _create_alias,
     "AWS::SQS::Queue": _create_queue,
     "AWS::DynamoDB::Table": _create_table,
     "AWS::Events::EventBus": _create_bus,
+    "AWS::Events::Rule": _create_rule,
+    "AWS::SQS::QueuePolicy": _create_queue_policy,
 }

@@ -138,6 +138,17 @@ class LeadEvent(BaseModel):
     )
 
 
+class LeadEventMessage(BaseModel):
+    """`detail` of a `LeadEvent` the app puts on its EventBridge bus (docs/events.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(min_length=1, max_length=200, pattern=r"^[^#]+$")
+    crm: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    lead_id: str = Field(min_length=1, max_length=200, pattern=r"^[^#~]+$")
+    event: LeadEvent
+
+
 class LeadEventOutcome(StrEnum):
     APPLIED = "applied"
     SKIPPED = "skipped"
@@ -235,7 +246,7 @@ def handle_event(
         try:
             result = _apply(svc.export, tenant, crm, event, correlation_id)
         except RETRYABLE as exc:
-            result = _queue(svc, tenant, crm, event, exc, correlation_id)
+            result = defer(svc, tenant, crm, event, exc)
         if event.event_id and result.outcome is not LeadEventOutcome.NEEDS_DECISION:
             # needs_decision is not final: once the user has linked the lead, a redelivery should create the deal.
             kept = svc.processed.remember(tenant, crm, lead_id, event.event_id, result.model_dump_json())
@@ -680,14 +691,8 @@ def _status_field(ctx: _Ctx, kind: StageKind) -> dict[str, str] | str:
 # --- queueing -----------------------------------------------------------------------------------------------------
 
 
-def _queue(
-    svc: LifecycleServices,
-    tenant: str,
-    crm: str,
-    event: LeadEvent,
-    exc: RateLimited | CrmUnavailable,
-    correlation_id: str | None,
-) -> LeadEventResult:
+def defer(svc: LifecycleServices, tenant: str, crm: str, event: LeadEvent, exc: CrmError) -> LeadEventResult:
+    """Store the event as pending outbound (first attempt failed with `exc`); `retry_pending_outbound` applies it."""
     now = svc.export.clock()
     occurred_at = _utc(event.occurred_at or now)
     item = PendingOutbound(
