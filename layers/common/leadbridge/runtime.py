@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhook_processing import WebhookProcessingServices
     from leadbridge.sync.webhooks import WebhookSecrets
+    from leadbridge.store.checkpoints import DynamoCheckpointStore
+    from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
+    from leadbridge.sync.runs import RunServices
+    from leadbridge.sync.worker import WorkerServices
 
 T = TypeVar("T")
 _factories: list[_lru_cache_wrapper[Any]] = []
@@ -361,3 +365,70 @@ def webhook_processing_services() -> WebhookProcessingServices:
         settings=settings_of,
         connector=connector,
     )
+
+
+# --- scheduled sync worker, runs and the change feed API (issue 7): functions/scheduled_sync/{worker,api}.py ---------
+
+
+@cached
+def run_store() -> DynamoRunStore:
+    from leadbridge.store.runs import DynamoRunStore
+
+    return DynamoRunStore(table())
+
+
+@cached
+def checkpoint_store() -> DynamoCheckpointStore:
+    from leadbridge.store.checkpoints import DynamoCheckpointStore
+
+    return DynamoCheckpointStore(table())
+
+
+@cached
+def sync_job_queue() -> SqsDelayedQueue:
+    """The sync queue for single jobs with a delivery delay (manual runs, continuations after a CRM throttle)."""
+    from leadbridge.store.runs import SqsDelayedQueue
+
+    return SqsDelayedQueue(settings().sync_queue_url)
+
+
+def worker_services() -> WorkerServices:
+    """For one sync job: settings are read fresh, the connector is built for the job's connection."""
+    import importlib
+
+    from leadbridge.crm.base import provider
+    from leadbridge.sync.connections import ensure_webhook
+    from leadbridge.sync.lifecycle import retry_pending_outbound
+    from leadbridge.sync.settings import get_settings
+    from leadbridge.sync.worker import WorkerServices
+
+    def outbound(tenant: str, crm: str, now: Any, budget: int) -> object:
+        return retry_pending_outbound(lifecycle_services(), tenant, crm, now=now, budget=budget)
+
+    # The webhook-registration check is another engineer's module; wired here once it exists.
+    try:
+        health = importlib.import_module("leadbridge.sync.webhook_health")
+    except ImportError:
+        health = None
+    check = getattr(health, "check_registration", None)
+
+    return WorkerServices(
+        runs=run_store(),
+        checkpoints=checkpoint_store(),
+        inbound=inbound_services(),
+        connections=connection_store(),
+        settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
+        connector=lambda c: provider(c.crm).connector(c.context(), token_vault().tokens(c)),
+        publisher=event_publisher(),
+        queue=sync_job_queue(),
+        ensure_webhook=lambda c: ensure_webhook(connection_services(), c),
+        check_webhook=(lambda c, connector: check(connection_services(), c, connector)) if check else None,
+        outbound=outbound,
+    )
+
+
+@cached
+def run_services() -> RunServices:
+    from leadbridge.sync.runs import RunServices
+
+    return RunServices(runs=run_store(), connections=connection_store(), queue=sync_job_queue())

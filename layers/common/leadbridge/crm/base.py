@@ -154,6 +154,33 @@ class Connector(Protocol):
     def unregister_webhook(self, webhook_id: str) -> None: ...
 
 
+@runtime_checkable
+class SupportsSelections(Protocol):
+    """Optional: a CRM whose users keep static selections and favourites (SuperOffice). The scheduled sync brings in
+    the persons they name (seed 003); sync code checks `isinstance(connector, SupportsSelections)` and stays
+    CRM-agnostic."""
+
+    def selection_person_ids(self, selection_id: str) -> list[str]:
+        """Persons that are members of a (person-based) static selection."""
+        ...
+
+    def selection_company_ids(self, selection_id: str) -> list[str]:
+        """Companies that are members of a (company-based) static selection."""
+        ...
+
+    def company_person_ids(self, company_id: str, *, include_retired: bool = False) -> list[str]:
+        """Persons of one company; former employees only when asked for."""
+        ...
+
+    def favourite_person_ids(self) -> list[str]:
+        """Persons the connected user marked as favourites."""
+        ...
+
+    def favourite_company_person_ids(self) -> list[str]:
+        """Current (not former) persons of the companies the connected user marked as favourites."""
+        ...
+
+
 class WebhookVerifier(Protocol):
     """Stateless webhook checks for one CRM; needs no token, so the intake runs it before anything else."""
 
