@@ -421,9 +421,11 @@ class _Run:
         favourites = everything or preferences_changed
         person_ids: list[str] = []
         for selection_id in selection_ids:
-            person_ids += connector.selection_person_ids(selection_id)
-            for company_id in connector.selection_company_ids(selection_id):
-                person_ids += connector.company_person_ids(company_id)
+            members = connector.selection_person_ids(selection_id)
+            if not members:  # a company selection: its companies' current persons
+                for company_id in connector.selection_company_ids(selection_id):
+                    members += connector.company_person_ids(company_id)
+            person_ids += members
         if favourites and wanted.favourite_companies:
             person_ids += connector.favourite_company_person_ids()  # former employees are left out
         if favourites and wanted.favourite_persons:
