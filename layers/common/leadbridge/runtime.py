@@ -159,11 +159,20 @@ def settings_store() -> SettingsStore:
 @cached
 def settings_services() -> SettingsServices:
     from leadbridge.crm.base import provider, supported
-    from leadbridge.sync.settings import SettingsServices, connector_for
+    from leadbridge.sync.settings import SettingsServices, connector_for, object_names
+
+    def stored_objects(tenant: str, crm: str) -> dict[str, str] | None:
+        doc = settings_store().current(tenant, crm)
+        return object_names(doc) if doc else None
 
     return SettingsServices(
         store=settings_store(),
-        metadata=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
+        metadata=lambda tenant, crm: connector_for(
+            connection_store(), token_vault(), provider, tenant, crm, stored_objects(tenant, crm)
+        ),
+        metadata_for=lambda tenant, crm, objects: connector_for(
+            connection_store(), token_vault(), provider, tenant, crm, objects
+        ),
         scheduler=connection_store(),
         supported_crms=supported,
         sync_log=sync_log(),
@@ -201,13 +210,20 @@ def link_store() -> LinkStore:
 def export_services() -> ExportServices:
     from leadbridge.crm.base import provider
     from leadbridge.sync.export import ExportServices, only_connected_crm
-    from leadbridge.sync.settings import connector_for, get_settings
+    from leadbridge.sync.settings import connector_for, get_settings, object_names
 
     return ExportServices(
         links=link_store(),
         sync_log=sync_log(),
         settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
-        connector=lambda tenant, crm: connector_for(connection_store(), token_vault(), provider, tenant, crm),
+        connector=lambda tenant, crm: connector_for(
+            connection_store(),
+            token_vault(),
+            provider,
+            tenant,
+            crm,
+            object_names(get_settings(settings_services(), tenant, crm)),
+        ),
         active_crm=lambda tenant: only_connected_crm(connection_store().list(tenant), tenant),
         leases=lead_leases(),
     )
@@ -341,7 +357,7 @@ def webhook_processing_services() -> WebhookProcessingServices:
     so a batch of one tenant's events reads the CRM's field metadata once, and the next batch sees new settings."""
     from leadbridge.crm.base import Connector, provider
     from leadbridge.models.settings import SettingsDocument
-    from leadbridge.sync.settings import get_settings
+    from leadbridge.sync.settings import get_settings, object_names
     from leadbridge.sync.webhook_processing import WebhookProcessingServices
 
     connectors: dict[tuple[str, str, str, str], Connector] = {}
@@ -350,7 +366,10 @@ def webhook_processing_services() -> WebhookProcessingServices:
     def connector(connection: Connection) -> Connector:
         key = (connection.tenant_id, connection.crm, connection.account_id, connection.api_base)
         if key not in connectors:
-            connectors[key] = provider(connection.crm).connector(connection.context(), token_vault().tokens(connection))
+            objects = object_names(settings_of(connection.tenant_id, connection.crm))
+            connectors[key] = provider(connection.crm).connector(
+                connection.context(), token_vault().tokens(connection), objects
+            )
         return connectors[key]
 
     def settings_of(tenant: str, crm: str) -> SettingsDocument:
@@ -399,7 +418,7 @@ def worker_services() -> WorkerServices:
     from leadbridge.crm.base import provider
     from leadbridge.sync.connections import ensure_webhook
     from leadbridge.sync.lifecycle import retry_pending_outbound
-    from leadbridge.sync.settings import get_settings
+    from leadbridge.sync.settings import get_settings, object_names
     from leadbridge.sync.worker import WorkerServices
 
     def outbound(tenant: str, crm: str, now: Any, budget: int) -> object:
@@ -418,7 +437,9 @@ def worker_services() -> WorkerServices:
         inbound=inbound_services(),
         connections=connection_store(),
         settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
-        connector=lambda c: provider(c.crm).connector(c.context(), token_vault().tokens(c)),
+        connector=lambda c: provider(c.crm).connector(
+            c.context(), token_vault().tokens(c), object_names(get_settings(settings_services(), c.tenant_id, c.crm))
+        ),
         publisher=event_publisher(),
         queue=sync_job_queue(),
         ensure_webhook=lambda c: ensure_webhook(connection_services(), c),

@@ -381,9 +381,9 @@ class SalesforceSandbox:
                 value = target[1]["Id"]
             clean[fdef.name] = value
             invalid.discard(fdef.name)
-        required = [f.name for f in obj.fields.values()
-                    if f.required_on_create and f.name not in invalid and (clean.get(f.name) is None if creating else
-                                                 (f.name in clean and clean[f.name] is None))]
+        required = [f.name for f in obj.fields.values() if f.name not in invalid and (
+            (f.required_on_create and clean.get(f.name) is None) if creating else
+            (not f.nillable and f.name in clean and clean[f.name] is None))]
         if required:
             errors.insert(0, ApiError(400, "REQUIRED_FIELD_MISSING",
                                       f"Required fields are missing: [{', '.join(required)}]", required))

@@ -205,7 +205,12 @@ class CrmProvider(Protocol):
 
     def oauth(self) -> OAuthFlow: ...
 
-    def connector(self, context: ConnectionContext, tokens: TokenSource) -> Connector: ...
+    def connector(
+        self, context: ConnectionContext, tokens: TokenSource, objects: Mapping[str, str] | None = None
+    ) -> Connector:
+        """`objects`: the settings' CRM object per app object (`{"company": "Lead", ...}`, from
+        `SettingsDocument.objects`), for CRMs where the choice changes what the connector writes; None = defaults."""
+        ...
 
     def webhooks(self) -> WebhookVerifier: ...
 
@@ -242,5 +247,5 @@ def _load_builtin() -> None:
     # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly.
     import importlib
 
-    for module in ("leadbridge.crm.superoffice",):
+    for module in ("leadbridge.crm.superoffice", "leadbridge.crm.salesforce"):
         importlib.import_module(module)

@@ -58,6 +58,9 @@ class SettingsServices:
     supported_crms: Callable[[], list[str]]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     sync_log: SyncLogWriter | None = None  # every saved change is also a `settings_changed` sync log entry
+    # (tenant, crm, objects) → the connector for a document's object choice (Salesforce: Account or Lead); when
+    # None, `metadata` serves every document.
+    metadata_for: Callable[[str, str, Mapping[str, str]], MetadataSource] | None = None
 
 
 class SaveResult(BaseModel):
@@ -92,10 +95,21 @@ class Vault(Protocol):
     def tokens(self, connection: Connection) -> TokenSource: ...
 
 
+def object_names(doc: SettingsDocument) -> dict[str, str]:
+    """The CRM object chosen per app object (`{"company": "Account", ...}`), as `CrmProvider.connector` takes it."""
+    return {obj.value: doc.objects.for_object(obj).crm_object for obj in CrmObject}
+
+
 def connector_for(
-    connections: Connections, vault: Vault, providers: Callable[[str], CrmProvider], tenant_id: str, crm: str
+    connections: Connections,
+    vault: Vault,
+    providers: Callable[[str], CrmProvider],
+    tenant_id: str,
+    crm: str,
+    objects: Mapping[str, str] | None = None,
 ) -> Connector:
-    """The live connector of the tenant's connection, or a clear 409 saying what to do."""
+    """The live connector of the tenant's connection, or a clear 409 saying what to do. `objects`: the settings'
+    object choice (see `object_names`)."""
     connection = connections.get(tenant_id, crm)
     if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
         raise ConnectionMissing(
@@ -104,7 +118,13 @@ def connector_for(
         )
     if connection.status is ConnectionStatus.NEEDS_REAUTH:
         raise NeedsReauth(f"The {crm} connection must be re-authorised by an admin.", details={"crm": crm})
-    return providers(crm).connector(connection.context(), vault.tokens(connection))
+    if objects is None:
+        return providers(crm).connector(connection.context(), vault.tokens(connection))
+    return providers(crm).connector(connection.context(), vault.tokens(connection), objects)
+
+
+def _metadata(svc: SettingsServices, tenant_id: str, crm: str, doc: SettingsDocument) -> MetadataSource:
+    return svc.metadata_for(tenant_id, crm, object_names(doc)) if svc.metadata_for else svc.metadata(tenant_id, crm)
 
 
 # --- read ---------------------------------------------------------------------------------------------------------
@@ -238,7 +258,7 @@ def _save(
     else:
         candidate.selective_sync.effective_from = current.selective_sync.effective_from
 
-    source = svc.metadata(tenant_id, current.crm)
+    source = _metadata(svc, tenant_id, current.crm, candidate)
     report = validate_settings(
         candidate, Metadata.for_document(source, candidate), crm_label=profile(current.crm).label
     )
@@ -371,7 +391,7 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
         ) from None
     # The same preparation export does (phones to E.164 for the lead's country), so preview == export.
     lead, warnings = prepare_lead(lead, settings)
-    source = svc.metadata(tenant_id, crm)
+    source = _metadata(svc, tenant_id, crm, settings)
     outbound = [
         o
         for o in (CrmObject.COMPANY, CrmObject.PERSON, CrmObject.DEAL)

@@ -204,7 +204,8 @@ def accept_webhook(
         if disconnected:
             # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
             detail = "disconnected; signature not checked (its secret was removed)"
-            return _skip(log, connection, detail, [], now(), correlation_id)
+            skipped = _skip(log, connection, detail, [], now(), correlation_id)
+            return skipped.model_copy(update={"reply": verifier.test_response([])})
         return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
     if not verifier.verify(lowered, raw_body, secret):
         # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
@@ -230,8 +231,12 @@ def accept_webhook(
             tenant_id=connection.tenant_id,
         )
 
+    # A CRM that wants a verbatim answer to every delivery (Salesforce's SOAP Ack) gets it for accepted and skipped
+    # deliveries too; otherwise it re-sends them.
+    reply = verifier.test_response(events)
     if disconnected:
-        return _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
+        skipped = _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
+        return skipped.model_copy(update={"reply": reply})
 
     # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
     foreign = sorted({a for a in (e.account_id for e in events) if a is not None and a != connection.account_id})
@@ -256,6 +261,7 @@ def accept_webhook(
         received=len(events),
         enqueued=len(messages),
         event_ids=[e.event_id for e in real],
+        reply=reply,
     )
 
 

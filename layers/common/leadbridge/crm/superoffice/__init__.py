@@ -89,7 +89,10 @@ class SuperOfficeProvider:
     def oauth(self) -> SuperOfficeOAuth:
         return self._oauth
 
-    def connector(self, context: ConnectionContext, tokens: TokenSource) -> SuperOfficeConnector:
+    def connector(
+        self, context: ConnectionContext, tokens: TokenSource, objects: Mapping[str, str] | None = None
+    ) -> SuperOfficeConnector:
+        # `objects` is ignored: SuperOffice's objects are fixed (Contact/Person/Sale/Appointment).
         sender = RetryingSender(
             self._http, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service="SuperOffice"
         )

@@ -1,0 +1,119 @@
+"""Salesforce connector (registers itself with leadbridge.crm.base as "salesforce").
+
+Settings (environment):
+- `SALESFORCE_CLIENT_ID` — the connected app's consumer key.
+- `SALESFORCE_CLIENT_SECRET` (local/dev) or `SALESFORCE_CLIENT_SECRET_NAME` (Secrets Manager secret name; read through
+  Powertools parameters with a 5-minute cache, only when a token call needs it).
+- `SALESFORCE_LOGIN_BASE` — the login host: `https://login.salesforce.com` (default), `https://test.salesforce.com`
+  for sandboxes, or a My Domain URL; `SALESFORCE_ENVIRONMENT` = `production` | `sandbox` | a My Domain name is the
+  short form.
+- Optional: `SALESFORCE_API_VERSION` (default `v62.0`), `SALESFORCE_SCOPE` (default `api refresh_token`),
+  `SALESFORCE_ASSUMED_SESSION_SECONDS` (default 7200: tokens carry no expiry, see oauth.py),
+  `SALESFORCE_ORG_NR_FIELD` (Account field searched for the company registration number, default `AccountNumber`),
+  `SALESFORCE_CONNECT_TIMEOUT` / `SALESFORCE_READ_TIMEOUT` (seconds, default 5 / 30).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from leadbridge.crm.base import ConnectionContext, TokenSource, register
+from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.salesforce.client import SalesforceClient
+from leadbridge.crm.salesforce.connector import SalesforceConnector
+from leadbridge.crm.salesforce.oauth import SalesforceOAuth, login_base_for
+from leadbridge.crm.salesforce.webhooks import SalesforceWebhooks
+
+__all__ = ["SalesforceConnector", "SalesforceOAuth", "SalesforceProvider", "SalesforceWebhooks"]
+
+
+class SalesforceProvider:
+    name = "salesforce"
+    label = "Salesforce"
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str | Callable[[], str],
+        login_base: str,
+        api_version: str = "v62.0",
+        scope: str = "api refresh_token",
+        assumed_session_seconds: float = 7200.0,
+        org_nr_field: str = "AccountNumber",
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.login_base = login_base.rstrip("/")
+        self.api_version = api_version
+        self.org_nr_field = org_nr_field
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.rand = rand
+        self._oauth = SalesforceOAuth(
+            client_id=client_id,
+            client_secret=client_secret,
+            login_base=self.login_base,
+            scope=scope,
+            assumed_session_seconds=assumed_session_seconds,
+            timeouts=self.timeouts,
+            transport=transport,
+        )
+        # One pooled client per process: connectors for different tenants share connections to the same hosts.
+        self._http = httpx.Client(timeout=self.timeouts.to_httpx(), transport=transport)
+        self._webhooks = SalesforceWebhooks()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SalesforceProvider:
+        from leadbridge.crm.superoffice import _secret_from_secrets_manager
+
+        env = os.environ if environ is None else environ
+        secret_name = env.get("SALESFORCE_CLIENT_SECRET_NAME")
+        client_secret: str | Callable[[], str]
+        if secret_name:
+            client_secret = lambda: _secret_from_secrets_manager(secret_name)  # noqa: E731
+        else:
+            client_secret = env.get("SALESFORCE_CLIENT_SECRET", "")
+        return cls(
+            client_id=env.get("SALESFORCE_CLIENT_ID", ""),
+            client_secret=client_secret,
+            login_base=env.get("SALESFORCE_LOGIN_BASE") or login_base_for(env.get("SALESFORCE_ENVIRONMENT", "")),
+            api_version=env.get("SALESFORCE_API_VERSION", "v62.0"),
+            scope=env.get("SALESFORCE_SCOPE", "api refresh_token"),
+            assumed_session_seconds=float(env.get("SALESFORCE_ASSUMED_SESSION_SECONDS", "7200")),
+            org_nr_field=env.get("SALESFORCE_ORG_NR_FIELD", "AccountNumber"),
+            timeouts=Timeouts(
+                connect=float(env.get("SALESFORCE_CONNECT_TIMEOUT", "5")),
+                read=float(env.get("SALESFORCE_READ_TIMEOUT", "30")),
+            ),
+        )
+
+    def oauth(self) -> SalesforceOAuth:
+        return self._oauth
+
+    def connector(
+        self, context: ConnectionContext, tokens: TokenSource, objects: Mapping[str, str] | None = None
+    ) -> SalesforceConnector:
+        """`objects`: the settings' CRM object per app object (`{"company": "Lead", ...}`); Accounts by default."""
+        sender = RetryingSender(
+            self._http, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service="Salesforce"
+        )
+        client = SalesforceClient(instance_url=context.api_base, tokens=tokens, sender=sender,
+                                  api_version=self.api_version)
+        return SalesforceConnector(context=context, client=client, objects=objects, org_nr_field=self.org_nr_field)
+
+    def webhooks(self) -> SalesforceWebhooks:
+        return self._webhooks
+
+
+register("salesforce", SalesforceProvider.from_env)

@@ -1,0 +1,446 @@
+"""`Connector` for one Salesforce org (REST API, `instance_url` of the grant).
+
+Objects follow the settings' choice (`objects.company.crm_object`):
+- "Account" (default): company = Account, person = Contact (AccountId = company), deal = Opportunity, activity = Task.
+- "Lead": company = Lead (a Lead is a person at a company). The company's Lead carries its first person: creating a
+  person under it fills the Lead's name fields while it still has the Web-to-Lead placeholder last name
+  "[not provided]"; further persons become Leads of their own with the same `Company`.
+
+Field names are the API names (`Name`, `Website`, `Score__c`). `describe` (cached per connector) drives `fields()` and
+the checks made before every write (`describe.check_write`): a write that would be refused fails with `CrmRejected`
+naming the fields, and no HTTP write is sent. Every call is counted in `connector.calls` by operation name.
+
+Incremental reads: SOQL `WHERE SystemModstamp >= since ORDER BY SystemModstamp, Id` (inclusive), paged with
+`nextRecordsUrl` (the page token). Deletions: `sobjects/{T}/deleted` (a 15-day window). Webhooks: Outbound Messages
+are configured in Setup, not through REST (see `register_webhook`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from leadbridge.crm.base import ConnectionContext
+from leadbridge.crm.salesforce.client import SalesforceClient, translate
+from leadbridge.crm.salesforce.describe import Describe, check_write, decode
+from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable, InvalidCursor
+from leadbridge.models.crm import (
+    ChangePage,
+    CrmObject,
+    CrmObjectInfo,
+    CrmRecord,
+    CrmUser,
+    FieldInfo,
+    Stage,
+    StageKind,
+    WebhookRegistration,
+)
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_LAST_NAME = "[not provided]"  # what Web-to-Lead stores when a lead has no last name
+DELETED_WINDOW = timedelta(days=15)
+LEAD_PERSON_FIELDS = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "Salutation")
+MANUAL_WEBHOOK_ID = "outbound-message"
+COMPANY_OBJECTS = ("Account", "Lead")
+
+
+def soql_string(value: str) -> str:
+    """A SOQL string literal (quotes and backslashes escaped)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def soql_like(value: str) -> str:
+    """A LIKE pattern's literal text: `%` and `_` in the value match themselves."""
+    return value.replace("\\", "\\\\").replace("'", "\\'").replace("%", "\\%").replace("_", "\\_")
+
+
+def soql_datetime(value: datetime) -> str:
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class SalesforceConnector:
+    crm = "salesforce"
+
+    def __init__(
+        self,
+        *,
+        context: ConnectionContext,
+        client: SalesforceClient,
+        objects: Mapping[str, str] | None = None,
+        org_nr_field: str = "AccountNumber",
+    ) -> None:
+        self.context = context
+        self.client = client
+        chosen = dict(objects or {})
+        company = chosen.get("company") or "Account"
+        if company not in COMPANY_OBJECTS:
+            raise CrmRejected(f"Salesforce companies are Accounts or Leads, not {company!r}", fields=["company"])
+        self.names: dict[CrmObject, str] = {
+            CrmObject.COMPANY: company,
+            CrmObject.PERSON: "Lead" if company == "Lead" else "Contact",
+            CrmObject.DEAL: "Opportunity",
+            CrmObject.ACTIVITY: "Task",
+        }
+        self.org_nr_field = org_nr_field
+        self.last_skipped: list[str] = []
+        self._describes: dict[str, Describe] = {}
+
+    @property
+    def lead_mode(self) -> bool:
+        return self.names[CrmObject.COMPANY] == "Lead"
+
+    @property
+    def calls(self) -> Counter[str]:
+        return self.client.sender.calls
+
+    @property
+    def quota_remaining(self) -> int | None:
+        """Daily API requests left in the org, from the last `Sforce-Limit-Info` header."""
+        return self.client.quota_remaining
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        return self.client.api_usage
+
+    # --- metadata -------------------------------------------------------------------------------------------------
+
+    def objects(self) -> list[CrmObjectInfo]:
+        return [
+            CrmObjectInfo(object=CrmObject.COMPANY, crm_name="Account", label="Account"),
+            CrmObjectInfo(object=CrmObject.COMPANY, crm_name="Lead", label="Lead"),
+            CrmObjectInfo(object=CrmObject.PERSON, crm_name="Contact", label="Contact"),
+            CrmObjectInfo(object=CrmObject.PERSON, crm_name="Lead", label="Lead"),
+            CrmObjectInfo(object=CrmObject.DEAL, crm_name="Opportunity", label="Opportunity"),
+            CrmObjectInfo(object=CrmObject.ACTIVITY, crm_name="Task", label="Task"),
+        ]
+
+    def describe(self, sobject: str) -> Describe:
+        if sobject not in self._describes:
+            raw = self.client.request(f"{sobject.lower()}.describe", "GET", f"sobjects/{sobject}/describe")
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("fields"), list):
+                raise CrmUnavailable(f"Salesforce describe of {sobject} has no fields")
+            self._describes[sobject] = Describe.of(raw)
+        return self._describes[sobject]
+
+    def fields(self, obj: CrmObject) -> list[FieldInfo]:
+        return self.describe(self.names[obj]).infos()
+
+    def stages(self) -> list[Stage]:
+        rows = self._query_all(
+            "stage.list",
+            "SELECT Id, ApiName, MasterLabel, IsClosed, IsWon, DefaultProbability, SortOrder FROM OpportunityStage "
+            "WHERE IsActive = true ORDER BY SortOrder",
+        )
+        stages = [
+            Stage(
+                id=str(row.get("ApiName") or row.get("MasterLabel")),
+                name=str(row.get("MasterLabel") or row.get("ApiName")),
+                kind=_stage_kind(row.get("IsClosed"), row.get("IsWon")),
+                probability=int(row["DefaultProbability"]) if row.get("DefaultProbability") is not None else None,
+                rank=int(row.get("SortOrder") or 0),
+                group="stage",
+            )
+            for row in rows
+        ]
+        if self.lead_mode:
+            statuses = self._query_all(
+                "leadstatus.list", "SELECT Id, ApiName, MasterLabel, IsConverted, SortOrder FROM LeadStatus "
+                "ORDER BY SortOrder"
+            )
+            stages += [
+                Stage(
+                    id=str(row.get("ApiName") or row.get("MasterLabel")),
+                    name=str(row.get("MasterLabel") or row.get("ApiName")),
+                    kind=StageKind.WON if row.get("IsConverted") else StageKind.OPEN,
+                    rank=int(row.get("SortOrder") or 0),
+                    group="status",
+                )
+                for row in statuses
+            ]
+        return stages
+
+    def users(self) -> list[CrmUser]:
+        rows = self._query_all("user.list", "SELECT Id, Name, Email, IsActive FROM User ORDER BY Name")
+        return [
+            CrmUser(id=str(r["Id"]), name=str(r.get("Name") or r["Id"]), email=r.get("Email"),
+                    active=bool(r.get("IsActive", True)))
+            for r in rows
+            if r.get("Id")
+        ]
+
+    # --- records --------------------------------------------------------------------------------------------------
+
+    def get(self, obj: CrmObject, record_id: str) -> CrmRecord:
+        sobject = self.names[obj]
+        raw = self.client.request(f"{sobject.lower()}.get", "GET", f"sobjects/{sobject}/{_sf_id(record_id)}")
+        return self._record(obj, raw)
+
+    def create(
+        self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
+    ) -> CrmRecord:
+        sobject = self.names[obj]
+        values = dict(fields)
+        if self.lead_mode and obj is CrmObject.PERSON and parent_id:
+            return self._lead_person(parent_id, values)
+        values.update(self._links(obj, parent_id, person_id))
+        if self.lead_mode and obj is CrmObject.COMPANY and not values.get("LastName"):
+            values["LastName"] = PLACEHOLDER_LAST_NAME  # until a person is added; see the module docstring
+        body = check_write(self.describe(sobject), values, creating=True)
+        answer = self.client.request(f"{sobject.lower()}.create", "POST", f"sobjects/{sobject}", json_body=body)
+        if not isinstance(answer, Mapping) or not answer.get("id"):
+            raise CrmUnavailable(f"Salesforce created a {sobject} but returned no id")
+        self.last_skipped = []
+        return self._written(obj, str(answer["id"]), body)
+
+    def create_many(
+        self, obj: CrmObject, records: list[Mapping[str, Any]], *, parent_id: str | None = None
+    ) -> list[CrmRecord | CrmError]:
+        """Create up to 200 records in one round trip (sObject Collections, not all-or-none). Each result is the
+        record or the error for it, in input order; records failing the describe checks are never sent."""
+        sobject = self.names[obj]
+        describe = self.describe(sobject)
+        results: list[CrmRecord | CrmError | None] = []
+        to_send: list[tuple[int, dict[str, Any]]] = []
+        for index, fields in enumerate(records[:200]):
+            try:
+                body = check_write(describe, {**fields, **self._links(obj, parent_id, None)}, creating=True)
+            except CrmRejected as exc:
+                results.append(exc)
+                continue
+            results.append(None)
+            to_send.append((index, body))
+        if to_send:
+            answer = self.client.request(
+                f"{sobject.lower()}.create_many", "POST", "composite/sobjects",
+                json_body={"allOrNone": False, "records": [{"attributes": {"type": sobject}, **b} for _, b in to_send]},
+            )
+            if not isinstance(answer, list) or len(answer) != len(to_send):
+                raise CrmUnavailable("Salesforce collection answer does not match the records sent")
+            for (index, body), result in zip(to_send, answer, strict=True):
+                if isinstance(result, Mapping) and result.get("success") and result.get("id"):
+                    results[index] = self._written(obj, str(result["id"]), body)
+                else:
+                    errors = result.get("errors") if isinstance(result, Mapping) else None
+                    results[index] = translate(f"{sobject.lower()}.create_many", 400, errors)
+        return [r for r in results if r is not None]
+
+    def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        sobject = self.names[obj]
+        body = check_write(self.describe(sobject), fields, creating=False)
+        if body:
+            self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
+                                json_body=body)
+        self.last_skipped = []
+        return self._written(obj, _sf_id(record_id), body)
+
+    def delete(self, obj: CrmObject, record_id: str) -> None:
+        sobject = self.names[obj]
+        self.client.request(f"{sobject.lower()}.delete", "DELETE", f"sobjects/{sobject}/{_sf_id(record_id)}")
+
+    def search_companies(
+        self,
+        *,
+        org_nr: str | None = None,
+        name: str | None = None,
+        domain: str | None = None,
+        limit: int = 20,
+    ) -> list[CrmRecord]:
+        sobject = self.names[CrmObject.COMPANY]
+        describe = self.describe(sobject)
+        name_field = "Company" if self.lead_mode else "Name"
+        wanted = ["Id", name_field, "Website", "Phone", "Email", self.org_nr_field, "SystemModstamp"]
+        select = [f for f in dict.fromkeys(wanted) if describe.field(f)]
+        where: list[str] = []
+        if org_nr and org_nr.strip() and describe.field(self.org_nr_field):
+            where.append(f"{self.org_nr_field} = {soql_string(org_nr.strip())}")
+        if name and name.strip():
+            where.append(f"{name_field} LIKE '{soql_like(name.strip())}%'")
+        if domain and domain.strip():
+            host = soql_like(domain.strip().lower().removeprefix("www."))
+            where.append(f"Website LIKE '%{host}%'")
+            if describe.field("Email"):
+                where.append(f"Email LIKE '%@{host}'")
+        if not where:
+            return []
+        extra = " AND IsConverted = false" if self.lead_mode else ""
+        # Values reach SOQL only through soql_string/soql_like; names come from describe.
+        soql = f"SELECT {', '.join(select)} FROM {sobject} WHERE ({' OR '.join(where)}){extra} LIMIT {int(limit)}"  # noqa: S608
+        return [self._record(CrmObject.COMPANY, row) for row in self._query_all("company.search", soql)][:limit]
+
+    def list_persons(self, company_id: str) -> list[CrmRecord]:
+        if self.lead_mode:
+            lead = self.get(CrmObject.COMPANY, company_id)
+            persons = [lead] if lead.fields.get("LastName") not in (None, PLACEHOLDER_LAST_NAME) else []
+            company = str(lead.fields.get("Company") or "")
+            if company:
+                soql = (f"SELECT {self._select(CrmObject.PERSON)} FROM Lead WHERE Company = {soql_string(company)} "  # noqa: S608
+                        f"AND IsConverted = false AND Id != {soql_string(lead.id)} ORDER BY CreatedDate")
+                persons += [self._record(CrmObject.PERSON, r) for r in self._query_all("person.list", soql)]
+            return [p.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id}) for p in persons]
+        soql = (f"SELECT {self._select(CrmObject.PERSON)} FROM Contact WHERE AccountId = "  # noqa: S608
+                f"{soql_string(_sf_id(company_id))} ORDER BY CreatedDate")
+        return [self._record(CrmObject.PERSON, r) for r in self._query_all("person.list", soql)]
+
+    def record_url(self, obj: CrmObject, record_id: str) -> str:
+        return f"{self.client.instance_url}/lightning/r/{self.names[obj]}/{quote(str(record_id))}/view"
+
+    # --- incremental reads ----------------------------------------------------------------------------------------
+
+    def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        sobject = self.names[obj]
+        if page_token:
+            if not page_token.startswith("url:/services/data/"):
+                raise InvalidCursor(f"Not a Salesforce page token: {page_token[:60]!r}")
+            page = self.client.request(f"{sobject.lower()}.changes", "GET", page_token[4:])
+        else:
+            soql = (f"SELECT {self._select(obj)} FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)} "  # noqa: S608
+                    "ORDER BY SystemModstamp ASC, Id ASC")
+            page = self.client.request(f"{sobject.lower()}.changes", "GET", "query", params={"q": soql})
+        rows, next_url = _page(page)
+        return ChangePage(
+            records=[self._record(obj, r) for r in rows],
+            next_page_token=f"url:{next_url}" if next_url else None,
+        )
+
+    def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
+        sobject = self.names[obj]
+        now = datetime.now(UTC)
+        start = max(since if since.tzinfo else since.replace(tzinfo=UTC), now - DELETED_WINDOW + timedelta(minutes=1))
+        if start >= now:
+            return []
+        answer = self.client.request(
+            f"{sobject.lower()}.deleted", "GET", f"sobjects/{sobject}/deleted/",
+            params={"start": soql_datetime(start), "end": soql_datetime(now)},
+        )
+        items = answer.get("deletedRecords") if isinstance(answer, Mapping) else None
+        return [str(i["id"]) for i in items or [] if isinstance(i, Mapping) and i.get("id")]
+
+    def all_ids(self, obj: CrmObject) -> Iterable[str]:
+        sobject = self.names[obj]
+        soql = f"SELECT Id FROM {sobject}"  # noqa: S608 — a fixed object name
+        return (str(r["Id"]) for r in self._query_iter(f"{sobject.lower()}.ids", soql) if r.get("Id"))
+
+    # --- webhooks -------------------------------------------------------------------------------------------------
+
+    def register_webhook(self, url: str, secret: str, events: list[str] | None = None) -> WebhookRegistration:
+        """Outbound Messages cannot be created through the REST API: an admin adds one per object in Setup (a
+        Flow/workflow rule with an Outbound Message action whose Endpoint URL is `url`). The registration says so;
+        the URL carries the connection's secret key, and the intake checks the OrganizationId of every message."""
+        return WebhookRegistration(
+            id=MANUAL_WEBHOOK_ID,
+            url=url,
+            events=events or [self.names[o] for o in (CrmObject.COMPANY, CrmObject.PERSON, CrmObject.DEAL)],
+            active=False,
+            state="ManualSetupRequired",
+        )
+
+    def list_webhooks(self) -> list[WebhookRegistration]:
+        return []  # Outbound Message actions are metadata, not visible through the REST data API
+
+    def reactivate_webhook(self, webhook_id: str) -> WebhookRegistration:
+        raise CrmRejected("Salesforce Outbound Messages are switched on in Setup, not through the API")
+
+    def unregister_webhook(self, webhook_id: str) -> None:
+        return None  # nothing to remove through the API; messages to a disconnected key are acknowledged and dropped
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _links(self, obj: CrmObject, parent_id: str | None, person_id: str | None) -> dict[str, Any]:
+        links: dict[str, Any] = {}
+        if parent_id:
+            if obj in (CrmObject.PERSON, CrmObject.DEAL) and not self.lead_mode:
+                links["AccountId"] = _sf_id(parent_id)
+            elif obj is CrmObject.ACTIVITY:
+                links["WhatId" if not self.lead_mode else "WhoId"] = _sf_id(parent_id)
+        if person_id and obj is CrmObject.ACTIVITY:
+            links["WhoId"] = _sf_id(person_id)
+        return links
+
+    def _lead_person(self, lead_id: str, fields: dict[str, Any]) -> CrmRecord:
+        """Lead mode: the first person fills the company's Lead; later ones become Leads at the same company."""
+        lead = self.get(CrmObject.COMPANY, lead_id)
+        if lead.fields.get("LastName") in (None, PLACEHOLDER_LAST_NAME):
+            person = {k: v for k, v in fields.items() if k in LEAD_PERSON_FIELDS or k.endswith("__c")}
+            if not person.get("LastName"):
+                person["LastName"] = PLACEHOLDER_LAST_NAME
+            self.update(CrmObject.COMPANY, lead.id, person)
+            return CrmRecord(object=CrmObject.PERSON, id=lead.id, fields={**lead.fields, **person},
+                             parent_id=lead.id, url=lead.url)
+        copied = {"Company": lead.fields.get("Company"), **fields}
+        body = check_write(self.describe("Lead"), copied, creating=True)
+        answer = self.client.request("lead.create", "POST", "sobjects/Lead", json_body=body)
+        if not isinstance(answer, Mapping) or not answer.get("id"):
+            raise CrmUnavailable("Salesforce created a Lead but returned no id")
+        return self._written(CrmObject.PERSON, str(answer["id"]), body).model_copy(update={"parent_id": lead.id})
+
+    def _select(self, obj: CrmObject) -> str:
+        return ", ".join(self.describe(self.names[obj]).fields)
+
+    def _written(self, obj: CrmObject, record_id: str, body: Mapping[str, Any]) -> CrmRecord:
+        """The record as written (no read-back: it would cost one API call per write)."""
+        describe = self.describe(self.names[obj])
+        fields = {k: decode(describe.field(k), v) for k, v in body.items()}
+        parent = fields.get("AccountId") or (fields.get("WhatId") if obj is CrmObject.ACTIVITY else None)
+        return CrmRecord(object=obj, id=record_id, fields=fields, parent_id=str(parent) if parent else None,
+                         person_id=str(fields["WhoId"]) if fields.get("WhoId") else None,
+                         url=self.record_url(obj, record_id))
+
+    def _record(self, obj: CrmObject, raw: Any) -> CrmRecord:
+        if not isinstance(raw, Mapping) or not raw.get("Id"):
+            raise CrmUnavailable(f"Salesforce returned no {self.names[obj]} record")
+        describe = self.describe(self.names[obj])
+        fields = {k: decode(describe.field(k), v) for k, v in raw.items() if k not in ("attributes", "Id")}
+        parent = raw.get("AccountId") if obj is not CrmObject.ACTIVITY else (raw.get("WhatId") or raw.get("AccountId"))
+        updated = fields.get("SystemModstamp") or fields.get("LastModifiedDate")
+        created = fields.get("CreatedDate")
+        return CrmRecord(
+            object=obj,
+            id=str(raw["Id"]),
+            fields=fields,
+            parent_id=str(parent) if parent else None,
+            person_id=str(raw["WhoId"]) if obj is CrmObject.ACTIVITY and raw.get("WhoId") else None,
+            updated_at=updated if isinstance(updated, datetime) else None,
+            created_at=created if isinstance(created, datetime) else None,
+            url=self.record_url(obj, str(raw["Id"])),
+            stage_kind=_stage_kind(raw.get("IsClosed"), raw.get("IsWon")) if obj is CrmObject.DEAL else None,
+        )
+
+    def _query_iter(self, op: str, soql: str) -> Iterator[dict[str, Any]]:
+        page = self.client.request(op, "GET", "query", params={"q": soql})
+        while True:
+            rows, next_url = _page(page)
+            yield from rows
+            if not next_url:
+                return
+            page = self.client.request(op, "GET", next_url)
+
+    def _query_all(self, op: str, soql: str) -> list[dict[str, Any]]:
+        return list(self._query_iter(op, soql))
+
+
+def _stage_kind(is_closed: Any, is_won: Any) -> StageKind:
+    if is_closed is True or str(is_closed).lower() == "true":
+        return StageKind.WON if (is_won is True or str(is_won).lower() == "true") else StageKind.LOST
+    return StageKind.OPEN
+
+
+def _page(answer: Any) -> tuple[list[dict[str, Any]], str | None]:
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("records"), list):
+        raise CrmUnavailable("Salesforce query answer has no records list")
+    rows = [r for r in answer["records"] if isinstance(r, dict)]
+    next_url = answer.get("nextRecordsUrl") if not answer.get("done", True) else None
+    return rows, str(next_url) if next_url else None
+
+
+def _sf_id(record_id: str) -> str:
+    value = str(record_id).strip()
+    if len(value) not in (15, 18) or not value.isalnum():
+        raise CrmRejected(f"Salesforce ids are 15 or 18 letters and digits, not {record_id!r}")
+    return value
