@@ -192,3 +192,15 @@ def test_webhook_registration_describes_the_manual_setup(sf: SfEnv) -> None:
     assert connector.list_webhooks() == []
     connector.unregister_webhook(registration.id)
     assert sf.writes() == 0
+
+
+def test_default_settings_fit_a_standard_org(sf: SfEnv) -> None:
+    from leadbridge.crm.defaults import default_settings
+    from leadbridge.mapping import Metadata, validate_settings
+
+    connector, _ = sf.connector()
+    doc = default_settings("salesforce")
+    report = validate_settings(doc, Metadata.for_document(connector, doc), crm_label="Salesforce")
+    assert report.errors == []
+    # The lead score field is optional until the admin creates it; Score__c exists, Lead_Score__c does not.
+    assert [m.crm_field for m in report.missing] == ["Lead_Score__c"]

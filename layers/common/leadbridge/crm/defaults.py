@@ -106,7 +106,20 @@ SUPEROFFICE = CrmProfile(
     },
 )
 
-PROFILES: dict[str, CrmProfile] = {"superoffice": SUPEROFFICE}
+SALESFORCE = CrmProfile(
+    label="Salesforce",
+    objects={
+        CrmObject.COMPANY: "Account",
+        CrmObject.PERSON: "Contact",
+        CrmObject.DEAL: "Opportunity",
+        CrmObject.ACTIVITY: "Task",
+    },
+    owner_field="OwnerId",
+    stage_field="StageName",  # won/lost are closed stages (OpportunityStage.IsClosed/IsWon), not a separate status
+    status_field=None,
+)
+
+PROFILES: dict[str, CrmProfile] = {"superoffice": SUPEROFFICE, "salesforce": SALESFORCE}
 
 _GENERIC = CrmProfile(
     label="CRM",
@@ -189,6 +202,72 @@ def _superoffice_document() -> dict[str, Any]:
     }
 
 
+def _salesforce_document() -> dict[str, Any]:
+    """Accounts with Contacts (standard fields; the lead score in a custom field the admin may add), Opportunities,
+    Tasks. Choosing Lead instead (`objects.company.crm_object = "Lead"`) needs Lead field names in the mappings."""
+    company = [
+        _m("company_name", "Name"),
+        _m("website", "Website"),
+        _m("phone", "Phone"),
+        _m("org_number", "AccountNumber"),
+        _m("street", "BillingStreet"),
+        _m("postal_code", "BillingPostalCode"),
+        _m("city", "BillingCity"),
+        _m("location", "BillingCountry", transforms=[{"kind": "country"}]),
+        _m("employees", "NumberOfEmployees"),
+        _m("revenue", "AnnualRevenue"),
+        _m(["reason_for_fit", "description"], "Description", transforms=[{"kind": "join", "separator": "\n\n"}]),
+        _m("score", "Lead_Score__c", custom=True),
+    ]
+    person = [
+        _m("first_name", "FirstName"),
+        _m("last_name", "LastName"),
+        _m("title", "Title"),
+        _m("email", "Email"),
+        _m("phone", "Phone"),
+        _m("mobile", "MobilePhone"),
+    ]
+    deal = [
+        _m("title", "Name"),
+        _m("amount", "Amount"),
+        _m("expected_close", "CloseDate"),
+        _m("description", "Description"),
+    ]
+    activity = [
+        _m("name", "Subject"),
+        _m("description", "Description"),
+        _m("date", "ActivityDate"),
+    ]
+    return {
+        "crm": "salesforce",
+        "objects": {
+            "company": {"crm_object": "Account", "direction": "to_crm"},
+            "person": {"crm_object": "Contact", "direction": "to_crm"},
+            "deal": {"crm_object": "Opportunity", "direction": "to_crm"},
+            "activity": {"crm_object": "Task", "direction": "off"},
+        },
+        "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},
+        "status_mapping": {
+            "app_stages": ["New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"],
+            "stages": [
+                {"app_stage": "Lead", "crm_stage": "Prospecting"},
+                {"app_stage": "Qualified", "crm_stage": "Qualification"},
+                {"app_stage": "Proposal", "crm_stage": "Proposal/Price Quote"},
+                {"app_stage": "Negotiation", "crm_stage": "Negotiation/Review"},
+                {"app_stage": "Won", "crm_stage": "Closed Won"},
+                {"app_stage": "Lost", "crm_stage": "Closed Lost"},
+            ],
+            "create_at_stage": "Lead",
+        },
+        "owners": {},
+        "schedule": {"frequency": "manual", "timezone": "Europe/Copenhagen"},
+        "selective_sync": {},
+        "initial_import": False,
+        "selections": {},
+        "country_mapping": {"names": SEED_COUNTRY_NAMES, "default": "Denmark"},
+    }
+
+
 def _generic_document(crm: str) -> dict[str, Any]:
     return {
         "crm": crm,
@@ -205,5 +284,6 @@ def _generic_document(crm: str) -> dict[str, Any]:
 
 def default_settings(crm: str) -> SettingsDocument:
     """The settings a tenant starts from (version 0) for `crm`."""
-    raw = _superoffice_document() if crm == "superoffice" else _generic_document(crm)
+    documents = {"superoffice": _superoffice_document, "salesforce": _salesforce_document}
+    raw = documents[crm]() if crm in documents else _generic_document(crm)
     return SettingsDocument.model_validate(raw)
