@@ -304,8 +304,9 @@ moto DynamoDB calls, sandbox processing). Target < 30 ms.
 
 **Verdict.** Writes on an unchanged re-export: 0 (target met; it makes no CRM call at all). Overhead: target
 (< 30 ms) **missed** in this local setup. Most of it is not CRM-related: the unchanged re-export makes no CRM call
-and still takes the p50 above. The DynamoDB column is moto over loopback HTTP (~7-10 ms a call here; DynamoDB in
-the same region answers in single-digit ms); what is left is the local gateway (HTTP server, RS256 JWT check, API
+and still takes the p50 above. The DynamoDB column is moto over loopback HTTP (5-15 ms a call here; the 2 cores
+were shared with other work, so the numbers are noisy; DynamoDB in the same region answers in single-digit ms);
+what is left is the local gateway (HTTP server, RS256 JWT check, API
 Gateway event), Powertools routing and validation, pydantic, and at 0 ms the sandbox's own request handling for
 each round trip. Ways to cut it, none of them a small change in `export.py`: read the field metadata once per
 container instead of once per export (6 of the 14 round trips), one OR-ed match query instead of one per criterion
