@@ -7,7 +7,9 @@ Field names and encodings: see `fields.py`. Every HTTP call goes through `SuperO
 Incremental reads use the OData archives ordered by primary key with keyset paging (`pk gt last`), which avoids the
 O(N²) cost of deep `$skip`; the page token is the last primary key seen. `since` is inclusive (the filter starts one
 second earlier: `afterTime` is strict). Each page's rows are then read in full with `GET /{Entity}/{id}`, so change
-records carry the same fields as `get()` (custom fields included) at the cost of one call per changed record.
+records carry the same fields as `get()` (custom fields included) at the cost of one call per changed record. The
+REST API has no bulk entity read (the spec's only multi-record reads are the archives, whose columns differ from the
+entity's), so those GETs run `read_concurrency` (default 4) at a time: a page takes ~1/4 of the round trips' time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -86,6 +89,7 @@ class SuperOfficeConnector:
         sender: RetryingSender,
         page_size: int = 1000,
         date_format: str = "%m/%d/%Y",
+        read_concurrency: int = 4,
     ) -> None:
         self.context = context
         self.client = SuperOfficeClient(
@@ -97,6 +101,7 @@ class SuperOfficeConnector:
         )
         self.page_size = page_size
         self.date_format = date_format
+        self.read_concurrency = max(1, read_concurrency)
         self.last_skipped: list[str] = []  # names the last create/update left out (not published / read-only)
         self._custom: dict[CrmObject, dict[str, CustomFieldMeta]] = {}
         self._lengths: dict[CrmObject, dict[str, int]] = {}
@@ -374,14 +379,22 @@ class SuperOfficeConnector:
             top=self.page_size,
         )
         ids = [int(row[spec.pk_column]) for row in rows if str(row.get(spec.pk_column) or "").isdigit()]
-        records = []
-        for record_id in ids:
-            try:
-                records.append(self.get(obj, str(record_id)))
-            except CrmNotFound:
-                continue  # deleted between the archive query and the read: deletion detection will see it
+        if self.read_concurrency > 1 and len(ids) > 1:
+            # The API has no bulk read of entities: overlap the per-record GETs so a page costs about
+            # len(ids) / read_concurrency round trips of time instead of len(ids).
+            with ThreadPoolExecutor(max_workers=min(self.read_concurrency, len(ids))) as pool:
+                found = list(pool.map(lambda record_id: self._get_if_exists(obj, str(record_id)), ids))
+        else:
+            found = [self._get_if_exists(obj, str(record_id)) for record_id in ids]
+        records = [record for record in found if record is not None]
         next_token = f"id:{ids[-1]}" if len(rows) >= self.page_size and ids else None
         return ChangePage(records=records, next_page_token=next_token)
+
+    def _get_if_exists(self, obj: CrmObject, record_id: str) -> CrmRecord | None:
+        try:
+            return self.get(obj, record_id)
+        except CrmNotFound:
+            return None  # deleted between the archive query and the read: deletion detection will see it
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
         spec = ENTITIES[obj]
