@@ -76,7 +76,9 @@ def test_status_of_a_never_connected_tenant(api: httpx.Client, mint_token: Calla
     removed = api.delete("/connections/superoffice", headers=_bearer(mint_token("t-api")))
 
     assert listed.status_code == 200
-    assert {"crm": "superoffice", "status": "disconnected"}.items() <= listed.json()["connections"][0].items()
+    by_crm = {c["crm"]: c for c in listed.json()["connections"]}  # one row per supported CRM
+    assert {"crm": "superoffice", "status": "disconnected"}.items() <= by_crm["superoffice"].items()
+    assert by_crm["salesforce"]["status"] == "disconnected"
     assert one.json()["status"] == "disconnected" and one.json()["account_id"] is None
     assert removed.status_code == 404
 
