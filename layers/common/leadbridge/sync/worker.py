@@ -611,7 +611,7 @@ def _fail_record(
 
 def _summary(run: SyncRun, correlation_id: str | None) -> dict[str, Any]:
     return {
-        "tenant": run.tenant,
+        "tenant_id": run.tenant,
         "crm": run.crm,
         "run_id": run.id,
         "trigger": run.trigger,
@@ -624,6 +624,7 @@ def _summary(run: SyncRun, correlation_id: str | None) -> dict[str, Any]:
         "budget_exhausted": run.budget_exhausted,
         "crm_calls": run.crm_calls,
         "correlation_id": correlation_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
     }
 
 
