@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from leadbridge import runtime
 from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
@@ -38,10 +40,13 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 @app.post(
     "/connections/<crm>/authorize",
     summary="Start connecting a CRM account",
-    description="Admin only. Returns the CRM's sign-in URL; send the admin's browser there. After sign-in the browser "
-    "comes back to `return_url` with `?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, "
-    "`expired_state`, `invalid_state`, `wrong_account`, `already_connected_other_account`, `crm_error`, "
-    "`temporarily_unavailable`, `server_error`). `return_url` must start with an entry of ALLOWED_RETURN_URLS. "
+    description="Admin only. Returns the sign-in URL to send the admin's browser to (a top-level navigation, e.g. "
+    "`window.location.assign(authorization_url)`): a leadbridge URL that binds the attempt to that browser with a "
+    "cookie and redirects to the CRM's sign-in. After sign-in the browser comes back to `return_url` with "
+    "`?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, `expired_state`, `invalid_state`, "
+    "`state_mismatch` (the sign-in came back in another browser), `wrong_account`, "
+    "`already_connected_other_account`, `crm_error`, `temporarily_unavailable`, `server_error`). `return_url` must "
+    "start with an entry of ALLOWED_RETURN_URLS. "
     "Which CRM account the admin signs in to is only known after sign-in, so a conflict with another connected "
     "account is reported on the return URL, not here. The sign-in URL is valid for 10 minutes and once.",
     tags=["connections"],
@@ -61,11 +66,44 @@ def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Res
 
 
 @app.get(
+    "/connections/<crm>/authorize",
+    summary="Browser hop to the CRM sign-in (the authorization_url of POST /connections/{crm}/authorize)",
+    description="Public; the single-use `state` is the proof. Sets a cookie (HttpOnly, SameSite=Lax, scoped to the "
+    "callback path) binding the sign-in to this browser and redirects (302) to the CRM's sign-in page. A link that "
+    "is unknown, used, or was already opened in a browser gets a 400 HTML page.",
+    tags=["connections"],
+    responses={302: {"description": "On to the CRM sign-in"}, 400: {"description": "Invalid or used link"}},
+)
+def authorize_browser(crm: CrmName, state: Annotated[str | None, Query(max_length=512)] = None) -> Response[str]:
+    hop = connections.bind_browser(runtime.connection_services(), crm=crm, state=state)
+    if hop.redirect_url is None:
+        return _error_response(hop.status, hop.error or "invalid_state", hop.message)
+    cookies = []
+    if hop.cookie is not None:
+        cookies.append(
+            Cookie(
+                name=hop.cookie.name,
+                value=hop.cookie.value,
+                path=hop.cookie.path,
+                secure=hop.cookie.secure,
+                http_only=True,
+                max_age=hop.cookie.max_age,
+                # Lax: the cookie comes along on the CRM's top-level redirect back to the callback, on nothing else.
+                same_site=SameSite.LAX_MODE,
+            )
+        )
+    return Response(
+        302, content_types.TEXT_HTML, "", headers={"Location": hop.redirect_url, **_NO_STORE}, cookies=cookies
+    )
+
+
+@app.get(
     "/oauth/<crm>/callback",
     summary="OAuth callback (the CRM redirects the browser here)",
-    description="Public; the single-use `state` is the proof. Redirects (302) to the return URL given to authorize. "
-    "When the state is missing, unknown, forged or already used there is no trustworthy return URL: 400 with an "
-    "HTML page naming the error.",
+    description="Public; the single-use `state` and the browser cookie set by GET /connections/{crm}/authorize are "
+    "the proof. Redirects (302) to the return URL given to authorize (`error=state_mismatch` when the cookie is "
+    "missing or different: the code is then not exchanged). When the state is missing, unknown, forged or already "
+    "used there is no trustworthy return URL: 400 with an HTML page naming the error.",
     tags=["connections"],
     responses={302: {"description": "Back to the app's return URL"}, 400: {"description": "Invalid state"}},
 )
@@ -76,20 +114,57 @@ def callback(
     error: Annotated[str | None, Query(max_length=256)] = None,
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[str]:
+    cookie_name = connections.browser_cookie_name(state) if state else None
     result = connections.complete_authorization(
         runtime.connection_services(),
         crm=crm,
-        params=connections.CallbackParams(state=state, code=code, error=error, error_description=error_description),
+        params=connections.CallbackParams(
+            state=state,
+            code=code,
+            error=error,
+            error_description=error_description,
+            browser_key=_cookie(cookie_name) if cookie_name else None,
+        ),
     )
     # One metric per outcome, so an alarm can watch failed connects (error codes are a small fixed set).
     metrics.add_metric(name=f"Connect_{result.error or 'connected'}", unit=MetricUnit.Count, value=1)
+    # The state is used up either way: its cookie has served its purpose.
+    spent = [_expired_cookie(cookie_name, crm)] if cookie_name and _cookie(cookie_name) is not None else []
     if result.redirect_url is not None:
-        return Response(302, content_types.TEXT_HTML, "", headers={"Location": result.redirect_url, **_NO_STORE})
+        return Response(
+            302, content_types.TEXT_HTML, "", headers={"Location": result.redirect_url, **_NO_STORE}, cookies=spent
+        )
+    return _error_response(result.status, result.error or "invalid_state", result.message, cookies=spent)
+
+
+def _cookie(name: str) -> str | None:
+    for raw in app.current_event.cookies or []:
+        key, _, value = raw.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def _expired_cookie(name: str, crm: str) -> Cookie:
+    svc = runtime.connection_services()
+    return Cookie(
+        name=name,
+        value="",
+        path=urlsplit(svc.redirect_uri(crm)).path,
+        secure=svc.public_api_url.startswith("https://"),
+        http_only=True,
+        max_age=0,
+        same_site=SameSite.LAX_MODE,
+    )
+
+
+def _error_response(status: int, code: str, message: str, *, cookies: list[Cookie] | None = None) -> Response[str]:
     return Response(
-        result.status,
+        status,
         content_types.TEXT_HTML,
-        _error_page(result.error or "invalid_state", result.message),
+        _error_page(code, message),
         headers={**_NO_STORE, "Content-Security-Policy": "default-src 'none'"},
+        cookies=cookies or [],
     )
 
 

@@ -34,14 +34,17 @@ def test_demo_admin_clicks_through_connect(stack: LocalStack, browser: httpx.Cli
         f"{stack.gateway_url}/connections/superoffice/authorize", json={"return_url": return_url}, headers=admin
     )
     assert started.status_code == 200, started.text
-    sign_in = browser.get(started.json()["authorization_url"])
+    # The app sends the browser to authorization_url: leadbridge's hop sets the state cookie, on to SuperOffice.
+    hop = browser.get(started.json()["authorization_url"])
+    assert hop.status_code == 302 and "set-cookie" in hop.headers
+    sign_in = browser.get(hop.headers["location"])
     assert sign_in.status_code == 200 and sign_in.headers["content-type"].startswith("text/html")
     # The person picks the demo admin in the form and presses "Allow".
     form = {k: html.unescape(v) for k, v in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', sign_in.text)}
     assert "admin@demo-leads.dk" in sign_in.text
     action = re.search(r'<form method="post" action="([^"]+)"', sign_in.text)
     assert action is not None
-    login_host = started.json()["authorization_url"].split("/login/")[0]
+    login_host = hop.headers["location"].split("/login/")[0]
     to_callback = browser.post(
         login_host + action.group(1), data={**form, "sandbox_login": "admin@demo-leads.dk", "sandbox_consent": "allow"}
     )

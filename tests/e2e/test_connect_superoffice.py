@@ -1,6 +1,7 @@
 """Connecting SuperOffice as an admin would: through the local gateway (template routes, JWT authorizer, handlers) and
 the SuperOffice sandbox (SuperID login with PKCE, REST API, revocation), with moto for DynamoDB, Secrets Manager and
-EventBridge. The browser is played by httpx without following redirects, so every hop is checked.
+EventBridge. The browser is played by httpx (with its cookie jar) without following redirects, so every hop is checked:
+leadbridge's binding hop (sets the state cookie), SuperOffice's sign-in, and the callback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from leadbridge.crm.base import provider, reset_providers
 from leadbridge.models.connection import Connection
 from leadbridge.store.table import Table
 from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
+from leadbridge.sync.connections import browser_cookie_name
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.stack import LocalStack
 
@@ -82,10 +84,22 @@ class Env:
         assert response.status_code == 200, response.text
         return str(response.json()["authorization_url"])
 
+    def hop(self, authorization_url: str, browser: httpx.Client | None = None) -> str:
+        """The browser passes leadbridge's binding hop (which sets the state cookie); returns the CRM sign-in URL."""
+        assert authorization_url.startswith(f"{self.stack.gateway_url}/connections/superoffice/authorize?state=")
+        response = (browser or self.http).get(authorization_url)
+        self.seen.append(response)
+        assert response.status_code == 302, response.text
+        return response.headers["location"]
+
     def login(self, authorization_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
-        """The admin signs in at SuperOffice; returns where SuperOffice sends the browser (our callback)."""
+        """The admin's browser takes the hop and signs in at SuperOffice; returns where SuperOffice sends the browser
+        (our callback)."""
+        return self.sign_in(self.hop(authorization_url), email, consent)
+
+    def sign_in(self, crm_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
         extra = urlencode({"sandbox_login": email, "sandbox_consent": consent})
-        response = self.call("GET", f"{authorization_url}&{extra}")
+        response = self.call("GET", f"{crm_url}&{extra}")
         assert response.status_code == 302, response.text
         return response.headers["location"]
 
@@ -131,13 +145,15 @@ def _state_of(url: str) -> str:
 
 def test_full_connect_round_trip(env: Env, capfd: pytest.CaptureFixture[str]) -> None:
     authorization_url = env.authorize("acme")
-    assert authorization_url.startswith(f"{env.sandbox.login_base}/login/common/oauth/authorize?")
-    query = parse_qs(urlsplit(authorization_url).query)
+    crm_url = env.hop(authorization_url)
+    assert crm_url.startswith(f"{env.sandbox.login_base}/login/common/oauth/authorize?")
+    query = parse_qs(urlsplit(crm_url).query)
     assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"] == [
         f"{env.stack.gateway_url}/oauth/superoffice/callback"
     ]
+    assert query["state"] == [_state_of(authorization_url)]
 
-    landed = landing(env.back_to_leadbridge(env.login(authorization_url)), env.return_url)
+    landed = landing(env.back_to_leadbridge(env.sign_in(crm_url)), env.return_url)
 
     assert landed == {"status": "connected", "crm": "superoffice"}
     status = env.status("acme")
@@ -213,7 +229,9 @@ def test_expired_state_is_rejected(env: Env) -> None:
 
 
 def test_state_of_another_tenant_is_rejected_by_pkce(env: Env) -> None:
-    state_a = _state_of(env.authorize("tenant-a"))
+    authorization_a = env.authorize("tenant-a")
+    env.hop(authorization_a)  # this browser holds A's cookie, so it is PKCE that must catch the swap
+    state_a = _state_of(authorization_a)
     callback_b = env.login(env.authorize("tenant-b"))
     code_b = parse_qs(urlsplit(callback_b).query)["code"][0]
 
@@ -238,6 +256,88 @@ def test_pkce_verifier_mismatch_is_refused_by_superoffice(env: Env) -> None:
     assert landed["error"] == "crm_error"
     assert env.token_calls() == calls_before + 1  # SuperOffice saw the exchange and refused it
     assert env.status("acme")["status"] == "disconnected"
+
+
+# --- the state is bound to the browser that started the sign-in (login CSRF) ----------------------------------------
+
+
+def _set_cookie(response: httpx.Response) -> dict[str, str]:
+    """The one Set-Cookie of a response, as {attribute (lower case): value}, the name under `name`."""
+    (header,) = response.headers.get_list("set-cookie")
+    first, *attributes = [part.strip() for part in header.split(";")]
+    name, _, value = first.partition("=")
+    parsed = {"name": name, "value": value}
+    for attribute in attributes:
+        key, _, attr_value = attribute.partition("=")
+        parsed[key.lower()] = attr_value
+    return parsed
+
+
+def test_the_binding_hop_sets_a_callback_scoped_http_only_cookie_and_the_callback_spends_it(env: Env) -> None:
+    authorization_url = env.authorize("acme")
+
+    hop = env.http.get(authorization_url)
+
+    assert hop.status_code == 302 and hop.headers["location"].startswith(env.sandbox.login_base)
+    cookie = _set_cookie(hop)
+    assert cookie["name"].startswith("lb_oauth_") and len(cookie["value"]) >= 43
+    assert cookie["path"] == "/oauth/superoffice/callback"
+    assert cookie["samesite"] == "Lax" and "httponly" in cookie
+    assert 590 <= int(cookie["max-age"]) <= 600
+    assert "secure" not in cookie  # the local gateway is plain http; behind https (API Gateway) it is Secure
+    assert hop.headers["cache-control"] == "no-store"
+
+    back = env.back_to_leadbridge(env.sign_in(hop.headers["location"]))
+
+    assert landing(back, env.return_url)["status"] == "connected"
+    spent = _set_cookie(back)
+    assert (spent["name"], spent["value"], spent["max-age"]) == (cookie["name"], "", "0")
+
+
+def test_a_sign_in_completed_in_another_browser_is_refused(env: Env) -> None:
+    # An admin of tenant "acme" opens the link, then hands the CRM sign-in page to someone else (a victim who is
+    # signed in to SuperOffice): the callback comes back in the victim's browser, which never took the hop.
+    crm_url = env.hop(env.authorize("acme"))
+    calls_before = env.token_calls()
+    with httpx.Client(timeout=15, follow_redirects=False) as victim:
+        extra = urlencode({"sandbox_login": ADMIN_EMAIL, "sandbox_consent": "allow"})
+        callback = victim.get(f"{crm_url}&{extra}").headers["location"]
+        back = victim.get(callback)
+
+    assert landing(back, env.return_url) == {"status": "error", "error": "state_mismatch", "crm": "superoffice"}
+    assert env.token_calls() == calls_before  # the victim's code was never exchanged
+    assert env.status("acme")["status"] == "disconnected"
+    log = env.call("GET", "/sync-log", headers=env.auth("acme", "member")).json()["items"]
+    assert [(e["action"], e["outcome"], e["error"]["code"]) for e in log] == [("connect", "failed", "state_mismatch")]
+
+
+def test_a_callback_with_another_attempts_cookie_is_refused(env: Env) -> None:
+    first = env.authorize("acme")
+    env.hop(first)
+    second = env.authorize("acme")
+    second_callback = env.sign_in(env.hop(second))
+    first_value = env.http.cookies.get(browser_cookie_name(_state_of(first)))
+    assert first_value
+    # A cookie this browser really holds, but of the other attempt, under the second attempt's name.
+    swapped = f"{browser_cookie_name(_state_of(second))}={first_value}"
+    with httpx.Client(timeout=15, follow_redirects=False) as forged:
+        back = forged.get(second_callback, headers={"Cookie": swapped})
+
+    assert landing(back, env.return_url)["error"] == "state_mismatch"
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_the_sign_in_link_works_in_one_browser_only(env: Env) -> None:
+    authorization_url = env.authorize("acme")
+    crm_url = env.hop(authorization_url)
+
+    with httpx.Client(timeout=15, follow_redirects=False) as other:
+        again = other.get(authorization_url)
+
+    assert again.status_code == 400 and "location" not in again.headers and "set-cookie" not in again.headers
+    assert "state_in_use" in again.text
+    # The browser that took the hop still connects.
+    assert landing(env.back_to_leadbridge(env.sign_in(crm_url)), env.return_url)["status"] == "connected"
 
 
 def test_member_cannot_connect(env: Env) -> None:

@@ -120,6 +120,7 @@ class MemoryConnections:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Connection] = {}
         self.states: dict[str, OAuthState] = {}
+        self.browser_keys: dict[str, str] = {}  # state -> the cookie value the admin's browser holds
 
     def get(self, tenant_id: str, crm: str) -> Connection | None:
         return self.items.get((tenant_id, crm))
@@ -156,6 +157,16 @@ class MemoryConnections:
     def save_state(self, state: OAuthState) -> None:
         assert state.state not in self.states
         self.states[state.state] = state
+
+    def get_state(self, state: str) -> OAuthState | None:
+        return self.states.get(state)
+
+    def bind_state(self, state: str, browser_binding: str) -> bool:
+        found = self.states.get(state)
+        if found is None or found.browser_binding is not None:
+            return False
+        self.states[state] = found.model_copy(update={"browser_binding": browser_binding})
+        return True
 
     def take_state(self, state: str) -> OAuthState | None:
         return self.states.pop(state, None)
@@ -257,9 +268,19 @@ def _connect(svc: flow.ConnectionServices, crm: FakeCrm, tenant: str = "t1", acc
     started = flow.start_authorization(svc, tenant_id=tenant, user_id="u1", crm="fakecrm", return_url=RETURN)
     code = crm.login(started.authorization_url, account)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
     assert result.redirect_url is not None
     return result.redirect_url
+
+
+def _from_browser(svc: flow.ConnectionServices, state: str | None, **params: Any) -> flow.CallbackParams:
+    """The callback as the admin's browser makes it: it took the binding hop (once) and sends that hop's cookie."""
+    keys: dict[str, str] = svc.store.browser_keys  # type: ignore[attr-defined]
+    if state and state not in keys:
+        hop = flow.bind_browser(svc, crm="fakecrm", state=state)
+        if hop.cookie is not None:
+            keys[state] = hop.cookie.value
+    return flow.CallbackParams(state=state, browser_key=keys.get(state or ""), **params)
 
 
 def _query(url: str) -> dict[str, str]:
@@ -321,6 +342,73 @@ def test_authorize_unknown_crm_is_not_found(svc: flow.ConnectionServices) -> Non
         flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="nocrm", return_url=RETURN)
 
 
+# --- browser binding (login CSRF) -----------------------------------------------------------------------------------
+
+
+def test_the_sign_in_url_is_a_leadbridge_hop_that_binds_the_browser(
+    svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock
+) -> None:
+    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    assert started.authorization_url.startswith("https://api.example.com/connections/fakecrm/authorize?state=")
+    state = _query(started.authorization_url)["state"]
+    clock.now += timedelta(minutes=4)
+
+    hop = flow.bind_browser(svc, crm="fakecrm", state=state)
+
+    assert hop.redirect_url == f"https://crm.example/authorize?state={state}"
+    assert hop.cookie is not None
+    assert (hop.cookie.name, hop.cookie.path, hop.cookie.max_age, hop.cookie.secure) == (
+        flow.browser_cookie_name(state),
+        "/oauth/fakecrm/callback",
+        6 * 60,  # what is left of the state's 10 minutes
+        True,
+    )
+    assert len(hop.cookie.value) >= 43
+    stored = svc.store.states[state]  # type: ignore[attr-defined]
+    # Only a hash of the cookie is stored: reading the table does not give the cookie.
+    assert stored.browser_binding == hashlib.sha256(hop.cookie.value.encode()).hexdigest()
+
+
+def test_the_hop_binds_one_browser_only(svc: flow.ConnectionServices) -> None:
+    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    state = _query(started.authorization_url)["state"]
+    assert flow.bind_browser(svc, crm="fakecrm", state=state).cookie is not None
+
+    second = flow.bind_browser(svc, crm="fakecrm", state=state)
+    unknown = flow.bind_browser(svc, crm="fakecrm", state="never-issued")
+    other_crm = flow.bind_browser(svc, crm="othercrm", state=state)
+
+    assert (second.redirect_url, second.cookie, second.status, second.error) == (None, None, 400, "state_in_use")
+    assert (unknown.status, unknown.error) == (400, "invalid_state")
+    assert (other_crm.status, other_crm.error) == (400, "invalid_state")
+
+
+@pytest.mark.parametrize("cookie", ["none", "other-value", "hop-skipped"])
+def test_a_callback_in_another_browser_is_refused_before_the_code_is_exchanged(
+    svc: flow.ConnectionServices, crm: FakeCrm, cookie: str
+) -> None:
+    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    state = _query(started.authorization_url)["state"]
+    if cookie != "hop-skipped":
+        flow.bind_browser(svc, crm="fakecrm", state=state)  # the admin's own browser took the hop
+    code = crm.login(started.authorization_url)
+    key = {"none": None, "other-value": secrets.token_urlsafe(32), "hop-skipped": secrets.token_urlsafe(32)}[cookie]
+
+    result = flow.complete_authorization(
+        svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code, browser_key=key)
+    )
+
+    assert result.redirect_url is not None
+    assert _query(result.redirect_url) == {"status": "error", "error": "state_mismatch", "crm": "fakecrm"}
+    assert code in crm.codes  # never redeemed
+    assert svc.store.get("t1", "fakecrm") is None
+    assert state not in svc.store.states  # type: ignore[attr-defined]  # used up: no second try with this state
+    log = svc.sync_log.entries  # type: ignore[attr-defined]
+    assert [(e.action, e.outcome, e.error.code if e.error else None) for e in log] == [
+        (Action.CONNECT, Outcome.FAILED, "state_mismatch")
+    ]
+
+
 # --- callback --------------------------------------------------------------------------------------------------------
 
 
@@ -349,17 +437,17 @@ def test_replayed_state_is_rejected_without_redirect(svc: flow.ConnectionService
     started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
     code = crm.login(started.authorization_url)
-    first = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code))
+    first = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
     assert first.redirect_url and _query(first.redirect_url)["status"] == "connected"
 
-    again = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code))
+    again = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
 
     assert (again.redirect_url, again.status, again.error) == (None, 400, "invalid_state")
 
 
 @pytest.mark.parametrize("state", [None, "", "forged-state-value"])
 def test_missing_or_forged_state_gets_an_error_page(svc: flow.ConnectionServices, state: str | None) -> None:
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code="c"))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code="c"))
     assert (result.redirect_url, result.status, result.error) == (None, 400, "invalid_state")
     assert svc.store.get("t1", "fakecrm") is None
 
@@ -370,7 +458,7 @@ def test_expired_state_redirects_with_expired_state(svc: flow.ConnectionServices
     code = crm.login(started.authorization_url)
     clock.now += timedelta(minutes=10, seconds=1)
 
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "expired_state"
     assert svc.store.get("t1", "fakecrm") is None
@@ -383,7 +471,7 @@ def test_state_of_another_tenant_cannot_complete_a_login(svc: flow.ConnectionSer
     code_b = crm.login(b.authorization_url, "Cust2")
     state_a = parse_qs(urlsplit(a.authorization_url).query)["state"][0]
 
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state_a, code=code_b))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state_a, code=code_b))
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "crm_error"
     assert svc.store.get("t1", "fakecrm") is None and svc.store.get("t2", "fakecrm") is None
@@ -394,7 +482,7 @@ def test_user_denied_consent(svc: flow.ConnectionServices) -> None:
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
     result = flow.complete_authorization(
-        svc, crm="fakecrm", params=flow.CallbackParams(state=state, error="access_denied")
+        svc, crm="fakecrm", params=_from_browser(svc, state, error="access_denied")
     )
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "denied"
@@ -405,7 +493,7 @@ def test_crm_failure_during_exchange_is_crm_error(svc: flow.ConnectionServices, 
     started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code="x"))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code="x"))
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "crm_error"
 
@@ -548,7 +636,7 @@ def test_an_unexpected_failure_still_sends_the_browser_back(svc: flow.Connection
     started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
-    result = flow.complete_authorization(svc, crm="fakecrm", params=flow.CallbackParams(state=state, code="x"))
+    result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code="x"))
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "server_error"
     assert "client secret" not in result.redirect_url

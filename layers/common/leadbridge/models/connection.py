@@ -80,6 +80,8 @@ class OAuthState(BaseModel):
     nonce: str | None = None
     created_at: datetime
     expires_at: datetime
+    authorization_url: str | None = None  # the CRM sign-in URL the browser-binding hop redirects to
+    browser_binding: str | None = None  # sha256 of the cookie set in the browser that took that hop
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at

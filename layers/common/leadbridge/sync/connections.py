@@ -3,14 +3,22 @@ marking a connection `needs_reauth` when the CRM refuses our refresh token.
 
 Every function takes its ports in `ConnectionServices`; nothing here imports boto3 or httpx.
 
-The callback is public: its only proof is the `state`, a single-use server-side item bound to tenant, user, CRM,
-return URL, PKCE verifier and nonce. Because the CRM login decides which CRM account is used, a conflict with an
-already connected *other* account can only be detected in the callback (the authorize call answers normally).
+The callback is public: its proof is the `state`, a single-use server-side item bound to tenant, user, CRM,
+return URL, PKCE verifier and nonce, and bound to one browser: the authorize call returns a leadbridge URL (not the
+CRM's) that the app sends the admin's browser to; that hop sets a cookie scoped to the callback path and stores its
+hash on the state (once), then redirects to the CRM sign-in. A callback arriving in a browser without that cookie is
+refused with `state_mismatch` before the code is exchanged (login CSRF / a sign-in link handed to someone else after
+it was opened). See docs/connections.md for what this does and does not protect against.
+
+Because the CRM login decides which CRM account is used, a conflict with an already connected *other* account can only
+be detected in the callback (the authorize call answers normally).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +77,10 @@ class ConnectionRepository(Protocol):
 
     def save_state(self, state: OAuthState) -> None: ...
 
+    def get_state(self, state: str) -> OAuthState | None: ...
+
+    def bind_state(self, state: str, browser_binding: str) -> bool: ...
+
     def take_state(self, state: str) -> OAuthState | None: ...
 
 
@@ -93,6 +105,10 @@ class ConnectionServices:
 
     def redirect_uri(self, crm: str) -> str:
         return f"{self.public_api_url.rstrip('/')}/oauth/{crm}/callback"
+
+    def browser_hop_url(self, crm: str, state: str) -> str:
+        """Where the app sends the admin's browser: binds the state to that browser, then redirects to the CRM."""
+        return f"{self.public_api_url.rstrip('/')}/connections/{crm}/authorize?{urlencode({'state': state})}"
 
     def webhook_url(self, crm: str, connection_key: str) -> str:
         return f"{self.public_api_url.rstrip('/')}/webhooks/{crm}/{connection_key}"
@@ -180,10 +196,85 @@ def start_authorization(
             nonce=request.nonce,
             created_at=now,
             expires_at=now + STATE_LIFETIME,
+            authorization_url=request.url,
         )
     )
     logger.info("authorization started", extra={"tenant_id": tenant_id, "crm": crm})
-    return AuthorizeResponse(authorization_url=request.url, expires_at=now + STATE_LIFETIME)
+    return AuthorizeResponse(authorization_url=svc.browser_hop_url(crm, state), expires_at=now + STATE_LIFETIME)
+
+
+# --- browser binding -------------------------------------------------------------------------------------------------
+
+
+def browser_cookie_name(state: str) -> str:
+    """One cookie per authorization attempt, so two tabs connecting at once do not overwrite each other's."""
+    return "lb_oauth_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _binding_of(browser_key: str) -> str:
+    return hashlib.sha256(browser_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrowserCookie:
+    name: str
+    value: str
+    path: str  # the callback path only: the cookie goes nowhere else
+    max_age: int
+    secure: bool  # False only for a plain-http local gateway
+
+
+@dataclass(frozen=True)
+class BrowserHop:
+    """The browser-binding hop's answer: a redirect to the CRM sign-in with the cookie, or an error page."""
+
+    redirect_url: str | None = None
+    cookie: BrowserCookie | None = None
+    status: int = 302
+    error: str | None = None
+    message: str = ""
+
+
+def bind_browser(svc: ConnectionServices, *, crm: str, state: str | None) -> BrowserHop:
+    """Bind the state to the browser on its way to the CRM sign-in. Only the first browser gets it bound: the link
+    cannot be opened again elsewhere (for example after it leaked from a browser history or a proxy log)."""
+    if not state:
+        return BrowserHop(status=400, error=CallbackError.INVALID_STATE, message="The sign-in link carries no state.")
+    try:
+        found = svc.store.get_state(state)
+    except (StoreUnavailable, InvalidInput):
+        found = None
+    if found is None or found.crm != crm or found.authorization_url is None:
+        return BrowserHop(
+            status=400,
+            error=CallbackError.INVALID_STATE,
+            message="This sign-in link is unknown or was already used. Start the connection again from the app.",
+        )
+    now = svc.clock()
+    if found.expired(now):
+        back = _back(found, CallbackError.EXPIRED_STATE)
+        return BrowserHop(redirect_url=back.redirect_url, error=back.error)
+    browser_key = secrets.token_urlsafe(32)
+    if not svc.store.bind_state(state, _binding_of(browser_key)):
+        return BrowserHop(
+            status=400,
+            error=CallbackError.STATE_IN_USE,
+            message="This sign-in link was already opened in a browser. Start the connection again from the app.",
+        )
+    cookie = BrowserCookie(
+        name=browser_cookie_name(state),
+        value=browser_key,
+        path=urlsplit(svc.redirect_uri(crm)).path,
+        max_age=max(1, int((found.expires_at - now).total_seconds())),
+        secure=svc.public_api_url.startswith("https://"),
+    )
+    return BrowserHop(redirect_url=found.authorization_url, cookie=cookie)
+
+
+def _same_browser(state: OAuthState, browser_key: str | None) -> bool:
+    if state.browser_binding is None or not browser_key:
+        return False
+    return hmac.compare_digest(_binding_of(browser_key), state.browser_binding)
 
 
 # --- callback --------------------------------------------------------------------------------------------------------
@@ -195,6 +286,7 @@ class CallbackParams:
     code: str | None = None
     error: str | None = None
     error_description: str | None = None
+    browser_key: str | None = None  # the value of the state's browser cookie, when the browser sent it
 
 
 @dataclass(frozen=True)
@@ -213,6 +305,8 @@ class CallbackError:
     DENIED = "denied"  # the user declined consent at the CRM
     EXPIRED_STATE = "expired_state"  # took longer than 10 minutes
     INVALID_STATE = "invalid_state"  # unknown, used, forged, or for another CRM
+    STATE_IN_USE = "state_in_use"  # the sign-in link was already opened in a browser
+    STATE_MISMATCH = "state_mismatch"  # the sign-in came back in a browser that did not start it
     WRONG_ACCOUNT = "wrong_account"  # re-authorizing a needs_reauth connection with another CRM account
     ALREADY_CONNECTED_OTHER_ACCOUNT = "already_connected_other_account"
     CRM_ERROR = "crm_error"  # the CRM refused the code (PKCE mismatch, expired code) or failed
@@ -238,6 +332,19 @@ def complete_authorization(svc: ConnectionServices, *, crm: str, params: Callbac
         return _back(state, CallbackError.EXPIRED_STATE)
     if state.crm != crm:
         return _back(state, CallbackError.INVALID_STATE)
+    if not _same_browser(state, params.browser_key):
+        # Checked before the code is exchanged: a code that came back in another browser is never redeemed.
+        logger.warning("callback in a browser that did not start the sign-in", extra={"tenant_id": state.tenant_id})
+        _log(
+            svc,
+            state.tenant_id,
+            crm,
+            Action.CONNECT,
+            Outcome.FAILED,
+            CallbackError.STATE_MISMATCH,
+            "the sign-in came back in a browser that did not start it",
+        )
+        return _back(state, CallbackError.STATE_MISMATCH)
     if params.error:
         code = CallbackError.DENIED if params.error == "access_denied" else CallbackError.CRM_ERROR
         _log(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, code, f"CRM answered {params.error}")
