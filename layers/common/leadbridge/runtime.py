@@ -206,6 +206,26 @@ def link_store() -> LinkStore:
     return LinkStore(table())
 
 
+if TYPE_CHECKING:
+    from leadbridge.crm.metadata_cache import MetadataCache
+
+
+@cached
+def crm_metadata_cache() -> MetadataCache:
+    """CRM field metadata for exports, per container with a short TTL (the settings screen reads it live)."""
+    from leadbridge.crm.metadata_cache import MetadataCache
+
+    return MetadataCache()
+
+
+def _with_metadata_cache(connector: T) -> T:
+    from leadbridge.crm.metadata_cache import UsesMetadataCache
+
+    if isinstance(connector, UsesMetadataCache):
+        connector.metadata_cache = crm_metadata_cache()
+    return connector
+
+
 @cached
 def export_services() -> ExportServices:
     from leadbridge.crm.base import provider
@@ -216,13 +236,15 @@ def export_services() -> ExportServices:
         links=link_store(),
         sync_log=sync_log(),
         settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
-        connector=lambda tenant, crm: connector_for(
-            connection_store(),
-            token_vault(),
-            provider,
-            tenant,
-            crm,
-            object_names(get_settings(settings_services(), tenant, crm)),
+        connector=lambda tenant, crm: _with_metadata_cache(
+            connector_for(
+                connection_store(),
+                token_vault(),
+                provider,
+                tenant,
+                crm,
+                object_names(get_settings(settings_services(), tenant, crm)),
+            )
         ),
         active_crm=lambda tenant: only_connected_crm(connection_store().list(tenant), tenant),
         leases=lead_leases(),

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
 from leadbridge.crm.base import ConnectionContext, TokenSource
 from leadbridge.crm.http import RetryingSender
+from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.superoffice import odata
 from leadbridge.crm.superoffice.client import SuperOfficeClient
 from leadbridge.crm.superoffice.fields import (
@@ -62,6 +63,8 @@ from leadbridge.models.crm import (
 )
 
 log = logging.getLogger(__name__)
+
+_M = TypeVar("_M")
 
 DEFAULT_WEBHOOK_EVENTS = [
     f"{entity}.{action}"
@@ -105,6 +108,8 @@ class SuperOfficeConnector:
         self.last_skipped: list[str] = []  # names the last create/update left out (not published / read-only)
         self._custom: dict[CrmObject, dict[str, CustomFieldMeta]] = {}
         self._lengths: dict[CrmObject, dict[str, int]] = {}
+        # Shared across connectors of this container (exports set it); None: metadata lives as long as this connector.
+        self.metadata_cache: MetadataCache | None = None
 
     @property
     def api_base(self) -> str:
@@ -150,51 +155,74 @@ class SuperOfficeConnector:
         return infos
 
     def custom_fields(self, obj: CrmObject) -> dict[str, CustomFieldMeta]:
-        """Published udefs (by prog id) and extra fields (`x_...`), cached for this connector's life."""
+        """Published udefs (by prog id) and extra fields (`x_...`), cached for this connector's life (and in
+        `metadata_cache` when set)."""
         if obj not in self._custom:
-            entity = ENTITIES[obj].entity
-            meta: dict[str, CustomFieldMeta] = {}
-            for udef in (
-                self.client.request(f"{entity.lower()}.udeflayout", "GET", f"{entity}/UdefLayout/Published") or []
-            ):
-                key = str(udef.get("ProgId") or "") or f"SuperOffice:{udef.get('UdefIdentity')}"
-                kind = str(udef.get("FieldType") or "ShortText")
-                length = udef.get("TextLength") or UDEF_TEXT_LENGTHS.get(kind)
-                meta[key] = CustomFieldMeta(
-                    key=key,
-                    label=str(udef.get("FieldLabel") or key),
-                    type=UDEF_TYPES.get(kind, FieldType.STRING),
-                    length=int(length) if length and kind in UDEF_TEXT_LENGTHS else None,
-                    read_only=bool(udef.get("IsReadOnly")),
-                    mandatory=bool(udef.get("IsMandatory")),
-                )
-            for extra in self.client.request(f"{entity.lower()}.customfield", "GET", f"{entity}/CustomField") or []:
-                name = str(extra.get("FieldName") or "")
-                if not name.startswith("x_") or name in meta:
-                    continue  # udefs are already listed from UdefLayout, with their lengths
-                meta[name] = CustomFieldMeta(
-                    key=name,
-                    label=str(extra.get("DisplayName") or name),
-                    type=UDEF_TYPES.get(str(extra.get("FieldType")), FieldType.STRING),
-                    read_only=bool(extra.get("IsReadOnly")),
-                    mandatory=bool(extra.get("IsMandatory")),
-                )
-            self._custom[obj] = meta
+            self._custom[obj] = self._shared_metadata("custom_fields", obj, lambda: self._read_custom_fields(obj))
         return self._custom[obj]
+
+    def _metadata_key(self, obj: CrmObject | None = None) -> tuple[str, ...]:
+        # The account and the API host, not only the tenant: a reconnect to another account must not see these.
+        key = (self.crm, self.context.tenant_id, self.context.account_id, self.client.api_base)
+        return key if obj is None else (*key, obj.value)
+
+    def _shared_metadata(self, kind: str, obj: CrmObject, load: Callable[[], _M]) -> _M:
+        if self.metadata_cache is None:
+            return load()
+        return self.metadata_cache.get((*self._metadata_key(obj), kind), load)
+
+    def _forget_metadata(self, obj: CrmObject) -> None:
+        """After a rejected write: the admin may have changed the fields, so the retry reads them again."""
+        self._custom.pop(obj, None)
+        self._lengths.pop(obj, None)
+        if self.metadata_cache is not None:
+            self.metadata_cache.invalidate(self._metadata_key(obj))
+
+    def _read_custom_fields(self, obj: CrmObject) -> dict[str, CustomFieldMeta]:
+        entity = ENTITIES[obj].entity
+        meta: dict[str, CustomFieldMeta] = {}
+        published = self.client.request(f"{entity.lower()}.udeflayout", "GET", f"{entity}/UdefLayout/Published")
+        for udef in published or []:
+            key = str(udef.get("ProgId") or "") or f"SuperOffice:{udef.get('UdefIdentity')}"
+            kind = str(udef.get("FieldType") or "ShortText")
+            length = udef.get("TextLength") or UDEF_TEXT_LENGTHS.get(kind)
+            meta[key] = CustomFieldMeta(
+                key=key,
+                label=str(udef.get("FieldLabel") or key),
+                type=UDEF_TYPES.get(kind, FieldType.STRING),
+                length=int(length) if length and kind in UDEF_TEXT_LENGTHS else None,
+                read_only=bool(udef.get("IsReadOnly")),
+                mandatory=bool(udef.get("IsMandatory")),
+            )
+        for extra in self.client.request(f"{entity.lower()}.customfield", "GET", f"{entity}/CustomField") or []:
+            name = str(extra.get("FieldName") or "")
+            if not name.startswith("x_") or name in meta:
+                continue  # udefs are already listed from UdefLayout, with their lengths
+            meta[name] = CustomFieldMeta(
+                key=name,
+                label=str(extra.get("DisplayName") or name),
+                type=UDEF_TYPES.get(str(extra.get("FieldType")), FieldType.STRING),
+                read_only=bool(extra.get("IsReadOnly")),
+                mandatory=bool(extra.get("IsMandatory")),
+            )
+        return meta
 
     def _field_lengths(self, obj: CrmObject) -> dict[str, int]:
         """Tenant column lengths from the template entity's FieldProperties, for plain text fields."""
         if obj not in self._lengths:
-            entity = ENTITIES[obj].entity
-            template = self.client.request(f"{entity.lower()}.default", "GET", f"{entity}/default") or {}
-            props = template.get("FieldProperties") or {}
-            lengths: dict[str, int] = {}
-            for name, f in STANDARD_FIELDS[obj].items():
-                prop = props.get(f.path[0]) if f.kind == Kind.SCALAR else None
-                if isinstance(prop, Mapping) and isinstance(prop.get("FieldLength"), int) and prop["FieldLength"] > 0:
-                    lengths[name] = prop["FieldLength"]
-            self._lengths[obj] = lengths
+            self._lengths[obj] = self._shared_metadata("lengths", obj, lambda: self._read_field_lengths(obj))
         return self._lengths[obj]
+
+    def _read_field_lengths(self, obj: CrmObject) -> dict[str, int]:
+        entity = ENTITIES[obj].entity
+        template = self.client.request(f"{entity.lower()}.default", "GET", f"{entity}/default") or {}
+        props = template.get("FieldProperties") or {}
+        lengths: dict[str, int] = {}
+        for name, f in STANDARD_FIELDS[obj].items():
+            prop = props.get(f.path[0]) if f.kind == Kind.SCALAR else None
+            if isinstance(prop, Mapping) and isinstance(prop.get("FieldLength"), int) and prop["FieldLength"] > 0:
+                lengths[name] = prop["FieldLength"]
+        return lengths
 
     def stages(self) -> list[Stage]:
         items = self.client.request("list.salestage", "GET", "List/Rating/Items") or []
@@ -536,6 +564,7 @@ class SuperOfficeConnector:
         try:
             return self.client.request(op, method, path, json_body=body, content_type=content_type)
         except CrmRejected as exc:
+            self._forget_metadata(obj)
             # Name fields in our vocabulary, not SuperOffice's JSON keys.
             raise CrmRejected(exc.reason, fields=patch_paths_to_fields(obj, exc.fields), status=exc.status) from exc
 

@@ -1,0 +1,77 @@
+"""A per-container cache of CRM field metadata (published custom fields, column lengths), with a short TTL.
+
+Metadata is the CRM's, not the lead's: reading it on every export costs round trips (SuperOffice: 3 GETs per
+object) for answers that change when an admin edits the CRM's fields, which is rare. Exports take it from here for
+`DEFAULT_TTL_SECONDS`; the settings screen keeps reading it live (a connector without a cache). A connector drops
+its entries when the CRM rejects a write, so the retry sees fields the admin just changed.
+
+One instance per container (`runtime.crm_metadata_cache()`; `runtime.reset()` forgets it). Keys must name the
+connection's CRM account and API host, not only the tenant, so a reconnect to another account never sees the old
+account's fields. Thread-safe: the local gateway serves requests from threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+
+T = TypeVar("T")
+
+DEFAULT_TTL_SECONDS = 300.0
+
+
+class MetadataCache:
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        *,
+        max_entries: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[Hashable, ...], tuple[float, Any]] = {}
+
+    def get(self, key: tuple[Hashable, ...], load: Callable[[], T]) -> T:
+        """The cached value of `key`, or `load()` (outside the lock: two concurrent misses both load, harmlessly)."""
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                return cast(T, hit[1])
+        value = load()
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._evict(now)
+            self._entries[key] = (now + self.ttl_seconds, value)
+        return value
+
+    def invalidate(self, prefix: tuple[Hashable, ...]) -> None:
+        """Forget every entry whose key starts with `prefix` (e.g. one connection, or one object of it)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[: len(prefix)] == prefix]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _evict(self, now: float) -> None:
+        expired = [k for k, (until, _) in self._entries.items() if until <= now]
+        for key in expired or list(self._entries)[: max(1, self.max_entries // 4)]:  # oldest inserted first
+            del self._entries[key]
+
+
+@runtime_checkable
+class UsesMetadataCache(Protocol):
+    """A connector that can read its field metadata through a shared `MetadataCache` (None: per connector only)."""
+
+    metadata_cache: MetadataCache | None
