@@ -20,27 +20,27 @@ if TYPE_CHECKING:
     from leadbridge.errors import NeedsReauth
     from leadbridge.models.connection import Connection
     from leadbridge.store.changes import ChangeFeed
+    from leadbridge.store.checkpoints import DynamoCheckpointStore
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.due import DueConnectionIndex
     from leadbridge.store.events import EventPublisher
+    from leadbridge.store.leases import DynamoLeadLeases
     from leadbridge.store.links import LinkStore
+    from leadbridge.store.outbound import OutboundStore, ProcessedEvents
     from leadbridge.store.queue import MessageQueue
     from leadbridge.store.records import RecordStates
+    from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.store.webhook_events import WebhookEventClaims
     from leadbridge.sync.connections import ConnectionServices
-    from leadbridge.store.leases import DynamoLeadLeases
-    from leadbridge.store.outbound import OutboundStore, ProcessedEvents
     from leadbridge.sync.export import ExportResult, ExportServices
-    from leadbridge.sync.lifecycle import LifecycleServices
     from leadbridge.sync.inbound import InboundServices
+    from leadbridge.sync.lifecycle import LifecycleServices
+    from leadbridge.sync.runs import RunServices
     from leadbridge.sync.settings import SettingsServices
     from leadbridge.sync.webhook_processing import WebhookProcessingServices
     from leadbridge.sync.webhooks import WebhookSecrets
-    from leadbridge.store.checkpoints import DynamoCheckpointStore
-    from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
-    from leadbridge.sync.runs import RunServices
     from leadbridge.sync.worker import WorkerServices
 
 T = TypeVar("T")
@@ -446,7 +446,8 @@ def worker_services() -> WorkerServices:
     def outbound(tenant: str, crm: str, now: Any, budget: int) -> object:
         return retry_pending_outbound(lifecycle_services(), tenant, crm, now=now, budget=budget)
 
-    # The webhook-registration check is another engineer's module; wired here once it exists.
+    # `webhook_health.check_registration(services, connection)` lists the CRM's webhooks and repairs ours; loaded by
+    # name so the worker also runs where that module is absent.
     try:
         health = importlib.import_module("leadbridge.sync.webhook_health")
     except ImportError:
@@ -465,7 +466,7 @@ def worker_services() -> WorkerServices:
         publisher=event_publisher(),
         queue=sync_job_queue(),
         ensure_webhook=lambda c: ensure_webhook(connection_services(), c),
-        check_webhook=(lambda c, connector: check(connection_services(), c, connector)) if check else None,
+        check_webhook=(lambda c, _connector: check(connection_services(), c)) if check else None,
         outbound=outbound,
     )
 
