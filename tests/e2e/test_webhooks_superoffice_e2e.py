@@ -83,7 +83,8 @@ class Hooks:
         arn = self.sqs.get_queue_attributes(QueueUrl=self.app_queue, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        events.put_rule(Name="app-webhook-events", EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
+        pattern = json.dumps({"source": ["leadbridge"]})
+        events.put_rule(Name="app-webhook-events", EventBusName=bus, EventPattern=pattern)
         events.put_targets(Rule="app-webhook-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
 
     # --- the CRM user -------------------------------------------------------------------------------------------
@@ -285,8 +286,9 @@ def test_forged_resigned_and_truncated_payloads_are_rejected_and_a_replay_change
 
 def test_sold_and_lost_sales_reach_the_app_as_lead_won_and_lead_lost(wh: Hooks) -> None:
     company = wh.sb.create(CTX, "contact", {"Name": "Salg AS"})
-    won = wh.sb.create(CTX, "sale", {"Heading": "Big deal", "Amount": 50000, "Contact": {"ContactId": company["ContactId"]}})
-    lost = wh.sb.create(CTX, "sale", {"Heading": "Small deal", "Amount": 900, "Contact": {"ContactId": company["ContactId"]}})
+    under = {"Contact": {"ContactId": company["ContactId"]}}
+    won = wh.sb.create(CTX, "sale", {"Heading": "Big deal", "Amount": 50000, **under})
+    lost = wh.sb.create(CTX, "sale", {"Heading": "Small deal", "Amount": 900, **under})
     wh.settled([d.event_id for d in wh.wait_for_deliveries(3)])
 
     wh.sb.update(CTX, "sale", won["SaleId"], {"Status": "Sold"})
@@ -342,7 +344,7 @@ def test_a_change_read_after_the_record_was_deleted_is_reported_as_a_deletion(wh
     assert [e["action"] for e in sorted(wh.entries_of(change.event_id), key=lambda e: e["time"])] == ["read", "delete"]
 
 
-# --- skipped ------------------------------------------------------------------------------------------------------------
+# --- skipped ----------------------------------------------------------------------------------------------------------
 
 
 def test_objects_that_do_not_sync_from_the_crm_are_acknowledged_and_logged_as_skipped(wh: Hooks) -> None:
@@ -384,7 +386,7 @@ def test_after_disconnect_late_events_are_acknowledged_and_skipped(wh: Hooks) ->
     assert [e["error"]["code"] for e in skipped] == ["connection_disconnected"]
 
 
-# --- the app's side: a won lead sets the CRM sale to sold ---------------------------------------------------------------
+# --- the app's side: a won lead sets the CRM sale to sold -------------------------------------------------------------
 
 
 def test_a_deal_won_in_the_app_sets_the_crm_sale_to_sold(wh: Hooks) -> None:
