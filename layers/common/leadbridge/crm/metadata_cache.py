@@ -44,11 +44,15 @@ class MetadataCache:
             if hit is not None and hit[0] > now:
                 return cast(T, hit[1])
         value = load()
+        self.put(key, value)
+        return value
+
+    def put(self, key: tuple[Hashable, ...], value: Any) -> None:
+        now = self._clock()
         with self._lock:
-            if len(self._entries) >= self.max_entries:
+            if len(self._entries) >= self.max_entries and key not in self._entries:
                 self._evict(now)
             self._entries[key] = (now + self.ttl_seconds, value)
-        return value
 
     def invalidate(self, prefix: tuple[Hashable, ...]) -> None:
         """Forget every entry whose key starts with `prefix` (e.g. one connection, or one object of it)."""
