@@ -230,3 +230,17 @@ def test_a_change_event_for_a_record_the_crm_no_longer_has_reports_nothing_new(w
     assert (entry["outcome"], entry["error"]["code"]) == ("skipped", "unchanged")
     assert entry["error"]["message"] == "never reported to the app"
     assert wh.app_events() == []
+
+
+def test_a_read_the_crm_refuses_for_good_is_logged_failed_and_not_retried(wh: Hooks) -> None:
+    company = wh.sb.create(CTX, "contact", {"Name": "Hemmelig AS"})
+    [delivery] = wh.wait_for_deliveries(1)
+    wh.sb.inject_fault("403", count=1, path_prefix=f"/api/v1/Contact/{company['ContactId']}", method="GET")
+
+    outcome = poll(wh)
+
+    assert outcome.failed == [] and wh.queue_depth() == 0 and dlq(wh) == []
+    [entry] = wh.entries_of(delivery.event_id)
+    assert (entry["outcome"], entry["error"]["code"]) == ("failed", "crm_rejected")
+    assert entry["error"]["message"].startswith("the CRM refused to return the record")
+    assert wh.app_events() == []
