@@ -20,8 +20,8 @@ from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
 from leadbridge.observability import logger
+from leadbridge.sync import activities, lifecycle
 from leadbridge.sync import export as domain
-from leadbridge.sync import lifecycle
 from leadbridge.sync.matching import MatchResult
 
 app = make_resolver()
@@ -159,6 +159,32 @@ def lead_event(
         content_type=content_types.APPLICATION_JSON,
         body=result.model_dump(mode="json"),
     )
+
+
+@app.post(
+    "/leads/<lead_id>/activities",
+    summary="Send an activity of the lead to the CRM",
+    description="Creates the activity (call, meeting, task, e-mail, note) in the CRM (Salesforce Task, SuperOffice "
+    "appointment) under the lead's CRM company and, with `person_ref`, its contact; fields follow the settings' "
+    "activity mappings. Posting the same activity again updates it, writing only what changed (`status: done` "
+    "completes it). Activities created before the CRM was connected are `skipped` with the reason; 409 when activity "
+    "sync is off in the settings or the lead has no CRM company yet.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        200: {"description": "Created, updated, unchanged or skipped",
+              "content": {"application/json": {"model": activities.ActivityResult}}},
+        **error_responses(401, 403, 409, 422, 429, 502, 503),
+    },
+)  # fmt: skip
+def lead_activity(
+    lead_id: LeadId, activity: Annotated[activities.Activity, Body()], crm: CrmParam = None
+) -> activities.ActivityResult:
+    principal = current_principal(app)
+    return activities.post_activity(
+        runtime.activity_services(), principal.tenant_id, lead_id, activity, crm=crm,
+        correlation_id=logger.get_correlation_id(),
+    )  # fmt: skip
 
 
 @app.get(

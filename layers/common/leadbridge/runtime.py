@@ -228,27 +228,66 @@ def _with_metadata_cache(connector: T) -> T:
 
 @cached
 def export_services() -> ExportServices:
+    """The container's export services; `for_call()` gives the copy one export or lead event works with."""
+    return _export_services(per_call=False)
+
+
+def _export_services(*, per_call: bool) -> ExportServices:
     from leadbridge.crm.base import provider
+    from leadbridge.models.settings import SettingsDocument
     from leadbridge.sync.export import ExportServices, only_connected_crm
     from leadbridge.sync.settings import connector_for, get_settings, object_names
 
+    # Per call, the connection and the settings are read once, however many steps ask (the tenant's CRM, the
+    # connector, the export): a request must not see another request's reads, so never per container.
+    def read_settings(tenant: str, crm: str) -> SettingsDocument:
+        return get_settings(settings_services(), tenant, crm)
+
+    connections = _ConnectionsReadOnce(connection_store()) if per_call else connection_store()
+    settings = _read_once(read_settings) if per_call else read_settings
     return ExportServices(
         links=link_store(),
         sync_log=sync_log(),
-        settings=lambda tenant, crm: get_settings(settings_services(), tenant, crm),
+        settings=settings,
         connector=lambda tenant, crm: _with_metadata_cache(
-            connector_for(
-                connection_store(),
-                token_vault(),
-                provider,
-                tenant,
-                crm,
-                object_names(get_settings(settings_services(), tenant, crm)),
-            )
+            connector_for(connections, token_vault(), provider, tenant, crm, object_names(settings(tenant, crm)))
         ),
-        active_crm=lambda tenant: only_connected_crm(connection_store().list(tenant), tenant),
+        active_crm=lambda tenant: only_connected_crm(connections.list(tenant), tenant),
         leases=lead_leases(),
+        for_call=None if per_call else lambda: _export_services(per_call=True),
     )
+
+
+def _read_once(read: Callable[[str, str], T]) -> Callable[[str, str], T]:
+    memo: dict[tuple[str, str], T] = {}
+
+    def once(tenant: str, crm: str) -> T:
+        if (tenant, crm) not in memo:
+            memo[(tenant, crm)] = read(tenant, crm)
+        return memo[(tenant, crm)]
+
+    return once
+
+
+class _ConnectionsReadOnce:
+    """The tenant's connections as first read in this call: `list` answers later `get`s of the same tenant."""
+
+    def __init__(self, store: ConnectionStore) -> None:
+        self._store = store
+        self._listed: dict[str, list[Connection]] = {}
+        self._got: dict[tuple[str, str], Connection | None] = {}
+
+    def list(self, tenant_id: str) -> list[Connection]:
+        if tenant_id not in self._listed:
+            self._listed[tenant_id] = self._store.list(tenant_id)
+            for connection in self._listed[tenant_id]:
+                self._got[(tenant_id, connection.crm)] = connection
+        return self._listed[tenant_id]
+
+    def get(self, tenant_id: str, crm: str) -> Connection | None:
+        if (tenant_id, crm) not in self._got:
+            self._got[(tenant_id, crm)] = self._store.get(tenant_id, crm)
+        return self._got[(tenant_id, crm)]
 
 
 @cached
@@ -476,3 +515,22 @@ def run_services() -> RunServices:
     from leadbridge.sync.runs import RunServices
 
     return RunServices(runs=run_store(), connections=connection_store(), queue=sync_job_queue())
+
+
+# --- app activities → CRM activities (issue 9): functions/export -----------------------------------------------------
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from leadbridge.sync.activities import ActivityServices
+
+
+@cached
+def activity_services() -> ActivityServices:
+    from leadbridge.sync.activities import ActivityServices
+
+    def connected_at(tenant: str, crm: str) -> datetime | None:
+        connection = connection_store().get(tenant, crm)
+        return connection.connected_at if connection else None
+
+    return ActivityServices(export=export_services(), connected_at=connected_at)

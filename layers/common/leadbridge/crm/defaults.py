@@ -25,6 +25,9 @@ class CrmProfile:
     status_field: str | None  # deal status (Stage ids with group "status")
     # CRM country name → the value the connector's country field takes (SuperOffice CountryId = ISO 3166 numeric).
     country_values: dict[str, str] = field(default_factory=dict)
+    # Activity completion: the field and its value per app activity status ("open", "done"); see sync/activities.py.
+    activity_status_field: str | None = None
+    activity_status_values: dict[str, Any] = field(default_factory=dict)
 
 
 # (prog id number, app field) in the order of lead-fields.json.
@@ -104,6 +107,8 @@ SUPEROFFICE = CrmProfile(
         "United Kingdom": "826",
         "United States": "840",
     },
+    activity_status_field="Completed",
+    activity_status_values={"open": False, "done": True},
 )
 
 SALESFORCE = CrmProfile(
@@ -117,6 +122,8 @@ SALESFORCE = CrmProfile(
     owner_field="OwnerId",
     stage_field="StageName",  # won/lost are closed stages (OpportunityStage.IsClosed/IsWon), not a separate status
     status_field=None,
+    activity_status_field="Status",  # Task.Status, a restricted picklist
+    activity_status_values={"open": "Not Started", "done": "Completed"},
 )
 
 PROFILES: dict[str, CrmProfile] = {"superoffice": SUPEROFFICE, "salesforce": SALESFORCE}

@@ -1,0 +1,337 @@
+"""App activities → CRM activities (issue 9, seed 004: "Activities created in the app after the sync are created as
+Tasks"; "when an Activity is marked Done the Task Status is updated").
+
+`post_activity` takes one activity of a lead (a call, meeting, task, e-mail or note) and writes it to the tenant's CRM
+as the connector's ACTIVITY object (Salesforce Task, SuperOffice Appointment), under the lead's synced records:
+- the company the lead was exported to is the activity's parent (Salesforce `WhatId`, SuperOffice Contact); the
+  lead contact named by `person_ref` is its person (Salesforce `WhoId`, SuperOffice Person);
+- the CRM fields come from the settings' activity field mappings (app fields `name`/`subject`, `description`,
+  `date`/`due_date`, `type`, `status`), and the CRM's completion field from the CRM profile
+  (`CrmProfile.activity_status_field`: Task `Status` Not Started/Completed, Appointment `Completed`);
+- the CRM record is linked (`RecordLink` object activity, app id `{lead_id}~{activity id}`): posting the same
+  activity again updates it, writing only the fields whose value changed (marking it done writes only the status).
+
+Not sent, with the reason (logged): activity sync switched off (`objects.activity.direction`, 409), and activities
+created before the CRM was connected (seed 004: older activities are not sent; 200 `skipped`). A lead that has no
+company in the CRM yet is a 409 (export it first); an unknown `person_ref` a 422. CRM failures are logged and re-raised
+like export's (502 for a rejected write, with `log_entry_id`). The lead's lease (`export.lead_lease`) keeps a re-post
+and an export of the same lead from running together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadbridge.crm.base import Connector
+from leadbridge.crm.defaults import profile
+from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth
+from leadbridge.mapping.engine import apply
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.store.links import PERSON_SEPARATOR, RecordLink
+from leadbridge.sync.export import ExportServices, content_hash, field_hashes, lead_lease
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ActivityServices:
+    export: ExportServices  # links, sync log, settings, connector, active CRM, clock, lead leases
+    connected_at: Callable[[str, str], datetime | None]  # (tenant, crm) → when the connection was made
+
+
+# --- API contracts ------------------------------------------------------------------------------------------------
+
+
+class ActivityType(StrEnum):
+    CALL = "call"
+    MEETING = "meeting"
+    TASK = "task"
+    EMAIL = "email"
+    NOTE = "note"
+
+
+class ActivityStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class Activity(BaseModel):
+    """An activity logged in the app on a lead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The activity's id in the app.")
+    type: ActivityType
+    subject: str = Field(min_length=1, max_length=255, description="Short title (Salesforce Task Subject).")
+    description: str | None = Field(default=None, max_length=32000)
+    due_date: date | None = Field(default=None, description="ISO date (Salesforce Task ActivityDate).")
+    status: ActivityStatus = ActivityStatus.OPEN
+    created_at: datetime = Field(
+        description="When it was created in the app (ISO 8601; no zone = UTC). Activities created before the CRM "
+        "was connected are not sent."
+    )
+    person_ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The lead contact it concerns: the contact's app id, else its e-mail (as the export keys it).",
+    )
+
+
+class ActivityOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+
+
+class ActivityResult(BaseModel):
+    outcome: ActivityOutcome = Field(description="`created`, `updated`, `unchanged`, or `skipped` (see `reason`).")
+    lead_id: str
+    activity_id: str
+    crm: str
+    crm_id: str | None = Field(default=None, description="The CRM activity (Salesforce Task id, SuperOffice "
+                               "appointment id).")  # fmt: skip
+    url: str | None = None
+    parent_id: str | None = Field(default=None, description="The CRM company it was filed under.")
+    person_id: str | None = Field(default=None, description="The CRM person it concerns, when `person_ref` was given.")
+    fields_written: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    log_entry_id: str
+    crm_calls: int = 0
+
+
+def activity_app_id(lead_id: str, activity_id: str) -> str:
+    return f"{lead_id}{PERSON_SEPARATOR}{activity_id}"
+
+
+def app_record(activity: Activity) -> dict[str, Any]:
+    """The activity as the mapping engine reads it. The default mappings use `name`/`date` (the settings' activity
+    vocabulary); `subject`/`due_date` are offered too so an admin can map the request's own names."""
+    return {
+        "id": activity.id,
+        "type": activity.type.value,
+        "name": activity.subject,
+        "subject": activity.subject,
+        "description": activity.description,
+        "date": activity.due_date,
+        "due_date": activity.due_date,
+        "status": activity.status.value,
+        "created_at": activity.created_at,
+    }
+
+
+def crm_fields(
+    settings: SettingsDocument, activity: Activity, connector: Connector
+) -> tuple[dict[str, Any], list[SkippedField]]:
+    """The CRM activity's fields: the mapped ones, then the CRM's completion field for the status."""
+    mapped = apply(settings, CrmObject.ACTIVITY, app_record(activity), connector.fields(CrmObject.ACTIVITY))
+    fields = dict(mapped.fields)
+    prof = profile(settings.crm)
+    if prof.activity_status_field and activity.status.value in prof.activity_status_values:
+        fields[prof.activity_status_field] = prof.activity_status_values[activity.status.value]
+    skipped = [
+        SkippedField(field=s.crm_field or ", ".join(s.app_fields), reason=s.reason.value) for s in mapped.skipped
+    ]
+    return fields, skipped
+
+
+# --- entry point --------------------------------------------------------------------------------------------------
+
+
+def post_activity(
+    svc: ActivityServices,
+    tenant: str,
+    lead_id: str,
+    activity: Activity,
+    *,
+    crm: str | None = None,
+    correlation_id: str | None = None,
+) -> ActivityResult:
+    """Create or update the CRM activity of one app activity; see the module docstring."""
+    ex = svc.export
+    crm = crm or ex.active_crm(tenant)
+    settings = ex.settings(tenant, crm)
+    run = _Run(svc, tenant, crm, lead_id, activity, correlation_id)
+    if not settings.objects.activity.direction.outbound:
+        entry = run.skip("activities are not synced to the CRM (objects.activity.direction)")
+        raise Conflict(
+            "Activities are not sent to the CRM under the current settings (objects.activity.direction).",
+            details={"hint": "An admin can turn on activity sync in the integration settings.",
+                     "log_entry_id": entry.id},
+        )  # fmt: skip
+    app_id = activity_app_id(lead_id, activity.id)
+    with lead_lease(ex, tenant, crm, lead_id):
+        link = ex.links.get(tenant, crm, CrmObject.ACTIVITY, app_id)
+        if link is None:
+            connected_at = svc.connected_at(tenant, crm)
+            if connected_at is not None and _utc(activity.created_at) < _utc(connected_at):
+                entry = run.skip(
+                    f"created {_utc(activity.created_at).isoformat()}, before the CRM was connected "
+                    f"({_utc(connected_at).isoformat()}); only activities created after the connection are sent"
+                )
+                return run.result(ActivityOutcome.SKIPPED, entry, reason=entry.fields_skipped[0].reason)
+        company = ex.links.get(tenant, crm, CrmObject.COMPANY, lead_id)
+        if company is None:
+            raise Conflict(
+                f"Lead {lead_id!r} has no company in the CRM yet, so its activity has nothing to be filed under.",
+                details={"hint": "Export the lead (or let its lifecycle event create it), then send the activity."},
+            )
+        person_id = _person(ex, run, activity)
+        connector = ex.connector(tenant, crm)
+        run.connector = connector
+        try:
+            return _write(run, settings, connector, link, company, person_id)
+        except CrmError as exc:
+            entry = run.failure(exc, link)
+            exc.details["log_entry_id"] = entry.id
+            raise
+
+
+@dataclass
+class _Run:
+    svc: ActivityServices
+    tenant: str
+    crm: str
+    lead_id: str
+    activity: Activity
+    correlation_id: str | None
+    connector: Connector | None = None
+    calls_before: int = 0
+
+    def calls(self) -> int:
+        calls = getattr(self.connector, "calls", None)
+        return (sum(calls.values()) if isinstance(calls, Mapping) else 0) - self.calls_before
+
+    def entry(self, **kw: Any) -> SyncLogEntry:
+        return SyncLogEntry(
+            tenant=self.tenant,
+            crm=self.crm,
+            direction=Direction.TO_CRM,
+            trigger=Trigger.LEAD_EVENT,
+            object=CrmObject.ACTIVITY,
+            app_id=self.lead_id,
+            correlation_id=self.correlation_id,
+            details={"operation": "activity", "activity_id": self.activity.id, "type": self.activity.type.value,
+                     "status": self.activity.status.value},
+            **kw,
+        )  # fmt: skip
+
+    def skip(self, reason: str) -> SyncLogEntry:
+        entry = self.entry(action=Action.SKIP, outcome=Outcome.SKIPPED,
+                           fields_skipped=[SkippedField(field="*", reason=reason)])  # fmt: skip
+        self.svc.export.sync_log.write(entry)
+        log.info("activity not sent", extra={"tenant_id": self.tenant, "crm": self.crm, "reason": reason})
+        return entry
+
+    def failure(self, exc: CrmError, link: RecordLink | None) -> SyncLogEntry:
+        cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
+        entry = self.entry(
+            action=Action.UPDATE if link else Action.CREATE,
+            outcome=Outcome.FAILED,
+            crm_id=link.crm_id if link else None,
+            error=LogError(code=exc.code, message=exc.message, cause=None if cause is None else str(cause)),
+            crm_calls=max(0, self.calls()),
+        )
+        try:
+            self.svc.export.sync_log.write(entry)
+        except Exception:  # the CRM error is what the caller must see; a log outage must not hide it
+            log.warning("could not write the sync log entry of a failed activity", exc_info=True)
+        if isinstance(exc, NeedsReauth):
+            exc.details.setdefault("hint", "An admin must reconnect the CRM account, then send the activity again.")
+        return entry
+
+    def result(self, outcome: ActivityOutcome, entry: SyncLogEntry, **kw: Any) -> ActivityResult:
+        return ActivityResult(outcome=outcome, lead_id=self.lead_id, activity_id=self.activity.id, crm=self.crm,
+                              log_entry_id=entry.id, crm_calls=entry.crm_calls, **kw)  # fmt: skip
+
+
+def _person(ex: ExportServices, run: _Run, activity: Activity) -> str | None:
+    if activity.person_ref is None:
+        return None
+    ref = activity.person_ref.strip()
+    # The export keys a contact by its app id, else its lower-cased e-mail (export.person_ref).
+    for candidate in dict.fromkeys([ref, ref.casefold()]):
+        key = candidate.replace("#", "_").replace("~", "_")
+        link = ex.links.get(run.tenant, run.crm, CrmObject.PERSON, f"{run.lead_id}{PERSON_SEPARATOR}{key}")
+        if link is not None:
+            return link.crm_id
+    raise InvalidInput(
+        f"Lead {run.lead_id!r} has no contact {ref!r} in the CRM; export the lead with that contact first.",
+        errors=[{"loc": ["body", "person_ref"], "type": "not_found", "message": "no synced contact of the lead"}],
+    )
+
+
+def _write(
+    run: _Run,
+    settings: SettingsDocument,
+    connector: Connector,
+    link: RecordLink | None,
+    company: RecordLink,
+    person_id: str | None,
+) -> ActivityResult:
+    ex = run.svc.export
+    run.calls_before = run.calls()
+    fields, skipped = crm_fields(settings, run.activity, connector)
+    hashes = field_hashes(fields)
+    now = ex.clock()
+    if link is None:
+        created = connector.create(CrmObject.ACTIVITY, fields, parent_id=company.crm_id, person_id=person_id)
+        crm_id, url, written, outcome = created.id, created.url, list(fields), ActivityOutcome.CREATED
+    else:
+        changed = {k: v for k, v in fields.items() if link.field_hashes.get(k) != hashes[k]}
+        if changed:
+            connector.update(CrmObject.ACTIVITY, link.crm_id, changed)
+        crm_id, url, written = link.crm_id, link.url, list(changed)
+        outcome = ActivityOutcome.UPDATED if changed else ActivityOutcome.UNCHANGED
+        hashes = {**link.field_hashes, **hashes}
+    ex.links.save(
+        RecordLink(
+            tenant=run.tenant,
+            crm=run.crm,
+            object=CrmObject.ACTIVITY,
+            app_id=activity_app_id(run.lead_id, run.activity.id),
+            crm_id=crm_id,
+            url=url or connector.record_url(CrmObject.ACTIVITY, crm_id),
+            lead_id=run.lead_id,
+            content_hash=content_hash(fields),
+            field_hashes=hashes,
+            match="created",
+            created_at=link.created_at if link else now,
+            updated_at=now,
+            synced_at=now,
+        )
+    )
+    action = {ActivityOutcome.CREATED: Action.CREATE, ActivityOutcome.UPDATED: Action.UPDATE}.get(outcome, Action.SKIP)
+    entry = run.entry(
+        action=action,
+        outcome=Outcome.SKIPPED if action is Action.SKIP else Outcome.SUCCESS,
+        crm_id=crm_id,
+        fields_written=written,
+        fields_skipped=skipped if action is not Action.SKIP else [SkippedField(field="*", reason="unchanged")],
+        crm_calls=run.calls(),
+        match={"company": company.crm_id, **({"person": person_id} if person_id else {})},
+    )
+    ex.sync_log.write(entry)
+    return run.result(
+        outcome,
+        entry,
+        crm_id=crm_id,
+        url=url or connector.record_url(CrmObject.ACTIVITY, crm_id),
+        parent_id=company.crm_id,
+        person_id=person_id,
+        fields_written=written,
+    )
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
