@@ -42,7 +42,7 @@ from leadbridge.mapping.transforms import map_country
 from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo
 from leadbridge.models.lead import Lead, LeadContact
-from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.settings import FieldMapping, SettingsDocument
 from leadbridge.models.synclog import (
     Action,
     Direction,
@@ -116,6 +116,14 @@ class ExportServices:
     active_crm: Callable[[str], str]  # tenant → the CRM of its connection; ConnectionMissing when none
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     leases: LeadLeases | None = None  # None: no cross-request lock (single-threaded callers, unit tests)
+    # A copy for one export or lead event that reads the settings and the connection once however often its steps
+    # ask (the composition root's); None: use these services as they are.
+    for_call: Callable[[], ExportServices] | None = None
+
+
+def one_call(svc: ExportServices) -> ExportServices:
+    """The services one export, match or lead event works with (see `ExportServices.for_call`)."""
+    return svc.for_call() if svc.for_call is not None else svc
 
 
 # Longer than the export function's timeout (29 s), so a running export never loses its lease; a crashed holder
@@ -333,6 +341,7 @@ def match_company(connector: Connector, settings: SettingsDocument, lead: Lead) 
 
 
 def match_lead(svc: ExportServices, tenant: str, lead: Lead, *, crm: str | None = None) -> MatchResult:
+    svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
     settings = svc.settings(tenant, crm)
     return match_company(svc.connector(tenant, crm), settings, lead)
@@ -423,8 +432,8 @@ def person_ref(contact: LeadContact, index: int) -> str:
     return raw.replace("#", "_").replace("~", "_")
 
 
-def _full_name(fields: Mapping[str, Any]) -> str | None:
-    parts = [str(fields.get(k) or "").strip() for k in ("Firstname", "MiddleName", "Lastname")]
+def _full_name(fields: Mapping[str, Any], name_parts: Iterable[str]) -> str | None:
+    parts = [str(fields.get(k) or "").strip() for k in name_parts]
     return normalise_name(" ".join(p for p in parts if p))
 
 
@@ -470,13 +479,11 @@ def export_lead(
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
 
     `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event."""
+    svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
-    if lock:
-        with lead_lease(svc, tenant, crm, request.lead.id):
-            return export_lead(
-                svc, tenant, request, crm=crm, correlation_id=correlation_id, trigger=trigger, lock=False
-            )
     settings = svc.settings(tenant, crm)
+    # Built before anything else: it refuses a missing or unauthorised connection. No CRM call (the token is read
+    # only when a request is made).
     connector = svc.connector(tenant, crm)
     choice = request.choice
     if choice.mode is ExportMode.LINK and not choice.crm_company_id:
@@ -487,11 +494,33 @@ def export_lead(
     lead, warnings = prepare_lead(request.lead, settings)
     run = _Run(tenant, crm, lead, connector, correlation_id, _crm_calls(connector), warnings, trigger=trigger)
     fingerprint = input_fingerprint(lead, settings)
-    company_link = svc.links.get(tenant, crm, CrmObject.COMPANY, lead.id)
-    if company_link and choice.mode is ExportMode.LINK and choice.crm_company_id != company_link.crm_id:
-        company_link = None  # the user re-links the lead to another CRM company
-    person_links = {link.app_id: link for link in svc.links.persons_of(tenant, crm, lead.id)} if company_link else {}
+    if not lock:
+        return _export_current(svc, run, settings, choice, fingerprint)
+    # An unchanged lead writes nothing (but its log entry), so it needs no lease: the common re-export is cheap.
+    company_link = _company_link(svc, run, choice)
+    if company_link and company_link.input_hash == fingerprint:
+        return _unchanged(svc, run, company_link, _person_links(svc, run))
+    with lead_lease(svc, tenant, crm, lead.id):
+        return _export_current(svc, run, settings, choice, fingerprint)
 
+
+def _company_link(svc: ExportServices, run: _Run, choice: ExportChoice) -> RecordLink | None:
+    link = svc.links.get(run.tenant, run.crm, CrmObject.COMPANY, run.lead.id)
+    if link and choice.mode is ExportMode.LINK and choice.crm_company_id != link.crm_id:
+        return None  # the user re-links the lead to another CRM company
+    return link
+
+
+def _person_links(svc: ExportServices, run: _Run) -> dict[str, RecordLink]:
+    return {link.app_id: link for link in svc.links.persons_of(run.tenant, run.crm, run.lead.id)}
+
+
+def _export_current(
+    svc: ExportServices, run: _Run, settings: SettingsDocument, choice: ExportChoice, fingerprint: str
+) -> ExportResult:
+    """Under the lead's lease: the links as they are now (an export that just finished may have written them)."""
+    company_link = _company_link(svc, run, choice)
+    person_links = _person_links(svc, run) if company_link else {}
     if company_link and company_link.input_hash == fingerprint:
         return _unchanged(svc, run, company_link, person_links)
     try:
@@ -598,7 +627,9 @@ def _export(
     svc.links.save(company_link)
 
     # --- persons ---
-    persons = _upsert_persons(svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED)
+    persons = _upsert_persons(
+        svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings
+    )
 
     # --- done: remember the input, log ---
     company_link.input_hash = fingerprint
@@ -692,8 +723,10 @@ def _upsert_persons(
     person_links: dict[str, RecordLink],
     *,
     company_created: bool,
+    settings: SettingsDocument,
 ) -> list[PersonResult]:
     connector = run.connector
+    keys = person_key_fields(settings)
     results: list[PersonResult] = []
     crm_persons: list[CrmRecord] | None = [] if company_created else None  # read lazily, once
     taken: set[str] = set()
@@ -710,7 +743,7 @@ def _upsert_persons(
         else:
             if crm_persons is None:
                 crm_persons = connector.list_persons(company_id)
-            current, how = _match_person(crm_persons, fields, taken)
+            current, how = _match_person(crm_persons, fields, taken, keys)
             if current is not None:
                 crm_id = current.id
                 changed = {k: v for k, v in fields.items() if canonical(current.fields.get(k)) != canonical(v)}
@@ -764,20 +797,45 @@ def _upsert_persons(
     return results
 
 
+@dataclass(frozen=True)
+class PersonKeyFields:
+    """Which CRM person fields hold the e-mail and the name parts, read from the field mapping (any CRM)."""
+
+    email: str | None
+    name_parts: tuple[str, ...]  # first, (middle,) last: the CRM fields in name order
+
+
+def person_key_fields(settings: SettingsDocument) -> PersonKeyFields:
+    def crm_field(app_field: str, split_part: str | None = None) -> str | None:
+        def feeds(m: FieldMapping) -> bool:
+            if m.app_fields == [app_field]:
+                return True
+            # A full name split into its parts (`split_name` transform) feeds first/last too.
+            return split_part is not None and any(getattr(t, "part", None) == split_part for t in m.transforms)
+
+        found = [m for m in settings.field_mappings.person if m.outbound and feeds(m)]
+        found.sort(key=lambda m: m.custom)  # a standard field over a custom copy of the same value
+        return str(found[0].crm_field) if found else None
+
+    parts = (crm_field("first_name", "first"), crm_field("middle_name"), crm_field("last_name", "last"))
+    return PersonKeyFields(crm_field("email"), tuple(p for p in parts if p))
+
+
 def _match_person(
-    candidates: list[CrmRecord], fields: Mapping[str, Any], taken: set[str]
+    candidates: list[CrmRecord], fields: Mapping[str, Any], taken: set[str], keys: PersonKeyFields
 ) -> tuple[CrmRecord | None, str]:
-    """The company's CRM person with the same e-mail, else the same normalised full name."""
+    """The company's CRM person with the same e-mail, else the same normalised full name (in the CRM fields the
+    settings map the app's e-mail and name parts to)."""
     free = [c for c in candidates if c.id not in taken]
-    email = str(fields.get("Email") or "").strip().casefold()
-    if email:
+    email = str(fields.get(keys.email) or "").strip().casefold() if keys.email else ""
+    if email and keys.email:
         for candidate in free:
-            if str(candidate.fields.get("Email") or "").strip().casefold() == email:
+            if str(candidate.fields.get(keys.email) or "").strip().casefold() == email:
                 return candidate, "email"
-    name = _full_name(fields)
+    name = _full_name(fields, keys.name_parts)
     if name:
         for candidate in free:
-            if _full_name(candidate.fields) == name:
+            if _full_name(candidate.fields, keys.name_parts) == name:
                 return candidate, "name"
     return None, "created"
 
