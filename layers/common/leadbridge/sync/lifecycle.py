@@ -59,6 +59,7 @@ from leadbridge.sync.export import (
     export_lead,
     field_hashes,
     lead_lease,
+    one_call,
 )
 from leadbridge.sync.matching import MatchResult
 from leadbridge.sync.rules import evaluate
@@ -233,18 +234,19 @@ def handle_event(
 ) -> LeadEventResult:
     """Apply one lead event; see the module docstring. Raises ExportInProgress (409) while the lead is busy."""
     check_event(event)
-    crm = crm or svc.export.active_crm(tenant)
+    export = one_call(svc.export)  # the settings and the connection read once for this event
+    crm = crm or export.active_crm(tenant)
     lead_id = event.lead.id
-    received_at = svc.export.clock()
+    received_at = export.clock()
     if event.occurred_at is None:
         event = event.model_copy(update={"occurred_at": received_at})
-    with lead_lease(svc.export, tenant, crm, lead_id):
+    with lead_lease(export, tenant, crm, lead_id):
         if event.event_id:
             first = svc.processed.get(tenant, crm, lead_id, event.event_id)
             if first is not None:
                 return LeadEventResult.model_validate_json(first).model_copy(update={"replayed": True})
         try:
-            result = _apply(svc.export, tenant, crm, event, correlation_id)
+            result = _apply(export, tenant, crm, event, correlation_id)
         except RETRYABLE as exc:
             result = defer(svc, tenant, crm, event, exc)
         if event.event_id and result.outcome is not LeadEventOutcome.NEEDS_DECISION:
@@ -379,6 +381,7 @@ def _apply(
     *,
     attempt: int = 0,
 ) -> LeadEventResult:
+    svc = one_call(svc)
     settings = svc.settings(tenant, crm)
     lead = event.lead.model_copy(
         update={"stage": event.stage or event.lead.stage, "owner": event.owner or event.lead.owner}
@@ -504,7 +507,8 @@ def _export_and_deal(
     ctx: _Ctx, live_deal: RecordLink | None, deal_link: RecordLink | None, overrides: Mapping[str, Any]
 ) -> LeadEventResult:
     connector = ctx.connector()
-    shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector)  # export reuses this event's connector
+    # The export reuses this event's connector (and its settings and connection reads).
+    shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
     try:
         exported = export_lead(
             shared,
