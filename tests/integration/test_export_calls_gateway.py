@@ -175,6 +175,14 @@ def test_a_changed_lead_writes_only_what_changed_without_reading_metadata_again(
     assert crm == Counter({"PATCH /api/v1/Contact/{id}": 1})  # the one changed field; no metadata, no match
 
 
+def test_a_change_no_company_or_person_field_reads_is_an_unchanged_re_export(calls: Calls) -> None:
+    lead = issue6_lead(7)
+    calls.export(lead)
+    body, crm, aws = calls.export({**lead, "stage": "Qualified", "dealTitle": "Another deal title"})
+    assert body["status"] == "unchanged" and crm == Counter()
+    assert aws["DynamoDB PutItem"] == 1  # its log entry only
+
+
 def test_a_stage_change_of_a_linked_lead_touches_only_the_deal(calls: Calls) -> None:
     calls.configure(status_mapping=STATUS_MAPPING)
     lead = {**issue6_lead(6), "stage": "Lead", "dealTitle": "Bolt 6", "dealAmount": "25000"}
@@ -188,4 +196,6 @@ def test_a_stage_change_of_a_linked_lead_touches_only_the_deal(calls: Calls) -> 
     assert body["outcome"] == "applied" and body["deal"]["action"] == "updated", body
     assert body["company"]["action"] == "unchanged" and [p["action"] for p in body["persons"]] == ["unchanged"] * 3
     assert crm == Counter({"PATCH /api/v1/Sale/{id}": 1}), crm  # only the sale's stage
-    assert aws["DynamoDB DeleteItem"] == 1  # the event's lease
+    # Writes: the event's lease, the company's "unchanged" log entry, the deal link and the deal's log entry; the
+    # company and person links are not written again (the stage is no company or person field).
+    assert aws["DynamoDB PutItem"] == 4 and aws["DynamoDB DeleteItem"] == 1

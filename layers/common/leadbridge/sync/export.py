@@ -2,7 +2,8 @@
 remember what was written, and log it.
 
 Flow of `export_lead`:
-1. An unchanged re-export (same lead, same settings version, link complete) stops before any CRM call.
+1. An unchanged re-export (the same company and person values from the lead, same settings version, link
+   complete: `input_fingerprint`) stops before the lead's lease and any CRM call.
 2. Otherwise the lead is planned with `plan_lead` (the function the settings preview uses), against live metadata.
 3. The company is resolved: the existing link, the chosen CRM id (`link`), a new record (`create`), or by matching
    (`auto`: exact → link, none → create, only possible matches → 409 with the candidates).
@@ -372,8 +373,23 @@ def content_hash(fields: Mapping[str, Any]) -> str:
 
 
 def input_fingerprint(lead: Lead, settings: SettingsDocument) -> str:
-    payload = {"lead": lead.model_dump(mode="json"), "settings_version": settings.version, "crm": settings.crm}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    """What the company and persons of an export are made of: the values the settings map from the lead (before the
+    CRM's field metadata trims them), the contacts' keys and the settings version. A change no company or person
+    field reads (the stage, a deal field, an unmapped field) leaves it as it is, so a lead event of a linked lead
+    skips the company/person part and a re-export of such a lead writes nothing."""
+    plan = plan_lead(settings, lead, None, linked=True)
+    persons = [
+        [person_ref(contact, index), field_hashes(record.fields)]
+        for index, (contact, record) in enumerate(zip(lead.contacts, plan.persons, strict=False))
+    ]
+    payload = {
+        "lead": lead.id,
+        "company": field_hashes(plan.company.fields) if plan.company else None,
+        "persons": persons,
+        "settings_version": settings.version,
+        "crm": settings.crm,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def phone_region(lead: Lead, settings: SettingsDocument) -> str | None:
