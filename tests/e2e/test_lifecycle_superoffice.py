@@ -39,8 +39,6 @@ def lc(env: Env) -> Iterator[Lifecycle]:  # noqa: F811
     sb = env.sandbox
     sb.add_user(CTX, "seller@cust40001.test", associate_id=SELLER, full_name="Sam Seller")
     env.connect(TENANT)
-    with sb.lock:  # webhook intake has its own tests; here the CRM's change notifications stay off
-        sb.customers[CTX].webhooks.clear()
     lifecycle = Lifecycle(env)
     lifecycle.configure(status_mapping=STATUS_MAPPING, owners={"user_map": {"u-seller": str(SELLER)}})
     yield lifecycle
