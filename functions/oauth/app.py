@@ -178,21 +178,27 @@ def _error_response(status: int, code: str, message: str, *, cookies: list[Cooki
 )
 def list_connections() -> ConnectionList:
     principal = current_principal(app)
-    return connections.list_connections(runtime.connection_services(), tenant_id=principal.tenant_id)
+    return connections.list_connections(
+        runtime.connection_services(), tenant_id=principal.tenant_id, admin=principal.is_admin
+    )
 
 
 @app.get(
     "/connections/<crm>",
     summary="Connection status of one CRM",
     description="`connected`, `needs_reauth` (an admin must connect again) or `disconnected`; the CRM account, who "
-    "connected it and when, the last successful sync and the last error.",
+    "connected it and when, the last successful sync and the last error. For an admin, `webhook_setup` says what to "
+    "do in the CRM when its webhooks cannot be created through its API (Salesforce Outbound Messages): the endpoint "
+    "URL (it carries the connection's secret key: keep it private) and the steps.",
     tags=["connections"],
     security=SECURED,
     responses=_ERRORS,
 )
 def get_connection(crm: CrmName) -> ConnectionView:
     principal = current_principal(app)
-    return connections.connection_status(runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm)
+    return connections.connection_status(
+        runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, admin=principal.is_admin
+    )
 
 
 @app.delete(

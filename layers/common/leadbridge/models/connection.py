@@ -50,6 +50,9 @@ class Connection(BaseModel):
     webhook_status: WebhookStatus = WebhookStatus.NONE
     webhook_error: str | None = None
     webhook_secret_name: str | None = None
+    webhook_state: str | None = None  # the CRM's state word of the registration, e.g. "ManualSetupRequired"
+    webhook_setup_steps: list[str] = Field(default_factory=list)  # what an admin must do in the CRM, if anything
+    webhook_events: list[str] = Field(default_factory=list)  # what the registration covers (CRM object or event names)
     next_run_at: datetime | None = None
     disconnected_at: datetime | None = None
     disconnected_by: str | None = None
@@ -105,8 +108,31 @@ class AuthorizeResponse(BaseModel):
     expires_at: datetime = Field(description="The authorization must be completed before this time.")
 
 
+MANUAL_SETUP_STATE = "ManualSetupRequired"
+
+
+class WebhookSetup(BaseModel):
+    """The step an admin must do in the CRM because its webhooks cannot be created through its API (Salesforce
+    Outbound Messages). Shown to admins only: `target_url` carries the connection's secret key."""
+
+    required: bool = Field(description="True while the CRM only notifies leadbridge once an admin set this up.")
+    state: str | None = Field(default=None, description="The registration state, e.g. `ManualSetupRequired`.")
+    target_url: str = Field(description="The endpoint URL to enter in the CRM. Treat it as a secret.")
+    objects: list[str] = Field(default_factory=list, description="The CRM objects to notify about.")
+    steps: list[str] = Field(default_factory=list, description="What to do in the CRM, in order.")
+
+    @classmethod
+    def of(cls, connection: Connection, target_url: str) -> WebhookSetup | None:
+        """None unless the connection is active and its registration waits for a manual step."""
+        if not connection.is_active or connection.webhook_state != MANUAL_SETUP_STATE:
+            return None
+        return cls(required=True, state=connection.webhook_state, target_url=target_url,
+                   objects=list(connection.webhook_events), steps=list(connection.webhook_setup_steps))  # fmt: skip
+
+
 class ConnectionView(BaseModel):
-    """What the API shows about a connection. Deliberately no token, secret name or connection key."""
+    """What the API shows about a connection. Deliberately no token or secret name; the connection key only inside
+    `webhook_setup`, which is filled for admins only."""
 
     crm: str
     status: ConnectionStatus
@@ -122,10 +148,19 @@ class ConnectionView(BaseModel):
     webhook_error: str | None = None
     disconnected_at: datetime | None = None
     disconnected_by: str | None = None
+    webhook_setup: WebhookSetup | None = Field(
+        default=None,
+        description="Admins only: set when the CRM's webhook must be set up by hand in the CRM (Salesforce Outbound "
+        "Messages), with the endpoint URL and the steps. Absent for members and when nothing is to be done.",
+    )
 
     @classmethod
-    def of(cls, connection: Connection) -> ConnectionView:
-        return cls.model_validate(connection.model_dump(include=set(cls.model_fields)))
+    def of(cls, connection: Connection, *, webhook_url: str | None = None) -> ConnectionView:
+        """`webhook_url` (the target URL with the connection key) only for an admin: it fills `webhook_setup`."""
+        view = cls.model_validate(connection.model_dump(include=set(cls.model_fields) - {"webhook_setup"}))
+        if webhook_url is not None:
+            view.webhook_setup = WebhookSetup.of(connection, webhook_url)
+        return view
 
     @classmethod
     def never_connected(cls, crm: str) -> ConnectionView:

@@ -150,6 +150,8 @@ class WebhookRegistration(BaseModel):
     events: list[str] = Field(default_factory=list)
     active: bool = True
     state: str | None = None  # CRM's own state word, e.g. SuperOffice "TooManyErrors"
+    # What an admin must do in the CRM when webhooks cannot be created through its API (Salesforce Outbound Messages).
+    setup_steps: list[str] = Field(default_factory=list)
 
 
 class WebhookEvent(BaseModel):

@@ -468,7 +468,9 @@ def _register_webhook(svc: ConnectionServices, connection: Connection) -> Connec
             svc.webhook_url(connection.crm, connection.connection_key), signing_secret
         )
     except NotImplementedError:
-        return connection.model_copy(update={"webhook_status": WebhookStatus.NONE, "webhook_error": None})
+        return connection.model_copy(
+            update={"webhook_status": WebhookStatus.NONE, "webhook_error": None, **_NO_MANUAL_SETUP}
+        )
     except Exception as exc:  # non-fatal by design, whatever went wrong
         reason = exc.message if isinstance(exc, LeadbridgeError) else type(exc).__name__
         logger.warning(
@@ -480,6 +482,7 @@ def _register_webhook(svc: ConnectionServices, connection: Connection) -> Connec
                 "webhook_status": WebhookStatus.FAILED,
                 "webhook_error": reason[:500],
                 "webhook_secret_name": secret_name,
+                **_NO_MANUAL_SETUP,
             }
         )
     return connection.model_copy(
@@ -488,8 +491,15 @@ def _register_webhook(svc: ConnectionServices, connection: Connection) -> Connec
             "webhook_status": WebhookStatus.REGISTERED,
             "webhook_error": None,
             "webhook_secret_name": secret_name,
+            # A CRM that cannot create webhooks through its API says what an admin must do (shown to admins).
+            "webhook_state": registration.state,
+            "webhook_setup_steps": list(registration.setup_steps),
+            "webhook_events": list(registration.events),
         }
     )
+
+
+_NO_MANUAL_SETUP: dict[str, object] = {"webhook_state": None, "webhook_setup_steps": [], "webhook_events": []}
 
 
 def _back(state: OAuthState, error: str, **extra: str) -> CallbackResult:
@@ -504,21 +514,27 @@ def _page(status: int, error: str, message: str) -> CallbackResult:
 # --- status ----------------------------------------------------------------------------------------------------------
 
 
-def connection_status(svc: ConnectionServices, *, tenant_id: str, crm: str) -> ConnectionView:
+def connection_status(svc: ConnectionServices, *, tenant_id: str, crm: str, admin: bool = False) -> ConnectionView:
+    """`admin`: include a manual webhook set-up step with its target URL (which carries the connection key)."""
     require_supported(svc, crm)
     connection = svc.store.get(tenant_id, crm)
-    return ConnectionView.of(connection) if connection else ConnectionView.never_connected(crm)
+    return _view(svc, connection, admin) if connection else ConnectionView.never_connected(crm)
 
 
-def list_connections(svc: ConnectionServices, *, tenant_id: str) -> ConnectionList:
+def list_connections(svc: ConnectionServices, *, tenant_id: str, admin: bool = False) -> ConnectionList:
     """Every supported CRM, connected or not, so an app can render one row per CRM."""
     stored = {c.crm: c for c in svc.store.list(tenant_id)}
     return ConnectionList(
         connections=[
-            ConnectionView.of(stored[crm]) if crm in stored else ConnectionView.never_connected(crm)
+            _view(svc, stored[crm], admin) if crm in stored else ConnectionView.never_connected(crm)
             for crm in svc.supported_crms()
         ]
     )
+
+
+def _view(svc: ConnectionServices, connection: Connection, admin: bool) -> ConnectionView:
+    url = svc.webhook_url(connection.crm, connection.connection_key) if admin else None
+    return ConnectionView.of(connection, webhook_url=url)
 
 
 # --- disconnect ------------------------------------------------------------------------------------------------------
@@ -563,6 +579,7 @@ def disconnect(svc: ConnectionServices, *, tenant_id: str, crm: str, user_id: st
             "webhook_id": None,
             "webhook_status": WebhookStatus.NONE,
             "webhook_error": None,
+            **_NO_MANUAL_SETUP,
             "next_run_at": None,
             "updated_at": now,
         }

@@ -333,16 +333,28 @@ class SalesforceConnector:
         """Outbound Messages cannot be created through the REST API: an admin adds one per object in Setup (a
         Flow/workflow rule with an Outbound Message action whose Endpoint URL is `url`). The registration says so;
         the URL carries the connection's secret key, and the intake checks the OrganizationId of every message."""
+        objects = events or list(dict.fromkeys(self.names[o] for o in (CrmObject.COMPANY, CrmObject.PERSON,
+                                                                      CrmObject.DEAL)))  # fmt: skip
         return WebhookRegistration(
             id=MANUAL_WEBHOOK_ID,
             url=url,
-            events=events or [self.names[o] for o in (CrmObject.COMPANY, CrmObject.PERSON, CrmObject.DEAL)],
+            events=objects,
             active=False,
             state="ManualSetupRequired",
+            setup_steps=[
+                "In Salesforce Setup, open Flows and create a record-triggered Flow for each of these objects: "
+                f"{', '.join(objects)}; trigger it when a record is created or updated.",
+                "Add an Outbound Message action to each Flow. Endpoint URL: the target URL shown here (it contains "
+                "this connection's secret key: do not share it). Send at least the Id field; leadbridge reads the "
+                "current record itself.",
+                "Save and activate the Flows. Salesforce sends each change within seconds; the scheduled sync still "
+                "brings anything missed.",
+            ],
         )
 
     def list_webhooks(self) -> list[WebhookRegistration]:
-        return []  # Outbound Message actions are metadata, not visible through the REST data API
+        # Outbound Message actions are metadata, not visible through the REST data API: nothing to check or repair.
+        raise NotImplementedError("Salesforce Outbound Messages cannot be listed through the REST API")
 
     def reactivate_webhook(self, webhook_id: str) -> WebhookRegistration:
         raise CrmRejected("Salesforce Outbound Messages are switched on in Setup, not through the API")

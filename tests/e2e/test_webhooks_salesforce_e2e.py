@@ -1,0 +1,226 @@
+"""Salesforce Outbound Messages end to end: a tenant connects the Salesforce sandbox through the real OAuth flow, the
+admin reads the manual set-up step (Outbound Messages cannot be created through the API) from `GET /connections`, sets
+up Outbound Messages in the sandbox with that URL, a Salesforce user changes records, the sandbox POSTs the SOAP
+notifications to the local gateway (WebhookIntakeFunction answers the Ack), the pump feeds WebhookQueue to
+WebhookProcessorFunction, and the app receives the changes on its EventBridge bus (a rule into an SQS queue) and reads
+the sync log over HTTP.
+
+"Once" means: one event to the app per distinct change, one sync-log entry per notification id, however often
+Salesforce delivered it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from leadbridge.crm.salesforce.webhooks import ACK
+from local.sandbox.salesforce.outbound import Attempt
+from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+
+ACCOUNT_FIELDS = ["Id", "Name", "Website", "AccountNumber", "LastModifiedById"]
+
+
+class Hooks:
+    """The Salesforce user and admin (sandbox), the app (bus subscription, APIs) and the plumbing between them."""
+
+    def __init__(self, connected: SfConnect) -> None:
+        self.sf = connected
+        self.sb = connected.sandbox
+        self.org = connected.org_id
+        self.sqs = boto3.client("sqs")
+        self.seen: list[dict[str, Any]] = []
+        self.app_queue = self._subscribe_app()
+
+    def _subscribe_app(self) -> str:
+        events = boto3.client("events")
+        bus = self.sf.stack.resources.event_bus_name
+        url = self.sqs.create_queue(QueueName="app-events-sf-webhooks")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="app-sf-webhook-events", EventBusName=bus,
+                        EventPattern=json.dumps({"source": ["leadbridge"]}))  # fmt: skip
+        events.put_targets(Rule="app-sf-webhook-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
+        return url
+
+    def settings(self, **changes: Any) -> None:
+        """The admin turns on Salesforce → app for company, person and deal, their single-field mappings both ways."""
+        admin = self.sf.auth(TENANT, "admin")
+        current = self.sf.http.get("/settings/salesforce", headers=admin)
+        document = current.json()
+        for obj in ("company", "person", "deal"):
+            document["objects"][obj]["direction"] = "both"
+            for mapping in document["field_mappings"][obj]:
+                if len(mapping["app_fields"]) == 1 and not mapping["transforms"] and not mapping["custom"]:
+                    mapping["direction"] = "both"
+        document.update(changes)
+        for key in ("version", "updated_at", "updated_by"):
+            document.pop(key, None)
+        document["schedule"].pop("next_run_at", None)
+        saved = self.sf.http.put("/settings/salesforce", json=document,
+                                 headers={**admin, "If-Match": current.headers["etag"]})  # fmt: skip
+        assert saved.status_code == 200, saved.text
+
+    def deliver(self) -> list[Attempt]:
+        attempts = self.sb.tick_outbound(force=True)
+        assert attempts and all(a.acked for a in attempts), [(a.status, a.error) for a in attempts]
+        return attempts
+
+    def sync_log(self) -> list[dict[str, Any]]:
+        response = self.sf.http.get("/sync-log", params={"limit": 200}, headers=self.sf.auth(TENANT, "member"))
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+    def settled(self, note_ids: list[str], timeout: float = 20.0) -> None:
+        """Until every notification has a sync-log entry (the processor finished it)."""
+        wait_until(lambda: set(note_ids) <= {e.get("correlation_id") for e in self.sync_log()}, timeout,
+                   f"notifications {note_ids} not processed")  # fmt: skip
+
+    def app_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.app_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = got.get("Messages") or []
+            if not messages:
+                break
+            self.seen += [json.loads(m["Body"]) for m in messages]
+            self.sqs.delete_message_batch(QueueUrl=self.app_queue, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])  # fmt: skip
+        return [e["detail"] for e in self.seen if detail_type in (None, e["detail-type"])]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+def notes(attempts: list[Attempt]) -> list[str]:
+    return [n for a in attempts for n in a.notification_ids]
+
+
+@pytest.fixture
+def wh(sfc: SfConnect) -> Iterator[Hooks]:  # noqa: F811
+    sfc.connect()
+    hooks = Hooks(sfc)
+    hooks.settings()
+    yield hooks
+    sfc.sandbox.clear_faults()
+
+
+# --- the manual step, shown to admins -----------------------------------------------------------------------------
+
+
+def test_the_admin_sees_the_outbound_message_step_with_the_url_and_members_do_not(wh: Hooks) -> None:
+    admin = wh.sf.http.get("/connections/salesforce", headers=wh.sf.auth(TENANT, "admin")).json()
+    member = wh.sf.status()
+    listed = wh.sf.http.get("/connections", headers=wh.sf.auth(TENANT, "admin")).json()["connections"]
+
+    setup = admin["webhook_setup"]
+    assert setup["required"] is True and setup["state"] == "ManualSetupRequired"
+    assert setup["target_url"] == wh.sf.webhook_url()  # the URL the intake answers on, with the connection key
+    assert setup["objects"] == ["Account", "Contact", "Opportunity"]
+    assert any("Outbound Message" in step for step in setup["steps"])
+    assert member["webhook_setup"] is None and wh.sf.connection().connection_key not in json.dumps(member)
+    by_crm = {c["crm"]: c for c in listed}
+    assert by_crm["salesforce"]["webhook_setup"] == setup and by_crm["superoffice"]["webhook_setup"] is None
+
+    # The URL shown works: an Outbound Message set up with it is acknowledged and processed.
+    wh.sb.add_outbound_message(wh.org, "Account", setup["target_url"], ACCOUNT_FIELDS)
+    wh.sb.create(wh.org, "Account", {"Name": "Shown Url Ltd"})
+    wh.settled(notes(wh.deliver()))
+
+    wh.sf.http.delete("/connections/salesforce", headers=wh.sf.auth(TENANT, "admin"))
+    gone = wh.sf.http.get("/connections/salesforce", headers=wh.sf.auth(TENANT, "admin")).json()
+    assert gone["status"] == "disconnected" and gone["webhook_setup"] is None
+
+
+# --- changes reach the app once ---------------------------------------------------------------------------------
+
+
+def test_an_account_change_reaches_the_app_once_though_salesforce_delivers_it_three_times(wh: Hooks) -> None:
+    wh.sb.add_outbound_message(wh.org, "Account", wh.sf.webhook_url(), ACCOUNT_FIELDS)
+    account = wh.sb.create(wh.org, "Account", {"Name": "Fjeld Mining Ltd", "AccountNumber": "55501"})
+    created = wh.deliver()
+    wh.settled(notes(created))
+
+    wh.sb.update(wh.org, "Account", account, {"Name": "Fjeld Mining Group Ltd"})
+    [changed] = wh.deliver()
+    # Salesforce re-sends a message it did not see acknowledged (timeout, lost answer): same notification ids.
+    for _ in range(2):
+        again = httpx.post(changed.url, content=changed.body, headers={"Content-Type": "text/xml"}, timeout=10)
+        assert (again.status_code, again.headers["content-type"], again.text) == (200, "text/xml", ACK)
+    wh.settled(notes([changed]))
+    time.sleep(1.0)  # give a duplicate the chance to show up before counting
+
+    companies = [(c["action"], c["fields"].get("company_name")) for c in wh.app_events("CompanyChanged")]
+    assert companies == [("created", "Fjeld Mining Ltd"), ("updated", "Fjeld Mining Group Ltd")]
+    update = wh.app_events("CompanyChanged")[1]
+    assert update["crm_id"] == account and update["source"] == "webhook"
+    assert update["changed_fields"] == ["company_name"] and update["correlation_id"] == changed.notification_ids[0]
+    entries = [e for e in wh.sync_log() if e.get("correlation_id") == changed.notification_ids[0]]
+    assert [(e["trigger"], e["action"], e["outcome"]) for e in entries] == [("webhook", "read", "success")]
+    assert wh.sb.tick_outbound(force=True) == []  # every notification was acknowledged
+
+
+def test_won_and_lost_opportunities_reach_the_app_as_lead_won_and_lead_lost(wh: Hooks) -> None:
+    wh.sb.add_outbound_message(wh.org, "Opportunity", wh.sf.webhook_url(),
+                               ["Id", "Name", "StageName", "Amount", "AccountId"])  # fmt: skip
+    account = wh.sb.create(wh.org, "Account", {"Name": "Deal Partner Ltd"})
+    opened = {"StageName": "Prospecting", "CloseDate": "2026-06-30", "AccountId": account}
+    won = wh.sb.create(wh.org, "Opportunity", {"Name": "Big deal", "Amount": 50000, **opened})
+    lost = wh.sb.create(wh.org, "Opportunity", {"Name": "Small deal", "Amount": 900, **opened})
+    wh.settled(notes(wh.deliver()))
+
+    wh.sb.update(wh.org, "Opportunity", won, {"StageName": "Closed Won"})
+    wh.sb.update(wh.org, "Opportunity", lost, {"StageName": "Closed Lost"})
+    wh.settled(notes(wh.deliver()))
+
+    wh.app_events()  # drain the app's queue
+    outcomes = sorted((e["detail-type"], e["detail"]["crm_id"]) for e in wh.seen
+                      if e["detail-type"] in ("LeadWon", "LeadLost"))  # fmt: skip
+    assert outcomes == sorted([("LeadWon", won), ("LeadLost", lost)])
+    [won_event] = wh.app_events("LeadWon")
+    assert won_event["parent_crm_id"] == account and won_event["fields"]["title"] == "Big deal"
+    deals = Counter((d["crm_id"], d["action"]) for d in wh.app_events("DealChanged"))
+    assert deals == {(won, "created"): 1, (won, "updated"): 1, (lost, "created"): 1, (lost, "updated"): 1}
+
+
+def test_a_deleted_account_is_reported_deleted(wh: Hooks) -> None:
+    wh.sb.add_outbound_message(wh.org, "Account", wh.sf.webhook_url(), ACCOUNT_FIELDS)
+    account = wh.sb.create(wh.org, "Account", {"Name": "Soon Gone Ltd"})
+    wh.settled(notes(wh.deliver()))
+    wh.sb.update(wh.org, "Account", account, {"Website": "https://soon-gone.example"})
+    # Salesforce sends no message for a deletion; a notification read after the delete finds the record gone.
+    wh.sb.delete(wh.org, "Account", account)
+    wh.settled(notes(wh.deliver()))
+    assert [(e["object"], e["crm_id"]) for e in wh.app_events("RecordDeleted")] == [("company", account)]
+
+
+def test_lead_mode_brings_salesforce_leads_in_as_companies(wh: Hooks) -> None:
+    company = [{"app_fields": ["company_name"], "crm_field": "Company", "direction": "both"},
+               {"app_fields": ["website"], "crm_field": "Website", "direction": "both"}]  # fmt: skip
+    person = [{"app_fields": ["first_name"], "crm_field": "FirstName", "direction": "both"},
+              {"app_fields": ["last_name"], "crm_field": "LastName", "direction": "both"}]  # fmt: skip
+    wh.settings(
+        objects={"company": {"crm_object": "Lead", "direction": "both"},
+                 "person": {"crm_object": "Lead", "direction": "to_crm"},
+                 "deal": {"crm_object": "Opportunity", "direction": "off"},
+                 "activity": {"crm_object": "Task", "direction": "off"}},
+        field_mappings={"company": company, "person": person, "deal": [], "activity": []},
+    )  # fmt: skip
+    wh.sb.add_outbound_message(wh.org, "Lead", wh.sf.webhook_url(), ["Id", "Company", "LastName"])
+    lead = wh.sb.create(wh.org, "Lead", {"Company": "Webform Lead ApS", "LastName": "Dahl",
+                                         "Website": "https://webform-lead.dk"})  # fmt: skip
+
+    wh.settled(notes(wh.deliver()))
+
+    [changed] = wh.app_events("CompanyChanged")
+    assert changed["crm_id"] == lead and changed["action"] == "created"
+    assert changed["fields"] == {"company_name": "Webform Lead ApS", "website": "https://webform-lead.dk"}
