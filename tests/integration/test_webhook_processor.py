@@ -27,6 +27,7 @@ from leadbridge.store.webhook_events import ClaimStatus
 from leadbridge.sync.webhooks import QueuedWebhook
 from local.pump import BatchOutcome
 from local.stack import LocalStack
+from local.template import SamTemplate
 from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
 from tests.e2e.test_webhooks_superoffice_e2e import TENANT, Hooks
 
@@ -244,3 +245,16 @@ def test_a_read_the_crm_refuses_for_good_is_logged_failed_and_not_retried(wh: Ho
     assert (entry["outcome"], entry["error"]["code"]) == ("failed", "crm_rejected")
     assert entry["error"]["message"].startswith("the CRM refused to return the record")
     assert wh.app_events() == []
+
+
+def test_the_template_wires_the_processor_to_the_webhook_queue(sam_template: SamTemplate) -> None:
+    [subscription] = [s for s in sam_template.sqs_subscriptions() if s.function_id == PROCESSOR]
+    queue = sam_template.properties("WebhookQueue")
+    function = sam_template.functions()[PROCESSOR]
+    variables = sam_template.properties(PROCESSOR)["Environment"]["Variables"]
+
+    assert subscription.queue_logical_id == "WebhookQueue" and subscription.report_batch_item_failures
+    # The attempt the processor logs as dead-lettered is the one after which SQS moves the message.
+    assert int(variables["WEBHOOK_MAX_RECEIVE_COUNT"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    # A message is not redelivered while a processor may still be working on it.
+    assert queue["VisibilityTimeout"] >= 3 * function.timeout_seconds
