@@ -1,0 +1,185 @@
+"""Integration settings against Salesforce end to end: the local gateway (SettingsFunction, ExportFunction), a tenant
+connected to the Salesforce sandbox through the real OAuth flow, moto for the table.
+
+Lookups come from the org's describe, OpportunityStage and User; the defaults are the Account/Contact/Opportunity
+profile; each validation error is a 422 naming the field (unknown and read-only fields, stages, users), the Lead vs
+Account choice is validated against the chosen object's fields; and the preview equals what an export then stores in
+the org (read back with the tenant's own connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from leadbridge import runtime
+from leadbridge.crm.base import provider
+from leadbridge.models.crm import CrmObject
+from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+
+ADMIN_SUB = f"admin-of-{TENANT}"
+
+
+class Settings:
+    def __init__(self, connected: SfConnect) -> None:
+        self.sf = connected
+        self.sb = connected.sandbox
+        self.org = connected.org_id
+
+    def get(self, path: str = "/settings/salesforce", role: str = "member", **params: Any) -> httpx.Response:
+        return self.sf.http.get(path, headers=self.sf.auth(TENANT, role), params=params)
+
+    def document(self) -> dict[str, Any]:
+        response = self.get()
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def patch(self, body: dict[str, Any], if_match: str = "*") -> httpx.Response:
+        return self.sf.http.patch("/settings/salesforce", json=body,
+                                  headers={**self.sf.auth(TENANT, "admin"), "If-Match": if_match})  # fmt: skip
+
+    def preview(self, lead: dict[str, Any]) -> dict[str, Any]:
+        response = self.sf.http.post("/settings/salesforce/preview", json={"lead": lead},
+                                     headers=self.sf.auth(TENANT, "member"))  # fmt: skip
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def crm_fields(self, obj: CrmObject, crm_id: str) -> dict[str, Any]:
+        """The record as Salesforce returns it now, read with the tenant's own connection."""
+        connection = runtime.connection_store().get(TENANT, "salesforce")
+        assert connection is not None
+        connector = provider("salesforce").connector(connection.context(), runtime.token_vault().tokens(connection))
+        return dict(connector.get(obj, crm_id).fields)
+
+
+@pytest.fixture
+def st(sfc: SfConnect) -> Iterator[Settings]:  # noqa: F811
+    sfc.sandbox.add_custom_field(sfc.org_id, "Account", "Lead_Score__c", "double", label="Lead Score")
+    sfc.connect()
+    yield Settings(sfc)
+
+
+def _errors(response: httpx.Response) -> list[tuple[str, str, str]]:
+    assert response.status_code == 422, response.text
+    return [(e["path"], e["type"], e["message"]) for e in response.json()["error"]["details"]["errors"]]
+
+
+def test_lookups_come_from_the_org(st: Settings) -> None:
+    seller = st.sb.add_user(st.org, "seller@sf-connect.test", name="Sam Seller")
+    objects = st.get("/crm/salesforce/objects").json()
+    account = {f["name"]: f for f in st.get("/crm/salesforce/fields/company").json()}
+    task = {f["name"]: f for f in st.get("/crm/salesforce/fields/activity").json()}
+    stages = st.get("/crm/salesforce/stages").json()
+    users = st.get("/crm/salesforce/users").json()
+
+    assert {(o["object"], o["crm_name"]) for o in objects} >= {
+        ("company", "Account"), ("company", "Lead"), ("person", "Contact"), ("deal", "Opportunity"),
+        ("activity", "Task")}  # fmt: skip
+    assert (account["Name"]["type"], account["Name"]["length"], account["Name"]["required"]) == ("string", 255, True)
+    assert account["Lead_Score__c"]["custom"] is True and account["Lead_Score__c"]["type"] == "decimal"
+    assert task["Status"]["restricted_picklist"] is True
+    assert "Completed" in {p["value"] for p in task["Status"]["picklist"]}
+    by_id = {s["id"]: s for s in stages}
+    assert (by_id["Closed Won"]["kind"], by_id["Closed Lost"]["kind"], by_id["Prospecting"]["kind"]) == (
+        "won", "lost", "open")
+    assert (seller, "Sam Seller") in {(u["id"], u["name"]) for u in users}
+
+
+def test_defaults_are_the_account_contact_opportunity_profile(st: Settings) -> None:
+    body = st.document()
+    assert body["version"] == 0 and body["crm"] == "salesforce"
+    assert {k: v["crm_object"] for k, v in body["objects"].items()} == {
+        "company": "Account", "person": "Contact", "deal": "Opportunity", "activity": "Task"}
+    assert body["objects"]["activity"]["direction"] == "off"
+    assert [m["crm_field"] for m in body["field_mappings"]["person"]][:2] == ["FirstName", "LastName"]
+    assert {s["app_stage"]: s["crm_stage"] for s in body["status_mapping"]["stages"]}["Won"] == "Closed Won"
+
+
+def test_each_validation_error_is_a_422_naming_the_field(st: Settings) -> None:
+    doc = st.document()
+    company = [dict(m) for m in doc["field_mappings"]["company"]]
+    name_at = next(i for i, m in enumerate(company) if m["crm_field"] == "Name")
+    company[name_at]["crm_field"] = "Nmae"
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"field_mappings": {"company": company}}, f"field_mappings.company[{name_at}].crm_field",
+         "unknown_crm_field"),
+        ({"status_mapping": {"stages": [{"app_stage": "Won", "crm_stage": "Signed"}]}},
+         "status_mapping.stages[0].crm_stage", "unknown_crm_stage"),
+        ({"owners": {"default_crm_user": "005000000000999AAA"}}, "owners.default_crm_user", "unknown_crm_user"),
+    ]  # fmt: skip
+    for patch, path, code in cases:
+        found = _errors(st.patch(patch, if_match='"0"'))
+        assert any(p == path and t == code for p, t, _ in found), (path, found)
+    # Contact.Name is compound (computed from the name parts): it cannot be written to.
+    read_only = [*doc["field_mappings"]["person"], {"app_fields": ["first_name"], "crm_field": "Name"}]
+    found = _errors(st.patch({"field_mappings": {"person": read_only}}, if_match='"0"'))
+    assert [(p, t) for p, t, _ in found] == [(f"field_mappings.person[{len(read_only) - 1}].crm_field", "read_only")]
+    assert st.document()["version"] == 0  # nothing was saved
+
+
+def test_choosing_lead_checks_the_mappings_against_the_lead_object(st: Settings) -> None:
+    lead_objects = {"company": {"crm_object": "Lead", "direction": "to_crm"},
+                    "person": {"crm_object": "Lead", "direction": "to_crm"},
+                    "deal": {"crm_object": "Opportunity", "direction": "off"},
+                    "activity": {"crm_object": "Task", "direction": "off"}}  # fmt: skip
+
+    # The Account mappings do not fit a Lead: `Name` is not a Lead field you can write (it is compound), nor is
+    # AccountNumber.
+    refused = _errors(st.patch({"objects": lead_objects}))
+    assert {p for p, t, _ in refused if t in ("unknown_crm_field", "read_only")} >= {
+        p for p, _, _ in refused if "field_mappings.company" in p}
+    assert any("AccountNumber" in m for _, _, m in refused)
+
+    company = [{"app_fields": ["company_name"], "crm_field": "Company"},
+               {"app_fields": ["website"], "crm_field": "Website"}]  # fmt: skip
+    saved = st.patch({"objects": lead_objects, "field_mappings": {
+        "company": company, "person": st.document()["field_mappings"]["person"], "deal": [], "activity": []}})
+    assert saved.status_code == 200, saved.text
+    assert st.document()["objects"]["company"]["crm_object"] == "Lead"
+
+
+LEAD: dict[str, Any] = {
+    "id": "SF-PREVIEW-1",
+    "stage": "Qualified",
+    "companyName": "Havblik Design ApS",
+    "website": "https://havblik.dk",
+    "cvr": "12345678",
+    "country": "Danmark",
+    "phone": "33 12 34 56",
+    "score": 77,
+    "description": "Designs furniture.",
+    "reasonForFit": "Opening a second studio.",
+    "contacts": [
+        {"id": "p1", "name": "Ida Marie Holm", "title": "CEO", "email": "ida@havblik.dk", "phone": "22 30 40 50"},
+        {"id": "p2", "firstName": "Jens", "lastName": "Lund", "email": "jens@havblik.dk", "mobile": "12"},
+    ],
+}
+
+
+def test_preview_is_exactly_what_an_export_then_stores_in_the_org(st: Settings) -> None:
+    seller = st.sb.add_user(st.org, "owner@sf-connect.test", name="Olga Owner")
+    assert st.patch({"owners": {"default_crm_user": seller}}).status_code == 200
+
+    preview = st.preview(LEAD)
+    exported = st.sf.http.post(f"/leads/{LEAD['id']}/export", json={"lead": LEAD, "choice": {"mode": "create"}},
+                               headers=st.sf.auth(TENANT, "member"))  # fmt: skip
+
+    company = preview["plan"]["company"]["fields"]
+    assert company["Phone"] == "+4533123456" and company["OwnerId"] == seller
+    assert company["BillingCountry"] == "Denmark" and company["Lead_Score__c"] == 77
+    assert company["Description"] == "Opening a second studio.\n\nDesigns furniture."
+    persons = [p["fields"] for p in preview["plan"]["persons"]]
+    assert (persons[0]["FirstName"], persons[0]["LastName"]) == ("Ida Marie", "Holm")
+    assert preview["warnings"] == ["contacts[1].mobile: '12' is not a valid phone number for DK; sent as given"]
+
+    assert exported.status_code == 200, exported.text
+    result = exported.json()
+    assert sorted(result["fields_written"]) == sorted(company)
+    stored = st.crm_fields(CrmObject.COMPANY, result["company"]["crm_id"])
+    assert {name: stored.get(name) for name in company} == company
+    for person, previewed in zip(result["persons"], persons, strict=True):
+        stored_person = st.crm_fields(CrmObject.PERSON, person["crm_id"])
+        assert {name: stored_person.get(name) for name in previewed} == previewed
