@@ -183,3 +183,27 @@ def test_preview_is_exactly_what_an_export_then_stores_in_the_org(st: Settings) 
     for person, previewed in zip(result["persons"], persons, strict=True):
         stored_person = st.crm_fields(CrmObject.PERSON, person["crm_id"])
         assert {name: stored_person.get(name) for name in previewed} == previewed
+
+
+def test_exports_share_the_describe_and_a_rejection_makes_the_next_export_read_it_again(st: Settings) -> None:
+    def describes() -> int:
+        return sum(n for op, n in st.sb.call_counts(st.org).items() if op.endswith("/describe"))
+
+    def export(lead_id: str) -> httpx.Response:
+        lead = {**LEAD, "id": lead_id, "companyName": f"Cache {lead_id} ApS", "cvr": None, "website": None,
+                "contacts": []}  # fmt: skip
+        return st.sf.http.post(f"/leads/{lead_id}/export", json={"lead": lead, "choice": {"mode": "create"}},
+                               headers=st.sf.auth(TENANT, "member"))  # fmt: skip
+
+    assert export("C-1").status_code == 200
+    warm = describes()
+    assert export("C-2").status_code == 200 and describes() == warm  # the container's cached describe
+    # The admin makes a new field required; the cached describe does not know it yet, Salesforce refuses the write.
+    st.sb.add_custom_field(st.org, "Account", "Segment__c", "string", required=True)
+    refused = export("C-3")
+    assert refused.status_code == 502 and "Segment__c" in refused.text
+    again = export("C-4")
+    # The rejection dropped the cached describe: the next export reads it and refuses before writing anything.
+    assert again.status_code == 502 and again.json()["error"]["details"]["fields"] == ["Segment__c"]
+    assert describes() > warm
+    assert [a["Name"] for a in st.sb.all_records(st.org, "Account")] == ["Cache C-1 ApS", "Cache C-2 ApS"]

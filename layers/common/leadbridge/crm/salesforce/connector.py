@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from leadbridge.crm.base import ConnectionContext
+from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
 from leadbridge.crm.salesforce.describe import Describe, check_write, decode
 from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable, InvalidCursor
@@ -91,6 +93,8 @@ class SalesforceConnector:
         self.org_nr_field = org_nr_field
         self.last_skipped: list[str] = []
         self._describes: dict[str, Describe] = {}
+        # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
+        self.metadata_cache: MetadataCache | None = None
 
     @property
     def lead_mode(self) -> bool:
@@ -122,12 +126,34 @@ class SalesforceConnector:
         ]
 
     def describe(self, sobject: str) -> Describe:
+        """The object's describe: once per connector, and through `metadata_cache` when set."""
         if sobject not in self._describes:
-            raw = self.client.request(f"{sobject.lower()}.describe", "GET", f"sobjects/{sobject}/describe")
-            if not isinstance(raw, Mapping) or not isinstance(raw.get("fields"), list):
-                raise CrmUnavailable(f"Salesforce describe of {sobject} has no fields")
-            self._describes[sobject] = Describe.of(raw)
+
+            def load() -> Describe:
+                raw = self.client.request(f"{sobject.lower()}.describe", "GET", f"sobjects/{sobject}/describe")
+                if not isinstance(raw, Mapping) or not isinstance(raw.get("fields"), list):
+                    raise CrmUnavailable(f"Salesforce describe of {sobject} has no fields")
+                return Describe.of(raw)
+
+            cache = self.metadata_cache  # `is None`, not falsiness: an empty cache has length 0
+            self._describes[sobject] = load() if cache is None else cache.get((*self._metadata_key(), sobject), load)
         return self._describes[sobject]
+
+    def _metadata_key(self) -> tuple[str, ...]:
+        # The org and the instance, not only the tenant: a reconnect to another org must never see these.
+        return (self.crm, self.context.tenant_id, self.context.account_id, self.client.instance_url)
+
+    @contextmanager
+    def _forget_describe_on_rejection(self, sobject: str) -> Iterator[None]:
+        """A refused write (by our checks or by Salesforce) may come from fields an admin just changed: the retry
+        reads the describe again."""
+        try:
+            yield
+        except CrmRejected:
+            self._describes.pop(sobject, None)
+            if self.metadata_cache is not None:
+                self.metadata_cache.invalidate((*self._metadata_key(), sobject))
+            raise
 
     def fields(self, obj: CrmObject) -> list[FieldInfo]:
         return self.describe(self.names[obj]).infos()
@@ -185,6 +211,12 @@ class SalesforceConnector:
     def create(
         self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
     ) -> CrmRecord:
+        with self._forget_describe_on_rejection(self.names[obj]):
+            return self._create(obj, fields, parent_id=parent_id, person_id=person_id)
+
+    def _create(
+        self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
+    ) -> CrmRecord:
         sobject = self.names[obj]
         values = dict(fields)
         if self.lead_mode and obj is CrmObject.PERSON and parent_id:
@@ -232,6 +264,10 @@ class SalesforceConnector:
         return [r for r in results if r is not None]
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        with self._forget_describe_on_rejection(self.names[obj]):
+            return self._update(obj, record_id, fields)
+
+    def _update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         sobject = self.names[obj]
         body = check_write(self.describe(sobject), fields, creating=False)
         if body:
