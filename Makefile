@@ -49,7 +49,7 @@ lint: $(STAMP) $(TOOLS_STAMP)
 test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 openapi: $(STAMP)
 	@if [ -f scripts/generate_openapi.py ]; then \
