@@ -357,3 +357,19 @@ def test_a_crm_rejection_is_a_502_with_the_log_entry_and_the_retry_completes_wit
     assert [p["action"] for p in body["persons"]] == ["created", "created"]
     assert len(ex.contacts_named("Nordlys Energi")) == 1
     assert ex.status("L-700")["synced"] is True and ex.status("L-700")["last_error"] is None
+
+
+def test_with_persons_not_synced_to_the_crm_only_the_company_is_written(ex: Exporter) -> None:
+    admin = ex.env.auth(TENANT, "admin")
+    objects = ex.env.http.get("/settings/superoffice", headers=admin).json()["objects"]
+    objects["person"]["direction"] = "off"
+    patched = ex.env.http.patch("/settings/superoffice", json={"objects": objects}, headers={**admin, "If-Match": "*"})
+    assert patched.status_code == 200, patched.text
+
+    response = ex.export(lead(id="L-400", companyName="Solo Sol ApS", cvr="44556677"))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["company"]["action"] == "created" and body["persons"] == []
+    person_writes = [c for c in ex.sb.call_counts(CTX) if c.split(" ", 1)[0] in WRITES and "person" in c.lower()]
+    assert person_writes == []

@@ -741,6 +741,8 @@ def _upsert_persons(
     company_created: bool,
     settings: SettingsDocument,
 ) -> list[PersonResult]:
+    if not settings.objects.person.direction.outbound:
+        return []  # persons are not sent: the plan says so in not_sent
     connector = run.connector
     keys = person_key_fields(settings)
     results: list[PersonResult] = []
