@@ -141,6 +141,21 @@ def profile(crm: str) -> CrmProfile:
     return PROFILES.get(crm, _GENERIC)
 
 
+# The pipeline of the seed apps (000): what a tenant starts with until the app sends its own stages.
+SEED_APP_STAGES = ("New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost")
+
+
+def _seed_starting_sections() -> dict[str, Any]:
+    """Sections every CRM's defaults start the same: manual schedule, no rules, no import, no selections."""
+    return {
+        "owners": {},
+        "schedule": {"frequency": "manual", "timezone": "Europe/Copenhagen"},
+        "selective_sync": {},
+        "initial_import": False,
+        "selections": {},
+    }
+
+
 def _m(app: str | list[str], crm: str, **extra: Any) -> dict[str, Any]:
     return {"app_fields": [app] if isinstance(app, str) else app, "crm_field": crm, **extra}
 
@@ -189,18 +204,14 @@ def _superoffice_document() -> dict[str, Any]:
         },
         "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},
         "status_mapping": {
-            "app_stages": ["New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"],
+            "app_stages": list(SEED_APP_STAGES),
             "stages": [
                 {"app_stage": "Won", "crm_status": "Sold"},
                 {"app_stage": "Lost", "crm_status": "Lost"},
             ],
             "create_at_stage": "Lead",
         },
-        "owners": {},
-        "schedule": {"frequency": "manual", "timezone": "Europe/Copenhagen"},
-        "selective_sync": {},
-        "initial_import": False,
-        "selections": {},
+        **_seed_starting_sections(),
         "country_mapping": {
             "names": SEED_COUNTRY_NAMES,
             "default": "Denmark",
@@ -255,7 +266,7 @@ def _salesforce_document() -> dict[str, Any]:
         },
         "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},
         "status_mapping": {
-            "app_stages": ["New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"],
+            "app_stages": list(SEED_APP_STAGES),
             "stages": [
                 {"app_stage": "Lead", "crm_stage": "Prospecting"},
                 {"app_stage": "Qualified", "crm_stage": "Qualification"},
@@ -266,11 +277,7 @@ def _salesforce_document() -> dict[str, Any]:
             ],
             "create_at_stage": "Lead",
         },
-        "owners": {},
-        "schedule": {"frequency": "manual", "timezone": "Europe/Copenhagen"},
-        "selective_sync": {},
-        "initial_import": False,
-        "selections": {},
+        **_seed_starting_sections(),
         "country_mapping": {"names": SEED_COUNTRY_NAMES, "default": "Denmark"},
     }
 

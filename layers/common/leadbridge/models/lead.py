@@ -55,8 +55,8 @@ class _AppModel(BaseModel):
     )
 
 
-class LeadContact(_AppModel):
-    """A contact person on a lead. `name` is the full name; `first_name`/`last_name` win over it when given."""
+class _PersonFields(_AppModel):
+    """A person's fields, shared by the contact on a lead the app sends and the app person leadbridge maps."""
 
     id: str | None = None
     name: str | None = None
@@ -66,6 +66,10 @@ class LeadContact(_AppModel):
     email: str | None = None
     phone: str | None = None
     mobile: str | None = None
+
+
+class LeadContact(_PersonFields):
+    """A contact person on a lead. `name` is the full name; `first_name`/`last_name` win over it when given."""
 
 
 class _CompanyFields(_AppModel):
@@ -200,16 +204,9 @@ class AppCompany(_CompanyFields):
     """The company side of a lead: standard fields plus the 37 catalogue fields."""
 
 
-class AppPerson(_AppModel):
+class AppPerson(_PersonFields):
     id: str
     company_id: str | None = None
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    title: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    mobile: str | None = None
 
 
 class AppDeal(_AppModel):
