@@ -3,12 +3,12 @@ tools. Each endpoint maps to one Python admin method of `SalesforceSandbox`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from local.sandbox.common.admin import answer_admin, json_object_body, json_response
 from local.sandbox.salesforce.model import ApiError, render_value
 
 if TYPE_CHECKING:
@@ -40,28 +40,12 @@ HELP = {
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, default=render_value), status=status, mimetype="application/json")
+    return json_response(body, status, render=render_value)
 
 
 def handle_admin(sb: SalesforceSandbox, request: Request) -> Response:
-    try:
-        return _dispatch(sb, request)
-    except ApiError as err:
-        return _json(err.body(), err.status)
-    except KeyError as exc:
-        return _json({"error": f"not found: {exc.args[0] if exc.args else exc}"}, 404)
-    except (ValueError, TypeError) as exc:
-        return _json({"error": str(exc)}, 400)
+    return answer_admin(lambda: _dispatch(sb, request), api_error=ApiError, render=render_value)
 
-
-def _body(request: Request) -> dict[str, Any]:
-    raw = request.get_data()
-    if not raw.strip():
-        return {}
-    body = json.loads(raw)
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
 
 
 def _dispatch(sb: SalesforceSandbox, request: Request) -> Response:
@@ -70,7 +54,7 @@ def _dispatch(sb: SalesforceSandbox, request: Request) -> Response:
     if not parts:
         return _json({"endpoints": HELP, "login_base": sb.login_base, "instance_url": sb.instance_url})
     head = parts[0]
-    b = _body(request) if method in ("POST", "PATCH") else {}
+    b = json_object_body(request) if method in ("POST", "PATCH") else {}
     if head == "reset" and method == "POST":
         sb.reset()
         return _json({"reset": True})

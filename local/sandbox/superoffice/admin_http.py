@@ -3,13 +3,13 @@ tools. Each endpoint maps to one Python admin method of `SuperOfficeSandbox`; se
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from local.sandbox.common.admin import answer_admin, json_object_body, json_response
 from local.sandbox.superoffice.model import ApiError
 
 if TYPE_CHECKING:
@@ -46,31 +46,12 @@ HELP = {
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+    return json_response(body, status, render=str)
 
 
 def handle_admin(sb: SuperOfficeSandbox, request: Request) -> Response:
-    try:
-        return _dispatch(sb, request)
-    except ApiError as err:
-        return _json(err.body(), err.status)
-    except KeyError as exc:
-        return _json({"error": f"not found: {exc.args[0] if exc.args else exc}"}, 404)
-    except (ValueError, TypeError) as exc:
-        return _json({"error": str(exc)}, 400)
+    return answer_admin(lambda: _dispatch(sb, request), api_error=ApiError, render=str)
 
-
-def _body(request: Request) -> dict[str, Any]:
-    raw = request.get_data()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ValueError("body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
 
 
 def _as_associate(request: Request) -> int | None:
@@ -90,14 +71,14 @@ def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
         return _json({"reset": True})
     if head == "apps":
         if method == "POST":
-            b = _body(request)
+            b = json_object_body(request)
             app = sb.register_app(b.get("redirect_uris") or [], client_id=b.get("client_id"),
                                   client_secret=b.get("client_secret"), name=b.get("name") or "Sandbox app")
             return _json(asdict(app), 201)
         return _json([asdict(a) for a in sb.apps.values()])
     if head == "faults":
         if method == "POST":
-            b = _body(request)
+            b = json_object_body(request)
             fault = sb.inject_fault(
                 str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"),
                 method=b.get("method"), ctx=b.get("ctx"), retry_after=b.get("retry_after"),
@@ -124,7 +105,7 @@ def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
         return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)
     if len(parts) == 1:
         if method == "POST":
-            b = _body(request)
+            b = json_object_body(request)
             customer = sb.add_customer(str(b.get("ctx", "")), b.get("company_name") or "",
                                        api_host=int(b.get("api_host", 0)))
             return _json({"ctx": customer.ctx, "api_base": sb.api_base(customer.ctx)}, 201)
@@ -134,7 +115,7 @@ def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
     ctx = parts[1]
     sb.customer(ctx)
     sub = parts[2] if len(parts) > 2 else ""
-    b = _body(request) if method in ("POST", "PATCH", "PUT") else {}
+    b = json_object_body(request) if method in ("POST", "PATCH", "PUT") else {}
     if sub == "users" and method == "POST":
         user = sb.add_user(ctx, str(b.get("email", "")), associate_id=b.get("associate_id"),
                            full_name=b.get("full_name"), is_admin=bool(b.get("is_admin", False)))
