@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -19,8 +20,13 @@ from local.aws import LocalResources
 
 
 @pytest.fixture
-def store(aws: LocalResources) -> ConnectionStore:
-    return ConnectionStore(Table(aws.table_name))
+def table(aws: LocalResources) -> Table:
+    return Table(aws.table_name, boto3.client("dynamodb"))
+
+
+@pytest.fixture
+def store(table: Table) -> ConnectionStore:
+    return ConnectionStore(table)
 
 
 def _connection(tenant: str = "t1", account: str = "Cust1", **kw: object) -> Connection:
@@ -50,6 +56,94 @@ def test_connection_round_trip_and_tenant_listing(store: ConnectionStore) -> Non
     assert store.get("t3", "superoffice") is None
     assert store.by_webhook_key("key-t2") == _connection("t2", "Cust2")
     assert store.by_webhook_key("key-unknown") is None
+
+
+# --- webhook key lookup (the public intake) ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queries(table: Table) -> list[dict[str, Any]]:
+    """Every Query the store's client sends (the webhook lookup must not use an eventually consistent index)."""
+    sent: list[dict[str, Any]] = []
+    table.client.meta.events.register("before-call.dynamodb.Query", lambda params, **_: sent.append(params["body"]))
+    return sent
+
+
+def _raw(aws: LocalResources, pk: str, sk: str) -> dict[str, Any]:
+    return boto3.client("dynamodb").get_item(TableName=aws.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}})["Item"]
+
+
+def test_webhook_key_finds_the_connection_right_after_save_by_key_reads_only(
+    aws: LocalResources, store: ConnectionStore, queries: list[dict[str, Any]]
+) -> None:
+    store.save(_connection("t1"))
+    store.save(_connection("t2", "Cust2"))
+
+    assert store.by_webhook_key("key-t1") == _connection("t1")
+    assert store.by_webhook_key("key-t2") == _connection("t2", "Cust2")
+    assert store.by_webhook_key("key-unknown") is None
+    assert queries == []
+    # The pointer names the connection and holds nothing secret; the connection item has no index entry for it.
+    assert _raw(aws, "WHK#key-t2", "CONN") == {
+        "PK": {"S": "WHK#key-t2"},
+        "SK": {"S": "CONN"},
+        "tenant_id": {"S": "t2"},
+        "crm": {"S": "superoffice"},
+    }
+    assert not {"GSI2PK", "GSI2SK"} & set(_raw(aws, "T#t2", "CONN#superoffice"))
+
+
+def test_webhook_key_still_finds_a_disconnected_connection(store: ConnectionStore) -> None:
+    store.save(_connection())
+    disconnected = _connection(status=ConnectionStatus.DISCONNECTED, disconnected_at=datetime(2026, 3, 5, tzinfo=UTC))
+    store.save(disconnected)
+
+    assert store.by_webhook_key("key-t1") == disconnected  # late events are acknowledged as skipped, not rejected
+
+
+def test_after_a_reconnect_with_a_new_key_the_old_key_is_unknown(store: ConnectionStore) -> None:
+    store.save(_connection(connection_key="key-old"))
+    store.save(_connection(status=ConnectionStatus.DISCONNECTED, connection_key="key-old"))
+    reconnected = _connection(connection_key="key-new", connected_at=datetime(2026, 3, 9, tzinfo=UTC))
+    store.save(reconnected, only_if_account="Cust1")
+
+    assert store.by_webhook_key("key-old") is None
+    assert store.by_webhook_key("key-new") == reconnected
+
+
+def test_a_key_from_a_refused_save_is_unknown(store: ConnectionStore) -> None:
+    store.save(_connection(account="Cust1"), only_if_account="Cust1")
+
+    with pytest.raises(Conflict):
+        store.save(_connection(account="Cust2", connection_key="key-loser"), only_if_account="Cust2")
+
+    assert store.by_webhook_key("key-loser") is None
+    got = store.by_webhook_key("key-t1")
+    assert got is not None and got.account_id == "Cust1"
+
+
+def test_a_connection_key_never_changes_owner(store: ConnectionStore) -> None:
+    store.save(_connection("t1"))
+
+    with pytest.raises(Conflict):
+        store.save(_connection("t2", "Cust2", connection_key="key-t1"))
+
+    assert store.get("t2", "superoffice") is None
+    assert store.by_webhook_key("key-t1") == _connection("t1")
+
+
+def test_a_new_key_cannot_bypass_save(store: ConnectionStore) -> None:
+    store.save(_connection())
+
+    with pytest.raises(ValueError, match="save"):
+        store.transition(
+            "t1",
+            "superoffice",
+            expected=ConnectionStatus.CONNECTED,
+            status=ConnectionStatus.CONNECTED,
+            set_values={"connection_key": "key-sneaky"},
+        )
+    assert store.by_webhook_key("key-t1") == _connection()
 
 
 def test_saving_over_another_connected_account_is_refused(store: ConnectionStore) -> None:

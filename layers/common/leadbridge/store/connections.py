@@ -1,11 +1,17 @@
 """Connection records (`T#{tenant}` / `CONN#{crm}`) and OAuth state items (`STATE#{state}` / `STATE`) in the table.
 
-A connection item also carries:
-- GSI1 (`GSI1PK=DUE`, `GSI1SK={next_run_at}#{tenant}#{crm}`) while it is connected and has a schedule, so the
-  dispatcher finds due connections; removed when it needs re-authorization or is disconnected.
-- GSI2 (`GSI2PK=WHK#{connection_key}`, `GSI2SK=CONN`), so the public webhook intake finds the connection from the
-  unguessable key in its URL. Kept after a disconnect: the intake acknowledges late events of a disconnected
-  connection as skipped (issue 8) instead of rejecting them like an unknown key; a reconnect issues a new key.
+A connection item also carries GSI1 (`GSI1PK=DUE`, `GSI1SK={next_run_at}#{tenant}#{crm}`) while it is connected and
+has a schedule, so the dispatcher finds due connections; removed when it needs re-authorization or is disconnected.
+
+The public webhook intake finds a connection from the unguessable key in its URL through a pointer item
+(`WHK#{connection_key}` / `CONN`, holding `tenant_id` and `crm`, nothing secret): a consistent read of the pointer,
+then of the connection. Not an index query: index reads are eventually consistent, and a webhook sent right after
+the connect must not be rejected as an unknown key. `save` writes the pointer before the connection, so a stored
+connection always has one. Pointers are never deleted:
+- after a disconnect the key still finds the connection, so the intake acknowledges late events as skipped
+  (issue 8) instead of rejecting them like an unknown key;
+- a reconnect issues a new key; the old pointer then leads to a connection with another key, which the lookup
+  treats as unknown. A pointer left by a save that failed is just as harmless.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from leadbridge.errors import Conflict
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
 from leadbridge.store.table import (
     ITEM_NOT_EXISTS,
+    PK,
+    SK,
     TTL_ATTRIBUTE,
     Condition,
     Item,
+    Key,
     Table,
     connection_due_index,
     connection_key,
@@ -28,11 +37,12 @@ from leadbridge.store.table import (
     tenant_pk,
 )
 
-_INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+_INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK")
 
 
-def webhook_index(connection_key_value: str) -> dict[str, str]:
-    return {"GSI2PK": f"WHK#{part(connection_key_value, 'connection_key')}", "GSI2SK": "CONN"}
+def webhook_pointer_key(connection_key_value: str) -> Key:
+    """The item that leads from a webhook URL's connection key to its connection."""
+    return {PK: f"WHK#{part(connection_key_value, 'connection_key')}", SK: "CONN"}
 
 
 class ConnectionStore:
@@ -52,13 +62,20 @@ class ConnectionStore:
         return [_connection(item) for item in items]
 
     def by_webhook_key(self, connection_key_value: str) -> Connection | None:
-        """The connection a webhook URL points at (for the webhook intake)."""
-        page = self._table.query(webhook_index(connection_key_value)["GSI2PK"], index="GSI2", limit=1)
-        return _connection(page.items[0]) if page.items else None
+        """The connection a webhook URL points at (for the webhook intake), or None for an unknown or replaced key."""
+        pointer = self._table.get(webhook_pointer_key(connection_key_value), consistent=True)
+        if pointer is None:
+            return None
+        connection = self.get(str(pointer["tenant_id"]), str(pointer["crm"]))
+        if connection is None or connection.connection_key != connection_key_value:
+            return None  # the save that wrote the pointer failed, or a reconnect replaced the key
+        return connection
 
     def save(self, connection: Connection, *, only_if_account: str | None = None) -> None:
-        """Write the whole record. With `only_if_account`, refuse (Conflict) if the stored record holds credentials
-        of another CRM account, so that two concurrent connects cannot both win."""
+        """Write the whole record, and the pointer from its connection key (see the module docstring). With
+        `only_if_account`, refuse (Conflict) if the stored record holds credentials of another CRM account, so that
+        two concurrent connects cannot both win."""
+        self._save_webhook_pointer(connection)
         condition = None
         if only_if_account is not None:
             condition = Condition(
@@ -73,6 +90,26 @@ class ConnectionStore:
             conflict_message="Another CRM account is already connected for this tenant.",
         )
 
+    def _save_webhook_pointer(self, connection: Connection) -> None:
+        """Idempotent, so every save writes it: saves are rare (connect, webhook repair, disconnect), and the store
+        cannot know whether the key is new without a read. Written on its own before the connection rather than in
+        a transaction with it: a left-over pointer is harmless (the lookup checks the key), while a transaction on
+        the connection item makes the frequent plain updates of that item fail (TransactionConflict) meanwhile.
+        The condition keeps a key from ever changing owner."""
+        self._table.put(
+            {
+                **webhook_pointer_key(connection.connection_key),
+                "tenant_id": connection.tenant_id,
+                "crm": connection.crm,
+            },
+            condition=Condition(
+                "attribute_not_exists(PK) OR (#tenant = :tenant AND #crm = :crm)",
+                names={"#tenant": "tenant_id", "#crm": "crm"},
+                values={":tenant": connection.tenant_id, ":crm": connection.crm},
+            ),
+            conflict_message="The connection key belongs to another connection.",
+        )
+
     def transition(
         self,
         tenant_id: str,
@@ -84,6 +121,8 @@ class ConnectionStore:
     ) -> Connection | None:
         """Set `status` (and more) only if the record is in `expected`; None when it was not (someone else won)."""
         values: dict[str, Any] = {"status": status.value, **(set_values or {})}
+        if "connection_key" in values:
+            raise ValueError("a new connection key needs its webhook pointer: use save()")
         remove: list[str] = []
         if status is not ConnectionStatus.CONNECTED:
             remove += ["GSI1PK", "GSI1SK"]  # the dispatcher must not schedule a connection that cannot work
@@ -179,11 +218,10 @@ def _item(connection: Connection) -> Item:
     }
     if connection.status is ConnectionStatus.CONNECTED and connection.next_run_at is not None:
         item.update(connection_due_index(connection.next_run_at, connection.tenant_id, connection.crm))
-    item.update(webhook_index(connection.connection_key))
     return item
 
 
 def _connection(item: Item) -> Connection:
     return Connection.model_validate(
-        {k: v for k, v in item.items() if k not in ("PK", "SK", *_INDEX_ATTRIBUTES) and v is not None}
+        {k: v for k, v in item.items() if k not in (PK, SK, *_INDEX_ATTRIBUTES) and v is not None}
     )
