@@ -22,7 +22,14 @@ from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.records import DynamoRecordStates
 from leadbridge.store.table import Table
 from leadbridge.sync.export import field_hashes
-from leadbridge.sync.inbound import Applied, InboundContext, InboundServices, apply_deletion, apply_record
+from leadbridge.sync.inbound import (
+    Applied,
+    InboundContext,
+    InboundServices,
+    apply_deletion,
+    apply_record,
+    apply_records,
+)
 
 TENANT = "acme"
 CRM = "superoffice"
@@ -134,8 +141,14 @@ def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices
     written = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk"}
     svc.links.save(  # type: ignore[attr-defined]
         RecordLink(
-            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42",
-            lead_id="lead-1", field_hashes=field_hashes(written), updated_at=T0 - timedelta(days=1),
+            tenant=TENANT,
+            crm=CRM,
+            object=CrmObject.COMPANY,
+            app_id="lead-1",
+            crm_id="42",
+            lead_id="lead-1",
+            field_hashes=field_hashes(written),
+            updated_at=T0 - timedelta(days=1),
         )
     )
     echo = apply_record(svc, ctx(), company())
@@ -151,7 +164,12 @@ def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices
 def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServices, table: Table, bus: RecordingBus):
     svc.links.save(  # type: ignore[attr-defined]
         RecordLink(
-            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1",
+            tenant=TENANT,
+            crm=CRM,
+            object=CrmObject.COMPANY,
+            app_id="lead-1",
+            crm_id="42",
+            lead_id="lead-1",
             updated_at=T0 - timedelta(days=1),  # the app last changed it before the CRM did: latest wins → CRM
         )
     )
@@ -200,8 +218,12 @@ def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: Rec
 
     def deal(kind: StageKind, at: datetime) -> CrmRecord:
         return CrmRecord(
-            object=CrmObject.DEAL, id="5", parent_id="42", fields={"Heading": "Deal", "Status": kind.value},
-            updated_at=at, stage_kind=kind,
+            object=CrmObject.DEAL,
+            id="5",
+            parent_id="42",
+            fields={"Heading": "Deal", "Status": kind.value},
+            updated_at=at,
+            stage_kind=kind,
         )
 
     apply_record(svc, ctx(), deal(StageKind.OPEN, T0))
@@ -260,7 +282,12 @@ def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors
 def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(svc: InboundServices, bus):
     svc.links.save(  # type: ignore[attr-defined]
         RecordLink(
-            tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1",
+            tenant=TENANT,
+            crm=CRM,
+            object=CrmObject.COMPANY,
+            app_id="lead-1",
+            crm_id="42",
+            lead_id="lead-1",
             updated_at=T0 + timedelta(hours=2),  # exported after the CRM edit below
         )
     )
@@ -268,3 +295,53 @@ def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(
 
     assert result.outcome is Applied.CREATED
     assert "company_name" not in bus.delivered[0].detail["fields"]
+
+
+# --- a page at a time (the scheduled sync) ---------------------------------------------------------------------------
+
+
+def test_a_page_is_applied_like_records_one_by_one(svc: InboundServices, bus: RecordingBus):
+    apply_record(svc, ctx(), company("1", Name="Known AS"))
+    apply_record(svc, ctx(), company("2", at=T0 + timedelta(hours=1), Name="Newer AS"))
+    page = [
+        company("1", at=T0 + timedelta(minutes=1), Name="Known AS renamed"),  # update
+        company("2", Name="Older AS"),  # older than what the app has
+        company("3", Name="Brand New AS"),  # new
+        company("3", at=T0 + timedelta(minutes=2), Name="Brand New AS v2"),  # the same record again, newer
+        company("4", Name="Gone AS").model_copy(update={"deleted": True}),  # never seen: nothing to report
+        CrmRecord(object=CrmObject.ACTIVITY, id="9", fields={}, updated_at=T0),  # does not sync from the CRM
+    ]
+    bus.delivered.clear()
+
+    results = apply_records(svc, ctx(), page)
+
+    assert [r.outcome for r in results] == [
+        Applied.UPDATED, Applied.STALE, Applied.CREATED, Applied.UPDATED, Applied.UNCHANGED, Applied.SKIPPED,
+    ]  # fmt: skip
+    names = [(e.detail["crm_id"], e.detail["fields"]["company_name"]) for e in bus.delivered]
+    assert names == [("1", "Known AS renamed"), ("3", "Brand New AS"), ("3", "Brand New AS v2")]
+    reported = [(i.crm_id, i.action) for i in feed_items(svc)][-3:]
+    assert reported == [("1", "updated"), ("3", "created"), ("3", "updated")]
+    # Applied again (a retried page): nothing new for the app.
+    assert {r.outcome for r in apply_records(svc, ctx(), page[:4])} == {Applied.UNCHANGED, Applied.STALE}
+    assert len(bus.delivered) == 3
+
+
+class Unreadable:
+    """A CRM value that breaks the mapping in a way nobody foresaw (a bug): it cannot even be turned into text."""
+
+    def __str__(self) -> str:
+        raise ValueError("no text for this value")
+
+
+def test_a_record_that_cannot_be_mapped_fails_alone_and_is_logged(svc: InboundServices, table: Table, bus):
+    broken = company("2", Name=Unreadable())
+    results = apply_records(svc, ctx(), [company("1"), broken, company("3", Name="Tredje AS")])
+
+    assert [r.outcome for r in results] == [Applied.CREATED, Applied.FAILED, Applied.CREATED]
+    assert results[1].code == "internal_error" and "no text for this value" in (results[1].reason or "")
+    assert [e.detail["crm_id"] for e in bus.delivered] == ["1", "3"]
+    failed = DynamoSyncLog(table).query(TENANT, status=Outcome.FAILED).items
+    assert [(e.crm_id, e.error.code if e.error else None) for e in failed] == [("2", "internal_error")]
+    with pytest.raises(ValueError):  # one record alone (a webhook): the caller sees the error and retries
+        apply_record(svc, ctx(), broken)

@@ -60,13 +60,18 @@ class DynamoChangeFeed:
         self._ttl_days = ttl_days
 
     def append(self, events: Sequence[ChangeEvent]) -> None:
+        items: list[Item] = []
+        seq = 0
         for event in events:
+            # Strictly increasing within one append: a batch holds no two items with one key, and keeps its order.
+            seq = max(new_seq(), seq + 1)
             item: Item = {
                 "event": event.model_dump(mode="json", exclude_none=True),
                 TTL_ATTRIBUTE: expires_at(self._ttl_days),
             }
-            item.update(change_key(event.tenant, new_seq()))
-            self._table.put(item)
+            item.update(change_key(event.tenant, seq))
+            items.append(item)
+        self._table.write_many(puts=items)
 
     def read(self, tenant: str, *, cursor: str | None, limit: int = 100, now: datetime | None = None) -> ChangeFeedPage:
         limit = max(1, min(limit, MAX_LIMIT))

@@ -1,7 +1,10 @@
 """Record links: which CRM record an app record was exported to, and a hash of exactly what was written.
 
-Items: `PK=T#{tenant}#{crm}`, `SK=LINK#{object}#{app_id}`, with `GSI2PK=T#{tenant}#{crm}#{object}`,
-`GSI2SK=CRM#{crm_id}` so inbound sync finds the app record from a CRM id. A lead's persons are linked under
+Items: `PK=T#{tenant}#{crm}`, `SK=LINK#{object}#{app_id}`, and beside each a pointer `SK=CRMLINK#{object}#{crm_id}`
+holding the app id, so inbound sync finds the app record from a CRM id by key: strongly consistent (a webhook right
+after an export sees the link) and a page of records at a time (BatchGetItem), where an index query would be
+eventually consistent and one call per record. A pointer is trusted only when the link it names still points back
+(a link re-pointed to another CRM record leaves its old pointer behind). A lead's persons are linked under
 `app_id = {lead_id}~{person ref}`, so one query by prefix returns every person link of a lead.
 
 `field_hashes` holds a short hash per written CRM field: a re-export compares against them to write only the fields
@@ -11,13 +14,14 @@ version) and is set only when an export completed, so an unchanged re-export can
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from leadbridge.models.crm import CrmObject
-from leadbridge.store.table import Item, Table, link_crm_index, link_key, part, tenant_crm_pk
+from leadbridge.store.table import Item, Table, link_by_crm_id_key, link_key, part, tenant_crm_pk
 
 PERSON_SEPARATOR = "~"
 
@@ -60,18 +64,29 @@ class LinkStore:
         return [_link(i) for i in items]
 
     def by_crm_id(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordLink | None:
-        index = link_crm_index(tenant, crm, obj.value, crm_id)
-        page = self._table.query(index["GSI2PK"], index="GSI2", sk_between=(index["GSI2SK"], index["GSI2SK"]), limit=1)
-        return _link(page.items[0]) if page.items else None
+        return self.by_crm_ids(tenant, crm, obj, [crm_id]).get(crm_id)
+
+    def by_crm_ids(self, tenant: str, crm: str, obj: CrmObject, crm_ids: Sequence[str]) -> dict[str, RecordLink]:
+        """The links of those CRM records that have one, by CRM id: two batched reads per 100 ids."""
+        wanted = list(dict.fromkeys(crm_ids))
+        pointer_keys = [link_by_crm_id_key(tenant, crm, obj.value, crm_id) for crm_id in wanted]
+        pointers = self._table.get_many(pointer_keys, consistent=True)
+        app_ids = list(dict.fromkeys(str(p["app_id"]) for p in pointers))
+        links = self._table.get_many([link_key(tenant, crm, obj.value, a) for a in app_ids], consistent=True)
+        found = (_link(item) for item in links)
+        return {link.crm_id: link for link in found if link.crm_id in set(wanted)}
 
     def save(self, link: RecordLink) -> None:
         item: Item = {k: v for k, v in link.model_dump(mode="json").items() if v is not None}
         item.update(link_key(link.tenant, link.crm, link.object.value, link.app_id))
-        item.update(link_crm_index(link.tenant, link.crm, link.object.value, link.crm_id))
-        self._table.put(item)
+        pointer: Item = {"app_id": link.app_id}
+        pointer.update(link_by_crm_id_key(link.tenant, link.crm, link.object.value, link.crm_id))
+        self._table.write_many(puts=[item, pointer])
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None:
-        self._table.delete(link_key(tenant, crm, obj.value, app_id))
+        old = self._table.delete(link_key(tenant, crm, obj.value, app_id))
+        if old is not None:
+            self._table.delete(link_by_crm_id_key(tenant, crm, obj.value, str(old["crm_id"])))
 
 
 _KEYS = {"PK", "SK", "GSI2PK", "GSI2SK"}

@@ -6,6 +6,7 @@ Items: `PK=T#{tenant}`, `SK=LOG#{time}#{id}`; with a lead id also `GSI3PK=T#{ten
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -41,6 +42,8 @@ _FILTERED_BATCH = 100
 class SyncLog(Protocol):
     def write(self, entry: SyncLogEntry) -> None: ...
 
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
+
     def query(
         self,
         tenant: str,
@@ -64,6 +67,15 @@ class DynamoSyncLog:
         self._ttl_days = ttl_days
 
     def write(self, entry: SyncLogEntry) -> None:
+        self._table.put(
+            self._item(entry), condition=ITEM_NOT_EXISTS, conflict_message="A sync log entry with this id exists."
+        )
+
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None:
+        """Entries of a page of records, 25 to a call. Entry ids are fresh UUIDs, so no existence check is needed."""
+        self._table.write_many(puts=[self._item(entry) for entry in entries])
+
+    def _item(self, entry: SyncLogEntry) -> Item:
         at = entry.time if entry.time.tzinfo else entry.time.replace(tzinfo=UTC)
         item: Item = {
             k: v for k, v in entry.model_dump(mode="json", exclude={"time"}).items() if v is not None and v != []
@@ -73,7 +85,7 @@ class DynamoSyncLog:
         if entry.app_id:
             item.update(log_lead_index(entry.tenant, entry.app_id, at, entry.id))
         item[TTL_ATTRIBUTE] = expires_at(self._ttl_days, at)
-        self._table.put(item, condition=ITEM_NOT_EXISTS, conflict_message="A sync log entry with this id exists.")
+        return item
 
     def query(
         self,

@@ -8,15 +8,25 @@ disappeared from the CRM.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from leadbridge.errors import Conflict
+from leadbridge.errors import Conflict, StoreUnavailable
 from leadbridge.models.crm import CrmObject, StageKind
-from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_state_key, tenant_crm_pk
+from leadbridge.store.table import (
+    PK,
+    SK,
+    TRANSACT_MAX,
+    Condition,
+    Item,
+    Table,
+    iso,
+    record_state_key,
+    tenant_crm_pk,
+)
 
 
 class RecordState(BaseModel):
@@ -32,11 +42,23 @@ class RecordState(BaseModel):
     seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+StateKey = tuple[CrmObject, str]  # (object, CRM id) within one tenant and CRM
+
+
 class RecordStates(Protocol):
     def get(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordState | None: ...
 
-    def save(self, state: RecordState, *, force: bool = False) -> bool:
-        """Store `state` unless the stored one has a newer CRM time (False: it was stale); `force` skips the check."""
+    def get_many(self, tenant: str, crm: str, keys: Sequence[StateKey]) -> dict[StateKey, RecordState]:
+        """The stored states among `keys` (a page of records in a few calls)."""
+        ...
+
+    def save(self, state: RecordState) -> bool:
+        """Store `state` unless the stored one has a newer CRM time (False: it was stale)."""
+        ...
+
+    def save_many(self, states: Sequence[RecordState]) -> set[StateKey]:
+        """`save` for many records (each key at most once), in as few calls as the store allows; returns the keys
+        that were stale and not stored."""
         ...
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None: ...
@@ -54,24 +76,47 @@ class DynamoRecordStates:
         item = self._table.get(record_state_key(tenant, crm, obj.value, crm_id), consistent=True)
         return _state(item) if item else None
 
-    def save(self, state: RecordState, *, force: bool = False) -> bool:
-        item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
-        item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
-        condition = None
-        if state.crm_updated_at is not None:
-            # ISO-8601 UTC strings of one format order like the times they name.
-            item["crm_updated_at"] = iso(state.crm_updated_at)
-        if state.crm_updated_at is not None and not force:
-            condition = Condition(
-                "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
-                names={"#t": "crm_updated_at"},
-                values={":t": item["crm_updated_at"]},
-            )
+    def get_many(self, tenant: str, crm: str, keys: Sequence[StateKey]) -> dict[StateKey, RecordState]:
+        items = self._table.get_many(
+            [record_state_key(tenant, crm, obj.value, crm_id) for obj, crm_id in dict.fromkeys(keys)], consistent=True
+        )
+        states = (_state(item) for item in items)
+        return {(state.object, state.crm_id): state for state in states}
+
+    def save(self, state: RecordState) -> bool:
+        item, condition = _write(state)
         try:
             self._table.put(item, condition=condition)
         except Conflict:
             return False
         return True
+
+    def save_many(self, states: Sequence[RecordState]) -> set[StateKey]:
+        keys = [(s.object, s.crm_id) for s in states]
+        if len(set(keys)) != len(keys):
+            raise ValueError("save_many takes each record once")
+        stale: set[StateKey] = set()
+        for start in range(0, len(states), TRANSACT_MAX):
+            pending = list(states[start : start + TRANSACT_MAX])
+            while pending:
+                writes = [_write(state) for state in pending]
+                try:
+                    self._table.transact([self._table.tx_put(item, condition) for item, condition in writes])
+                except Conflict as exc:
+                    # All or nothing: drop the stale ones (the guard refused them) and write the rest again.
+                    refused = set(exc.details.get("failed_operations", []))
+                    if not refused:
+                        raise
+                    stale.update((s.object, s.crm_id) for i, s in enumerate(pending) if i in refused)
+                    pending = [s for i, s in enumerate(pending) if i not in refused]
+                    continue
+                except StoreUnavailable as exc:
+                    if exc.details.get("reason") != "transaction_conflict":
+                        raise
+                    # Another writer (a webhook) holds one of these records right now: one at a time instead.
+                    stale.update((s.object, s.crm_id) for s in pending if not self.save(s))
+                break
+        return stale
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None:
         self._table.delete(record_state_key(tenant, crm, obj.value, crm_id))
@@ -81,6 +126,21 @@ class DynamoRecordStates:
         for item in self._table.query_all(tenant_crm_pk(tenant, crm), sk_prefix=prefix):
             if not item.get("deleted"):
                 yield str(item["crm_id"])
+
+
+def _write(state: RecordState) -> tuple[Item, Condition | None]:
+    """The item of `state` and the time guard: stored only if not older than what is stored."""
+    item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
+    item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
+    if state.crm_updated_at is None:
+        return item, None
+    # ISO-8601 UTC strings of one format order like the times they name.
+    item["crm_updated_at"] = iso(state.crm_updated_at)
+    return item, Condition(
+        "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
+        names={"#t": "crm_updated_at"},
+        values={":t": item["crm_updated_at"]},
+    )
 
 
 def _state(item: dict[str, Any]) -> RecordState:

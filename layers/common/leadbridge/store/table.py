@@ -14,6 +14,8 @@ import base64
 import binascii
 import hashlib
 import json
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,10 +48,14 @@ SK = "SK"
 INDEXES: dict[str | None, tuple[str, str]] = {
     None: (PK, SK),
     "GSI1": ("GSI1PK", "GSI1SK"),  # connections due for a scheduled run
-    "GSI2": ("GSI2PK", "GSI2SK"),  # record links by CRM id
+    "GSI2": ("GSI2PK", "GSI2SK"),  # connections by webhook key
     "GSI3": ("GSI3PK", "GSI3SK"),  # sync log by lead id
 }
 TTL_ATTRIBUTE = "expires_at"
+BATCH_GET_MAX = 100  # BatchGetItem keys per call
+BATCH_WRITE_MAX = 25  # BatchWriteItem requests per call
+TRANSACT_MAX = 100  # TransactWriteItems actions per call
+_BATCH_ATTEMPTS = 8
 # Sorts after every character used in ids and ISO times: `SK <= prefix + HIGH` covers everything under a prefix.
 HIGH = "\uffff"
 
@@ -105,9 +111,10 @@ def link_key(tenant: str, crm: str, obj: str, app_id: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"LINK#{part(obj, 'object')}#{part(app_id, 'app_id')}"}
 
 
-def link_crm_index(tenant: str, crm: str, obj: str, crm_id: str) -> Key:
-    """GSI2 attributes of a record link: find the app record from a CRM id."""
-    return {"GSI2PK": f"{tenant_crm_pk(tenant, crm)}#{part(obj, 'object')}", "GSI2SK": f"CRM#{part(crm_id, 'crm_id')}"}
+def link_by_crm_id_key(tenant: str, crm: str, obj: str, crm_id: str) -> Key:
+    """The copy of a record link kept under its CRM id: inbound sync reads it by key (batched, strongly consistent)
+    instead of querying an index."""
+    return {PK: tenant_crm_pk(tenant, crm), SK: f"CRMLINK#{part(obj, 'object')}#{part(crm_id, 'crm_id')}"}
 
 
 def checkpoint_key(tenant: str, crm: str, obj: str) -> Key:
@@ -263,13 +270,18 @@ class Table:
         condition: Condition | None = None,
         on_conflict: type[LeadbridgeError] = Conflict,
         conflict_message: str = "The item was changed or already exists.",
-    ) -> None:
+        return_old: bool = False,
+    ) -> Item | None:
+        """Writes the item; with `return_old`, returns the item it replaced (None if there was none)."""
         kwargs: dict[str, Any] = {"TableName": self.name, "Item": _ser_map(item)}
         kwargs.update(_condition_kwargs(condition))
+        if return_old:
+            kwargs["ReturnValues"] = "ALL_OLD"
         try:
-            self.client.put_item(**kwargs)
+            resp = self.client.put_item(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, on_conflict, conflict_message) from exc
+        return _deser_map(resp["Attributes"]) if "Attributes" in resp else None
 
     def update(
         self,
@@ -306,6 +318,49 @@ class Table:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, on_conflict, conflict_message) from exc
         return _deser_map(resp["Attributes"]) if "Attributes" in resp else None
+
+    # -- batches (no conditions; DynamoDB's own limits per call, unprocessed parts sent again) --
+
+    def get_many(self, keys: Sequence[Mapping[str, str]], *, consistent: bool = False) -> list[Item]:
+        """The items that exist among `keys`, in no particular order."""
+        found: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_MAX):
+            pending: Any = {
+                self.name: {"Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]],
+                            "ConsistentRead": consistent}
+            }  # fmt: skip
+            for attempt in range(_BATCH_ATTEMPTS):
+                try:
+                    resp = self.client.batch_get_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _translate(exc) from exc
+                found += [_deser_map(i) for i in resp.get("Responses", {}).get(self.name, [])]
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                _batch_pause(attempt)
+            else:
+                raise StoreUnavailable("The table is busy; retry later.", details={"reason": "unprocessed_keys"})
+        return found
+
+    def write_many(self, puts: Sequence[Mapping[str, Any]] = (), deletes: Sequence[Mapping[str, str]] = ()) -> None:
+        """Unconditional puts and deletes, 25 to a call. Not atomic: a failure can leave part of them written, so
+        callers use this only for writes that are safe to repeat."""
+        requests: list[Any] = [{"PutRequest": {"Item": _ser_map(i)}} for i in puts]
+        requests += [{"DeleteRequest": {"Key": _ser_map(k)}} for k in deletes]
+        for start in range(0, len(requests), BATCH_WRITE_MAX):
+            pending: Any = {self.name: requests[start : start + BATCH_WRITE_MAX]}
+            for attempt in range(_BATCH_ATTEMPTS):
+                try:
+                    resp = self.client.batch_write_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _translate(exc) from exc
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                _batch_pause(attempt)
+            else:
+                raise StoreUnavailable("The table is busy; retry later.", details={"reason": "unprocessed_items"})
 
     # -- queries --
 
@@ -454,6 +509,11 @@ class Table:
         if values:
             kwargs["ExpressionAttributeValues"] = _ser_map(values)
         return kwargs
+
+
+def _batch_pause(attempt: int) -> None:
+    # Unprocessed items mean the partition is throttled: back off as the AWS SDKs do, with jitter.
+    time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
 
 
 def _condition_kwargs(condition: Condition | None) -> dict[str, Any]:

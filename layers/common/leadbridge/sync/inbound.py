@@ -7,12 +7,16 @@ suppress it when the mapped values are what the app already got (including the e
 apply the selective-sync rules to records the app has never seen; then report the change on the change feed and the
 bus, remember what was reported, and log it. A deletion unlinks the record and reports `RecordDeleted`.
 
+A page of records (the scheduled sync) goes through `apply_records`, which makes the same decisions with the store
+calls batched: a few reads and writes per page instead of several per record, so a run's speed is set by the CRM,
+not by round trips to DynamoDB. A single record (a webhook) is a page of one.
+
 Delivery to the app is at least once: a retried change carries the same event id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from leadbridge.errors import LeadbridgeError
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
@@ -29,7 +34,7 @@ from leadbridge.models.synclog import Action, Direction, LogError, Outcome, Skip
 from leadbridge.store.changes import ChangeFeed
 from leadbridge.store.events import AppEvent, EventPublisher
 from leadbridge.store.links import RecordLink
-from leadbridge.store.records import RecordState, RecordStates
+from leadbridge.store.records import RecordState, RecordStates, StateKey
 from leadbridge.sync.export import canonical, field_hashes
 from leadbridge.sync.rules import evaluate
 
@@ -41,11 +46,15 @@ _STAGE_KIND = "~stage_kind"
 class Links(Protocol):
     def by_crm_id(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordLink | None: ...
 
+    def by_crm_ids(self, tenant: str, crm: str, obj: CrmObject, crm_ids: Sequence[str]) -> dict[str, RecordLink]: ...
+
     def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None: ...
 
 
 class LogWriter(Protocol):
     def write(self, entry: SyncLogEntry) -> None: ...
+
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,12 +89,14 @@ class Applied(StrEnum):
     DELETED = "deleted"
     STALE = "stale"  # older than what the app already has
     SKIPPED = "skipped"  # direction or selective-sync rules exclude it
+    FAILED = "failed"  # this record could not be brought in (logged); the others of its page were
 
 
 class InboundResult(BaseModel):
     outcome: Applied
     events: list[ChangeEvent] = Field(default_factory=list)
     reason: str | None = None
+    code: str | None = None  # FAILED: the error code
 
 
 def syncs_from_crm(settings: SettingsDocument, obj: CrmObject) -> bool:
@@ -94,16 +105,95 @@ def syncs_from_crm(settings: SettingsDocument, obj: CrmObject) -> bool:
 
 def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -> InboundResult:
     """Bring one CRM record (as the CRM has it now) to the app. Raises store and bus errors (the caller retries; a
-    retry is safe)."""
+    retry is safe), and anything that kept the record from being mapped."""
+    [result] = _apply_page(svc, ctx, [record], isolate=False)
+    return result
+
+
+def apply_records(svc: InboundServices, ctx: InboundContext, records: Sequence[CrmRecord]) -> list[InboundResult]:
+    """`apply_record` for a page of records, results in the same order. A record that cannot be mapped fails alone
+    (FAILED, logged); store and bus errors raise for the page, and applying the page again is safe."""
+    return _apply_page(svc, ctx, records, isolate=True)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What to do with one record: the result (with the events to report), the log entry and the state to store."""
+
+    result: InboundResult
+    new_state: RecordState | None = None
+    entry: SyncLogEntry | None = None
+
+
+def _apply_page(
+    svc: InboundServices, ctx: InboundContext, records: Sequence[CrmRecord], *, isolate: bool
+) -> list[InboundResult]:
+    results: list[InboundResult] = []
+    batch: list[CrmRecord] = []
+    keys: set[StateKey] = set()
+    for record in records:
+        key = (record.object, record.id)
+        if record.deleted or key in keys:
+            # A repeat of a record in one page is applied after the first (the order guard sees the first).
+            results += _apply_batch(svc, ctx, batch, isolate=isolate)
+            batch, keys = [], set()
+        if record.deleted:
+            results.append(apply_deletion(svc, ctx, record.object, record.id, occurred_at=record.updated_at))
+            continue
+        batch.append(record)
+        keys.add(key)
+    results += _apply_batch(svc, ctx, batch, isolate=isolate)
+    return results
+
+
+def _apply_batch(
+    svc: InboundServices, ctx: InboundContext, records: Sequence[CrmRecord], *, isolate: bool
+) -> list[InboundResult]:
+    """Records with distinct keys: read their states and links in batches, decide each, store the changed states
+    in one guarded batch, then report and log what got through."""
+    if not records:
+        return []
+    syncing = [r for r in records if syncs_from_crm(ctx.settings, r.object)]
+    states = svc.states.get_many(ctx.tenant, ctx.crm, [(r.object, r.id) for r in syncing]) if syncing else {}
+    links: dict[StateKey, RecordLink] = {}
+    for obj in dict.fromkeys(r.object for r in syncing):
+        found = svc.links.by_crm_ids(ctx.tenant, ctx.crm, obj, [r.id for r in syncing if r.object is obj])
+        links.update({(obj, crm_id): link for crm_id, link in found.items()})
+
+    decisions: list[_Decision] = []
+    for record in records:
+        key = (record.object, record.id)
+        if not syncs_from_crm(ctx.settings, record.object):
+            reason = f"{record.object.value} does not sync from the CRM (direction setting)"
+            decisions.append(_Decision(_skipped(reason), entry=_skip_entry(ctx, record.object, record.id, reason)))
+            continue
+        try:
+            decisions.append(_decide(ctx, record, states.get(key), links.get(key)))
+        except Exception as exc:
+            if not isolate:
+                raise
+            code = exc.code if isinstance(exc, LeadbridgeError) else "internal_error"
+            message = exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
+            failed = InboundResult(outcome=Applied.FAILED, code=code, reason=message)
+            decisions.append(_Decision(failed, entry=_failure_entry(ctx, record.object, record.id, code, message)))
+
+    # Report, log, then remember: a run killed in between reports again (same event ids) rather than never.
+    _report(svc, [event for d in decisions for event in d.result.events])
+    entries = [d.entry for d in decisions if d.entry is not None]
+    if entries:
+        svc.log.write_many(entries)
+    new_states = [d.new_state for d in decisions if d.new_state is not None]
+    if new_states:
+        # Guarded: a newer change stored meanwhile (a webhook racing this run) keeps its state; the app orders the
+        # two by `crm_updated_at`.
+        svc.states.save_many(new_states)
+    return [d.result for d in decisions]
+
+
+def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, link: RecordLink | None) -> _Decision:
     obj = record.object
-    if record.deleted:
-        return apply_deletion(svc, ctx, obj, record.id, occurred_at=record.updated_at)
-    if not syncs_from_crm(ctx.settings, obj):
-        return _skip(svc, ctx, obj, record.id, f"{obj.value} does not sync from the CRM (direction setting)")
-    state = svc.states.get(ctx.tenant, ctx.crm, obj, record.id)
     if _older(record.updated_at, state):
-        return InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied")
-    link = svc.links.by_crm_id(ctx.tenant, ctx.crm, obj, record.id)
+        return _Decision(InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied"))
     values, kept_by_app = _mapped_values(ctx.settings, record, link)
     hashes = field_hashes(values)
     if record.parent_id:
@@ -113,15 +203,16 @@ def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -
     known = state is not None and not state.deleted
     if state is None and link is not None and _echo_of_export(ctx.settings, record, link):
         # The first sight of a record leadbridge itself wrote: nothing the app does not know.
-        svc.states.save(_next_state(ctx, record, hashes))
-        return InboundResult(outcome=Applied.UNCHANGED, reason="the CRM holds what the app exported")
+        unchanged = InboundResult(outcome=Applied.UNCHANGED, reason="the CRM holds what the app exported")
+        return _Decision(unchanged, new_state=_next_state(ctx, record, hashes))
     if known and state is not None and state.field_hashes == hashes:
-        return InboundResult(outcome=Applied.UNCHANGED, reason="no mapped value changed")
+        return _Decision(InboundResult(outcome=Applied.UNCHANGED, reason="no mapped value changed"))
     if not known and link is None:
         decision = _rules_for(ctx.settings.selective_sync, obj)
         verdict = evaluate(decision, {obj: values}, status_mapping=ctx.settings.status_mapping)
         if not verdict.sync:
-            return _skip(svc, ctx, obj, record.id, "; ".join(verdict.reasons))
+            reason = "; ".join(verdict.reasons)
+            return _Decision(_skipped(reason), entry=_skip_entry(ctx, obj, record.id, reason))
 
     previous = state.field_hashes if state and not state.deleted else {}
     changed = sorted(k for k in values if previous.get(k) != hashes.get(k))
@@ -130,21 +221,21 @@ def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -
     outcome = _deal_outcome(record, state)
     if outcome is not None:
         events.append(_event(ctx, *outcome, record, link, values, changed))
-    if not _report(svc, ctx, _next_state(ctx, record, hashes), state, events):
-        return InboundResult(outcome=Applied.STALE, reason="a newer change was applied meanwhile")
-    svc.log.write(
-        _entry(
-            ctx,
-            obj,
-            record.id,
-            link,
-            Action.READ,
-            Outcome.SUCCESS,
-            written=changed,
-            skipped=[SkippedField(field=f, reason="app wins (conflict policy)") for f in kept_by_app],
-        )
+    entry = _entry(
+        ctx,
+        obj,
+        record.id,
+        link,
+        Action.READ,
+        Outcome.SUCCESS,
+        written=changed,
+        skipped=[SkippedField(field=f, reason="app wins (conflict policy)") for f in kept_by_app],
     )
-    return InboundResult(outcome=Applied(action.value), events=events)
+    return _Decision(
+        InboundResult(outcome=Applied(action.value), events=events),
+        new_state=_next_state(ctx, record, hashes),
+        entry=entry,
+    )
 
 
 def apply_deletion(
@@ -189,11 +280,11 @@ def apply_deletion(
         run_id=ctx.run_id,
         correlation_id=ctx.correlation_id,
     )
-    if not _report(svc, ctx, tombstone, state, [event]):
-        return InboundResult(outcome=Applied.UNCHANGED, reason="already reported as deleted")
+    _report(svc, [event])
+    svc.log.write(_entry(ctx, obj, crm_id, link, Action.DELETE, Outcome.SUCCESS))
+    svc.states.save(tombstone)
     if link is not None:
         svc.links.delete(ctx.tenant, ctx.crm, obj, link.app_id)
-    svc.log.write(_entry(ctx, obj, crm_id, link, Action.DELETE, Outcome.SUCCESS))
     return InboundResult(outcome=Applied.DELETED, events=[event])
 
 
@@ -201,8 +292,12 @@ def log_failure(
     svc: InboundServices, ctx: InboundContext, obj: CrmObject, crm_id: str | None, code: str, message: str
 ) -> None:
     """A record that could not be brought in (the CRM refused the read, a value could not be stored...)."""
+    svc.log.write(_failure_entry(ctx, obj, crm_id, code, message))
+
+
+def _failure_entry(ctx: InboundContext, obj: CrmObject, crm_id: str | None, code: str, message: str) -> SyncLogEntry:
     entry = _entry(ctx, obj, crm_id, None, Action.READ, Outcome.FAILED)
-    svc.log.write(entry.model_copy(update={"error": LogError(code=code, message=message)}))
+    return entry.model_copy(update={"error": LogError(code=code, message=message)})
 
 
 # --- steps ---------------------------------------------------------------------------------------------------------
@@ -278,31 +373,13 @@ def _next_state(ctx: InboundContext, record: CrmRecord, hashes: Mapping[str, str
     )
 
 
-def _report(
-    svc: InboundServices,
-    ctx: InboundContext,
-    new_state: RecordState,
-    old_state: RecordState | None,
-    events: list[ChangeEvent],
-) -> bool:
-    """Remember the new state (the conditional write is the ordering gate: of two racing changes only the newer
-    one gets through), then report. If reporting fails the old state is put back, so the retry reports again."""
-    if not svc.states.save(new_state):
-        return False
-    try:
-        svc.feed.append(events)
-        svc.publisher.publish([AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events])
-    except Exception:
-        _restore(svc, new_state, old_state)
-        raise
-    return True
-
-
-def _restore(svc: InboundServices, new_state: RecordState, old_state: RecordState | None) -> None:
-    if old_state is not None:
-        svc.states.save(old_state, force=True)  # past the time guard: the newer state is the one this call wrote
-    else:
-        svc.states.delete(new_state.tenant, new_state.crm, new_state.object, new_state.crm_id)
+def _report(svc: InboundServices, events: Sequence[ChangeEvent]) -> None:
+    """On the change feed, then on the bus. Before the record states are stored, so that a failure or a kill makes
+    the retry report again: at least once, never lost."""
+    if not events:
+        return
+    svc.feed.append(events)
+    svc.publisher.publish([AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events])
 
 
 def _event(
@@ -337,9 +414,17 @@ def _event(
 
 
 def _skip(svc: InboundServices, ctx: InboundContext, obj: CrmObject, crm_id: str, reason: str) -> InboundResult:
-    entry = _entry(ctx, obj, crm_id, None, Action.SKIP, Outcome.SKIPPED)
-    svc.log.write(entry.model_copy(update={"error": LogError(code="skipped", message=reason)}))
+    svc.log.write(_skip_entry(ctx, obj, crm_id, reason))
+    return _skipped(reason)
+
+
+def _skipped(reason: str) -> InboundResult:
     return InboundResult(outcome=Applied.SKIPPED, reason=reason)
+
+
+def _skip_entry(ctx: InboundContext, obj: CrmObject, crm_id: str, reason: str) -> SyncLogEntry:
+    entry = _entry(ctx, obj, crm_id, None, Action.SKIP, Outcome.SKIPPED)
+    return entry.model_copy(update={"error": LogError(code="skipped", message=reason)})
 
 
 def _entry(

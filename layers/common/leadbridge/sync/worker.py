@@ -58,8 +58,7 @@ from leadbridge.sync.inbound import (
     InboundResult,
     InboundServices,
     apply_deletion,
-    apply_record,
-    log_failure,
+    apply_records,
     syncs_from_crm,
 )
 
@@ -350,8 +349,8 @@ class _Run:
             began = time.monotonic()
             page = connector.changes_since(obj, pull_since, checkpoint.page_token)
             newest = checkpoint.newest_seen
+            self._apply(obj, page.records)
             for record in page.records:
-                self._apply(obj, record)
                 if record.updated_at is not None:
                     stamp = _utc(record.updated_at)
                     newest = stamp if newest is None or stamp > newest else newest
@@ -435,17 +434,16 @@ class _Run:
         progress = run.selections or ImportProgress()
         progress.estimated_total = len(unique)
         run.selections = progress
-        for index in range(progress.done, len(unique)):
+        chunk = self.config.selection_save_every
+        for start in range(progress.done, len(unique), chunk):
             self._check_room()
-            try:
-                record = connector.get(CrmObject.PERSON, unique[index])
-            except CrmNotFound:
-                record = None  # gone since the list was read; deletion detection reports it
-            if record is not None:
-                self._apply(CrmObject.PERSON, record)
-            progress.done = index + 1
-            if progress.done % self.config.selection_save_every == 0:
-                self._save()
+            records: list[CrmRecord] = []
+            for person_id in unique[start : start + chunk]:
+                with contextlib.suppress(CrmNotFound):  # gone since the list was read: deletion detection reports it
+                    records.append(connector.get(CrmObject.PERSON, person_id))
+            self._apply(CrmObject.PERSON, records)
+            progress.done = min(start + chunk, len(unique))
+            self._save()
         marks.selection_ids = list(wanted.static_selection_ids)
         marks.favourite_companies = wanted.favourite_companies
         marks.favourite_persons = wanted.favourite_persons
@@ -466,21 +464,18 @@ class _Run:
 
     # --- records ------------------------------------------------------------------------------------------------------
 
-    def _apply(self, obj: CrmObject, record: CrmRecord) -> None:
+    def _apply(self, obj: CrmObject, records: list[CrmRecord]) -> None:
+        """One page: a record that cannot be brought in fails alone (logged by the kernel); a store or bus failure
+        raises, and the page is read again from the checkpoint."""
         assert self.ctx is not None
         counts = self.run.counts_for(obj)
-        counts.read += 1
-        try:
-            result = apply_record(self.svc.inbound, self.ctx, record)
-        except StoreUnavailable:
-            raise
-        except Exception as exc:  # one bad record must not hold back every other one
-            counts.failed += 1
-            code = exc.code if isinstance(exc, LeadbridgeError) else "internal_error"
-            self._error(code, _message(exc), obj, record.id)
-            log_failure(self.svc.inbound, self.ctx, obj, record.id, code, _message(exc))
-            return
-        self._tally(obj, result)
+        counts.read += len(records)
+        for record, result in zip(records, apply_records(self.svc.inbound, self.ctx, records), strict=True):
+            if result.outcome is Applied.FAILED:
+                counts.failed += 1
+                self._error(result.code or "internal_error", result.reason or "", obj, record.id)
+            else:
+                self._tally(obj, result)
 
     def _delete(self, obj: CrmObject, crm_id: str) -> None:
         assert self.ctx is not None
