@@ -9,17 +9,17 @@ disappeared from the CRM.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from leadbridge.errors import Conflict, StoreUnavailable
+from leadbridge.errors import Conflict
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.store.table import (
     PK,
     SK,
-    TRANSACT_MAX,
     Condition,
     Item,
     Table,
@@ -42,6 +42,7 @@ class RecordState(BaseModel):
     seen_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+_WRITE_CONCURRENCY = 8
 StateKey = tuple[CrmObject, str]  # (object, CRM id) within one tenant and CRM
 
 
@@ -95,28 +96,15 @@ class DynamoRecordStates:
         keys = [(s.object, s.crm_id) for s in states]
         if len(set(keys)) != len(keys):
             raise ValueError("save_many takes each record once")
-        stale: set[StateKey] = set()
-        for start in range(0, len(states), TRANSACT_MAX):
-            pending = list(states[start : start + TRANSACT_MAX])
-            while pending:
-                writes = [_write(state) for state in pending]
-                try:
-                    self._table.transact([self._table.tx_put(item, condition) for item, condition in writes])
-                except Conflict as exc:
-                    # All or nothing: drop the stale ones (the guard refused them) and write the rest again.
-                    refused = set(exc.details.get("failed_operations", []))
-                    if not refused:
-                        raise
-                    stale.update((s.object, s.crm_id) for i, s in enumerate(pending) if i in refused)
-                    pending = [s for i, s in enumerate(pending) if i not in refused]
-                    continue
-                except StoreUnavailable as exc:
-                    if exc.details.get("reason") != "transaction_conflict":
-                        raise
-                    # Another writer (a webhook) holds one of these records right now: one at a time instead.
-                    stale.update((s.object, s.crm_id) for s in pending if not self.save(s))
-                break
-        return stale
+        # One guarded put per record, overlapped. A transaction would batch them but costs twice the write capacity
+        # and fails whole on one stale record; BatchWriteItem cannot carry the guard.
+        if len(states) <= 1:
+            saved = [self.save(state) for state in states]
+        else:
+            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+            with ThreadPoolExecutor(max_workers=min(_WRITE_CONCURRENCY, len(states))) as pool:
+                saved = list(pool.map(self.save, states))
+        return {key for key, ok in zip(keys, saved, strict=True) if not ok}
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None:
         self._table.delete(record_state_key(tenant, crm, obj.value, crm_id))

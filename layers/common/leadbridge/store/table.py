@@ -54,7 +54,6 @@ INDEXES: dict[str | None, tuple[str, str]] = {
 TTL_ATTRIBUTE = "expires_at"
 BATCH_GET_MAX = 100  # BatchGetItem keys per call
 BATCH_WRITE_MAX = 25  # BatchWriteItem requests per call
-TRANSACT_MAX = 100  # TransactWriteItems actions per call
 _BATCH_ATTEMPTS = 8
 # Sorts after every character used in ids and ISO times: `SK <= prefix + HIGH` covers everything under a prefix.
 HIGH = "\uffff"
