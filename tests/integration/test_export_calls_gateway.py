@@ -196,6 +196,7 @@ def test_a_stage_change_of_a_linked_lead_touches_only_the_deal(calls: Calls) -> 
     assert body["outcome"] == "applied" and body["deal"]["action"] == "updated", body
     assert body["company"]["action"] == "unchanged" and [p["action"] for p in body["persons"]] == ["unchanged"] * 3
     assert crm == Counter({"PATCH /api/v1/Sale/{id}": 1}), crm  # only the sale's stage
-    # Writes: the event's lease, the company's "unchanged" log entry, the deal link and the deal's log entry; the
-    # company and person links are not written again (the stage is no company or person field).
-    assert aws["DynamoDB PutItem"] == 4 and aws["DynamoDB DeleteItem"] == 1
+    # Writes: the event's lease, the company's "unchanged" log entry and the deal's log entry; the deal link with its
+    # pointer by CRM id (one batch); the company and person links are not written again (the stage is no company or
+    # person field).
+    assert aws["DynamoDB PutItem"] == 3 and aws["DynamoDB BatchWriteItem"] == 1 and aws["DynamoDB DeleteItem"] == 1

@@ -89,7 +89,7 @@ class LinkStore:
             self._table.delete(link_by_crm_id_key(tenant, crm, obj.value, str(old["crm_id"])))
 
 
-_KEYS = {"PK", "SK", "GSI2PK", "GSI2SK"}
+_KEYS = {"PK", "SK"}
 
 
 def _link(item: dict[str, Any]) -> RecordLink:

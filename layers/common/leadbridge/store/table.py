@@ -48,7 +48,6 @@ SK = "SK"
 INDEXES: dict[str | None, tuple[str, str]] = {
     None: (PK, SK),
     "GSI1": ("GSI1PK", "GSI1SK"),  # connections due for a scheduled run
-    "GSI2": ("GSI2PK", "GSI2SK"),  # connections by webhook key
     "GSI3": ("GSI3PK", "GSI3SK"),  # sync log by lead id
 }
 TTL_ATTRIBUTE = "expires_at"
