@@ -16,7 +16,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -323,22 +323,9 @@ class Table:
         """The items that exist among `keys`, in no particular order."""
         found: list[Item] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
-            pending: Any = {
-                self.name: {"Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]],
-                            "ConsistentRead": consistent}
-            }  # fmt: skip
-            for attempt in range(_BATCH_ATTEMPTS):
-                try:
-                    resp = self.client.batch_get_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _translate(exc) from exc
+            request = {"Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]], "ConsistentRead": consistent}
+            for resp in self._until_processed(self.client.batch_get_item, {self.name: request}, "UnprocessedKeys"):
                 found += [_deser_map(i) for i in resp.get("Responses", {}).get(self.name, [])]
-                pending = resp.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                _batch_pause(attempt)
-            else:
-                raise StoreUnavailable("The table is busy; retry later.", details={"reason": "unprocessed_keys"})
         return found
 
     def write_many(self, puts: Sequence[Mapping[str, Any]] = (), deletes: Sequence[Mapping[str, str]] = ()) -> None:
@@ -347,18 +334,22 @@ class Table:
         requests: list[Any] = [{"PutRequest": {"Item": _ser_map(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": _ser_map(k)}} for k in deletes]
         for start in range(0, len(requests), BATCH_WRITE_MAX):
-            pending: Any = {self.name: requests[start : start + BATCH_WRITE_MAX]}
-            for attempt in range(_BATCH_ATTEMPTS):
-                try:
-                    resp = self.client.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _translate(exc) from exc
-                pending = resp.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                _batch_pause(attempt)
-            else:
-                raise StoreUnavailable("The table is busy; retry later.", details={"reason": "unprocessed_items"})
+            pending = {self.name: requests[start : start + BATCH_WRITE_MAX]}
+            self._until_processed(self.client.batch_write_item, pending, "UnprocessedItems")
+
+    def _until_processed(self, send: Callable[..., Any], pending: Any, unprocessed: str) -> list[Any]:
+        """Sends a batch request, then what DynamoDB left unprocessed (a throttled partition), with backoff."""
+        responses: list[Any] = []
+        for attempt in range(_BATCH_ATTEMPTS):
+            try:
+                responses.append(send(RequestItems=pending))
+            except (ClientError, BotoCoreError) as exc:
+                raise _translate(exc) from exc
+            pending = responses[-1].get(unprocessed) or {}
+            if not pending:
+                return responses
+            _batch_pause(attempt)
+        raise StoreUnavailable("The table is busy; retry later.", details={"reason": unprocessed})
 
     # -- queries --
 
