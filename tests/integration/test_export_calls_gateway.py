@@ -138,6 +138,9 @@ def test_a_new_lead_takes_the_minimum_five_requests_once_the_field_metadata_is_c
     # The connection list and the settings once (the connector reuses both); the company link before the lease
     # (the unchanged check) and again under it (another export may just have written it); lease taken and released.
     assert aws["DynamoDB Query"] == 1 and aws["DynamoDB GetItem"] == 3 and aws["DynamoDB DeleteItem"] == 1
+    # Writes: the lease; the company link as soon as the company exists; then the person links with the company's
+    # final link in one batch, and the four log entries in another.
+    assert aws["DynamoDB PutItem"] == 1 and aws["DynamoDB BatchWriteItem"] == 3
 
 
 def test_an_unchanged_re_export_makes_no_crm_call_takes_no_lease_and_reads_no_secret(calls: Calls) -> None:

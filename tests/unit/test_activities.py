@@ -5,7 +5,7 @@ real connector's field catalogue for SuperOffice); links and the sync log are in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -92,6 +92,10 @@ class MemoryLinks:
     def save(self, link: RecordLink) -> None:
         self.items[(link.tenant, link.crm, link.object, link.app_id)] = link
 
+    def save_many(self, links: Sequence[RecordLink]) -> None:
+        for link in links:
+            self.save(link)
+
 
 class MemoryLog:
     def __init__(self) -> None:
@@ -99,6 +103,9 @@ class MemoryLog:
 
     def write(self, entry: SyncLogEntry) -> None:
         self.entries.append(entry)
+
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None:
+        self.entries += entries
 
 
 def services(crm: MemoryCrm, settings: SettingsDocument) -> tuple[ActivityServices, MemoryLinks, MemoryLog]:

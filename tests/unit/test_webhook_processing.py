@@ -5,6 +5,7 @@ sandbox in tests/integration/test_webhook_processor.py and tests/e2e/test_webhoo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +69,9 @@ class Log:
     def write(self, entry: SyncLogEntry) -> None:
         self.entries.append(entry)
 
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None:
+        self.entries += entries
+
 
 class BrokenConnector:
     crm = "superoffice"
@@ -77,9 +81,17 @@ class BrokenConnector:
 
 
 def connection(**changes: Any) -> Connection:
-    base = Connection(tenant_id="t1", crm="superoffice", status=ConnectionStatus.CONNECTED, account_id="Cust1",
-                      api_base="https://sod.example/Cust1/api/", secret_name="s", connected_by="u", connected_at=NOW,
-                      connection_key="k" * 20)
+    base = Connection(
+        tenant_id="t1",
+        crm="superoffice",
+        status=ConnectionStatus.CONNECTED,
+        account_id="Cust1",
+        api_base="https://sod.example/Cust1/api/",
+        secret_name="s",
+        connected_by="u",
+        connected_at=NOW,
+        connection_key="k" * 20,
+    )
     return base.model_copy(update=changes)
 
 
@@ -99,10 +111,22 @@ def services(claims: Claims, log: Log, conn: Connection | None = None) -> Webhoo
 
 
 def message(**event: Any) -> QueuedWebhook:
-    data: dict[str, Any] = {"event_id": "e-1", "event": "contact.changed", "object": "company", "record_id": "7",
-                            "account_id": "Cust1", "action": "changed"}
-    return QueuedWebhook(tenant_id="t1", crm="superoffice", connection_key="k" * 20, account_id="Cust1",
-                         event=WebhookEvent(**{**data, **event}), received_at=NOW)
+    data: dict[str, Any] = {
+        "event_id": "e-1",
+        "event": "contact.changed",
+        "object": "company",
+        "record_id": "7",
+        "account_id": "Cust1",
+        "action": "changed",
+    }
+    return QueuedWebhook(
+        tenant_id="t1",
+        crm="superoffice",
+        connection_key="k" * 20,
+        account_id="Cust1",
+        event=WebhookEvent(**{**data, **event}),
+        received_at=NOW,
+    )
 
 
 def test_a_bug_mid_way_releases_the_claim_logs_the_attempt_and_propagates() -> None:

@@ -77,11 +77,18 @@ class LinkStore:
         return {link.crm_id: link for link in found if link.crm_id in set(wanted)}
 
     def save(self, link: RecordLink) -> None:
-        item: Item = {k: v for k, v in link.model_dump(mode="json").items() if v is not None}
-        item.update(link_key(link.tenant, link.crm, link.object.value, link.app_id))
-        pointer: Item = {"app_id": link.app_id}
-        pointer.update(link_by_crm_id_key(link.tenant, link.crm, link.object.value, link.crm_id))
-        self._table.write_many(puts=[item, pointer])
+        self.save_many([link])
+
+    def save_many(self, links: Sequence[RecordLink]) -> None:
+        """Each link with its pointer by CRM id, 12 links to a call."""
+        items: list[Item] = []
+        for link in links:
+            item: Item = {k: v for k, v in link.model_dump(mode="json").items() if v is not None}
+            item.update(link_key(link.tenant, link.crm, link.object.value, link.app_id))
+            pointer: Item = {"app_id": link.app_id}
+            pointer.update(link_by_crm_id_key(link.tenant, link.crm, link.object.value, link.crm_id))
+            items += [item, pointer]
+        self._table.write_many(puts=items)
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None:
         old = self._table.delete(link_key(tenant, crm, obj.value, app_id))

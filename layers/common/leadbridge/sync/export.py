@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -96,6 +96,8 @@ class Links(Protocol):
     def persons_of(self, tenant: str, crm: str, lead_id: str) -> list[RecordLink]: ...
 
     def save(self, link: RecordLink) -> None: ...
+
+    def save_many(self, links: Sequence[RecordLink]) -> None: ...
 
 
 class LeadLeases(Protocol):
@@ -643,23 +645,23 @@ def _export(
     svc.links.save(company_link)
 
     # --- persons ---
-    persons = _upsert_persons(
+    persons, new_person_links = _upsert_persons(
         svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings
     )
 
-    # --- done: remember the input, log ---
+    # --- done: remember the persons and the input, log; in two batched calls ---
+    # A crash before this point leaves the company linked without its input hash: the retry writes the company
+    # again and finds the persons it created among the company's persons (by e-mail or name), never duplicating them.
     company_link.input_hash = fingerprint
     company_link.synced_at = svc.clock()
-    svc.links.save(company_link)
+    svc.links.save_many([company_link, *new_person_links])
     skipped = _skipped(plan.company)
     run.warnings += [f"{f} was cut to the CRM's length" for f in plan.company.truncated]
     for record in plan.persons:
         run.warnings += [f"person {record.app_id}: {f} was cut to the CRM's length" for f in record.truncated]
     entry = _company_entry(run, action, written, skipped)
-    svc.sync_log.write(entry)
-    for person in persons:
-        if person.action is not RecordAction.UNCHANGED:
-            svc.sync_log.write(_person_entry(run, person))
+    person_entries = [_person_entry(run, p) for p in persons if p.action is not RecordAction.UNCHANGED]
+    svc.sync_log.write_many([entry, *person_entries])
     wrote_anything = (
         bool(written) or action is RecordAction.CREATED or any(p.action is not RecordAction.UNCHANGED for p in persons)
     )
@@ -740,12 +742,15 @@ def _upsert_persons(
     *,
     company_created: bool,
     settings: SettingsDocument,
-) -> list[PersonResult]:
+) -> tuple[list[PersonResult], list[RecordLink]]:
+    """Write the lead's persons; returns what happened and the links to store (the caller stores them in one batch
+    with the company's)."""
     if not settings.objects.person.direction.outbound:
-        return []  # persons are not sent: the plan says so in not_sent
+        return [], []  # persons are not sent: the plan says so in not_sent
     connector = run.connector
     keys = person_key_fields(settings)
     results: list[PersonResult] = []
+    links: list[RecordLink] = []
     crm_persons: list[CrmRecord] | None = [] if company_created else None  # read lazily, once
     taken: set[str] = set()
     for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True)):
@@ -783,7 +788,7 @@ def _upsert_persons(
             or connector.record_url(CrmObject.PERSON, crm_id)
         )
         now = svc.clock()
-        svc.links.save(
+        links.append(
             RecordLink(
                 tenant=run.tenant,
                 crm=run.crm,
@@ -812,7 +817,7 @@ def _upsert_persons(
                 fields_written=list(changed),
             )
         )
-    return results
+    return results, links
 
 
 @dataclass(frozen=True)
