@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from leadbridge.errors import CrmError
 from leadbridge.models.crm import (
     ChangePage,
     CrmObject,
@@ -152,6 +153,18 @@ class Connector(Protocol):
     def reactivate_webhook(self, webhook_id: str) -> WebhookRegistration: ...
 
     def unregister_webhook(self, webhook_id: str) -> None: ...
+
+
+@runtime_checkable
+class SupportsCreateMany(Protocol):
+    """Optional: a CRM that creates many records in one request (Salesforce sObject Collections). The export creates
+    the persons of a company it just created with one call; other CRMs get one create per person."""
+
+    def create_many(
+        self, obj: CrmObject, records: list[Mapping[str, Any]], *, parent_id: str | None = None
+    ) -> list[CrmRecord | CrmError]:
+        """Each result is the created record or the error for it, in input order (not all-or-none)."""
+        ...
 
 
 @runtime_checkable

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import phonenumbers
 from pydantic import BaseModel, Field
 
-from leadbridge.crm.base import Connector
+from leadbridge.crm.base import Connector, SupportsCreateMany
 from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput, NeedsReauth
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.transforms import map_country
@@ -129,6 +129,7 @@ def one_call(svc: ExportServices) -> ExportServices:
     return svc.for_call() if svc.for_call is not None else svc
 
 
+CREATE_MANY_MAX = 200  # records per batched create (Salesforce sObject Collections)
 # Longer than the export function's timeout (29 s), so a running export never loses its lease; a crashed holder
 # blocks the lead at most this long.
 LEASE_SECONDS = 35.0
@@ -752,6 +753,7 @@ def _upsert_persons(
     results: list[PersonResult] = []
     links: list[RecordLink] = []
     crm_persons: list[CrmRecord] | None = [] if company_created else None  # read lazily, once
+    created_together = _create_persons_together(run, plan, company_id, person_links) if company_created else {}
     taken: set[str] = set()
     for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True)):
         ref = person_ref(contact, index)
@@ -771,7 +773,9 @@ def _upsert_persons(
                 crm_id = current.id
                 changed = {k: v for k, v in fields.items() if canonical(current.fields.get(k)) != canonical(v)}
             else:
-                created = connector.create(CrmObject.PERSON, fields, parent_id=company_id)
+                created = created_together.get(index) or connector.create(
+                    CrmObject.PERSON, fields, parent_id=company_id
+                )
                 crm_id, how, changed, current = created.id, "created", dict(fields), created
         if changed and how != "created":
             connector.update(CrmObject.PERSON, crm_id, changed)
@@ -818,6 +822,31 @@ def _upsert_persons(
             )
         )
     return results, links
+
+
+def _create_persons_together(
+    run: _Run, plan: LeadPlan, company_id: str, person_links: dict[str, RecordLink]
+) -> dict[int, CrmRecord]:
+    """The persons of a company just created are all new: one request creates them where the CRM can (by contact
+    index). A person the CRM refused fails the export like a single create would; the ones created are found among
+    the company's persons by the retry."""
+    connector = run.connector
+    if not isinstance(connector, SupportsCreateMany):
+        return {}
+    new = [
+        index
+        for index, contact in enumerate(run.lead.contacts)
+        if person_app_id(run.lead.id, person_ref(contact, index)) not in person_links
+    ]
+    if not 1 < len(new) <= CREATE_MANY_MAX:
+        return {}
+    answers = connector.create_many(CrmObject.PERSON, [plan.persons[i].fields for i in new], parent_id=company_id)
+    created: dict[int, CrmRecord] = {}
+    for index, answer in zip(new, answers, strict=True):
+        if isinstance(answer, CrmError):
+            raise answer
+        created[index] = answer
+    return created
 
 
 @dataclass(frozen=True)

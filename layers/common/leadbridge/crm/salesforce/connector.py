@@ -236,6 +236,9 @@ class SalesforceConnector:
     ) -> list[CrmRecord | CrmError]:
         """Create up to 200 records in one round trip (sObject Collections, not all-or-none). Each result is the
         record or the error for it, in input order; records failing the describe checks are never sent."""
+        if self.lead_mode and obj is CrmObject.PERSON:
+            # Lead mode: each person fills or becomes a Lead of its own (`_lead_person`), which no collection does.
+            return [self._create_or_error(obj, fields, parent_id) for fields in records]
         sobject = self.names[obj]
         describe = self.describe(sobject)
         results: list[CrmRecord | CrmError | None] = []
@@ -262,6 +265,14 @@ class SalesforceConnector:
                     errors = result.get("errors") if isinstance(result, Mapping) else None
                     results[index] = translate(f"{sobject.lower()}.create_many", 400, errors)
         return [r for r in results if r is not None]
+
+    def _create_or_error(
+        self, obj: CrmObject, fields: Mapping[str, Any], parent_id: str | None
+    ) -> CrmRecord | CrmError:
+        try:
+            return self.create(obj, fields, parent_id=parent_id)
+        except CrmError as exc:
+            return exc
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         with self._forget_describe_on_rejection(self.names[obj]):
