@@ -346,9 +346,9 @@ def test_a_run_killed_at_any_point_of_a_page_resumes_without_loss_or_duplicates(
     # At least once: a change reported just before the kill may come again, with the same id (apps dedupe by it).
     assert all(len({e.id for e in events}) == 1 for events in grouped.values()), f"duplicates after a kill in {method}"
     assert {e["crm_id"] for e in world.bus.of("CompanyChanged")} == {str(i) for i in ids}
-    # Resumed at the page that was cut: at most one page of records is read twice.
+    # Resumed at the page that was cut: at most that page and the one read ahead are read twice.
     gets = world.sb.call_counts(CTX).get("GET /api/v1/Contact/{id}", 0)
-    assert 23 <= gets <= 23 + PAGE, gets
+    assert 23 <= gets <= 23 + 2 * PAGE, gets
 
 
 def test_changes_made_during_the_run_are_neither_missed_nor_duplicated(world: World) -> None:
