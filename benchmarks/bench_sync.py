@@ -31,6 +31,7 @@ ADMIN = "admin@bench-sync.test"
 TENANT = "bench-sync"
 LATENCY = 0.05
 DEFAULT_SIZES = "10000,100000"
+SIZE_VARIABLES = ("BENCH_SYNC_SIZES", "BENCH_SYNC_LATENT_SIZES")
 RESULTS = ROOT / "benchmarks" / "results" / "sync.json"
 HEADER = (
     "| changed companies | added latency per CRM request | records read | run time | records/s | CRM calls / record "
@@ -233,6 +234,7 @@ def run() -> str:
             measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             wall_minutes=round((time.time() - started) / 60, 1),
             alongside_other_cases=bool(alongside),
+            command=_command(),
         )
         _keep(result)
         print("  " + _row(result), flush=True)
@@ -242,6 +244,11 @@ def run() -> str:
 def _sizes(name: str, default: str) -> list[int]:
     """`BENCH_SYNC_SIZES=10000` measures one size; set to empty (`BENCH_SYNC_SIZES=`) to measure none."""
     return [int(v) for v in os.environ.get(name, default).split(",") if v.strip()]
+
+
+def _command() -> str:
+    sizes = " ".join(f"{name}={os.environ[name]}" for name in SIZE_VARIABLES if name in os.environ)
+    return f"{sizes} .venv/bin/python {' '.join(sys.argv)}".strip()
 
 
 def _other_benchmarks() -> set[int]:
@@ -297,6 +304,8 @@ SuperOffice request, e.g. `BENCH_SYNC_SIZES=10000 BENCH_SYNC_LATENT_SIZES= .venv
 {HEADER}
 {rows}
 
+Made by: {"; ".join(dict.fromkeys(f"`{r['command']}`" for r in kept if r.get("command"))) or "-"}.
+
 ¹ measured while another benchmark case ran (e.g. the 0 ms and the 50 ms series in parallel): the case had less than
 the 2 cores, so its records/s is a lower bound.
 
@@ -304,7 +313,8 @@ Reading the numbers:
 - **CRM calls per record ≈ 1**: one archive query per 1,000 ids plus one `GET /{{Entity}}/{{id}}` per record. The
   SuperOffice REST API has no bulk entity read, so this is the floor for full records (custom fields included); the
   connector overlaps 4 GETs, so at 50 ms a page of 1,000 costs at least 1,000 x 50 ms / 4 = 12.5 s of CRM time:
-  80 records/s is the ceiling the CRM sets, and the run gets close to it.
+  80 records/s is the ceiling the CRM sets. The worker reads the next page while it applies one, so the CRM is
+  kept busy; the gap to the ceiling is CPU, as the sandbox, moto and the worker share the 2 cores.
 - **DynamoDB**: a page is applied with batched calls: record states and links by CRM id read 100 to a call, change
   feed and sync log written 25 to a call, bus events 10 to a call; only the record state, whose write carries the
   ordering guard, is one conditional put per record (8 overlapped). So ~1 write call and ~3 items written per record
