@@ -507,11 +507,8 @@ class Renderer:
         out["UserDefinedFields"] = dict(cf)
         out["ExtraFields"] = {}
         if kind.key == "contact":
-            out["Persons"] = [
-                self.simple_person(customer, p)
-                for p in customer.records["person"].values()
-                if p["Contact"] == ident and p["DeletedDate"] is None
-            ]
+            persons = (customer.records["person"][p] for p in sorted(customer.persons_by_contact.get(ident, ())))
+            out["Persons"] = [self.simple_person(customer, p) for p in persons if p["DeletedDate"] is None]
         if kind.key == "person":
             out["FullName"] = full_name(rec)
             out["FormalName"] = full_name(rec)

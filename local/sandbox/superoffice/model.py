@@ -102,6 +102,8 @@ class Customer:
     state: str = "Running"
     users: dict[int, User] = field(default_factory=dict)  # by associate id
     records: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    # contact id -> ids of its persons: a Contact lists its persons, which must not mean a walk over every person
+    persons_by_contact: dict[int, set[int]] = field(default_factory=dict)
     udefs: dict[str, list[UdefField]] = field(default_factory=lambda: {k: [] for k in KINDS})
     selections: dict[int, Selection] = field(default_factory=dict)
     favourites: dict[int, dict[str, list[int]]] = field(default_factory=dict)  # associate -> kind -> ids

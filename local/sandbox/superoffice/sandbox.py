@@ -351,6 +351,8 @@ class SuperOfficeSandbox:
             if kind == "appointment" and not rec["Associate"] and actor in customer.users:
                 rec["Associate"] = actor
             customer.records[kind][rec[k.id_field]] = rec
+            if kind == "person":
+                customer.persons_by_contact.setdefault(rec["Contact"], set()).add(rec[k.id_field])
             self._fire(customer, k, "created", None, rec, actor)
             return self.render(customer, kind, rec)
 
@@ -375,6 +377,9 @@ class SuperOfficeSandbox:
             rec["UpdatedDate"] = max(utcnow(), old["UpdatedDate"])
             rec["UpdatedBy"] = actor
             customer.records[kind][ident] = rec
+            if kind == "person" and old["Contact"] != rec["Contact"]:
+                customer.persons_by_contact.get(old["Contact"], set()).discard(ident)
+                customer.persons_by_contact.setdefault(rec["Contact"], set()).add(ident)
             self._fire(customer, k, "changed", old, rec, actor)
             return self.render(customer, kind, rec)
 
@@ -384,8 +389,10 @@ class SuperOfficeSandbox:
         with self.lock:
             old = self.get_record(customer, kind, ident)
             del customer.records[kind][ident]
+            if kind == "person":
+                customer.persons_by_contact.get(old["Contact"], set()).discard(ident)
             if kind == "contact":  # persons go with their company
-                for pid in [p for p, r in customer.records["person"].items() if r["Contact"] == ident]:
+                for pid in sorted(customer.persons_by_contact.pop(ident, set())):
                     person = customer.records["person"].pop(pid)
                     self._fire(customer, KINDS["person"], "deleted", person, None, as_associate or 0)
             self._fire(customer, k, "deleted", old, None, as_associate or 0)
