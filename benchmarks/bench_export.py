@@ -413,11 +413,12 @@ per criterion only when the CRM refuses the OR or the combined answer fills `$to
 
 First export: the connection list and the settings are read once per request (the connector reuses both), the
 company link twice (before the lease for the unchanged check, and again under the lease, as another export may just
-have written it), the lead lease taken (PutItem) and released (DeleteItem), the company link saved twice (before the
-persons, so a crash cannot duplicate the company, and with the fingerprint at the end), one link per person, one
-sync log entry per written record. Unchanged re-export: the connection list, the settings, the company link, the
-person links and its one sync log entry; no lease (it writes nothing), no Secrets Manager read (the token is read
-only when a CRM request is made; the grant is also cached per container).
+have written it), the lead lease taken (PutItem) and released (DeleteItem), the company link saved as soon as the
+company exists (a crash cannot duplicate the company), then one batch with the person links and the company's final
+link (with the input fingerprint), and one batch with the sync log entries (one per written record); each link is
+two items, the link and its pointer by CRM id. Unchanged re-export: the connection list, the settings, the company
+link, the person links and its one sync log entry; no lease (it writes nothing), no Secrets Manager read (the token
+is read only when a CRM request is made; the grant is also cached per container).
 
 ### Latency (client-measured, whole HTTP request)
 
