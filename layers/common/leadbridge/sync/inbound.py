@@ -149,8 +149,8 @@ def _apply_page(
 def _apply_batch(
     svc: InboundServices, ctx: InboundContext, records: Sequence[CrmRecord], *, isolate: bool
 ) -> list[InboundResult]:
-    """Records with distinct keys: read their states and links in batches, decide each, store the changed states
-    in one guarded batch, then report and log what got through."""
+    """Records with distinct keys: read their states and links in batches, decide each, report and log the changes,
+    then store their states (each write guarded by the CRM time)."""
     if not records:
         return []
     syncing = [r for r in records if syncs_from_crm(ctx.settings, r.object)]
