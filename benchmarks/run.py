@@ -78,7 +78,8 @@ def main(argv: list[str]) -> int:
         spec.loader.exec_module(module)
         print(f"running {bench.relative_to(ROOT)} ...", flush=True)
         body = module.run()
-        command = f".venv/bin/python benchmarks/run.py {name}"
+        settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
+        command = f"{settings} .venv/bin/python benchmarks/run.py {name}".strip()
         document = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
         DOC.write_text(replace_section(document, name, section(name, body, command)), encoding="utf-8")
         print(body, flush=True)
