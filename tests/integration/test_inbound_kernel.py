@@ -96,6 +96,14 @@ def company(crm_id: str = "42", at: datetime = T0, **fields: Any) -> CrmRecord:
     return CrmRecord(object=CrmObject.COMPANY, id=crm_id, fields=values, updated_at=at)
 
 
+def exported(app_id: str = "lead-1", crm_id: str = "42", **fields: Any) -> RecordLink:
+    """The link an export of lead `app_id` left behind (a company unless `object=` says otherwise)."""
+    return RecordLink.model_validate(
+        {"tenant": TENANT, "crm": CRM, "object": CrmObject.COMPANY, "app_id": app_id, "crm_id": crm_id,
+         "lead_id": app_id, **fields}
+    )  # fmt: skip
+
+
 def feed_items(svc: InboundServices, cursor: str | None = None) -> list[Any]:
     later = datetime.now(UTC) + timedelta(minutes=1)
     return svc.feed.read(TENANT, cursor=cursor, limit=100, now=later).items
@@ -140,16 +148,7 @@ def test_an_older_change_never_overwrites_a_newer_one(svc: InboundServices, bus:
 def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices, bus: RecordingBus):
     written = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk"}
     svc.links.save(  # type: ignore[attr-defined]
-        RecordLink(
-            tenant=TENANT,
-            crm=CRM,
-            object=CrmObject.COMPANY,
-            app_id="lead-1",
-            crm_id="42",
-            lead_id="lead-1",
-            field_hashes=field_hashes(written),
-            updated_at=T0 - timedelta(days=1),
-        )
+        exported(field_hashes=field_hashes(written), updated_at=T0 - timedelta(days=1))
     )
     echo = apply_record(svc, ctx(), company())
     edited = apply_record(svc, ctx(), company(at=T0 + timedelta(hours=1), Name="Edited in CRM"))
@@ -163,15 +162,7 @@ def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices
 
 def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServices, table: Table, bus: RecordingBus):
     svc.links.save(  # type: ignore[attr-defined]
-        RecordLink(
-            tenant=TENANT,
-            crm=CRM,
-            object=CrmObject.COMPANY,
-            app_id="lead-1",
-            crm_id="42",
-            lead_id="lead-1",
-            updated_at=T0 - timedelta(days=1),  # the app last changed it before the CRM did: latest wins → CRM
-        )
+        exported(updated_at=T0 - timedelta(days=1))  # the app last changed it before the CRM did: latest wins → CRM
     )
     result = apply_record(svc, ctx(two_way(company_name=ConflictPolicy.APP_WINS)), company())
 
@@ -238,7 +229,7 @@ def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: Rec
 
 def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundServices, bus: RecordingBus):
     svc.links.save(  # type: ignore[attr-defined]
-        RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.COMPANY, app_id="lead-1", crm_id="42", lead_id="lead-1")
+        exported()
     )
     apply_record(svc, ctx(), company())
     deleted = apply_deletion(svc, ctx(), CrmObject.COMPANY, "42", occurred_at=T0 + timedelta(hours=1))
@@ -281,15 +272,7 @@ def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors
 
 def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(svc: InboundServices, bus):
     svc.links.save(  # type: ignore[attr-defined]
-        RecordLink(
-            tenant=TENANT,
-            crm=CRM,
-            object=CrmObject.COMPANY,
-            app_id="lead-1",
-            crm_id="42",
-            lead_id="lead-1",
-            updated_at=T0 + timedelta(hours=2),  # exported after the CRM edit below
-        )
+        exported(updated_at=T0 + timedelta(hours=2))  # exported after the CRM edit below
     )
     result = apply_record(svc, ctx(), company(at=T0 + timedelta(hours=1), Name="CRM edit"))
 
