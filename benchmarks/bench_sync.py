@@ -290,7 +290,7 @@ def _row(r: dict[str, Any]) -> str:
         f"| {r['seconds'] / 60:.1f} min | {r['records'] / r['seconds']:.0f} | {r['crm_calls'] / r['records']:.3f} "
         f"| {r['write_calls'] / r['records']:.2f} | {r['items_written'] / r['records']:.2f} "
         f"| {_peak_mb(r) - r['rss_before_mb']:.1f} MB | {rss} | {r['failed']} "
-        f"| {r['measured_at']}{' ¹' if r.get('alongside_other_cases') else ''} |"
+        f"| {r['measured_at']}{' ¹' if r.get('alongside_other_cases') else ''}{' ²' if r.get('note') else ''} |"
     )
 
 
@@ -317,6 +317,7 @@ Made by: {"; ".join(dict.fromkeys(f"`{r['command']}`" for r in kept if r.get("co
 
 ¹ measured while another benchmark case ran (e.g. the 0 ms and the 50 ms series in parallel): the case had less than
 the 2 cores, so its records/s is a lower bound.
+{"".join(f"{chr(10)}² {note}." for note in dict.fromkeys(r["note"] for r in kept if r.get("note")))}
 
 Reading the numbers:
 - **CRM calls per record ≈ 1**: one archive query per 1,000 ids plus one `GET /{{Entity}}/{{id}}` per record. The
@@ -329,8 +330,8 @@ Reading the numbers:
   ordering guard, is one conditional put per record (8 overlapped). So ~1 write call and ~3 items written per record
   (state, feed item, log entry), plus a checkpoint and the run item per page.
 - **Memory**: "worker memory growth" is the worker process's peak RSS minus its RSS before the run. It is set by the
-  page, not the record count: RSS through the run stays level from the first quarter to the
-  end, at 10,000 and at 100,000 companies.
+  page, not the record count: about 30 MB at 10,000 and at 100,000 companies alike, and the RSS samples from the
+  first quarter of a run to its end stay within a few MB of each other.
 - At 0 ms the time goes to the local stand-ins (the sandbox serving one GET per record and moto), which share the 2
   cores with the worker; at 50 ms it goes to the CRM's latency. In AWS the request budget (20,000 calls per run by
   default) splits a large run into continuations; here the budget is lifted so one run reads everything.
