@@ -444,11 +444,10 @@ of a first export and {ours["unchanged re-export"]:.1f} ms of an unchanged one. 
 gateway, JWT and event rows replace API Gateway, and the DynamoDB row is moto over loopback HTTP ({per_call:.1f} ms a
 call here, on 2 shared cores). What leadbridge still spends above the CRM minimum is DynamoDB round trips:
 {first_aws:g} sequential calls on a first export (each needed for crash safety, the lease or the sync log, see
-above) and {again_aws:g} on an unchanged one. At a few ms per call in-region the unchanged re-export should stay
-under 30 ms on AWS; the first export's {first_aws:g} calls alone would not. Batching its final writes (the company
-link with the fingerprint, the sync log entries and the lease release in one TransactWriteItems) would take it to
-about {first_aws - 5:g}; that needs batch writes in `store/links.py` and `store/log.py` and is not done. Not measured
-on Lambda; the 2 cores were shared with other work, so single runs are noisy.
+above; the person links, the final company link and the log entries already go in two batched writes) and
+{again_aws:g} on an unchanged one. At a few ms per call in-region the unchanged re-export should stay under 30 ms on
+AWS; the first export's {first_aws:g} calls (~{first_aws * 4:g} ms at 4 ms a call) would not quite. Not measured on
+Lambda; the 2 cores were shared with other work, so single runs are noisy.
 
 Notes: at 0 ms the whole p50 is overhead, including the sandbox's own request handling (spec-checked carriers, in
 Python, on the same {os.cpu_count()} cores). Logs at WARNING level during the run. Runs before this one also
