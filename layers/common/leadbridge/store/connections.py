@@ -28,21 +28,15 @@ from leadbridge.store.table import (
     TTL_ATTRIBUTE,
     Condition,
     Item,
-    Key,
     Table,
     connection_due_index,
     connection_key,
     oauth_state_key,
-    part,
     tenant_pk,
+    webhook_pointer_key,
 )
 
 _INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK")
-
-
-def webhook_pointer_key(connection_key_value: str) -> Key:
-    """The item that leads from a webhook URL's connection key to its connection."""
-    return {PK: f"WHK#{part(connection_key_value, 'connection_key')}", SK: "CONN"}
 
 
 class ConnectionStore:

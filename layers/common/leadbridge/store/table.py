@@ -95,6 +95,11 @@ def connection_due_index(next_run_at: datetime, tenant: str, crm: str) -> Key:
     return {"GSI1PK": "DUE", "GSI1SK": f"{iso(next_run_at)}#{part(tenant, 'tenant')}#{part(crm, 'crm')}"}
 
 
+def webhook_pointer_key(connection_key_value: str) -> Key:
+    """The item that leads from a webhook URL's connection key to its connection."""
+    return {PK: f"WHK#{part(connection_key_value, 'connection_key')}", SK: "CONN"}
+
+
 def settings_key(tenant: str, crm: str, version: int | None = None) -> Key:
     """`version=None` is the `current` pointer; versions are zero-padded so they sort numerically."""
     suffix = "current" if version is None else f"v{version:08d}"
