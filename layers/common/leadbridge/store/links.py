@@ -68,13 +68,13 @@ class LinkStore:
 
     def by_crm_ids(self, tenant: str, crm: str, obj: CrmObject, crm_ids: Sequence[str]) -> dict[str, RecordLink]:
         """The links of those CRM records that have one, by CRM id: two batched reads per 100 ids."""
-        wanted = list(dict.fromkeys(crm_ids))
+        wanted = set(crm_ids)
         pointer_keys = [link_by_crm_id_key(tenant, crm, obj.value, crm_id) for crm_id in wanted]
         pointers = self._table.get_many(pointer_keys, consistent=True)
         app_ids = list(dict.fromkeys(str(p["app_id"]) for p in pointers))
         links = self._table.get_many([link_key(tenant, crm, obj.value, a) for a in app_ids], consistent=True)
         found = (_link(item) for item in links)
-        return {link.crm_id: link for link in found if link.crm_id in set(wanted)}
+        return {link.crm_id: link for link in found if link.crm_id in wanted}
 
     def save(self, link: RecordLink) -> None:
         self.save_many([link])

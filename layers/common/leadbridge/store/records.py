@@ -17,16 +17,7 @@ from pydantic import BaseModel, Field
 
 from leadbridge.errors import Conflict
 from leadbridge.models.crm import CrmObject, StageKind
-from leadbridge.store.table import (
-    PK,
-    SK,
-    Condition,
-    Item,
-    Table,
-    iso,
-    record_state_key,
-    tenant_crm_pk,
-)
+from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_state_key, tenant_crm_pk
 
 
 class RecordState(BaseModel):
@@ -85,7 +76,17 @@ class DynamoRecordStates:
         return {(state.object, state.crm_id): state for state in states}
 
     def save(self, state: RecordState) -> bool:
-        item, condition = _write(state)
+        item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
+        item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
+        condition = None
+        if state.crm_updated_at is not None:
+            # ISO-8601 UTC strings of one format order like the times they name.
+            item["crm_updated_at"] = iso(state.crm_updated_at)
+            condition = Condition(
+                "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
+                names={"#t": "crm_updated_at"},
+                values={":t": item["crm_updated_at"]},
+            )
         try:
             self._table.put(item, condition=condition)
         except Conflict:
@@ -114,21 +115,6 @@ class DynamoRecordStates:
         for item in self._table.query_all(tenant_crm_pk(tenant, crm), sk_prefix=prefix):
             if not item.get("deleted"):
                 yield str(item["crm_id"])
-
-
-def _write(state: RecordState) -> tuple[Item, Condition | None]:
-    """The item of `state` and the time guard: stored only if not older than what is stored."""
-    item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
-    item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
-    if state.crm_updated_at is None:
-        return item, None
-    # ISO-8601 UTC strings of one format order like the times they name.
-    item["crm_updated_at"] = iso(state.crm_updated_at)
-    return item, Condition(
-        "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
-        names={"#t": "crm_updated_at"},
-        values={":t": item["crm_updated_at"]},
-    )
 
 
 def _state(item: dict[str, Any]) -> RecordState:

@@ -288,14 +288,8 @@ def apply_deletion(
     return InboundResult(outcome=Applied.DELETED, events=[event])
 
 
-def log_failure(
-    svc: InboundServices, ctx: InboundContext, obj: CrmObject, crm_id: str | None, code: str, message: str
-) -> None:
-    """A record that could not be brought in (the CRM refused the read, a value could not be stored...)."""
-    svc.log.write(_failure_entry(ctx, obj, crm_id, code, message))
-
-
 def _failure_entry(ctx: InboundContext, obj: CrmObject, crm_id: str | None, code: str, message: str) -> SyncLogEntry:
+    """A record that could not be brought in (a value could not be mapped, a bug...)."""
     entry = _entry(ctx, obj, crm_id, None, Action.READ, Outcome.FAILED)
     return entry.model_copy(update={"error": LogError(code=code, message=message)})
 
