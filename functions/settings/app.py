@@ -6,6 +6,7 @@ without it, 412 when stale); `If-Match: *` overwrites whatever is current, delib
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -60,6 +61,20 @@ def _require_if_match(value: str | None) -> str:
     return value
 
 
+def _save(save: Callable[..., domain.SaveResult], crm: str, body: Any, if_match: str | None) -> Response[Any]:
+    """PUT and PATCH alike: admins only, If-Match required, the new version's ETag in the answer."""
+    principal = require_admin(current_principal(app))
+    result = save(
+        runtime.settings_services(),
+        principal.tenant_id,
+        crm,
+        body,
+        if_match=_require_if_match(if_match),
+        actor=principal.user_id,
+    )
+    return _with_etag(result, result.settings.version)
+
+
 @app.get(
     "/settings/<crm>",
     summary="Read the integration settings",
@@ -87,16 +102,7 @@ def get_settings(crm: CrmName) -> Response[SettingsDocument]:
 def put_settings(
     crm: CrmName, body: Annotated[SettingsInput, Body()], if_match: IfMatch = None
 ) -> Response[domain.SaveResult]:
-    principal = require_admin(current_principal(app))
-    result = domain.replace_settings(
-        runtime.settings_services(),
-        principal.tenant_id,
-        crm,
-        body,
-        if_match=_require_if_match(if_match),
-        actor=principal.user_id,
-    )
-    return _with_etag(result, result.settings.version)
+    return _save(domain.replace_settings, crm, body, if_match)
 
 
 @app.patch(
@@ -112,16 +118,7 @@ def put_settings(
 def patch_settings(
     crm: CrmName, body: Annotated[dict[str, Any], Body()], if_match: IfMatch = None
 ) -> Response[domain.SaveResult]:
-    principal = require_admin(current_principal(app))
-    result = domain.patch_settings(
-        runtime.settings_services(),
-        principal.tenant_id,
-        crm,
-        body,
-        if_match=_require_if_match(if_match),
-        actor=principal.user_id,
-    )
-    return _with_etag(result, result.settings.version)
+    return _save(domain.patch_settings, crm, body, if_match)
 
 
 @app.get(
