@@ -108,7 +108,7 @@ class Spans:
 
     def __init__(self) -> None:
         from leadbridge.crm.http import RetryingSender
-        from leadbridge.sync import export as domain
+        from leadbridge.export import service as domain
         from local.gateway import Gateway
         from local.lambda_runtime import FunctionRuntime
 

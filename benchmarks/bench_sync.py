@@ -52,11 +52,11 @@ def _worker(args: dict[str, Any], results: Any) -> None:
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.defaults import default_settings
     from leadbridge.crm.superoffice import SuperOfficeProvider
+    from leadbridge.inbound.worker import EPOCH, RunJob, WorkerConfig, WorkerServices, process_job
     from leadbridge.models.connection import Connection, ConnectionStatus
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
     from leadbridge.store.checkpoints import Checkpoint, SyncMarks
-    from leadbridge.sync.worker import EPOCH, RunJob, WorkerConfig, WorkerServices, process_job
 
     writes = {"calls": 0, "items": 0}
     boto3.setup_default_session()

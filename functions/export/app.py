@@ -16,13 +16,14 @@ from leadbridge import runtime
 from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
+from leadbridge.export import service as domain
+from leadbridge.export.matching import MatchResult
+from leadbridge.lifecycle import activities
+from leadbridge.lifecycle import events as lifecycle
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
 from leadbridge.observability import logger
-from leadbridge.sync import activities, lifecycle
-from leadbridge.sync import export as domain
-from leadbridge.sync.matching import MatchResult
 
 app = make_resolver()
 

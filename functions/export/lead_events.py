@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from leadbridge import runtime
 from leadbridge.errors import ConnectionMissing, CrmRejected, InvalidInput, NeedsReauth
+from leadbridge.lifecycle import events as lifecycle
 from leadbridge.observability import logger, metrics, tracer
-from leadbridge.sync import lifecycle
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from leadbridge import runtime
 from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
+from leadbridge.connect import connections
 from leadbridge.models.connection import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -21,7 +22,6 @@ from leadbridge.models.connection import (
     DisconnectResult,
 )
 from leadbridge.observability import metrics
-from leadbridge.sync import connections
 
 app = make_resolver()
 

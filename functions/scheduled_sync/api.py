@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from leadbridge import runtime
 from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
 from leadbridge.api.auth import require_admin
+from leadbridge.inbound import runs as domain
 from leadbridge.models.changes import ChangeFeedPage
 from leadbridge.models.runs import StartRunRequest, SyncRun, SyncRunPage
-from leadbridge.sync import runs as domain
 
 app = make_resolver()
 

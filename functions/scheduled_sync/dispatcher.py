@@ -10,9 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadbridge import runtime
+from leadbridge.inbound.dispatch import dispatch_due
 from leadbridge.models.settings import Schedule
 from leadbridge.observability import logger, metrics, tracer
-from leadbridge.sync.dispatch import dispatch_due
 
 
 def _schedule_of(tenant_id: str, crm: str) -> Schedule | None:

@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from leadbridge import runtime
+from leadbridge.inbound.worker import JobResult, RunJob, WorkerConfig, process_job
 from leadbridge.observability import logger, metrics, tracer
-from leadbridge.sync.worker import JobResult, RunJob, WorkerConfig, process_job
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -17,8 +17,8 @@ from leadbridge import runtime
 from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
 from leadbridge.models.settings import SettingsDocument, SettingsInput
+from leadbridge.settings import service as domain
 from leadbridge.store.settings import SettingsChange
-from leadbridge.sync import settings as domain
 
 app = make_resolver()
 

@@ -1,8 +1,8 @@
 """WebhookIntakeFunction: `POST /webhooks/{crm}/{connection_key}`, the public CRM webhook endpoint.
 
 Public on purpose (no JWT): the proof is the CRM's signature over the raw body. The handler only hands the raw
-request to `leadbridge.sync.webhooks.accept_webhook` and turns its result into the HTTP answer; a queue or store
-failure becomes 503 through the shared error mapping, so the CRM retries.
+request to `leadbridge.inbound.webhook_intake.accept_webhook` and turns its result into the HTTP answer; a queue or
+store failure becomes 503 through the shared error mapping, so the CRM retries.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from leadbridge import runtime
 from leadbridge.api import ErrorBody, error_response, http_lambda_handler, make_resolver
 from leadbridge.crm.base import WebhookVerifier, provider
 from leadbridge.errors import StoreUnavailable
+from leadbridge.inbound.webhook_intake import IntakeOutcome, IntakeResult, accept_webhook, key_ref
 from leadbridge.observability import logger, metrics
-from leadbridge.sync.webhooks import IntakeOutcome, IntakeResult, accept_webhook, key_ref
 
 app = make_resolver()
 

@@ -1,6 +1,6 @@
 """WebhookProcessorFunction: applies the CRM events the intake queued (SQS WebhookQueue, partial batch responses).
 
-Each record is handed to `leadbridge.sync.webhook_processing.process_event`; a record that raises is reported in
+Each record is handed to `leadbridge.inbound.webhook_processing.process_event`; a record that raises is reported in
 `batchItemFailures`, so only it returns to the queue (and, after the queue's last attempt, goes to the dead-letter
 queue). Connectors and settings are built once per batch: a batch often holds several events of one tenant.
 """
@@ -17,8 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadbridge import runtime
-from leadbridge.observability import logger, metrics, tracer
-from leadbridge.sync.webhook_processing import (
+from leadbridge.inbound.webhook_processing import (
     DEFAULT_MAX_ATTEMPTS,
     Delivery,
     ProcessedEvent,
@@ -29,6 +28,7 @@ from leadbridge.sync.webhook_processing import (
     process_event,
     read_message,
 )
+from leadbridge.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # Keep a safety margin so a claim's lease ends before Lambda would stop this invocation.

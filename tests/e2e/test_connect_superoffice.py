@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from leadbridge import runtime
+from leadbridge.connect.connections import browser_cookie_name
 from leadbridge.crm.base import provider, reset_providers
 from leadbridge.models.connection import Connection
 from leadbridge.store.table import Table
 from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
-from leadbridge.sync.connections import browser_cookie_name
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.stack import LocalStack
 

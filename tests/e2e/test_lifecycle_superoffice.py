@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from leadbridge import runtime
-from leadbridge.sync.lifecycle import retry_pending_outbound
+from leadbridge.lifecycle.events import retry_pending_outbound
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
 

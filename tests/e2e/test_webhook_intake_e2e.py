@@ -19,10 +19,10 @@ import pytest
 
 from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
+from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.synclog import Outcome
 from leadbridge.store.vault import webhook_secret_name
-from leadbridge.sync.webhooks import QueuedWebhook
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.sandbox.superoffice.webhooks import Delivery
 from local.stack import LocalStack

@@ -15,13 +15,13 @@ import pytest
 from leadbridge import runtime
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import StoreUnavailable
+from leadbridge.inbound.dispatch import SyncJob, dispatch_due
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.settings import Frequency, Schedule
+from leadbridge.settings.schedule import next_run
 from leadbridge.store.due import DueConnectionIndex
 from leadbridge.store.queue import SqsQueue
 from leadbridge.store.settings import DynamoSettingsStore, SettingsChange
-from leadbridge.sync.dispatch import SyncJob, dispatch_due
-from leadbridge.sync.schedule import next_run
 from local.lambda_runtime import FunctionRuntime
 
 PAST = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from leadbridge.export.service import ExportInProgress, ExportServices, lead_lease
 from leadbridge.store.leases import DynamoLeadLeases
 from leadbridge.store.table import Table
-from leadbridge.sync.export import ExportInProgress, ExportServices, lead_lease
 from local.aws import LocalResources
 from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
 

@@ -1,4 +1,4 @@
-"""The inbound kernel (`leadbridge.sync.inbound`) over real DynamoDB in moto: what the app receives for each CRM
+"""The inbound kernel (`leadbridge.inbound.kernel`) over real DynamoDB in moto: what the app receives for each CRM
 change (bus events and the `/changes` feed), in which order, how often, and what it is spared."""
 
 from __future__ import annotations
@@ -11,6 +11,15 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import InvalidCursor
+from leadbridge.export.service import field_hashes
+from leadbridge.inbound.kernel import (
+    Applied,
+    InboundContext,
+    InboundServices,
+    apply_deletion,
+    apply_record,
+    apply_records,
+)
 from leadbridge.models.changes import ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import ConflictPolicy, SettingsDocument
@@ -21,15 +30,6 @@ from leadbridge.store.links import LinkStore, RecordLink
 from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.records import DynamoRecordStates
 from leadbridge.store.table import Table
-from leadbridge.sync.export import field_hashes
-from leadbridge.sync.inbound import (
-    Applied,
-    InboundContext,
-    InboundServices,
-    apply_deletion,
-    apply_record,
-    apply_records,
-)
 
 TENANT = "acme"
 CRM = "superoffice"

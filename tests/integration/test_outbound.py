@@ -11,6 +11,8 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import Conflict, NeedsReauth
+from leadbridge.export.service import ExportServices
+from leadbridge.lifecycle.events import MAX_ATTEMPTS, LeadEvent, LifecycleServices, backoff, retry_pending_outbound
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.synclog import Outcome
 from leadbridge.store.leases import DynamoLeadLeases
@@ -18,8 +20,6 @@ from leadbridge.store.links import LinkStore, RecordLink
 from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.outbound import OutboundStore, PendingOutbound, ProcessedEvents
 from leadbridge.store.table import Table
-from leadbridge.sync.export import ExportServices
-from leadbridge.sync.lifecycle import MAX_ATTEMPTS, LeadEvent, LifecycleServices, backoff, retry_pending_outbound
 from local.aws import LocalResources
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from leadbridge import runtime
 from leadbridge.api.testing import http_api_event
 from leadbridge.crm.defaults import default_settings
 from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.settings.service import SettingsServices, connector_for
 from leadbridge.store.settings import DynamoSettingsStore
-from leadbridge.sync.settings import SettingsServices, connector_for
 from local.lambda_runtime import FunctionRuntime
 from tests.unit.test_mapping_validation import InMemoryMetadata
 

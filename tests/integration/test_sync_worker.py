@@ -1,5 +1,5 @@
-"""The scheduled-sync worker (`leadbridge.sync.worker.process_job`) against the SuperOffice sandbox over real HTTP and
-DynamoDB/SQS in moto: what the app receives (change feed, bus events) and what the run reports, across pages, kills,
+"""The scheduled-sync worker (`leadbridge.inbound.worker.process_job`) against the SuperOffice sandbox over real HTTP
+and DynamoDB/SQS in moto: what the app receives (change feed, bus events) and what the run reports, across pages, kills,
 concurrent CRM edits, deletions, selections, continuations, throttling and the request budget.
 
 The connector is the real `SuperOfficeConnector` with a small page size, so a handful of records spans several pages.
@@ -22,6 +22,8 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.crm.superoffice.connector import SuperOfficeConnector
+from leadbridge.inbound.kernel import InboundServices
+from leadbridge.inbound.worker import JobResult, RunJob, WorkerConfig, WorkerServices, process_job
 from leadbridge.models.changes import ChangeEvent
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject
@@ -36,8 +38,6 @@ from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.records import DynamoRecordStates
 from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
 from leadbridge.store.table import Table
-from leadbridge.sync.inbound import InboundServices
-from leadbridge.sync.worker import JobResult, RunJob, WorkerConfig, WorkerServices, process_job
 from local.sandbox.superoffice import SuperOfficeSandbox
 from tests.integration.crm_superoffice.so_support import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 

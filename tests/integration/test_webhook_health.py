@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from leadbridge import runtime
+from leadbridge.connect.webhook_health import HealthOutcome, check_registration
 from leadbridge.models.connection import Connection, ConnectionStatus, WebhookStatus
-from leadbridge.sync.webhook_health import HealthOutcome, check_registration
 from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
 from tests.e2e.test_webhooks_superoffice_e2e import TENANT, Hooks, wait_until
 from tests.integration.test_webhook_processor import poll, stack, wh  # noqa: F401 — stepped stack

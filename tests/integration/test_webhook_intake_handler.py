@@ -16,11 +16,11 @@ import pytest
 
 from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
+from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.synclog import Outcome, Trigger
 from leadbridge.observability import logger
 from leadbridge.store.vault import webhook_secret_name
-from leadbridge.sync.webhooks import QueuedWebhook
 from local.events import http_api_event
 from local.lambda_runtime import FunctionRuntime
 

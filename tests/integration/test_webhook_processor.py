@@ -20,11 +20,11 @@ import pytest
 
 from leadbridge import runtime
 from leadbridge.config import settings as config_settings
+from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
 from leadbridge.store.table import webhook_event_key
 from leadbridge.store.webhook_events import ClaimStatus
-from leadbridge.sync.webhooks import QueuedWebhook
 from local.pump import BatchOutcome
 from local.stack import LocalStack
 from local.template import SamTemplate

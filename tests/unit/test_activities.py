@@ -15,18 +15,18 @@ import pytest
 from leadbridge.crm.defaults import default_settings
 from leadbridge.crm.superoffice.fields import ACTIVITY_FIELDS
 from leadbridge.errors import Conflict, CrmRejected, InvalidInput
-from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo, FieldType, PicklistValue
-from leadbridge.models.settings import SettingsDocument
-from leadbridge.models.synclog import Outcome, SyncLogEntry
-from leadbridge.store.links import RecordLink
-from leadbridge.sync.activities import (
+from leadbridge.export.service import ExportServices
+from leadbridge.lifecycle.activities import (
     Activity,
     ActivityOutcome,
     ActivityServices,
     crm_fields,
     post_activity,
 )
-from leadbridge.sync.export import ExportServices
+from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo, FieldType, PicklistValue
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.synclog import Outcome, SyncLogEntry
+from leadbridge.store.links import RecordLink
 
 CONNECTED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TASK_FIELDS = [

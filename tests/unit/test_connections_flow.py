@@ -1,4 +1,4 @@
-"""The connection flows (leadbridge.sync.connections) over in-memory fakes of their ports.
+"""The connection flows (leadbridge.connect.connections) over in-memory fakes of their ports.
 
 The fake CRM keeps PKCE honest: a code can only be exchanged with the verifier of the authorization that produced it.
 """
@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from leadbridge.connect import connections as flow
 from leadbridge.crm.base import AuthorizationRequest, ConnectionContext, TokenSource
 from leadbridge.errors import Conflict, CrmUnavailable, InvalidInput, NeedsReauth, NotFound
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState, WebhookStatus
@@ -21,7 +22,6 @@ from leadbridge.models.crm import Grant, WebhookRegistration
 from leadbridge.models.synclog import Action, Outcome, SyncLogEntry
 from leadbridge.store.events import AppEvent
 from leadbridge.store.vault import TokenVault
-from leadbridge.sync import connections as flow
 
 RETURN = "https://app.example.com/settings/crm"
 

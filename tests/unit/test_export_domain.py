@@ -9,10 +9,8 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import ConnectionMissing, InvalidInput
-from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import CrmObject, CrmRecord
-from leadbridge.models.lead import Lead, LeadContact
-from leadbridge.sync.export import (
+from leadbridge.export.matching import MatchVerdict, rank_candidates
+from leadbridge.export.service import (
     candidate_keys,
     canonical,
     e164,
@@ -27,7 +25,9 @@ from leadbridge.sync.export import (
     search_domain,
     search_name,
 )
-from leadbridge.sync.matching import MatchVerdict, rank_candidates
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.crm import CrmObject, CrmRecord
+from leadbridge.models.lead import Lead, LeadContact
 
 
 def test_match_keys_come_from_the_field_mapping_preferring_standard_fields() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from leadbridge.crm.defaults import default_settings
+from leadbridge.export.service import _match_person, person_key_fields
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import FieldMapping
-from leadbridge.sync.export import _match_person, person_key_fields
 
 
 def _person(crm_id: str, **fields: str) -> CrmRecord:

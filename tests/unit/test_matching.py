@@ -2,7 +2,7 @@
 
 import pytest
 
-from leadbridge.sync.matching import (
+from leadbridge.export.matching import (
     CompanyKeys,
     MatchReason,
     MatchVerdict,

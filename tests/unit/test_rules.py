@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from leadbridge.mapping.rules import evaluate
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SelectiveSync, StatusMapping
-from leadbridge.sync.rules import evaluate
 
 PIPELINE = StatusMapping(app_stages=["New", "Lead", "Qualified", "Won"])
 

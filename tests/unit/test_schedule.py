@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from leadbridge.models.settings import Frequency, Schedule
-from leadbridge.sync.schedule import next_run, runs_between
+from leadbridge.settings.schedule import next_run, runs_between
 
 CPH = "Europe/Copenhagen"  # DST 2025: 30 March 02:00 → 03:00, 26 October 03:00 → 02:00
 

@@ -18,10 +18,7 @@ import pytest
 
 from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
 from leadbridge.errors import StoreUnavailable
-from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.synclog import Outcome, SyncLogEntry, Trigger
-from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, QueueMessage, QueueUnavailable
-from leadbridge.sync.webhooks import (
+from leadbridge.inbound.webhook_intake import (
     UNAUTHORIZED_MESSAGE,
     IntakeOutcome,
     IntakeResult,
@@ -29,6 +26,9 @@ from leadbridge.sync.webhooks import (
     RejectReason,
     accept_webhook,
 )
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.synclog import Outcome, SyncLogEntry, Trigger
+from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, QueueMessage, QueueUnavailable
 
 KEY = "k" * 10 + "A1b2C3d4E5f6G7h8J9k0Lm"
 SECRET = "signing-secret-1"

@@ -1,4 +1,4 @@
-"""`leadbridge.sync.webhook_processing` with in-memory ports: the paths that are hard to reach over HTTP (a bug in
+"""`leadbridge.inbound.webhook_processing` with in-memory ports: the paths that are hard to reach over HTTP (a bug in
 the middle of processing, the claim store failing, message versions). The CRM paths are covered against the
 sandbox in tests/integration/test_webhook_processor.py and tests/e2e/test_webhooks_superoffice_e2e.py."""
 
@@ -14,13 +14,9 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import StoreUnavailable
-from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import WebhookEvent
-from leadbridge.models.settings import SettingsDocument
-from leadbridge.models.synclog import SyncLogEntry
-from leadbridge.store.webhook_events import Claim, ClaimStatus
-from leadbridge.sync.inbound import InboundServices
-from leadbridge.sync.webhook_processing import (
+from leadbridge.inbound.kernel import InboundServices
+from leadbridge.inbound.webhook_intake import QueuedWebhook
+from leadbridge.inbound.webhook_processing import (
     Delivery,
     EventOutcome,
     RetryLater,
@@ -30,7 +26,11 @@ from leadbridge.sync.webhook_processing import (
     process_event,
     read_message,
 )
-from leadbridge.sync.webhooks import QueuedWebhook
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.crm import WebhookEvent
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.synclog import SyncLogEntry
+from leadbridge.store.webhook_events import Claim, ClaimStatus
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -17,8 +17,17 @@ from leadbridge.store.log import DynamoSyncLog, SyncLog
 from leadbridge.store.table import Table
 
 if TYPE_CHECKING:
+    from leadbridge.connect.connections import ConnectionServices
     from leadbridge.errors import NeedsReauth
+    from leadbridge.export.service import ExportResult, ExportServices
+    from leadbridge.inbound.kernel import InboundServices
+    from leadbridge.inbound.runs import RunServices
+    from leadbridge.inbound.webhook_intake import WebhookSecrets
+    from leadbridge.inbound.webhook_processing import WebhookProcessingServices
+    from leadbridge.inbound.worker import WorkerServices
+    from leadbridge.lifecycle.events import LifecycleServices
     from leadbridge.models.connection import Connection
+    from leadbridge.settings.service import SettingsServices
     from leadbridge.store.changes import ChangeFeed
     from leadbridge.store.checkpoints import DynamoCheckpointStore
     from leadbridge.store.connections import ConnectionStore
@@ -33,15 +42,6 @@ if TYPE_CHECKING:
     from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
     from leadbridge.store.webhook_events import WebhookEventClaims
-    from leadbridge.sync.connections import ConnectionServices
-    from leadbridge.sync.export import ExportResult, ExportServices
-    from leadbridge.sync.inbound import InboundServices
-    from leadbridge.sync.lifecycle import LifecycleServices
-    from leadbridge.sync.runs import RunServices
-    from leadbridge.sync.settings import SettingsServices
-    from leadbridge.sync.webhook_processing import WebhookProcessingServices
-    from leadbridge.sync.webhooks import WebhookSecrets
-    from leadbridge.sync.worker import WorkerServices
 
 T = TypeVar("T")
 _factories: list[_lru_cache_wrapper[Any]] = []
@@ -121,16 +121,16 @@ def token_vault() -> TokenVault:
 
 
 def _connection_needs_reauth(connection: Connection, error: NeedsReauth) -> None:
+    from leadbridge.connect.connections import mark_needs_reauth
     from leadbridge.observability import logger
-    from leadbridge.sync.connections import mark_needs_reauth
 
     mark_needs_reauth(connection_services(), connection, error, correlation_id=logger.get_correlation_id())
 
 
 @cached
 def connection_services() -> ConnectionServices:
+    from leadbridge.connect.connections import ConnectionServices
     from leadbridge.crm.base import provider, supported
-    from leadbridge.sync.connections import ConnectionServices
 
     config = settings()
     return ConnectionServices(
@@ -159,7 +159,7 @@ def settings_store() -> SettingsStore:
 @cached
 def settings_services() -> SettingsServices:
     from leadbridge.crm.base import provider, supported
-    from leadbridge.sync.settings import SettingsServices, connector_for, object_names
+    from leadbridge.settings.service import SettingsServices, connector_for, object_names
 
     def stored_objects(tenant: str, crm: str) -> dict[str, str] | None:
         doc = settings_store().current(tenant, crm)
@@ -234,9 +234,9 @@ def export_services() -> ExportServices:
 
 def _export_services(*, per_call: bool) -> ExportServices:
     from leadbridge.crm.base import provider
+    from leadbridge.export.service import ExportServices, only_connected_crm
     from leadbridge.models.settings import SettingsDocument
-    from leadbridge.sync.export import ExportServices, only_connected_crm
-    from leadbridge.sync.settings import connector_for, get_settings, object_names
+    from leadbridge.settings.service import connector_for, get_settings, object_names
 
     # Per call, the connection and the settings are read once, however many steps ask (the tenant's CRM, the
     # connector, the export): a request must not see another request's reads, so never per container.
@@ -318,7 +318,7 @@ def processed_events() -> ProcessedEvents:
 @cached
 def lifecycle_services() -> LifecycleServices:
     """What `handle_event` and `retry_pending_outbound` (the scheduled worker) take."""
-    from leadbridge.sync.lifecycle import LifecycleServices
+    from leadbridge.lifecycle.events import LifecycleServices
 
     return LifecycleServices(export=export_services(), outbound=outbound_store(), processed=processed_events())
 
@@ -339,8 +339,8 @@ def idempotent_export() -> IdempotentExport:
     )
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
+    from leadbridge.export import service as domain
     from leadbridge.observability import logger
-    from leadbridge.sync import export as domain
 
     persistence = DynamoDBPersistenceLayer(
         table_name=settings().table_name,
@@ -392,7 +392,7 @@ def record_states() -> RecordStates:
 
 @cached
 def inbound_services() -> InboundServices:
-    from leadbridge.sync.inbound import InboundServices
+    from leadbridge.inbound.kernel import InboundServices
 
     return InboundServices(
         links=link_store(),
@@ -417,9 +417,9 @@ def webhook_processing_services() -> WebhookProcessingServices:
     """Fresh for each SQS batch (not cached): connectors and settings are built once per tenant within the batch,
     so a batch of one tenant's events reads the CRM's field metadata once, and the next batch sees new settings."""
     from leadbridge.crm.base import Connector, provider
+    from leadbridge.inbound.webhook_processing import WebhookProcessingServices
     from leadbridge.models.settings import SettingsDocument
-    from leadbridge.sync.settings import get_settings, object_names
-    from leadbridge.sync.webhook_processing import WebhookProcessingServices
+    from leadbridge.settings.service import get_settings, object_names
 
     connectors: dict[tuple[str, str, str, str], Connector] = {}
     documents: dict[tuple[str, str], SettingsDocument] = {}
@@ -476,11 +476,11 @@ def worker_services() -> WorkerServices:
     """For one sync job: settings are read fresh, the connector is built for the job's connection."""
     import importlib
 
+    from leadbridge.connect.connections import ensure_webhook
     from leadbridge.crm.base import provider
-    from leadbridge.sync.connections import ensure_webhook
-    from leadbridge.sync.lifecycle import retry_pending_outbound
-    from leadbridge.sync.settings import get_settings, object_names
-    from leadbridge.sync.worker import WorkerServices
+    from leadbridge.inbound.worker import WorkerServices
+    from leadbridge.lifecycle.events import retry_pending_outbound
+    from leadbridge.settings.service import get_settings, object_names
 
     def outbound(tenant: str, crm: str, now: Any, budget: int) -> object:
         return retry_pending_outbound(lifecycle_services(), tenant, crm, now=now, budget=budget)
@@ -488,7 +488,7 @@ def worker_services() -> WorkerServices:
     # `webhook_health.check_registration(services, connection)` lists the CRM's webhooks and repairs ours; loaded by
     # name so the worker also runs where that module is absent.
     try:
-        health = importlib.import_module("leadbridge.sync.webhook_health")
+        health = importlib.import_module("leadbridge.connect.webhook_health")
     except ImportError:
         health = None
     check = getattr(health, "check_registration", None)
@@ -512,7 +512,7 @@ def worker_services() -> WorkerServices:
 
 @cached
 def run_services() -> RunServices:
-    from leadbridge.sync.runs import RunServices
+    from leadbridge.inbound.runs import RunServices
 
     return RunServices(runs=run_store(), connections=connection_store(), queue=sync_job_queue())
 
@@ -522,12 +522,12 @@ def run_services() -> RunServices:
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from leadbridge.sync.activities import ActivityServices
+    from leadbridge.lifecycle.activities import ActivityServices
 
 
 @cached
 def activity_services() -> ActivityServices:
-    from leadbridge.sync.activities import ActivityServices
+    from leadbridge.lifecycle.activities import ActivityServices
 
     def connected_at(tenant: str, crm: str) -> datetime | None:
         connection = connection_store().get(tenant, crm)

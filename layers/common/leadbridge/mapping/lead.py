@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 
 from leadbridge.crm.defaults import CrmProfile, profile
 from leadbridge.mapping.engine import MappedRecord, Skipped, SkipReason, apply
+from leadbridge.mapping.rules import evaluate
 from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import SettingsDocument
-from leadbridge.sync.rules import evaluate
 
 
 class LeadPlan(BaseModel):

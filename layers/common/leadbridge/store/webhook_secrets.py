@@ -27,7 +27,7 @@ _ABSENT = ("ResourceNotFoundException", "InvalidRequestException")
 
 
 class CachedWebhookSecrets:
-    """`leadbridge.sync.webhooks.WebhookSecrets` over Secrets Manager. One instance per container."""
+    """`leadbridge.inbound.webhook_intake.WebhookSecrets` over Secrets Manager. One instance per container."""
 
     def __init__(self, client: SecretsManagerClient | None = None, *, max_age: int = DEFAULT_MAX_AGE) -> None:
         self._provider = SecretsProvider(boto3_client=client)

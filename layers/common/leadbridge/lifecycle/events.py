@@ -41,14 +41,8 @@ from leadbridge.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from leadbridge.mapping import plan_lead
-from leadbridge.models.crm import CrmObject, StageKind
-from leadbridge.models.lead import Lead
-from leadbridge.models.settings import OnLostOrDeleted, OnTransferred, OnWon, SettingsDocument
-from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
-from leadbridge.store.links import RecordLink
-from leadbridge.store.outbound import PendingOutbound
-from leadbridge.sync.export import (
+from leadbridge.export.matching import MatchResult
+from leadbridge.export.service import (
     CompanyResult,
     ExportRequest,
     ExportResult,
@@ -61,8 +55,14 @@ from leadbridge.sync.export import (
     lead_lease,
     one_call,
 )
-from leadbridge.sync.matching import MatchResult
-from leadbridge.sync.rules import evaluate
+from leadbridge.mapping import plan_lead
+from leadbridge.mapping.rules import evaluate
+from leadbridge.models.crm import CrmObject, StageKind
+from leadbridge.models.lead import Lead
+from leadbridge.models.settings import OnLostOrDeleted, OnTransferred, OnWon, SettingsDocument
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.store.links import RecordLink
+from leadbridge.store.outbound import PendingOutbound
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from leadbridge.errors import LeadbridgeError
+from leadbridge.export.service import canonical, field_hashes
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
+from leadbridge.mapping.rules import evaluate
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import SelectiveSync, SettingsDocument
@@ -35,8 +37,6 @@ from leadbridge.store.changes import ChangeFeed
 from leadbridge.store.events import AppEvent, EventPublisher
 from leadbridge.store.links import RecordLink
 from leadbridge.store.records import RecordState, RecordStates, StateKey
-from leadbridge.sync.export import canonical, field_hashes
-from leadbridge.sync.rules import evaluate
 
 # Hash keys for facts that are not app fields but still make a change worth reporting.
 _PARENT = "~parent"

@@ -5,7 +5,7 @@ to and its settings, skip what must not sync (CRM account not connected or conne
 waiting for re-authorization, object not synced from the CRM, event about something leadbridge does not sync), read
 the record as the CRM has it *now* (webhook payloads are thin: SuperOffice sends ids and database columns; reading
 the current record also makes the order of events irrelevant, since an old event can only bring the newest state),
-and hand it to the inbound kernel (`leadbridge.sync.inbound`), which maps it, applies the conflict policy, reports it
+and hand it to the inbound kernel (`leadbridge.inbound.kernel`), which maps it, applies the conflict policy, reports it
 on the change feed and the bus (with `LeadWon`/`LeadLost`/`RecordDeleted`), updates links and writes the sync log.
 
 Every event leaves at least one sync-log entry whose `correlation_id` is the CRM's event id: the kernel's entry when
@@ -42,13 +42,7 @@ from leadbridge.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from leadbridge.models.changes import ChangeSource
-from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import CrmObject
-from leadbridge.models.settings import SettingsDocument
-from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
-from leadbridge.store.webhook_events import ClaimStatus, WebhookEventClaims
-from leadbridge.sync.inbound import (
+from leadbridge.inbound.kernel import (
     Applied,
     InboundContext,
     InboundResult,
@@ -57,7 +51,13 @@ from leadbridge.sync.inbound import (
     apply_record,
     syncs_from_crm,
 )
-from leadbridge.sync.webhooks import QUEUED_WEBHOOK_VERSION, QueuedWebhook
+from leadbridge.inbound.webhook_intake import QUEUED_WEBHOOK_VERSION, QueuedWebhook
+from leadbridge.models.changes import ChangeSource
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
+from leadbridge.store.webhook_events import ClaimStatus, WebhookEventClaims
 
 # Event actions that say the record is gone (SuperOffice `softdeleted` moves it to the recycle bin: GET answers 404).
 DELETE_ACTIONS = frozenset({"deleted", "softdeleted"})

@@ -26,6 +26,7 @@ from leadbridge.errors import (
     PreconditionFailed,
     StoreUnavailable,
 )
+from leadbridge.export.service import prepare_lead
 from leadbridge.mapping import LeadPlan, Metadata, MetadataSource, plan_lead, validate_settings
 from leadbridge.mapping.validation import MissingField, Problem
 from leadbridge.models.connection import Connection, ConnectionStatus
@@ -33,9 +34,8 @@ from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import SECTIONS, SettingsDocument, SettingsInput
 from leadbridge.models.synclog import Action, Direction, Outcome, SyncLogEntry, Trigger
+from leadbridge.settings.schedule import next_run
 from leadbridge.store.settings import SettingsChange, SettingsStore
-from leadbridge.sync.export import prepare_lead
-from leadbridge.sync.schedule import next_run
 
 log = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth
+from leadbridge.export.service import ExportServices, content_hash, field_hashes, lead_lease
 from leadbridge.mapping.engine import apply
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.store.links import PERSON_SEPARATOR, RecordLink
-from leadbridge.sync.export import ExportServices, content_hash, field_hashes, lead_lease
 
 log = logging.getLogger(__name__)
 

@@ -44,16 +44,8 @@ from leadbridge.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from leadbridge.models.changes import ChangeSource
-from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import CrmObject, CrmRecord
-from leadbridge.models.runs import ImportProgress, RunError, RunMode, RunState, SyncRun
-from leadbridge.models.settings import SettingsDocument
-from leadbridge.store.checkpoints import Checkpoint, CheckpointStore, SyncMarks
-from leadbridge.store.events import AppEvent, EventPublisher
-from leadbridge.store.runs import DelayedQueue, RunStore
-from leadbridge.sync.dispatch import SyncJob
-from leadbridge.sync.inbound import (
+from leadbridge.inbound.dispatch import SyncJob
+from leadbridge.inbound.kernel import (
     Applied,
     InboundContext,
     InboundResult,
@@ -62,6 +54,14 @@ from leadbridge.sync.inbound import (
     apply_records,
     syncs_from_crm,
 )
+from leadbridge.models.changes import ChangeSource
+from leadbridge.models.connection import Connection, ConnectionStatus
+from leadbridge.models.crm import CrmObject, CrmRecord
+from leadbridge.models.runs import ImportProgress, RunError, RunMode, RunState, SyncRun
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.store.checkpoints import Checkpoint, CheckpointStore, SyncMarks
+from leadbridge.store.events import AppEvent, EventPublisher
+from leadbridge.store.runs import DelayedQueue, RunStore
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from leadbridge.errors import Conflict, ConnectionMissing, NeedsReauth, NotFound, StoreUnavailable
+from leadbridge.export.service import only_connected_crm
+from leadbridge.inbound.worker import RunJob
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.runs import RunState, StartRunRequest, SyncRun, SyncRunPage
 from leadbridge.store.runs import DelayedQueue, RunStore
-from leadbridge.sync.export import only_connected_crm
-from leadbridge.sync.worker import RunJob
 
 QUEUED_LEASE_SECONDS = 960  # a queued run keeps the connection until the worker picks it up and extends the lease
 

@@ -38,6 +38,16 @@ from pydantic import BaseModel, Field
 
 from leadbridge.crm.base import Connector, SupportsCreateMany
 from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput, NeedsReauth
+from leadbridge.export.matching import (
+    FREE_MAIL_DOMAINS,
+    CompanyKeys,
+    MatchResult,
+    MatchVerdict,
+    normalise_domain,
+    normalise_name,
+    normalise_org_nr,
+    rank_candidates,
+)
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.transforms import map_country
 from leadbridge.models.connection import Connection
@@ -56,16 +66,6 @@ from leadbridge.models.synclog import (
 )
 from leadbridge.store.links import RecordLink, person_app_id
 from leadbridge.store.log import SyncLog
-from leadbridge.sync.matching import (
-    FREE_MAIL_DOMAINS,
-    CompanyKeys,
-    MatchResult,
-    MatchVerdict,
-    normalise_domain,
-    normalise_name,
-    normalise_org_nr,
-    rank_candidates,
-)
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from leadbridge.connect.connections import ConnectionServices, ensure_webhook
 from leadbridge.crm.base import Connector
 from leadbridge.errors import (
     Conflict,
@@ -37,7 +38,6 @@ from leadbridge.models.connection import Connection, ConnectionStatus, WebhookSt
 from leadbridge.models.crm import WebhookRegistration
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
 from leadbridge.observability import logger
-from leadbridge.sync.connections import ConnectionServices, ensure_webhook
 
 
 class HealthOutcome(StrEnum):
