@@ -33,6 +33,7 @@ from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, C
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import SelectiveSync, SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.models.time import as_utc
 from leadbridge.store.changes import ChangeFeed
 from leadbridge.store.events import AppEvent, EventPublisher
 from leadbridge.store.links import RecordLink
@@ -302,7 +303,7 @@ def _older(updated_at: datetime | None, state: RecordState | None) -> bool:
     (the content hash drops the repeat)."""
     if state is None or state.crm_updated_at is None or updated_at is None:
         return False
-    return _utc(updated_at) < _utc(state.crm_updated_at)
+    return as_utc(updated_at) < as_utc(state.crm_updated_at)
 
 
 def _mapped_values(
@@ -451,10 +452,6 @@ def _entry(
 
 def _short(value: str) -> str:
     return field_hashes({"v": value})["v"]
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:

@@ -59,6 +59,7 @@ from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.runs import ImportProgress, RunError, RunMode, RunState, SyncRun
 from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.time import as_utc
 from leadbridge.store.checkpoints import Checkpoint, CheckpointStore, SyncMarks
 from leadbridge.store.events import AppEvent, EventPublisher
 from leadbridge.store.runs import DelayedQueue, RunStore
@@ -359,7 +360,7 @@ class _Run:
                 newest = checkpoint.newest_seen
                 for record in page.records:
                     if record.updated_at is not None:
-                        stamp = _utc(record.updated_at)
+                        stamp = as_utc(record.updated_at)
                         newest = stamp if newest is None or stamp > newest else newest
                 checkpoint.newest_seen = newest
                 checkpoint.page_token = page.next_page_token
@@ -643,7 +644,3 @@ def _summary(run: SyncRun, correlation_id: str | None) -> dict[str, Any]:
 
 def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,7 @@ from leadbridge.mapping.engine import apply
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.models.time import as_utc
 from leadbridge.store.links import PERSON_SEPARATOR, RecordLink
 
 log = logging.getLogger(__name__)
@@ -174,10 +175,10 @@ def post_activity(
         link = ex.links.get(tenant, crm, CrmObject.ACTIVITY, app_id)
         if link is None:
             connected_at = svc.connected_at(tenant, crm)
-            if connected_at is not None and _utc(activity.created_at) < _utc(connected_at):
+            if connected_at is not None and as_utc(activity.created_at) < as_utc(connected_at):
                 entry = run.skip(
-                    f"created {_utc(activity.created_at).isoformat()}, before the CRM was connected "
-                    f"({_utc(connected_at).isoformat()}); only activities created after the connection are sent"
+                    f"created {as_utc(activity.created_at).isoformat()}, before the CRM was connected "
+                    f"({as_utc(connected_at).isoformat()}); only activities created after the connection are sent"
                 )
                 return run.result(ActivityOutcome.SKIPPED, entry, reason=entry.fields_skipped[0].reason)
         company = ex.links.get(tenant, crm, CrmObject.COMPANY, lead_id)
@@ -331,7 +332,3 @@ def _write(
         person_id=person_id,
         fields_written=written,
     )
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -61,6 +61,7 @@ from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import OnLostOrDeleted, OnTransferred, OnWon, SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
+from leadbridge.models.time import as_utc
 from leadbridge.store.links import RecordLink
 from leadbridge.store.outbound import PendingOutbound
 
@@ -386,7 +387,7 @@ def _apply(
     lead = event.lead.model_copy(
         update={"stage": event.stage or event.lead.stage, "owner": event.owner or event.lead.owner}
     )
-    occurred_at = _utc(event.occurred_at or svc.clock())
+    occurred_at = as_utc(event.occurred_at or svc.clock())
     built: list[Connector] = []
 
     def connector() -> Connector:  # one connector per event, built only when the CRM is needed
@@ -396,7 +397,7 @@ def _apply(
 
     ctx = _Ctx(svc, tenant, crm, event, lead, occurred_at, settings, connector, correlation_id, attempt)
     deal_link = svc.links.get(tenant, crm, CrmObject.DEAL, lead.id)
-    if deal_link is not None and deal_link.last_event_at is not None and occurred_at < _utc(deal_link.last_event_at):
+    if deal_link is not None and deal_link.last_event_at is not None and occurred_at < as_utc(deal_link.last_event_at):
         return ctx.skip(
             f"older than the last event applied to this lead ({deal_link.last_event_at.isoformat()}); "
             "a newer state is never overridden",
@@ -698,7 +699,7 @@ def _status_field(ctx: _Ctx, kind: StageKind) -> dict[str, str] | str:
 def defer(svc: LifecycleServices, tenant: str, crm: str, event: LeadEvent, exc: CrmError) -> LeadEventResult:
     """Store the event as pending outbound (first attempt failed with `exc`); `retry_pending_outbound` applies it."""
     now = svc.export.clock()
-    occurred_at = _utc(event.occurred_at or now)
+    occurred_at = as_utc(event.occurred_at or now)
     item = PendingOutbound(
         tenant=tenant,
         crm=crm,
@@ -747,10 +748,6 @@ def _drop(svc: LifecycleServices, item: PendingOutbound, exc: Exception, counts:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _calls(connectors: list[Connector]) -> int:

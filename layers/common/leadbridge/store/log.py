@@ -7,12 +7,13 @@ Items: `PK=T#{tenant}`, `SK=LOG#{time}#{id}`; with a lead id also `GSI3PK=T#{ten
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from leadbridge.errors import InvalidInput
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.synclog import Outcome, SyncLogEntry, SyncLogPage
+from leadbridge.models.time import as_utc
 from leadbridge.store.table import (
     HIGH,
     ITEM_NOT_EXISTS,
@@ -76,7 +77,7 @@ class DynamoSyncLog:
         self._table.write_many(puts=[self._item(entry) for entry in entries])
 
     def _item(self, entry: SyncLogEntry) -> Item:
-        at = entry.time if entry.time.tzinfo else entry.time.replace(tzinfo=UTC)
+        at = as_utc(entry.time)
         item: Item = {
             k: v for k, v in entry.model_dump(mode="json", exclude={"time"}).items() if v is not None and v != []
         }
@@ -152,14 +153,10 @@ def _check_arguments(limit: int, since: datetime | None, until: datetime | None)
                 problems.append({"loc": ["query", name], "type": "range", "message": "out of the supported range"})
     if problems:
         raise InvalidInput("Invalid sync log query", errors=problems)
-    if since and until and _utc(since) > _utc(until):
+    if since and until and as_utc(since) > as_utc(until):
         problems.append({"loc": ["query", "since"], "type": "range", "message": "must not be after until"})
     if problems:
         raise InvalidInput("Invalid sync log query", errors=problems)
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _filter(status: Outcome | None, obj: CrmObject | None) -> Condition | None:

@@ -34,6 +34,7 @@ from leadbridge.errors import (
     LeadbridgeError,
     StoreUnavailable,
 )
+from leadbridge.models.time import as_utc
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -73,9 +74,7 @@ def part(value: object, name: str = "key part") -> str:
 
 def iso(ts: datetime) -> str:
     """Fixed-width UTC timestamp (microseconds, `Z`), so that string order is time order."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def tenant_pk(tenant: str) -> str:
