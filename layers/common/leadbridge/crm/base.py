@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from leadbridge.errors import CrmError
+from leadbridge.models.connection import ConnectionContext as ConnectionContext  # part of the connector interface
 from leadbridge.models.crm import (
     ChangePage,
     CrmObject,
@@ -52,18 +53,6 @@ class TokenSource(Protocol):
         """Called once when the CRM answered 401 to `rejected_token`. Returns a fresh token (refreshing unless another
         caller already did), or raises `NeedsReauth`."""
         ...
-
-
-class ConnectionContext(BaseModel):
-    """The non-secret facts about one connection a connector needs to talk to the CRM."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant_id: str
-    crm: str
-    account_id: str
-    api_base: str
-    extra: dict[str, Any] = {}
 
 
 @runtime_checkable

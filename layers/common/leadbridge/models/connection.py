@@ -7,12 +7,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadbridge.crm.base import ConnectionContext
-
 STATE_LIFETIME = timedelta(minutes=10)
+
+
+class ConnectionContext(BaseModel):
+    """The non-secret facts about one connection a connector needs to talk to the CRM."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str
+    crm: str
+    account_id: str
+    api_base: str
+    extra: dict[str, Any] = {}
 
 
 class ConnectionStatus(StrEnum):
