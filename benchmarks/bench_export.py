@@ -107,8 +107,8 @@ class Spans:
     domain's `export_lead` and every CRM request leadbridge sends. Benchmark-only instrumentation."""
 
     def __init__(self) -> None:
+        from leadbridge import export as domain
         from leadbridge.crm.http import RetryingSender
-        from leadbridge.export import service as domain
         from local.gateway import Gateway
         from local.lambda_runtime import FunctionRuntime
 

@@ -12,11 +12,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from leadbridge import export as domain
 from leadbridge import runtime
 from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
-from leadbridge.export import service as domain
 from leadbridge.export.matching import MatchResult
 from leadbridge.lifecycle import activities
 from leadbridge.lifecycle import events as lifecycle

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadbridge.export.service import ExportInProgress, ExportServices, lead_lease
+from leadbridge.export import ExportInProgress, ExportServices, lead_lease
 from leadbridge.store.leases import DynamoLeadLeases
 from leadbridge.store.table import Table
 from local.aws import LocalResources

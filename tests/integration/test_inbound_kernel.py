@@ -11,7 +11,6 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import InvalidCursor
-from leadbridge.export.service import field_hashes
 from leadbridge.inbound.kernel import (
     Applied,
     InboundContext,
@@ -20,6 +19,7 @@ from leadbridge.inbound.kernel import (
     apply_record,
     apply_records,
 )
+from leadbridge.mapping.hashing import field_hashes
 from leadbridge.models.changes import ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import ConflictPolicy, SettingsDocument

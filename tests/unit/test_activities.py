@@ -15,7 +15,7 @@ import pytest
 from leadbridge.crm.defaults import default_settings
 from leadbridge.crm.superoffice.fields import ACTIVITY_FIELDS
 from leadbridge.errors import Conflict, CrmRejected, InvalidInput
-from leadbridge.export.service import ExportServices
+from leadbridge.export import ExportServices
 from leadbridge.lifecycle.activities import (
     Activity,
     ActivityOutcome,

@@ -9,22 +9,12 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import ConnectionMissing, InvalidInput
+from leadbridge.export import input_fingerprint, only_connected_crm
+from leadbridge.export.company import candidate_keys, key_fields, lead_keys, search_domain, search_name
 from leadbridge.export.matching import MatchVerdict, rank_candidates
-from leadbridge.export.service import (
-    candidate_keys,
-    canonical,
-    e164,
-    field_hashes,
-    input_fingerprint,
-    key_fields,
-    lead_keys,
-    normalise_phones,
-    only_connected_crm,
-    person_ref,
-    phone_region,
-    search_domain,
-    search_name,
-)
+from leadbridge.export.persons import person_ref
+from leadbridge.mapping.hashing import canonical, field_hashes
+from leadbridge.mapping.phones import e164, normalise_phones, phone_region
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.lead import Lead, LeadContact

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leadbridge.crm.defaults import default_settings
-from leadbridge.export.service import _match_person, person_key_fields
+from leadbridge.export.persons import match_person, person_key_fields
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import FieldMapping
 
@@ -25,10 +25,10 @@ def test_salesforce_contacts_match_by_e_mail_then_by_full_name() -> None:
         _person("003A", FirstName="Mette", LastName="Holm", Email="old@fjord.dk"),
         _person("003B", FirstName="Jens", LastName="Bak", Email="jens@fjord.dk"),
     ]
-    by_mail = _match_person(candidates, {"FirstName": "J", "LastName": "B", "Email": "JENS@fjord.dk"}, set(), keys)
+    by_mail = match_person(candidates, {"FirstName": "J", "LastName": "B", "Email": "JENS@fjord.dk"}, set(), keys)
     renamed = {"FirstName": "mette", "LastName": "HOLM", "Email": "new@fjord.dk"}
-    by_name = _match_person(candidates, renamed, set(), keys)
-    taken = _match_person(candidates, {"FirstName": "Mette", "LastName": "Holm"}, {"003A"}, keys)
+    by_name = match_person(candidates, renamed, set(), keys)
+    taken = match_person(candidates, {"FirstName": "Mette", "LastName": "Holm"}, {"003A"}, keys)
     assert (by_mail[0] and by_mail[0].id, by_mail[1]) == ("003B", "email")
     assert (by_name[0] and by_name[0].id, by_name[1]) == ("003A", "name")
     assert taken == (None, "created")

@@ -19,7 +19,7 @@ from leadbridge.store.table import Table
 if TYPE_CHECKING:
     from leadbridge.connect.connections import ConnectionServices
     from leadbridge.errors import NeedsReauth
-    from leadbridge.export.service import ExportResult, ExportServices
+    from leadbridge.export import ExportResult, ExportServices
     from leadbridge.inbound.kernel import InboundServices
     from leadbridge.inbound.runs import RunServices
     from leadbridge.inbound.webhook_intake import WebhookSecrets
@@ -234,7 +234,7 @@ def export_services() -> ExportServices:
 
 def _export_services(*, per_call: bool) -> ExportServices:
     from leadbridge.crm.base import provider
-    from leadbridge.export.service import ExportServices, only_connected_crm
+    from leadbridge.export import ExportServices, only_connected_crm
     from leadbridge.models.settings import SettingsDocument
     from leadbridge.settings.service import connector_for, get_settings, object_names
 
@@ -339,7 +339,7 @@ def idempotent_export() -> IdempotentExport:
     )
     from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
-    from leadbridge.export import service as domain
+    from leadbridge import export as domain
     from leadbridge.observability import logger
 
     persistence = DynamoDBPersistenceLayer(

@@ -31,8 +31,8 @@ class LoopbackServer:
     def start(self) -> None:
         if self._server is not None:
             return
+        # threaded=True gives a ThreadedWSGIServer, whose request threads are daemons: stop() never waits on them
         self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=_QuietHandler)
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True)
         self._thread.start()
 

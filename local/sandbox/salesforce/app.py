@@ -534,15 +534,15 @@ class SalesforceApp:
                     results.append({"id": rec.get("id") if isinstance(rec, dict) else None, "success": False,
                                     "errors": problem})
                     continue
-                obj, record_id = self._collection_target(org, rec, creating)
+                obj, target_id = self._collection_target(org, rec, creating)
                 values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
                 if creating:
                     new_id = sb.create(org.org_id, obj.name, values, actor=session.user_id)
                     results.append({"id": new_id, "success": True, "errors": []})
                 else:
-                    assert record_id is not None
-                    sb.update(org.org_id, obj.name, record_id, values, actor=session.user_id)
-                    results.append({"id": record_id, "success": True, "errors": []})
+                    assert target_id is not None
+                    sb.update(org.org_id, obj.name, target_id, values, actor=session.user_id)
+                    results.append({"id": target_id, "success": True, "errors": []})
         return 200, results
 
     def _collection_target(self, org: Org, rec: Any, creating: bool) -> tuple[Any, str | None]:

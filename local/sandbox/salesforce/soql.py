@@ -381,7 +381,7 @@ def sort_key(order_by: list[tuple[str, bool, bool]], obj: ObjectDef) -> Callable
                     continue
                 if a is None or b is None:
                     return (a is None) != nulls_last
-                return (a > b) if desc else (a < b)
+                return bool(a > b) if desc else bool(a < b)
             return False
 
     return Key

@@ -26,12 +26,15 @@ def _udef_columns(customer: Customer, kind: str, prefix: str):  # type: ignore[n
             return None
         col_type = {"Number": "int", "Decimal": "float", "Checkbox": "bool", "List": "list", "Date": "date",
                     "UnlimitedDate": "date"}.get(f.field_type, "string")
-        return Column(
-            name,
-            col_type,
-            lambda r, f=f: r["CustomFields"].get(f.prog_id, udef.empty_value(f)),
-            (lambda r, f=f: udef.display(f, r["CustomFields"].get(f.prog_id, 0))) if col_type == "list" else None,
-        )
+        field = f  # not Optional: the closures below keep this type
+
+        def value(row: dict[str, Any]) -> Any:
+            return row["CustomFields"].get(field.prog_id, udef.empty_value(field))
+
+        def shown(row: dict[str, Any]) -> Any:
+            return udef.display(field, row["CustomFields"].get(field.prog_id, 0))
+
+        return Column(name, col_type, value, shown if col_type == "list" else None)
 
     return dynamic
 

@@ -707,7 +707,7 @@ def _format_address(part: dict[str, Any]) -> str:
 
 def _dotnet_type(prop: dict[str, Any]) -> str:
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     kind = prop.get("type", "")
     if kind == "string" and prop.get("format") == "date-time":
         return "System.DateTime"
@@ -724,7 +724,7 @@ def db_values(customer: Customer, kind: Kind, rec: dict[str, Any]) -> dict[str, 
     """The root-table columns a webhook reports in `FieldValues` (DB column names, ids and numbers)."""
     out: dict[str, Any] = {}
     for column, prop in kind.columns.items():
-        value = rec.get(prop)
+        value: Any = rec.get(prop)
         if prop in ("CreatedDate", "UpdatedDate") or prop in kind.dates:
             value = fmt_datetime(value)
         elif prop == "Status" and kind.key == "sale":

@@ -304,7 +304,8 @@ def _compare_dates(column: Column, op: str, operands: list[str]) -> Predicate:
         value = column.get(row)
         if isinstance(value, date) and not isinstance(value, datetime):
             return datetime(value.year, value.month, value.day)
-        return value
+        stamp: datetime | None = value
+        return stamp
 
     def day(row: dict[str, Any]) -> date | None:
         m = moment(row)
@@ -375,8 +376,11 @@ def run(
     for spec in reversed(order):
         name, _, direction = spec.partition(" ")
         col = provider.column(name)
-        rows = sorted(rows, key=lambda r, c=col: _sort_key(_display(c, r) if c.type != "list" else c.get(r)),
-                      reverse=direction.strip().lower() == "desc")
+
+        def row_key(row: dict[str, Any], c: Column = col) -> Any:
+            return _sort_key(_display(c, row) if c.type != "list" else c.get(row))
+
+        rows = sorted(rows, key=row_key, reverse=direction.strip().lower() == "desc")
     skip = _int_param(params, "$skip", 0)
     top = min(_int_param(params, "$top", max_top), max_top)
     page = rows[skip: skip + top] if top > 0 else []

@@ -109,10 +109,10 @@ def _strict_definitions(definitions: dict[str, Any]) -> dict[str, Any]:
 def _format_checker() -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker(formats=())
 
-    @checker.checks("date-time")
     def _is_datetime(value: object) -> bool:
         return not isinstance(value, str) or bool(_DATETIME.match(value))
 
+    checker.checks("date-time")(_is_datetime)  # jsonschema is untyped: register without decorator syntax
     return checker
 
 

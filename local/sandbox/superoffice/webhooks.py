@@ -107,7 +107,7 @@ class WebhookDispatcher:
 
     def test_post(self, ctx: str, webhook: dict[str, Any]) -> tuple[bool, str]:
         """The registration check: a synchronous POST that must answer 200."""
-        payload = {
+        payload: dict[str, Any] = {
             "EventId": str(uuid.uuid4()),
             "Timestamp": timestamp(),
             "Changes": [],

@@ -1,2 +1,55 @@
 """Leads out to the CRM (seed 002): the export contracts, company matching, persons, custom fields, the sync-log
-entries of an export and the sync-status read model."""
+entries of an export and the sync-status read model.
+
+Where things are: `lead_export` (the flow of one export, `export_lead`), `contracts` (the API models), `ports` (links,
+leases, `ExportServices`), `lease` (one export of a lead at a time), `company` + `matching` (finding the lead's CRM
+company), `persons`, `run` (one export's run record), `log_entries`, `status` (the sync-status read model). Hashes and
+phone numbers are shared with other areas and live in `leadbridge.mapping`.
+"""
+
+from leadbridge.export.company import match_company, match_lead
+from leadbridge.export.contracts import (
+    CompanyResult,
+    ExportChoice,
+    ExportMode,
+    ExportRequest,
+    ExportResult,
+    FieldSkip,
+    IdempotentExportRequest,
+    PersonResult,
+    RecordAction,
+)
+from leadbridge.export.lead_export import export_lead, input_fingerprint, only_connected_crm
+from leadbridge.export.lease import LEASE_SECONDS, ExportInProgress, lead_lease
+from leadbridge.export.matching import MatchResult, MatchVerdict
+from leadbridge.export.ports import ExportServices, LeadLeases, Links, one_call
+from leadbridge.export.status import LinkedRecord, SyncStatus, sync_status
+
+__all__ = [
+    "LEASE_SECONDS",
+    "CompanyResult",
+    "ExportChoice",
+    "ExportInProgress",
+    "ExportMode",
+    "ExportRequest",
+    "ExportResult",
+    "ExportServices",
+    "FieldSkip",
+    "IdempotentExportRequest",
+    "LeadLeases",
+    "LinkedRecord",
+    "Links",
+    "MatchResult",
+    "MatchVerdict",
+    "PersonResult",
+    "RecordAction",
+    "SyncStatus",
+    "export_lead",
+    "input_fingerprint",
+    "lead_lease",
+    "match_company",
+    "match_lead",
+    "one_call",
+    "only_connected_crm",
+    "sync_status",
+]

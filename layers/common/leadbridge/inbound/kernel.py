@@ -20,12 +20,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from leadbridge.errors import LeadbridgeError
 from leadbridge.export.service import canonical, field_hashes
+from leadbridge.inbound.ports import InboundServices as InboundServices
+from leadbridge.inbound.ports import Links as Links
+from leadbridge.inbound.ports import LogWriter as LogWriter
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
 from leadbridge.mapping.rules import evaluate
@@ -34,37 +37,15 @@ from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import SelectiveSync, SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.models.time import as_utc
-from leadbridge.store.changes import ChangeFeed
-from leadbridge.store.events import AppEvent, EventPublisher
+from leadbridge.store.events import AppEvent
 from leadbridge.store.links import RecordLink
-from leadbridge.store.records import RecordState, RecordStates, StateKey
+from leadbridge.store.records import RecordState, StateKey
+
+# The kernel's ports live in `inbound.ports`; they are re-exported above (`X as X`) for callers of the kernel.
 
 # Hash keys for facts that are not app fields but still make a change worth reporting.
 _PARENT = "~parent"
 _STAGE_KIND = "~stage_kind"
-
-
-class Links(Protocol):
-    def by_crm_id(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordLink | None: ...
-
-    def by_crm_ids(self, tenant: str, crm: str, obj: CrmObject, crm_ids: Sequence[str]) -> dict[str, RecordLink]: ...
-
-    def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None: ...
-
-
-class LogWriter(Protocol):
-    def write(self, entry: SyncLogEntry) -> None: ...
-
-    def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
-
-
-@dataclass(frozen=True)
-class InboundServices:
-    links: Links
-    states: RecordStates
-    feed: ChangeFeed
-    publisher: EventPublisher
-    log: LogWriter
 
 
 @dataclass(frozen=True)

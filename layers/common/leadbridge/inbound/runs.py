@@ -14,7 +14,7 @@ from typing import Protocol
 
 from leadbridge.errors import Conflict, ConnectionMissing, NeedsReauth, NotFound, StoreUnavailable
 from leadbridge.export.service import only_connected_crm
-from leadbridge.inbound.worker import RunJob
+from leadbridge.inbound.jobs import RunJob
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.runs import RunState, StartRunRequest, SyncRun, SyncRunPage
 from leadbridge.store.runs import DelayedQueue, RunStore

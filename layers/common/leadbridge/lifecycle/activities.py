@@ -32,8 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth
-from leadbridge.export.service import ExportServices, content_hash, field_hashes, lead_lease
+from leadbridge.export import ExportServices, lead_lease
 from leadbridge.mapping.engine import apply
+from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger

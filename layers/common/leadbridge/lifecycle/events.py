@@ -41,21 +41,20 @@ from leadbridge.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from leadbridge.export.matching import MatchResult
-from leadbridge.export.service import (
+from leadbridge.export import (
     CompanyResult,
     ExportRequest,
     ExportResult,
     ExportServices,
+    MatchResult,
     PersonResult,
     RecordAction,
-    content_hash,
     export_lead,
-    field_hashes,
     lead_lease,
     one_call,
 )
 from leadbridge.mapping import plan_lead
+from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.rules import evaluate
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.models.lead import Lead

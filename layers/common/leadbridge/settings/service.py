@@ -26,8 +26,8 @@ from leadbridge.errors import (
     PreconditionFailed,
     StoreUnavailable,
 )
-from leadbridge.export.service import prepare_lead
 from leadbridge.mapping import LeadPlan, Metadata, MetadataSource, plan_lead, validate_settings
+from leadbridge.mapping.phones import prepare_lead
 from leadbridge.mapping.validation import MissingField, Problem
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject

@@ -22,7 +22,7 @@ def lead_lease_key(tenant: str, crm: str, lead_id: str) -> Key:
 
 
 class DynamoLeadLeases:
-    """`leadbridge.export.service.LeadLeases` on the single table."""
+    """`leadbridge.export.ports.LeadLeases` on the single table."""
 
     def __init__(self, table: Table, *, clock: Callable[[], float] = time.time) -> None:
         self._table = table

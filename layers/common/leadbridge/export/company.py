@@ -1,0 +1,100 @@
+"""Company matching for export: which CRM fields hold a company's identifying values (read from the field mapping),
+the lead's and each candidate's keys, the CRM search, and `match_lead` behind the match route. Ranking the candidates
+is `matching.py`'s job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leadbridge.crm.base import Connector
+from leadbridge.export.matching import (
+    FREE_MAIL_DOMAINS,
+    CompanyKeys,
+    MatchResult,
+    normalise_domain,
+    normalise_name,
+    normalise_org_nr,
+    rank_candidates,
+)
+from leadbridge.export.ports import ExportServices, one_call
+from leadbridge.models.crm import CrmRecord
+from leadbridge.models.lead import Lead
+from leadbridge.models.settings import SettingsDocument
+
+
+@dataclass(frozen=True)
+class KeyFields:
+    """Which CRM fields hold the company's identifying values, read from the field mapping (any CRM)."""
+
+    name: str | None
+    org_nr: str | None
+    website: str | None
+    email: str | None
+
+
+def key_fields(settings: SettingsDocument) -> KeyFields:
+    def crm_field(app_field: str) -> str | None:
+        found = [m for m in settings.field_mappings.company if m.app_fields == [app_field] and m.outbound]
+        # A standard field identifies better than a custom copy of the same value (OrgNr over RabitIQ:36).
+        found.sort(key=lambda m: m.custom)
+        return str(found[0].crm_field) if found else None
+
+    return KeyFields(crm_field("company_name"), crm_field("org_number"), crm_field("website"), crm_field("email"))
+
+
+def lead_keys(lead: Lead) -> CompanyKeys:
+    emails = [e for e in [lead.email, *(c.email for c in lead.contacts)] if e]
+    return CompanyKeys(
+        name=lead.company_name, org_nr=lead.org_number, websites=[lead.website] if lead.website else [], emails=emails
+    )
+
+
+def candidate_keys(fields: KeyFields, record: CrmRecord) -> CompanyKeys:
+    def value(name: str | None) -> str | None:
+        raw = record.fields.get(name) if name else None
+        return str(raw) if raw not in (None, "") else None
+
+    website, email = value(fields.website), value(fields.email)
+    return CompanyKeys(
+        name=value(fields.name),
+        org_nr=value(fields.org_nr),
+        websites=[website] if website else [],
+        emails=[email] if email else [],
+    )
+
+
+def search_name(name: str | None) -> str | None:
+    """The name without trailing legal forms ("Acme ApS" → "Acme"), so a CRM prefix search finds "Acme A/S" too."""
+    if not name or not name.strip():
+        return None
+    words = name.split()
+    while len(words) > 1 and normalise_name(words[-1]) is None:
+        words.pop()
+    return " ".join(words)
+
+
+def search_domain(lead: Lead) -> str | None:
+    domain = normalise_domain(lead.website)
+    if domain:
+        return domain
+    for email in [lead.email, *(c.email for c in lead.contacts)]:
+        host = normalise_domain(email) if email and "@" in email else None
+        if host and host not in FREE_MAIL_DOMAINS:
+            return host
+    return None
+
+
+def match_company(connector: Connector, settings: SettingsDocument, lead: Lead) -> MatchResult:
+    """Candidate CRM companies for the lead, best first, each with why it matched."""
+    found = connector.search_companies(
+        org_nr=normalise_org_nr(lead.org_number), name=search_name(lead.company_name), domain=search_domain(lead)
+    )
+    fields = key_fields(settings)
+    return rank_candidates(lead_keys(lead), [(r.id, candidate_keys(fields, r), r.url) for r in found])
+
+
+def match_lead(svc: ExportServices, tenant: str, lead: Lead, *, crm: str | None = None) -> MatchResult:
+    svc = one_call(svc)
+    crm = crm or svc.active_crm(tenant)
+    settings = svc.settings(tenant, crm)
+    return match_company(svc.connector(tenant, crm), settings, lead)

@@ -1,0 +1,96 @@
+"""The export API's request and result models. They are in the OpenAPI document: their names and fields are part of
+the contract with the app."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from leadbridge.export.matching import MatchResult
+from leadbridge.models.lead import Lead
+
+
+class ExportMode(StrEnum):
+    AUTO = "auto"
+    LINK = "link"
+    CREATE = "create"
+
+
+class ExportChoice(BaseModel):
+    mode: ExportMode = Field(
+        default=ExportMode.AUTO,
+        description="`auto`: link on an exact match, create when nothing matches, refuse (409 with the candidates) "
+        "when there are only possible matches. `link`: link to `crm_company_id`. `create`: always a new company "
+        "(unless the lead is already linked: then the linked company is updated).",
+    )
+    crm_company_id: str | None = Field(
+        default=None, min_length=1, max_length=100, description="The CRM company to link to (mode `link`)."
+    )
+
+
+class ExportRequest(BaseModel):
+    lead: Lead
+    choice: ExportChoice = Field(default_factory=ExportChoice)
+
+
+class IdempotentExportRequest(BaseModel):
+    """What Powertools idempotency hashes: the key scoped to tenant, CRM and lead, plus a hash of the body so the
+    same key with another body is refused instead of answered with the first result."""
+
+    tenant: str
+    crm: str
+    lead_id: str
+    key: str
+    body_hash: str
+    body: ExportRequest
+
+    @classmethod
+    def of(cls, tenant: str, crm: str, key: str, body: ExportRequest) -> IdempotentExportRequest:
+        digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return cls(tenant=tenant, crm=crm, lead_id=body.lead.id, key=key, body_hash=digest, body=body)
+
+
+class RecordAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    LINKED = "linked"
+    UNCHANGED = "unchanged"
+
+
+class CompanyResult(BaseModel):
+    crm_id: str
+    url: str | None = None
+    action: RecordAction
+
+
+class PersonResult(BaseModel):
+    app_id: str = Field(description="The contact's id in the app, or its e-mail / position when it has none.")
+    email: str | None = None
+    crm_id: str
+    url: str | None = None
+    action: RecordAction
+    matched_by: str | None = Field(default=None, description="`link`, `email`, `name` or `created`.")
+    fields_written: list[str] = Field(default_factory=list)
+
+
+class FieldSkip(BaseModel):
+    field: str
+    reason: str
+    detail: str = ""
+
+
+class ExportResult(BaseModel):
+    status: str = Field(description="`exported`, or `unchanged` when nothing differed and nothing was written.")
+    lead_id: str
+    crm: str
+    company: CompanyResult
+    persons: list[PersonResult] = Field(default_factory=list)
+    fields_written: list[str] = Field(default_factory=list, description="Company fields written in this export.")
+    fields_skipped: list[FieldSkip] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    match: MatchResult | None = Field(default=None, description="The match decision when candidates were searched.")
+    log_entry_id: str
+    crm_calls: int = Field(description="CRM API calls this export used.")

@@ -1,0 +1,49 @@
+"""One export's run record: what it has done so far (its result and log entries are made from it), the CRM calls it
+used, and the fields the CRM ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leadbridge.crm.base import Connector
+from leadbridge.export.contracts import CompanyResult
+from leadbridge.export.matching import MatchResult
+from leadbridge.models.lead import Lead
+from leadbridge.models.synclog import Trigger
+
+
+@dataclass
+class ExportRun:
+    """What one export has done so far; becomes the result and the log entries."""
+
+    tenant: str
+    crm: str
+    lead: Lead
+    connector: Connector
+    correlation_id: str | None
+    calls_before: int
+    warnings: list[str]
+    match: MatchResult | None = None
+    match_log: dict[str, Any] | None = None
+    company: CompanyResult | None = None
+    company_written: list[str] | None = None
+    trigger: Trigger = Trigger.EXPORT
+
+    def calls(self) -> int:
+        return crm_calls(self.connector) - self.calls_before
+
+
+def crm_calls(connector: Connector) -> int:
+    """The CRM calls the connector has made so far (0 when it does not count them)."""
+    calls = getattr(connector, "calls", None)
+    return sum(calls.values()) if isinstance(calls, Mapping) else 0
+
+
+def connector_skips(connector: Connector) -> list[str]:
+    """A warning for each field the CRM ignored since the last ask (each is reported once)."""
+    skipped = list(getattr(connector, "last_skipped", None) or [])
+    if skipped:
+        connector.last_skipped = []  # type: ignore[attr-defined]  # report each skip once
+    return [f"the CRM ignored {name!r}: not available in this account" for name in skipped]
