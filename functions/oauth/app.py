@@ -11,9 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
-from leadbridge import runtime
+from leadbridge import connect, runtime
 from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
-from leadbridge.connect import connections
 from leadbridge.models.connection import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -55,7 +54,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 )
 def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Response[AuthorizeResponse]:
     principal = require_admin(current_principal(app))
-    started = connections.start_authorization(
+    started = connect.start_authorization(
         runtime.connection_services(),
         tenant_id=principal.tenant_id,
         user_id=principal.user_id,
@@ -75,7 +74,7 @@ def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Res
     responses={302: {"description": "On to the CRM sign-in"}, 400: {"description": "Invalid or used link"}},
 )
 def authorize_browser(crm: CrmName, state: Annotated[str | None, Query(max_length=512)] = None) -> Response[str]:
-    hop = connections.bind_browser(runtime.connection_services(), crm=crm, state=state)
+    hop = connect.bind_browser(runtime.connection_services(), crm=crm, state=state)
     if hop.redirect_url is None:
         return _error_response(hop.status, hop.error or "invalid_state", hop.message)
     cookies = []
@@ -114,11 +113,11 @@ def callback(
     error: Annotated[str | None, Query(max_length=256)] = None,
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[str]:
-    cookie_name = connections.browser_cookie_name(state) if state else None
-    result = connections.complete_authorization(
+    cookie_name = connect.browser_cookie_name(state) if state else None
+    result = connect.complete_authorization(
         runtime.connection_services(),
         crm=crm,
-        params=connections.CallbackParams(
+        params=connect.CallbackParams(
             state=state,
             code=code,
             error=error,
@@ -178,7 +177,7 @@ def _error_response(status: int, code: str, message: str, *, cookies: list[Cooki
 )
 def list_connections() -> ConnectionList:
     principal = current_principal(app)
-    return connections.list_connections(
+    return connect.list_connections(
         runtime.connection_services(), tenant_id=principal.tenant_id, admin=principal.is_admin
     )
 
@@ -196,7 +195,7 @@ def list_connections() -> ConnectionList:
 )
 def get_connection(crm: CrmName) -> ConnectionView:
     principal = current_principal(app)
-    return connections.connection_status(
+    return connect.connection_status(
         runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, admin=principal.is_admin
     )
 
@@ -213,7 +212,7 @@ def get_connection(crm: CrmName) -> ConnectionView:
 )
 def delete_connection(crm: CrmName) -> DisconnectResult:
     principal = require_admin(current_principal(app))
-    return connections.disconnect(
+    return connect.disconnect(
         runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, user_id=principal.user_id
     )
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from leadbridge import runtime
-from leadbridge.connect.connections import browser_cookie_name
+from leadbridge.connect import browser_cookie_name
 from leadbridge.crm.base import provider, reset_providers
 from leadbridge.models.connection import Connection
 from leadbridge.store.table import Table

@@ -1,4 +1,4 @@
-"""The connection flows (leadbridge.connect.connections) over in-memory fakes of their ports.
+"""The connection flows (leadbridge.connect) over in-memory fakes of their ports.
 
 The fake CRM keeps PKCE honest: a code can only be exchanged with the verifier of the authorization that produced it.
 """
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from leadbridge.connect import connections as flow
+from leadbridge import connect as flow
 from leadbridge.crm.base import AuthorizationRequest, ConnectionContext, TokenSource
 from leadbridge.errors import Conflict, CrmUnavailable, InvalidInput, NeedsReauth, NotFound
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState, WebhookStatus

@@ -17,7 +17,7 @@ from leadbridge.store.log import DynamoSyncLog, SyncLog
 from leadbridge.store.table import Table
 
 if TYPE_CHECKING:
-    from leadbridge.connect.connections import ConnectionServices
+    from leadbridge.connect import ConnectionServices
     from leadbridge.errors import NeedsReauth
     from leadbridge.export import ExportResult, ExportServices
     from leadbridge.inbound.kernel import InboundServices
@@ -121,7 +121,7 @@ def token_vault() -> TokenVault:
 
 
 def _connection_needs_reauth(connection: Connection, error: NeedsReauth) -> None:
-    from leadbridge.connect.connections import mark_needs_reauth
+    from leadbridge.connect import mark_needs_reauth
     from leadbridge.observability import logger
 
     mark_needs_reauth(connection_services(), connection, error, correlation_id=logger.get_correlation_id())
@@ -129,7 +129,7 @@ def _connection_needs_reauth(connection: Connection, error: NeedsReauth) -> None
 
 @cached
 def connection_services() -> ConnectionServices:
-    from leadbridge.connect.connections import ConnectionServices
+    from leadbridge.connect import ConnectionServices
     from leadbridge.crm.base import provider, supported
 
     config = settings()
@@ -476,7 +476,7 @@ def worker_services() -> WorkerServices:
     """For one sync job: settings are read fresh, the connector is built for the job's connection."""
     import importlib
 
-    from leadbridge.connect.connections import ensure_webhook
+    from leadbridge.connect import ensure_webhook
     from leadbridge.crm.base import provider
     from leadbridge.inbound.worker import WorkerServices
     from leadbridge.lifecycle.events import retry_pending_outbound

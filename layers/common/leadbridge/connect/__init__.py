@@ -1,2 +1,62 @@
 """Connecting a tenant to a CRM account: the OAuth flow (authorize, browser hop, callback), webhook registration and
-its health, connection status, disconnect and needs-reauth."""
+its health, connection status, disconnect and needs-reauth.
+
+| module | owns |
+|---|---|
+| `ports` | `ConnectionRepository` and `ConnectionServices`, the ports every flow here takes as its first argument |
+| `authorization` | start authorization, the return-URL allow list, the browser hop (cookie binding), the callback |
+| `webhook_registration` | registering the CRM webhook at connect time and until it succeeds |
+| `webhook_health` | the scheduled check that repairs a webhook the CRM stopped, lost or never had |
+| `status` | a connection as the app sees it, one or one per supported CRM |
+| `disconnection` | unregister, revoke, delete the secrets, mark disconnected |
+| `reauth` | a refused refresh token: `needs_reauth`, sync log, `ConnectionNeedsReauth` on the bus |
+| `log_entries` | the sync log entries of these flows |
+
+Callers use this package's names (`from leadbridge import connect; connect.start_authorization(svc, ...)`).
+"""
+
+from leadbridge.connect.authorization import (
+    BrowserCookie,
+    BrowserHop,
+    CallbackError,
+    CallbackParams,
+    CallbackResult,
+    bind_browser,
+    browser_cookie_name,
+    complete_authorization,
+    return_url_allowed,
+    start_authorization,
+    with_query,
+)
+from leadbridge.connect.disconnection import disconnect
+from leadbridge.connect.ports import ConnectionRepository, ConnectionServices, require_supported
+from leadbridge.connect.reauth import CONNECTION_NEEDS_REAUTH, mark_needs_reauth
+from leadbridge.connect.status import connection_status, list_connections
+from leadbridge.connect.webhook_health import HealthOutcome, WebhookHealth, check_registration
+from leadbridge.connect.webhook_registration import ensure_webhook
+
+__all__ = [
+    "CONNECTION_NEEDS_REAUTH",
+    "BrowserCookie",
+    "BrowserHop",
+    "CallbackError",
+    "CallbackParams",
+    "CallbackResult",
+    "ConnectionRepository",
+    "ConnectionServices",
+    "HealthOutcome",
+    "WebhookHealth",
+    "bind_browser",
+    "browser_cookie_name",
+    "check_registration",
+    "complete_authorization",
+    "connection_status",
+    "disconnect",
+    "ensure_webhook",
+    "list_connections",
+    "mark_needs_reauth",
+    "require_supported",
+    "return_url_allowed",
+    "start_authorization",
+    "with_query",
+]

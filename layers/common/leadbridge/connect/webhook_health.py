@@ -5,7 +5,7 @@ webhook in `TooManyErrors`, and nothing is sent until its owner sets it back to 
 deletes the webhook in the CRM, or when registering it failed at connect time. Polling still brings the changes, but
 late; this check puts the webhook back:
 
-- not registered (never, or it failed before) → register it (`connections.ensure_webhook`);
+- not registered (never, or it failed before) → register it (`webhook_registration.ensure_webhook`);
 - our registration is gone from the CRM, or points elsewhere → register again with a new signing secret (as connect
   does), then remove what is left of the old one;
 - registered but not active (`TooManyErrors`, `Stopped`) → reactivate it;
@@ -23,7 +23,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from leadbridge.connect.connections import ConnectionServices, ensure_webhook
+from leadbridge.connect.ports import ConnectionServices
+from leadbridge.connect.webhook_registration import ensure_webhook
 from leadbridge.crm.base import Connector
 from leadbridge.errors import (
     Conflict,

@@ -1,0 +1,378 @@
+"""Connecting a tenant to a CRM account with OAuth: start the authorization (return URL checked against the allow
+list), the browser hop that binds the attempt to one browser, and the callback that exchanges the code, stores the
+grant and the connection, and registers the webhook.
+
+The callback is public: its proof is the `state`, a single-use server-side item bound to tenant, user, CRM,
+return URL, PKCE verifier and nonce, and bound to one browser: the authorize call returns a leadbridge URL (not the
+CRM's) that the app sends the admin's browser to; that hop sets a cookie scoped to the callback path and stores its
+hash on the state (once), then redirects to the CRM sign-in. A callback arriving in a browser without that cookie is
+refused with `state_mismatch` before the code is exchanged (login CSRF / a sign-in link handed to someone else after
+it was opened). See docs/connections.md for what this does and does not protect against.
+
+Because the CRM login decides which CRM account is used, a conflict with an already connected *other* account can only
+be detected in the callback (the authorize call answers normally).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from leadbridge.connect.log_entries import log_connection_event
+from leadbridge.connect.ports import ConnectionServices, require_supported
+from leadbridge.connect.webhook_registration import register_webhook
+from leadbridge.errors import Conflict, CrmError, InvalidInput, StoreUnavailable
+from leadbridge.models.connection import (
+    STATE_LIFETIME,
+    AuthorizeResponse,
+    Connection,
+    ConnectionStatus,
+    OAuthState,
+    WebhookStatus,
+)
+from leadbridge.models.crm import Grant
+from leadbridge.models.synclog import Action, Outcome
+from leadbridge.observability import logger
+from leadbridge.store.vault import grant_secret_name
+
+# --- return URL allow-list -------------------------------------------------------------------------------------------
+
+
+def return_url_allowed(url: str, allow_list: list[str]) -> bool:
+    """True when `url` starts with an allowed entry: same scheme and host (and port), and a path equal to or below the
+    allowed path at a `/` boundary. `https://app.example.com/settings` admits `/settings` and `/settings/crm`, not
+    `/settings-evil` or `https://app.example.com.evil.net/`."""
+    if any(c in url for c in "\\\r\n\t ") or not url.isprintable():
+        return False
+    try:
+        candidate = urlsplit(url)
+        host, port = candidate.hostname, candidate.port
+    except ValueError:
+        return False
+    if candidate.scheme not in ("http", "https") or not host or candidate.username or candidate.password:
+        return False
+    for entry in allow_list:
+        try:
+            allowed = urlsplit(entry)
+            allowed_port = allowed.port
+        except ValueError:
+            continue
+        if (allowed.scheme, allowed.hostname, allowed_port) != (candidate.scheme, host, port):
+            continue
+        base = allowed.path.rstrip("/")
+        path = candidate.path or "/"
+        if not base or path == base or path.startswith(base + "/"):
+            return True
+    return False
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` added to its query (kept before any fragment)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# --- authorize -------------------------------------------------------------------------------------------------------
+
+
+def start_authorization(
+    svc: ConnectionServices, *, tenant_id: str, user_id: str, crm: str, return_url: str
+) -> AuthorizeResponse:
+    """The CRM's authorization URL for an admin's browser; the state and PKCE verifier stay server-side."""
+    require_supported(svc, crm)
+    if not return_url_allowed(return_url, svc.allowed_return_urls):
+        raise InvalidInput(
+            "return_url is not on the allow-list of return URLs (ALLOWED_RETURN_URLS)",
+            errors=[
+                {
+                    "loc": ["body", "return_url"],
+                    "type": "return_url_not_allowed",
+                    "message": "must start with one of the configured allowed return URLs",
+                }
+            ],
+        )
+    now = svc.clock()
+    state = secrets.token_urlsafe(32)  # 256 bits
+    request = svc.providers(crm).oauth().authorization_request(redirect_uri=svc.redirect_uri(crm), state=state)
+    if request.state != state:
+        raise CrmError("The CRM connector did not use the state it was given")
+    svc.store.save_state(
+        OAuthState(
+            state=state,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            crm=crm,
+            return_url=return_url,
+            code_verifier=request.code_verifier,
+            nonce=request.nonce,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
+            authorization_url=request.url,
+        )
+    )
+    logger.info("authorization started", extra={"tenant_id": tenant_id, "crm": crm})
+    return AuthorizeResponse(authorization_url=svc.browser_hop_url(crm, state), expires_at=now + STATE_LIFETIME)
+
+
+# --- browser binding -------------------------------------------------------------------------------------------------
+
+
+def browser_cookie_name(state: str) -> str:
+    """One cookie per authorization attempt, so two tabs connecting at once do not overwrite each other's."""
+    return "lb_oauth_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _binding_of(browser_key: str) -> str:
+    return hashlib.sha256(browser_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrowserCookie:
+    name: str
+    value: str
+    path: str  # the callback path only: the cookie goes nowhere else
+    max_age: int
+    secure: bool  # False only for a plain-http local gateway
+
+
+@dataclass(frozen=True)
+class BrowserHop:
+    """The browser-binding hop's answer: a redirect to the CRM sign-in with the cookie, or an error page."""
+
+    redirect_url: str | None = None
+    cookie: BrowserCookie | None = None
+    status: int = 302
+    error: str | None = None
+    message: str = ""
+
+
+def bind_browser(svc: ConnectionServices, *, crm: str, state: str | None) -> BrowserHop:
+    """Bind the state to the browser on its way to the CRM sign-in. Only the first browser gets it bound: the link
+    cannot be opened again elsewhere (for example after it leaked from a browser history or a proxy log)."""
+    if not state:
+        return BrowserHop(status=400, error=CallbackError.INVALID_STATE, message="The sign-in link carries no state.")
+    try:
+        found = svc.store.get_state(state)
+    except (StoreUnavailable, InvalidInput):
+        found = None
+    if found is None or found.crm != crm or found.authorization_url is None:
+        return BrowserHop(
+            status=400,
+            error=CallbackError.INVALID_STATE,
+            message="This sign-in link is unknown or was already used. Start the connection again from the app.",
+        )
+    now = svc.clock()
+    if found.expired(now):
+        back = _back(found, CallbackError.EXPIRED_STATE)
+        return BrowserHop(redirect_url=back.redirect_url, error=back.error)
+    browser_key = secrets.token_urlsafe(32)
+    if not svc.store.bind_state(state, _binding_of(browser_key)):
+        return BrowserHop(
+            status=400,
+            error=CallbackError.STATE_IN_USE,
+            message="This sign-in link was already opened in a browser. Start the connection again from the app.",
+        )
+    cookie = BrowserCookie(
+        name=browser_cookie_name(state),
+        value=browser_key,
+        path=urlsplit(svc.redirect_uri(crm)).path,
+        max_age=max(1, int((found.expires_at - now).total_seconds())),
+        secure=svc.public_api_url.startswith("https://"),
+    )
+    return BrowserHop(redirect_url=found.authorization_url, cookie=cookie)
+
+
+def _same_browser(state: OAuthState, browser_key: str | None) -> bool:
+    if state.browser_binding is None or not browser_key:
+        return False
+    return hmac.compare_digest(_binding_of(browser_key), state.browser_binding)
+
+
+# --- callback --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackParams:
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+    browser_key: str | None = None  # the value of the state's browser cookie, when the browser sent it
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """Either a redirect to the tenant's return URL, or (no trustworthy return URL) an error page."""
+
+    redirect_url: str | None = None
+    status: int = 302
+    error: str | None = None
+    message: str = ""
+
+
+class CallbackError:
+    """Error codes the browser gets on the return URL (`?status=error&error=<code>`)."""
+
+    DENIED = "denied"  # the user declined consent at the CRM
+    EXPIRED_STATE = "expired_state"  # took longer than 10 minutes
+    INVALID_STATE = "invalid_state"  # unknown, used, forged, or for another CRM
+    STATE_IN_USE = "state_in_use"  # the sign-in link was already opened in a browser
+    STATE_MISMATCH = "state_mismatch"  # the sign-in came back in a browser that did not start it
+    WRONG_ACCOUNT = "wrong_account"  # re-authorizing a needs_reauth connection with another CRM account
+    ALREADY_CONNECTED_OTHER_ACCOUNT = "already_connected_other_account"
+    CRM_ERROR = "crm_error"  # the CRM refused the code (PKCE mismatch, expired code) or failed
+    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"  # our own storage failed; try again
+    SERVER_ERROR = "server_error"  # unexpected failure (e.g. the CRM app's client secret is not configured)
+
+
+def complete_authorization(svc: ConnectionServices, *, crm: str, params: CallbackParams) -> CallbackResult:
+    """Handle the CRM's redirect back. Never raises for bad input: the browser always gets a redirect or a page."""
+    if not params.state:
+        return _page(400, CallbackError.INVALID_STATE, "The sign-in response carries no state.")
+    try:
+        state = svc.store.take_state(params.state)
+    except (StoreUnavailable, InvalidInput):
+        state = None
+    if state is None:
+        return _page(
+            400,
+            CallbackError.INVALID_STATE,
+            "This sign-in link is unknown or was already used. Start the connection again from the app.",
+        )
+    if state.expired(svc.clock()):
+        return _back(state, CallbackError.EXPIRED_STATE)
+    if state.crm != crm:
+        return _back(state, CallbackError.INVALID_STATE)
+    if not _same_browser(state, params.browser_key):
+        # Checked before the code is exchanged: a code that came back in another browser is never redeemed.
+        logger.warning("callback in a browser that did not start the sign-in", extra={"tenant_id": state.tenant_id})
+        log_connection_event(
+            svc,
+            state.tenant_id,
+            crm,
+            Action.CONNECT,
+            Outcome.FAILED,
+            CallbackError.STATE_MISMATCH,
+            "the sign-in came back in a browser that did not start it",
+        )
+        return _back(state, CallbackError.STATE_MISMATCH)
+    if params.error:
+        code = CallbackError.DENIED if params.error == "access_denied" else CallbackError.CRM_ERROR
+        log_connection_event(
+            svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, code, f"CRM answered {params.error}"
+        )
+        return _back(state, code)
+    if not params.code:
+        return _back(state, CallbackError.CRM_ERROR)
+    try:
+        return _connect(svc, state, params.code)
+    except StoreUnavailable as exc:
+        logger.warning("connect failed: store unavailable", extra={"tenant_id": state.tenant_id, "crm": crm})
+        log_connection_event(svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
+        return _back(state, CallbackError.TEMPORARILY_UNAVAILABLE)
+    except Exception as exc:
+        # A misconfiguration or a bug: the browser still goes back to the app (not a JSON 500 page); the trace is in
+        # the log under the correlation id.
+        logger.exception("connect failed unexpectedly", extra={"tenant_id": state.tenant_id, "crm": crm})
+        log_connection_event(
+            svc, state.tenant_id, crm, Action.CONNECT, Outcome.FAILED, "internal_error", type(exc).__name__
+        )
+        return _back(state, CallbackError.SERVER_ERROR)
+
+
+def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackResult:
+    crm, tenant = state.crm, state.tenant_id
+    oauth = svc.providers(crm).oauth()
+    try:
+        grant = oauth.exchange_code(
+            code=code, code_verifier=state.code_verifier, redirect_uri=svc.redirect_uri(crm), nonce=state.nonce
+        )
+    except CrmError as exc:
+        logger.info("code exchange refused", extra={"tenant_id": tenant, "crm": crm, "error_code": exc.code})
+        log_connection_event(svc, tenant, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
+        return _back(state, CallbackError.CRM_ERROR)
+
+    existing = svc.store.get(tenant, crm)
+    if existing is not None and existing.is_active and existing.account_id != grant.account_id:
+        return _refuse_other_account(svc, state, existing, grant)
+
+    now = svc.clock()
+    same_account = existing is not None and existing.account_id == grant.account_id
+    secret_name = grant_secret_name(svc.secret_prefix, tenant, crm)
+    keep_webhook = same_account and existing is not None and existing.is_active
+    connection = Connection(
+        tenant_id=tenant,
+        crm=crm,
+        status=ConnectionStatus.CONNECTED,
+        account_id=grant.account_id,
+        account_name=grant.account_name,
+        api_base=grant.api_base,
+        secret_name=secret_name,
+        connected_by=state.user_id,
+        connected_at=now,
+        crm_user_id=grant.user_id,
+        crm_user_email=grant.user_email,
+        last_success_at=existing.last_success_at if same_account and existing else None,
+        connection_key=existing.connection_key if keep_webhook and existing else secrets.token_urlsafe(24),
+        webhook_id=existing.webhook_id if keep_webhook and existing else None,
+        webhook_status=existing.webhook_status if keep_webhook and existing else WebhookStatus.NONE,
+        webhook_secret_name=existing.webhook_secret_name if keep_webhook and existing else None,
+        next_run_at=existing.next_run_at if same_account and existing else None,
+        updated_at=now,
+    )
+    try:
+        # The record first, conditionally: of two concurrent connects with different accounts only one gets here,
+        # so the secret below can never end up holding the loser's tokens.
+        svc.store.save(connection, only_if_account=grant.account_id)
+    except Conflict:
+        current = svc.store.get(tenant, crm) or connection
+        return _refuse_other_account(svc, state, current, grant)
+    svc.vault.store_grant(secret_name, grant, new_connection=True)
+
+    if connection.webhook_status is not WebhookStatus.REGISTERED:
+        connection = register_webhook(svc, connection)
+        svc.store.save(connection, only_if_account=grant.account_id)
+
+    logger.info(
+        "connected",
+        extra={"tenant_id": tenant, "crm": crm, "account_id": grant.account_id, "reconnect": same_account},
+    )
+    log_connection_event(svc, tenant, crm, Action.CONNECT, Outcome.SUCCESS, crm_id=grant.account_id)
+    return CallbackResult(redirect_url=with_query(state.return_url, {"status": "connected", "crm": crm}))
+
+
+def _refuse_other_account(
+    svc: ConnectionServices, state: OAuthState, existing: Connection, grant: Grant
+) -> CallbackResult:
+    """Keep the connected account; give back the tokens we will not use."""
+    with contextlib.suppress(CrmError):  # nothing stored either way; the CRM expires an unrevoked grant
+        svc.providers(state.crm).oauth().revoke(grant)
+    code = (
+        CallbackError.ALREADY_CONNECTED_OTHER_ACCOUNT
+        if existing.status is ConnectionStatus.CONNECTED
+        else CallbackError.WRONG_ACCOUNT
+    )
+    message = (
+        f"{state.crm} account {existing.account_id} is connected; the login used {grant.account_id}. "
+        "Disconnect first to switch accounts, or sign in to the connected account."
+    )
+    log_connection_event(
+        svc, state.tenant_id, state.crm, Action.CONNECT, Outcome.FAILED, code, message, crm_id=grant.account_id
+    )
+    return _back(state, code, connected_account=existing.account_id)
+
+
+def _back(state: OAuthState, error: str, **extra: str) -> CallbackResult:
+    params = {"status": "error", "error": error, "crm": state.crm, **extra}
+    return CallbackResult(redirect_url=with_query(state.return_url, params), error=error)
+
+
+def _page(status: int, error: str, message: str) -> CallbackResult:
+    return CallbackResult(status=status, error=error, message=message)

@@ -1,0 +1,81 @@
+"""The ports of the connection flows: the connection repository they read and write, and `ConnectionServices`, the
+bundle of ports (plus the public URLs derived from configuration) every flow in `leadbridge.connect` takes as its
+first argument. `leadbridge.runtime` builds it from the adapters; unit tests build it from fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import urlencode
+
+from leadbridge.crm.base import CrmProvider
+from leadbridge.errors import NotFound
+from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
+from leadbridge.store.events import EventPublisher
+from leadbridge.store.log import SyncLog
+from leadbridge.store.vault import TokenVault
+
+
+class ConnectionRepository(Protocol):
+    """Connection records and the single-use OAuth state items (implemented by `store.connections`)."""
+
+    def get(self, tenant_id: str, crm: str) -> Connection | None: ...
+
+    def list(self, tenant_id: str) -> list[Connection]: ...
+
+    def save(self, connection: Connection, *, only_if_account: str | None = None) -> None: ...
+
+    def transition(
+        self,
+        tenant_id: str,
+        crm: str,
+        *,
+        expected: ConnectionStatus,
+        status: ConnectionStatus,
+        set_values: dict[str, object] | None = None,
+    ) -> Connection | None: ...
+
+    def save_state(self, state: OAuthState) -> None: ...
+
+    def get_state(self, state: str) -> OAuthState | None: ...
+
+    def bind_state(self, state: str, browser_binding: str) -> bool: ...
+
+    def take_state(self, state: str) -> OAuthState | None: ...
+
+
+@dataclass
+class ConnectionServices:
+    """The ports of the connection flows (built by `leadbridge.runtime`, faked in unit tests)."""
+
+    store: ConnectionRepository
+    vault: TokenVault
+    publisher: EventPublisher
+    sync_log: SyncLog
+    providers: Callable[[str], CrmProvider]
+    supported_crms: Callable[[], list[str]]
+    public_api_url: str
+    secret_prefix: str
+    allowed_return_urls: list[str]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def redirect_uri(self, crm: str) -> str:
+        return f"{self.public_api_url.rstrip('/')}/oauth/{crm}/callback"
+
+    def browser_hop_url(self, crm: str, state: str) -> str:
+        """Where the app sends the admin's browser: binds the state to that browser, then redirects to the CRM."""
+        return f"{self.public_api_url.rstrip('/')}/connections/{crm}/authorize?{urlencode({'state': state})}"
+
+    def webhook_url(self, crm: str, connection_key: str) -> str:
+        return f"{self.public_api_url.rstrip('/')}/webhooks/{crm}/{connection_key}"
+
+
+def require_supported(svc: ConnectionServices, crm: str) -> None:
+    """Raise `NotFound` (404) for a CRM name leadbridge has no provider for."""
+    if crm not in svc.supported_crms():
+        raise NotFound(
+            f"leadbridge does not support the CRM {crm!r}",
+            details={"crm": crm, "supported": svc.supported_crms()},
+        )
