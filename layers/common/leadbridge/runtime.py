@@ -207,6 +207,7 @@ def link_store() -> LinkStore:
 
 
 if TYPE_CHECKING:
+    from leadbridge.crm.base import Connector
     from leadbridge.crm.metadata_cache import MetadataCache
 
 
@@ -218,12 +219,12 @@ def crm_metadata_cache() -> MetadataCache:
     return MetadataCache()
 
 
-def _with_metadata_cache(connector: T) -> T:
-    from leadbridge.crm.metadata_cache import UsesMetadataCache
+def _with_metadata_cache(connector: Connector) -> Connector:
+    from leadbridge.crm.base import provider
+    from leadbridge.crm.metadata_cache import share_metadata
 
-    if isinstance(connector, UsesMetadataCache):
-        connector.metadata_cache = crm_metadata_cache()
-    return connector
+    # The CRM's provider says whether its connectors share field metadata across exports, and for how long.
+    return share_metadata(connector, provider(connector.crm).metadata_cache, crm_metadata_cache())
 
 
 @cached

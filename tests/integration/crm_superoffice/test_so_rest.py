@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from so_support import ADMIN_ID, CTX, SoEnv
 
 from leadbridge.crm.superoffice import SuperOfficeWebhooks
 from leadbridge.errors import CrmNotFound, CrmRejected
 from leadbridge.models.crm import CrmObject, FieldType, StageKind
+from tests.support.superoffice_connector import ADMIN_ID, CTX, SoEnv
 
 # --- CRUD ----------------------------------------------------------------------------------------------------------
 
@@ -189,7 +189,8 @@ def test_custom_fields_are_written_encoded_and_read_back_typed(so: SoEnv, udefs:
             "RabitIQ:7": "read only",
         },
     )
-    assert connector.last_skipped == ["RabitIQ:37", "RabitIQ:7"]
+    assert connector.take_skipped_fields() == ["RabitIQ:37", "RabitIQ:7"]
+    assert connector.take_skipped_fields() == []  # reported once
     raw = so.sandbox.get(CTX, "contact", int(created.id))["CustomFields"]
     assert raw["RabitIQ:1"] == "[I:250]"
     assert raw["RabitIQ:2"] == ("Retail " * 10)[:39]
@@ -209,7 +210,7 @@ def test_custom_fields_are_written_encoded_and_read_back_typed(so: SoEnv, udefs:
     ) == (250, date(1999, 12, 31), "2", True, 1234.5)
 
     updated = connector.update(CrmObject.COMPANY, created.id, {"RabitIQ:1": 300, "RabitIQ:99": "x"})
-    assert connector.last_skipped == ["RabitIQ:99"]
+    assert connector.take_skipped_fields() == ["RabitIQ:99"]
     assert updated.fields["RabitIQ:1"] == 300
     assert updated.fields["RabitIQ:6"] == 1234.5  # other custom fields untouched by the partial update
 

@@ -1,7 +1,7 @@
 """The one connector interface every CRM implements, and the registry that finds a CRM by name.
 
 Sync code talks only to these protocols; adding a CRM means adding a package under `leadbridge.crm.<name>` that
-registers a `CrmProvider`, and touches no sync code.
+registers a `CrmProvider`, and touches no sync code (docs/adding-a-crm.md lists what the package provides).
 
 Every method raises only `leadbridge.errors` CRM errors: `NeedsReauth`, `CrmNotFound`, `CrmConflict`,
 `RateLimited`, `CrmUnavailable`, `CrmRejected`.
@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from leadbridge.crm.metadata_cache import MetadataCachePolicy
+from leadbridge.crm.profile import CrmProfile
 from leadbridge.errors import CrmError
 from leadbridge.models.connection import ConnectionContext as ConnectionContext  # part of the connector interface
 from leadbridge.models.crm import (
@@ -29,6 +31,7 @@ from leadbridge.models.crm import (
     WebhookEvent,
     WebhookRegistration,
 )
+from leadbridge.models.settings import SettingsDocument
 
 
 class AuthorizationRequest(BaseModel):
@@ -78,9 +81,20 @@ class OAuthFlow(Protocol):
 
 @runtime_checkable
 class Connector(Protocol):
-    """One CRM account, authenticated through a `TokenSource`."""
+    """One CRM account, authenticated through a `TokenSource`. What a CRM can do beyond this is a capability
+    protocol (`SupportsCreateMany`, `SupportsSelections`) that sync code checks with `isinstance`."""
 
     crm: str
+
+    # --- what sync code reports about the work done ---
+    def request_count(self) -> int:
+        """HTTP requests this connector sent to the CRM so far, every attempt counted (sync logs and run budgets)."""
+        ...
+
+    def take_skipped_fields(self) -> list[str]:
+        """CRM fields the last create/update left out because this account lacks them (not published, read-only);
+        cleared by the call, so each skip is reported once."""
+        ...
 
     # --- metadata ---
     def objects(self) -> list[CrmObjectInfo]: ...
@@ -204,6 +218,13 @@ class CrmProvider(Protocol):
 
     name: str  # "superoffice", "salesforce", "hubspot"
     label: str  # "SuperOffice CRM Online"
+    profile: CrmProfile  # the fields leadbridge fills itself (owner, stage, status, activity status, country values)
+    request_budget: int  # CRM requests one scheduled sync run may send (WorkerConfig.request_budget overrides it)
+    metadata_cache: MetadataCachePolicy  # whether exports share this CRM's field metadata, and for how long
+
+    def default_settings(self) -> SettingsDocument:
+        """The settings a tenant of this CRM starts from (version 0)."""
+        ...
 
     def oauth(self) -> OAuthFlow: ...
 
@@ -233,6 +254,12 @@ def provider(name: str) -> CrmProvider:
     if name not in _instances:
         _instances[name] = _registry[name]()
     return _instances[name]
+
+
+def unregister(name: str) -> None:
+    """Forget a CRM registered with `register` (tests that register a CRM of their own)."""
+    _registry.pop(name, None)
+    _instances.pop(name, None)
 
 
 def supported() -> list[str]:

@@ -5,9 +5,10 @@ object) for answers that change when an admin edits the CRM's fields, which is r
 `DEFAULT_TTL_SECONDS`; the settings screen keeps reading it live (a connector without a cache). A connector drops
 its entries when the CRM rejects a write, so the retry sees fields the admin just changed.
 
-One instance per container (`runtime.crm_metadata_cache()`; `runtime.reset()` forgets it). Keys must name the
-connection's CRM account and API host, not only the tenant, so a reconnect to another account never sees the old
-account's fields. Thread-safe: the local gateway serves requests from threads.
+One instance per container (`runtime.crm_metadata_cache()`; `runtime.reset()` forgets it). Each CRM's provider
+says whether and for how long its connectors share it (`MetadataCachePolicy`); `share_metadata` applies that policy to
+a connector. Keys must name the connection's CRM account and API host, not only the tenant, so a reconnect to another
+account never sees the old account's fields. Thread-safe: the local gateway serves requests from threads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 T = TypeVar("T")
@@ -64,6 +66,12 @@ class MetadataCache:
         with self._lock:
             self._entries.clear()
 
+    def with_ttl(self, ttl_seconds: float) -> MetadataCache:
+        """A view of the same entries whose own writes live `ttl_seconds` (a CRM whose policy differs)."""
+        view = MetadataCache(ttl_seconds, max_entries=self.max_entries, clock=self._clock)
+        view._lock, view._entries = self._lock, self._entries
+        return view
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
@@ -79,3 +87,20 @@ class UsesMetadataCache(Protocol):
     """A connector that can read its field metadata through a shared `MetadataCache` (None: per connector only)."""
 
     metadata_cache: MetadataCache | None
+
+
+@dataclass(frozen=True)
+class MetadataCachePolicy:
+    """How a CRM's connectors may reuse field metadata across exports in one container (declared by its provider).
+    `ttl_seconds=None`: never shared, each connector reads its own."""
+
+    ttl_seconds: float | None = DEFAULT_TTL_SECONDS
+
+
+def share_metadata(connector: T, policy: MetadataCachePolicy, cache: MetadataCache) -> T:
+    """`connector` reading its metadata through `cache` where the policy allows and the connector can."""
+    if policy.ttl_seconds is not None and isinstance(connector, UsesMetadataCache):
+        connector.metadata_cache = cache if policy.ttl_seconds == cache.ttl_seconds else cache.with_ttl(
+            policy.ttl_seconds
+        )
+    return connector

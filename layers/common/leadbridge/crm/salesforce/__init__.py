@@ -25,10 +25,13 @@ import httpx
 
 from leadbridge.crm.base import ConnectionContext, TokenSource, register
 from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.metadata_cache import MetadataCachePolicy
+from leadbridge.crm.salesforce import defaults
 from leadbridge.crm.salesforce.client import SalesforceClient
 from leadbridge.crm.salesforce.connector import SalesforceConnector
 from leadbridge.crm.salesforce.oauth import SalesforceOAuth, login_base_for
 from leadbridge.crm.salesforce.webhooks import SalesforceWebhooks
+from leadbridge.models.settings import SettingsDocument
 
 __all__ = ["SalesforceConnector", "SalesforceOAuth", "SalesforceProvider", "SalesforceWebhooks"]
 
@@ -36,6 +39,9 @@ __all__ = ["SalesforceConnector", "SalesforceOAuth", "SalesforceProvider", "Sale
 class SalesforceProvider:
     name = "salesforce"
     label = "Salesforce"
+    profile = defaults.PROFILE
+    request_budget = defaults.REQUEST_BUDGET
+    metadata_cache = MetadataCachePolicy()  # exports share field metadata for a few minutes
 
     def __init__(
         self,
@@ -97,6 +103,9 @@ class SalesforceProvider:
                 read=float(env.get("SALESFORCE_READ_TIMEOUT", "30")),
             ),
         )
+
+    def default_settings(self) -> SettingsDocument:
+        return defaults.default_settings()
 
     def oauth(self) -> SalesforceOAuth:
         return self._oauth

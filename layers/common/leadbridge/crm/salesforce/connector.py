@@ -91,7 +91,7 @@ class SalesforceConnector:
             CrmObject.ACTIVITY: "Task",
         }
         self.org_nr_field = org_nr_field
-        self.last_skipped: list[str] = []
+        self.last_skipped: list[str] = []  # describe-checked writes skip nothing; kept for the protocol
         self._describes: dict[str, Describe] = {}
         # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
         self.metadata_cache: MetadataCache | None = None
@@ -103,6 +103,13 @@ class SalesforceConnector:
     @property
     def calls(self) -> Counter[str]:
         return self.client.sender.calls
+
+    def request_count(self) -> int:
+        return sum(self.calls.values())
+
+    def take_skipped_fields(self) -> list[str]:
+        skipped, self.last_skipped = self.last_skipped, []
+        return skipped
 
     @property
     def quota_remaining(self) -> int | None:

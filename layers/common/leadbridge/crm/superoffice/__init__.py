@@ -23,9 +23,12 @@ import httpx
 
 from leadbridge.crm.base import ConnectionContext, TokenSource, register
 from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.metadata_cache import MetadataCachePolicy
+from leadbridge.crm.superoffice import defaults
 from leadbridge.crm.superoffice.connector import SuperOfficeConnector
 from leadbridge.crm.superoffice.oauth import SuperOfficeOAuth, login_base_for
 from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
+from leadbridge.models.settings import SettingsDocument
 
 __all__ = ["SuperOfficeConnector", "SuperOfficeOAuth", "SuperOfficeProvider", "SuperOfficeWebhooks"]
 
@@ -33,6 +36,9 @@ __all__ = ["SuperOfficeConnector", "SuperOfficeOAuth", "SuperOfficeProvider", "S
 class SuperOfficeProvider:
     name = "superoffice"
     label = "SuperOffice CRM Online"
+    profile = defaults.PROFILE
+    request_budget = defaults.REQUEST_BUDGET
+    metadata_cache = MetadataCachePolicy()  # exports share field metadata for a few minutes
 
     def __init__(
         self,
@@ -85,6 +91,9 @@ class SuperOfficeProvider:
             ),
             page_size=int(env.get("SUPEROFFICE_PAGE_SIZE", "1000")),
         )
+
+    def default_settings(self) -> SettingsDocument:
+        return defaults.default_settings()
 
     def oauth(self) -> SuperOfficeOAuth:
         return self._oauth

@@ -121,6 +121,13 @@ class SuperOfficeConnector:
     def calls(self) -> Counter[str]:
         return self.client.sender.calls
 
+    def request_count(self) -> int:
+        return sum(self.calls.values())
+
+    def take_skipped_fields(self) -> list[str]:
+        skipped, self.last_skipped = self.last_skipped, []
+        return skipped
+
     # --- metadata -------------------------------------------------------------------------------------------------
 
     def objects(self) -> list[CrmObjectInfo]:

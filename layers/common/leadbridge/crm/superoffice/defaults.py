@@ -1,0 +1,150 @@
+"""SuperOffice's profile, default settings document and request budget (what `SuperOfficeProvider` declares).
+
+The defaults are the mapping of seed 002 (`lead-fields.json`): standard Contact fields, the 37 custom fields
+`RabitIQ:1..37` on Contact (skipped until the admin creates them), persons, the country table, and the pipeline of
+seed 000 ("New" is not sent; a lead is sent once it reaches "Lead").
+"""
+
+from __future__ import annotations
+
+from leadbridge.crm.profile import (
+    SEED_APP_STAGES,
+    SEED_COUNTRY_NAMES,
+    CrmProfile,
+    seed_starting_sections,
+)
+from leadbridge.crm.profile import field_mapping as _m
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.settings import SettingsDocument
+
+# SuperOffice documents no request numbers, only "you may be throttled" (superoffice-api.md §13). 20,000 requests a
+# run covers an initial import of ~20 pages x 1,000 records per object with room for retries; override per deployment.
+REQUEST_BUDGET = 20_000
+
+# (prog id number, app field) in the order of lead-fields.json.
+RABITIQ_CUSTOM_FIELDS: list[tuple[int, str]] = [
+    (1, "score"),
+    (2, "reason_for_fit"),
+    (3, "industry"),
+    (4, "size"),
+    (5, "location"),
+    (6, "lead_ref"),
+    (7, "buying_signals"),
+    (8, "intent_score"),
+    (9, "intent_signals"),
+    (10, "conversation_starters"),
+    (11, "red_flags"),
+    (12, "description"),
+    (13, "business_model"),
+    (14, "target_audience"),
+    (15, "technologies"),
+    (16, "revenue"),
+    (17, "profit"),
+    (18, "employees"),
+    (19, "growth_rate"),
+    (20, "profit_margin"),
+    (21, "competitors"),
+    (22, "competitive_analysis"),
+    (23, "market_analysis"),
+    (24, "strengths"),
+    (25, "weaknesses"),
+    (26, "opportunities"),
+    (27, "threats"),
+    (28, "customer_reviews"),
+    (29, "employee_reviews"),
+    (30, "growth_signals"),
+    (31, "industry_pain_points"),
+    (32, "open_positions"),
+    (33, "sales_playbook"),
+    (34, "user_notes"),
+    (35, "created_date"),
+    (36, "org_number"),
+    (37, "address"),
+]
+
+PROFILE = CrmProfile(
+    label="SuperOffice CRM Online",
+    objects={
+        CrmObject.COMPANY: "Contact",
+        CrmObject.PERSON: "Person",
+        CrmObject.DEAL: "Sale",
+        CrmObject.ACTIVITY: "Appointment",
+    },
+    owner_field="Owner",
+    stage_field="Stage",
+    status_field="Status",
+    # SuperOffice CountryId = ISO 3166 numeric.
+    country_values={
+        "Denmark": "208",
+        "Norway": "578",
+        "Sweden": "752",
+        "Germany": "276",
+        "United Kingdom": "826",
+        "United States": "840",
+    },
+    activity_status_field="Completed",
+    activity_status_values={"open": False, "done": True},
+)
+
+
+def default_settings() -> SettingsDocument:
+    """The settings a SuperOffice tenant starts from (version 0)."""
+    company = [
+        _m("company_name", "Name"),
+        _m("website", "Url"),
+        _m("industry", "Department"),
+        _m("location", "CountryId", transforms=[{"kind": "country"}]),
+        _m("org_number", "OrgNr"),
+        _m("address", "StreetAddress"),
+        _m("postal_code", "StreetZipcode"),
+        _m("city", "StreetCity"),
+        _m("email", "Email"),
+        _m("phone", "Phone"),
+        _m(["reason_for_fit", "description"], "Description", transforms=[{"kind": "join", "separator": "\n\n"}]),
+    ] + [_m(app, f"RabitIQ:{n}", custom=True) for n, app in RABITIQ_CUSTOM_FIELDS]
+    person = [
+        _m("first_name", "Firstname"),
+        _m("last_name", "Lastname"),
+        _m("title", "Title"),
+        _m("email", "Email"),
+        _m("phone", "OfficePhone"),
+        _m("mobile", "MobilePhone"),
+    ]
+    deal = [
+        _m("title", "Heading"),
+        _m("amount", "Amount"),
+        _m("expected_close", "Saledate"),
+        _m("description", "Description"),
+    ]
+    activity = [
+        _m("name", "Title"),
+        _m("description", "Description"),
+        _m("date", "StartDate"),
+        _m("status", "Completed", transforms=[{"kind": "convert", "to": "boolean"}]),
+    ]
+    return SettingsDocument.model_validate(
+        {
+            "crm": "superoffice",
+            "objects": {
+                "company": {"crm_object": "Contact", "direction": "to_crm"},
+                "person": {"crm_object": "Person", "direction": "to_crm"},
+                "deal": {"crm_object": "Sale", "direction": "to_crm"},
+                "activity": {"crm_object": "Appointment", "direction": "off"},
+            },
+            "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},
+            "status_mapping": {
+                "app_stages": list(SEED_APP_STAGES),
+                "stages": [
+                    {"app_stage": "Won", "crm_status": "Sold"},
+                    {"app_stage": "Lost", "crm_status": "Lost"},
+                ],
+                "create_at_stage": "Lead",
+            },
+            **seed_starting_sections(),
+            "country_mapping": {
+                "names": SEED_COUNTRY_NAMES,
+                "default": "Denmark",
+                "crm_values": PROFILE.country_values,
+            },
+        }
+    )
