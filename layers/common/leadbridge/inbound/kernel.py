@@ -25,12 +25,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from leadbridge.errors import LeadbridgeError
-from leadbridge.export.service import canonical, field_hashes
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.inbound.ports import Links as Links
 from leadbridge.inbound.ports import LogWriter as LogWriter
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
+from leadbridge.mapping.hashing import canonical, field_hashes
 from leadbridge.mapping.rules import evaluate
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind

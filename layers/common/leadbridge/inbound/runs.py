@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from leadbridge.errors import Conflict, ConnectionMissing, NeedsReauth, NotFound, StoreUnavailable
-from leadbridge.export.service import only_connected_crm
+from leadbridge.export import only_connected_crm
 from leadbridge.inbound.jobs import RunJob
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.runs import RunState, StartRunRequest, SyncRun, SyncRunPage
