@@ -1,0 +1,77 @@
+"""What inbound sync needs from the outside, as ports: the kernel's services (links, record states, change feed, bus,
+sync log) and the worker's (runs, checkpoints, connections, settings, connector, queue, webhook and outbound hooks).
+
+Adapters live in `leadbridge.store` and `leadbridge.crm`; `leadbridge.runtime` wires them to these ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from leadbridge.crm.base import Connector
+from leadbridge.models.connection import Connection
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.synclog import SyncLogEntry
+from leadbridge.store.changes import ChangeFeed
+from leadbridge.store.checkpoints import CheckpointStore
+from leadbridge.store.events import EventPublisher
+from leadbridge.store.links import RecordLink
+from leadbridge.store.records import RecordStates
+from leadbridge.store.runs import DelayedQueue, RunStore
+
+# --- the inbound kernel ----------------------------------------------------------------------------------------------
+
+
+class Links(Protocol):
+    def by_crm_id(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordLink | None: ...
+
+    def by_crm_ids(self, tenant: str, crm: str, obj: CrmObject, crm_ids: Sequence[str]) -> dict[str, RecordLink]: ...
+
+    def delete(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> None: ...
+
+
+class LogWriter(Protocol):
+    def write(self, entry: SyncLogEntry) -> None: ...
+
+    def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
+
+
+@dataclass(frozen=True)
+class InboundServices:
+    links: Links
+    states: RecordStates
+    feed: ChangeFeed
+    publisher: EventPublisher
+    log: LogWriter
+
+
+# --- the scheduled-sync worker ---------------------------------------------------------------------------------------
+
+
+class Connections(Protocol):
+    def get(self, tenant_id: str, crm: str) -> Connection | None: ...
+
+    def record_outcome(self, tenant_id: str, crm: str, *, at: datetime, error: str | None = None) -> None: ...
+
+
+OutboundRetry = Callable[[str, str, datetime, int], Any]  # (tenant, crm, now, budget) -> counts
+
+
+@dataclass(frozen=True)
+class WorkerServices:
+    runs: RunStore
+    checkpoints: CheckpointStore
+    inbound: InboundServices
+    connections: Connections
+    settings: Callable[[str, str], SettingsDocument]
+    connector: Callable[[Connection], Connector]
+    publisher: EventPublisher
+    queue: DelayedQueue
+    ensure_webhook: Callable[[Connection], Connection] | None = None
+    check_webhook: Callable[[Connection, Connector], Any] | None = None
+    outbound: OutboundRetry | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -1,0 +1,25 @@
+"""Step `webhook`: register a missing webhook and check the registration (when a check is wired). Neither stops the
+sync: without a webhook, polling still brings changes in."""
+
+from __future__ import annotations
+
+from leadbridge.errors import LeadbridgeError, RateLimited, StoreUnavailable
+from leadbridge.inbound.run_scope import RunScope
+from leadbridge.models.connection import Connection
+
+
+def ensure_webhook(scope: RunScope, connection: Connection) -> None:
+    svc = scope.svc
+    if svc.ensure_webhook is not None:
+        connection = svc.ensure_webhook(connection)  # non-fatal by design: polling still works
+    if svc.check_webhook is not None:
+        try:
+            svc.check_webhook(connection, scope.connector)
+        except (RateLimited, StoreUnavailable):
+            raise
+        except Exception as exc:  # a failed check must not stop the sync itself
+            scope.recorder.error("webhook_check_failed", _message(exc))
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
