@@ -7,18 +7,18 @@ queue). Connectors and settings are built once per batch: a batch often holds se
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadbridge import runtime
+from leadbridge.config import webhook_processor_settings
 from leadbridge.inbound.webhook_processing import (
-    DEFAULT_MAX_ATTEMPTS,
     Delivery,
     ProcessedEvent,
     RetryLater,
@@ -38,9 +38,9 @@ _LEASE_MARGIN = timedelta(seconds=2)
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     services = runtime.webhook_processing_services()
-    max_attempts = int(os.environ.get("WEBHOOK_MAX_RECEIVE_COUNT") or DEFAULT_MAX_ATTEMPTS)
+    max_attempts = webhook_processor_settings().max_receive_count
     lease = max(timedelta(milliseconds=context.get_remaining_time_in_millis()) - _LEASE_MARGIN, timedelta(seconds=5))
 
     def handle(record: SQSRecord) -> ProcessedEvent:

@@ -1,12 +1,16 @@
 """Typed runtime settings, read once from the environment that template.yaml (or the local stack) sets.
 
 Domain code never reads os.environ; handlers and the composition root (`leadbridge.runtime`) pass settings in.
+`Settings` holds what every function gets (template.yaml `Globals`); `SyncWorkerSettings` and
+`WebhookProcessorSettings` hold one function's own variables.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -50,3 +54,50 @@ def settings() -> Settings:
 
 
 _ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
+
+
+# --- one function's own variables (template.yaml: the function's `Environment`, not `Globals`) -----------------------
+# An empty or missing variable takes the default.
+
+
+class SyncWorkerSettings(BaseModel):
+    """SyncWorkerFunction's variables."""
+
+    # CRM requests per run (all continuations); None: the CRM's default.
+    request_budget: int | None = Field(default=None, alias="SYNC_REQUEST_BUDGET")
+    # How far before its checkpoint an incremental read starts again.
+    overlap_seconds: int = Field(default=300, alias="SYNC_OVERLAP_SECONDS")
+    # SyncQueue's maxReceiveCount: the attempt that dead-letters a job.
+    max_receive_count: int = Field(default=5, alias="SYNC_MAX_RECEIVE_COUNT")
+
+
+class WebhookProcessorSettings(BaseModel):
+    """WebhookProcessorFunction's variables."""
+
+    # WebhookQueue's maxReceiveCount: the attempt that dead-letters an event.
+    max_receive_count: int = Field(default=5, alias="WEBHOOK_MAX_RECEIVE_COUNT")
+
+
+FunctionSettings = TypeVar("FunctionSettings", bound=BaseModel)
+
+
+def load_function_settings(model: type[FunctionSettings], environ: Mapping[str, str] | None = None) -> FunctionSettings:
+    env = os.environ if environ is None else environ
+    names = {f.alias for f in model.model_fields.values() if f.alias}
+    return model.model_validate({k: v for k, v in env.items() if k in names and v.strip()})
+
+
+@lru_cache(maxsize=1)
+def sync_worker_settings() -> SyncWorkerSettings:
+    return load_function_settings(SyncWorkerSettings)
+
+
+@lru_cache(maxsize=1)
+def webhook_processor_settings() -> WebhookProcessorSettings:
+    return load_function_settings(WebhookProcessorSettings)
+
+
+def clear_settings_caches() -> None:
+    """Forget every settings object read so far (tests whose environment changes between cases)."""
+    for cached in (settings, sync_worker_settings, webhook_processor_settings):
+        cached.cache_clear()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import _lru_cache_wrapper, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from leadbridge.config import settings
+from leadbridge.config import clear_settings_caches, settings, sync_worker_settings
 from leadbridge.store.log import DynamoSyncLog, SyncLog
 from leadbridge.store.table import Table
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from leadbridge.inbound.runs import RunServices
     from leadbridge.inbound.webhook_intake import WebhookSecrets
     from leadbridge.inbound.webhook_processing import WebhookProcessingServices
-    from leadbridge.inbound.worker import WorkerServices
+    from leadbridge.inbound.worker import WorkerConfig, WorkerServices
     from leadbridge.lifecycle.events import LifecycleServices
     from leadbridge.models.connection import Connection
     from leadbridge.settings.service import SettingsServices
@@ -55,7 +55,7 @@ def cached(factory: Callable[[], T]) -> _lru_cache_wrapper[T]:
 
 def reset() -> None:
     """Forget the settings and every adapter built so far."""
-    settings.cache_clear()
+    clear_settings_caches()
     for factory in _factories:
         factory.cache_clear()
 
@@ -471,6 +471,13 @@ def sync_job_queue() -> SqsDelayedQueue:
     from leadbridge.store.runs import SqsDelayedQueue
 
     return SqsDelayedQueue(settings().sync_queue_url)
+
+
+def worker_config() -> WorkerConfig:
+    """The worker's tuning from its own variables (`leadbridge.config.SyncWorkerSettings`)."""
+    from leadbridge.inbound.job_delivery import worker_config
+
+    return worker_config(sync_worker_settings())
 
 
 def worker_services() -> WorkerServices:
