@@ -46,18 +46,19 @@ from leadbridge.inbound.kernel import (
     Applied,
     InboundContext,
     InboundResult,
-    InboundServices,
     apply_deletion,
     apply_record,
     syncs_from_crm,
 )
+from leadbridge.inbound.ports import InboundServices
 from leadbridge.inbound.webhook_intake import QUEUED_WEBHOOK_VERSION, QueuedWebhook
 from leadbridge.models.changes import ChangeSource
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
-from leadbridge.store.webhook_events import ClaimStatus, WebhookEventClaims
+from leadbridge.store.ports import WebhookEventClaims
+from leadbridge.store.webhook_events import ClaimStatus
 
 # Event actions that say the record is gone (SuperOffice `softdeleted` moves it to the recycle bin: GET answers 404).
 DELETE_ACTIONS = frozenset({"deleted", "softdeleted"})
