@@ -78,6 +78,9 @@ class MemoryCrm:
     def record_url(self, obj: CrmObject, record_id: str) -> str:
         return f"https://crm/{record_id}"
 
+    def request_count(self) -> int:
+        return sum(self.calls.values())
+
 
 class MemoryLinks:
     def __init__(self) -> None:

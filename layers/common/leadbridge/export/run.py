@@ -3,7 +3,6 @@ used, and the fields the CRM ignored."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +35,11 @@ class ExportRun:
 
 
 def crm_calls(connector: Connector) -> int:
-    """The CRM calls the connector has made so far (0 when it does not count them)."""
-    calls = getattr(connector, "calls", None)
-    return sum(calls.values()) if isinstance(calls, Mapping) else 0
+    """The CRM calls the connector has made so far."""
+    return connector.request_count()
 
 
 def connector_skips(connector: Connector) -> list[str]:
     """A warning for each field the CRM ignored since the last ask (each is reported once)."""
-    skipped = list(getattr(connector, "last_skipped", None) or [])
-    if skipped:
-        connector.last_skipped = []  # type: ignore[attr-defined]  # report each skip once
+    skipped = connector.take_skipped_fields()  # cleared by the call: each skip is reported once
     return [f"the CRM ignored {name!r}: not available in this account" for name in skipped]

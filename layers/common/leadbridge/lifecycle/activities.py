@@ -21,7 +21,7 @@ and an export of the same lead from running together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -211,8 +211,7 @@ class _Run:
     calls_before: int = 0
 
     def calls(self) -> int:
-        calls = getattr(self.connector, "calls", None)
-        return (sum(calls.values()) if isinstance(calls, Mapping) else 0) - self.calls_before
+        return (self.connector.request_count() if self.connector is not None else 0) - self.calls_before
 
     def entry(self, **kw: Any) -> SyncLogEntry:
         return SyncLogEntry(

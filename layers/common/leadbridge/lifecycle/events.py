@@ -750,11 +750,7 @@ def _drop(svc: LifecycleServices, item: PendingOutbound, exc: Exception, counts:
 
 
 def _calls(connectors: list[Connector]) -> int:
-    total = 0
-    for connector in connectors:
-        calls = getattr(connector, "calls", None)
-        total += sum(calls.values()) if isinstance(calls, Mapping) else 0
-    return total
+    return sum(connector.request_count() for connector in connectors)
 
 
 def _cause(exc: CrmError) -> str | None:
