@@ -13,7 +13,8 @@ from functools import _lru_cache_wrapper, lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leadbridge.config import clear_settings_caches, settings, sync_worker_settings
-from leadbridge.store.log import DynamoSyncLog, SyncLog
+from leadbridge.store.log import DynamoSyncLog
+from leadbridge.store.ports import SyncLog
 from leadbridge.store.table import Table
 
 if TYPE_CHECKING:
@@ -28,20 +29,22 @@ if TYPE_CHECKING:
     from leadbridge.lifecycle.events import LifecycleServices
     from leadbridge.models.connection import Connection
     from leadbridge.settings.service import SettingsServices
-    from leadbridge.store.changes import ChangeFeed
     from leadbridge.store.checkpoints import DynamoCheckpointStore
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.due import DueConnectionIndex
-    from leadbridge.store.events import EventPublisher
     from leadbridge.store.leases import DynamoLeadLeases
     from leadbridge.store.links import LinkStore
     from leadbridge.store.outbound import OutboundStore, ProcessedEvents
-    from leadbridge.store.queue import MessageQueue
-    from leadbridge.store.records import RecordStates
+    from leadbridge.store.ports import (
+        ChangeFeed,
+        EventPublisher,
+        MessageQueue,
+        RecordStates,
+        SettingsStore,
+        WebhookEventClaims,
+    )
     from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
-    from leadbridge.store.settings import SettingsStore
     from leadbridge.store.vault import TokenVault
-    from leadbridge.store.webhook_events import WebhookEventClaims
 
 T = TypeVar("T")
 _factories: list[_lru_cache_wrapper[Any]] = []

@@ -13,8 +13,7 @@ from urllib.parse import urlencode
 from leadbridge.crm.base import CrmProvider
 from leadbridge.errors import NotFound
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
-from leadbridge.store.events import EventPublisher
-from leadbridge.store.log import SyncLog
+from leadbridge.store.ports import EventPublisher, SyncLog
 from leadbridge.store.vault import TokenVault
 
 

@@ -12,7 +12,7 @@ from leadbridge.crm.base import Connector
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.store.links import RecordLink
-from leadbridge.store.log import SyncLog
+from leadbridge.store.ports import SyncLog
 
 
 class Links(Protocol):

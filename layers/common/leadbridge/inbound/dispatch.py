@@ -20,7 +20,8 @@ from leadbridge.errors import StoreUnavailable
 from leadbridge.models.settings import Schedule
 from leadbridge.settings.schedule import next_run
 from leadbridge.store.due import DueConnection
-from leadbridge.store.queue import MessageQueue, QueueMessage
+from leadbridge.store.ports import MessageQueue
+from leadbridge.store.queue import QueueMessage
 
 JOB_CHUNK = 100  # claims per queue hand-off: bounds what one queue failure puts back
 

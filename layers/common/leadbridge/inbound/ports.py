@@ -16,12 +16,8 @@ from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import SyncLogEntry
-from leadbridge.store.changes import ChangeFeed
-from leadbridge.store.checkpoints import CheckpointStore
-from leadbridge.store.events import EventPublisher
 from leadbridge.store.links import RecordLink
-from leadbridge.store.records import RecordStates
-from leadbridge.store.runs import DelayedQueue, RunStore
+from leadbridge.store.ports import ChangeFeed, CheckpointStore, DelayedQueue, EventPublisher, RecordStates, RunStore
 
 # --- the inbound kernel ----------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from leadbridge.export import only_connected_crm
 from leadbridge.inbound.jobs import RunJob
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.runs import RunState, StartRunRequest, SyncRun, SyncRunPage
-from leadbridge.store.runs import DelayedQueue, RunStore
+from leadbridge.store.ports import DelayedQueue, RunStore
 
 QUEUED_LEASE_SECONDS = 960  # a queued run keeps the connection until the worker picks it up and extends the lease
 

@@ -36,7 +36,8 @@ from leadbridge.errors import LeadbridgeError, WebhookRejected
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
-from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, MessageQueue, QueueMessage
+from leadbridge.store.ports import MessageQueue
+from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, QueueMessage
 
 QUEUED_WEBHOOK_VERSION = 1
 # Connection keys are generated URL-safe tokens; anything else is answered without a table read.

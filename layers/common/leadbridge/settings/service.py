@@ -35,7 +35,8 @@ from leadbridge.models.lead import Lead
 from leadbridge.models.settings import SECTIONS, SettingsDocument, SettingsInput
 from leadbridge.models.synclog import Action, Direction, Outcome, SyncLogEntry, Trigger
 from leadbridge.settings.schedule import next_run
-from leadbridge.store.settings import SettingsChange, SettingsStore
+from leadbridge.store.ports import SettingsStore
+from leadbridge.store.settings import SettingsChange
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from leadbridge.errors import InvalidCursor
 from leadbridge.models.changes import ChangeEvent, ChangeFeedPage
@@ -33,15 +32,6 @@ SETTLE = timedelta(seconds=2)
 MAX_LIMIT = 500
 _SEQ_DIGITS = 20
 _PREFIX = "CHG#"
-
-
-class ChangeFeed(Protocol):
-    def append(self, events: Sequence[ChangeEvent]) -> None: ...
-
-    def read(self, tenant: str, *, cursor: str | None, limit: int = 100, now: datetime | None = None) -> ChangeFeedPage:
-        """Changes after `cursor` (from the start of retention without one), oldest first. Raises InvalidCursor for
-        a cursor not issued for this tenant."""
-        ...
 
 
 def new_seq(now_ns: int | None = None) -> int:

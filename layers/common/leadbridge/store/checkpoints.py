@@ -14,7 +14,7 @@ Marks item `SK=CKPT#~marks`: when the connection last ran housekeeping, and whic
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -50,16 +50,6 @@ class SyncMarks(BaseModel):
     selection_ids: list[str] = Field(default_factory=list)
     favourite_companies: bool = False
     favourite_persons: bool = False
-
-
-class CheckpointStore(Protocol):
-    def get(self, tenant: str, crm: str, obj: CrmObject) -> Checkpoint: ...
-
-    def save(self, checkpoint: Checkpoint) -> None: ...
-
-    def marks(self, tenant: str, crm: str) -> SyncMarks: ...
-
-    def save_marks(self, marks: SyncMarks) -> None: ...
 
 
 class DynamoCheckpointStore:

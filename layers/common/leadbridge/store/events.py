@@ -1,4 +1,5 @@
-"""Events to the app on the EventBridge bus (source `leadbridge`): the publisher port and its EventBridge adapter.
+"""Events to the app on the EventBridge bus (source `leadbridge`): the EventBridge adapter of
+`store.ports.EventPublisher`.
 
 Event names and detail shapes are documented in docs/events.md.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,12 +48,6 @@ class EventDeliveryError(StoreUnavailable):
             details={"failed": [{"detail_type": e.detail_type, "error": c, "message": m} for e, c, m in failed]},
         )
         self.failed = failed
-
-
-class EventPublisher(Protocol):
-    def publish(self, events: Sequence[AppEvent]) -> None:
-        """Deliver all events or raise `EventDeliveryError` naming the ones that were not delivered."""
-        ...
 
 
 class EventBridgePublisher:

@@ -1,4 +1,4 @@
-"""The sync log port and its DynamoDB adapter.
+"""The sync log's DynamoDB adapter (its port, `SyncLog`, is in `store.ports`).
 
 Items: `PK=T#{tenant}`, `SK=LOG#{time}#{id}`; with a lead id also `GSI3PK=T#{tenant}#LEAD#{lead}`,
 `GSI3SK=LOG#{time}#{id}`; `expires_at` makes DynamoDB delete entries after the retention period.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from leadbridge.errors import InvalidInput
 from leadbridge.models.crm import CrmObject
@@ -38,28 +38,6 @@ MAX_LIMIT = 200
 _KEY_ATTRIBUTES = {PK, SK, "GSI3PK", "GSI3SK", TTL_ATTRIBUTE}
 # With a filter, DynamoDB evaluates `Limit` items before filtering; read in larger batches to fill pages quickly.
 _FILTERED_BATCH = 100
-
-
-class SyncLog(Protocol):
-    def write(self, entry: SyncLogEntry) -> None: ...
-
-    def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
-
-    def query(
-        self,
-        tenant: str,
-        *,
-        status: Outcome | None = None,
-        object: CrmObject | None = None,
-        lead_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> SyncLogPage:
-        """Entries of `tenant`, newest first, `since`/`until` inclusive. Raises InvalidInput for bad arguments and
-        InvalidCursor for a cursor that was not issued for this tenant and query."""
-        ...
 
 
 class DynamoSyncLog:

@@ -1,4 +1,4 @@
-"""Durable hand-off to SQS: the publisher port and its SQS adapter.
+"""Durable hand-off to SQS: the SQS adapter of `store.ports.MessageQueue`.
 
 The webhook intake answers the CRM only after SQS accepted every message, so `send_all` either delivers everything
 or raises `QueueUnavailable` (HTTP 503: the CRM retries, and the processor de-duplicates by event id what a partial
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,12 +53,6 @@ class MessageTooLarge(LeadbridgeError):
     """A single message exceeds the SQS size limit: a bug in the caller, which must shrink it (retrying cannot help)."""
 
     code = "queue_message_too_large"
-
-
-class MessageQueue(Protocol):
-    def send_all(self, messages: Sequence[QueueMessage]) -> None:
-        """Deliver every message or raise `QueueUnavailable` (some may have been delivered already)."""
-        ...
 
 
 class SqsQueue:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -35,29 +35,6 @@ class RecordState(BaseModel):
 
 _WRITE_CONCURRENCY = 8
 StateKey = tuple[CrmObject, str]  # (object, CRM id) within one tenant and CRM
-
-
-class RecordStates(Protocol):
-    def get(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> RecordState | None: ...
-
-    def get_many(self, tenant: str, crm: str, keys: Sequence[StateKey]) -> dict[StateKey, RecordState]:
-        """The stored states among `keys` (a page of records in a few calls)."""
-        ...
-
-    def save(self, state: RecordState) -> bool:
-        """Store `state` unless the stored one has a newer CRM time (False: it was stale)."""
-        ...
-
-    def save_many(self, states: Sequence[RecordState]) -> set[StateKey]:
-        """`save` for many records (each key at most once), in as few calls as the store allows; returns the keys
-        that were stale and not stored."""
-        ...
-
-    def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None: ...
-
-    def live_ids(self, tenant: str, crm: str, obj: CrmObject) -> Iterator[str]:
-        """Ids of records seen and not deleted, for reconciliation."""
-        ...
 
 
 class DynamoRecordStates:

@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,23 +52,6 @@ def run_pointer_key(tenant: str, run_id: str) -> Key:
 
 def run_lease_key(tenant: str, crm: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: "RUNLEASE"}
-
-
-class RunStore(Protocol):
-    def create(self, run: SyncRun) -> bool: ...
-
-    def get(self, tenant: str, run_id: str) -> SyncRun | None: ...
-
-    def save(self, run: SyncRun) -> None: ...
-
-    def list(self, tenant: str, crm: str, *, limit: int = 20, cursor: str | None = None) -> SyncRunPage: ...
-
-    def acquire(self, tenant: str, crm: str, run_id: str, *, seconds: int) -> str | None:
-        """Take or extend the connection's run lease for `run_id`; None on success, else the id of the run that
-        holds it."""
-        ...
-
-    def release(self, tenant: str, crm: str, run_id: str) -> None: ...
 
 
 class DynamoRunStore:
@@ -150,12 +133,6 @@ def _run(item: dict[str, Any]) -> SyncRun:
 
 
 # --- continuation jobs -----------------------------------------------------------------------------------------------
-
-
-class DelayedQueue(Protocol):
-    def send(self, body: str, *, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> None:
-        """Queue one message, visible after `delay_seconds` (0..900). Raises StoreUnavailable."""
-        ...
 
 
 class SqsDelayedQueue:

@@ -9,7 +9,6 @@ The version items are the audit trail: who changed which sections when.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -26,19 +25,6 @@ class SettingsChange(BaseModel):
     updated_at: datetime
     sections: list[str] = Field(default_factory=list)  # top-level sections that differ from the previous version
     operation: str = "put"  # "put" or "patch"
-
-
-class SettingsStore(Protocol):
-    def current(self, tenant_id: str, crm: str) -> SettingsDocument | None: ...
-
-    def save(self, tenant_id: str, document: SettingsDocument, change: SettingsChange) -> None:
-        """Store `document` as `change.version`; raises PreconditionFailed unless the current version is
-        `change.version - 1`."""
-        ...
-
-    def history(self, tenant_id: str, crm: str, *, limit: int = 50) -> list[SettingsChange]: ...
-
-    def version(self, tenant_id: str, crm: str, version: int) -> SettingsDocument | None: ...
 
 
 class DynamoSettingsStore:

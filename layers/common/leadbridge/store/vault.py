@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,6 +42,7 @@ from leadbridge.errors import (
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import Grant
 from leadbridge.observability import logger as log
+from leadbridge.store.ports import LeaseStore, SecretStore
 from leadbridge.store.table import TTL_ATTRIBUTE, Condition, Table, tenant_crm_pk
 
 if TYPE_CHECKING:
@@ -67,31 +68,7 @@ def webhook_secret_name(grant_secret: str) -> str:
     return f"{grant_secret}/webhook"
 
 
-# --- ports -----------------------------------------------------------------------------------------------------------
-
-
-class SecretStore(Protocol):
-    def get_json(self, name: str) -> dict[str, Any]:
-        """Raises ConnectionMissing when the secret does not exist (or is scheduled for deletion)."""
-        ...
-
-    def put_json(self, name: str, value: dict[str, Any], *, restore: bool = False) -> None:
-        """Creates the secret when missing, else stores a new version. `restore` first cancels a scheduled deletion
-        (a reconnect within the recovery window of a disconnect)."""
-        ...
-
-    def delete(self, name: str, *, recovery_days: int) -> None:
-        """Schedules deletion; a missing secret is fine."""
-        ...
-
-
-class LeaseStore(Protocol):
-    def acquire(self, key: str, owner: str, seconds: float) -> bool: ...
-
-    def release(self, key: str, owner: str) -> None: ...
-
-
-# --- adapters --------------------------------------------------------------------------------------------------------
+# --- adapters (of `store.ports.SecretStore` and `store.ports.LeaseStore`) ---------------------------------------------
 
 
 class SecretsManagerStore:

@@ -18,7 +18,6 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
 
 from leadbridge.errors import Conflict
 from leadbridge.store.table import TTL_ATTRIBUTE, Condition, Table, expires_at, iso, webhook_event_key
@@ -41,16 +40,6 @@ class Claim:
     status: ClaimStatus
     outcome: str | None = None  # for DONE: what the first processing did
     attempts: int = 0  # claims taken on this event so far, this one included
-
-
-class WebhookEventClaims(Protocol):
-    def claim(
-        self, tenant: str, crm: str, event_id: str, *, token: str, lease_until: datetime, now: datetime
-    ) -> Claim: ...
-
-    def complete(self, tenant: str, crm: str, event_id: str, *, token: str, outcome: str, now: datetime) -> bool: ...
-
-    def release(self, tenant: str, crm: str, event_id: str, *, token: str) -> None: ...
 
 
 class DynamoWebhookEventClaims:
