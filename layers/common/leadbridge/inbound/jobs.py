@@ -8,14 +8,10 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
+from leadbridge.crm.defaults import request_budget
 from leadbridge.inbound.dispatch import SyncJob
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.runs import RunState
-
-# SuperOffice documents no request numbers, only "you may be throttled" (superoffice-api.md §13). 20,000 requests a
-# run covers an initial import of ~20 pages x 1,000 records per object with room for retries; override per deployment.
-DEFAULT_REQUEST_BUDGETS = {"superoffice": 20_000}
-FALLBACK_REQUEST_BUDGET = 10_000
 
 
 class RunJob(SyncJob):
@@ -37,7 +33,7 @@ class RunJob(SyncJob):
 class WorkerConfig:
     overlap: timedelta = timedelta(minutes=5)
     housekeeping_every: timedelta = timedelta(hours=24)
-    request_budget: int | None = None  # None: the CRM's default from DEFAULT_REQUEST_BUDGETS
+    request_budget: int | None = None  # None: the CRM's default, declared by its provider
     reserve_ms: int = 15_000  # stop when less than this plus twice the slowest page remains
     lease_seconds: int = 960  # longer than one worker invocation (900 s) so a live run keeps it
     max_attempts: int = 5  # the queue's maxReceiveCount: the last attempt fails the run for good
@@ -47,7 +43,7 @@ class WorkerConfig:
 
     def budget_for(self, crm: str) -> int:
         """The CRM request budget of one run: the deployment's override, else the CRM's default."""
-        return self.request_budget or DEFAULT_REQUEST_BUDGETS.get(crm, FALLBACK_REQUEST_BUDGET)
+        return self.request_budget or request_budget(crm)
 
 
 class JobResult(BaseModel):

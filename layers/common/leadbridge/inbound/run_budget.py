@@ -3,7 +3,7 @@ the slowest page so far) and the run's CRM request budget. Out of room, the run 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from leadbridge.crm.base import Connector
 from leadbridge.models.runs import SyncRun
@@ -20,9 +20,8 @@ class RunStopped(Exception):
 
 
 def crm_calls(connector: Connector | None) -> int:
-    """CRM requests the connector has made so far (0 for a connector that does not count them)."""
-    calls = getattr(connector, "calls", None)
-    return sum(calls.values()) if isinstance(calls, Mapping) else 0
+    """CRM requests the connector has made so far (0 before the run has a connector)."""
+    return connector.request_count() if connector is not None else 0
 
 
 class RunBudget:
