@@ -3,7 +3,7 @@
 Kinds:
 - "429", "500", "503", "421", or any other 3-digit status: answer with that status (429/503 may carry Retry-After).
 - "latency": sleep `seconds`, then handle the request normally.
-- "timeout": sleep `seconds` (pick longer than the client timeout), then drop the connection without an answer.
+- "timeout": sleep `seconds` (pick longer than the client timeout), then answer nobody (the client gave up).
 
 A fault matches when every filter it has matches (method, path prefix, scope such as a customer id). `count=None`
 keeps it active until cleared; otherwise each matching request consumes one.
@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 _KINDS_NON_STATUS = {"latency", "timeout"}
+_never = threading.Event()  # never set: waiting on it is the sleep of a latency or timeout fault
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Fault:
             if not any(p.lower().startswith(prefix) for p in paths):
                 return False
         return True
+
+    def retry_after_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +113,18 @@ class FaultInjector:
                     if fault.count <= 0:
                         self._faults.remove(fault)
         return taken
+
+    def hold(self, method: str, paths: tuple[str, ...], scope: str | None) -> Fault | None:
+        """Apply this request's faults: wait out every latency fault, then return the terminal fault for the CRM to
+        answer (a status, or a timeout whose `seconds` have been waited out too), or None to serve the request."""
+        for fault in self.take(method, paths, scope):
+            if fault.kind == "latency":
+                _never.wait(fault.seconds)
+                continue
+            if fault.kind == "timeout":
+                _never.wait(fault.seconds)
+            return fault
+        return None
 
     def active(self) -> list[Fault]:
         with self._lock:

@@ -3,6 +3,7 @@ Outbound Messages (see README.md)."""
 
 from local.sandbox.salesforce.model import ApiError
 from local.sandbox.salesforce.outbound import Attempt
-from local.sandbox.salesforce.sandbox import API_VERSION, SalesforceSandbox
+from local.sandbox.salesforce.sandbox import SalesforceSandbox
+from local.sandbox.salesforce.state import API_VERSION
 
 __all__ = ["API_VERSION", "ApiError", "Attempt", "SalesforceSandbox"]

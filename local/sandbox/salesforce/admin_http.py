@@ -1,18 +1,17 @@
 """The admin API over HTTP (`/__admin/...` on the login host), JSON in and out, for `make run` demos and non-Python
-tools. Each endpoint maps to one Python admin method of `SalesforceSandbox`."""
+tools. Each endpoint maps to one Python admin method of `SalesforceState`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox.common.admin import answer_admin, json_object_body, json_response
+from local.sandbox.common.admin import answer_admin, answer_call_counts, answer_shell_endpoint, json_object_body
+from local.sandbox.common.http import json_response
 from local.sandbox.salesforce.model import ApiError, render_value
-
-if TYPE_CHECKING:
-    from local.sandbox.salesforce.sandbox import SalesforceSandbox
+from local.sandbox.salesforce.state import SalesforceState
 
 HELP = {
     "POST /__admin/reset": "forget everything",
@@ -43,36 +42,24 @@ def _json(body: Any, status: int = 200) -> Response:
     return json_response(body, status, render=render_value)
 
 
-def handle_admin(sb: SalesforceSandbox, request: Request) -> Response:
+def handle_admin(sb: SalesforceState, request: Request) -> Response:
     return answer_admin(lambda: _dispatch(sb, request), api_error=ApiError, render=render_value)
 
 
-
-def _dispatch(sb: SalesforceSandbox, request: Request) -> Response:
+def _dispatch(sb: SalesforceState, request: Request) -> Response:
     parts = request.path.rstrip("/").split("/")[2:]
     method = request.method
     if not parts:
         return _json({"endpoints": HELP, "login_base": sb.login_base, "instance_url": sb.instance_url})
     head = parts[0]
     b = json_object_body(request) if method in ("POST", "PATCH") else {}
-    if head == "reset" and method == "POST":
-        sb.reset()
-        return _json({"reset": True})
+    shared = answer_shell_endpoint(sb, request, head, fault_scope_key="org_id", render=render_value)
+    if shared is not None:
+        return shared
     if head == "apps" and method == "POST":
         app = sb.register_app(b.get("redirect_uris") or [], client_id=b.get("client_id"),
                               client_secret=b.get("client_secret"), name=b.get("name") or "Connected app")
         return _json(asdict(app), 201)
-    if head == "faults":
-        if method == "POST":
-            fault = sb.inject_fault(str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"),
-                                    method=b.get("method"), org_id=b.get("org_id"),
-                                    seconds=float(b.get("seconds", 0)), retry_after=b.get("retry_after"))
-            return _json(fault.to_dict(), 201)
-        if method == "DELETE":
-            raw = request.args.get("id")
-            sb.clear_faults(int(raw) if raw else None)
-            return _json({"cleared": True})
-        return _json([f.to_dict() for f in sb.faults.active()])
     if head == "outbound":
         if len(parts) == 2 and parts[1] == "tick" and method == "POST":
             return _json([{**asdict(a), "body": a.body.decode()} for a in sb.tick_outbound(force=bool(b.get("force")))])
@@ -126,8 +113,5 @@ def _dispatch(sb: SalesforceSandbox, request: Request) -> Response:
         sb.set_api_usage(org_id, int(b.get("used", 0)), b.get("limit"))
         return _json({"ok": True})
     if sub == "calls":
-        if method == "DELETE":
-            sb.reset_call_counts(org_id)
-            return _json({"cleared": True})
-        return _json(sb.call_counts(org_id))
+        return answer_call_counts(sb, request, org_id, render=render_value)
     return _json({"error": f"unknown admin endpoint {method} {request.path}", "endpoints": HELP}, 404)

@@ -18,32 +18,32 @@ import html
 import json
 import re
 import secrets
-import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from local.sandbox.common.http import SandboxHttpApp, json_response
 from local.sandbox.salesforce import soql
-from local.sandbox.salesforce.model import ApiError, AuthCode, OAuthApp, Org, RecordErrors, RefreshGrant, Session
-
-if TYPE_CHECKING:
-    from local.sandbox.salesforce.sandbox import SalesforceSandbox
+from local.sandbox.salesforce.admin_http import handle_admin
+from local.sandbox.salesforce.model import (
+    ApiError,
+    AuthCode,
+    OAuthApp,
+    Org,
+    RecordErrors,
+    RefreshGrant,
+    Session,
+    sf_datetime,
+)
+from local.sandbox.salesforce.state import SalesforceState
 
 _VERSIONED = re.compile(r"^/services/data/(v\d{1,3}\.\d)(/.*)?$")
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-_drop = threading.Event()  # never set: an interruptible sleep for latency/timeout faults
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
-    for k, v in (headers or {}).items():
-        response.headers[k] = v
-    return response
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> Response:
@@ -60,7 +60,7 @@ def signature(client_secret: str, identity_url: str, issued_at: str) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
-def token_response(sb: SalesforceSandbox, app: OAuthApp, org: Org, user_id: str, refresh_token: str | None,
+def token_response(sb: SalesforceState, app: OAuthApp, org: Org, user_id: str, refresh_token: str | None,
                    scope: str, *, include_refresh: bool = True) -> dict[str, Any]:
     """A token answer: no `expires_in` (the org's session timeout applies), `issued_at` in milliseconds."""
     session = sb.new_session(org.org_id, user_id, app.client_id, refresh_token)
@@ -80,27 +80,20 @@ def token_response(sb: SalesforceSandbox, app: OAuthApp, org: Org, user_id: str,
     return body
 
 
-class SalesforceApp:
-    def __init__(self, sandbox: SalesforceSandbox, role: str) -> None:
+class SalesforceApp(SandboxHttpApp):
+    def __init__(self, sandbox: SalesforceState, role: str) -> None:
         self.sb = sandbox
         self.role = role
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        try:
-            response = self.dispatch(request)
-        except ApiError as err:
-            response = json_response(err.body(), err.status, err.headers)
-        except Exception as exc:  # a sandbox bug must be a readable 500, never a dead server thread
-            response = json_response([{"message": f"{type(exc).__name__}: {exc}", "errorCode": "UNKNOWN_EXCEPTION"}],
-                                     500)
-        return response(environ, start_response)
+    def failure_response(self, exc: Exception) -> Response:
+        if isinstance(exc, ApiError):
+            return json_response(exc.body(), exc.status, exc.headers)
+        # a sandbox bug
+        return json_response([{"message": f"{type(exc).__name__}: {exc}", "errorCode": "UNKNOWN_EXCEPTION"}], 500)
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
         if self.role == "login" and path.startswith("/__admin"):
-            from local.sandbox.salesforce.admin_http import handle_admin
-
             return handle_admin(self.sb, request)
         if path.startswith("/services/oauth2/"):
             self.sb.calls.hit("login", f"{request.method} {path}")
@@ -125,26 +118,23 @@ class SalesforceApp:
 
     def _faults(self, request: Request, paths: tuple[str, ...], scope: str | None, *,
                 oauth: bool = False) -> Response | None:
-        for fault in self.sb.faults.take(request.method, paths, scope):
-            if fault.kind == "latency":
-                _drop.wait(fault.seconds)
-                continue
-            if fault.kind == "timeout":
-                _drop.wait(fault.seconds)  # the client gave up long ago
-                return json_response([{"message": "timeout", "errorCode": "REQUEST_RUNNING_TOO_LONG"}], 504)
-            status = fault.status or 500
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            if oauth:
-                return oauth_error("server_error" if status >= 500 else "invalid_request",
-                                   fault.message or f"Injected fault: HTTP {status}", status)
-            code, message = {
-                401: ("INVALID_SESSION_ID", "Session expired or invalid"),
-                403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
-                429: ("REQUEST_LIMIT_EXCEEDED", "Too many requests"),
-                503: ("SERVER_UNAVAILABLE", "Server is unavailable; it may be down for maintenance or overloaded."),
-            }.get(status, ("UNKNOWN_EXCEPTION", f"Injected fault: HTTP {status}"))
-            return json_response([{"message": fault.message or message, "errorCode": code}], status, headers)
-        return None
+        fault = self.sb.faults.hold(request.method, paths, scope)
+        if fault is None:
+            return None
+        if fault.kind == "timeout":  # the client gave up long ago
+            return json_response([{"message": "timeout", "errorCode": "REQUEST_RUNNING_TOO_LONG"}], 504)
+        status = fault.status or 500
+        if oauth:
+            return oauth_error("server_error" if status >= 500 else "invalid_request",
+                               fault.message or f"Injected fault: HTTP {status}", status)
+        code, message = {
+            401: ("INVALID_SESSION_ID", "Session expired or invalid"),
+            403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+            429: ("REQUEST_LIMIT_EXCEEDED", "Too many requests"),
+            503: ("SERVER_UNAVAILABLE", "Server is unavailable; it may be down for maintenance or overloaded."),
+        }.get(status, ("UNKNOWN_EXCEPTION", f"Injected fault: HTTP {status}"))
+        return json_response([{"message": fault.message or message, "errorCode": code}], status,
+                             fault.retry_after_headers())
 
     # --- OAuth ----------------------------------------------------------------------------------------------------
 
@@ -646,8 +636,6 @@ def _window(args: dict[str, str]) -> tuple[datetime, datetime]:
 
 
 def _sf(value: datetime) -> str:
-    from local.sandbox.salesforce.model import sf_datetime
-
     return sf_datetime(value)
 
 

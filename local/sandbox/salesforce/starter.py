@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from local.sandbox.common.registration import demo_sandbox_info, oauth_callback, port_from_env
 from local.sandbox.salesforce.demo import start_demo
 from local.sandboxes import SandboxInfo, StackContext
 
@@ -13,23 +12,16 @@ def start(ctx: StackContext) -> SandboxInfo:
 
     Fixed ports: SALESFORCE_SANDBOX_LOGIN_PORT, SALESFORCE_SANDBOX_INSTANCE_PORT; default ephemeral.
     """
-    gateway = ctx.gateway_url.rstrip("/")
     sandbox, banner, env = start_demo(
-        redirect_uris=[f"{gateway}/oauth/salesforce/callback"],
-        login_port=int(os.environ.get("SALESFORCE_SANDBOX_LOGIN_PORT", "0")),
-        instance_port=int(os.environ.get("SALESFORCE_SANDBOX_INSTANCE_PORT", "0")),
+        redirect_uris=[oauth_callback(ctx, "salesforce")],
+        login_port=port_from_env("SALESFORCE_SANDBOX_LOGIN_PORT"),
+        instance_port=port_from_env("SALESFORCE_SANDBOX_INSTANCE_PORT"),
     )
-    # SALESFORCE_CLIENT_SECRET_NAME (template Globals) wins over SALESFORCE_CLIENT_SECRET: store the secret there.
-    secrets = {f"leadbridge/{ctx.stage}/apps/salesforce": env["SALESFORCE_CLIENT_SECRET"]}
-    banner = [
-        *banner,
-        "  connect (demo admin token): curl -s -X POST -H \"Authorization: Bearer $LB_ADMIN_TOKEN\" "
-        f"-H 'content-type: application/json' -d '{{\"return_url\": \"{gateway}/swagger\"}}' "
-        f"{gateway}/connections/salesforce/authorize",
-        "    then open authorization_url in a browser, pick the admin, Allow, and land on /swagger?status=connected",
+    gateway = ctx.gateway_url.rstrip("/")
+    outbound_hint = (
         "  Outbound Messages: after connecting, add one per object with "
         f"curl -X POST {sandbox.login_base}/__admin/orgs/<org_id>/outbound-messages "
-        f"-d '{{\"sobject\":\"Account\",\"endpoint_url\":\"{gateway}/webhooks/salesforce/<connection_key>\"}}'",
-    ]
-    return SandboxInfo(name="salesforce", url=sandbox.login_base, stop=sandbox.stop, banner=banner, env=env,
-                       secrets=secrets)
+        f"-d '{{\"sobject\":\"Account\",\"endpoint_url\":\"{gateway}/webhooks/salesforce/<connection_key>\"}}'"
+    )
+    return demo_sandbox_info(ctx, "salesforce", url=sandbox.login_base, stop=sandbox.stop, banner=banner, env=env,
+                             sign_in="pick the admin, Allow", more_banner=(outbound_hint,))

@@ -1,19 +1,18 @@
 """The admin API over HTTP (`/__admin/...` on the login host), JSON in and out, for `make run` demos and non-Python
-tools. Each endpoint maps to one Python admin method of `SuperOfficeSandbox`; see README.md for the list."""
+tools. Each endpoint maps to one Python admin method of `SuperOfficeState`; see README.md for the list."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox.common.admin import answer_admin, json_object_body, json_response
+from local.sandbox.common.admin import answer_admin, answer_call_counts, answer_shell_endpoint, json_object_body
+from local.sandbox.common.http import json_response
 from local.sandbox.superoffice.model import ApiError
-
-if TYPE_CHECKING:
-    from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+from local.sandbox.superoffice.state import SuperOfficeState
 
 _KIND_PLURAL = {"contacts": "contact", "persons": "person", "sales": "sale", "appointments": "appointment"}
 
@@ -49,9 +48,8 @@ def _json(body: Any, status: int = 200) -> Response:
     return json_response(body, status, render=str)
 
 
-def handle_admin(sb: SuperOfficeSandbox, request: Request) -> Response:
+def handle_admin(sb: SuperOfficeState, request: Request) -> Response:
     return answer_admin(lambda: _dispatch(sb, request), api_error=ApiError, render=str)
-
 
 
 def _as_associate(request: Request) -> int | None:
@@ -59,16 +57,16 @@ def _as_associate(request: Request) -> int | None:
     return int(raw) if raw else None
 
 
-def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
+def _dispatch(sb: SuperOfficeState, request: Request) -> Response:
     path = request.path.rstrip("/")
     method = request.method
     parts = path.split("/")[2:]  # after "", "__admin"
     if not parts:
         return _json({"endpoints": HELP, "login_base": sb.login_base, "api_hosts": sb.api_hosts})
     head = parts[0]
-    if head == "reset" and method == "POST":
-        sb.reset()
-        return _json({"reset": True})
+    shared = answer_shell_endpoint(sb, request, head, fault_scope_key="ctx", render=str)
+    if shared is not None:
+        return shared
     if head == "apps":
         if method == "POST":
             b = json_object_body(request)
@@ -76,20 +74,6 @@ def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
                                   client_secret=b.get("client_secret"), name=b.get("name") or "Sandbox app")
             return _json(asdict(app), 201)
         return _json([asdict(a) for a in sb.apps.values()])
-    if head == "faults":
-        if method == "POST":
-            b = json_object_body(request)
-            fault = sb.inject_fault(
-                str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"),
-                method=b.get("method"), ctx=b.get("ctx"), retry_after=b.get("retry_after"),
-                seconds=float(b.get("seconds", 0)),
-            )
-            return _json(fault.to_dict(), 201)
-        if method == "DELETE":
-            raw = request.args.get("id")
-            sb.clear_faults(int(raw) if raw else None)
-            return _json({"cleared": True})
-        return _json([f.to_dict() for f in sb.faults.active()])
     if head == "deliveries":
         ctx = request.args.get("ctx")
         return _json([
@@ -161,8 +145,5 @@ def _dispatch(sb: SuperOfficeSandbox, request: Request) -> Response:
     if sub == "revoke-consent" and method == "POST":
         return _json({"revoked": sb.revoke_consent(ctx, b.get("client_id"))})
     if sub == "calls":
-        if method == "DELETE":
-            sb.reset_call_counts(ctx)
-            return _json({"cleared": True})
-        return _json(sb.call_counts(ctx))
+        return answer_call_counts(sb, request, ctx, render=str)
     return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)

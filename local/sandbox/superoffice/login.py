@@ -11,30 +11,24 @@ import base64
 import hashlib
 import hmac
 import html
-import json
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from local.sandbox.common.http import SandboxHttpApp, json_response
+from local.sandbox.superoffice.admin_http import handle_admin
+from local.sandbox.superoffice.http_errors import fault_response, misdirected
 from local.sandbox.superoffice.model import AccessToken, AuthCode, OAuthApp, RefreshToken, User
-
-if TYPE_CHECKING:
-    from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+from local.sandbox.superoffice.state import TENANT_STATES, USABLE_STATES, SuperOfficeState
 
 CLAIM = "http://schemes.superoffice.net/identity/"
 _TENANT_PATH = re.compile(r"^/(Cust\d+)(/.*)?$", re.IGNORECASE)
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
-    for k, v in (headers or {}).items():
-        response.headers[k] = v
-    return response
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> Response:
@@ -49,7 +43,7 @@ def _b64url_sha256(text: str) -> str:
 
 
 def issue_token_response(
-    sandbox: SuperOfficeSandbox, app: OAuthApp, user: User, *, nonce: str | None, with_refresh: bool,
+    sandbox: SuperOfficeState, app: OAuthApp, user: User, *, nonce: str | None, with_refresh: bool,
     refresh_token: str | None = None,
 ) -> dict[str, Any]:
     """Mint an access token (+ refresh token on code exchange) and an id_token. Caller holds the sandbox lock."""
@@ -73,7 +67,7 @@ def issue_token_response(
 
 
 def id_token_claims(
-    sandbox: SuperOfficeSandbox, app: OAuthApp, user: User, now: int, nonce: str | None
+    sandbox: SuperOfficeState, app: OAuthApp, user: User, now: int, nonce: str | None
 ) -> dict[str, Any]:
     customer = sandbox.customers[user.ctx]
     base = sandbox.api_base(user.ctx)
@@ -103,36 +97,25 @@ def id_token_claims(
     return claims
 
 
-class LoginApp:
-    def __init__(self, sandbox: SuperOfficeSandbox) -> None:
+class LoginApp(SandboxHttpApp):
+    def __init__(self, sandbox: SuperOfficeState) -> None:
         self.sb = sandbox
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        try:
-            response = self.dispatch(request)
-        except HTTPException as exc:
-            response = json_response({"error": exc.name, "error_description": exc.description}, exc.code or 500)
-        except Exception as exc:  # a sandbox bug must show up as a readable 500, never kill the server thread
-            response = json_response({"error": "server_error", "error_description": repr(exc)}, 500)
-        return response(environ, start_response)
+    def failure_response(self, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return json_response({"error": exc.name, "error_description": exc.description}, exc.code or 500)
+        return json_response({"error": "server_error", "error_description": repr(exc)}, 500)  # a sandbox bug
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/__admin"):
-            from local.sandbox.superoffice.admin_http import handle_admin
-
             return handle_admin(self.sb, request)
         self.sb.calls.hit("login", f"{request.method} {path}")
-        from local.sandbox.superoffice.rest import apply_faults
-
-        faulted = apply_faults(self.sb, request, (path,), None)
+        faulted = fault_response(self.sb.faults, request, (path,), None)
         if faulted is not None:
             return faulted
         tenant = _TENANT_PATH.match(path)
         if tenant and tenant.group(1) in self.sb.customers:
-            from local.sandbox.superoffice.rest import misdirected
-
             self.sb.calls.hit(tenant.group(1), f"{request.method} {tenant.group(2) or '/'}")
             return misdirected(tenant.group(1))
         routes = {
@@ -176,10 +159,6 @@ class LoginApp:
         return json_response(self.sb.signing_key.jwks())
 
     def tenant_status(self, ctx: str) -> Response:
-        from datetime import UTC, datetime, timedelta
-
-        from local.sandbox.superoffice.sandbox import TENANT_STATES, USABLE_STATES
-
         with self.sb.lock:
             customer = self.sb.customers.get(ctx)
             if customer is None:
@@ -282,8 +261,6 @@ class LoginApp:
                 basic_id, _, basic_secret = decoded.partition(":")
             except (ValueError, UnicodeDecodeError):
                 return oauth_error("invalid_client", "malformed Basic credentials", 401)
-            from urllib.parse import unquote
-
             client_id, client_secret = unquote(basic_id), unquote(basic_secret)
         grant_type = params.get("grant_type")
         if not grant_type:

@@ -10,84 +10,40 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from local.sandbox.common.http import SandboxHttpApp, json_response
 from local.sandbox.superoffice import archives, odata, udef
 from local.sandbox.superoffice.entities import COUNTRIES, KINDS, LISTS, SALE_STAGES, Kind, full_name
+from local.sandbox.superoffice.http_errors import error_response, fault_response, misdirected
 from local.sandbox.superoffice.model import EMPTY_DATE, ApiError, Customer, User, bad_request, utcnow
-
-if TYPE_CHECKING:
-    from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+from local.sandbox.superoffice.state import USABLE_STATES, SuperOfficeState
 
 _TENANT = re.compile(r"^/(Cust\d+)(/.*)?$", re.IGNORECASE)
 _EVENT_NAME = re.compile(r"^[a-z]+(\.[a-z]+)?$|^webhook\d+\.(started|stopped|errors)$|^\*$")
 PATCH_OPS = ("unknown", "add", "replace", "remove", "test", "move", "copy")
-_drop = threading.Event()  # never set: used only for interruptible sleeps
-
-
-def error_response(err: ApiError) -> Response:
-    response = Response(json.dumps(err.body()), status=err.status, mimetype="application/json")
-    for k, v in err.headers.items():
-        response.headers[k] = v
-    return response
-
-
-def misdirected(ctx: str) -> Response:
-    return error_response(ApiError(
-        421, "MisdirectedRequest", f"Wrong subdomain used to access tenant {ctx}"
-    ))
-
-
-def apply_faults(
-    sb: SuperOfficeSandbox, request: Request, paths: tuple[str, ...], scope: str | None
-) -> Response | None:
-    for fault in sb.faults.take(request.method, paths, scope):
-        if fault.kind == "latency":
-            _drop.wait(fault.seconds)
-            continue
-        if fault.kind == "timeout":
-            # The client gave up long ago (seconds > its timeout); answer like a gateway would, to nobody.
-            _drop.wait(fault.seconds)
-            return error_response(ApiError(504, "GatewayTimeout", "Injected fault: timeout"))
-        status = fault.status or 500
-        if status == 421:
-            return misdirected(scope or "")
-        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-        names = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
-        return error_response(ApiError(status, names.get(status, "InjectedFault"),
-                                       fault.message or f"Injected fault: HTTP {status}", headers=headers))
-    return None
-
 
 Handler = Callable[..., tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
-class RestApp:
-    def __init__(self, sandbox: SuperOfficeSandbox, host_index: int) -> None:
+class RestApp(SandboxHttpApp):
+    def __init__(self, sandbox: SuperOfficeState, host_index: int) -> None:
         self.sb = sandbox
         self.host_index = host_index
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._build_routes()
 
-    # --- WSGI ---------------------------------------------------------------------------------------------------
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        try:
-            response = self.dispatch(request)
-        except ApiError as err:
-            response = error_response(err)
-        except Exception as exc:  # sandbox bug: answer readable JSON rather than dropping the thread
-            response = error_response(ApiError(500, "SandboxError", f"{type(exc).__name__}: {exc}"))
-        return response(environ, start_response)
+    def failure_response(self, exc: Exception) -> Response:
+        if isinstance(exc, ApiError):
+            return error_response(exc)
+        return error_response(ApiError(500, "SandboxError", f"{type(exc).__name__}: {exc}"))  # a sandbox bug
 
     def dispatch(self, request: Request) -> Response:
         m = _TENANT.match(request.path)
@@ -103,15 +59,13 @@ class RestApp:
         self.sb.calls.hit(ctx, op.label if op else f"{request.method} {rest}")
         if customer.api_host != self.host_index:
             return misdirected(ctx)
-        faulted = apply_faults(self.sb, request, (request.path, rest), ctx)
+        faulted = fault_response(self.sb.faults, request, (request.path, rest), ctx)
         if faulted is not None:
             return faulted
-        from local.sandbox.superoffice.sandbox import USABLE_STATES
-
         if customer.state not in USABLE_STATES:
             raise ApiError(503, "TenantNotRunning", f"Tenant {ctx} is {customer.state}")
         if rest.rstrip("/").lower() == "/api":
-            return _json({"v1": f"{self.sb.api_base(ctx)}/api/v1", "NetServerVersion": "11.10.0",
+            return json_response({"v1": f"{self.sb.api_base(ctx)}/api/v1", "NetServerVersion": "11.10.0",
                           "Version": "Release_11.10_2026.02.24-02"})
         if not rest.lower().startswith("/api/v1/"):
             raise ApiError(404, "SoNotFoundException", f"No such endpoint {rest}")
@@ -139,7 +93,7 @@ class RestApp:
             self.sb.record_violations(
                 self.sb.checker.check_response(op, rest, status, payload, payload is not None or status == 204)
             )
-        response = Response(status=status) if status == 204 or payload is None else _json(payload, status)
+        response = Response(status=status) if status == 204 or payload is None else json_response(payload, status)
         for k, v in headers.items():
             response.headers[k] = v
         return response
@@ -607,7 +561,7 @@ class RestApp:
 class Ctx:
     """What a handler needs about the current request."""
 
-    def __init__(self, sb: SuperOfficeSandbox, request: Request, customer: Customer, user: User, body: Any,
+    def __init__(self, sb: SuperOfficeState, request: Request, customer: Customer, user: User, body: Any,
                  raw: bytes, is_json: bool) -> None:
         self.sb = sb
         self.request = request
@@ -765,10 +719,6 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _json(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
 def _ident(raw: str, kind: Kind | None) -> int:
     if not raw.isdigit():
         what = kind.name if kind else "id"
@@ -876,4 +826,4 @@ def _webhook_input(body: dict[str, Any], current: dict[str, Any], allow_http: bo
     return hook
 
 
-__all__ = ["RestApp", "apply_faults", "apply_patch", "full_name", "misdirected"]
+__all__ = ["RestApp", "apply_patch", "full_name"]
