@@ -21,7 +21,7 @@ from leadbridge.models.lead import LeadContact
 from leadbridge.models.settings import FieldMapping, SettingsDocument
 from leadbridge.store.links import RecordLink, person_app_id
 
-CREATE_MANY_MAX = 200  # records per batched create (Salesforce sObject Collections)
+CREATE_MANY_MAX = 200  # records per batched create: the most the built-in CRMs' batch-create requests take
 
 
 def person_ref(contact: LeadContact, index: int) -> str:
