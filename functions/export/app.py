@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from leadbridge import export as domain
 from leadbridge import runtime
-from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
+from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
 from leadbridge.export.matching import MatchResult
@@ -24,8 +24,32 @@ from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
 from leadbridge.observability import logger
+from leadbridge.store.ports import SyncLog
 
 app = make_resolver()
+
+
+# What the routes take from the composition root, asked for per request (see leadbridge.api.dependencies).
+def _export_services() -> domain.ExportServices:
+    return runtime.export_services()
+
+
+def _lifecycle_services() -> lifecycle.LifecycleServices:
+    return runtime.lifecycle_services()
+
+
+def _activity_services() -> activities.ActivityServices:
+    return runtime.activity_services()
+
+
+def _sync_log() -> SyncLog:
+    return runtime.sync_log()
+
+
+ExportServices = Annotated[domain.ExportServices, Depends(_export_services)]
+LifecycleServices = Annotated[lifecycle.LifecycleServices, Depends(_lifecycle_services)]
+ActivityServices = Annotated[activities.ActivityServices, Depends(_activity_services)]
+Log = Annotated[SyncLog, Depends(_sync_log)]
 
 
 @app.exception_handler(domain.ExportInProgress)
@@ -77,10 +101,11 @@ def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
         **error_responses(401, 403, 409, 422, 429, 502, 503),
     },
 )
-def match_lead(lead_id: LeadId, lead: Annotated[Lead, Body()], crm: CrmParam = None) -> MatchResult:
-    principal = current_principal(app)
+def match_lead(
+    lead_id: LeadId, lead: Annotated[Lead, Body()], caller: Caller, services: ExportServices, crm: CrmParam = None
+) -> MatchResult:
     _same_lead(lead_id, lead, [])
-    return domain.match_lead(runtime.export_services(), principal.tenant_id, lead, crm=crm)
+    return domain.match_lead(services, caller.tenant_id, lead, crm=crm)
 
 
 @app.post(
@@ -99,20 +124,18 @@ def match_lead(lead_id: LeadId, lead: Annotated[Lead, Body()], crm: CrmParam = N
 def export_lead(
     lead_id: LeadId,
     body: Annotated[domain.ExportRequest, Body()],
+    caller: Caller,
+    services: ExportServices,
     crm: CrmParam = None,
     idempotency_key: IdempotencyKey = None,
 ) -> domain.ExportResult:
-    principal = current_principal(app)
     _same_lead(lead_id, body.lead, ["lead"])
-    services = runtime.export_services()
     if idempotency_key is None:
-        return domain.export_lead(
-            services, principal.tenant_id, body, crm=crm, correlation_id=logger.get_correlation_id()
-        )
-    resolved = crm or services.active_crm(principal.tenant_id)
+        return domain.export_lead(services, caller.tenant_id, body, crm=crm, correlation_id=logger.get_correlation_id())
+    resolved = crm or services.active_crm(caller.tenant_id)
     idempotent = runtime.idempotent_export()
     idempotent.config.register_lambda_context(app.lambda_context)
-    request = domain.IdempotentExportRequest.of(principal.tenant_id, resolved, idempotency_key, body)
+    request = domain.IdempotentExportRequest.of(caller.tenant_id, resolved, idempotency_key, body)
     try:
         return idempotent.run(request=request)
     except IdempotencyValidationError:
@@ -147,12 +170,15 @@ def export_lead(
     },
 )  # fmt: skip
 def lead_event(
-    lead_id: LeadId, event: Annotated[lifecycle.LeadEvent, Body()], crm: CrmParam = None
+    lead_id: LeadId,
+    event: Annotated[lifecycle.LeadEvent, Body()],
+    caller: Caller,
+    services: LifecycleServices,
+    crm: CrmParam = None,
 ) -> Response[lifecycle.LeadEventResult]:
-    principal = current_principal(app)
     lifecycle.check_event(event, lead_id)
     result = lifecycle.handle_event(
-        runtime.lifecycle_services(), principal.tenant_id, event, crm=crm, correlation_id=logger.get_correlation_id()
+        services, caller.tenant_id, event, crm=crm, correlation_id=logger.get_correlation_id()
     )
     queued = result.outcome is lifecycle.LeadEventOutcome.QUEUED
     return Response(
@@ -179,13 +205,15 @@ def lead_event(
     },
 )  # fmt: skip
 def lead_activity(
-    lead_id: LeadId, activity: Annotated[activities.Activity, Body()], crm: CrmParam = None
+    lead_id: LeadId,
+    activity: Annotated[activities.Activity, Body()],
+    caller: Caller,
+    services: ActivityServices,
+    crm: CrmParam = None,
 ) -> activities.ActivityResult:
-    principal = current_principal(app)
     return activities.post_activity(
-        runtime.activity_services(), principal.tenant_id, lead_id, activity, crm=crm,
-        correlation_id=logger.get_correlation_id(),
-    )  # fmt: skip
+        services, caller.tenant_id, lead_id, activity, crm=crm, correlation_id=logger.get_correlation_id()
+    )
 
 
 @app.get(
@@ -200,9 +228,10 @@ def lead_activity(
         **error_responses(401, 403, 409, 422, 503),
     },
 )
-def get_sync_status(lead_id: LeadId, crm: CrmParam = None) -> domain.SyncStatus:
-    principal = current_principal(app)
-    return domain.sync_status(runtime.export_services(), principal.tenant_id, lead_id, crm=crm)
+def get_sync_status(
+    lead_id: LeadId, caller: Caller, services: ExportServices, crm: CrmParam = None
+) -> domain.SyncStatus:
+    return domain.sync_status(services, caller.tenant_id, lead_id, crm=crm)
 
 
 @app.get(
@@ -218,6 +247,8 @@ def get_sync_status(lead_id: LeadId, crm: CrmParam = None) -> domain.SyncStatus:
     },
 )
 def get_sync_log(
+    caller: Caller,
+    log: Log,
     status: Annotated[Outcome | None, Query(description="Only entries with this outcome.")] = None,
     object_: Annotated[CrmObject | None, Query(alias="object", description="Only entries about this object.")] = None,
     lead_id: Annotated[
@@ -228,9 +259,8 @@ def get_sync_log(
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
 ) -> SyncLogPage:
-    principal = current_principal(app)
-    return runtime.sync_log().query(
-        principal.tenant_id,
+    return log.query(
+        caller.tenant_id,
         status=status,
         object=object_,
         lead_id=lead_id,

@@ -6,13 +6,13 @@ import html
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from leadbridge import connect, runtime
-from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
+from leadbridge.api import SECURED, AdminCaller, Caller, ErrorBody, http_lambda_handler, make_resolver
 from leadbridge.models.connection import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -23,6 +23,14 @@ from leadbridge.models.connection import (
 from leadbridge.observability import metrics
 
 app = make_resolver()
+
+
+# What the routes take from the composition root, asked for per request (see leadbridge.api.dependencies).
+def _connection_services() -> connect.ConnectionServices:
+    return runtime.connection_services()
+
+
+Services = Annotated[connect.ConnectionServices, Depends(_connection_services)]
 
 CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
 _JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
@@ -52,12 +60,13 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     security=SECURED,
     responses=_ERRORS,
 )
-def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Response[AuthorizeResponse]:
-    principal = require_admin(current_principal(app))
+def authorize(
+    crm: CrmName, request: Annotated[AuthorizeRequest, Body()], admin: AdminCaller, services: Services
+) -> Response[AuthorizeResponse]:
     started = connect.start_authorization(
-        runtime.connection_services(),
-        tenant_id=principal.tenant_id,
-        user_id=principal.user_id,
+        services,
+        tenant_id=admin.tenant_id,
+        user_id=admin.user_id,
         crm=crm,
         return_url=request.return_url,
     )
@@ -73,8 +82,10 @@ def authorize(crm: CrmName, request: Annotated[AuthorizeRequest, Body()]) -> Res
     tags=["connections"],
     responses={302: {"description": "On to the CRM sign-in"}, 400: {"description": "Invalid or used link"}},
 )
-def authorize_browser(crm: CrmName, state: Annotated[str | None, Query(max_length=512)] = None) -> Response[str]:
-    hop = connect.bind_browser(runtime.connection_services(), crm=crm, state=state)
+def authorize_browser(
+    crm: CrmName, services: Services, state: Annotated[str | None, Query(max_length=512)] = None
+) -> Response[str]:
+    hop = connect.bind_browser(services, crm=crm, state=state)
     if hop.redirect_url is None:
         return _error_response(hop.status, hop.error or "invalid_state", hop.message)
     cookies = []
@@ -108,6 +119,7 @@ def authorize_browser(crm: CrmName, state: Annotated[str | None, Query(max_lengt
 )
 def callback(
     crm: CrmName,
+    services: Services,
     state: Annotated[str | None, Query(max_length=512)] = None,
     code: Annotated[str | None, Query(max_length=4096)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
@@ -115,7 +127,7 @@ def callback(
 ) -> Response[str]:
     cookie_name = connect.browser_cookie_name(state) if state else None
     result = connect.complete_authorization(
-        runtime.connection_services(),
+        services,
         crm=crm,
         params=connect.CallbackParams(
             state=state,
@@ -128,7 +140,7 @@ def callback(
     # One metric per outcome, so an alarm can watch failed connects (error codes are a small fixed set).
     metrics.add_metric(name=f"Connect_{result.error or 'connected'}", unit=MetricUnit.Count, value=1)
     # The state is used up either way: its cookie has served its purpose.
-    spent = [_expired_cookie(cookie_name, crm)] if cookie_name and _cookie(cookie_name) is not None else []
+    spent = [_expired_cookie(services, cookie_name, crm)] if cookie_name and _cookie(cookie_name) is not None else []
     if result.redirect_url is not None:
         return Response(
             302, content_types.TEXT_HTML, "", headers={"Location": result.redirect_url, **_NO_STORE}, cookies=spent
@@ -144,8 +156,7 @@ def _cookie(name: str) -> str | None:
     return None
 
 
-def _expired_cookie(name: str, crm: str) -> Cookie:
-    svc = runtime.connection_services()
+def _expired_cookie(svc: connect.ConnectionServices, name: str, crm: str) -> Cookie:
     return Cookie(
         name=name,
         value="",
@@ -175,11 +186,8 @@ def _error_response(status: int, code: str, message: str, *, cookies: list[Cooki
     security=SECURED,
     responses=_ERRORS,
 )
-def list_connections() -> ConnectionList:
-    principal = current_principal(app)
-    return connect.list_connections(
-        runtime.connection_services(), tenant_id=principal.tenant_id, admin=principal.is_admin
-    )
+def list_connections(caller: Caller, services: Services) -> ConnectionList:
+    return connect.list_connections(services, tenant_id=caller.tenant_id, admin=caller.is_admin)
 
 
 @app.get(
@@ -193,11 +201,8 @@ def list_connections() -> ConnectionList:
     security=SECURED,
     responses=_ERRORS,
 )
-def get_connection(crm: CrmName) -> ConnectionView:
-    principal = current_principal(app)
-    return connect.connection_status(
-        runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, admin=principal.is_admin
-    )
+def get_connection(crm: CrmName, caller: Caller, services: Services) -> ConnectionView:
+    return connect.connection_status(services, tenant_id=caller.tenant_id, crm=crm, admin=caller.is_admin)
 
 
 @app.delete(
@@ -210,11 +215,8 @@ def get_connection(crm: CrmName) -> ConnectionView:
     security=SECURED,
     responses=_ERRORS,
 )
-def delete_connection(crm: CrmName) -> DisconnectResult:
-    principal = require_admin(current_principal(app))
-    return connect.disconnect(
-        runtime.connection_services(), tenant_id=principal.tenant_id, crm=crm, user_id=principal.user_id
-    )
+def delete_connection(crm: CrmName, admin: AdminCaller, services: Services) -> DisconnectResult:
+    return connect.disconnect(services, tenant_id=admin.tenant_id, crm=crm, user_id=admin.user_id)
 
 
 def _error_page(code: str, message: str) -> str:

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from leadbridge import runtime
-from leadbridge.api import SECURED, current_principal, error_responses, http_lambda_handler, make_resolver
-from leadbridge.api.auth import require_admin
+from leadbridge.api import SECURED, AdminCaller, Caller, error_responses, http_lambda_handler, make_resolver
 from leadbridge.inbound import runs as domain
 from leadbridge.models.changes import ChangeFeedPage
 from leadbridge.models.runs import StartRunRequest, SyncRun, SyncRunPage
+from leadbridge.store.ports import ChangeFeed
 
 app = make_resolver()
+
+
+# What the routes take from the composition root, asked for per request (see leadbridge.api.dependencies).
+def _run_services() -> domain.RunServices:
+    return runtime.run_services()
+
+
+def _change_feed() -> ChangeFeed:
+    return runtime.change_feed()
+
+
+RunServices = Annotated[domain.RunServices, Depends(_run_services)]
+Changes = Annotated[ChangeFeed, Depends(_change_feed)]
 
 Cursor = Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")]
 CrmParam = Annotated[
@@ -41,11 +54,12 @@ CrmParam = Annotated[
     },
 )
 def get_changes(
+    caller: Caller,
+    feed: Changes,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
 ) -> ChangeFeedPage:
-    principal = current_principal(app)
-    return runtime.change_feed().read(principal.tenant_id, cursor=cursor, limit=limit)
+    return feed.read(caller.tenant_id, cursor=cursor, limit=limit)
 
 
 @app.post(
@@ -61,9 +75,10 @@ def get_changes(
         **error_responses(401, 403, 409, 422, 503),
     },
 )
-def post_sync_run(body: Annotated[StartRunRequest, Body()]) -> Response[SyncRun]:
-    principal = require_admin(current_principal(app))
-    run = domain.start_run(runtime.run_services(), principal.tenant_id, body, requested_by=principal.user_id)
+def post_sync_run(
+    body: Annotated[StartRunRequest, Body()], caller: AdminCaller, services: RunServices
+) -> Response[SyncRun]:
+    run = domain.start_run(services, caller.tenant_id, body, requested_by=caller.user_id)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -84,12 +99,13 @@ def post_sync_run(body: Annotated[StartRunRequest, Body()]) -> Response[SyncRun]
     },
 )
 def list_sync_runs(
+    caller: Caller,
+    services: RunServices,
     crm: CrmParam = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     cursor: Cursor = None,
 ) -> SyncRunPage:
-    principal = current_principal(app)
-    return domain.list_runs(runtime.run_services(), principal.tenant_id, crm=crm, limit=limit, cursor=cursor)
+    return domain.list_runs(services, caller.tenant_id, crm=crm, limit=limit, cursor=cursor)
 
 
 @app.get(
@@ -107,9 +123,10 @@ def list_sync_runs(
 )
 def get_sync_run(
     run_id: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9-]+$", description="Run id.")],
+    caller: Caller,
+    services: RunServices,
 ) -> SyncRun:
-    principal = current_principal(app)
-    return domain.get_run(runtime.run_services(), principal.tenant_id, run_id)
+    return domain.get_run(services, caller.tenant_id, run_id)
 
 
 lambda_handler = http_lambda_handler(app)

@@ -9,18 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
 from leadbridge import runtime
-from leadbridge.api import SECURED, ErrorBody, current_principal, http_lambda_handler, make_resolver, require_admin
+from leadbridge.api import SECURED, AdminCaller, Caller, ErrorBody, Principal, http_lambda_handler, make_resolver
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
 from leadbridge.models.settings import SettingsDocument, SettingsInput
 from leadbridge.settings import service as domain
 from leadbridge.store.settings import SettingsChange
 
 app = make_resolver()
+
+
+# What the routes take from the composition root, asked for per request (see leadbridge.api.dependencies).
+def _settings_services() -> domain.SettingsServices:
+    return runtime.settings_services()
+
+
+Services = Annotated[domain.SettingsServices, Depends(_settings_services)]
 
 CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
 IfMatch = Annotated[
@@ -61,17 +69,17 @@ def _require_if_match(value: str | None) -> str:
     return value
 
 
-def _save(save: Callable[..., domain.SaveResult], crm: str, body: Any, if_match: str | None) -> Response[Any]:
-    """PUT and PATCH alike: admins only, If-Match required, the new version's ETag in the answer."""
-    principal = require_admin(current_principal(app))
-    result = save(
-        runtime.settings_services(),
-        principal.tenant_id,
-        crm,
-        body,
-        if_match=_require_if_match(if_match),
-        actor=principal.user_id,
-    )
+def _save(
+    save: Callable[..., domain.SaveResult],
+    admin: Principal,
+    services: domain.SettingsServices,
+    crm: str,
+    body: Any,
+    if_match: str | None,
+) -> Response[Any]:
+    """PUT and PATCH alike: admins only (the routes ask for an AdminCaller), If-Match required, the new version's
+    ETag in the answer."""
+    result = save(services, admin.tenant_id, crm, body, if_match=_require_if_match(if_match), actor=admin.user_id)
     return _with_etag(result, result.settings.version)
 
 
@@ -84,9 +92,8 @@ def _save(save: Callable[..., domain.SaveResult], crm: str, body: Any, if_match:
     security=SECURED,
     responses=_READ_ERRORS,
 )
-def get_settings(crm: CrmName) -> Response[SettingsDocument]:
-    principal = current_principal(app)
-    document = domain.get_settings(runtime.settings_services(), principal.tenant_id, crm)
+def get_settings(crm: CrmName, caller: Caller, services: Services) -> Response[SettingsDocument]:
+    document = domain.get_settings(services, caller.tenant_id, crm)
     return _with_etag(document, document.version)
 
 
@@ -100,9 +107,13 @@ def get_settings(crm: CrmName) -> Response[SettingsDocument]:
     responses=_WRITE_ERRORS,
 )
 def put_settings(
-    crm: CrmName, body: Annotated[SettingsInput, Body()], if_match: IfMatch = None
+    crm: CrmName,
+    body: Annotated[SettingsInput, Body()],
+    admin: AdminCaller,
+    services: Services,
+    if_match: IfMatch = None,
 ) -> Response[domain.SaveResult]:
-    return _save(domain.replace_settings, crm, body, if_match)
+    return _save(domain.replace_settings, admin, services, crm, body, if_match)
 
 
 @app.patch(
@@ -116,9 +127,13 @@ def put_settings(
     responses=_WRITE_ERRORS,
 )
 def patch_settings(
-    crm: CrmName, body: Annotated[dict[str, Any], Body()], if_match: IfMatch = None
+    crm: CrmName,
+    body: Annotated[dict[str, Any], Body()],
+    admin: AdminCaller,
+    services: Services,
+    if_match: IfMatch = None,
 ) -> Response[domain.SaveResult]:
-    return _save(domain.patch_settings, crm, body, if_match)
+    return _save(domain.patch_settings, admin, services, crm, body, if_match)
 
 
 @app.get(
@@ -129,9 +144,10 @@ def patch_settings(
     security=SECURED,
     responses=_READ_ERRORS,
 )
-def get_history(crm: CrmName, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[SettingsChange]:
-    principal = current_principal(app)
-    return domain.settings_history(runtime.settings_services(), principal.tenant_id, crm, limit=limit)
+def get_history(
+    crm: CrmName, caller: Caller, services: Services, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[SettingsChange]:
+    return domain.settings_history(services, caller.tenant_id, crm, limit=limit)
 
 
 @app.post(
@@ -144,9 +160,10 @@ def get_history(crm: CrmName, limit: Annotated[int, Query(ge=1, le=200)] = 50) -
     security=SECURED,
     responses=_CRM_ERRORS,
 )
-def post_preview(crm: CrmName, body: Annotated[domain.PreviewRequest, Body()]) -> domain.PreviewResult:
-    principal = current_principal(app)
-    return domain.preview(runtime.settings_services(), principal.tenant_id, crm, body)
+def post_preview(
+    crm: CrmName, body: Annotated[domain.PreviewRequest, Body()], caller: Caller, services: Services
+) -> domain.PreviewResult:
+    return domain.preview(services, caller.tenant_id, crm, body)
 
 
 # --- lookups ---------------------------------------------------------------------------------------------------------
@@ -159,9 +176,8 @@ def post_preview(crm: CrmName, body: Annotated[domain.PreviewRequest, Body()]) -
     security=SECURED,
     responses=_CRM_ERRORS,
 )
-def get_objects(crm: CrmName) -> list[CrmObjectInfo]:
-    principal = current_principal(app)
-    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).objects()
+def get_objects(crm: CrmName, caller: Caller, services: Services) -> list[CrmObjectInfo]:
+    return domain.crm_source(services, caller.tenant_id, crm).objects()
 
 
 @app.get(
@@ -172,10 +188,12 @@ def get_objects(crm: CrmName) -> list[CrmObjectInfo]:
     responses=_CRM_ERRORS,
 )
 def get_fields(
-    crm: CrmName, object: Annotated[CrmObject, Path(description="company, person, deal or activity")]
+    crm: CrmName,
+    object: Annotated[CrmObject, Path(description="company, person, deal or activity")],
+    caller: Caller,
+    services: Services,
 ) -> list[FieldInfo]:
-    principal = current_principal(app)
-    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).fields(object)
+    return domain.crm_source(services, caller.tenant_id, crm).fields(object)
 
 
 @app.get(
@@ -186,9 +204,8 @@ def get_fields(
     security=SECURED,
     responses=_CRM_ERRORS,
 )
-def get_stages(crm: CrmName) -> list[Stage]:
-    principal = current_principal(app)
-    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).stages()
+def get_stages(crm: CrmName, caller: Caller, services: Services) -> list[Stage]:
+    return domain.crm_source(services, caller.tenant_id, crm).stages()
 
 
 @app.get(
@@ -198,9 +215,8 @@ def get_stages(crm: CrmName) -> list[Stage]:
     security=SECURED,
     responses=_CRM_ERRORS,
 )
-def get_users(crm: CrmName) -> list[CrmUser]:
-    principal = current_principal(app)
-    return domain.crm_source(runtime.settings_services(), principal.tenant_id, crm).users()
+def get_users(crm: CrmName, caller: Caller, services: Services) -> list[CrmUser]:
+    return domain.crm_source(services, caller.tenant_id, crm).users()
 
 
 lambda_handler = http_lambda_handler(app)

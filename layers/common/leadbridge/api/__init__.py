@@ -1,11 +1,14 @@
 """HTTP API plumbing shared by every HTTP function: resolver factory, error mapping, and the caller's identity."""
 
 from leadbridge.api.auth import Principal, current_principal, principal_from_claims, require_admin
+from leadbridge.api.dependencies import AdminCaller, Caller
 from leadbridge.api.errors import ErrorBody, error_response, error_responses
 from leadbridge.api.resolver import SECURED, http_lambda_handler, make_resolver
 
 __all__ = [
     "SECURED",
+    "AdminCaller",
+    "Caller",
     "ErrorBody",
     "Principal",
     "current_principal",
