@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from leadbridge.connect import ConnectionServices
     from leadbridge.errors import NeedsReauth
     from leadbridge.export import ExportResult, ExportServices
-    from leadbridge.inbound.kernel import InboundServices
+    from leadbridge.inbound.jobs import WorkerConfig
+    from leadbridge.inbound.ports import InboundServices, WorkerServices
     from leadbridge.inbound.runs import RunServices
     from leadbridge.inbound.webhook_intake import WebhookSecrets
     from leadbridge.inbound.webhook_processing import WebhookProcessingServices
-    from leadbridge.inbound.worker import WorkerConfig, WorkerServices
     from leadbridge.lifecycle.events import LifecycleServices
     from leadbridge.models.connection import Connection
     from leadbridge.settings.service import SettingsServices
@@ -396,7 +396,7 @@ def record_states() -> RecordStates:
 
 @cached
 def inbound_services() -> InboundServices:
-    from leadbridge.inbound.kernel import InboundServices
+    from leadbridge.inbound.ports import InboundServices
 
     return InboundServices(
         links=link_store(),
@@ -489,7 +489,7 @@ def worker_services() -> WorkerServices:
 
     from leadbridge.connect import ensure_webhook
     from leadbridge.crm.base import provider
-    from leadbridge.inbound.worker import WorkerServices
+    from leadbridge.inbound.ports import WorkerServices
     from leadbridge.lifecycle.events import retry_pending_outbound
     from leadbridge.settings.service import get_settings, object_names
 
