@@ -1,4 +1,5 @@
-"""The Salesforce REST HTTP client: the one place that talks HTTP to an org and translates its errors.
+"""The Salesforce REST HTTP client: Salesforce's rules on top of the shared `CrmTransport` (bearer token, one refresh
+on 401, retries, call counting), and the translation of its errors.
 
 - Base: the token's `instance_url`; requests go to `{instance_url}/services/data/{version}/...` (a path that already
   starts with `/services/`, such as a query's `nextRecordsUrl`, is used as given).
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -23,6 +23,7 @@ import httpx
 
 from leadbridge.crm.base import TokenSource
 from leadbridge.crm.http import RetryingSender, backoff_delay, parse_retry_after
+from leadbridge.crm.transport import CrmTransport, Replay
 from leadbridge.errors import CrmConflict, CrmError, CrmNotFound, CrmRejected, CrmUnavailable, NeedsReauth, RateLimited
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,15 @@ class SalesforceClient:
         self.sender = sender
         self.api_version = api_version if api_version.startswith("v") else f"v{api_version}"
         self.api_usage: tuple[int, int] | None = None  # (used, max) from the last Sforce-Limit-Info
+        self.transport = CrmTransport(
+            sender,
+            tokens,
+            service="Salesforce",
+            translate=lambda op, response, sent: translate(op, response.status_code, _body_or_none(response)),
+            reauth_message="Salesforce rejected the session even after a token refresh",
+            observe=self._note_limits,
+            json_default=str,
+        )
 
     @property
     def quota_remaining(self) -> int | None:
@@ -98,61 +108,39 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Parsed JSON of a 2xx answer (None for 204)."""
-        response = self.send(op, method, path, params=params, json_body=json_body, headers=headers)
-        if 200 <= response.status_code < 300:
-            return None if response.status_code == 204 or not response.content else _json(response, op)
-        raise translate(op, response.status_code, _body_or_none(response))
+        return self.transport.request(
+            op, method, lambda: self.url(path), params=params, json_body=json_body, headers=headers,
+            replay=self._limit_backoff(op),
+        )  # fmt: skip
 
-    def send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """The first answer that is not a 401 or a limit refusal (those are handled here)."""
-        token = self.tokens.access_token()
-        refreshed = False
+    def _limit_backoff(self, op: str) -> Replay:
+        """403 `REQUEST_LIMIT_EXCEEDED` (and a defensive 429): back off with the sender's policy and replay, until
+        its attempts or its total wait run out (then `RateLimited`)."""
         limited = 0
         waited = 0.0
-        content = json.dumps(json_body, default=str).encode("utf-8") if json_body is not None else None
-        while True:
-            all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
-            if content is not None:
-                all_headers["Content-Type"] = "application/json"
-            request = self.sender.http.build_request(
-                method, self.url(path), params=params, headers=all_headers, content=content
-            )
-            response = self.sender.send(op, request)
-            self._note_limits(response)
-            status = response.status_code
-            if status == 401:
-                if refreshed:
-                    raise NeedsReauth("Salesforce rejected the session even after a token refresh")
-                refreshed = True
-                token = self.tokens.refresh_after_unauthorized(token)
-                continue
-            if _limit_exceeded(response):
-                # The concurrent-request limit clears in seconds; the daily one does not, and then the backoff
-                # budget runs out and the caller reschedules.
-                policy = self.sender.policy
-                limited += 1
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = retry_after if retry_after is not None else backoff_delay(limited - 1, policy, self.sender.rand)
-                if limited >= policy.max_attempts or waited + delay > policy.max_total_wait:
-                    raise RateLimited(
-                        f"Salesforce API request limit exceeded during {op}"
-                        + (f" (api-usage {self.api_usage[0]}/{self.api_usage[1]})" if self.api_usage else ""),
-                        retry_after=retry_after,
-                    )
-                log.info("salesforce %s hit REQUEST_LIMIT_EXCEEDED; backing off %.2fs", op, delay)
-                self.sender.sleep(delay)
-                waited += delay
-                continue
-            return response
+
+        def replay(response: httpx.Response) -> bool:
+            nonlocal limited, waited
+            if not _limit_exceeded(response):
+                return False
+            # The concurrent-request limit clears in seconds; the daily one does not, and then the backoff budget
+            # runs out and the caller reschedules.
+            policy = self.sender.policy
+            limited += 1
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else backoff_delay(limited - 1, policy, self.sender.rand)
+            if limited >= policy.max_attempts or waited + delay > policy.max_total_wait:
+                raise RateLimited(
+                    f"Salesforce API request limit exceeded during {op}"
+                    + (f" (api-usage {self.api_usage[0]}/{self.api_usage[1]})" if self.api_usage else ""),
+                    retry_after=retry_after,
+                )
+            log.info("salesforce %s hit REQUEST_LIMIT_EXCEEDED; backing off %.2fs", op, delay)
+            self.sender.sleep(delay)
+            waited += delay
+            return True
+
+        return replay
 
     def _note_limits(self, response: httpx.Response) -> None:
         info = response.headers.get("Sforce-Limit-Info")
@@ -179,11 +167,3 @@ def _body_or_none(response: httpx.Response) -> Any:
     except ValueError:
         text = response.text.strip()[:_MAX_REASON]
         return [{"message": text, "errorCode": ""}] if text and not text.startswith("<") else None
-
-
-def _json(response: httpx.Response, op: str) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        kind = response.headers.get("Content-Type", "unknown content type")
-        raise CrmUnavailable(f"Salesforce {op} returned a body that is not JSON ({kind})") from exc

@@ -91,7 +91,7 @@ class SalesforceConnector:
             CrmObject.ACTIVITY: "Task",
         }
         self.org_nr_field = org_nr_field
-        self.last_skipped: list[str] = []  # describe-checked writes skip nothing; kept for the protocol
+        self._skipped: list[str] = []  # describe-checked writes skip nothing: a refused field fails the write
         self._describes: dict[str, Describe] = {}
         # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
         self.metadata_cache: MetadataCache | None = None
@@ -102,13 +102,14 @@ class SalesforceConnector:
 
     @property
     def calls(self) -> Counter[str]:
-        return self.client.sender.calls
+        """Requests sent per operation name (`contact.get`, `archive.query`, ...)."""
+        return self.client.transport.calls
 
     def request_count(self) -> int:
-        return sum(self.calls.values())
+        return self.client.transport.request_count()
 
     def take_skipped_fields(self) -> list[str]:
-        skipped, self.last_skipped = self.last_skipped, []
+        skipped, self._skipped = self._skipped, []
         return skipped
 
     @property
@@ -235,7 +236,7 @@ class SalesforceConnector:
         answer = self.client.request(f"{sobject.lower()}.create", "POST", f"sobjects/{sobject}", json_body=body)
         if not isinstance(answer, Mapping) or not answer.get("id"):
             raise CrmUnavailable(f"Salesforce created a {sobject} but returned no id")
-        self.last_skipped = []
+        self._skipped = []
         return self._written(obj, str(answer["id"]), body)
 
     def create_many(
@@ -291,7 +292,7 @@ class SalesforceConnector:
         if body:
             self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
                                 json_body=body)
-        self.last_skipped = []
+        self._skipped = []
         return self._written(obj, _sf_id(record_id), body)
 
     def delete(self, obj: CrmObject, record_id: str) -> None:

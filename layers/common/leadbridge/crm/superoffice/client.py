@@ -1,4 +1,5 @@
-"""The SuperOffice REST v1 HTTP client: the one place that talks HTTP to a tenant and translates its errors.
+"""The SuperOffice REST v1 HTTP client: SuperOffice's rules on top of the shared `CrmTransport` (bearer token, one
+refresh on 401, retries, call counting), and the translation of its errors.
 
 - Base URL: the tenant's web API base (`https://sod2.superoffice.com/Cust12345/api`); requests go to `{base}/v1/...`.
 - 401 → `TokenSource.refresh_after_unauthorized(token)` once and replay; a second 401 → `NeedsReauth`.
@@ -12,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -23,7 +23,8 @@ import httpx
 from leadbridge.crm.base import TokenSource
 from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.superoffice.oauth import normalise_api_base
-from leadbridge.errors import CrmConflict, CrmNotFound, CrmRejected, CrmUnavailable, NeedsReauth
+from leadbridge.crm.transport import CrmTransport, Replay
+from leadbridge.errors import CrmConflict, CrmError, CrmNotFound, CrmRejected, CrmUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,13 @@ class SuperOfficeClient:
         self.login_base = login_base.rstrip("/")
         self.tokens = tokens
         self.sender = sender
+        self.transport = CrmTransport(
+            sender,
+            tokens,
+            service="SuperOffice",
+            translate=_translate,
+            reauth_message="SuperOffice rejected the access token even after a refresh",
+        )
         self.tenant_state: str | None = None
 
     @property
@@ -70,31 +78,31 @@ class SuperOfficeClient:
         content_type: str = "application/json",
     ) -> Any:
         """Parsed JSON of a 2xx response (None for 204). `path` is relative to `{api_base}/v1/`."""
-        token = self.tokens.access_token()
-        refreshed = rerouted = False
-        content = json.dumps(json_body).encode("utf-8") if json_body is not None else None
-        while True:
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            if content is not None:
-                headers["Content-Type"] = content_type
-            http_request = self.sender.http.build_request(
-                method, f"{self._api_base}/v1/{path.lstrip('/')}", params=params, headers=headers, content=content
-            )
-            response = self.sender.send(op, http_request)
-            status = response.status_code
-            if status == 401:
-                if refreshed:
-                    raise NeedsReauth("SuperOffice rejected the access token even after a refresh")
-                refreshed = True
-                token = self.tokens.refresh_after_unauthorized(token)
-                continue
-            if status == 421:
-                if rerouted:
-                    raise CrmUnavailable(f"SuperOffice tenant {self.account_id} is still misdirected after re-routing")
-                rerouted = True
-                self.resolve_tenant()
-                continue
-            return self._result(op, response, json_body)
+        return self.transport.request(
+            op,
+            method,
+            lambda: f"{self._api_base}/v1/{path.lstrip('/')}",  # the base changes when a 421 re-routes
+            params=params,
+            json_body=json_body,
+            content_type=content_type,
+            replay=self._reroute_once(),
+        )
+
+    def _reroute_once(self) -> Replay:
+        """421 (wrong numbered host) → ask the Tenant Status API where the tenant lives and replay, once."""
+        rerouted = False
+
+        def replay(response: httpx.Response) -> bool:
+            nonlocal rerouted
+            if response.status_code != 421:
+                return False
+            if rerouted:
+                raise CrmUnavailable(f"SuperOffice tenant {self.account_id} is still misdirected after re-routing")
+            rerouted = True
+            self.resolve_tenant()
+            return True
+
+        return replay
 
     def resolve_tenant(self) -> str:
         """Ask the Tenant Status API where the tenant lives now; updates and returns `api_base`."""
@@ -104,7 +112,7 @@ class SuperOfficeClient:
         response = self.sender.send("tenant.state", request)
         if response.status_code != 200:
             raise CrmUnavailable(f"SuperOffice Tenant Status API answered HTTP {response.status_code}")
-        status = _json(response, "tenant.state")
+        status = self.transport.json(response, "tenant.state")
         if not isinstance(status, dict):
             raise CrmUnavailable("SuperOffice Tenant Status API returned an unexpected body")
         state = str(status.get("State") or "Unknown")
@@ -120,30 +128,18 @@ class SuperOfficeClient:
         self._api_base = new_base
         return new_base
 
-    # --- translation ----------------------------------------------------------------------------------------------
 
-    def _result(self, op: str, response: httpx.Response, sent: Any) -> Any:
-        status = response.status_code
-        if 200 <= status < 300:
-            if status == 204 or not response.content:
-                return None
-            return _json(response, op)
-        reason = _error_message(response) or f"HTTP {status}"
-        if status == 404:
-            raise CrmNotFound(f"SuperOffice {op}: {reason}")
-        if status in (409, 412):
-            raise CrmConflict(f"SuperOffice {op}: {reason}")
-        if status == 403:
-            raise CrmRejected(f"SuperOffice refused {op}: {reason}", status=status)
-        raise CrmRejected(f"SuperOffice rejected {op}: {reason}", fields=_named_keys(reason, sent), status=status)
-
-
-def _json(response: httpx.Response, op: str) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        kind = response.headers.get("Content-Type", "unknown content type")
-        raise CrmUnavailable(f"SuperOffice {op} returned a body that is not JSON ({kind})") from exc
+def _translate(op: str, response: httpx.Response, sent: Any) -> CrmError:
+    """A non-2xx SuperOffice answer as a domain error."""
+    status = response.status_code
+    reason = _error_message(response) or f"HTTP {status}"
+    if status == 404:
+        return CrmNotFound(f"SuperOffice {op}: {reason}")
+    if status in (409, 412):
+        return CrmConflict(f"SuperOffice {op}: {reason}")
+    if status == 403:
+        return CrmRejected(f"SuperOffice refused {op}: {reason}", status=status)
+    return CrmRejected(f"SuperOffice rejected {op}: {reason}", fields=_named_keys(reason, sent), status=status)
 
 
 def _error_message(response: httpx.Response) -> str | None:

@@ -106,7 +106,7 @@ class SuperOfficeConnector:
         self.page_size = page_size
         self.date_format = date_format
         self.read_concurrency = max(1, read_concurrency)
-        self.last_skipped: list[str] = []  # names the last create/update left out (not published / read-only)
+        self._skipped: list[str] = []  # names the last create/update left out (not published / read-only)
         self._custom: dict[CrmObject, dict[str, CustomFieldMeta]] = {}
         self._lengths: dict[CrmObject, dict[str, int]] = {}
         # Shared across connectors of this container (exports set it); None: metadata lives as long as this connector.
@@ -119,13 +119,14 @@ class SuperOfficeConnector:
 
     @property
     def calls(self) -> Counter[str]:
-        return self.client.sender.calls
+        """Requests sent per operation name (`contact.get`, `archive.query`, ...)."""
+        return self.client.transport.calls
 
     def request_count(self) -> int:
-        return sum(self.calls.values())
+        return self.client.transport.request_count()
 
     def take_skipped_fields(self) -> list[str]:
-        skipped, self.last_skipped = self.last_skipped, []
+        skipped, self._skipped = self._skipped, []
         return skipped
 
     # --- metadata -------------------------------------------------------------------------------------------------
@@ -619,7 +620,7 @@ class SuperOfficeConnector:
             raise CrmRejected(exc.reason, fields=patch_paths_to_fields(obj, exc.fields), status=exc.status) from exc
 
     def _note_skipped(self, obj: CrmObject, skipped: list[str]) -> None:
-        self.last_skipped = skipped
+        self._skipped = skipped
         if skipped:
             log.info("superoffice %s write skipped fields not available in this tenant: %s", obj.value, skipped)
 
