@@ -22,7 +22,7 @@ from leadbridge.crm.base import reset_providers
 from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.synclog import Outcome
-from leadbridge.store.vault import webhook_secret_name
+from leadbridge.store.secret_names import webhook_secret_name
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.sandbox.superoffice.webhooks import Delivery
 from local.stack import LocalStack

@@ -14,8 +14,9 @@ import pytest
 from leadbridge.errors import ConnectionMissing
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import Grant
+from leadbridge.store.secret_names import grant_secret_name
 from leadbridge.store.table import Table
-from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault, grant_secret_name
+from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
 from local.aws import LocalResources
 
 

@@ -20,7 +20,7 @@ from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.synclog import Outcome, Trigger
 from leadbridge.observability import logger
-from leadbridge.store.vault import webhook_secret_name
+from leadbridge.store.secret_names import webhook_secret_name
 from local.events import http_api_event
 from local.lambda_runtime import FunctionRuntime
 

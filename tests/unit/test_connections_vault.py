@@ -253,7 +253,7 @@ def test_the_lease_holder_rereads_and_skips_a_refresh_another_worker_just_did() 
 
 
 def test_secret_names_keep_tenants_apart() -> None:
-    from leadbridge.store.vault import grant_secret_name
+    from leadbridge.store.secret_names import grant_secret_name
 
     assert grant_secret_name("leadbridge/dev/", "org:42", "superoffice") == "leadbridge/dev/tenants/org+42/superoffice"
     assert grant_secret_name("leadbridge/dev", "org-42", "superoffice") == "leadbridge/dev/tenants/org-42/superoffice"

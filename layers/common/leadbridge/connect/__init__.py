@@ -3,7 +3,7 @@ its health, connection status, disconnect and needs-reauth.
 
 | module | owns |
 |---|---|
-| `ports` | `ConnectionRepository` and `ConnectionServices`, the ports every flow here takes as its first argument |
+| `ports` | `ConnectionRepository`, `ConnectionVault` and `ConnectionServices`, the ports every flow here takes first |
 | `authorization` | start authorization, the return-URL allow list, the browser hop (cookie binding), the callback |
 | `webhook_registration` | registering the CRM webhook at connect time and until it succeeds |
 | `webhook_health` | the scheduled check that repairs a webhook the CRM stopped, lost or never had |
@@ -29,7 +29,7 @@ from leadbridge.connect.authorization import (
     with_query,
 )
 from leadbridge.connect.disconnection import disconnect
-from leadbridge.connect.ports import ConnectionRepository, ConnectionServices, require_supported
+from leadbridge.connect.ports import ConnectionRepository, ConnectionServices, ConnectionVault, require_supported
 from leadbridge.connect.reauth import CONNECTION_NEEDS_REAUTH, mark_needs_reauth
 from leadbridge.connect.status import connection_status, list_connections
 from leadbridge.connect.webhook_health import HealthOutcome, WebhookHealth, check_registration
@@ -44,6 +44,7 @@ __all__ = [
     "CallbackResult",
     "ConnectionRepository",
     "ConnectionServices",
+    "ConnectionVault",
     "HealthOutcome",
     "WebhookHealth",
     "bind_browser",

@@ -38,7 +38,7 @@ from leadbridge.models.connection import (
 from leadbridge.models.crm import Grant
 from leadbridge.models.synclog import Action, Outcome
 from leadbridge.observability import logger
-from leadbridge.store.vault import grant_secret_name
+from leadbridge.store.secret_names import grant_secret_name
 
 # --- return URL allow-list -------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from leadbridge.errors import ConnectionMissing, CrmError, NotFound
 from leadbridge.models.connection import ConnectionStatus, ConnectionView, DisconnectResult, WebhookStatus
 from leadbridge.models.synclog import Action, Outcome
 from leadbridge.observability import logger
-from leadbridge.store.vault import SECRET_RECOVERY_DAYS
+from leadbridge.store.secret_names import SECRET_RECOVERY_DAYS
 
 
 def disconnect(svc: ConnectionServices, *, tenant_id: str, crm: str, user_id: str) -> DisconnectResult:

@@ -1,6 +1,7 @@
-"""The ports of the connection flows: the connection repository they read and write, and `ConnectionServices`, the
-bundle of ports (plus the public URLs derived from configuration) every flow in `leadbridge.connect` takes as its
-first argument. `leadbridge.runtime` builds it from the adapters; unit tests build it from fakes."""
+"""The ports of the connection flows: the connection repository and the vault they read and write, and
+`ConnectionServices`, the bundle of ports (plus the public URLs derived from configuration) every flow in
+`leadbridge.connect` takes as its first argument. `leadbridge.runtime` builds it from the adapters; unit tests build
+it from fakes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlencode
 
-from leadbridge.crm.base import CrmProvider
+from leadbridge.crm.base import CrmProvider, TokenSource
 from leadbridge.errors import NotFound
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState
+from leadbridge.models.crm import Grant
 from leadbridge.store.ports import EventPublisher, SyncLog
-from leadbridge.store.vault import TokenVault
 
 
 class ConnectionRepository(Protocol):
@@ -45,12 +46,28 @@ class ConnectionRepository(Protocol):
     def take_state(self, state: str) -> OAuthState | None: ...
 
 
+class ConnectionVault(Protocol):
+    """A connection's grant and webhook signing secret (implemented by `store.vault.TokenVault`)."""
+
+    def store_grant(self, secret_name: str, grant: Grant, *, new_connection: bool = False) -> None: ...
+
+    def read_grant(self, secret_name: str) -> Grant: ...
+
+    def delete_secret(self, secret_name: str, *, recovery_days: int) -> None: ...
+
+    def store_webhook_secret(self, secret_name: str, secret: str) -> None: ...
+
+    def tokens(self, connection: Connection) -> TokenSource:
+        """Access tokens for a connector working on `connection`, refreshed as needed."""
+        ...
+
+
 @dataclass
 class ConnectionServices:
     """The ports of the connection flows (built by `leadbridge.runtime`, faked in unit tests)."""
 
     store: ConnectionRepository
-    vault: TokenVault
+    vault: ConnectionVault
     publisher: EventPublisher
     sync_log: SyncLog
     providers: Callable[[str], CrmProvider]

@@ -10,7 +10,7 @@ from leadbridge.connect.ports import ConnectionServices
 from leadbridge.errors import LeadbridgeError
 from leadbridge.models.connection import Connection, ConnectionStatus, WebhookStatus
 from leadbridge.observability import logger
-from leadbridge.store.vault import webhook_secret_name
+from leadbridge.store.secret_names import webhook_secret_name
 
 # The fields of a manual set-up (a CRM that cannot create webhooks through its API) when there is nothing to set up.
 NO_MANUAL_SETUP: dict[str, object] = {"webhook_state": None, "webhook_setup_steps": [], "webhook_events": []}

@@ -18,7 +18,6 @@ Tokens are never logged and never leave this module except as the return value o
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -34,7 +33,6 @@ from leadbridge.errors import (
     ConnectionMissing,
     CrmError,
     CrmUnavailable,
-    InvalidInput,
     NeedsReauth,
     RateLimited,
     StoreUnavailable,
@@ -43,29 +41,12 @@ from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import Grant
 from leadbridge.observability import logger as log
 from leadbridge.store.ports import LeaseStore, SecretStore
+from leadbridge.store.secret_names import SECRET_RECOVERY_DAYS
 from leadbridge.store.table import TTL_ATTRIBUTE, Condition, Table, tenant_crm_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-SECRET_RECOVERY_DAYS = 7
-_SECRET_PART = re.compile(r"^[A-Za-z0-9._@+=\-]{1,128}$")
-
-
-def grant_secret_name(prefix: str, tenant_id: str, crm: str) -> str:
-    """`leadbridge/<stage>/tenants/{tenant}/{crm}`; `prefix` is `Settings.secret_prefix`.
-
-    Secret names cannot hold `:`, which tenant ids may (`leadbridge.api.auth`); it becomes `+`, which tenant ids
-    cannot hold, so distinct tenants keep distinct secrets."""
-    tenant_part = tenant_id.replace(":", "+")
-    for label, value in (("tenant_id", tenant_part), ("crm", crm)):
-        if not _SECRET_PART.fullmatch(value):
-            raise InvalidInput(f"{label} cannot be part of a secret name", errors=[{"loc": [label], "type": "value"}])
-    return f"{prefix.rstrip('/')}/tenants/{tenant_part}/{crm}"
-
-
-def webhook_secret_name(grant_secret: str) -> str:
-    return f"{grant_secret}/webhook"
 
 
 # --- adapters (of `store.ports.SecretStore` and `store.ports.LeaseStore`) ---------------------------------------------

@@ -1,9 +1,9 @@
 """Webhook signing secrets for the intake, read from Secrets Manager with a short per-container cache.
 
 The connections code stores each connection's secret as `{"webhook_secret": "..."}` in
-`leadbridge/<stage>/tenants/{tenant}/{crm}/webhook` (`leadbridge.store.vault`). The intake runs on every CRM event, so
-it caches the value for `max_age` seconds with Powertools parameters; a caller that sees a signature mismatch asks
-again with `fresh=True`, so a re-registered webhook's new secret verifies at once.
+`leadbridge/<stage>/tenants/{tenant}/{crm}/webhook` (`leadbridge.store.secret_names`). The intake runs on every CRM
+event, so it caches the value for `max_age` seconds with Powertools parameters; a caller that sees a signature
+mismatch asks again with `fresh=True`, so a re-registered webhook's new secret verifies at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from leadbridge.errors import StoreUnavailable
 from leadbridge.models.connection import Connection
-from leadbridge.store.vault import webhook_secret_name
+from leadbridge.store.secret_names import webhook_secret_name
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
