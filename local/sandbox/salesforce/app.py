@@ -21,11 +21,19 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common.http import SandboxHttpApp, json_response
+from local.sandbox.common.oauth_http import (
+    authorize_params,
+    basic_credentials,
+    carried_params,
+    error_page,
+    pkce_s256,
+    redirect_with,
+)
 from local.sandbox.salesforce import soql
 from local.sandbox.salesforce.admin_http import handle_admin
 from local.sandbox.salesforce.model import (
@@ -48,10 +56,6 @@ MAX_COMPOSITE = 25
 
 def oauth_error(error: str, description: str, status: int = 400) -> Response:
     return json_response({"error": error, "error_description": description}, status)
-
-
-def _b64url_sha256(text: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
 
 
 def signature(client_secret: str, identity_url: str, issued_at: str) -> str:
@@ -139,46 +143,43 @@ class SalesforceApp(SandboxHttpApp):
     # --- OAuth ----------------------------------------------------------------------------------------------------
 
     def authorize(self, request: Request) -> Response:
-        params = dict(request.args.items())
-        if request.method == "POST":
-            params.update(request.form.items())
+        params = authorize_params(request)
         client_id = params.get("client_id", "")
         redirect_uri = params.get("redirect_uri", "")
         with self.sb.lock:
             app = self.sb.apps.get(client_id)
         if app is None:
-            return _page(400, "error=invalid_client_id", "client identifier invalid")
+            return error_page(400, "error=invalid_client_id", "client identifier invalid")
         if redirect_uri not in app.redirect_uris:
-            return _page(400, "error=redirect_uri_mismatch", "redirect_uri must match configuration")
+            return error_page(400, "error=redirect_uri_mismatch", "redirect_uri must match configuration")
         state = params.get("state")
         if params.get("response_type") != "code":
-            return _redirect(redirect_uri, {"error": "unsupported_response_type",
+            return redirect_with(redirect_uri, {"error": "unsupported_response_type",
                                             "error_description": "response type not supported", "state": state})
         challenge = params.get("code_challenge")
         method = params.get("code_challenge_method") or "S256"
         if challenge is not None and method != "S256":
-            return _redirect(redirect_uri, {"error": "invalid_request",
+            return redirect_with(redirect_uri, {"error": "invalid_request",
                                             "error_description": "code_challenge_method must be S256", "state": state})
         login = params.get("sandbox_login")
         if login is None:
             return self._login_page(params, app)
         if params.get("sandbox_consent", "allow") == "deny":
-            return _redirect(redirect_uri, {"error": "access_denied", "error_description": "end-user denied "
+            return redirect_with(redirect_uri, {"error": "access_denied", "error_description": "end-user denied "
                                             "authorization", "state": state})
         found = self.sb.find_user(login)
         if found is None:
-            return _page(400, "Unknown user", f"No user {login!r} in any sandbox org")
+            return error_page(400, "Unknown user", f"No user {login!r} in any sandbox org")
         org, user_id = found
         code = "aPrx" + secrets.token_urlsafe(40)
         with self.sb.lock:
             self.sb.codes[code] = AuthCode(code, app.client_id, redirect_uri, org.org_id, user_id, challenge,
                                            time.time() + self.sb.code_ttl, params.get("scope") or "api")
-        return _redirect(redirect_uri, {"code": code, "state": state})
+        return redirect_with(redirect_uri, {"code": code, "state": state})
 
     def _login_page(self, params: dict[str, str], app: OAuthApp) -> Response:
         users = self.sb.users()
-        hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                         for k, v in params.items() if k not in ("sandbox_login", "sandbox_consent"))
+        hidden = carried_params(params)
         options = "".join(f'<option value="{html.escape(str(u["Username"]))}">{html.escape(str(u["Username"]))} '
                           f'({html.escape(o.name)})</option>' for o, u in users if u.get("IsActive"))
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Salesforce sandbox - log in</title></head>
@@ -196,13 +197,12 @@ class SalesforceApp(SandboxHttpApp):
             return oauth_error("invalid_request", "must use HTTP POST")
         params = dict(request.form.items())
         client_id, client_secret = params.get("client_id"), params.get("client_secret")
-        auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                basic_id, _, basic_secret = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return oauth_error("invalid_client", "invalid client credentials")
-            client_id, client_secret = unquote(basic_id), unquote(basic_secret)
+        try:
+            basic = basic_credentials(request)
+        except ValueError:
+            return oauth_error("invalid_client", "invalid client credentials")
+        if basic is not None:
+            client_id, client_secret = basic
         grant_type = params.get("grant_type")
         with self.sb.lock:
             app = self.sb.apps.get(client_id or "")
@@ -229,7 +229,7 @@ class SalesforceApp(SandboxHttpApp):
                 verifier = params.get("code_verifier")
                 if not verifier:
                     return oauth_error("invalid_grant", "invalid code verifier")
-                if not hmac.compare_digest(_b64url_sha256(verifier), code.code_challenge):
+                if not hmac.compare_digest(pkce_s256(verifier), code.code_challenge):
                     return oauth_error("invalid_request", "invalid code verifier")
             code.used = True
             org = self.sb.orgs.get(code.org_id)
@@ -653,12 +653,3 @@ def _op_name(sub: str) -> str:
     return "/".join(out) or "/"
 
 
-def _redirect(redirect_uri: str, params: dict[str, str | None]) -> Response:
-    clean = {k: v for k, v in params.items() if v is not None}
-    sep = "&" if urlsplit(redirect_uri).query else "?"
-    return Response("", status=302, headers={"Location": f"{redirect_uri}{sep}{urlencode(clean)}"})
-
-
-def _page(status: int, title: str, detail: str) -> Response:
-    return Response(f"<!doctype html><h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>", status=status,
-                    mimetype="text/html")

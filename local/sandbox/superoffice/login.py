@@ -8,7 +8,6 @@ SOD `validate-security-tokens.mdx` (string values, numeric `nbf`/`exp`, `iat` as
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import html
 import re
@@ -16,12 +15,20 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common.http import SandboxHttpApp, json_response
+from local.sandbox.common.oauth_http import (
+    authorize_params,
+    basic_credentials,
+    carried_params,
+    error_page,
+    hidden_inputs,
+    pkce_s256,
+    redirect_with,
+)
 from local.sandbox.superoffice.admin_http import handle_admin
 from local.sandbox.superoffice.http_errors import fault_response, misdirected
 from local.sandbox.superoffice.model import AccessToken, AuthCode, OAuthApp, RefreshToken, User
@@ -36,10 +43,6 @@ def oauth_error(error: str, description: str, status: int = 400) -> Response:
     if error == "invalid_client":
         headers["WWW-Authenticate"] = 'Basic realm="SuperId"'
     return json_response({"error": error, "error_description": description}, status, headers)
-
-
-def _b64url_sha256(text: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(text.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
 
 
 def issue_token_response(
@@ -181,18 +184,16 @@ class LoginApp(SandboxHttpApp):
     # --- authorize ----------------------------------------------------------------------------------------------
 
     def authorize(self, request: Request) -> Response:
-        params = dict(request.args.items())
-        if request.method == "POST":
-            params.update(request.form.items())
+        params = authorize_params(request)
         client_id = params.get("client_id", "")
         redirect_uri = params.get("redirect_uri", "")
         with self.sb.lock:
             app = self.sb.apps.get(client_id)
         if app is None:
-            return _error_page(400, "Unknown application", f"client_id {client_id!r} is not registered.")
+            return error_page(400, "Unknown application", f"client_id {client_id!r} is not registered.")
         if redirect_uri not in app.redirect_uris:
             # Never redirect to an unregistered URI (SOD app-authorization code 2, InvalidRedirectUrl).
-            return _error_page(400, "Invalid redirect URL", f"redirect_uri {redirect_uri!r} is not registered.")
+            return error_page(400, "Invalid redirect URL", f"redirect_uri {redirect_uri!r} is not registered.")
         state = params.get("state")
         response_mode = params.get("response_mode", "query")
         if "code" not in params.get("response_type", "").split():
@@ -216,7 +217,7 @@ class LoginApp(SandboxHttpApp):
             return _redirect(redirect_uri, {"error": "access_denied", "state": state}, response_mode)
         user = self.sb.find_user(login, tenant)
         if user is None:
-            return _error_page(400, "Unknown user", f"No SuperID user {login!r}" + (f" in {tenant}" if tenant else ""))
+            return error_page(400, "Unknown user", f"No SuperID user {login!r}" + (f" in {tenant}" if tenant else ""))
         code = secrets.token_urlsafe(32)
         with self.sb.lock:
             self.sb.codes[code] = AuthCode(
@@ -229,10 +230,7 @@ class LoginApp(SandboxHttpApp):
     def _login_page(self, params: dict[str, str], app: OAuthApp, tenant: str | None) -> Response:
         with self.sb.lock:
             users = [u for c in self.sb.customers.values() for u in c.users.values() if not tenant or u.ctx == tenant]
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-            for k, v in params.items() if k not in ("sandbox_login", "sandbox_consent")
-        )
+        hidden = carried_params(params)
         options = "".join(
             f'<option value="{html.escape(u.email)}">{html.escape(u.email)} ({html.escape(u.ctx)})</option>'
             for u in users
@@ -254,14 +252,12 @@ class LoginApp(SandboxHttpApp):
         params.update(request.form.items())  # docs send query parameters, clients a form body: accept both
         client_id = params.get("client_id")
         client_secret = params.get("client_secret")
-        auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                decoded = base64.b64decode(auth[6:]).decode("utf-8")
-                basic_id, _, basic_secret = decoded.partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return oauth_error("invalid_client", "malformed Basic credentials", 401)
-            client_id, client_secret = unquote(basic_id), unquote(basic_secret)
+        try:
+            basic = basic_credentials(request)
+        except ValueError:
+            return oauth_error("invalid_client", "malformed Basic credentials", 401)
+        if basic is not None:
+            client_id, client_secret = basic
         grant_type = params.get("grant_type")
         if not grant_type:
             return oauth_error("invalid_request", "grant_type is required")
@@ -303,7 +299,7 @@ class LoginApp(SandboxHttpApp):
                 verifier = params.get("code_verifier")
                 if not verifier:
                     return oauth_error("invalid_grant", "code_verifier is required (PKCE)")
-                expected = _b64url_sha256(verifier) if code.code_challenge_method == "S256" else verifier
+                expected = pkce_s256(verifier) if code.code_challenge_method == "S256" else verifier
                 if not hmac.compare_digest(expected, code.code_challenge):
                     return oauth_error("invalid_grant", "code_verifier does not match code_challenge")
             customer = self.sb.customers.get(code.ctx)
@@ -357,18 +353,9 @@ class LoginApp(SandboxHttpApp):
 
 
 def _redirect(redirect_uri: str, params: dict[str, str | None], response_mode: str) -> Response:
-    clean = {k: v for k, v in params.items() if v is not None}
     if response_mode == "form_post":
-        fields = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in clean.items()
-        )
+        fields = hidden_inputs({k: v for k, v in params.items() if v is not None})
         page = (f'<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" '
                 f'action="{html.escape(redirect_uri)}">{fields}</form></body></html>')
         return Response(page, mimetype="text/html")
-    sep = "#" if response_mode == "fragment" else ("&" if urlsplit(redirect_uri).query else "?")
-    return Response("", status=302, headers={"Location": f"{redirect_uri}{sep}{urlencode(clean)}"})
-
-
-def _error_page(status: int, title: str, detail: str) -> Response:
-    page = f"<!doctype html><h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
-    return Response(page, status=status, mimetype="text/html")
+    return redirect_with(redirect_uri, params, fragment=response_mode == "fragment")
