@@ -22,7 +22,7 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.crm.superoffice.connector import SuperOfficeConnector
-from leadbridge.inbound.kernel import InboundServices
+from leadbridge.inbound.ports import InboundServices
 from leadbridge.inbound.worker import JobResult, RunJob, WorkerConfig, WorkerServices, process_job
 from leadbridge.models.changes import ChangeEvent
 from leadbridge.models.connection import Connection, ConnectionStatus

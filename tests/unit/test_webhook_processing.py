@@ -14,7 +14,7 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import StoreUnavailable
-from leadbridge.inbound.kernel import InboundServices
+from leadbridge.inbound.ports import InboundServices
 from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.inbound.webhook_processing import (
     Delivery,
