@@ -26,8 +26,6 @@ from pydantic import BaseModel, Field
 
 from leadbridge.errors import LeadbridgeError
 from leadbridge.inbound.ports import InboundServices as InboundServices
-from leadbridge.inbound.ports import Links as Links
-from leadbridge.inbound.ports import LogWriter as LogWriter
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
 from leadbridge.mapping.hashing import canonical, field_hashes
@@ -41,7 +39,8 @@ from leadbridge.store.events import AppEvent
 from leadbridge.store.links import RecordLink
 from leadbridge.store.records import RecordState, StateKey
 
-# The kernel's ports live in `inbound.ports`; they are re-exported above (`X as X`) for callers of the kernel.
+# The kernel's ports live in `inbound.ports`; `InboundServices` is re-exported above (`X as X`) for callers of the
+# kernel.
 
 # Hash keys for facts that are not app fields but still make a change worth reporting.
 _PARENT = "~parent"
