@@ -49,6 +49,11 @@ def answer_admin(dispatch: Callable[[], Response], *, api_error: type[Exception]
         return json_response({"error": str(exc)}, 400, render=str)
 
 
+def unknown_endpoint(method: str, path: str, endpoints: dict[str, str]) -> Response:
+    """404 that lists what the admin API does offer."""
+    return json_response({"error": f"unknown admin endpoint {method} {path}", "endpoints": endpoints}, 404, render=str)
+
+
 def answer_shell_endpoint(
     shell: SandboxShell, request: Request, head: str, *, fault_scope_key: str, render: Render
 ) -> Response | None:

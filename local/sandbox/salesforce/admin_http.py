@@ -8,7 +8,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox.common.admin import answer_admin, answer_call_counts, answer_shell_endpoint, json_object_body
+from local.sandbox.common.admin import (
+    answer_admin,
+    answer_call_counts,
+    answer_shell_endpoint,
+    json_object_body,
+    unknown_endpoint,
+)
 from local.sandbox.common.http import json_response
 from local.sandbox.salesforce.model import ApiError, render_value
 from local.sandbox.salesforce.state import SalesforceState
@@ -66,7 +72,7 @@ def _dispatch(sb: SalesforceState, request: Request) -> Response:
         return _json({"attempts": [{**asdict(a), "body": a.body.decode()} for a in sb.outbound_attempts],
                       "pending": [asdict(n) for n in sb.outbound.pending()]})
     if head != "orgs":
-        return _json({"error": f"unknown admin endpoint {method} {request.path}", "endpoints": HELP}, 404)
+        return unknown_endpoint(method, request.path, HELP)
     if len(parts) == 1:
         if method == "POST":
             org = sb.add_org(str(b.get("name") or "Sandbox Org"), org_id=b.get("org_id"),
@@ -114,4 +120,4 @@ def _dispatch(sb: SalesforceState, request: Request) -> Response:
         return _json({"ok": True})
     if sub == "calls":
         return answer_call_counts(sb, request, org_id, render=render_value)
-    return _json({"error": f"unknown admin endpoint {method} {request.path}", "endpoints": HELP}, 404)
+    return unknown_endpoint(method, request.path, HELP)

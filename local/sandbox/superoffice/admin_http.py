@@ -9,7 +9,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.sandbox.common.admin import answer_admin, answer_call_counts, answer_shell_endpoint, json_object_body
+from local.sandbox.common.admin import (
+    answer_admin,
+    answer_call_counts,
+    answer_shell_endpoint,
+    json_object_body,
+    unknown_endpoint,
+)
 from local.sandbox.common.http import json_response
 from local.sandbox.superoffice.model import ApiError
 from local.sandbox.superoffice.state import SuperOfficeState
@@ -86,7 +92,7 @@ def _dispatch(sb: SuperOfficeState, request: Request) -> Response:
             return _json({"cleared": True})
         return _json(sb.spec_violations)
     if head != "customers":
-        return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)
+        return unknown_endpoint(method, path, HELP)
     if len(parts) == 1:
         if method == "POST":
             b = json_object_body(request)
@@ -146,4 +152,4 @@ def _dispatch(sb: SuperOfficeState, request: Request) -> Response:
         return _json({"revoked": sb.revoke_consent(ctx, b.get("client_id"))})
     if sub == "calls":
         return answer_call_counts(sb, request, ctx, render=str)
-    return _json({"error": f"unknown admin endpoint {method} {path}", "endpoints": HELP}, 404)
+    return unknown_endpoint(method, path, HELP)

@@ -38,8 +38,11 @@ CLAIM = "http://schemes.superoffice.net/identity/"
 _TENANT_PATH = re.compile(r"^/(Cust\d+)(/.*)?$", re.IGNORECASE)
 
 
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # token endpoint answers are never cached
+
+
 def oauth_error(error: str, description: str, status: int = 400) -> Response:
-    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    headers = dict(_NO_STORE)
     if error == "invalid_client":
         headers["WWW-Authenticate"] = 'Basic realm="SuperId"'
     return json_response({"error": error, "error_description": description}, status, headers)
@@ -302,14 +305,13 @@ class LoginApp(SandboxHttpApp):
                 expected = pkce_s256(verifier) if code.code_challenge_method == "S256" else verifier
                 if not hmac.compare_digest(expected, code.code_challenge):
                     return oauth_error("invalid_grant", "code_verifier does not match code_challenge")
-            customer = self.sb.customers.get(code.ctx)
-            user = customer.users.get(code.associate_id) if customer else None
+            user = self._grant_user(code.ctx, code.associate_id)
             if user is None:
                 return oauth_error("invalid_grant", "user no longer exists")
             body = issue_token_response(self.sb, app, user, nonce=code.nonce, with_refresh=True)
             code.issued_access.append(body["access_token"])
             code.issued_refresh.append(body["refresh_token"])
-        return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return json_response(body, headers=_NO_STORE)
 
     def _refresh_grant(self, app: OAuthApp, params: dict[str, str]) -> Response:
         value = params.get("refresh_token")
@@ -321,12 +323,16 @@ class LoginApp(SandboxHttpApp):
                 return oauth_error("invalid_grant", "unknown refresh token")
             if token.revoked:
                 return oauth_error("invalid_grant", "consent revoked; the user must sign in again")
-            customer = self.sb.customers.get(token.ctx)
-            user = customer.users.get(token.associate_id) if customer else None
+            user = self._grant_user(token.ctx, token.associate_id)
             if user is None:
                 return oauth_error("invalid_grant", "user no longer exists")
             body = issue_token_response(self.sb, app, user, nonce=None, with_refresh=False, refresh_token=value)
-        return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return json_response(body, headers=_NO_STORE)
+
+    def _grant_user(self, ctx: str, associate_id: int) -> User | None:
+        """The user a code or refresh token was issued to, while they still exist. Caller holds the lock."""
+        customer = self.sb.customers.get(ctx)
+        return customer.users.get(associate_id) if customer else None
 
     def revoke(self, request: Request) -> Response:
         """RFC 7009: always 200 for a known client; revoking a refresh token also ends its access tokens."""
