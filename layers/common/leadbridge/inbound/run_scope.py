@@ -20,6 +20,8 @@ from leadbridge.store.checkpoints import SyncMarks
 
 @dataclass(frozen=True)
 class RunScope:
+    """One started run: built by the worker once the connection, settings, connector and marks are read."""
+
     svc: WorkerServices
     config: WorkerConfig
     run: SyncRun

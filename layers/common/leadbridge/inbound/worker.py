@@ -155,7 +155,17 @@ def _execute(
         run_id=run.id,
         correlation_id=correlation_id,
     )
-    scope = RunScope(svc, config, run, connector, settings, marks, context, budget, recorder)
+    scope = RunScope(
+        svc=svc,
+        config=config,
+        run=run,
+        connector=connector,
+        settings=settings,
+        marks=marks,
+        context=context,
+        budget=budget,
+        recorder=recorder,
+    )
     recorder.save()
     for step, action in _steps(scope, connection):
         if step in run.steps_done:
