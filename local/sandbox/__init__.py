@@ -1,5 +1,6 @@
 """Local stand-ins for the CRMs leadbridge talks to: real HTTP servers on loopback with an admin interface.
 
-`common` holds the pieces every CRM sandbox shares (server plumbing, fault injection, call counting, signing keys);
-each CRM lives in its own package (`superoffice`, later `salesforce`, `hubspot`).
+`common` is the server shell every CRM sandbox shares (hosts and their lifecycle, request dispatch, fault injection,
+call counting, the admin API's common endpoints, OAuth plumbing, signing keys, registration with the local stack);
+each CRM lives in its own package (`superoffice`, `salesforce`) and keeps only its API. See README.md.
 """
