@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.metadata_cache import MetadataCache
+from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
 from leadbridge.crm.salesforce.describe import Describe, check_write, decode
 from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable, InvalidCursor
@@ -359,10 +360,9 @@ class SalesforceConnector:
                     "ORDER BY SystemModstamp ASC, Id ASC")
             page = self.client.request(f"{sobject.lower()}.changes", "GET", "query", params={"q": soql})
         rows, next_url = _page(page)
-        return ChangePage(
-            records=[self._record(obj, r) for r in rows],
-            next_page_token=f"url:{next_url}" if next_url else None,
-        )
+        next_token = check_next_token("Salesforce", f"{sobject.lower()}.changes", page_token,
+                                      f"url:{next_url}" if next_url else None)  # fmt: skip
+        return ChangePage(records=[self._record(obj, r) for r in rows], next_page_token=next_token)
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
         sobject = self.names[obj]
@@ -480,13 +480,13 @@ class SalesforceConnector:
         )
 
     def _query_iter(self, op: str, soql: str) -> Iterator[dict[str, Any]]:
-        page = self.client.request(op, "GET", "query", params={"q": soql})
-        while True:
-            rows, next_url = _page(page)
+        def fetch(next_url: str | None) -> Page[dict[str, Any], str]:
+            if next_url is None:
+                return Page(*_page(self.client.request(op, "GET", "query", params={"q": soql})))
+            return Page(*_page(self.client.request(op, "GET", next_url)))
+
+        for rows in pages(fetch, crm="Salesforce", op=op):
             yield from rows
-            if not next_url:
-                return
-            page = self.client.request(op, "GET", next_url)
 
     def _query_all(self, op: str, soql: str) -> list[dict[str, Any]]:
         return list(self._query_iter(op, soql))

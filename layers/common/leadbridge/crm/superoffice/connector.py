@@ -26,6 +26,7 @@ from urllib.parse import quote as url_quote
 from leadbridge.crm.base import ConnectionContext, TokenSource
 from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.metadata_cache import MetadataCache
+from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.superoffice import odata
 from leadbridge.crm.superoffice.client import SuperOfficeClient
 from leadbridge.crm.superoffice.fields import (
@@ -467,6 +468,7 @@ class SuperOfficeConnector:
             found = [self._get_if_exists(obj, str(record_id)) for record_id in ids]
         records = [record for record in found if record is not None]
         next_token = f"id:{ids[-1]}" if len(rows) >= self.page_size and ids else None
+        next_token = check_next_token("SuperOffice", f"{spec.entity.lower()}.changes", page_token, next_token)
         return ChangePage(records=records, next_page_token=next_token)
 
     def _get_if_exists(self, obj: CrmObject, record_id: str) -> CrmRecord | None:
@@ -479,33 +481,31 @@ class SuperOfficeConnector:
         spec = ENTITIES[obj]
         if spec.deleted_column is None:
             return []  # only the contact archive exposes a soft-delete time; others rely on webhooks + all_ids()
-        ids: list[str] = []
-        after_id = 0
-        while True:
+        deleted_column, pk = spec.deleted_column, spec.pk_column
+
+        def fetch(after_id: int | None) -> Page[str, int]:
             rows = self._archive_rows(
                 spec.entity,
                 f"{spec.entity.lower()}.deleted",
-                select=[spec.pk_column],
+                select=[pk],
                 filter=odata.all_of(
-                    odata.after_time(spec.deleted_column, since - timedelta(seconds=1)),
-                    odata.greater_than(spec.pk_column, after_id) if after_id else None,
+                    odata.after_time(deleted_column, since - timedelta(seconds=1)),
+                    odata.greater_than(pk, after_id) if after_id else None,
                 ),
-                order_by=spec.pk_column,
+                order_by=pk,
                 top=self.page_size,
             )
-            page = [str(r[spec.pk_column]) for r in rows if r.get(spec.pk_column) not in (None, "")]
-            ids += page
-            if len(rows) < self.page_size or not page:
-                return ids
-            after_id = int(page[-1])
+            page = [str(r[pk]) for r in rows if r.get(pk) not in (None, "")]
+            return Page(page, int(page[-1]) if len(rows) >= self.page_size and page else None)
+
+        return [i for page in pages(fetch, crm="SuperOffice", op=f"{spec.entity.lower()}.deleted") for i in page]
 
     def all_ids(self, obj: CrmObject) -> Iterable[str]:
         spec = ENTITIES[obj]
         return self._keyset_ids(spec.entity, f"{spec.entity.lower()}.ids", spec.pk_column)
 
     def _keyset_ids(self, archive: str, op: str, pk: str, base_filter: str | None = None) -> Iterator[str]:
-        after_id = 0
-        while True:
+        def fetch(after_id: int | None) -> Page[str, int]:
             rows = self._archive_rows(
                 archive,
                 op,
@@ -515,10 +515,10 @@ class SuperOfficeConnector:
                 top=self.page_size,
             )
             page = [str(r[pk]) for r in rows if str(r.get(pk) or "").isdigit()]
+            return Page(page, int(page[-1]) if len(rows) >= self.page_size and page else None)
+
+        for page in pages(fetch, crm="SuperOffice", op=op):
             yield from page
-            if len(rows) < self.page_size or not page:
-                return
-            after_id = int(page[-1])
 
     # --- SuperOffice-only reads (selections, favourites) ----------------------------------------------------------
 
