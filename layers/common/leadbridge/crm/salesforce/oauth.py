@@ -9,7 +9,8 @@
 - `signature` = base64(HMAC-SHA256(key = client secret, msg = `id` + `issued_at`)) is checked on every token answer;
   a mismatch means the answer was not made for this app and is refused.
 - Refresh answers carry no new refresh token: the stored one is kept. `invalid_grant` (revoked/expired) →
-  `NeedsReauth`; anything else from the token endpoint → `CrmUnavailable`. Translation happens in `_token_call` only.
+  `NeedsReauth`; anything else from the token endpoint → `CrmUnavailable` (the shared `OAuthClientBuilder` builds the
+  authlib client and translates; `_token_call` says which answers refuse the grant).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from leadbridge.crm.base import AuthorizationRequest
 from leadbridge.crm.http import Timeouts
+from leadbridge.crm.oauth import OAuthClientBuilder
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 from leadbridge.models.crm import Grant
 
@@ -91,38 +93,32 @@ class SalesforceOAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client_id = client_id
-        self._client_secret = client_secret
         self.login_base = login_base.rstrip("/")
         self.scope = scope
         self.assumed_session_seconds = assumed_session_seconds
         self.verify_signature = verify_signature
         self.timeouts = timeouts or Timeouts()
         self.calls: Counter[str] = calls if calls is not None else Counter()
-        self._transport = transport
         self._clock = clock
+        self._clients = OAuthClientBuilder(
+            service="Salesforce",
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            timeouts=self.timeouts,
+            transport=transport,
+            calls=self.calls,
+        )
 
     @property
     def client_secret(self) -> str:
-        # A callable defers the Secrets Manager read until a token call needs it.
-        return self._client_secret() if callable(self._client_secret) else self._client_secret
-
-    def _oauth_client(self, redirect_uri: str | None = None) -> OAuth2Client:
-        return OAuth2Client(
-            client_id=self.client_id,
-            client_secret=self.client_secret if redirect_uri is None else None,
-            scope=self.scope,
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_post",
-            timeout=self.timeouts.to_httpx(),
-            transport=self._transport,
-        )
+        return self._clients.client_secret
 
     # --- OAuthFlow ------------------------------------------------------------------------------------------------
 
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
         verifier = generate_token(64)
-        with self._oauth_client(redirect_uri) as client:
+        with self._clients.client(redirect_uri) as client:
             url, state = client.create_authorization_url(
                 f"{self.login_base}/services/oauth2/authorize", state=state or generate_token(32),
                 code_verifier=verifier,
@@ -163,7 +159,7 @@ class SalesforceOAuth:
         token = grant.refresh_token or grant.access_token
         self.calls["token.revoke"] += 1
         try:
-            with httpx.Client(timeout=self.timeouts.to_httpx(), transport=self._transport) as http:
+            with self._clients.http() as http:
                 response = http.post(f"{self._login_of(grant)}/services/oauth2/revoke", data={"token": token})
         except httpx.HTTPError as exc:
             raise CrmUnavailable(f"Salesforce revocation endpoint unreachable: {type(exc).__name__}") from exc
@@ -177,23 +173,14 @@ class SalesforceOAuth:
         return str(grant.extra.get("login_base") or self.login_base).rstrip("/")
 
     def _token_call(self, op: str, call: Callable[[OAuth2Client], Any], *, refreshing: bool) -> dict[str, Any]:
-        self.calls[op] += 1
-        try:
-            with self._oauth_client() as client:
-                token = dict(call(client))
-        except OAuthError as exc:
-            if exc.error == "invalid_grant":
+        def refused(exc: OAuthError | httpx.HTTPStatusError) -> NeedsReauth | None:
+            # Only `invalid_grant` means the grant is gone; an HTTP error status is the endpoint's trouble.
+            if isinstance(exc, OAuthError) and exc.error == "invalid_grant":
                 what = "refresh token" if refreshing else "authorization code"
-                raise NeedsReauth(
-                    f"Salesforce refused the {what} (invalid_grant); the user must connect again"
-                ) from exc
-            raise CrmUnavailable(f"Salesforce token endpoint error: {exc.error}") from exc
-        except httpx.HTTPStatusError as exc:
-            raise CrmUnavailable(f"Salesforce token endpoint answered HTTP {exc.response.status_code}") from exc
-        except httpx.HTTPError as exc:
-            raise CrmUnavailable(f"Salesforce token endpoint unreachable: {type(exc).__name__}") from exc
-        except ValueError as exc:  # a body that is not a JSON object
-            raise CrmUnavailable(f"Salesforce token endpoint returned an unreadable body: {exc}") from exc
+                return NeedsReauth(f"Salesforce refused the {what} (invalid_grant); the user must connect again")
+            return None
+
+        token = self._clients.token_call(op, call, refused=refused)
         missing = [k for k in ("access_token", "instance_url", "id") if not token.get(k)]
         if missing:
             raise CrmUnavailable(f"Salesforce token answer lacks {', '.join(missing)}")
@@ -238,7 +225,7 @@ class SalesforceOAuth:
         url = str(grant.extra.get("identity_url") or "")
         self.calls["identity"] += 1
         try:
-            with httpx.Client(timeout=self.timeouts.to_httpx(), transport=self._transport) as http:
+            with self._clients.http() as http:
                 response = http.get(url, headers={"Authorization": f"Bearer {grant.access_token}"})
             body = response.json() if response.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):

@@ -1,12 +1,14 @@
 """SuperOffice SuperID sign-in: OpenID Connect authorization code flow with PKCE (S256), refresh and revocation.
 
-authlib's httpx `OAuth2Client` builds the authorize URL and talks to the token endpoint (`client_secret_post`: the
-secret goes in the form body, required even with PKCE). The id_token is validated with joserfc (authlib's JOSE
-successor): RS256 against the discovery document's JWKS (re-fetched once on an unknown `kid`), issuer = the
-environment host, audience = client id, exp/nbf with leeway, and the nonce of the authorization request.
+authlib's httpx `OAuth2Client`, built by the shared `OAuthClientBuilder`, makes the authorize URL and talks to the
+token endpoint (`client_secret_post`: the secret goes in the form body, required even with PKCE). The id_token is
+validated with joserfc (authlib's JOSE successor): RS256 against the discovery document's JWKS (re-fetched once on an
+unknown `kid`), issuer = the environment host, audience = client id, exp/nbf with leeway, and the nonce of the
+authorization request.
 
-Error translation for the token endpoint happens in `_token_call` only:
-`invalid_grant`, and HTTP 400/401 on refresh → `NeedsReauth`; anything else → `CrmUnavailable`.
+Which token-endpoint answers refuse the grant is decided in `_token_call` only (the builder translates the rest):
+`invalid_grant`/`access_denied`, any OAuth error and HTTP 400/401 on refresh → `NeedsReauth`; anything else →
+`CrmUnavailable`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from joserfc.jwk import KeySet
 
 from leadbridge.crm.base import AuthorizationRequest
 from leadbridge.crm.http import Timeouts
+from leadbridge.crm.oauth import OAuthClientBuilder
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 from leadbridge.models.crm import Grant
 
@@ -76,13 +78,21 @@ class SuperOfficeOAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client_id = client_id
-        self._client_secret = client_secret
         self.login_base = login_base.rstrip("/")
         self.timeouts = timeouts or Timeouts()
         self.leeway = leeway
         self.metadata_ttl = metadata_ttl
         self.calls: Counter[str] = calls if calls is not None else Counter()
-        self._transport = transport
+        self._clients = OAuthClientBuilder(
+            service="SuperOffice",
+            client_id=client_id,
+            client_secret=client_secret,
+            scope="openid",
+            timeouts=self.timeouts,
+            transport=transport,
+            revocation_endpoint_auth_method="client_secret_post",
+            calls=self.calls,
+        )
         self._clock = clock
         self._metadata: dict[str, Any] | None = None
         self._metadata_fetched_at = 0.0
@@ -92,8 +102,7 @@ class SuperOfficeOAuth:
 
     @property
     def client_secret(self) -> str:
-        # A callable defers the Secrets Manager read until a token call needs it.
-        return self._client_secret() if callable(self._client_secret) else self._client_secret
+        return self._clients.client_secret
 
     def metadata(self) -> dict[str, Any]:
         """The OpenID configuration of the environment, cached for `metadata_ttl` seconds."""
@@ -120,7 +129,7 @@ class SuperOfficeOAuth:
     def _get_json(self, op: str, url: str) -> dict[str, Any]:
         self.calls[op] += 1
         try:
-            with self._http() as http:
+            with self._clients.http() as http:
                 response = http.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise CrmUnavailable(f"SuperOffice {op} unreachable: {type(exc).__name__}") from exc
@@ -134,30 +143,12 @@ class SuperOfficeOAuth:
             raise CrmUnavailable(f"SuperOffice {op} returned JSON that is not an object")
         return document
 
-    @contextmanager
-    def _http(self) -> Iterator[httpx.Client]:
-        with httpx.Client(timeout=self.timeouts.to_httpx(), transport=self._transport) as http:
-            yield http
-
-    def _oauth_client(self, redirect_uri: str | None = None) -> OAuth2Client:
-        return OAuth2Client(
-            client_id=self.client_id,
-            client_secret=self.client_secret if redirect_uri is None else None,
-            scope="openid",
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_post",
-            revocation_endpoint_auth_method="client_secret_post",
-            timeout=self.timeouts.to_httpx(),
-            transport=self._transport,
-        )
-
     # --- OAuthFlow ------------------------------------------------------------------------------------------------
 
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
         verifier = generate_token(64)
         nonce = generate_token(32)
-        with self._oauth_client(redirect_uri) as client:
+        with self._clients.client(redirect_uri) as client:
             url, state = client.create_authorization_url(
                 str(self.metadata()["authorization_endpoint"]),
                 state=state or generate_token(32),
@@ -206,7 +197,7 @@ class SuperOfficeOAuth:
         hint = "refresh_token" if grant.refresh_token else "access_token"
         self.calls["token.revoke"] += 1
         try:
-            with self._oauth_client() as client:
+            with self._clients.client() as client:
                 response = client.revoke_token(str(endpoint), token=token, token_type_hint=hint)
         except httpx.HTTPError as exc:
             raise CrmUnavailable(f"SuperOffice revocation endpoint unreachable: {type(exc).__name__}") from exc
@@ -260,25 +251,17 @@ class SuperOfficeOAuth:
     def _token_call(
         self, op: str, call: Callable[[OAuth2Client], dict[str, Any]], *, refreshing: bool
     ) -> dict[str, Any]:
-        self.calls[op] += 1
-        try:
-            with self._oauth_client() as client:
-                token = dict(call(client))
-        except OAuthError as exc:
-            if exc.error in ("invalid_grant", "access_denied") or refreshing:
-                raise NeedsReauth(f"SuperOffice refused the grant ({exc.error}); the user must connect again") from exc
-            raise CrmUnavailable(f"SuperOffice token endpoint error: {exc.error}") from exc
-        except httpx.HTTPStatusError as exc:
+        def refused(exc: OAuthError | httpx.HTTPStatusError) -> NeedsReauth | None:
+            if isinstance(exc, OAuthError):
+                if exc.error in ("invalid_grant", "access_denied") or refreshing:
+                    return NeedsReauth(f"SuperOffice refused the grant ({exc.error}); the user must connect again")
+                return None
             status = exc.response.status_code
             if refreshing and status in (400, 401):
-                raise NeedsReauth(
-                    f"SuperOffice refused the refresh (HTTP {status}); the user must connect again"
-                ) from exc
-            raise CrmUnavailable(f"SuperOffice token endpoint answered HTTP {status}") from exc
-        except httpx.HTTPError as exc:
-            raise CrmUnavailable(f"SuperOffice token endpoint unreachable: {type(exc).__name__}") from exc
-        except ValueError as exc:  # 2xx/4xx with a body that is not a JSON object
-            raise CrmUnavailable(f"SuperOffice token endpoint returned an unreadable body: {exc}") from exc
+                return NeedsReauth(f"SuperOffice refused the refresh (HTTP {status}); the user must connect again")
+            return None
+
+        token = self._clients.token_call(op, call, refused=refused)
         if not token.get("access_token"):
             raise CrmUnavailable("SuperOffice token endpoint returned no access_token")
         return token
