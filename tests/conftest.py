@@ -7,6 +7,11 @@
 - `stack` (module): a started `local.stack.LocalStack` (gateway, pump, sandboxes) sharing the session moto server;
   schedules do not fire by themselves (call `stack.scheduler.fire_now("DispatcherFunction")`).
 - `mint_token` (function): `mint_token(tenant_id, role="admin", **claims) -> str` bearer for the `stack` gateway.
+- `fixture_stack` (module): a `LocalStack` over tests/fixtures/stack/template.yaml.
+
+Fixtures shared by several test modules live in `tests/support/` and are registered here through `pytest_plugins`
+(SuperOffice and Salesforce tenants connected through the gateway, the SuperOffice webhook plumbing); a module that
+defines a fixture of the same name overrides them.
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ import pytest
 from local.aws import LocalResources, MotoServer, configure_process_env, create_resources, reset_moto
 from local.lambda_runtime import FakeLambdaContext
 from local.template import SamTemplate
+from tests.support.local_stack import clear_settings_cache, running_stack
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
+
+pytest_plugins = [
+    "tests.support.superoffice_connect",
+    "tests.support.salesforce_connect",
+    "tests.support.superoffice_webhooks",
+]
 
 
 @pytest.fixture(scope="session")
@@ -43,21 +55,15 @@ def sam_template() -> SamTemplate:
     return SamTemplate()
 
 
-def _clear_settings_cache() -> None:
-    from leadbridge.config import settings
-
-    settings.cache_clear()
-
-
 @pytest.fixture
 def aws(moto_server: str, sam_template: SamTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
     reset_moto(moto_server)
     resources = create_resources(sam_template, moto_server)
     for name, value in resources.environment.items():
         monkeypatch.setenv(name, value)
-    _clear_settings_cache()
+    clear_settings_cache()
     yield resources
-    _clear_settings_cache()
+    clear_settings_cache()
 
 
 @pytest.fixture
@@ -67,17 +73,8 @@ def lambda_context() -> FakeLambdaContext:
 
 @pytest.fixture(scope="module")
 def stack(moto_server: str) -> Iterator[LocalStack]:
-    from local.stack import LocalStack
-
-    saved = dict(os.environ)
-    local_stack = LocalStack(port=0, moto_endpoint=moto_server, run_schedules=False, persist_issuer_key=False)
-    local_stack.start()
-    _clear_settings_cache()
-    yield local_stack
-    local_stack.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    _clear_settings_cache()
+    with running_stack(moto_server) as local_stack:
+        yield local_stack
 
 
 @pytest.fixture
@@ -98,15 +95,7 @@ def fixture_stack(moto_server: str) -> Iterator[LocalStack]:
     Pump and scheduler do not run by themselves (step them with `pump.poll_once` / `scheduler.fire_now`); failed
     messages are visible again at once (visibility timeout 0) so retries need no waiting.
     """
-    from local.stack import LocalStack
-
-    saved = dict(os.environ)
-    local_stack = LocalStack(template_path=FIXTURE_TEMPLATE, port=0, moto_endpoint=moto_server, run_schedules=False,
-                             run_pump=False, start_sandboxes=False, persist_issuer_key=False, visibility_timeout=0,
-                             parameter_overrides={"CorsAllowOrigins": "https://app.example.com"})
-    local_stack.start()
-    yield local_stack
-    local_stack.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    _clear_settings_cache()
+    overrides = {"CorsAllowOrigins": "https://app.example.com"}
+    with running_stack(moto_server, template_path=FIXTURE_TEMPLATE, run_pump=False, start_sandboxes=False,
+                       visibility_timeout=0, parameter_overrides=overrides) as local_stack:
+        yield local_stack

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.test_connect_salesforce import TENANT as SF_TENANT
-from tests.e2e.test_connect_salesforce import SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared fixtures
+from tests.support.salesforce_connect import TENANT as SF_TENANT
+from tests.support.salesforce_connect import SfConnect
+from tests.support.superoffice_connect import CTX, Env
 
 SO_TENANT = "acme-activities"
 LEAD: dict[str, Any] = {
@@ -70,7 +70,7 @@ class Client:
         return list(response.json()["items"])
 
 
-def test_salesforce_task_is_created_under_account_and_contact_then_completed(sfc: SfConnect) -> None:  # noqa: F811
+def test_salesforce_task_is_created_under_account_and_contact_then_completed(sfc: SfConnect) -> None:
     sfc.connect()
     client = Client(sfc.http, sfc.auth, "salesforce", SF_TENANT)
     exported = client.export()
@@ -109,7 +109,7 @@ def test_salesforce_task_is_created_under_account_and_contact_then_completed(sfc
     assert entries[1]["fields_written"] == ["Status"] and entries[1]["crm_id"] == result["crm_id"]
 
 
-def test_salesforce_refuses_old_activities_unknown_contacts_and_bad_bodies(sfc: SfConnect) -> None:  # noqa: F811
+def test_salesforce_refuses_old_activities_unknown_contacts_and_bad_bodies(sfc: SfConnect) -> None:
     sfc.connect()
     client = Client(sfc.http, sfc.auth, "salesforce", SF_TENANT)
     client.turn_on_activities()
@@ -132,7 +132,7 @@ def test_salesforce_refuses_old_activities_unknown_contacts_and_bad_bodies(sfc: 
     assert any(e["outcome"] == "skipped" and e["details"]["activity_id"] == "act-old" for e in client.log())
 
 
-def test_superoffice_appointment_is_created_and_completed(env: Env) -> None:  # noqa: F811
+def test_superoffice_appointment_is_created_and_completed(env: Env) -> None:
     env.connect(SO_TENANT)
     with env.sandbox.lock:  # webhook intake has its own tests; here the CRM's change notifications stay off
         env.sandbox.customers[CTX].webhooks.clear()

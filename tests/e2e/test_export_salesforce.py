@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+from tests.support.salesforce_connect import TENANT, SfConnect
 
 WRITES = ("POST", "PATCH", "DELETE")
 
@@ -56,7 +56,7 @@ class Exporter:
 
 
 @pytest.fixture
-def ex(sfc: SfConnect) -> Iterator[Exporter]:  # noqa: F811
+def ex(sfc: SfConnect) -> Iterator[Exporter]:
     sfc.sandbox.add_custom_field(sfc.org_id, "Account", "Lead_Score__c", "double", label="Lead Score")
     sfc.connect()
     yield Exporter(sfc)

@@ -14,14 +14,14 @@ import httpx
 import pytest
 
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-export"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @pytest.fixture
-def ex(env: Env) -> Iterator[Exporter]:  # noqa: F811
+def ex(env: Env) -> Iterator[Exporter]:
     sb = env.sandbox
     # The admin created some of the 37 lead fields (seed 002); the rest are missing and must be skipped.
     sb.define_udef(CTX, "contact", "RabitIQ:1", "Score", "Number")

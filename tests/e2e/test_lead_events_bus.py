@@ -13,13 +13,13 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-bus"
 
 
 @pytest.fixture
-def bus(env: Env) -> Iterator[Bus]:  # noqa: F811
+def bus(env: Env) -> Iterator[Bus]:
     env.connect(TENANT)
     with env.sandbox.lock:  # webhook intake has its own tests; here the CRM's change notifications stay off
         env.sandbox.customers[CTX].webhooks.clear()

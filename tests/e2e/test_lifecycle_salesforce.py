@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+from tests.support.salesforce_connect import TENANT, SfConnect
 
 WRITES = ("POST", "PATCH", "DELETE")
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -47,7 +47,7 @@ class Lifecycle:
 
 
 @pytest.fixture
-def lc(sfc: SfConnect) -> Iterator[Lifecycle]:  # noqa: F811
+def lc(sfc: SfConnect) -> Iterator[Lifecycle]:
     sfc.connect()
     yield Lifecycle(sfc)
 

@@ -16,26 +16,17 @@ import pytest
 from leadbridge import runtime
 from leadbridge.lifecycle.events import retry_pending_outbound
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.lead_documents import STATUS_MAPPING, lead
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-events"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 SELLER = 205  # a second CRM user (associate) the app's "u-seller" maps to
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-# Seed 000's pipeline, each open stage mapped to a SuperOffice sale stage; won/lost go to the sale status.
-STATUS_MAPPING: dict[str, Any] = {
-    "app_stages": ["New", "Lead", "Qualified", "Proposal", "Won", "Lost"],
-    "stages": [
-        {"app_stage": "Lead", "crm_stage": "1", "crm_status": "Open"},
-        {"app_stage": "Qualified", "crm_stage": "2"},
-        {"app_stage": "Proposal", "crm_stage": "3"},
-    ],
-    "create_at_stage": "Lead",
-}
 
 
 @pytest.fixture
-def lc(env: Env) -> Iterator[Lifecycle]:  # noqa: F811
+def lc(env: Env) -> Iterator[Lifecycle]:
     sb = env.sandbox
     sb.add_user(CTX, "seller@cust40001.test", associate_id=SELLER, full_name="Sam Seller")
     env.connect(TENANT)
@@ -86,21 +77,6 @@ class Lifecycle:
         response = self.env.http.get("/sync-log", params={"lead_id": lead_id}, headers=self.env.auth(TENANT, "member"))
         assert response.status_code == 200, response.text
         return list(response.json()["items"])
-
-
-def lead(lead_id: str = "L-1", **overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "id": lead_id,
-        "stage": "New",
-        "companyName": f"Havblik Fisk {lead_id} ApS",
-        "website": f"https://havblik-{lead_id.lower()}.dk",
-        "cvr": str(40000000 + sum(map(ord, lead_id))),
-        "score": 70,
-        "dealTitle": f"Havblik {lead_id}",
-        "dealAmount": "25000",
-        "contacts": [{"id": "c1", "name": "Ida Holm", "email": f"ida@havblik-{lead_id.lower()}.dk"}],
-    }
-    return {**base, **overrides}
 
 
 def at(minutes: int) -> str:

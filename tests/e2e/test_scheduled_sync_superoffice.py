@@ -20,8 +20,9 @@ from leadbridge import runtime
 from leadbridge.models.connection import WebhookStatus
 from local.pump import BatchOutcome
 from local.stack import LocalStack
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
-from tests.e2e.test_lifecycle_superoffice import STATUS_MAPPING, lead
+from tests.support.lead_documents import STATUS_MAPPING, lead
+from tests.support.local_stack import stepped_stack
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-sync"
 WORKER = "SyncWorkerFunction"
@@ -30,20 +31,7 @@ WORKER = "SyncWorkerFunction"
 @pytest.fixture(scope="module")
 def stack(moto_server: str) -> Iterator[LocalStack]:
     """The local stack with the pump stepped by the test (no background consumers) and immediate redelivery."""
-    saved = dict(os.environ)
-    local_stack = LocalStack(
-        port=0,
-        moto_endpoint=moto_server,
-        run_schedules=False,
-        run_pump=False,
-        persist_issuer_key=False,
-        visibility_timeout=0,
-    )
-    local_stack.start()
-    yield local_stack
-    local_stack.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    yield from stepped_stack(moto_server)
 
 
 class Sync:
@@ -108,7 +96,7 @@ class Sync:
 
 
 @pytest.fixture
-def sync(env: Env) -> Iterator[Sync]:  # noqa: F811
+def sync(env: Env) -> Iterator[Sync]:
     env.connect(TENANT)
     with env.sandbox.lock:  # the webhook processor has its own tests; here only the scheduled sync brings changes
         env.sandbox.customers[CTX].webhooks.clear()

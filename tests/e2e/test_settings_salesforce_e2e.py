@@ -18,7 +18,7 @@ import pytest
 from leadbridge import runtime
 from leadbridge.crm.base import provider
 from leadbridge.models.crm import CrmObject
-from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+from tests.support.salesforce_connect import TENANT, SfConnect
 
 ADMIN_SUB = f"admin-of-{TENANT}"
 
@@ -56,7 +56,7 @@ class Settings:
 
 
 @pytest.fixture
-def st(sfc: SfConnect) -> Iterator[Settings]:  # noqa: F811
+def st(sfc: SfConnect) -> Iterator[Settings]:
     sfc.sandbox.add_custom_field(sfc.org_id, "Account", "Lead_Score__c", "double", label="Lead Score")
     sfc.connect()
     yield Settings(sfc)

@@ -20,7 +20,7 @@ from leadbridge import runtime
 from leadbridge.crm.base import provider
 from leadbridge.models.crm import CrmObject
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-settings"
 ADMIN_SUB = f"admin-of-{TENANT}"
@@ -74,7 +74,7 @@ class Settings:
 
 
 @pytest.fixture
-def so(env: Env) -> Iterator[Settings]:  # noqa: F811
+def so(env: Env) -> Iterator[Settings]:
     sb = env.sandbox
     # The admin created 3 of the 37 lead fields of seed 002; the other 34 are "missing in the CRM".
     sb.define_udef(CTX, "contact", "RabitIQ:1", "Score", "Number")

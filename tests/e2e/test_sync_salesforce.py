@@ -22,7 +22,8 @@ import pytest
 from local.pump import BatchOutcome
 from local.sandbox.salesforce import SalesforceSandbox
 from local.stack import LocalStack
-from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sfc  # noqa: F401 — shared fixtures
+from tests.support.local_stack import stepped_stack
+from tests.support.salesforce_connect import TENANT, SfConnect
 
 WORKER = "SyncWorkerFunction"
 
@@ -30,14 +31,7 @@ WORKER = "SyncWorkerFunction"
 @pytest.fixture(scope="module")
 def stack(moto_server: str) -> Iterator[LocalStack]:
     """The local stack with the pump stepped by the test (no background consumers) and immediate redelivery."""
-    saved = dict(os.environ)
-    local_stack = LocalStack(port=0, moto_endpoint=moto_server, run_schedules=False, run_pump=False,
-                             persist_issuer_key=False, visibility_timeout=0)  # fmt: skip
-    local_stack.start()
-    yield local_stack
-    local_stack.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    yield from stepped_stack(moto_server)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +111,7 @@ class Sync:
 
 
 @pytest.fixture
-def sync(sfc: SfConnect) -> Iterator[Sync]:  # noqa: F811
+def sync(sfc: SfConnect) -> Iterator[Sync]:
     sfc.connect()
     s = Sync(sfc)
     s.bus_events()

@@ -23,7 +23,7 @@ import pytest
 
 from leadbridge.crm.salesforce.webhooks import ACK
 from local.sandbox.salesforce.outbound import Attempt
-from tests.e2e.test_connect_salesforce import TENANT, SfConnect, sf_sandbox, sfc  # noqa: F401 — shared fixtures
+from tests.support.salesforce_connect import TENANT, SfConnect
 
 ACCOUNT_FIELDS = ["Id", "Name", "Website", "AccountNumber", "LastModifiedById"]
 
@@ -106,7 +106,7 @@ def notes(attempts: list[Attempt]) -> list[str]:
 
 
 @pytest.fixture
-def wh(sfc: SfConnect) -> Iterator[Hooks]:  # noqa: F811
+def wh(sfc: SfConnect) -> Iterator[Hooks]:
     sfc.connect()
     hooks = Hooks(sfc)
     hooks.settings()

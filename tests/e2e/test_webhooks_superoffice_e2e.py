@@ -14,166 +14,20 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 
 from leadbridge import runtime
-from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
-from local.sandbox.superoffice.webhooks import Delivery, sign
-from local.stack import LocalStack
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from local.sandbox.superoffice.webhooks import sign
+from tests.support.superoffice_connect import CTX
+from tests.support.superoffice_webhooks import TENANT, Hooks, resend
+from tests.support.waiting import wait_until
 
-TENANT = "acme-webhooks"
 PROCESSOR = "WebhookProcessorFunction"
 BURST = 1000
 EXTRA_POLLERS = 1
-# Inbound mappings for the tests: the company name, org number and website; the deal heading and amount.
-INBOUND = {"company": {"Name", "OrgNr", "Url"}, "person": {"Firstname", "Lastname"}, "deal": {"Heading", "Amount"}}
-
-
-@pytest.fixture
-def wh(env: Env) -> Iterator[Hooks]:  # noqa: F811
-    env.connect(TENANT)
-    hooks = Hooks(env)
-    hooks.sync_from_crm()
-    hooks.subscribe_app()
-    yield hooks
-    env.sandbox.clear_faults()
-
-
-class Hooks:
-    """The CRM user (sandbox), the app (bus subscription, sync log API) and the plumbing between them."""
-
-    def __init__(self, connected: Env) -> None:
-        self.env = connected
-        self.stack: LocalStack = connected.stack
-        self.sb: SuperOfficeSandbox = connected.sandbox
-        self.sqs = boto3.client("sqs")
-        self.app_queue = ""
-        self.seen: list[dict[str, Any]] = []
-
-    # --- setup --------------------------------------------------------------------------------------------------
-
-    def sync_from_crm(self, objects: tuple[str, ...] = ("company", "person", "deal")) -> None:
-        """The admin turns on CRM → app for some objects and fields (PUT /settings with If-Match)."""
-        admin = self.env.auth(TENANT, "admin")
-        current = self.env.http.get("/settings/superoffice", headers=admin)
-        assert current.status_code == 200, current.text
-        document = current.json()
-        for obj in objects:
-            document["objects"][obj]["direction"] = "both"
-            for mapping in document["field_mappings"][obj]:
-                if mapping["crm_field"] in INBOUND.get(obj, set()) and len(mapping["app_fields"]) == 1:
-                    mapping["direction"] = "both"
-        saved = self.env.http.put(
-            "/settings/superoffice", json=document, headers={**admin, "If-Match": current.headers["etag"]}
-        )
-        assert saved.status_code == 200, saved.text
-
-    def subscribe_app(self) -> None:
-        """An SQS queue behind a rule for every leadbridge event on the bus: what the lead app receives."""
-        events = boto3.client("events")
-        bus = self.stack.resources.event_bus_name
-        self.app_queue = self.sqs.create_queue(QueueName="app-events-webhooks")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.app_queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        pattern = json.dumps({"source": ["leadbridge"]})
-        events.put_rule(Name="app-webhook-events", EventBusName=bus, EventPattern=pattern)
-        events.put_targets(Rule="app-webhook-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
-
-    # --- the CRM user -------------------------------------------------------------------------------------------
-
-    def deliveries(self) -> list[Delivery]:
-        return [d for d in self.sb.deliveries if not d.test]
-
-    def wait_for_deliveries(self, count: int, timeout: float = 30.0) -> list[Delivery]:
-        """Until `count` event deliveries (not registration tests) were answered."""
-        self.sb.wait_for_deliveries(
-            lambda ds: len([d for d in ds if not d.test and (d.status is not None or d.error)]) >= count,
-            timeout=timeout,
-        )
-        found = self.deliveries()
-        assert len(found) >= count, [(d.event, d.status) for d in found]
-        return found
-
-    # --- the app ------------------------------------------------------------------------------------------------
-
-    def app_events(self) -> list[dict[str, Any]]:
-        """Every event the app received so far (drained from its queue and remembered)."""
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.app_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = got.get("Messages") or []
-            if not messages:
-                return list(self.seen)
-            for message in messages:
-                self.seen.append(json.loads(message["Body"]))
-            self.sqs.delete_message_batch(
-                QueueUrl=self.app_queue,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-
-    def sync_log(self) -> list[dict[str, Any]]:
-        """The whole sync log of the tenant through GET /sync-log (newest first)."""
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-            response = self.env.http.get("/sync-log", params=params, headers=self.env.auth(TENANT, "member"))
-            assert response.status_code == 200, response.text
-            body = response.json()
-            items += body["items"]
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return items
-
-    def entries_of(self, event_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.sync_log() if e.get("correlation_id") == event_id]
-
-    def queue_depth(self, queue: str = "WebhookQueue") -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.stack.resources.queue_urls[queue],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def settled(self, event_ids: list[str], timeout: float = 30.0) -> None:
-        """Until the webhook queue is empty and every event id has a final sync-log entry."""
-
-        def done() -> bool:
-            if self.queue_depth() != 0:
-                return False
-            final = {e["correlation_id"] for e in self.sync_log() if _final(e)}
-            return set(event_ids) <= final
-
-        wait_until(done, timeout, f"events {event_ids} not all processed")
-
-    def changed(self, detail_type: str | None = None) -> list[dict[str, Any]]:
-        return [e["detail"] for e in self.app_events() if detail_type in (None, e["detail-type"])]
-
-
-def _final(entry: dict[str, Any]) -> bool:
-    """An entry that ends an event's processing (not a failed attempt that will be retried)."""
-    details = entry.get("details") or {}
-    return entry["outcome"] != "failed" or bool(details.get("dead_lettered")) or "attempt" not in details
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.1)
-
-
-def resend(delivery: Delivery, *, body: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
-    """POST a delivery again to leadbridge, as the CRM (or someone who captured it) would."""
-    return httpx.post(delivery.url, content=body if body is not None else delivery.body,
-                      headers=headers if headers is not None else delivery.headers, timeout=10)
 
 
 # --- changes reach the app once ---------------------------------------------------------------------------------------
@@ -226,7 +80,8 @@ def test_an_older_change_processed_late_never_overwrites_a_newer_one(wh: Hooks) 
 
     wh.sb.update(CTX, "contact", crm_id, {"Name": "Version 1 AS"})
     change_a = wh.wait_for_deliveries(2)[1]
-    wait_until(lambda: any(e["outcome"] == "failed" for e in wh.entries_of(change_a.event_id)), 15, "A not tried")
+    wait_until(lambda: any(e["outcome"] == "failed" for e in wh.entries_of(change_a.event_id)),
+               what="a failed try of change A")
     wh.sb.update(CTX, "contact", crm_id, {"Name": "Version 2 AS"})
     change_b = wh.wait_for_deliveries(3)[2]
     wh.settled([change_a.event_id, change_b.event_id])
@@ -272,7 +127,7 @@ def test_forged_resigned_and_truncated_payloads_are_rejected_and_a_replay_change
         "replayed as it was": 200,  # a valid signature: accepted, then recognised by its event id
     }
     wh.settled([genuine.event_id])
-    wait_until(lambda: wh.queue_depth() == 0, 10, "queue not drained")
+    wait_until(lambda: wh.queue_depth() == 0, what="the webhook queue to drain")
     assert wh.app_events() == before
     log = wh.sync_log()
     assert Counter(e["error"]["code"] for e in log if e["outcome"] == "failed") == {"webhook_signature_invalid": 4}
@@ -334,7 +189,7 @@ def test_a_change_read_after_the_record_was_deleted_is_reported_as_a_deletion(wh
     fault = wh.sb.inject_fault("503", count=None, path_prefix=f"/api/v1/Contact/{company['ContactId']}", method="GET")
     wh.sb.update(CTX, "contact", company["ContactId"], {"Name": "Snart Borte Holding AS"})
     change = wh.wait_for_deliveries(2)[1]
-    wait_until(lambda: bool(wh.entries_of(change.event_id)), 20, "change not tried")
+    wait_until(lambda: bool(wh.entries_of(change.event_id)), what="a try of the change")
     with wh.sb.lock:
         wh.sb.customers[CTX].webhooks.clear()  # the softdeleted event itself is not what this test is about
     wh.sb.soft_delete(CTX, "contact", company["ContactId"])
@@ -385,7 +240,7 @@ def test_after_disconnect_late_events_are_acknowledged_and_skipped(wh: Hooks) ->
     [late] = wh.wait_for_deliveries(1)
 
     assert late.status == 200  # acknowledged, so SuperOffice does not retry or stop the webhook
-    wait_until(lambda: wh.queue_depth() == 0, 10, "queue not drained")
+    wait_until(lambda: wh.queue_depth() == 0, what="the webhook queue to drain")
     assert [e for e in wh.app_events() if e["detail-type"] != "ConnectionNeedsReauth"] == []
     skipped = [e for e in wh.sync_log() if e["outcome"] == "skipped"]
     assert [e["error"]["code"] for e in skipped] == ["connection_disconnected"]
@@ -425,7 +280,8 @@ def test_a_deal_won_in_the_app_sets_the_crm_sale_to_sold(wh: Hooks) -> None:
     # to the app ("the CRM holds what the app exported"). The status change is reported at most once as LeadWon for
     # the lead: when the processor first sees the sale already sold (its creation event read after the won), the
     # won state counts as the app's own export coming back and nothing is reported.
-    wait_until(lambda: any(d.event == "sale.sold" and d.status for d in wh.deliveries()), 10, "no sale.sold")
+    wait_until(lambda: any(d.event == "sale.sold" and d.status for d in wh.deliveries()),
+               what="the sale.sold delivery")
     deliveries = wh.deliveries()
     wh.settled([d.event_id for d in deliveries])
     events = wh.app_events()

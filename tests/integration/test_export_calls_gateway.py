@@ -20,7 +20,7 @@ from benchmarks.bench_export import lead as issue6_lead
 from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
 from local.sandbox.superoffice.demo import LEAD_FIELDS
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.superoffice_connect import CTX, Env
 
 TENANT = "acme-calls"
 METADATA = ("UdefLayout/Published", "CustomField", "/default")
@@ -97,7 +97,7 @@ class Calls:
 
 
 @pytest.fixture
-def calls(env: Env) -> Iterator[Calls]:  # noqa: F811
+def calls(env: Env) -> Iterator[Calls]:
     sb = env.sandbox
     for field in json.loads(LEAD_FIELDS.read_text(encoding="utf-8"))["custom_fields"]:
         kind = "Decimal" if field["prog_id"] in DECIMALS else UDEF_TYPES.get(field["type"], "ShortText")

@@ -13,7 +13,7 @@ from leadbridge.crm.superoffice.connector import SuperOfficeConnector
 from leadbridge.errors import CrmRejected
 from leadbridge.models.crm import CrmObject
 from local.sandbox.superoffice import SuperOfficeSandbox
-from tests.integration.crm_superoffice.so_support import ADMIN_EMAIL, CTX, REDIRECT_URI, GrantTokens, SoEnv
+from tests.support.superoffice_connector import ADMIN_EMAIL, CTX, REDIRECT_URI, GrantTokens, SoEnv
 
 METADATA_PATHS = ("UdefLayout/Published", "CustomField", "/default")
 

@@ -10,7 +10,7 @@ import pytest
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.models.crm import CrmObject
 from local.sandbox.superoffice import SuperOfficeSandbox
-from tests.integration.crm_superoffice.so_support import ADMIN_EMAIL, CTX, REDIRECT_URI, SoEnv
+from tests.support.superoffice_connector import ADMIN_EMAIL, CTX, REDIRECT_URI, SoEnv
 
 SEARCH = "GET /api/v1/Contact"
 

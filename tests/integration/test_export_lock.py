@@ -17,7 +17,7 @@ from leadbridge.export import ExportInProgress, ExportServices, lead_lease
 from leadbridge.store.leases import DynamoLeadLeases
 from leadbridge.store.table import Table
 from local.aws import LocalResources
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
+from tests.support.superoffice_connect import CTX, Env
 
 # --- domain: the lease on DynamoDB ------------------------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ TENANT = "acme-lock"
 
 
 def test_two_simultaneous_exports_of_one_lead_create_one_company_and_the_loser_is_told_to_retry(
-    env: Env,  # noqa: F811
+    env: Env,
 ) -> None:
     env.connect(TENANT)
     with env.sandbox.lock:

@@ -18,7 +18,7 @@ from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.settings.service import SettingsServices, connector_for
 from leadbridge.store.settings import DynamoSettingsStore
 from local.lambda_runtime import FunctionRuntime
-from tests.unit.test_mapping_validation import InMemoryMetadata
+from tests.support.crm_metadata import InMemoryMetadata
 
 NOW = datetime(2025, 3, 28, 10, 0, tzinfo=UTC)  # a Friday, two days before the spring DST change in Copenhagen
 ADMIN = {"sub": "admin-1", "tenant_id": "acme", "role": "admin"}

@@ -39,7 +39,7 @@ from leadbridge.store.records import DynamoRecordStates
 from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
 from leadbridge.store.table import Table
 from local.sandbox.superoffice import SuperOfficeSandbox
-from tests.integration.crm_superoffice.so_support import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
+from tests.support.superoffice_connector import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 TENANT = "acme"
 CRM = "superoffice"

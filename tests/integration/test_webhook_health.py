@@ -16,9 +16,17 @@ import pytest
 from leadbridge import runtime
 from leadbridge.connect.webhook_health import HealthOutcome, check_registration
 from leadbridge.models.connection import Connection, ConnectionStatus, WebhookStatus
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
-from tests.e2e.test_webhooks_superoffice_e2e import TENANT, Hooks, wait_until
-from tests.integration.test_webhook_processor import poll, stack, wh  # noqa: F401 — stepped stack
+from local.stack import LocalStack
+from tests.support.local_stack import stepped_stack
+from tests.support.superoffice_connect import CTX
+from tests.support.superoffice_webhooks import TENANT, Hooks, poll
+from tests.support.waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server: str) -> Iterator[LocalStack]:
+    """Overrides the shared `stack`: the pump is stepped by the tests (`poll`), retries are visible at once."""
+    yield from stepped_stack(moto_server)
 
 
 def connection() -> Connection:
@@ -53,7 +61,7 @@ def change_arrives(hooks: Hooks, name: str) -> None:
     assert name in [e["detail"]["fields"].get("company_name") for e in hooks.app_events()]
 
 
-def test_a_healthy_webhook_is_left_alone_and_not_logged(wh: Hooks) -> None:  # noqa: F811
+def test_a_healthy_webhook_is_left_alone_and_not_logged(wh: Hooks) -> None:
     [hook] = crm_webhooks(wh)
 
     health = check_registration(runtime.connection_services(), connection())
@@ -63,7 +71,7 @@ def test_a_healthy_webhook_is_left_alone_and_not_logged(wh: Hooks) -> None:  # n
     assert checks_logged(wh) == [] and crm_webhooks(wh) == [hook]
 
 
-def test_a_webhook_superoffice_stopped_after_too_many_errors_is_reactivated(wh: Hooks) -> None:  # noqa: F811
+def test_a_webhook_superoffice_stopped_after_too_many_errors_is_reactivated(wh: Hooks) -> None:
     sqs = boto3.client("sqs")
     url = wh.stack.resources.webhook_queue_url
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -71,7 +79,7 @@ def test_a_webhook_superoffice_stopped_after_too_many_errors_is_reactivated(wh: 
     sqs.delete_queue(QueueUrl=url)
     for i in range(3):
         wh.sb.create(CTX, "contact", {"Name": f"Tapt {i} AS"})
-    wait_until(lambda: crm_webhooks(wh)[0]["State"] == "TooManyErrors", 30, "SuperOffice did not stop the webhook")
+    wait_until(lambda: crm_webhooks(wh)[0]["State"] == "TooManyErrors", what="SuperOffice to stop the webhook")
     assert {d.status for d in wh.deliveries()} == {503} and len(wh.deliveries()) == 9
     keep = ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "SqsManagedSseEnabled")
     sqs.create_queue(QueueName=url.rsplit("/", 1)[1], Attributes={k: attributes[k] for k in keep if k in attributes})
@@ -90,7 +98,7 @@ def test_a_webhook_superoffice_stopped_after_too_many_errors_is_reactivated(wh: 
     change_arrives(wh, "Tilbake AS")
 
 
-def test_a_webhook_deleted_in_the_crm_is_registered_again_with_a_new_secret(wh: Hooks) -> None:  # noqa: F811
+def test_a_webhook_deleted_in_the_crm_is_registered_again_with_a_new_secret(wh: Hooks) -> None:
     [old] = crm_webhooks(wh)
     old_secret = signing_secret()
     with wh.sb.lock:
@@ -108,7 +116,7 @@ def test_a_webhook_deleted_in_the_crm_is_registered_again_with_a_new_secret(wh: 
     change_arrives(wh, "Ny Krok AS")
 
 
-def test_a_registration_that_failed_at_connect_is_made_on_the_next_run(wh: Hooks) -> None:  # noqa: F811
+def test_a_registration_that_failed_at_connect_is_made_on_the_next_run(wh: Hooks) -> None:
     with wh.sb.lock:
         wh.sb.customers[CTX].webhooks.clear()
     runtime.connection_store().save(
@@ -124,7 +132,7 @@ def test_a_registration_that_failed_at_connect_is_made_on_the_next_run(wh: Hooks
     change_arrives(wh, "Endelig AS")
 
 
-def test_a_throttled_crm_changes_nothing_and_is_checked_next_run(wh: Hooks) -> None:  # noqa: F811
+def test_a_throttled_crm_changes_nothing_and_is_checked_next_run(wh: Hooks) -> None:
     before = connection()
     wh.sb.inject_fault("429", retry_after=0, count=4, path_prefix="/api/v1/Webhook", method="GET")
 
@@ -134,7 +142,7 @@ def test_a_throttled_crm_changes_nothing_and_is_checked_next_run(wh: Hooks) -> N
     assert connection() == before and checks_logged(wh) == []
 
 
-def test_losing_webhook_access_is_recorded_on_the_connection_and_in_the_log(wh: Hooks) -> None:  # noqa: F811
+def test_losing_webhook_access_is_recorded_on_the_connection_and_in_the_log(wh: Hooks) -> None:
     wh.sb.webhooks_enabled = False
     try:
         health = check_registration(runtime.connection_services(), connection())
@@ -152,7 +160,7 @@ def test_losing_webhook_access_is_recorded_on_the_connection_and_in_the_log(wh: 
     assert check_registration(runtime.connection_services(), connection()).outcome is HealthOutcome.REGISTERED
 
 
-def test_a_connection_waiting_for_reauthorization_is_not_checked(wh: Hooks) -> None:  # noqa: F811
+def test_a_connection_waiting_for_reauthorization_is_not_checked(wh: Hooks) -> None:
     calls = sum(wh.sb.call_counts(CTX).values())
     waiting = connection().model_copy(update={"status": ConnectionStatus.NEEDS_REAUTH})
 

@@ -9,7 +9,6 @@ changes in the sandbox reach WebhookQueue through the gateway and the intake, as
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,48 +18,22 @@ import boto3
 import pytest
 
 from leadbridge import runtime
-from leadbridge.config import settings as config_settings
 from leadbridge.inbound.webhook_intake import QueuedWebhook
 from leadbridge.models.connection import ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
 from leadbridge.store.table import webhook_event_key
 from leadbridge.store.webhook_events import ClaimStatus
-from local.pump import BatchOutcome
 from local.stack import LocalStack
 from local.template import SamTemplate
-from tests.e2e.test_connect_superoffice import CTX, Env, env, sandbox  # noqa: F401 — shared connect fixtures
-from tests.e2e.test_webhooks_superoffice_e2e import TENANT, Hooks
-
-PROCESSOR = "WebhookProcessorFunction"
+from tests.support.local_stack import stepped_stack
+from tests.support.superoffice_connect import CTX
+from tests.support.superoffice_webhooks import PROCESSOR, TENANT, Hooks, poll
 
 
 @pytest.fixture(scope="module")
 def stack(moto_server: str) -> Iterator[LocalStack]:
     """Overrides the shared `stack`: the pump is stepped by the tests, retries are visible at once."""
-    saved = dict(os.environ)
-    local = LocalStack(port=0, moto_endpoint=moto_server, run_schedules=False, run_pump=False, visibility_timeout=0,
-                       persist_issuer_key=False)
-    local.start()
-    config_settings.cache_clear()
-    yield local
-    local.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    config_settings.cache_clear()
-
-
-@pytest.fixture
-def wh(env: Env) -> Iterator[Hooks]:  # noqa: F811
-    env.connect(TENANT)
-    hooks = Hooks(env)
-    hooks.sync_from_crm()
-    hooks.subscribe_app()
-    yield hooks
-    env.sandbox.clear_faults()
-
-
-def poll(hooks: Hooks) -> BatchOutcome:
-    return hooks.stack.pump.poll_once(PROCESSOR)
+    yield from stepped_stack(moto_server)
 
 
 def queued(hooks: Hooks, **event: Any) -> QueuedWebhook:

@@ -1,8 +1,9 @@
-"""Helpers for the Salesforce connector tests against the Salesforce sandbox over real HTTP on loopback.
+"""A Salesforce connector against the Salesforce sandbox over real HTTP on loopback, without the gateway.
 
-- `sf.connect()`: the full web server flow with PKCE (non-interactive sandbox login) → (oauth, `Grant`).
-- `sf.connector(objects=...)`: a `SalesforceConnector` built by `SalesforceProvider`, with retry sleeps recorded
-  in `sf.sleeps`, not slept; its `GrantTokens` counts refreshes.
+- `SfEnv` (what the `sf` fixture yields): `sf.connect()` runs the full web server flow with PKCE (non-interactive
+  sandbox login) → `Grant`; `sf.connector(objects=...)` builds a `SalesforceConnector` through `SalesforceProvider`,
+  with retry sleeps recorded in `sf.sleeps`, not slept.
+- `GrantTokens`: a token source over one grant that counts its refreshes.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""Helpers for the SuperOffice connector tests against the SuperOffice sandbox over real HTTP on loopback.
+"""A SuperOffice connector against the SuperOffice sandbox over real HTTP on loopback, without the gateway.
 
-- `so_sandbox` (module): a started `SuperOfficeSandbox`.
-- `so` (function): a fresh tenant `Cust12345` on API host 0 with an admin user, an OAuth app, and helpers;
-  after each test, asserts the sandbox recorded no spec violation for anything the connector sent.
-- `so.connect()`: the full authorization-code flow (non-interactive sandbox login) → `Grant`.
-- `so.connector(...)`: a `SuperOfficeConnector` through `SuperOfficeProvider`, with sleeps recorded, not slept.
+- `SoEnv` (what the `so` fixtures yield): `so.connect()` runs the full authorization-code flow (non-interactive
+  sandbox login) → `Grant`; `so.connector(...)` builds a `SuperOfficeConnector` through `SuperOfficeProvider`, with
+  sleeps recorded in `so.sleeps`, not slept.
+- `GrantTokens`: a token source over one grant that counts its refreshes.
 """
 
 from __future__ import annotations

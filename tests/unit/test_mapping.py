@@ -12,55 +12,14 @@ from leadbridge.crm.defaults import default_settings
 from leadbridge.mapping import SkipReason, apply, apply_inbound, plan_lead
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.transforms import TransformError, convert, map_country, split_name
-from leadbridge.models.crm import CrmObject, FieldInfo, FieldType, PicklistValue
+from leadbridge.models.crm import CrmObject, FieldType, PicklistValue
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import ConflictPolicy, CountryMapping, SettingsDocument
+from tests.support.crm_metadata import COMPANY_FIELDS, DEAL_FIELDS, PERSON_FIELDS, fi
 
 F = FieldType
 
 
-def fi(name: str, type_: FieldType = F.STRING, **kw: Any) -> FieldInfo:
-    return FieldInfo(name=name, label=name, type=type_, **kw)
-
-
-COMPANY_FIELDS = [
-    fi("Name", length=20, required=True),
-    fi("Department", length=219),
-    fi("OrgNr", length=49),
-    fi("Url", F.URL, length=255),
-    fi("Email", F.EMAIL, length=255),
-    fi("Phone", F.PHONE, length=255),
-    fi("Description", F.TEXT, length=2000),
-    fi("StreetAddress", length=79),
-    fi("StreetZipcode", length=19),
-    fi("StreetCity", length=59),
-    fi("CountryId", F.REFERENCE),
-    fi("Domain", updateable=False),
-    fi("Owner", F.REFERENCE),
-    # Only some of the 37 custom fields exist in this CRM.
-    fi("RabitIQ:1", F.INTEGER, custom=True),
-    fi("RabitIQ:3", F.STRING, length=39, custom=True),
-    fi("RabitIQ:16", F.INTEGER, custom=True),
-    fi("RabitIQ:35", F.STRING, length=39, custom=True),
-]
-PERSON_FIELDS = [
-    fi("Firstname", length=99),
-    fi("Lastname", length=99, required=True),
-    fi("Title", length=239),
-    fi("Email", F.EMAIL),
-    fi("OfficePhone", F.PHONE),
-    fi("MobilePhone", F.PHONE),
-    fi("Owner", F.REFERENCE),
-]
-DEAL_FIELDS = [
-    fi("Heading", length=219),
-    fi("Amount", F.DECIMAL),
-    fi("Saledate", F.DATETIME),
-    fi("Description", F.TEXT, length=2000),
-    fi("Stage", F.PICKLIST),
-    fi("Status", F.PICKLIST),
-    fi("Owner", F.REFERENCE),
-]
 META = {CrmObject.COMPANY: COMPANY_FIELDS, CrmObject.PERSON: PERSON_FIELDS, CrmObject.DEAL: DEAL_FIELDS}
 
 

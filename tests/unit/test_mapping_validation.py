@@ -6,42 +6,8 @@ from typing import Any
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.mapping import Metadata, validate_settings
-from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, FieldType, Stage, StageKind
 from leadbridge.models.settings import SettingsDocument
-from tests.unit.test_mapping import COMPANY_FIELDS, DEAL_FIELDS, PERSON_FIELDS
-
-
-class InMemoryMetadata:
-    crm = "superoffice"
-
-    def objects(self) -> list[CrmObjectInfo]:
-        return [
-            CrmObjectInfo(object=CrmObject.COMPANY, crm_name="Contact", label="Company"),
-            CrmObjectInfo(object=CrmObject.PERSON, crm_name="Person", label="Contact person"),
-            CrmObjectInfo(object=CrmObject.DEAL, crm_name="Sale", label="Sale"),
-            CrmObjectInfo(object=CrmObject.ACTIVITY, crm_name="Appointment", label="Follow-up"),
-        ]
-
-    def fields(self, obj: CrmObject) -> list[FieldInfo]:
-        return {
-            CrmObject.COMPANY: COMPANY_FIELDS,
-            CrmObject.PERSON: PERSON_FIELDS,
-            CrmObject.DEAL: DEAL_FIELDS,
-            CrmObject.ACTIVITY: [FieldInfo(name="Title", label="Title", type=FieldType.STRING)],
-        }[obj]
-
-    def stages(self) -> list[Stage]:
-        return [
-            Stage(id="1", name="Lead", rank=1),
-            Stage(id="3", name="Proposal", rank=3),
-            Stage(id="Open", name="Open", group="status"),
-            Stage(id="Sold", name="Sold", group="status", kind=StageKind.WON),
-            Stage(id="Lost", name="Lost", group="status", kind=StageKind.LOST),
-        ]
-
-    def users(self) -> list[CrmUser]:
-        return [CrmUser(id="5", name="Tony"), CrmUser(id="9", name="Gone", active=False)]
-
+from tests.support.crm_metadata import InMemoryMetadata
 
 META = Metadata.read(InMemoryMetadata())
 

@@ -2,7 +2,7 @@
 
 - `sf_sandbox` (module): a started `SalesforceSandbox` (query pages of 3 rows, Outbound Messages on `tick` only).
 - `sf` (function): a fresh org with admin `ada@acme.test`, a custom field `Score__c` on Account, and a connected
-  app (see `sf_support.SfEnv`).
+  app (see `tests.support.salesforce_connector.SfEnv`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sf_support import ADMIN_EMAIL, REDIRECT_URI, SfEnv
 
 from local.sandbox.salesforce import SalesforceSandbox
+from tests.support.salesforce_connector import ADMIN_EMAIL, REDIRECT_URI, SfEnv
 
 
 @pytest.fixture(scope="module")

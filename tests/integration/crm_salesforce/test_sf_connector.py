@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sf_support import SfEnv
 
 from leadbridge.errors import CrmNotFound, CrmRejected, CrmUnavailable, InvalidCursor, RateLimited
 from leadbridge.models.crm import CrmObject, FieldType, StageKind
+from tests.support.salesforce_connector import SfEnv
 
 
 def test_fields_come_from_describe(sf: SfEnv) -> None:

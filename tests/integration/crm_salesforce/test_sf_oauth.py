@@ -7,12 +7,12 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sf_support import ADMIN_EMAIL, REDIRECT_URI, GrantTokens, SfEnv
 
 from leadbridge.crm.base import provider, reset_providers
 from leadbridge.crm.salesforce import SalesforceProvider
 from leadbridge.errors import NeedsReauth
 from leadbridge.models.crm import CrmObject
+from tests.support.salesforce_connector import ADMIN_EMAIL, REDIRECT_URI, GrantTokens, SfEnv
 
 
 def test_authorization_url_uses_pkce_and_asks_for_a_refresh_token(sf: SfEnv) -> None:

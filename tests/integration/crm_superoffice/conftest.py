@@ -1,8 +1,9 @@
 """Fixtures for the SuperOffice connector against the SuperOffice sandbox over real HTTP on loopback.
 
 - `so_sandbox` (module): a started `SuperOfficeSandbox`.
-- `so` (function): a fresh tenant with an admin user and an OAuth app (see `so_support.SoEnv`); after each test,
-  asserts the sandbox recorded no spec violation for anything the connector sent or received.
+- `so` (function): a fresh tenant with an admin user and an OAuth app (see
+  `tests.support.superoffice_connector.SoEnv`); after each test, asserts the sandbox recorded no spec violation for
+  anything the connector sent or received.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from so_support import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 from local.sandbox.superoffice import SuperOfficeSandbox
+from tests.support.superoffice_connector import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 
 @pytest.fixture(scope="module")

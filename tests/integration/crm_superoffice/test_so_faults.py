@@ -9,12 +9,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from so_support import CTX, SoEnv
 
 from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.http import RetryPolicy, Timeouts
 from leadbridge.errors import CrmConflict, CrmNotFound, CrmRejected, CrmUnavailable, NeedsReauth, RateLimited
 from leadbridge.models.crm import CrmObject
+from tests.support.superoffice_connector import CTX, SoEnv
 
 CONTACT = "/api/v1/Contact"
 

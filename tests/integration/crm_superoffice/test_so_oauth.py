@@ -10,11 +10,11 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from so_support import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 from leadbridge.crm.superoffice.oauth import CLAIM_PREFIX
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 from leadbridge.models.crm import CrmObject
+from tests.support.superoffice_connector import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 
 def test_authorization_url_carries_pkce_state_and_nonce(so: SoEnv) -> None:

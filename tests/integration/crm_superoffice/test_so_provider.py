@@ -5,12 +5,12 @@ from __future__ import annotations
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from so_support import CTX, SoEnv
 
 from leadbridge.crm import base
 from leadbridge.crm.base import ConnectionContext, Connector, OAuthFlow
 from leadbridge.crm.superoffice import SuperOfficeProvider
 from leadbridge.models.crm import CrmObject
+from tests.support.superoffice_connector import CTX, SoEnv
 
 
 def test_environment_selects_the_superoffice_host() -> None:

@@ -1,0 +1,136 @@
+"""A tenant connected to the SuperOffice sandbox the way an admin does it: through the local gateway (template routes,
+JWT authorizer, handlers) and the sandbox's SuperID login with PKCE. The browser is played by httpx (with its cookie
+jar) without following redirects, so every hop can be checked.
+
+- `sandbox` (module): a started `SuperOfficeSandbox` (webhook retries 100 times faster, no spec check).
+- `env` (function): the `stack` and `sandbox` reset, customers `CTX` and `OTHER_CTX` each with an admin, the OAuth
+  app registered and configured; an `Env` whose `connect(tenant)` runs the whole flow.
+
+Registered for every test by tests/conftest.py; a module defining its own `sandbox` or `env` overrides them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+import httpx
+import pytest
+
+from leadbridge import runtime
+from leadbridge.crm.base import reset_providers
+from leadbridge.models.connection import Connection
+from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
+from local.stack import LocalStack
+
+CTX, OTHER_CTX = "Cust40001", "Cust40002"
+ADMIN_EMAIL, OTHER_EMAIL = "admin@cust40001.test", "admin@cust40002.test"
+TOKEN_CALL = "POST /login/common/oauth/tokens"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SuperOfficeSandbox]:
+    with SuperOfficeSandbox(webhook_delay_factor=0.01, spec_check=False) as server:
+        yield server
+
+
+@pytest.fixture
+def env(stack: LocalStack, sandbox: SuperOfficeSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    stack.reset_aws()
+    sandbox.reset()
+    sandbox.add_customer(CTX, "Connect Test AS")
+    sandbox.add_user(CTX, ADMIN_EMAIL, is_admin=True)
+    sandbox.add_customer(OTHER_CTX, "Other Account AS")
+    sandbox.add_user(OTHER_CTX, OTHER_EMAIL, is_admin=True)
+    app = sandbox.register_app([f"{stack.gateway_url}/oauth/superoffice/callback"], client_secret="app-secret")
+    monkeypatch.setenv("SUPEROFFICE_LOGIN_BASE", sandbox.login_base)
+    monkeypatch.setenv("SUPEROFFICE_CLIENT_ID", app.client_id)
+    monkeypatch.setenv("SUPEROFFICE_CLIENT_SECRET", app.client_secret)
+    monkeypatch.delenv("SUPEROFFICE_CLIENT_SECRET_NAME", raising=False)
+    runtime.reset()
+    reset_providers()
+    with httpx.Client(base_url=stack.gateway_url, timeout=15, follow_redirects=False) as http:
+        yield Env(stack, sandbox, http)
+    runtime.reset()
+    reset_providers()
+
+
+class Env:
+    def __init__(self, stack: LocalStack, sandbox: SuperOfficeSandbox, http: httpx.Client) -> None:
+        self.stack = stack
+        self.sandbox = sandbox
+        self.http = http
+        self.return_url = f"{stack.gateway_url}/swagger"
+        self.seen: list[httpx.Response] = []  # every response the "browser" and the app got
+
+    def auth(self, tenant: str, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.token(tenant, role, sub=f'{role}-of-{tenant}')}"}
+
+    def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, url, **kwargs)
+        self.seen.append(response)
+        return response
+
+    def authorize(self, tenant: str) -> str:
+        response = self.call(
+            "POST",
+            "/connections/superoffice/authorize",
+            json={"return_url": self.return_url},
+            headers=self.auth(tenant),
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["authorization_url"])
+
+    def hop(self, authorization_url: str, browser: httpx.Client | None = None) -> str:
+        """The browser passes leadbridge's binding hop (which sets the state cookie); returns the CRM sign-in URL."""
+        assert authorization_url.startswith(f"{self.stack.gateway_url}/connections/superoffice/authorize?state=")
+        response = (browser or self.http).get(authorization_url)
+        self.seen.append(response)
+        assert response.status_code == 302, response.text
+        return response.headers["location"]
+
+    def login(self, authorization_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
+        """The admin's browser takes the hop and signs in at SuperOffice; returns where SuperOffice sends the browser
+        (our callback)."""
+        return self.sign_in(self.hop(authorization_url), email, consent)
+
+    def sign_in(self, crm_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
+        extra = urlencode({"sandbox_login": email, "sandbox_consent": consent})
+        response = self.call("GET", f"{crm_url}&{extra}")
+        assert response.status_code == 302, response.text
+        return response.headers["location"]
+
+    def back_to_leadbridge(self, callback_url: str) -> httpx.Response:
+        assert callback_url.startswith(f"{self.stack.gateway_url}/oauth/superoffice/callback?")
+        return self.call("GET", callback_url)
+
+    def connect(self, tenant: str, email: str = ADMIN_EMAIL) -> dict[str, str]:
+        response = self.back_to_leadbridge(self.login(self.authorize(tenant), email))
+        assert response.status_code == 302, response.text
+        return landing(response, self.return_url)
+
+    def status(self, tenant: str) -> dict[str, Any]:
+        response = self.call("GET", "/connections/superoffice", headers=self.auth(tenant, "member"))
+        assert response.status_code == 200
+        return dict(response.json())
+
+    def connection(self, tenant: str) -> Connection:
+        found = runtime.connection_store().get(tenant, "superoffice")
+        assert found is not None
+        return found
+
+    def stored_grant(self, tenant: str) -> dict[str, Any]:
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=self.connection(tenant).secret_name)
+        return dict(json.loads(secret["SecretString"]))
+
+    def token_calls(self) -> int:
+        return self.sandbox.call_counts("login").get(TOKEN_CALL, 0)
+
+
+def landing(response: httpx.Response, return_url: str) -> dict[str, str]:
+    location = response.headers["location"]
+    assert location.startswith(return_url + "?")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}

@@ -1,0 +1,44 @@
+"""Waiting for something to happen in a test, never for time to pass.
+
+A test that sleeps hopes the work is done by then: on a busy machine it is not, and the test fails for no reason.
+These helpers poll the condition itself. `wait_until` gives up after a timeout that only a broken system reaches;
+`wait_while_progressing` has no deadline on the work at all and gives up only when the work stops moving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# A condition that holds at all holds well within this, however busy the machine (tests usually wait well under 1 s).
+GENEROUS_TIMEOUT = 60.0
+POLL_INTERVAL = 0.05
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float = GENEROUS_TIMEOUT, what: str,
+               interval: float = POLL_INTERVAL) -> None:
+    """Until `predicate()` is true; fails naming `what` when it is still false after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up waiting {timeout:.0f} s for {what}")
+        time.sleep(interval)
+
+
+def wait_while_progressing(progress: Callable[[], T], done: Callable[[T], bool], *, what: str,
+                           stalled_after: float = 180.0, interval: float = 0.5) -> T:
+    """Until `done(progress())`, however long that takes while `progress()` keeps changing; fails only when its value
+    stays the same for `stalled_after` seconds (the work is stuck, not slow). Returns the last value."""
+    last = progress()
+    changed_at = time.monotonic()
+    while not done(last):
+        if time.monotonic() - changed_at >= stalled_after:
+            raise AssertionError(f"{what}: no progress for {stalled_after:.0f} s, stuck at {last!r}")
+        time.sleep(interval)
+        current = progress()
+        if current != last:
+            last, changed_at = current, time.monotonic()
+    return last
