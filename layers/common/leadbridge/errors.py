@@ -130,3 +130,11 @@ class WebhookRejected(CrmError):
     """An incoming webhook failed verification (bad signature, unknown connection, malformed body)."""
 
     code = "webhook_rejected"
+
+
+def code_and_message(exc: BaseException) -> tuple[str, str]:
+    """What a run or the sync log records for any failure: a domain error's own code and message, else
+    `internal_error` with the exception's type and text."""
+    if isinstance(exc, LeadbridgeError):
+        return exc.code, exc.message
+    return "internal_error", f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from leadbridge.errors import LeadbridgeError
+from leadbridge.errors import code_and_message
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
@@ -153,8 +153,7 @@ def _apply_batch(
         except Exception as exc:
             if not isolate:
                 raise
-            code = exc.code if isinstance(exc, LeadbridgeError) else "internal_error"
-            message = exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
+            code, message = code_and_message(exc)
             failed = InboundResult(outcome=Applied.FAILED, code=code, reason=message)
             decisions.append(_Decision(failed, entry=_failure_entry(ctx, record.object, record.id, code, message)))
 

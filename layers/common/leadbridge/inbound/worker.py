@@ -36,6 +36,7 @@ from leadbridge.errors import (
     NeedsReauth,
     RateLimited,
     StoreUnavailable,
+    code_and_message,
 )
 from leadbridge.inbound.jobs import JobResult, RunJob, WorkerConfig
 from leadbridge.inbound.kernel import InboundContext, syncs_from_crm
@@ -111,8 +112,7 @@ def process_job(
     except _PERMANENT as exc:
         return recorder.fail(exc.code, exc.message)
     except (StoreUnavailable, CrmUnavailable, Exception) as exc:
-        code = exc.code if isinstance(exc, LeadbridgeError) else "internal_error"
-        message = exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
+        code, message = code_and_message(exc)
         if isinstance(exc, LeadbridgeError) and not isinstance(exc, StoreUnavailable | CrmUnavailable):
             return recorder.fail(code, message)  # the CRM refused something: a retry would repeat it
         if attempt >= config.max_attempts:

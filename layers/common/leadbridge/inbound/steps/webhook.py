@@ -3,7 +3,7 @@ sync: without a webhook, polling still brings changes in."""
 
 from __future__ import annotations
 
-from leadbridge.errors import LeadbridgeError, RateLimited, StoreUnavailable
+from leadbridge.errors import RateLimited, StoreUnavailable, code_and_message
 from leadbridge.inbound.run_scope import RunScope
 from leadbridge.models.connection import Connection
 
@@ -18,8 +18,4 @@ def ensure_webhook(scope: RunScope, connection: Connection) -> None:
         except (RateLimited, StoreUnavailable):
             raise
         except Exception as exc:  # a failed check must not stop the sync itself
-            scope.recorder.error("webhook_check_failed", _message(exc))
-
-
-def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, LeadbridgeError) else f"{type(exc).__name__}: {exc}"
+            scope.recorder.error("webhook_check_failed", code_and_message(exc)[1])
