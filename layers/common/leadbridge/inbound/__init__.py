@@ -7,6 +7,7 @@
   (with the CRM request budget) and its result; `steps/`: one module per step (webhook, pull with checkpoints,
   deletions and reconcile, selections, outbound); `run_budget`: Lambda time left, CRM request budget, slowest page;
   `run_recorder`: saving the run, its errors and tallies, and how it ends; `run_scope`: what every step works with.
+- `job_delivery`: one queue delivery of a sync job to the worker (reading it, retries, dead-letter bookkeeping).
 - `webhook_intake`: verifying and queueing a CRM's webhook; `webhook_processing`: bringing a queued webhook's record
   in through the kernel.
 """
