@@ -264,5 +264,6 @@ def isolate_powertools_router_state() -> None:
         for name, descriptor in descriptors.items():
             setattr(BaseRouter, name, descriptor)  # still the plain metaclass: this replaces the class attribute
         meta = type(BaseRouter)
-        BaseRouter.__class__ = type(f"ThreadLocal{meta.__name__}", (meta,), dict(descriptors))
+        # mypy reads `__class__` as a method; on a class it is the metaclass slot, assignable between compatible ones.
+        BaseRouter.__class__ = type(f"ThreadLocal{meta.__name__}", (meta,), dict(descriptors))  # type: ignore[method-assign]
         _isolated = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Depends, Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -13,13 +13,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from leadbridge import export as domain
-from leadbridge import runtime
-from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver
+from leadbridge import lifecycle, runtime
+from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver, model_response
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
 from leadbridge.export.matching import MatchResult
 from leadbridge.lifecycle import activities
-from leadbridge.lifecycle import events as lifecycle
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Outcome, SyncLogPage
@@ -52,11 +51,13 @@ ActivityServices = Annotated[activities.ActivityServices, Depends(_activity_serv
 Log = Annotated[SyncLog, Depends(_sync_log)]
 
 
-@app.exception_handler(domain.ExportInProgress)
 def _export_in_progress(exc: domain.ExportInProgress) -> Response[Any]:
     response = domain_error_response(exc)
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+app.exception_handler(domain.ExportInProgress)(_export_in_progress)
 
 
 LeadId = Annotated[
@@ -181,11 +182,7 @@ def lead_event(
         services, caller.tenant_id, event, crm=crm, correlation_id=logger.get_correlation_id()
     )
     queued = result.outcome is lifecycle.LeadEventOutcome.QUEUED
-    return Response(
-        status_code=202 if queued else 200,
-        content_type=content_types.APPLICATION_JSON,
-        body=result.model_dump(mode="json"),
-    )
+    return model_response(202 if queued else 200, result)
 
 
 @app.post(

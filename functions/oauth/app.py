@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from leadbridge import connect, runtime
-from leadbridge.api import SECURED, AdminCaller, Caller, ErrorBody, http_lambda_handler, make_resolver
+from leadbridge.api import ERROR_CONTENT, SECURED, AdminCaller, Caller, http_lambda_handler, make_resolver
 from leadbridge.models.connection import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -33,12 +34,11 @@ def _connection_services() -> connect.ConnectionServices:
 Services = Annotated[connect.ConnectionServices, Depends(_connection_services)]
 
 CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
-_JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
-_ERRORS: dict[int, Any] = {
+_ERRORS: dict[int, OpenAPIResponse] = {
     401: {"description": "No valid bearer token"},
-    403: {"description": "Not an admin, or the token carries no tenant", "content": _JSON_ERROR},
-    404: {"description": "Unknown CRM, or nothing connected", "content": _JSON_ERROR},
-    422: {"description": "Invalid request", "content": _JSON_ERROR},
+    403: {"description": "Not an admin, or the token carries no tenant", "content": ERROR_CONTENT},
+    404: {"description": "Unknown CRM, or nothing connected", "content": ERROR_CONTENT},
+    422: {"description": "Invalid request", "content": ERROR_CONTENT},
 }
 # Responses carrying nothing a cache or a later page should keep.
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends, Response, content_types
+from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from leadbridge import runtime
-from leadbridge.api import SECURED, AdminCaller, Caller, error_responses, http_lambda_handler, make_resolver
+from leadbridge.api import (
+    SECURED,
+    AdminCaller,
+    Caller,
+    error_responses,
+    http_lambda_handler,
+    make_resolver,
+    model_response,
+)
 from leadbridge.inbound import runs as domain
 from leadbridge.models.changes import ChangeFeedPage
 from leadbridge.models.runs import StartRunRequest, SyncRun, SyncRunPage
@@ -79,12 +87,7 @@ def post_sync_run(
     body: Annotated[StartRunRequest, Body()], caller: AdminCaller, services: RunServices
 ) -> Response[SyncRun]:
     run = domain.start_run(services, caller.tenant_id, body, requested_by=caller.user_id)
-    return Response(
-        status_code=202,
-        content_type=content_types.APPLICATION_JSON,
-        body=run.model_dump(mode="json"),
-        headers={"Location": f"/sync-runs/{run.id}"},
-    )
+    return model_response(202, run, headers={"Location": f"/sync-runs/{run.id}"})
 
 
 @app.get(

@@ -12,12 +12,21 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from leadbridge import runtime
-from leadbridge.api import SECURED, AdminCaller, Caller, ErrorBody, Principal, http_lambda_handler, make_resolver
+from leadbridge import settings as domain
+from leadbridge.api import (
+    ERROR_CONTENT,
+    SECURED,
+    AdminCaller,
+    Caller,
+    Principal,
+    http_lambda_handler,
+    make_resolver,
+)
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
 from leadbridge.models.settings import SettingsDocument, SettingsInput
-from leadbridge.settings import service as domain
 from leadbridge.store.settings import SettingsChange
 
 app = make_resolver()
@@ -35,25 +44,24 @@ IfMatch = Annotated[
     str | None,
     Header(max_length=100, description='The `ETag` of the settings you read, e.g. `"3"`; `*` overwrites any version.'),
 ]
-_JSON_ERROR = {"application/json": {"schema": ErrorBody.model_json_schema()}}
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+_READ_ERRORS: dict[int, OpenAPIResponse] = {
     401: {"description": "No valid bearer token"},
-    403: {"description": "The token carries no tenant", "content": _JSON_ERROR},
-    404: {"description": "Unknown CRM", "content": _JSON_ERROR},
+    403: {"description": "The token carries no tenant", "content": ERROR_CONTENT},
+    404: {"description": "Unknown CRM", "content": ERROR_CONTENT},
 }
-_CRM_ERRORS: dict[int | str, dict[str, Any]] = {
+_CRM_ERRORS: dict[int, OpenAPIResponse] = {
     **_READ_ERRORS,
-    409: {"description": "No CRM account connected, or it needs re-authorisation", "content": _JSON_ERROR},
-    422: {"description": "Invalid request", "content": _JSON_ERROR},
-    502: {"description": "The CRM failed", "content": _JSON_ERROR},
-    503: {"description": "The CRM or the store is unavailable; retry later", "content": _JSON_ERROR},
+    409: {"description": "No CRM account connected, or it needs re-authorisation", "content": ERROR_CONTENT},
+    422: {"description": "Invalid request", "content": ERROR_CONTENT},
+    502: {"description": "The CRM failed", "content": ERROR_CONTENT},
+    503: {"description": "The CRM or the store is unavailable; retry later", "content": ERROR_CONTENT},
 }
-_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+_WRITE_ERRORS: dict[int, OpenAPIResponse] = {
     **_CRM_ERRORS,
-    403: {"description": "Not an admin, or the token carries no tenant", "content": _JSON_ERROR},
-    412: {"description": "Stale If-Match: the settings changed since you read them", "content": _JSON_ERROR},
-    422: {"description": "Invalid settings: each error names the field path and the reason", "content": _JSON_ERROR},
-    428: {"description": "If-Match is missing", "content": _JSON_ERROR},
+    403: {"description": "Not an admin, or the token carries no tenant", "content": ERROR_CONTENT},
+    412: {"description": "Stale If-Match: the settings changed since you read them", "content": ERROR_CONTENT},
+    422: {"description": "Invalid settings: each error names the field path and the reason", "content": ERROR_CONTENT},
+    428: {"description": "If-Match is missing", "content": ERROR_CONTENT},
 }
 
 

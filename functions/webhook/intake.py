@@ -12,10 +12,11 @@ import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadbridge import runtime
-from leadbridge.api import ErrorBody, error_response, http_lambda_handler, make_resolver
+from leadbridge.api import ERROR_CONTENT, error_response, http_lambda_handler, make_resolver
 from leadbridge.crm.base import WebhookVerifier, provider
 from leadbridge.errors import StoreUnavailable
 from leadbridge.inbound.webhook_intake import IntakeOutcome, IntakeResult, accept_webhook, key_ref
@@ -23,21 +24,20 @@ from leadbridge.observability import logger, metrics
 
 app = make_resolver()
 
-_ERROR_SCHEMA = {"application/json": {"schema": ErrorBody.model_json_schema()}}
 _RECEIVED_SCHEMA = {"type": "object", "properties": {"received": {"type": "integer"}}}
-_RESPONSES: dict[int, dict[str, Any]] = {
+_RESPONSES: dict[int, OpenAPIResponse] = {
     200: {
         "description": "Received: verified events are queued; test events and events of a disconnected connection "
         "are acknowledged without being queued.",
         "content": {"application/json": {"schema": _RECEIVED_SCHEMA}},
     },
-    400: {"description": "Correctly signed but malformed body.", "content": _ERROR_SCHEMA},
+    400: {"description": "Correctly signed but malformed body.", "content": ERROR_CONTENT},
     401: {
         "description": "Unknown connection, bad signature or foreign account (deliberately indistinguishable).",
-        "content": _ERROR_SCHEMA,
+        "content": ERROR_CONTENT,
     },
-    404: {"description": "leadbridge has no webhook intake for this CRM.", "content": _ERROR_SCHEMA},
-    503: {"description": "The event could not be stored durably; retry later.", "content": _ERROR_SCHEMA},
+    404: {"description": "leadbridge has no webhook intake for this CRM.", "content": ERROR_CONTENT},
+    503: {"description": "The event could not be stored durably; retry later.", "content": ERROR_CONTENT},
 }
 
 

@@ -2,10 +2,11 @@
 
 from leadbridge.api.auth import Principal, current_principal, principal_from_claims, require_admin
 from leadbridge.api.dependencies import AdminCaller, Caller
-from leadbridge.api.errors import ErrorBody, error_response, error_responses
-from leadbridge.api.resolver import SECURED, http_lambda_handler, make_resolver
+from leadbridge.api.errors import ERROR_CONTENT, ErrorBody, error_response, error_responses
+from leadbridge.api.resolver import SECURED, http_lambda_handler, make_resolver, model_response
 
 __all__ = [
+    "ERROR_CONTENT",
     "SECURED",
     "AdminCaller",
     "Caller",
@@ -16,6 +17,7 @@ __all__ = [
     "error_responses",
     "http_lambda_handler",
     "make_resolver",
+    "model_response",
     "principal_from_claims",
     "require_admin",
 ]

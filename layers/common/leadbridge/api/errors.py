@@ -16,6 +16,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 from pydantic import BaseModel, Field
 
 from leadbridge import errors
@@ -64,6 +69,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# The ErrorBody schema inline, for routes that describe each error status in their own words.
+ERROR_CONTENT: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    content_types.APPLICATION_JSON: {"schema": ErrorBody.model_json_schema()}
+}
+
 _DESCRIPTIONS = {
     400: "Bad request (e.g. an invalid or foreign pagination cursor)",
     401: "Missing or invalid bearer token",
@@ -78,7 +88,7 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI `responses` for a route's error statuses, all with the shared ErrorBody schema."""
     return {
         status: {

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from leadbridge import __version__
 from leadbridge.api.errors import register_error_handlers
@@ -31,6 +32,17 @@ def make_resolver() -> APIGatewayHttpResolver:
     )
     register_error_handlers(app)
     return app
+
+
+def model_response(status: int, model: BaseModel, *, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON response with `model` as its body, for a route that answers another status than 200 or adds headers
+    (its return annotation, e.g. `Response[SyncRun]`, still gives the OpenAPI schema)."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=model.model_dump(mode="json"),
+        headers=headers,
+    )
 
 
 def http_lambda_handler(app: APIGatewayHttpResolver) -> LambdaHandler:
