@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from leadbridge import runtime
-from leadbridge.lifecycle.events import retry_pending_outbound
+from leadbridge.lifecycle import retry_pending_outbound
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from tests.support.lead_documents import STATUS_MAPPING, lead
 from tests.support.superoffice_connect import CTX, Env

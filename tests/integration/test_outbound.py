@@ -12,7 +12,7 @@ import pytest
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import Conflict, NeedsReauth
 from leadbridge.export import ExportServices
-from leadbridge.lifecycle.events import MAX_ATTEMPTS, LeadEvent, LifecycleServices, backoff, retry_pending_outbound
+from leadbridge.lifecycle import MAX_ATTEMPTS, LeadEvent, LifecycleServices, backoff, retry_pending_outbound
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.synclog import Outcome
 from leadbridge.store.leases import DynamoLeadLeases

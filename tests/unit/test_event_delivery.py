@@ -10,18 +10,18 @@ from typing import Any, cast
 import pytest
 
 from leadbridge.errors import ConnectionMissing, CrmError, CrmRejected, CrmUnavailable, InvalidInput, NeedsReauth
-from leadbridge.lifecycle.event_delivery import (
-    DeliveryOutcome,
-    MalformedLeadEvent,
-    deliver_lead_event,
-    read_delivered_event,
-)
-from leadbridge.lifecycle.events import (
+from leadbridge.lifecycle import (
     LeadEvent,
     LeadEventMessage,
     LeadEventOutcome,
     LeadEventResult,
     LifecycleServices,
+)
+from leadbridge.lifecycle.event_delivery import (
+    DeliveryOutcome,
+    MalformedLeadEvent,
+    deliver_lead_event,
+    read_delivered_event,
 )
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from leadbridge.errors import InvalidInput
-from leadbridge.lifecycle.events import LeadEvent, LeadEventMessage, LeadEventType, check_event
+from leadbridge.lifecycle import LeadEvent, LeadEventMessage, LeadEventType, check_event
 
 
 def test_an_event_reads_camel_case_leads_and_a_zoned_time() -> None:

@@ -3,7 +3,7 @@
 A delivery is read (`read_delivered_event`), then applied (`deliver_lead_event`). The policy, in one place:
 - a malformed event never becomes valid: acknowledged and dropped (`MalformedLeadEvent`);
 - no connection, or several and the event does not say which: nothing to apply it to, dropped (`NOT_CONNECTED`);
-- the CRM refuses our credentials: kept as pending outbound until an admin reconnects (`lifecycle.events.defer`);
+- the CRM refuses our credentials: kept as pending outbound until an admin reconnects (`deferred_outbound.defer`);
 - the CRM rejects the write: logged in the sync log where the app sees it, retrying cannot help, dropped (`REJECTED`);
 - anything else (lead busy, store or CRM hiccup outside the pending-outbound path, unexpected errors) is raised, so
   the queue delivers the event again and, after its maxReceiveCount, moves it to the dead-letter queue.
@@ -20,15 +20,10 @@ from enum import StrEnum
 from pydantic import ValidationError
 
 from leadbridge.errors import ConnectionMissing, CrmError, CrmRejected, InvalidInput, NeedsReauth
-from leadbridge.lifecycle.events import (
-    LeadEvent,
-    LeadEventMessage,
-    LeadEventResult,
-    LifecycleServices,
-    check_event,
-    defer,
-    handle_event,
-)
+from leadbridge.lifecycle.contracts import LeadEvent, LeadEventMessage, LeadEventResult
+from leadbridge.lifecycle.deferred_outbound import defer
+from leadbridge.lifecycle.events import check_event, handle_event
+from leadbridge.lifecycle.ports import LifecycleServices
 
 
 class MalformedLeadEvent(Exception):

@@ -41,7 +41,7 @@ class PendingOutbound(BaseModel):
     crm: str
     lead_id: str
     id: str = Field(default_factory=new_entry_id)
-    event: dict[str, Any]  # the lead event, as JSON (leadbridge.lifecycle.events.LeadEvent)
+    event: dict[str, Any]  # the lead event, as JSON (leadbridge.lifecycle.LeadEvent)
     occurred_at: datetime
     attempts: int = Field(default=0, ge=0, description="CRM attempts so far, the failed first one included.")
     next_attempt_at: datetime

@@ -1,0 +1,213 @@
+"""What a lead event writes to the CRM: the deal (export the lead, then create it once under the company or write only
+the fields that differ; delete it, keeping its link as a tombstone), the deal link, the won/lost status field, and
+the company's owner when the lead is transferred."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from leadbridge.crm.base import Connector
+from leadbridge.crm.defaults import profile
+from leadbridge.errors import Conflict
+from leadbridge.export import CompanyResult, ExportRequest, ExportResult, MatchResult, RecordAction, export_lead
+from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutcome, LeadEventResult
+from leadbridge.lifecycle.event_context import EventContext, crm_calls
+from leadbridge.mapping import plan_lead
+from leadbridge.mapping.hashing import content_hash, field_hashes
+from leadbridge.models.crm import CrmObject, StageKind
+from leadbridge.models.synclog import Action, Outcome, SkippedField, Trigger
+from leadbridge.store.links import RecordLink
+
+DELETED = "deleted"  # `match` of a deal link whose CRM deal leadbridge deleted (kept for event ordering)
+
+
+def export_and_deal(
+    ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None, overrides: Mapping[str, Any]
+) -> LeadEventResult:
+    connector = ctx.connector()
+    # The export reuses this event's connector (and its settings and connection reads).
+    shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
+    try:
+        exported = export_lead(
+            shared,
+            ctx.tenant,
+            ExportRequest(lead=ctx.lead),
+            crm=ctx.crm,
+            correlation_id=ctx.correlation_id,
+            trigger=Trigger.LEAD_EVENT,
+            lock=False,
+        )
+    except Conflict as exc:
+        if "match" not in exc.details:
+            raise
+        return ctx.result(
+            LeadEventOutcome.NEEDS_DECISION,
+            reason=exc.message + " " + str(exc.details.get("hint", "")),
+            match=MatchResult.model_validate(exc.details["match"]),
+            log_entry_id=exc.details.get("log_entry_id"),
+        )
+    before = crm_calls([connector])
+    deal = upsert_deal(ctx, connector, exported, live_deal, deal_link, overrides)
+    result = ctx.result(
+        LeadEventOutcome.APPLIED,
+        company=exported.company,
+        persons=exported.persons,
+        crm_calls=exported.crm_calls + (crm_calls([connector]) - before),
+        log_entry_id=exported.log_entry_id,
+    )
+    if deal is None:
+        result.reason = "deals are not synced to the CRM (objects.deal.direction)"
+        return result
+    result.deal, result.log_entry_id = deal
+    return result
+
+
+def upsert_deal(
+    ctx: EventContext,
+    connector: Connector,
+    exported: ExportResult,
+    live_deal: RecordLink | None,
+    deal_link: RecordLink | None,
+    overrides: Mapping[str, Any],
+) -> tuple[DealResult, str] | None:
+    if not ctx.settings.objects.deal.direction.outbound:
+        return None
+    before = crm_calls([connector])
+    plan = plan_lead(ctx.settings, ctx.lead, {CrmObject.DEAL: connector.fields(CrmObject.DEAL)}, linked=True)
+    assert plan.deal is not None
+    fields = {**plan.deal.fields, **overrides}
+    if live_deal is None:
+        person_id = exported.persons[0].crm_id if exported.persons else None
+        created = connector.create(CrmObject.DEAL, fields, parent_id=exported.company.crm_id, person_id=person_id)
+        crm_id, url, action, written = created.id, created.url, DealAction.CREATED, list(fields)
+        hashes = field_hashes(fields)
+    else:
+        hashes = {**live_deal.field_hashes, **field_hashes(fields)}
+        changed = {k: v for k, v in fields.items() if live_deal.field_hashes.get(k) != hashes[k]}
+        if changed:
+            connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+        crm_id, url, written = live_deal.crm_id, live_deal.url, list(changed)
+        action = DealAction.UPDATED if changed else DealAction.UNCHANGED
+    save_deal_link(ctx, crm_id, url, hashes, created_at=live_deal.created_at if live_deal else None)
+    entry = ctx.entry(
+        action={DealAction.CREATED: Action.CREATE, DealAction.UPDATED: Action.UPDATE}.get(action, Action.SKIP),
+        outcome=Outcome.SKIPPED if action is DealAction.UNCHANGED else Outcome.SUCCESS,
+        object=CrmObject.DEAL,
+        crm_id=crm_id,
+        fields_written=written,
+        fields_skipped=[SkippedField(field=s.crm_field or ", ".join(s.app_fields), reason=s.reason.value)
+                        for s in plan.deal.skipped],
+        crm_calls=crm_calls([connector]) - before,
+    )  # fmt: skip
+    ctx.svc.sync_log.write(entry)
+    return DealResult(crm_id=crm_id, url=url, action=action, fields_written=written), entry.id
+
+
+def write_deal(ctx: EventContext, live_deal: RecordLink, fields: Mapping[str, Any]) -> LeadEventResult:
+    """Write `fields` to the linked deal, only those whose value differs from what leadbridge last wrote."""
+    connector = ctx.connector()
+    before = crm_calls([connector])
+    hashes = field_hashes(fields)
+    changed = {k: v for k, v in fields.items() if live_deal.field_hashes.get(k) != hashes[k]}
+    if changed:
+        connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+    save_deal_link(
+        ctx, live_deal.crm_id, live_deal.url, {**live_deal.field_hashes, **hashes}, created_at=live_deal.created_at
+    )
+    action = DealAction.UPDATED if changed else DealAction.UNCHANGED
+    entry = ctx.entry(
+        action=Action.UPDATE if changed else Action.SKIP,
+        outcome=Outcome.SUCCESS if changed else Outcome.SKIPPED,
+        object=CrmObject.DEAL,
+        crm_id=live_deal.crm_id,
+        fields_written=list(changed),
+        fields_skipped=[] if changed else [SkippedField(field="*", reason="unchanged")],
+        crm_calls=crm_calls([connector]) - before,
+    )
+    ctx.svc.sync_log.write(entry)
+    deal = DealResult(crm_id=live_deal.crm_id, url=live_deal.url, action=action, fields_written=list(changed))
+    return ctx.result(LeadEventOutcome.APPLIED, deal=deal, log_entry_id=entry.id, crm_calls=entry.crm_calls)
+
+
+def delete_deal(ctx: EventContext, live_deal: RecordLink) -> LeadEventResult:
+    connector = ctx.connector()
+    before = crm_calls([connector])
+    connector.delete(CrmObject.DEAL, live_deal.crm_id)
+    # The link stays as a tombstone: its event time keeps an older, late event from re-creating the deal.
+    ctx.svc.links.save(
+        live_deal.model_copy(update={"match": DELETED, "updated_at": ctx.svc.clock(), "last_event_at": ctx.occurred_at})
+    )
+    entry = ctx.entry(
+        action=Action.DELETE,
+        outcome=Outcome.SUCCESS,
+        object=CrmObject.DEAL,
+        crm_id=live_deal.crm_id,
+        crm_calls=crm_calls([connector]) - before,
+    )
+    ctx.svc.sync_log.write(entry)
+    deal = DealResult(crm_id=live_deal.crm_id, url=live_deal.url, action=DealAction.DELETED)
+    return ctx.result(LeadEventOutcome.APPLIED, deal=deal, log_entry_id=entry.id, crm_calls=entry.crm_calls)
+
+
+def write_company_owner(
+    ctx: EventContext, link: RecordLink, owner_field: str, crm_user: str
+) -> tuple[CompanyResult, str, int]:
+    connector = ctx.connector()
+    before = crm_calls([connector])
+    hashes = field_hashes({owner_field: crm_user})
+    changed = link.field_hashes.get(owner_field) != hashes[owner_field]
+    if changed:
+        connector.update(CrmObject.COMPANY, link.crm_id, {owner_field: crm_user})
+        ctx.svc.links.save(
+            link.model_copy(update={"field_hashes": {**link.field_hashes, **hashes}, "updated_at": ctx.svc.clock()})
+        )
+    entry = ctx.entry(
+        action=Action.UPDATE if changed else Action.SKIP,
+        outcome=Outcome.SUCCESS if changed else Outcome.SKIPPED,
+        object=CrmObject.COMPANY,
+        crm_id=link.crm_id,
+        fields_written=[owner_field] if changed else [],
+        crm_calls=crm_calls([connector]) - before,
+    )
+    ctx.svc.sync_log.write(entry)
+    action = RecordAction.UPDATED if changed else RecordAction.UNCHANGED
+    return CompanyResult(crm_id=link.crm_id, url=link.url, action=action), entry.id, entry.crm_calls
+
+
+def save_deal_link(
+    ctx: EventContext, crm_id: str, url: str | None, hashes: dict[str, str], *, created_at: datetime | None
+) -> None:
+    now = ctx.svc.clock()
+    ctx.svc.links.save(
+        RecordLink(
+            tenant=ctx.tenant,
+            crm=ctx.crm,
+            object=CrmObject.DEAL,
+            app_id=ctx.lead.id,
+            crm_id=crm_id,
+            url=url,
+            lead_id=ctx.lead.id,
+            content_hash=content_hash(hashes),
+            field_hashes=hashes,
+            match="created",
+            created_at=created_at or now,
+            updated_at=now,
+            synced_at=now,
+            last_event_at=ctx.occurred_at,
+        )
+    )
+
+
+def status_field(ctx: EventContext, kind: StageKind) -> dict[str, str] | str:
+    """{field: value} that puts the deal in the CRM's won/lost state, or why that is impossible."""
+    prof = profile(ctx.crm)
+    stages = ctx.connector().stages()
+    # A separate status (SuperOffice Sold/Lost) is preferred; CRMs with closed-won/lost stages use the stage.
+    for group, field in (("status", prof.status_field), ("stage", prof.stage_field)):
+        found = next((s for s in stages if s.kind is kind and s.group == group), None)
+        if found is not None and field:
+            return {field: found.id}
+    return f"the CRM offers no {kind.value} status or stage"
