@@ -15,7 +15,7 @@ from leadbridge import runtime
 from leadbridge.api.testing import http_api_event
 from leadbridge.crm.defaults import default_settings
 from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.settings.service import SettingsServices, connector_for
+from leadbridge.settings import SettingsServices, connector_for
 from leadbridge.store.settings import DynamoSettingsStore
 from local.lambda_runtime import FunctionRuntime
 from tests.support.crm_metadata import InMemoryMetadata

@@ -1,2 +1,61 @@
 """Integration settings: read with defaults, validate against the CRM's metadata, save with optimistic concurrency,
-version, preview an export, and compute the schedule's next run."""
+version, preview an export, and compute the schedule's next run.
+
+| module | owns |
+|---|---|
+| `ports` | `SettingsServices` (store, live metadata, scheduler, log), `Connections`, `Vault`, `require_supported` |
+| `contracts` | `SaveResult`, `PreviewRequest`, `PreviewResult` |
+| `reading` | the stored document or the CRM's defaults (`get_settings`), the history of changes |
+| `saving` | replace / merge-patch with If-Match (ETags), a new version with its audit record and log entry |
+| `validation` | a document against the CRM's live metadata; pydantic errors as 422s naming each field path |
+| `preview` | what exporting a sample lead would write; writes nothing |
+| `crm_metadata` | the connector of a tenant's connection, the settings' object choice, the settings screen's lookups |
+| `schedule` | the schedule's next run and the runs in a window |
+
+Every function takes its ports in `SettingsServices`; nothing here imports boto3 or httpx. Callers use this package's
+names (`from leadbridge import settings; settings.get_settings(svc, tenant_id, crm)`).
+"""
+
+from leadbridge.settings.contracts import PreviewRequest, PreviewResult, SaveResult
+from leadbridge.settings.crm_metadata import connector_for, crm_source, metadata_source, object_names
+from leadbridge.settings.ports import (
+    Connections,
+    Scheduler,
+    SettingsServices,
+    SyncLogWriter,
+    Vault,
+    require_supported,
+)
+from leadbridge.settings.preview import preview
+from leadbridge.settings.reading import get_settings, settings_history
+from leadbridge.settings.saving import etag, merge_patch, parse_if_match, patch_settings, replace_settings
+from leadbridge.settings.schedule import next_run, runs_between
+from leadbridge.settings.validation import invalid_from_pydantic, validate_against_crm
+
+__all__ = [
+    "Connections",
+    "PreviewRequest",
+    "PreviewResult",
+    "SaveResult",
+    "Scheduler",
+    "SettingsServices",
+    "SyncLogWriter",
+    "Vault",
+    "connector_for",
+    "crm_source",
+    "etag",
+    "get_settings",
+    "invalid_from_pydantic",
+    "merge_patch",
+    "metadata_source",
+    "next_run",
+    "object_names",
+    "parse_if_match",
+    "patch_settings",
+    "preview",
+    "replace_settings",
+    "require_supported",
+    "runs_between",
+    "settings_history",
+    "validate_against_crm",
+]

@@ -1,0 +1,75 @@
+"""Validating a settings document: against the connected CRM's live metadata (`validate_against_crm`), and pydantic's
+errors as a 422 naming each field path (`invalid_from_pydantic`)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import ValidationError
+
+from leadbridge.crm.defaults import profile
+from leadbridge.errors import InvalidInput
+from leadbridge.mapping import Metadata, validate_settings
+from leadbridge.mapping.validation import ValidationReport
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.settings.crm_metadata import metadata_source
+from leadbridge.settings.ports import SettingsServices
+
+
+def validate_against_crm(svc: SettingsServices, tenant_id: str, candidate: SettingsDocument) -> ValidationReport:
+    """The report of `candidate` against the connected CRM's metadata for its object choice; raises InvalidInput (422
+    naming each path) when the document does not fit the CRM."""
+    source = metadata_source(svc, tenant_id, candidate.crm, candidate)
+    report = validate_settings(
+        candidate, Metadata.for_document(source, candidate), crm_label=profile(candidate.crm).label
+    )
+    if report.errors:
+        raise InvalidInput(
+            f"The settings do not fit the connected {profile(candidate.crm).label}: "
+            + "; ".join(f"{e.path}: {e.reason}" for e in report.errors[:5]),
+            errors=[
+                {"loc": ["body", *_loc(e.path)], "path": e.path, "type": e.code, "message": e.reason}
+                for e in report.errors
+            ],
+        )
+    return report
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _loc(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for part in path.split("."):
+        name, *indexes = _INDEX.split(part)
+        if name:
+            out.append(name)
+        out.extend(int(i) for i in indexes if i)
+    return out
+
+
+def _path(loc: tuple[str | int, ...] | list[str | int]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in ("function-after", "function-before") or part.startswith(("function-", "tagged-union")):
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def invalid_from_pydantic(exc: ValidationError) -> InvalidInput:
+    """A pydantic error as a 422 naming each field path (`field_mappings.company[3].crm_field`) and reason."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p in _DISCRIMINATOR_TAGS)]
+        path = _path(loc)
+        problems.append({"loc": ["body", *loc], "path": path, "type": error["type"], "message": error["msg"]})
+    summary = "; ".join(f"{p['path'] or 'body'}: {p['message']}" for p in problems[:5])
+    return InvalidInput(f"Invalid settings: {summary}", errors=problems)
+
+
+# Discriminated-union tags pydantic inserts into error locations (the transform kinds).
+_DISCRIMINATOR_TAGS = {"truncate", "country", "split_name", "join", "convert", "default"}
