@@ -72,6 +72,33 @@ def backoff_delay(retry_number: int, policy: RetryPolicy, rand: Callable[[], flo
     return rand() * ceiling
 
 
+class ConnectorHttp:
+    """A provider's HTTP for its connectors: one pooled client per process (connectors for different tenants share
+    connections to the same hosts), the retry policy, and a fresh `RetryingSender` per connector, so each connector
+    counts its own calls."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        timeouts: Timeouts,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.rand = rand
+        self.client = httpx.Client(timeout=timeouts.to_httpx(), transport=transport)
+
+    def sender(self) -> RetryingSender:
+        return RetryingSender(
+            self.client, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service=self.service
+        )
+
+
 class RetryingSender:
     """Sends prepared requests with the retry policy and counts every attempt per operation name."""
 

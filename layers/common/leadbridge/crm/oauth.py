@@ -91,3 +91,14 @@ class OAuthClientBuilder:
             raise CrmUnavailable(f"{self.service} token endpoint unreachable: {type(exc).__name__}") from exc
         except ValueError as exc:  # 2xx/4xx with a body that is not a JSON object
             raise CrmUnavailable(f"{self.service} token endpoint returned an unreadable body: {exc}") from exc
+
+    def revoke(self, send: Callable[[], httpx.Response]) -> None:
+        """One revocation request (`send`), counted as `token.revoke`. RFC 7009: 200 also for an already invalid
+        token, and a 400 means the token is unusable anyway; unreachable, 5xx, 401/403/429 → `CrmUnavailable`."""
+        self.calls["token.revoke"] += 1
+        try:
+            response = send()
+        except httpx.HTTPError as exc:
+            raise CrmUnavailable(f"{self.service} revocation endpoint unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code in (401, 403, 429):
+            raise CrmUnavailable(f"{self.service} revocation failed with HTTP {response.status_code}")

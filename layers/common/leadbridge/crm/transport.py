@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -29,6 +29,14 @@ ErrorTranslator = Callable[[str, httpx.Response, Any], CrmError]
 # Called with each answer that is not a 401: True sends the request again (the hook did what the answer asked for),
 # False hands the answer back; the hook raises when it has given up.
 Replay = Callable[[httpx.Response], bool]
+
+
+class RequestOptions(TypedDict, total=False):
+    params: Mapping[str, str] | None
+    json_body: Any  # sent as JSON; also what `translate` is given
+    content_type: str  # of the JSON body (default application/json)
+    headers: Mapping[str, str] | None
+    replay: Replay | None
 
 
 class CrmTransport:
@@ -60,49 +68,27 @@ class CrmTransport:
     def request_count(self) -> int:
         return sum(self.sender.calls.values())
 
-    def request(
-        self,
-        op: str,
-        method: str,
-        url: Callable[[], str],
-        *,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        content_type: str = "application/json",
-        headers: Mapping[str, str] | None = None,
-        replay: Replay | None = None,
-    ) -> Any:
+    def request(self, op: str, method: str, url: Callable[[], str], **options: Unpack[RequestOptions]) -> Any:
         """Parsed JSON of a 2xx answer (None for 204 or an empty body); any other answer → `translate`."""
-        response = self.send(
-            op, method, url, params=params, json_body=json_body, content_type=content_type, headers=headers,
-            replay=replay,
-        )  # fmt: skip
+        response = self.send(op, method, url, **options)
         if 200 <= response.status_code < 300:
             return None if response.status_code == 204 or not response.content else self.json(response, op)
-        raise self.translate(op, response, json_body)
+        raise self.translate(op, response, options.get("json_body"))
 
-    def send(
-        self,
-        op: str,
-        method: str,
-        url: Callable[[], str],
-        *,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        content_type: str = "application/json",
-        headers: Mapping[str, str] | None = None,
-        replay: Replay | None = None,
-    ) -> httpx.Response:
+    def send(self, op: str, method: str, url: Callable[[], str], **options: Unpack[RequestOptions]) -> httpx.Response:
         """The first answer that is neither a 401 nor one `replay` sent again. `url` is asked on every attempt, so
         a replay may change where the request goes."""
+        json_body, replay, extra_headers = options.get("json_body"), options.get("replay"), options.get("headers")
         token = self.tokens.access_token()
         refreshed = False
         content = json.dumps(json_body, default=self.json_default).encode("utf-8") if json_body is not None else None
         while True:
-            all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(extra_headers or {})}
             if content is not None:
-                all_headers["Content-Type"] = content_type
-            request = self.sender.http.build_request(method, url(), params=params, headers=all_headers, content=content)
+                headers["Content-Type"] = options.get("content_type", "application/json")
+            request = self.sender.http.build_request(
+                method, url(), params=options.get("params"), headers=headers, content=content
+            )
             response = self.sender.send(op, request)
             if self.observe is not None:
                 self.observe(response)

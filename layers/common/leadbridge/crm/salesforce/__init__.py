@@ -18,13 +18,13 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 
 import httpx
 
+from leadbridge.crm.app_registration import client_secret_from_env, timeouts_from_env
 from leadbridge.crm.base import ConnectionContext, TokenSource, register
-from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.http import ConnectorHttp, RetryPolicy, Timeouts
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
 from leadbridge.crm.salesforce import defaults
 from leadbridge.crm.salesforce.client import SalesforceClient
@@ -63,9 +63,6 @@ class SalesforceProvider:
         self.api_version = api_version
         self.org_nr_field = org_nr_field
         self.timeouts = timeouts or Timeouts()
-        self.retry = retry or RetryPolicy()
-        self.sleep = sleep
-        self.rand = rand
         self._oauth = SalesforceOAuth(
             client_id=client_id,
             client_secret=client_secret,
@@ -75,33 +72,23 @@ class SalesforceProvider:
             timeouts=self.timeouts,
             transport=transport,
         )
-        # One pooled client per process: connectors for different tenants share connections to the same hosts.
-        self._http = httpx.Client(timeout=self.timeouts.to_httpx(), transport=transport)
+        self._http = ConnectorHttp(
+            "Salesforce", timeouts=self.timeouts, retry=retry, sleep=sleep, rand=rand, transport=transport
+        )
         self._webhooks = SalesforceWebhooks()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SalesforceProvider:
-        from leadbridge.crm.superoffice import _secret_from_secrets_manager
-
         env = os.environ if environ is None else environ
-        secret_name = env.get("SALESFORCE_CLIENT_SECRET_NAME")
-        client_secret: str | Callable[[], str]
-        if secret_name:
-            client_secret = lambda: _secret_from_secrets_manager(secret_name)  # noqa: E731
-        else:
-            client_secret = env.get("SALESFORCE_CLIENT_SECRET", "")
         return cls(
             client_id=env.get("SALESFORCE_CLIENT_ID", ""),
-            client_secret=client_secret,
+            client_secret=client_secret_from_env(env, "SALESFORCE"),
             login_base=env.get("SALESFORCE_LOGIN_BASE") or login_base_for(env.get("SALESFORCE_ENVIRONMENT", "")),
             api_version=env.get("SALESFORCE_API_VERSION", "v62.0"),
             scope=env.get("SALESFORCE_SCOPE", "api refresh_token"),
             assumed_session_seconds=float(env.get("SALESFORCE_ASSUMED_SESSION_SECONDS", "7200")),
             org_nr_field=env.get("SALESFORCE_ORG_NR_FIELD", "AccountNumber"),
-            timeouts=Timeouts(
-                connect=float(env.get("SALESFORCE_CONNECT_TIMEOUT", "5")),
-                read=float(env.get("SALESFORCE_READ_TIMEOUT", "30")),
-            ),
+            timeouts=timeouts_from_env(env, "SALESFORCE"),
         )
 
     def default_settings(self) -> SettingsDocument:
@@ -114,10 +101,7 @@ class SalesforceProvider:
         self, context: ConnectionContext, tokens: TokenSource, objects: Mapping[str, str] | None = None
     ) -> SalesforceConnector:
         """`objects`: the settings' CRM object per app object (`{"company": "Lead", ...}`); Accounts by default."""
-        sender = RetryingSender(
-            self._http, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service="Salesforce"
-        )
-        client = SalesforceClient(instance_url=context.api_base, tokens=tokens, sender=sender,
+        client = SalesforceClient(instance_url=context.api_base, tokens=tokens, sender=self._http.sender(),
                                   api_version=self.api_version)
         return SalesforceConnector(context=context, client=client, objects=objects, org_nr_field=self.org_nr_field)
 

@@ -18,7 +18,6 @@ are configured in Setup, not through REST (see `register_webhook`).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,8 +27,10 @@ from urllib.parse import quote
 from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
+from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
 from leadbridge.crm.salesforce.describe import Describe, check_write, decode
+from leadbridge.crm.transport import CrmTransport
 from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable, InvalidCursor
 from leadbridge.models.crm import (
     ChangePage,
@@ -68,7 +69,7 @@ def soql_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-class SalesforceConnector:
+class SalesforceConnector(TransportReporting):
     crm = "salesforce"
 
     def __init__(
@@ -92,7 +93,6 @@ class SalesforceConnector:
             CrmObject.ACTIVITY: "Task",
         }
         self.org_nr_field = org_nr_field
-        self._skipped: list[str] = []  # describe-checked writes skip nothing: a refused field fails the write
         self._describes: dict[str, Describe] = {}
         # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
         self.metadata_cache: MetadataCache | None = None
@@ -101,17 +101,8 @@ class SalesforceConnector:
     def lead_mode(self) -> bool:
         return self.names[CrmObject.COMPANY] == "Lead"
 
-    @property
-    def calls(self) -> Counter[str]:
-        """Requests sent per operation name (`contact.get`, `archive.query`, ...)."""
-        return self.client.transport.calls
-
-    def request_count(self) -> int:
-        return self.client.transport.request_count()
-
-    def take_skipped_fields(self) -> list[str]:
-        skipped, self._skipped = self._skipped, []
-        return skipped
+    def _transport(self) -> CrmTransport:
+        return self.client.transport
 
     @property
     def quota_remaining(self) -> int | None:
@@ -237,7 +228,7 @@ class SalesforceConnector:
         answer = self.client.request(f"{sobject.lower()}.create", "POST", f"sobjects/{sobject}", json_body=body)
         if not isinstance(answer, Mapping) or not answer.get("id"):
             raise CrmUnavailable(f"Salesforce created a {sobject} but returned no id")
-        self._skipped = []
+        self._note_skipped_fields([])  # describe-checked: a field Salesforce would refuse fails the write instead
         return self._written(obj, str(answer["id"]), body)
 
     def create_many(
@@ -293,7 +284,7 @@ class SalesforceConnector:
         if body:
             self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
                                 json_body=body)
-        self._skipped = []
+        self._note_skipped_fields([])  # describe-checked: a field Salesforce would refuse fails the write instead
         return self._written(obj, _sf_id(record_id), body)
 
     def delete(self, obj: CrmObject, record_id: str) -> None:

@@ -157,15 +157,12 @@ class SalesforceOAuth:
     def revoke(self, grant: Grant) -> None:
         """Revoking the refresh token also ends every access token issued from it."""
         token = grant.refresh_token or grant.access_token
-        self.calls["token.revoke"] += 1
-        try:
+
+        def send() -> httpx.Response:
             with self._clients.http() as http:
-                response = http.post(f"{self._login_of(grant)}/services/oauth2/revoke", data={"token": token})
-        except httpx.HTTPError as exc:
-            raise CrmUnavailable(f"Salesforce revocation endpoint unreachable: {type(exc).__name__}") from exc
-        # 400 invalid_token: the token is already unusable, which is what we wanted.
-        if response.status_code >= 500 or response.status_code in (401, 403, 429):
-            raise CrmUnavailable(f"Salesforce revocation failed with HTTP {response.status_code}")
+                return http.post(f"{self._login_of(grant)}/services/oauth2/revoke", data={"token": token})
+
+        self._clients.revoke(send)  # 400 invalid_token: the token is already unusable, which is what we wanted
 
     # --- helpers --------------------------------------------------------------------------------------------------
 

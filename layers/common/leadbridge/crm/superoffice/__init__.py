@@ -12,17 +12,16 @@ Settings (environment):
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 
 import httpx
 
+from leadbridge.crm.app_registration import client_secret_from_env, timeouts_from_env
 from leadbridge.crm.base import ConnectionContext, TokenSource, register
-from leadbridge.crm.http import RetryingSender, RetryPolicy, Timeouts
+from leadbridge.crm.http import ConnectorHttp, RetryPolicy, Timeouts
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
 from leadbridge.crm.superoffice import defaults
 from leadbridge.crm.superoffice.connector import SuperOfficeConnector
@@ -55,10 +54,7 @@ class SuperOfficeProvider:
     ) -> None:
         self.login_base = login_base.rstrip("/")
         self.timeouts = timeouts or Timeouts()
-        self.retry = retry or RetryPolicy()
         self.page_size = page_size
-        self.sleep = sleep
-        self.rand = rand
         self._oauth = SuperOfficeOAuth(
             client_id=client_id,
             client_secret=client_secret,
@@ -66,29 +62,19 @@ class SuperOfficeProvider:
             timeouts=self.timeouts,
             transport=transport,
         )
-        # One pooled client per process: connectors for different tenants share connections to the same hosts.
-        self._http = httpx.Client(timeout=self.timeouts.to_httpx(), transport=transport)
+        self._http = ConnectorHttp(
+            "SuperOffice", timeouts=self.timeouts, retry=retry, sleep=sleep, rand=rand, transport=transport
+        )
         self._webhooks = SuperOfficeWebhooks()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SuperOfficeProvider:
         env = os.environ if environ is None else environ
-        client_id = env.get("SUPEROFFICE_CLIENT_ID", "")
-        login_base = env.get("SUPEROFFICE_LOGIN_BASE") or login_base_for(env.get("SUPEROFFICE_ENVIRONMENT", "sod"))
-        secret_name = env.get("SUPEROFFICE_CLIENT_SECRET_NAME")
-        client_secret: str | Callable[[], str]
-        if secret_name:
-            client_secret = lambda: _secret_from_secrets_manager(secret_name)  # noqa: E731
-        else:
-            client_secret = env.get("SUPEROFFICE_CLIENT_SECRET", "")
         return cls(
-            client_id=client_id,
-            client_secret=client_secret,
-            login_base=login_base,
-            timeouts=Timeouts(
-                connect=float(env.get("SUPEROFFICE_CONNECT_TIMEOUT", "5")),
-                read=float(env.get("SUPEROFFICE_READ_TIMEOUT", "30")),
-            ),
+            client_id=env.get("SUPEROFFICE_CLIENT_ID", ""),
+            client_secret=client_secret_from_env(env, "SUPEROFFICE"),
+            login_base=env.get("SUPEROFFICE_LOGIN_BASE") or login_base_for(env.get("SUPEROFFICE_ENVIRONMENT", "sod")),
+            timeouts=timeouts_from_env(env, "SUPEROFFICE"),
             page_size=int(env.get("SUPEROFFICE_PAGE_SIZE", "1000")),
         )
 
@@ -102,32 +88,13 @@ class SuperOfficeProvider:
         self, context: ConnectionContext, tokens: TokenSource, objects: Mapping[str, str] | None = None
     ) -> SuperOfficeConnector:
         # `objects` is ignored: SuperOffice's objects are fixed (Contact/Person/Sale/Appointment).
-        sender = RetryingSender(
-            self._http, policy=self.retry, calls=Counter(), sleep=self.sleep, rand=self.rand, service="SuperOffice"
-        )
         login_base = str(context.extra.get("login_base") or self.login_base)
         return SuperOfficeConnector(
-            context=context, tokens=tokens, login_base=login_base, sender=sender, page_size=self.page_size
+            context=context, tokens=tokens, login_base=login_base, sender=self._http.sender(), page_size=self.page_size
         )
 
     def webhooks(self) -> SuperOfficeWebhooks:
         return self._webhooks
-
-
-def _secret_from_secrets_manager(name: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=300)
-    text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-    # Accept a bare secret or a JSON object {"client_secret": "..."} (how the console stores key/value secrets).
-    if text.lstrip().startswith("{"):
-        try:
-            document = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(document, dict) and document.get("client_secret"):
-            return str(document["client_secret"])
-    return text
 
 
 register("superoffice", SuperOfficeProvider.from_env)

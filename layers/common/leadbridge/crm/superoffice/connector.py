@@ -15,7 +15,6 @@ entity's), so those GETs run `read_concurrency` (default 4) at a time: a page ta
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from leadbridge.crm.base import ConnectionContext, TokenSource
 from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
+from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.superoffice import odata
 from leadbridge.crm.superoffice.client import SuperOfficeClient
 from leadbridge.crm.superoffice.fields import (
@@ -49,6 +49,7 @@ from leadbridge.crm.superoffice.mapping import (
     needs_current_entity,
     patch_paths_to_fields,
 )
+from leadbridge.crm.transport import CrmTransport
 from leadbridge.errors import CrmNotFound, CrmRejected, CrmUnavailable, InvalidCursor
 from leadbridge.models.crm import (
     ChangePage,
@@ -82,7 +83,7 @@ OBJECT_LABELS = {
 }
 
 
-class SuperOfficeConnector:
+class SuperOfficeConnector(TransportReporting):
     crm = "superoffice"
 
     def __init__(
@@ -107,7 +108,6 @@ class SuperOfficeConnector:
         self.page_size = page_size
         self.date_format = date_format
         self.read_concurrency = max(1, read_concurrency)
-        self._skipped: list[str] = []  # names the last create/update left out (not published / read-only)
         self._custom: dict[CrmObject, dict[str, CustomFieldMeta]] = {}
         self._lengths: dict[CrmObject, dict[str, int]] = {}
         # Shared across connectors of this container (exports set it); None: metadata lives as long as this connector.
@@ -118,17 +118,8 @@ class SuperOfficeConnector:
         """Current tenant API base; differs from `context.api_base` after a host move (persist it)."""
         return self.client.api_base
 
-    @property
-    def calls(self) -> Counter[str]:
-        """Requests sent per operation name (`contact.get`, `archive.query`, ...)."""
-        return self.client.transport.calls
-
-    def request_count(self) -> int:
-        return self.client.transport.request_count()
-
-    def take_skipped_fields(self) -> list[str]:
-        skipped, self._skipped = self._skipped, []
-        return skipped
+    def _transport(self) -> CrmTransport:
+        return self.client.transport
 
     # --- metadata -------------------------------------------------------------------------------------------------
 
@@ -620,7 +611,7 @@ class SuperOfficeConnector:
             raise CrmRejected(exc.reason, fields=patch_paths_to_fields(obj, exc.fields), status=exc.status) from exc
 
     def _note_skipped(self, obj: CrmObject, skipped: list[str]) -> None:
-        self._skipped = skipped
+        self._note_skipped_fields(skipped)  # not published / read-only in this tenant
         if skipped:
             log.info("superoffice %s write skipped fields not available in this tenant: %s", obj.value, skipped)
 

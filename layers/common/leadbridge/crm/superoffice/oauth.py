@@ -195,15 +195,13 @@ class SuperOfficeOAuth:
         if not endpoint or not token:
             return  # nothing SuperOffice lets us revoke: forgetting the tokens is all we can do
         hint = "refresh_token" if grant.refresh_token else "access_token"
-        self.calls["token.revoke"] += 1
-        try:
+
+        def send() -> httpx.Response:
             with self._clients.client() as client:
-                response = client.revoke_token(str(endpoint), token=token, token_type_hint=hint)
-        except httpx.HTTPError as exc:
-            raise CrmUnavailable(f"SuperOffice revocation endpoint unreachable: {type(exc).__name__}") from exc
-        # RFC 7009: 200 also for already-invalid tokens; a 400 means the token is unusable anyway.
-        if response.status_code >= 500 or response.status_code in (401, 403, 429):
-            raise CrmUnavailable(f"SuperOffice revocation failed with HTTP {response.status_code}")
+                response: httpx.Response = client.revoke_token(str(endpoint), token=token, token_type_hint=hint)
+                return response
+
+        self._clients.revoke(send)
 
     # --- id_token -------------------------------------------------------------------------------------------------
 
