@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel, ConfigDict
 
 from leadbridge.config import Settings, settings
@@ -67,11 +66,6 @@ def principal_from_claims(claims: Mapping[str, Any], config: Settings | None = N
         roles=roles,
         is_admin=config.admin_role in roles,
     )
-
-
-def current_principal(app: APIGatewayHttpResolver, config: Settings | None = None) -> Principal:
-    """The principal of the request `app` is handling."""
-    return principal_from_claims(app.current_event.request_context.authorizer.jwt_claim, config)
 
 
 def require_admin(principal: Principal) -> Principal:
