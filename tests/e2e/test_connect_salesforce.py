@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 
 from local.sandbox.salesforce.outbound import Notification, envelope
 from tests.support.salesforce_connect import ADMIN_EMAIL, TENANT, SfConnect
+from tests.support.waiting import wait_until
 
 
 def test_connect_round_trip(sfc: SfConnect) -> None:
@@ -59,14 +59,18 @@ def test_outbound_message_is_acked_queued_and_processed(sfc: SfConnect, caplog: 
 
 def _log_record(caplog: pytest.LogCaptureFixture, message: str, event_id: str) -> logging.LogRecord:
     """The log record of `message` about `event_id`, waiting for the background pump when needed."""
-    deadline = time.monotonic() + 15
-    while True:
+
+    def found() -> logging.LogRecord | None:
         for record in caplog.records:
             facts = record.__dict__
             if record.getMessage() == message and event_id in (facts.get("event_id"), *(facts.get("events") or [])):
                 return record
-        assert time.monotonic() < deadline, f"no {message!r} log for {event_id}"
-        time.sleep(0.05)
+        return None
+
+    wait_until(found, what=f"a {message!r} log for {event_id}")
+    record = found()
+    assert record is not None
+    return record
 
 
 def test_messages_of_another_org_or_key_are_refused(sfc: SfConnect) -> None:

@@ -6,7 +6,6 @@ SuperOffice sandbox. Nothing is called directly: the test only publishes, then l
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import boto3
 import pytest
 
 from tests.support.superoffice_connect import CTX, Env
+from tests.support.waiting import wait_until
 
 TENANT = "acme-bus"
 
@@ -51,12 +51,8 @@ class Bus:
         assert response.status_code == 200, response.text
         return list(response.json()["items"])
 
-    def wait_for(self, condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"gave up waiting for {what}")
-            time.sleep(0.1)
+    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
+        wait_until(condition, what=what)
 
 
 def detail(lead_id: str, kind: str = "created", **event: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +19,11 @@ from leadbridge import runtime
 from leadbridge.models.connection import WebhookStatus
 from local.pump import BatchOutcome
 from local.stack import LocalStack
+from tests.support.change_feed import without_settle_window
 from tests.support.lead_documents import STATUS_MAPPING, lead
 from tests.support.local_stack import stepped_stack
 from tests.support.superoffice_connect import CTX, Env
+from tests.support.waiting import wait_until
 
 TENANT = "acme-sync"
 WORKER = "SyncWorkerFunction"
@@ -78,21 +79,27 @@ class Sync:
         return response.json()
 
     def changes(self, at_least: int = 1) -> list[dict[str, Any]]:
-        """The whole feed, read in small pages. The feed shows a change once it is 2 s old (its settle window), so
-        this polls until `at_least` changes are readable (or 20 s passed)."""
-        deadline = time.monotonic() + 20
-        while True:
-            items: list[dict[str, Any]] = []
+        """The whole feed, read in small pages, once it holds `at_least` changes (the feed's settle window is off in
+        this module: every run has finished when the test reads)."""
+        items: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            items.clear()
             cursor = None
             while True:
                 page = self.get("/changes", limit=2, **({"cursor": cursor} if cursor else {}))
-                items += page["items"]
+                items.extend(page["items"])
                 cursor = page["next_cursor"]
                 if not page["has_more"]:
-                    break
-            if len(items) >= at_least or time.monotonic() > deadline:
-                return items
-            time.sleep(0.5)
+                    return len(items) >= at_least
+
+        wait_until(enough, what=f"{at_least} changes in the feed")
+        return items
+
+
+@pytest.fixture(autouse=True)
+def feed_shows_changes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_settle_window(monkeypatch)
 
 
 @pytest.fixture

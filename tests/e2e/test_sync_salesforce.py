@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +21,10 @@ import pytest
 from local.pump import BatchOutcome
 from local.sandbox.salesforce import SalesforceSandbox
 from local.stack import LocalStack
+from tests.support.change_feed import without_settle_window
 from tests.support.local_stack import stepped_stack
 from tests.support.salesforce_connect import TENANT, SfConnect
+from tests.support.waiting import wait_until
 
 WORKER = "SyncWorkerFunction"
 
@@ -93,21 +94,28 @@ class Sync:
         return dict(shown.json())
 
     def changes(self, at_least: int = 1) -> list[dict[str, Any]]:
-        """The whole feed (it shows a change once it is 2 s old), polled until `at_least` changes are readable."""
-        deadline = time.monotonic() + 20
-        while True:
-            items: list[dict[str, Any]] = []
+        """The whole feed, read in pages of 3, once it holds `at_least` changes (the feed's settle window is off in
+        this module: every run has finished when the test reads)."""
+        items: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            items.clear()
             cursor = None
             while True:
                 params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
                 page = self.sf.http.get("/changes", params=params, headers=self.sf.auth(TENANT, "member")).json()
-                items += page["items"]
+                items.extend(page["items"])
                 cursor = page["next_cursor"]
                 if not page["has_more"]:
-                    break
-            if len(items) >= at_least or time.monotonic() > deadline:
-                return items
-            time.sleep(0.5)
+                    return len(items) >= at_least
+
+        wait_until(enough, what=f"{at_least} changes in the feed")
+        return items
+
+
+@pytest.fixture(autouse=True)
+def feed_shows_changes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    without_settle_window(monkeypatch)
 
 
 @pytest.fixture

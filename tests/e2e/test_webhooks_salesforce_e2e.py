@@ -12,9 +12,8 @@ Salesforce delivered it.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -24,6 +23,7 @@ import pytest
 from leadbridge.crm.salesforce.webhooks import ACK
 from local.sandbox.salesforce.outbound import Attempt
 from tests.support.salesforce_connect import TENANT, SfConnect
+from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
 ACCOUNT_FIELDS = ["Id", "Name", "Website", "AccountNumber", "LastModifiedById"]
 
@@ -77,10 +77,18 @@ class Hooks:
         assert response.status_code == 200, response.text
         return list(response.json()["items"])
 
-    def settled(self, note_ids: list[str], timeout: float = 20.0) -> None:
+    def settled(self, note_ids: list[str], timeout: float = GENEROUS_TIMEOUT) -> None:
         """Until every notification has a sync-log entry (the processor finished it)."""
-        wait_until(lambda: set(note_ids) <= {e.get("correlation_id") for e in self.sync_log()}, timeout,
-                   f"notifications {note_ids} not processed")  # fmt: skip
+        wait_until(lambda: set(note_ids) <= {e.get("correlation_id") for e in self.sync_log()}, timeout=timeout,
+                   what=f"notifications {note_ids} to be processed")  # fmt: skip
+
+    def queue_depth(self) -> int:
+        """Messages in WebhookQueue, waiting or being processed."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.sf.stack.resources.webhook_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def app_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         while True:
@@ -92,13 +100,6 @@ class Hooks:
             self.sqs.delete_message_batch(QueueUrl=self.app_queue, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])  # fmt: skip
         return [e["detail"] for e in self.seen if detail_type in (None, e["detail-type"])]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.1)
 
 
 def notes(attempts: list[Attempt]) -> list[str]:
@@ -157,7 +158,8 @@ def test_an_account_change_reaches_the_app_once_though_salesforce_delivers_it_th
         again = httpx.post(changed.url, content=changed.body, headers={"Content-Type": "text/xml"}, timeout=10)
         assert (again.status_code, again.headers["content-type"], again.text) == (200, "text/xml", ACK)
     wh.settled(notes([changed]))
-    time.sleep(1.0)  # give a duplicate the chance to show up before counting
+    # The intake queued both re-sends before answering; once the queue is empty, any duplicate would have shown.
+    wait_until(lambda: wh.queue_depth() == 0, what="the webhook queue to drain")
 
     companies = [(c["action"], c["fields"].get("company_name")) for c in wh.app_events("CompanyChanged")]
     assert companies == [("created", "Fjeld Mining Ltd"), ("updated", "Fjeld Mining Group Ltd")]

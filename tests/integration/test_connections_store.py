@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from leadbridge.store.connections import ConnectionStore
 from leadbridge.store.events import AppEvent, EventBridgePublisher, EventDeliveryError
 from leadbridge.store.table import Table
 from local.aws import LocalResources
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -248,13 +248,17 @@ def captured(aws: LocalResources) -> Iterator[str]:
 
 
 def _drain(url: str, expected: int) -> list[dict[str, object]]:
+    """Every message of the queue, once `expected` of them arrived (a surplus would show in the caller's assertions)."""
     sqs = boto3.client("sqs")
     got: list[dict[str, object]] = []
-    deadline = time.monotonic() + 10
-    while len(got) < expected and time.monotonic() < deadline:
+
+    def received_enough() -> bool:
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
             got.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return len(got) >= expected
+
+    wait_until(received_enough, what=f"{expected} events in the app's queue")
     return got
 
 

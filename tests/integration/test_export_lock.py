@@ -18,6 +18,7 @@ from leadbridge.store.leases import DynamoLeadLeases
 from leadbridge.store.table import Table
 from local.aws import LocalResources
 from tests.support.superoffice_connect import CTX, Env
+from tests.support.waiting import wait_until
 
 # --- domain: the lease on DynamoDB ------------------------------------------------------------------------------------
 
@@ -144,12 +145,10 @@ def test_two_simultaneous_exports_of_one_lead_create_one_company_and_the_loser_i
 
 
 def _wait_until_the_crm_is_called(connected: Env) -> None:
-    done = threading.Event()
-    for _ in range(600):
-        if any("/Contact" in call or "contact" in call.lower() for call in connected.sandbox.call_counts(CTX)):
-            return
-        done.wait(0.01)
-    pytest.fail("the first export never reached the CRM")
+    def reached() -> bool:
+        return any("/Contact" in call or "contact" in call.lower() for call in connected.sandbox.call_counts(CTX))
+
+    wait_until(reached, what="the first export to reach the CRM")
 
 
 def _companies_named(connected: Env, name: str) -> list[dict[str, Any]]:

@@ -6,13 +6,13 @@ The consumer records every delivery in a DynamoDB table and fails/raises when a 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
 import pytest
 
 from local.stack import LocalStack
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -111,9 +111,7 @@ def test_background_pump_drains_the_queue(jobs: LocalStack) -> None:
     send(jobs, "background")
     jobs.pump.start()
     try:
-        deadline = time.monotonic() + 20
-        while not seen(jobs, "background") and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: seen(jobs, "background"), what="the background pump to deliver the message")
     finally:
         jobs.pump.stop()
     assert int(seen(jobs, "background")["deliveries"]) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from local.scheduler import Cron, Rate, Scheduler, UnsupportedSchedule, parse_schedule
 from local.stack import LocalStack
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -68,9 +68,7 @@ def test_background_scheduler_fires_when_the_rate_is_due(ticks: LocalStack) -> N
         assert tick_item(ticks) == {}  # rate(1 minute): nothing before the first minute has passed
         with lock:
             offset = timedelta(seconds=61)
-        deadline = time.monotonic() + 20
-        while not tick_item(ticks) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: tick_item(ticks), what="the scheduler to run the tick")
     finally:
         scheduler.stop()
     assert int(tick_item(ticks)["runs"]) >= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from leadbridge.store.secret_names import grant_secret_name
 from leadbridge.store.table import Table
 from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
 from local.aws import LocalResources
+from tests.support.waiting import wait_until
 
 
 def _grant(token: str = "token-0", expires_in: float = -1) -> Grant:
@@ -101,30 +103,50 @@ def test_lease_is_exclusive_until_released_or_expired(aws: LocalResources) -> No
 
 
 class CountingOAuth:
-    def __init__(self) -> None:
+    """A token endpoint that answers only once `in_flight_until()` holds, keeping the lease held until then."""
+
+    def __init__(self, in_flight_until: Callable[[], bool]) -> None:
         self.refreshes = 0
         self.lock = threading.Lock()
+        self.in_flight_until = in_flight_until
 
     def refresh(self, grant: Grant) -> Grant:
         with self.lock:
             self.refreshes += 1
             n = self.refreshes
-        time.sleep(0.3)  # a slow token endpoint keeps the lease held while the others arrive
+        wait_until(self.in_flight_until, what="the other vaults to find the lease taken while the refresh is in flight")
         return grant.model_copy(update={"access_token": f"token-{n}", "expires_at": time.time() + 3600})
+
+
+class RefusalsSeen:
+    """A vault's view of the shared DynamoDB lease, noting in `refused` that this vault found the lease taken."""
+
+    def __init__(self, leases: DynamoDBLeaseStore, refused: set[int], vault: int) -> None:
+        self.leases, self.refused, self.vault = leases, refused, vault
+
+    def acquire(self, key: str, owner: str, seconds: float) -> bool:
+        acquired = self.leases.acquire(key, owner, seconds)
+        if not acquired:
+            self.refused.add(self.vault)  # set.add is atomic under the GIL
+        return acquired
+
+    def release(self, key: str, owner: str) -> None:
+        self.leases.release(key, owner)
 
 
 def test_burst_across_separate_vaults_refreshes_once(aws: LocalResources, store: SecretsManagerStore) -> None:
     name = grant_secret_name("leadbridge/local/", "t1", "superoffice")
     store.put_json(name, _grant("token-0", expires_in=-1).model_dump(mode="json"))
-    oauth = CountingOAuth()
+    refused: set[int] = set()
+    oauth = CountingOAuth(in_flight_until=lambda: len(refused) == 19)  # every other vault arrived and waits
     vaults = [
         TokenVault(
             SecretsManagerStore(kms_key_id=aws.kms_key_id),
-            DynamoDBLeaseStore(Table(aws.table_name)),
+            RefusalsSeen(DynamoDBLeaseStore(Table(aws.table_name)), refused, i),
             lambda crm: oauth,  # type: ignore[arg-type,return-value]
             poll_interval=0.05,
         )
-        for _ in range(20)
+        for i in range(20)
     ]
     results: list[str] = []
     errors: list[Any] = []

@@ -22,7 +22,7 @@ from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.sandbox.superoffice.webhooks import Delivery
 from local.stack import LocalStack
 from tests.support.superoffice_connect import Env
-from tests.support.waiting import wait_until
+from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
 TENANT = "acme-webhooks"
 PROCESSOR = "WebhookProcessorFunction"
@@ -86,7 +86,11 @@ class Hooks:
     def deliveries(self) -> list[Delivery]:
         return [d for d in self.sb.deliveries if not d.test]
 
-    def wait_for_deliveries(self, count: int, timeout: float = 30.0) -> list[Delivery]:
+    def answered_deliveries(self) -> int:
+        """Event deliveries (not registration tests) answered so far, or failed to reach leadbridge."""
+        return len([d for d in self.deliveries() if d.status is not None or d.error])
+
+    def wait_for_deliveries(self, count: int, timeout: float = GENEROUS_TIMEOUT) -> list[Delivery]:
         """Until `count` event deliveries (not registration tests) were answered."""
         self.sb.wait_for_deliveries(
             lambda ds: len([d for d in ds if not d.test and (d.status is not None or d.error)]) >= count,
@@ -136,7 +140,7 @@ class Hooks:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def settled(self, event_ids: list[str], timeout: float = 30.0) -> None:
+    def settled(self, event_ids: list[str], timeout: float = GENEROUS_TIMEOUT) -> None:
         """Until the webhook queue is empty and every event id has a final sync-log entry."""
 
         def done() -> bool:

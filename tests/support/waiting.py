@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 # A condition that holds at all holds well within this, however busy the machine (tests usually wait well under 1 s).
 GENEROUS_TIMEOUT = 60.0
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.1
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float = GENEROUS_TIMEOUT, what: str,

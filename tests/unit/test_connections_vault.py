@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from leadbridge.errors import ConnectionMissing, CrmUnavailable, NeedsReauth
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import Grant
 from leadbridge.store.vault import TokenVault
+from tests.support.waiting import wait_until
 
 SECRET = "leadbridge/test/tenants/t1/fakecrm"
 
@@ -42,17 +44,18 @@ class Secrets:
 class Leases:
     """One lease store shared by several vaults, like the DynamoDB item shared by Lambdas."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = threading.Lock()
         self.holders: dict[str, tuple[str, float]] = {}
         self.acquired = 0
+        self.clock = clock
 
     def acquire(self, key: str, owner: str, seconds: float) -> bool:
         with self.lock:
             held = self.holders.get(key)
-            if held is not None and held[1] > time.monotonic():
+            if held is not None and held[1] > self.clock():
                 return False
-            self.holders[key] = (owner, time.monotonic() + seconds)
+            self.holders[key] = (owner, self.clock() + seconds)
             self.acquired += 1
             return True
 
@@ -63,20 +66,59 @@ class Leases:
 
 
 class Crm:
-    def __init__(self, *, failures: list[Exception] | None = None, delay: float = 0.05) -> None:
+    """The CRM's token endpoint. With `in_flight_until`, a refresh answers only once that condition holds: it stays in
+    flight until the callers it must overlap with have arrived, however slowly they are scheduled."""
+
+    def __init__(self, *, failures: list[Exception] | None = None,
+                 in_flight_until: Callable[[], bool] | None = None) -> None:
         self.refreshes = 0
         self.failures = failures or []
-        self.delay = delay
+        self.in_flight_until = in_flight_until
         self.lock = threading.Lock()
 
     def refresh(self, grant: Grant) -> Grant:
         with self.lock:
             self.refreshes += 1
             n = self.refreshes
-        time.sleep(self.delay)  # keep the refresh in flight while others arrive
+        if self.in_flight_until is not None:
+            wait_until(self.in_flight_until, what="the other callers to arrive while the refresh is in flight")
         if self.failures:
             raise self.failures.pop(0)
         return grant.model_copy(update={"access_token": f"token-{n}", "expires_at": time.time() + 3600})
+
+
+class Arrivals:
+    """Who has reached the vaults so far: callers that called in, and vaults the shared lease turned away."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.callers = 0
+        self.refused_vaults: set[int] = set()
+
+    def caller(self) -> None:
+        with self.lock:
+            self.callers += 1
+
+    def counts(self) -> tuple[int, int]:
+        with self.lock:
+            return self.callers, len(self.refused_vaults)
+
+
+class VaultLeases:
+    """One vault's view of the shared lease store, telling `arrivals` when this vault found the lease held."""
+
+    def __init__(self, shared: Leases, arrivals: Arrivals, vault: int) -> None:
+        self.shared, self.arrivals, self.vault = shared, arrivals, vault
+
+    def acquire(self, key: str, owner: str, seconds: float) -> bool:
+        acquired = self.shared.acquire(key, owner, seconds)
+        if not acquired:
+            with self.arrivals.lock:
+                self.arrivals.refused_vaults.add(self.vault)
+        return acquired
+
+    def release(self, key: str, owner: str) -> None:
+        self.shared.release(key, owner)
 
 
 def _grant(*, expires_in: float | None, token: str = "token-0") -> Grant:
@@ -103,7 +145,20 @@ def _connection(status: ConnectionStatus = ConnectionStatus.CONNECTED) -> Connec
     )
 
 
-def _vault(secrets: Secrets, leases: Leases, crm: Crm, **kwargs: Any) -> TokenVault:
+class Clock:
+    """Time that passes only when the vault sleeps (its injected `sleep`), so a lease runs out without waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _vault(secrets: Secrets, leases: Leases | VaultLeases, crm: Crm, **kwargs: Any) -> TokenVault:
     kwargs.setdefault("retry_delay", 0.0)
     kwargs.setdefault("poll_interval", 0.01)
     return TokenVault(secrets, leases, lambda name: crm, **kwargs)  # type: ignore[arg-type,return-value]
@@ -129,13 +184,14 @@ def test_a_token_within_the_margin_is_refreshed_and_stored() -> None:
     assert secrets.values[SECRET]["refresh_token"] == "refresh"
 
 
-def _burst(vaults: list[TokenVault], count: int) -> list[str]:
+def _burst(vaults: list[TokenVault], count: int, arrivals: Arrivals) -> list[str]:
     results: list[str] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(count)
 
     def call(vault: TokenVault) -> None:
         barrier.wait()
+        arrivals.caller()
         try:
             results.append(vault.get_access_token(_connection()))
         except BaseException as exc:
@@ -151,20 +207,23 @@ def _burst(vaults: list[TokenVault], count: int) -> list[str]:
 
 
 def test_concurrent_callers_in_one_process_share_one_refresh() -> None:
-    secrets, crm = Secrets(), Crm()
+    arrivals = Arrivals()
+    secrets, crm = Secrets(), Crm(in_flight_until=lambda: arrivals.counts()[0] == 20)
     secrets.put_json(SECRET, _grant(expires_in=-1).model_dump())
 
-    results = _burst([_vault(secrets, Leases(), crm)], 20)
+    results = _burst([_vault(secrets, Leases(), crm)], 20, arrivals)
 
     assert crm.refreshes == 1 and set(results) == {"token-1"}
 
 
 def test_separate_processes_refresh_once_through_the_lease() -> None:
-    secrets, leases, crm = Secrets(), Leases(), Crm(delay=0.2)
+    arrivals = Arrivals()
+    # The refresh answers once all 20 callers called in and the 4 other vaults found the lease taken.
+    secrets, leases, crm = Secrets(), Leases(), Crm(in_flight_until=lambda: arrivals.counts() == (20, 4))
     secrets.put_json(SECRET, _grant(expires_in=-1).model_dump())
-    vaults = [_vault(secrets, leases, crm) for _ in range(5)]
+    vaults = [_vault(secrets, VaultLeases(leases, arrivals, i), crm) for i in range(5)]  # type: ignore[arg-type]
 
-    results = _burst(vaults, 20)
+    results = _burst(vaults, 20, arrivals)
 
     assert crm.refreshes == 1 and set(results) == {"token-1"}
 
@@ -228,11 +287,13 @@ def test_a_connection_needing_reauth_is_not_refreshed() -> None:
 
 
 def test_a_waiter_takes_over_a_lease_abandoned_by_a_crashed_holder() -> None:
-    secrets, leases, crm = Secrets(), Leases(), Crm(delay=0)
+    clock = Clock()
+    secrets, leases, crm = Secrets(), Leases(clock=clock), Crm()
     secrets.put_json(SECRET, _grant(expires_in=-1).model_dump())
     assert leases.acquire("T#t1#fakecrm", "crashed-lambda", 0.2)  # never released
 
-    token = _vault(secrets, leases, crm, lease_seconds=0.2).get_access_token(_connection())
+    vault = _vault(secrets, leases, crm, lease_seconds=0.2, clock=clock, sleep=clock.sleep)
+    token = vault.get_access_token(_connection())
 
     assert token == "token-1" and crm.refreshes == 1
 
