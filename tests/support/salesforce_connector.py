@@ -3,7 +3,7 @@
 - `SfEnv` (what the `sf` fixture yields): `sf.connect()` runs the full web server flow with PKCE (non-interactive
   sandbox login) → `Grant`; `sf.connector(objects=...)` builds a `SalesforceConnector` through `SalesforceProvider`,
   with retry sleeps recorded in `sf.sleeps`, not slept.
-- `GrantTokens`: a token source over one grant that counts its refreshes.
+- `GrantTokens` (from tests/support/grant_tokens.py): a token source over one grant that counts its refreshes.
 """
 
 from __future__ import annotations
@@ -21,27 +21,10 @@ from leadbridge.crm.salesforce.connector import SalesforceConnector
 from leadbridge.crm.salesforce.oauth import SalesforceOAuth
 from leadbridge.models.crm import Grant
 from local.sandbox.salesforce import SalesforceSandbox
+from tests.support.grant_tokens import GrantTokens
 
 ADMIN_EMAIL = "ada@acme.test"
 REDIRECT_URI = "https://app.example.com/oauth/salesforce/callback"
-
-
-class GrantTokens:
-    """A minimal `TokenSource` over one grant (the real one is the token vault): refreshes once per rejected token."""
-
-    def __init__(self, oauth: SalesforceOAuth, grant: Grant) -> None:
-        self.oauth = oauth
-        self.grant = grant
-        self.refreshes = 0
-
-    def access_token(self) -> str:
-        return self.grant.access_token
-
-    def refresh_after_unauthorized(self, rejected_token: str) -> str:
-        if rejected_token == self.grant.access_token:
-            self.grant = self.oauth.refresh(self.grant)
-            self.refreshes += 1
-        return self.grant.access_token
 
 
 @dataclass

@@ -3,7 +3,7 @@
 - `SoEnv` (what the `so` fixtures yield): `so.connect()` runs the full authorization-code flow (non-interactive
   sandbox login) → `Grant`; `so.connector(...)` builds a `SuperOfficeConnector` through `SuperOfficeProvider`, with
   sleeps recorded in `so.sleeps`, not slept.
-- `GrantTokens`: a token source over one grant that counts its refreshes.
+- `GrantTokens` (from tests/support/grant_tokens.py): a token source over one grant that counts its refreshes.
 """
 
 from __future__ import annotations
@@ -21,29 +21,12 @@ from leadbridge.crm.superoffice.connector import SuperOfficeConnector
 from leadbridge.crm.superoffice.oauth import SuperOfficeOAuth
 from leadbridge.models.crm import Grant
 from local.sandbox.superoffice import SuperOfficeSandbox
+from tests.support.grant_tokens import GrantTokens
 
 CTX = "Cust12345"
 ADMIN_EMAIL = "tony@example.com"
 ADMIN_ID = 5
 REDIRECT_URI = "https://app.example.com/oauth/superoffice/callback"
-
-
-class GrantTokens:
-    """A minimal `TokenSource` over one grant (the real one is the token vault): refreshes once per rejected token."""
-
-    def __init__(self, oauth: SuperOfficeOAuth, grant: Grant) -> None:
-        self.oauth = oauth
-        self.grant = grant
-        self.refreshes = 0
-
-    def access_token(self) -> str:
-        return self.grant.access_token
-
-    def refresh_after_unauthorized(self, rejected_token: str) -> str:
-        if rejected_token == self.grant.access_token:
-            self.grant = self.oauth.refresh(self.grant)
-            self.refreshes += 1
-        return self.grant.access_token
 
 
 @dataclass
