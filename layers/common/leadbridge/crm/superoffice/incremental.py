@@ -1,0 +1,101 @@
+"""The SuperOffice connector's incremental reads: changes since a time (keyset paged on the primary key, each row read
+in full, `read_concurrency` at a time), soft deletions, and every live id for reconciliation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from leadbridge.crm.paging import Page, check_next_token, pages
+from leadbridge.crm.superoffice import odata
+from leadbridge.crm.superoffice.core import SuperOfficeCore
+from leadbridge.crm.superoffice.mapping import (
+    ENTITIES,
+)
+from leadbridge.errors import InvalidCursor
+from leadbridge.models.crm import (
+    ChangePage,
+    CrmObject,
+)
+
+
+def _parse_token(token: str | None) -> int:
+    if not token:
+        return 0
+    kind, _, value = token.partition(":")
+    if kind != "id" or not value.isdigit():
+        raise InvalidCursor(f"Not a SuperOffice page token: {token!r}")
+    return int(value)
+
+
+class IncrementalReads(SuperOfficeCore):
+    def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        spec = ENTITIES[obj]
+        after_id = _parse_token(page_token)
+        rows = self._archive_rows(
+            spec.entity,
+            f"{spec.entity.lower()}.changes",
+            select=[spec.pk_column, spec.updated_column],
+            filter=odata.all_of(
+                odata.after_time(spec.updated_column, since - timedelta(seconds=1)),
+                odata.greater_than(spec.pk_column, after_id) if after_id else None,
+            ),
+            order_by=spec.pk_column,
+            top=self.page_size,
+        )
+        ids = [int(row[spec.pk_column]) for row in rows if str(row.get(spec.pk_column) or "").isdigit()]
+        if self.read_concurrency > 1 and len(ids) > 1:
+            # The API has no bulk read of entities: overlap the per-record GETs so a page costs about
+            # len(ids) / read_concurrency round trips of time instead of len(ids).
+            with ThreadPoolExecutor(max_workers=min(self.read_concurrency, len(ids))) as pool:
+                found = list(pool.map(lambda record_id: self._get_if_exists(obj, str(record_id)), ids))
+        else:
+            found = [self._get_if_exists(obj, str(record_id)) for record_id in ids]
+        records = [record for record in found if record is not None]
+        next_token = f"id:{ids[-1]}" if len(rows) >= self.page_size and ids else None
+        next_token = check_next_token("SuperOffice", f"{spec.entity.lower()}.changes", page_token, next_token)
+        return ChangePage(records=records, next_page_token=next_token)
+
+    def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
+        spec = ENTITIES[obj]
+        if spec.deleted_column is None:
+            return []  # only the contact archive exposes a soft-delete time; others rely on webhooks + all_ids()
+        deleted_column, pk = spec.deleted_column, spec.pk_column
+
+        def fetch(after_id: int | None) -> Page[str, int]:
+            rows = self._archive_rows(
+                spec.entity,
+                f"{spec.entity.lower()}.deleted",
+                select=[pk],
+                filter=odata.all_of(
+                    odata.after_time(deleted_column, since - timedelta(seconds=1)),
+                    odata.greater_than(pk, after_id) if after_id else None,
+                ),
+                order_by=pk,
+                top=self.page_size,
+            )
+            page = [str(r[pk]) for r in rows if r.get(pk) not in (None, "")]
+            return Page(page, int(page[-1]) if len(rows) >= self.page_size and page else None)
+
+        return [i for page in pages(fetch, crm="SuperOffice", op=f"{spec.entity.lower()}.deleted") for i in page]
+
+    def all_ids(self, obj: CrmObject) -> Iterable[str]:
+        spec = ENTITIES[obj]
+        return self._keyset_ids(spec.entity, f"{spec.entity.lower()}.ids", spec.pk_column)
+
+    def _keyset_ids(self, archive: str, op: str, pk: str, base_filter: str | None = None) -> Iterator[str]:
+        def fetch(after_id: int | None) -> Page[str, int]:
+            rows = self._archive_rows(
+                archive,
+                op,
+                select=[pk],
+                filter=odata.all_of(base_filter, odata.greater_than(pk, after_id) if after_id else None) or None,
+                order_by=pk,
+                top=self.page_size,
+            )
+            page = [str(r[pk]) for r in rows if str(r.get(pk) or "").isdigit()]
+            return Page(page, int(page[-1]) if len(rows) >= self.page_size and page else None)
+
+        for page in pages(fetch, crm="SuperOffice", op=op):
+            yield from page

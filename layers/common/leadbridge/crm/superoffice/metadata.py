@@ -1,0 +1,104 @@
+"""The SuperOffice connector's metadata reads: objects, fields (standard and custom), sale stages and statuses,
+users."""
+
+from __future__ import annotations
+
+from leadbridge.crm.superoffice.core import SuperOfficeCore
+from leadbridge.crm.superoffice.fields import (
+    SALE_STATUSES,
+    STANDARD_FIELDS,
+    STATUS_KINDS,
+)
+from leadbridge.crm.superoffice.mapping import (
+    ENTITIES,
+)
+from leadbridge.models.crm import (
+    CrmObject,
+    CrmObjectInfo,
+    CrmUser,
+    FieldInfo,
+    PicklistValue,
+    Stage,
+    StageKind,
+)
+
+OBJECT_LABELS = {
+    CrmObject.COMPANY: "Company",
+    CrmObject.PERSON: "Contact person",
+    CrmObject.DEAL: "Sale",
+    CrmObject.ACTIVITY: "Follow-up",
+}
+
+
+class MetadataReads(SuperOfficeCore):
+    def objects(self) -> list[CrmObjectInfo]:
+        return [CrmObjectInfo(object=o, crm_name=ENTITIES[o].entity, label=OBJECT_LABELS[o]) for o in ENTITIES]
+
+    def fields(self, obj: CrmObject) -> list[FieldInfo]:
+        lengths = self._field_lengths(obj)
+        infos = [
+            FieldInfo(
+                name=f.name,
+                label=f.label,
+                type=f.type,
+                length=lengths.get(f.name, f.length),
+                required=f.required,
+                updateable=f.updateable,
+                picklist=[PicklistValue(value=v, label=v) for v in f.picklist],
+                restricted_picklist=bool(f.picklist),
+            )
+            for f in STANDARD_FIELDS[obj].values()
+        ]
+        infos += [
+            FieldInfo(
+                name=m.key,
+                label=m.label,
+                type=m.type,
+                length=m.length,
+                required=m.mandatory,
+                updateable=not m.read_only,
+                custom=True,
+            )
+            for m in self.custom_fields(obj).values()
+        ]
+        return infos
+
+    def stages(self) -> list[Stage]:
+        items = self.client.request("list.salestage", "GET", "List/Rating/Items") or []
+        stages = [
+            Stage(
+                id=str(item["SaleStageId"]),
+                name=str(item.get("Value") or ""),
+                kind=StageKind.OPEN,
+                probability=item.get("Probability"),
+                rank=int(item.get("Rank") or 0),
+                group="stage",
+            )
+            for item in items
+            if not item.get("Deleted") and item.get("SaleStageId") is not None
+        ]
+        stages += [
+            Stage(id=status, name=status, kind=STATUS_KINDS[status], rank=rank, group="status")
+            for rank, status in enumerate(SALE_STATUSES, start=1)
+        ]
+        return stages
+
+    def users(self) -> list[CrmUser]:
+        """Associates from the `associate` MDO list. Where the e-mail sits in an item (ExtraInfo/ToolTip) is not
+        documented: take whichever looks like an address."""
+        items = self.client.request("list.associate", "GET", "MDOList/associate", params={"flat": "true"}) or []
+        users = []
+        for item in items:
+            user_id = item.get("Id")
+            if user_id in (None, 0):
+                continue
+            email = next((str(v) for v in (item.get("ExtraInfo"), item.get("ToolTip")) if v and "@" in str(v)), None)
+            users.append(
+                CrmUser(
+                    id=str(user_id),
+                    name=str(item.get("FullName") or item.get("Name") or user_id),
+                    email=email,
+                    active=not item.get("Deleted"),
+                )
+            )
+        return users
