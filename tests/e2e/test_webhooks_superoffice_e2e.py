@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from leadbridge.store.changes import SETTLE
 from local.sandbox.superoffice.webhooks import sign
 from tests.support.superoffice_connect import CTX
 from tests.support.superoffice_webhooks import TENANT, Hooks, resend
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, wait_while_progressing
 
 PROCESSOR = "WebhookProcessorFunction"
 BURST = 1000
@@ -298,8 +297,10 @@ def test_a_deal_won_in_the_app_sets_the_crm_sale_to_sold(wh: Hooks) -> None:
 # --- a burst --------------------------------------------------------------------------------------------------------
 
 
+# No deadline, however busy the machine: each stage is waited for while it makes progress and fails only when it stops
+# for minutes (every call it makes while waiting has its own timeout). How fast the burst goes belongs in `make bench`.
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(0)
 def test_a_burst_of_1000_events_is_processed_without_loss(wh: Hooks) -> None:
     with wh.sb.lock:
         hook = next(iter(wh.sb.customers[CTX].webhooks.values()))
@@ -317,13 +318,15 @@ def test_a_burst_of_1000_events_is_processed_without_loss(wh: Hooks) -> None:
     for thread in pollers:
         thread.start()
     try:
-        started = time.monotonic()
         created = [wh.sb.create(CTX, "contact", {"Name": f"Burst {i:04d} AS"})["ContactId"] for i in range(BURST)]
-        assert time.monotonic() - started < 60  # the burst happens within a minute
-        deliveries = wh.wait_for_deliveries(len(created), timeout=480)
+        wait_while_progressing(wh.answered_deliveries, lambda answered: answered >= len(created),
+                               what="the burst's webhook deliveries")
+        deliveries = wh.wait_for_deliveries(len(created))
         assert Counter(d.status for d in deliveries) == {200: len(created)}
         event_ids = [d.event_id for d in deliveries]
-        wh.settled(event_ids, timeout=300)
+        # The queue holds a message until it is processed (in flight counts too), so empty means all were handled.
+        wait_while_progressing(wh.queue_depth, lambda depth: depth == 0, what="WebhookQueue draining")
+        wh.settled(event_ids)
     finally:
         stop.set()
         for thread in pollers:
