@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 
+from tests.support.waiting import GENEROUS_TIMEOUT
+
 CTX = "Cust12345"
 
 
@@ -56,7 +58,7 @@ def test_events_are_signed_and_shaped_as_documented(tenant, receiver) -> None:  
     sale = tenant.api.post("/Sale", json={"Contact": {"ContactId": cid}, "Heading": "Deal"}).json()
     tenant.api.patch(f"/Sale/{sale['SaleId']}", json=[{"op": "replace", "path": "Status", "value": "Sold"}])
     tenant.api.delete(f"/Contact/{cid}")
-    deliveries = tenant.sb.wait_for_deliveries(lambda d: len([x for x in d if not x.test]) >= 6)
+    deliveries = tenant.sb.wait_for_deliveries(lambda d: len([x for x in d if not x.test]) >= 6, GENEROUS_TIMEOUT)
     events = [d for d in deliveries if not d.test]
     assert [d.event for d in events] == ["contact.created", "contact.changed", "contact.changed",
                                          "sale.changed", "sale.sold", "contact.deleted"]
@@ -82,7 +84,7 @@ def test_retry_cycle_then_too_many_errors(tenant, receiver) -> None:  # type: ig
     hook = register(tenant, receiver, ["contact.created"])
     receiver.statuses.extend([503, 503, 200])  # first cycle: fails twice, third attempt succeeds
     tenant.sb.create(CTX, "contact", {"Name": "One"})
-    first = tenant.sb.wait_for_deliveries(lambda d: any(x.status == 200 and not x.test for x in d))
+    first = tenant.sb.wait_for_deliveries(lambda d: any(x.status == 200 and not x.test for x in d), GENEROUS_TIMEOUT)
     cycle = [d for d in first if not d.test]
     assert [d.status for d in cycle] == [503, 503, 200]
     assert [d.headers.get("X-SuperOffice-Retry") for d in cycle] == [None, "1", "2"]
@@ -93,7 +95,7 @@ def test_retry_cycle_then_too_many_errors(tenant, receiver) -> None:  # type: ig
     receiver.statuses.extend([500] * 9)
     for i in range(3):
         tenant.sb.create(CTX, "contact", {"Name": f"Fail {i}"})
-    tenant.sb.wait_for_deliveries(lambda d: len([x for x in d if not x.test]) >= 12)
+    tenant.sb.wait_for_deliveries(lambda d: len([x for x in d if not x.test]) >= 12, GENEROUS_TIMEOUT)
     state = tenant.api.get(f"/Webhook/{hook['WebhookId']}").json()
     assert state["State"] == "TooManyErrors" and state["ConsecutiveErrors"] == 3
     assert state["LastError"].startswith("HTTP 500")
@@ -109,7 +111,7 @@ def test_retry_cycle_then_too_many_errors(tenant, receiver) -> None:  # type: ig
     tenant.sb.create(CTX, "contact", {"Name": "Delivered again"})
     after = tenant.sb.wait_for_deliveries(lambda d: any(x.json().get("PrimaryKey") and not x.test
                                                         and x.json()["FieldValues"]["name"] == "Delivered again"
-                                                        for x in d))
+                                                        for x in d), GENEROUS_TIMEOUT)
     names = [d.json()["FieldValues"]["name"] for d in after[before:] if not d.test]
     assert "Not delivered" not in names and "Delivered again" in names
 
