@@ -67,12 +67,13 @@ def test_persistent_503_becomes_unavailable(so: SoEnv) -> None:
 
 
 def test_timeouts_are_retried_then_unavailable(so: SoEnv) -> None:
-    connector, _ = so.connector(timeouts=Timeouts(connect=1.0, read=0.2))
+    # A read timeout that only a hanging request reaches (2 s), and requests that hang far longer (10 s).
+    connector, _ = so.connector(timeouts=Timeouts(connect=2.0, read=2.0))
     company = connector.create(CrmObject.COMPANY, {"Name": "Hanging AS"})
-    so.sandbox.inject_fault("timeout", path_prefix=CONTACT, method="GET", seconds=1.0, count=1)
+    so.sandbox.inject_fault("timeout", path_prefix=CONTACT, method="GET", seconds=10.0, count=1)
     assert connector.get(CrmObject.COMPANY, company.id).id == company.id
     assert connector.calls["contact.get"] == 2
-    so.sandbox.inject_fault("timeout", path_prefix=CONTACT, method="GET", seconds=1.0, count=None)
+    so.sandbox.inject_fault("timeout", path_prefix=CONTACT, method="GET", seconds=10.0, count=None)
     with pytest.raises(CrmUnavailable) as exc:
         connector.get(CrmObject.COMPANY, company.id)
     assert "in time" in exc.value.message
