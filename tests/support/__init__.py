@@ -9,6 +9,7 @@
 - `superoffice_webhooks`: the SuperOffice webhook plumbing seen from the CRM user and the app (`Hooks`, `wh`).
 - `superoffice_connector`, `salesforce_connector`: a connector against the CRM sandbox without the gateway (`SoEnv`,
   `SfEnv`), both with `grant_tokens.GrantTokens`, a token source over one grant.
+- `salesforce_sandbox`: a client's view of the Salesforce sandbox for its own tests (`OrgEnv`, `Receiver`, `ACK`).
 - `change_feed`: the feed's settle window turned off, for tests whose writers have finished before they read.
 - `lead_documents`: lead and status-mapping documents as the app sends them.
 - `crm_metadata`: CRM field lists and an in-memory metadata source.

@@ -9,52 +9,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from local.sandbox.common import LoopbackServer
 from local.sandbox.salesforce import SalesforceSandbox
-
-REDIRECT_URI = "http://127.0.0.1:9/callback"
-ADMIN = "admin@acme.test"
-ACK = (
-    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-    '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>'
-    "</soapenv:Body></soapenv:Envelope>"
-)
+from tests.support.salesforce_sandbox import ACK, ADMIN, REDIRECT_URI, OrgEnv, Receiver
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SalesforceSandbox]:
     with SalesforceSandbox(query_batch_size=3, outbound_background=False) as sb:
         yield sb
-
-
-@dataclass
-class OrgEnv:
-    sb: SalesforceSandbox
-    org_id: str
-    admin_id: str
-    token: dict[str, Any]
-    api: httpx.Client
-
-    def authorize(self, **extra: str) -> str:
-        params = {"response_type": "code", "client_id": "cid", "redirect_uri": REDIRECT_URI,
-                  "scope": "api refresh_token", "state": "st", "sandbox_login": ADMIN, **extra}
-        response = httpx.get(f"{self.sb.login_base}/services/oauth2/authorize", params=params)
-        assert response.status_code == 302, response.text
-        query = parse_qs(urlsplit(response.headers["location"]).query)
-        assert query["state"] == ["st"]
-        return query["code"][0]
-
-    def token_call(self, **form: str) -> httpx.Response:
-        return httpx.post(f"{self.sb.login_base}/services/oauth2/token", data=form)
 
 
 @pytest.fixture
@@ -71,14 +40,6 @@ def org(sandbox: SalesforceSandbox) -> Iterator[OrgEnv]:
     ) as api:
         yield OrgEnv(sandbox, created.org_id, admin, token, api)
     sandbox.clear_faults()
-
-
-@dataclass
-class Receiver:
-    url: str
-    bodies: list[bytes] = field(default_factory=list)
-    replies: list[tuple[int, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import hashlib
 import hmac
 
 import httpx
-from conftest import ADMIN, REDIRECT_URI, OrgEnv
+
+from tests.support.salesforce_sandbox import ADMIN, REDIRECT_URI, OrgEnv
 
 
 def _challenge(verifier: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import ACK, OrgEnv, Receiver
+from tests.support.salesforce_sandbox import ACK, OrgEnv, Receiver
 
 NS = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "o": "http://soap.sforce.com/2005/09/outbound",
       "sf": "urn:sobject.enterprise.soap.sforce.com"}

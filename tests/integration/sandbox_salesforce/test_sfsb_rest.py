@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import OrgEnv
+
+from tests.support.salesforce_sandbox import OrgEnv
 
 
 def test_crud_and_describe(org: OrgEnv) -> None:
