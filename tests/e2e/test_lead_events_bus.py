@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.queues import messages_in
 from tests.support.superoffice_connect import CTX, Env
 from tests.support.waiting import wait_until
 
@@ -91,16 +92,7 @@ def test_a_redelivered_event_is_applied_once_and_leadbridges_own_events_are_not_
     bus.wait_for(lambda: len(bus.sales_of("Bølge B-2 ApS")) == 1, "the sale of B-2")
     bus.wait_for(lambda: len([e for e in bus.log("B-2") if e["object"] == "deal"]) >= 1, "B-2's deal entry")
     # Let the pump drain the queue (the second delivery must not create a second sale), then check.
-    sqs = boto3.client("sqs")
-    queue = bus.env.stack.resources.queue_urls["LeadEventsQueue"]
-
-    def drained() -> bool:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        return all(v == "0" for v in attributes.values())
-
-    bus.wait_for(drained, "the lead-events queue to drain")
+    bus.wait_for(lambda: messages_in(bus.env.stack, "LeadEventsQueue") == 0, "the lead-events queue to drain")
     assert len(bus.sales_of("Bølge B-2 ApS")) == 1
     assert [e["action"] for e in bus.log("B-2") if e["object"] == "deal"] == ["create"]
     assert bus.log("B-OWN") == [] and bus.log("B-OTHER") == []

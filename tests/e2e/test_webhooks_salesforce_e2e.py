@@ -22,6 +22,7 @@ import pytest
 
 from leadbridge.crm.salesforce.webhooks import ACK
 from local.sandbox.salesforce.outbound import Attempt
+from tests.support.queues import messages_in
 from tests.support.salesforce_connect import TENANT, SfConnect
 from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
@@ -83,12 +84,7 @@ class Hooks:
                    what=f"notifications {note_ids} to be processed")  # fmt: skip
 
     def queue_depth(self) -> int:
-        """Messages in WebhookQueue, waiting or being processed."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.sf.stack.resources.webhook_queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return messages_in(self.sf.stack, "WebhookQueue")
 
     def app_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         while True:

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from local.stack import LocalStack
+from tests.support.queues import messages_in
 from tests.support.waiting import wait_until
 
 
@@ -35,14 +36,6 @@ def seen(stack: LocalStack, name: str) -> dict[str, Any]:
     return table.get_item(Key={"id": f"msg#{name}"}).get("Item") or {}
 
 
-def queue_depth(stack: LocalStack, queue: str) -> int:
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=stack.resources.queue_urls[queue],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
 def test_successful_batch_is_delivered_as_sqs_records_and_deleted(jobs: LocalStack) -> None:
     first = send(jobs, "a", tenant="t-1")
     send(jobs, "b")
@@ -52,7 +45,7 @@ def test_successful_batch_is_delivered_as_sqs_records_and_deleted(jobs: LocalSta
 
     assert sorted(outcome.received) == sorted(outcome.deleted)
     assert len(outcome.received) == 3 and outcome.failed == []
-    assert queue_depth(jobs, "JobsQueue") == 0
+    assert messages_in(jobs, "JobsQueue") == 0
     record = json.loads(seen(jobs, "a")["last_record"])
     assert record["messageId"] == first
     assert record["eventSource"] == "aws:sqs"
@@ -81,7 +74,7 @@ def test_reported_failures_are_retried_then_moved_to_the_dlq(jobs: LocalStack) -
 
     assert int(seen(jobs, "poison")["deliveries"]) == 3
     assert int(seen(jobs, "good")["deliveries"]) == 1
-    assert queue_depth(jobs, "JobsQueue") == 0
+    assert messages_in(jobs, "JobsQueue") == 0
     dead = boto3.client("sqs").receive_message(QueueUrl=jobs.resources.queue_urls["JobsDLQ"])["Messages"]
     assert [m["MessageId"] for m in dead] == [poison]
 
@@ -95,7 +88,7 @@ def test_an_exception_fails_the_whole_batch(jobs: LocalStack) -> None:
     assert outcome.deleted == []
     assert sorted(outcome.failed) == sorted(outcome.received)
     assert outcome.error is not None and "consumer crashed" in outcome.error
-    assert queue_depth(jobs, "JobsQueue") == 2  # both come back
+    assert messages_in(jobs, "JobsQueue") == 2  # both come back
 
 
 def test_a_malformed_failure_report_fails_the_whole_batch(jobs: LocalStack) -> None:
@@ -115,4 +108,4 @@ def test_background_pump_drains_the_queue(jobs: LocalStack) -> None:
     finally:
         jobs.pump.stop()
     assert int(seen(jobs, "background")["deliveries"]) == 1
-    assert queue_depth(jobs, "JobsQueue") == 0
+    assert messages_in(jobs, "JobsQueue") == 0

@@ -21,6 +21,7 @@ from local.pump import BatchOutcome
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.sandbox.superoffice.webhooks import Delivery
 from local.stack import LocalStack
+from tests.support.queues import messages_in
 from tests.support.superoffice_connect import Env
 from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
@@ -134,11 +135,7 @@ class Hooks:
         return [e for e in self.sync_log() if e.get("correlation_id") == event_id]
 
     def queue_depth(self, queue: str = "WebhookQueue") -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.stack.resources.queue_urls[queue],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return messages_in(self.stack, queue)
 
     def settled(self, event_ids: list[str], timeout: float = GENEROUS_TIMEOUT) -> None:
         """Until the webhook queue is empty and every event id has a final sync-log entry."""
