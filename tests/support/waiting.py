@@ -19,26 +19,29 @@ POLL_INTERVAL = 0.1
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float = GENEROUS_TIMEOUT, what: str,
-               interval: float = POLL_INTERVAL) -> None:
+               interval: float = POLL_INTERVAL, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> None:
     """Until `predicate()` is true; fails naming `what` when it is still false after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     while not predicate():
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             raise AssertionError(f"gave up waiting {timeout:.0f} s for {what}")
-        time.sleep(interval)
+        sleep(interval)
 
 
 def wait_while_progressing(progress: Callable[[], T], done: Callable[[T], bool], *, what: str,
-                           stalled_after: float = 180.0, interval: float = 0.5) -> T:
+                           stalled_after: float = 180.0, interval: float = 0.5,
+                           clock: Callable[[], float] = time.monotonic,
+                           sleep: Callable[[float], None] = time.sleep) -> T:
     """Until `done(progress())`, however long that takes while `progress()` keeps changing; fails only when its value
     stays the same for `stalled_after` seconds (the work is stuck, not slow). Returns the last value."""
     last = progress()
-    changed_at = time.monotonic()
+    changed_at = clock()
     while not done(last):
-        if time.monotonic() - changed_at >= stalled_after:
+        if clock() - changed_at >= stalled_after:
             raise AssertionError(f"{what}: no progress for {stalled_after:.0f} s, stuck at {last!r}")
-        time.sleep(interval)
+        sleep(interval)
         current = progress()
         if current != last:
-            last, changed_at = current, time.monotonic()
+            last, changed_at = current, clock()
     return last
