@@ -22,6 +22,7 @@ from leadbridge.connect import browser_cookie_name
 from leadbridge.crm.base import provider
 from leadbridge.store.table import Table
 from leadbridge.store.vault import DynamoDBLeaseStore, SecretsManagerStore, TokenVault
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, OTHER_EMAIL, Env, landing
 
 
@@ -332,25 +333,11 @@ def test_twenty_requests_after_a_401_refresh_once(env: Env) -> None:
 @pytest.fixture
 def app_events(env: Env) -> str:
     """An SQS queue subscribed to every leadbridge event on the bus: what the lead app receives."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    bus = env.stack.resources.event_bus_name
-    url = sqs.create_queue(QueueName="app-events-connect-test")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="app-events", EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
-    events.put_targets(Rule="app-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
-    return str(url)
+    return subscribe_app_queue(env.stack.resources.event_bus_name, "app-events-connect-test")
 
 
 def _received(url: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    found: list[dict[str, Any]] = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        if not got:
-            return found
-        for message in got:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return drain(url, wait_seconds=1)
 
 
 def test_revoked_consent_needs_reauth_and_tells_the_app(env: Env, app_events: str) -> None:

@@ -6,7 +6,6 @@ through an EventBridge rule into a capture queue in moto.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from leadbridge import runtime
 from leadbridge.models.connection import WebhookStatus
 from local.pump import BatchOutcome
 from local.stack import LocalStack
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.change_feed import without_settle_window
 from tests.support.lead_documents import STATUS_MAPPING, lead
 from tests.support.local_stack import stepped_stack
@@ -43,24 +43,10 @@ class Sync:
         self.events_queue = self._capture_bus()
 
     def _capture_bus(self) -> str:
-        sqs, events = boto3.client("sqs"), boto3.client("events")
-        url = sqs.create_queue(QueueName="bus-capture")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        bus = os.environ["EVENT_BUS_NAME"]
-        events.put_rule(Name="capture-all", EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
-        events.put_targets(Rule="capture-all", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
-        return url
+        return subscribe_app_queue(os.environ["EVENT_BUS_NAME"], "bus-capture")
 
     def bus_events(self) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        received: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.events_queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return received
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.events_queue, ReceiptHandle=message["ReceiptHandle"])
+        return drain(self.events_queue)
 
     def configure(self, **sections: Any) -> None:
         admin = self.env.auth(TENANT, "admin")

@@ -10,17 +10,16 @@ Opportunities as `LeadWon`, and the Lead object chosen instead of Account.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from local.pump import BatchOutcome
 from local.sandbox.salesforce import SalesforceSandbox
 from local.stack import LocalStack
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.change_feed import without_settle_window
 from tests.support.local_stack import stepped_stack
 from tests.support.salesforce_connect import TENANT, SfConnect
@@ -51,24 +50,10 @@ class Sync:
         self.events_queue = self._capture_bus()
 
     def _capture_bus(self) -> str:
-        sqs, events = boto3.client("sqs"), boto3.client("events")
-        url = sqs.create_queue(QueueName="bus-capture-sf")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        bus = os.environ["EVENT_BUS_NAME"]
-        events.put_rule(Name="capture-all-sf", EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
-        events.put_targets(Rule="capture-all-sf", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
-        return url
+        return subscribe_app_queue(os.environ["EVENT_BUS_NAME"], "bus-capture-sf")
 
     def bus_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
-        sqs = boto3.client("sqs")
-        received: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.events_queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return [e for e in received if detail_type in (None, e["detail-type"])]
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.events_queue, ReceiptHandle=message["ReceiptHandle"])
+        return [e for e in drain(self.events_queue) if detail_type in (None, e["detail-type"])]
 
     def configure(self, company_object: str = "Account", **sections: Any) -> None:
         """Company, person and deal both ways, their plain single-field mappings too, an initial import."""

@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
 from leadbridge.crm.salesforce.webhooks import ACK
 from local.sandbox.salesforce.outbound import Attempt
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.queues import messages_in
 from tests.support.salesforce_connect import TENANT, SfConnect
 from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
@@ -36,19 +36,11 @@ class Hooks:
         self.sf = connected
         self.sb = connected.sandbox
         self.org = connected.org_id
-        self.sqs = boto3.client("sqs")
         self.seen: list[dict[str, Any]] = []
         self.app_queue = self._subscribe_app()
 
     def _subscribe_app(self) -> str:
-        events = boto3.client("events")
-        bus = self.sf.stack.resources.event_bus_name
-        url = self.sqs.create_queue(QueueName="app-events-sf-webhooks")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="app-sf-webhook-events", EventBusName=bus,
-                        EventPattern=json.dumps({"source": ["leadbridge"]}))  # fmt: skip
-        events.put_targets(Rule="app-sf-webhook-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
-        return url
+        return subscribe_app_queue(self.sf.stack.resources.event_bus_name, "app-events-sf-webhooks")
 
     def settings(self, **changes: Any) -> None:
         """The admin turns on Salesforce → app for company, person and deal, their single-field mappings both ways."""
@@ -87,14 +79,7 @@ class Hooks:
         return messages_in(self.sf.stack, "WebhookQueue")
 
     def app_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.app_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = got.get("Messages") or []
-            if not messages:
-                break
-            self.seen += [json.loads(m["Body"]) for m in messages]
-            self.sqs.delete_message_batch(QueueUrl=self.app_queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])  # fmt: skip
+        self.seen += drain(self.app_queue)
         return [e["detail"] for e in self.seen if detail_type in (None, e["detail-type"])]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from leadbridge.store.connections import ConnectionStore
 from leadbridge.store.events import AppEvent, EventBridgePublisher, EventDeliveryError
 from leadbridge.store.table import Table
 from local.aws import LocalResources
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.waiting import wait_until
 
 
@@ -239,23 +239,15 @@ def test_oauth_state_is_single_use_with_ttl(aws: LocalResources, store: Connecti
 @pytest.fixture
 def captured(aws: LocalResources) -> Iterator[str]:
     """An SQS queue receiving every `leadbridge` event on the bus (the app's side of the bus)."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    url = sqs.create_queue(QueueName="captured-app-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="to-app", EventBusName=aws.event_bus_name, EventPattern=json.dumps({"source": ["leadbridge"]}))
-    events.put_targets(Rule="to-app", EventBusName=aws.event_bus_name, Targets=[{"Id": "q", "Arn": arn}])
-    yield url
+    yield subscribe_app_queue(aws.event_bus_name, "captured-app-events")
 
 
 def _drain(url: str, expected: int) -> list[dict[str, object]]:
     """Every message of the queue, once `expected` of them arrived (a surplus would show in the caller's assertions)."""
-    sqs = boto3.client("sqs")
     got: list[dict[str, object]] = []
 
     def received_enough() -> bool:
-        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
-            got.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        got.extend(drain(url))
         return len(got) >= expected
 
     wait_until(received_enough, what=f"{expected} events in the app's queue")

@@ -27,7 +27,7 @@ from local.stack import LocalStack
 from local.template import SamTemplate
 from tests.support.local_stack import stepped_stack
 from tests.support.superoffice_connect import CTX
-from tests.support.superoffice_webhooks import PROCESSOR, TENANT, Hooks, poll
+from tests.support.superoffice_webhooks import APP_EVENTS, PROCESSOR, TENANT, Hooks, poll
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,8 @@ def test_a_bus_outage_is_retried_and_the_change_reported_once(wh: Hooks) -> None
     bus = wh.stack.resources.event_bus_name
     wh.sb.create(CTX, "contact", {"Name": "Ustabil AS"})
     [delivery] = wh.wait_for_deliveries(1)
-    events.remove_targets(Rule="app-webhook-events", EventBusName=bus, Ids=["app"])
-    events.delete_rule(Name="app-webhook-events", EventBusName=bus)
+    events.remove_targets(Rule=APP_EVENTS, EventBusName=bus, Ids=["app"])
+    events.delete_rule(Name=APP_EVENTS, EventBusName=bus)
     events.delete_event_bus(Name=bus)
 
     failed = poll(wh)

@@ -10,6 +10,7 @@
 - `superoffice_connector`, `salesforce_connector`: a connector against the CRM sandbox without the gateway (`SoEnv`,
   `SfEnv`), both with `grant_tokens.GrantTokens`, a token source over one grant.
 - `salesforce_sandbox`: a client's view of the Salesforce sandbox for its own tests (`OrgEnv`, `Receiver`, `ACK`).
+- `app_bus`: the app's side of the bus, an SQS queue behind a rule for every leadbridge event, and draining it.
 - `queues`: `messages_in(stack, queue)`, what a queue still holds (waiting or in flight).
 - `change_feed`: the feed's settle window turned off, for tests whose writers have finished before they read.
 - `lead_documents`: lead and status-mapping documents as the app sends them.

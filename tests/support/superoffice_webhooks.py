@@ -9,7 +9,6 @@ webhooks to the local gateway) and the app (an SQS queue behind a bus rule, the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,12 +20,14 @@ from local.pump import BatchOutcome
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.sandbox.superoffice.webhooks import Delivery
 from local.stack import LocalStack
+from tests.support.app_bus import drain, subscribe_app_queue
 from tests.support.queues import messages_in
 from tests.support.superoffice_connect import Env
 from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
 TENANT = "acme-webhooks"
 PROCESSOR = "WebhookProcessorFunction"
+APP_EVENTS = "app-events-webhooks"  # the app's queue, and the bus rule that feeds it
 # Inbound mappings for the tests: the company name, org number and website; the deal heading and amount.
 INBOUND = {"company": {"Name", "OrgNr", "Url"}, "person": {"Firstname", "Lastname"}, "deal": {"Heading", "Amount"}}
 
@@ -72,15 +73,7 @@ class Hooks:
 
     def subscribe_app(self) -> None:
         """An SQS queue behind a rule for every leadbridge event on the bus: what the lead app receives."""
-        events = boto3.client("events")
-        bus = self.stack.resources.event_bus_name
-        self.app_queue = self.sqs.create_queue(QueueName="app-events-webhooks")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.app_queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        pattern = json.dumps({"source": ["leadbridge"]})
-        events.put_rule(Name="app-webhook-events", EventBusName=bus, EventPattern=pattern)
-        events.put_targets(Rule="app-webhook-events", EventBusName=bus, Targets=[{"Id": "app", "Arn": arn}])
+        self.app_queue = subscribe_app_queue(self.stack.resources.event_bus_name, APP_EVENTS)
 
     # --- the CRM user -------------------------------------------------------------------------------------------
 
@@ -105,17 +98,8 @@ class Hooks:
 
     def app_events(self) -> list[dict[str, Any]]:
         """Every event the app received so far (drained from its queue and remembered)."""
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.app_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = got.get("Messages") or []
-            if not messages:
-                return list(self.seen)
-            for message in messages:
-                self.seen.append(json.loads(message["Body"]))
-            self.sqs.delete_message_batch(
-                QueueUrl=self.app_queue,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
+        self.seen += drain(self.app_queue)
+        return list(self.seen)
 
     def sync_log(self) -> list[dict[str, Any]]:
         """The whole sync log of the tenant through GET /sync-log (newest first)."""
