@@ -150,6 +150,12 @@ def change_key(tenant: str, seq: int) -> Key:
     return {PK: tenant_pk(tenant), SK: f"CHG#{seq:020d}"}
 
 
+def change_id_key(tenant: str, event_id: str) -> Key:
+    """The change feed's pointer by event id (written once, with the change: the feed holds each id once). Its SK sorts
+    after every `CHG#{seq}`, so feed reads never see it."""
+    return {PK: tenant_pk(tenant), SK: f"CHGID#{part(event_id, 'event_id')}"}
+
+
 def webhook_event_key(tenant: str, crm: str, event_id: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"EVT#{part(event_id, 'event_id')}"}
 

@@ -1,0 +1,102 @@
+"""The change feed against DynamoDB (moto): each event id once, whatever replays a page, in order, cursors intact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
+from leadbridge.models.crm import CrmObject
+from leadbridge.store.changes import DynamoChangeFeed
+from leadbridge.store.table import Table, tenant_pk
+
+TENANT = "acme"
+
+
+@pytest.fixture
+def table(aws: Any) -> Table:
+    return Table(aws.table_name)
+
+
+@pytest.fixture
+def feed(table: Table) -> DynamoChangeFeed:
+    return DynamoChangeFeed(table)
+
+
+def change(crm_id: str, tenant: str = TENANT) -> ChangeEvent:
+    return ChangeEvent(
+        id=ChangeEvent.stable_id(tenant, "superoffice", "company", crm_id, "v1"),
+        type=ChangeType.COMPANY_CHANGED,
+        action=ChangeAction.UPDATED,
+        tenant=tenant,
+        crm="superoffice",
+        object=CrmObject.COMPANY,
+        crm_id=crm_id,
+        fields={"company_name": f"Firma {crm_id}"},
+        changed_fields=["company_name"],
+        source=ChangeSource.SCHEDULE,
+    )
+
+
+def everything(feed: DynamoChangeFeed, tenant: str = TENANT, limit: int = 2) -> list[ChangeEvent]:
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    items: list[ChangeEvent] = []
+    cursor = None
+    while True:
+        page = feed.read(tenant, cursor=cursor, limit=limit, now=later)
+        items += page.items
+        cursor = page.next_cursor
+        if not page.has_more:
+            return items
+
+
+def test_a_replayed_page_adds_nothing_and_new_changes_follow_in_order(feed: DynamoChangeFeed) -> None:
+    page = [change("1"), change("2"), change("3")]
+    feed.append(page)
+    feed.append(page)  # a run resumed after a kill reports the page again, same ids
+    feed.append([change("2"), change("4"), change("4")])  # a repeat inside one append, too
+
+    assert [c.crm_id for c in everything(feed)] == ["1", "2", "3", "4"]
+
+
+def test_a_cursor_taken_before_a_replay_sees_only_what_is_new(feed: DynamoChangeFeed) -> None:
+    feed.append([change("1"), change("2")])
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    first = feed.read(TENANT, cursor=None, limit=10, now=later)
+
+    feed.append([change("2"), change("3")])
+    after = feed.read(TENANT, cursor=first.next_cursor, limit=10, now=later)
+
+    assert [c.crm_id for c in first.items] == ["1", "2"]
+    assert [c.crm_id for c in after.items] == ["3"]
+
+
+def test_ids_are_per_tenant_and_the_pointers_expire_with_the_changes(feed: DynamoChangeFeed, table: Table) -> None:
+    feed.append([change("1")])
+    feed.append([change("1", tenant="globex")])
+
+    assert [c.crm_id for c in everything(feed, "globex")] == ["1"]
+    items = list(table.query_all(tenant_pk(TENANT), sk_prefix="CHG"))
+    assert sorted(str(i["SK"]).split("#")[0] for i in items) == ["CHG", "CHGID"]  # the change and its id
+    assert {i["expires_at"] for i in items} and all(i["expires_at"] > datetime.now(UTC).timestamp() for i in items)
+
+
+def test_a_page_larger_than_a_transaction_is_appended_whole(feed: DynamoChangeFeed) -> None:
+    page = [change(str(i)) for i in range(120)]
+    feed.append(page)
+    feed.append([*page[100:], change("120")])
+
+    assert [c.crm_id for c in everything(feed, limit=500)] == [str(i) for i in range(121)]
+
+
+def test_ids_another_writer_appended_meanwhile_are_left_out_by_the_condition(
+    feed: DynamoChangeFeed, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed.append([change("1"), change("3")])
+    # Another writer appended them between this append's read of the ids and its write: the read sees nothing.
+    monkeypatch.setattr(table, "get_many", lambda keys, consistent=False: [])
+    feed.append([change("1"), change("2"), change("3"), change("4")])
+
+    assert [c.crm_id for c in everything(feed)] == ["1", "3", "2", "4"]
