@@ -182,7 +182,11 @@ def test_objects_that_do_not_sync_from_the_crm_are_skipped_and_logged(svc: Inbou
     assert entry.error is not None and "does not sync from the CRM" in entry.error.message
 
 
-def test_selective_sync_rules_keep_new_crm_records_out(svc: InboundServices, bus: RecordingBus):
+def test_selective_sync_rules_decide_what_is_created_in_the_crm_not_what_comes_in(
+    svc: InboundServices, bus: RecordingBus
+):
+    """Issue 17 finding 5: the outbound rules (here: only Software companies are created in the CRM) used to hold back
+    CRM companies that did not match; they no longer filter what comes in."""
     data = two_way().model_dump(mode="json")
     data["selective_sync"] = {
         "enabled": True,
@@ -190,16 +194,35 @@ def test_selective_sync_rules_keep_new_crm_records_out(svc: InboundServices, bus
     }
     rules = SettingsDocument.model_validate(data)
 
+    retail = apply_record(svc, ctx(rules), company("1", Department="Retail"))
+    software = apply_record(svc, ctx(rules), company("2", Department="Software"))
+
+    assert retail.outcome is Applied.CREATED and software.outcome is Applied.CREATED
+    assert [e.detail["crm_id"] for e in bus.delivered] == ["1", "2"]
+
+
+def test_the_inbound_filter_holds_back_a_company_and_its_children(svc: InboundServices, bus: RecordingBus):
+    data = two_way().model_dump(mode="json")
+    data["inbound_filter"] = {"conditions": [{"object": "company", "crm_field": "Department", "op": "eq",
+                                              "value": "Software"}]}  # fmt: skip
+    rules = SettingsDocument.model_validate(data)
+
     skipped = apply_record(svc, ctx(rules), company("1", Department="Retail"))
     taken = apply_record(svc, ctx(rules), company("2", Department="Software"))
-    person = apply_record(
-        svc, ctx(rules), CrmRecord(object=CrmObject.PERSON, id="7", parent_id="1", fields={"Firstname": "Ida"})
-    )
+    orphan, child = apply_records(svc, ctx(rules), [
+        CrmRecord(object=CrmObject.PERSON, id="7", parent_id="1", fields={"Firstname": "Ida"}),
+        CrmRecord(object=CrmObject.PERSON, id="8", parent_id="2", fields={"Firstname": "Bo"}),
+    ])  # fmt: skip
 
-    assert skipped.outcome is Applied.SKIPPED and "industry" in (skipped.reason or "")
-    assert taken.outcome is Applied.CREATED
-    assert person.outcome is Applied.CREATED  # a rule on companies does not hold back persons
-    assert [e.detail["crm_id"] for e in bus.delivered] == ["2", "7"]
+    assert skipped.outcome is Applied.SKIPPED and "Department" in (skipped.reason or "")
+    assert taken.outcome is Applied.CREATED and child.outcome is Applied.CREATED
+    assert orphan.outcome is Applied.SKIPPED and "its company 1 " in (orphan.reason or "")
+    assert [e.detail["crm_id"] for e in bus.delivered] == ["2", "8"]
+    # The company comes in once a CRM edit makes it match, and its person with its next change.
+    assert apply_record(svc, ctx(rules), company("1", T0 + timedelta(minutes=1), Department="Software")).outcome \
+        is Applied.CREATED
+    person = CrmRecord(object=CrmObject.PERSON, id="7", parent_id="1", fields={"Firstname": "Ida"})
+    assert apply_record(svc, ctx(rules), person).outcome is Applied.CREATED
 
 
 def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: RecordingBus):

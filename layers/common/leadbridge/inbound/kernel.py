@@ -4,8 +4,10 @@ initial import) and the webhook processor.
 For each CRM record: skip it if its object does not sync from the CRM; drop it if it is older than what the app
 already has (out of order); map its values to app fields; let the app keep fields whose conflict policy says so;
 suppress it when the mapped values are what the app already got (including the echo of leadbridge's own export);
-apply the selective-sync rules to records the app has never seen; then report the change on the change feed and the
-bus, remember what was reported, and log it. A deletion unlinks the record and reports `RecordDeleted`.
+hold back records the app has never seen that the inbound filter excludes (`inbound.filtering`; the outbound
+selective-sync rules decide what is created in the CRM and never filter what comes in); then report the change on the
+change feed and the bus, remember what was reported, and log it. A deletion unlinks the record and reports
+`RecordDeleted`.
 
 A page of records (the scheduled sync) goes through `apply_records`, which makes the same decisions with the store
 calls batched: a few reads and writes per page instead of several per record, so a run's speed is set by the CRM,
@@ -25,14 +27,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from leadbridge.errors import code_and_message
+from leadbridge.inbound.filtering import held_back
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
 from leadbridge.mapping.hashing import canonical, field_hashes
-from leadbridge.mapping.rules import evaluate
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
-from leadbridge.models.settings import SelectiveSync, SettingsDocument
+from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.models.time import as_utc
 from leadbridge.store.events import AppEvent
@@ -140,12 +142,18 @@ def _apply_batch(
     for obj in dict.fromkeys(r.object for r in syncing):
         found = svc.links.by_crm_ids(ctx.tenant, ctx.crm, obj, [r.id for r in syncing if r.object is obj])
         links.update({(obj, crm_id): link for crm_id, link in found.items()})
+    # The inbound filter (never the outbound selective-sync rules) holds back records the app has not heard of.
+    held = held_back(svc, ctx.tenant, ctx.crm, ctx.settings.inbound_filter, syncing, states, links)
 
     decisions: list[_Decision] = []
     for record in records:
         key = (record.object, record.id)
         if not syncs_from_crm(ctx.settings, record.object):
             reason = f"{record.object.value} does not sync from the CRM (direction setting)"
+            decisions.append(_Decision(_skipped(reason), entry=_skip_entry(ctx, record.object, record.id, reason)))
+            continue
+        if key in held:
+            reason = held[key]
             decisions.append(_Decision(_skipped(reason), entry=_skip_entry(ctx, record.object, record.id, reason)))
             continue
         try:
@@ -187,13 +195,6 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
         return _Decision(unchanged, new_state=_next_state(ctx, record, hashes))
     if known and state is not None and state.field_hashes == hashes:
         return _Decision(InboundResult(outcome=Applied.UNCHANGED, reason="no mapped value changed"))
-    if not known and link is None:
-        decision = _rules_for(ctx.settings.selective_sync, obj)
-        verdict = evaluate(decision, {obj: values}, status_mapping=ctx.settings.status_mapping)
-        if not verdict.sync:
-            reason = "; ".join(verdict.reasons)
-            return _Decision(_skipped(reason), entry=_skip_entry(ctx, obj, record.id, reason))
-
     previous = state.field_hashes if state and not state.deleted else {}
     changed = sorted(k for k in values if previous.get(k) != hashes.get(k))
     action = ChangeAction.UPDATED if known else ChangeAction.CREATED
@@ -316,12 +317,6 @@ def _echo_of_export(settings: SettingsDocument, record: CrmRecord, link: RecordL
         elif field_hashes({mapping.crm_field: value})[mapping.crm_field] != written:
             return False
     return True
-
-
-def _rules_for(rules: SelectiveSync, obj: CrmObject) -> SelectiveSync:
-    """Only conditions on this object decide whether a new CRM record of it is brought in: a person is not held back
-    by a rule on companies (its company is, and a person of a skipped company stays unlinked on the app side)."""
-    return rules.model_copy(update={"conditions": [c for c in rules.conditions if c.object is obj]})
 
 
 def _deal_outcome(record: CrmRecord, state: RecordState | None) -> tuple[ChangeType, ChangeAction] | None:

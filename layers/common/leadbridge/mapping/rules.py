@@ -1,9 +1,13 @@
-"""Selective sync (seed 004): conditions on app fields and the pipeline stage decide which records sync automatically.
+"""Selective sync (seed 004) and the inbound filter.
 
-"Going forward, not retroactively": the rules decide whether a record that is *not yet linked* to a CRM record gets
-created there (and, for an initial import, whether a CRM record is brought in). A record that is already linked keeps
-syncing when it stops matching — nothing already in the CRM is unlinked or deleted because a rule changed. Records
-are evaluated when they change, so a rule saved today applies to every change from now on, not to past changes.
+Selective sync: conditions on app fields and the pipeline stage decide which app records are *created in the CRM*,
+and nothing else. "Going forward, not retroactively": the rules decide whether a record that is *not yet linked* to a
+CRM record gets created there. A record that is already linked keeps syncing when it stops matching — nothing already
+in the CRM is unlinked or deleted because a rule changed. Records are evaluated when they change, so a rule saved today
+applies to every change from now on, not to past changes. The rules never filter what comes in from the CRM.
+
+The inbound filter (`settings.inbound_filter`, default none) is its own setting: conditions on CRM-side values decide
+whether a CRM record the app has not heard of is brought in (`admits`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.settings import Condition, RuleOp, SelectiveSync, StatusMapping
+from leadbridge.models.settings import Condition, InboundFilter, RuleOp, SelectiveSync, StatusMapping
 
 
 class RuleDecision(BaseModel):
@@ -45,6 +49,21 @@ def evaluate(
         if not matches(condition, record.get(condition.field), status_mapping):
             failures.append(describe(condition))
     ok = not failures if rules.match == "all" else len(failures) < len(rules.conditions)
+    return RuleDecision(sync=ok, reasons=[] if ok else failures)
+
+
+def admits(rules: InboundFilter, obj: CrmObject, crm_values: Mapping[str, Any]) -> RuleDecision:
+    """Whether the inbound filter lets in a CRM record of `obj` the app has not heard of, judged by its conditions on
+    `obj` (values as the connector reads them). An object without conditions is let in."""
+    conditions = [c for c in rules.conditions if c.object is obj]
+    if not conditions:
+        return RuleDecision(sync=True)
+    failures: list[str] = []
+    for c in conditions:
+        as_rule = Condition(object=c.object, field=c.crm_field, op=c.op, value=c.value)
+        if not matches(as_rule, crm_values.get(c.crm_field), StatusMapping()):
+            failures.append(f"inbound filter: {describe(as_rule)}")
+    ok = not failures if rules.match == "all" else len(failures) < len(conditions)
     return RuleDecision(sync=ok, reasons=[] if ok else failures)
 
 

@@ -140,6 +140,7 @@ def validate_settings(doc: SettingsDocument, meta: Metadata, *, crm_label: str =
     _check_status_mapping(doc, meta, report)
     _check_owners(doc, meta, report)
     _check_rules(doc, report)
+    _check_inbound_filter(doc, meta, report, crm_label)
     if any(x.kind == "country" for m in _all_mappings(doc) for x in m.transforms) and not (
         doc.country_mapping.names or doc.country_mapping.default
     ):
@@ -352,6 +353,35 @@ def _check_owners(doc: SettingsDocument, meta: Metadata, report: ValidationRepor
         elif not user.active:
             report.errors.append(
                 Problem(path=path, code="inactive_crm_user", reason=f"CRM user {user.name!r} ({user_id}) is inactive")
+            )
+
+
+def _check_inbound_filter(doc: SettingsDocument, meta: Metadata, report: ValidationReport, crm_label: str) -> None:
+    """Inbound filter conditions name CRM fields of objects that sync from the CRM."""
+    for i, c in enumerate(doc.inbound_filter.conditions):
+        base = f"inbound_filter.conditions[{i}]"
+        if not doc.objects.for_object(c.object).direction.inbound:
+            report.errors.append(
+                Problem(
+                    path=f"{base}.object",
+                    code="not_inbound",
+                    reason=f"{c.object.value} does not sync from the CRM (objects.{c.object.value}.direction); "
+                    "a filter on it would never apply",
+                )
+            )
+            continue
+        fields = meta.fields.get(c.object)
+        if fields is None:
+            continue
+        by_name = {f.name: f for f in fields}
+        if c.crm_field not in by_name:
+            report.errors.append(
+                Problem(
+                    path=f"{base}.crm_field",
+                    code="unknown_crm_field",
+                    reason=f"{c.crm_field!r} is not a field of {c.object.value} in {crm_label}"
+                    f"{_suggest(c.crm_field, by_name)}",
+                )
             )
 
 

@@ -1,8 +1,8 @@
 """The integration settings document: one per tenant and CRM (issue 5; seeds 000, 003, 004).
 
 Sections (each can be replaced alone with PATCH): `objects`, `field_mappings`, `status_mapping`, `owners`, `schedule`,
-`selective_sync`, `initial_import`, `selections`, `country_mapping`. `version`, `updated_by`, `updated_at` are set by
-the server; `schedule.next_run_at` is computed by the server.
+`selective_sync`, `inbound_filter`, `initial_import`, `selections`, `country_mapping`. `version`, `updated_by`,
+`updated_at` are set by the server; `schedule.next_run_at` is computed by the server.
 
 Shape checks live here (pydantic → 422 naming the path); checks that need the CRM's live metadata (unknown or
 read-only CRM fields, stage ids, user ids) live in `leadbridge.mapping.validation`.
@@ -329,6 +329,32 @@ class SelectiveSync(_Section):
     effective_from: datetime | None = None  # set by the server when the rules change
 
 
+class InboundCondition(_Section):
+    """One condition on a CRM-side value of a record the app has not heard of yet (`crm_field` is the connector's
+    field name, as `GET /crm/{crm}/fields/{object}` lists it)."""
+
+    object: CrmObject = CrmObject.COMPANY
+    crm_field: str = Field(min_length=1, max_length=200)
+    op: RuleOp
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_shape(self) -> InboundCondition:
+        if self.op is RuleOp.AT_OR_AFTER_STAGE:
+            raise ValueError("op 'at_or_after_stage' compares app pipeline stages; use 'eq' or 'in' on a CRM field")
+        Condition(object=self.object, field=self.crm_field, op=self.op, value=self.value)  # the same value shapes
+        return self
+
+
+class InboundFilter(_Section):
+    """Which CRM records the app hears of (inbound only; the outbound `selective_sync` rules never filter what comes
+    in). Default: no conditions, every record. A record the app already knows keeps syncing; a person, deal or
+    activity of a company held back by the filter is held back with it."""
+
+    match: Literal["all", "any"] = "all"
+    conditions: list[InboundCondition] = Field(default_factory=list, max_length=50)
+
+
 class Selections(_Section):
     """Inbound person sources (seed 003; SuperOffice): static selections and the connected user's favourites."""
 
@@ -356,6 +382,7 @@ SECTIONS: tuple[str, ...] = (
     "owners",
     "schedule",
     "selective_sync",
+    "inbound_filter",
     "initial_import",
     "selections",
     "country_mapping",
@@ -369,6 +396,7 @@ class _SettingsSections(_Section):
     owners: Owners
     schedule: Schedule
     selective_sync: SelectiveSync
+    inbound_filter: InboundFilter = Field(default_factory=InboundFilter)
     initial_import: bool = False
     selections: Selections
     country_mapping: CountryMapping

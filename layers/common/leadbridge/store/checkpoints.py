@@ -3,6 +3,8 @@
 Checkpoint item `PK=T#{tenant}#{crm}`, `SK=CKPT#{object}`:
 - `since`: every change at or after this time still has to be read (committed when a pull completes); None before
   the first pull.
+- `reports_from`: set with the first `since` when the object starts syncing without an initial import; records whose
+  last change is older were there before the connection and are not reported (overlap or not).
 - the pull in progress, saved after every page: `pull_since` (its lower bound), `page_token` (where to go on),
   `pull_started` (when it began) and `newest_seen` (newest change time read so far). A run cut off at any point
   resumes from the saved page: nothing is skipped, and the page that was being applied is applied again (a no-op:
@@ -35,6 +37,9 @@ class Checkpoint(BaseModel):
     newest_seen: datetime | None = None
     pull_run_id: str | None = None
     updated_at: datetime | None = None
+    # Set when the object started syncing without an initial import (the first checkpoint): a record whose last
+    # change (CRM updated, else created date) is before it existed before the connection and is not reported.
+    reports_from: datetime | None = None
 
     @property
     def in_progress(self) -> bool:

@@ -4,16 +4,22 @@ inbound kernel, with the checkpoint saved after every page so a continuation goe
 When the pull completes the checkpoint becomes min(newest change seen, pull start): CRM clocks and paging are not
 exact, and the overlap re-reads are no-ops. A pull of the whole data set (first run with initial import, full run)
 also counts the CRM's ids first, so the run can say how far along it is.
+
+Initial import off: the first checkpoint of an object is also its `reports_from`. While `initial_import` is off, a
+record whose last change (the CRM's updated date, else its created date) is before it existed before the connection:
+it is counted as skipped and not reported, though the overlap re-reads it; once it changes it comes in.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from leadbridge.inbound.kernel import Applied, InboundResult
 from leadbridge.inbound.run_scope import RunScope
-from leadbridge.models.crm import CrmObject
+from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.runs import ImportProgress, RunMode
 from leadbridge.models.time import as_utc
 from leadbridge.store.checkpoints import Checkpoint
@@ -28,7 +34,7 @@ def pull_changes(scope: RunScope, obj: CrmObject) -> None:
     if wanted is None:
         # Nothing to read back: sync from now on (first run without initial import, object newly switched on).
         if checkpoint.since is None:
-            checkpoint.since = run.started_at
+            checkpoint.since = checkpoint.reports_from = run.started_at
             checkpoint.updated_at = svc.clock()
             svc.checkpoints.save(checkpoint)
         return
@@ -59,7 +65,7 @@ def pull_changes(scope: RunScope, obj: CrmObject) -> None:
             ahead = None
             if page.next_page_token is not None and budget.may_start_page():
                 ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
-            scope.apply_page(obj, page.records)
+            scope.apply_page(obj, _after_connection(scope, checkpoint, page.records))
             newest = checkpoint.newest_seen
             for record in page.records:
                 if record.updated_at is not None:
@@ -97,3 +103,26 @@ def pull_from(scope: RunScope, checkpoint: Checkpoint) -> datetime | None:
     if mode is RunMode.HOUSEKEEPING and scope.marks.housekeeping_at is not None:
         since = min(since, scope.marks.housekeeping_at)
     return max(EPOCH, since - overlap)
+
+
+_BEFORE_CONNECTION = "existed before the connection and has not changed since (initial import is off)"
+
+
+def _after_connection(scope: RunScope, checkpoint: Checkpoint, records: Sequence[CrmRecord]) -> list[CrmRecord]:
+    """The page's records without those that existed before the connection and have not changed since (initial import
+    off); those are counted as skipped in the run, not reported and not logged one by one."""
+    cut = checkpoint.reports_from
+    if cut is None or scope.settings.initial_import:
+        return list(records)
+    # CRMs stamp changes to the second: a record made in the second the connection started is reported (when in
+    # doubt, report rather than lose).
+    cut = as_utc(cut).replace(microsecond=0)
+    kept: list[CrmRecord] = []
+    for record in records:
+        stamps = [as_utc(t) for t in (record.updated_at, record.created_at) if t is not None]
+        if stamps and max(stamps) < cut and not record.deleted:
+            scope.run.counts_for(record.object).read += 1
+            scope.recorder.tally(record.object, InboundResult(outcome=Applied.SKIPPED, reason=_BEFORE_CONNECTION))
+            continue
+        kept.append(record)
+    return kept
