@@ -164,6 +164,15 @@ def so_connect(app: App, hooks: Hooks) -> None:
     hooks.subscribe_app()
 
 
+def so_backdate(hooks: Hooks, records: list[tuple[str, int]]) -> None:
+    """Make records look last changed a day ago (made long before the connection), so no run's overlap re-reads them:
+    only the step that brings held-back children can."""
+    with hooks.sb.lock:
+        for kind, ident in records:
+            record = hooks.sb.customer(CTX).records[kind][ident]
+            record["UpdatedDate"] = record["CreatedDate"] = record["UpdatedDate"] - timedelta(days=1)
+
+
 def test_superoffice_companies_outside_the_selective_sync_rules_come_in_by_scheduled_run_and_webhook(
     so: tuple[App, Hooks],
 ) -> None:
@@ -202,6 +211,7 @@ def test_superoffice_inbound_filter_holds_back_a_company_with_its_persons_and_sa
     under_retail = {"Contact": {"ContactId": retail["ContactId"]}}
     retail_person = sb.create(CTX, "person", {"Firstname": "Rita", "Lastname": "Detalj", **under_retail})
     retail_sale = sb.create(CTX, "sale", {"Heading": "Butikkavtale", "Amount": 1000, **under_retail})
+    so_backdate(hooks, [("person", retail_person["PersonId"]), ("sale", retail_sale["SaleId"])])
     software = sb.create(CTX, "contact", {"Name": "Programvare AS", "Department": "Software"})
     software_person = sb.create(CTX, "person", {"Firstname": "Sofie", "Lastname": "Kode",
                                                 "Contact": {"ContactId": software["ContactId"]}})  # fmt: skip
@@ -221,15 +231,21 @@ def test_superoffice_inbound_filter_holds_back_a_company_with_its_persons_and_sa
     for child in (str(retail_person["PersonId"]), str(retail_sale["SaleId"])):
         assert any(f"its company {company_id} " in reason for reason in app.skipped(child)), app.skipped(child)
 
-    # The company comes to match (a webhook brings it in); its person comes with its next change.
+    # The company comes to match and a webhook brings it in; the next run brings its person and sale, untouched.
     sb.update(CTX, "contact", retail["ContactId"], {"Department": "Software"})
     hooks.settled([d.event_id for d in hooks.wait_for_deliveries(1)])
-    sb.update(CTX, "person", retail_person["PersonId"], {"Firstname": "Rita Marie"})
-    hooks.settled([d.event_id for d in hooks.wait_for_deliveries(2)])
-
     assert [c["action"] for c in app.changed("CompanyChanged") if c["crm_id"] == company_id] == ["created"]
+    assert app.changed("DealChanged") == []
+
+    app.run()
+
     [person] = [c for c in app.changed("PersonChanged") if c["crm_id"] == str(retail_person["PersonId"])]
     assert person["action"] == "created" and person["parent_crm_id"] == company_id
+    [sale] = app.changed("DealChanged")
+    assert (sale["crm_id"], sale["action"], sale["parent_crm_id"]) == (
+        str(retail_sale["SaleId"]), "created", company_id)
+    again = app.run()  # brought once: nothing is held any more
+    assert [c["crm_id"] for c in app.changed("PersonChanged")].count(str(retail_person["PersonId"])) == 1, again
 
 
 def test_superoffice_initial_import_off_reports_nothing_made_before_connecting(so: tuple[App, Hooks]) -> None:
@@ -266,6 +282,16 @@ ACCOUNT_FIELDS = ["Id", "Name", "Industry"]
 def sf(sfc: SfConnect) -> Iterator[App]:
     yield App(sfc.http, lambda role: sfc.auth(SF_TENANT, role), "salesforce", SF_TENANT)
     sfc.sandbox.clear_faults()
+
+
+def sf_backdate(sfc: SfConnect, records: list[tuple[str, str]]) -> None:
+    """Make records look last changed a day ago (made long before the connection), so no run's overlap re-reads them:
+    only the step that brings held-back children can."""
+    with sfc.sandbox.lock:
+        for sobject, record_id in records:
+            record = sfc.sandbox.org(sfc.org_id).records[sobject][record_id]
+            for stamp in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
+                record[stamp] -= timedelta(days=1)
 
 
 def sf_connect(app: App, sfc: SfConnect) -> None:
@@ -326,6 +352,7 @@ def test_salesforce_initial_import_with_an_inbound_filter_skips_the_accounts_con
     retail_contacts = [sb.create(org, "Contact", {"LastName": f"Shopper {i}", "AccountId": retail}) for i in range(3)]
     retail_deal = sb.create(org, "Opportunity", {"Name": "Shelf deal", "StageName": "Prospecting",
                                                  "CloseDate": "2026-12-31", "AccountId": retail})  # fmt: skip
+    sf_backdate(sfc, [("Contact", c) for c in retail_contacts] + [("Opportunity", retail_deal)])
     tech = sb.create(org, "Account", {"Name": "Byte Works Inc", "Industry": "Technology"})
     tech_contact = sb.create(org, "Contact", {"LastName": "Coder", "AccountId": tech})
     tech_deal = sb.create(org, "Opportunity", {"Name": "Cloud deal", "StageName": "Prospecting",
@@ -347,14 +374,15 @@ def test_salesforce_initial_import_with_an_inbound_filter_skips_the_accounts_con
     for child in (*retail_contacts, retail_deal):
         assert any(f"its company {retail} " in reason for reason in sf.skipped(child)), sf.skipped(child)
 
-    # The Account comes to match, and one of its Contacts is edited: the next run brings both, the company first.
+    # The Account comes to match: the next run brings it and, with it, its Contacts and Opportunity (untouched).
     sb.update(org, "Account", retail, {"Industry": "Technology"})
-    sb.update(org, "Contact", retail_contacts[0], {"FirstName": "Sally"})
     sf.run()
 
     assert [c["action"] for c in sf.changed("CompanyChanged") if c["crm_id"] == retail] == ["created"]
-    [person] = [c for c in sf.changed("PersonChanged") if c["crm_id"] == retail_contacts[0]]
-    assert person["action"] == "created" and person["parent_crm_id"] == retail
+    children = [(c["type"], c["crm_id"], c["action"], c["parent_crm_id"]) for c in sf.changes()
+                if c["crm_id"] in (*retail_contacts, retail_deal)]  # fmt: skip
+    assert sorted(children) == sorted([("PersonChanged", c, "created", retail) for c in retail_contacts]
+                                      + [("DealChanged", retail_deal, "created", retail)])  # fmt: skip
 
 
 def test_salesforce_initial_import_off_reports_nothing_made_before_connecting(sf: App, sfc: SfConnect) -> None:

@@ -19,13 +19,14 @@ from leadbridge.composition.stores import (
     run_store,
     sync_job_queue,
     sync_log,
+    table,
     webhook_event_claims,
 )
 from leadbridge.config import sync_worker_settings
 
 if TYPE_CHECKING:
     from leadbridge.inbound.jobs import WorkerConfig
-    from leadbridge.inbound.ports import InboundServices, WorkerServices
+    from leadbridge.inbound.ports import HeldChildren, InboundServices, WorkerServices
     from leadbridge.inbound.runs import RunServices
     from leadbridge.inbound.webhook_processing import WebhookProcessingServices
     from leadbridge.models.connection import Connection
@@ -41,7 +42,15 @@ def inbound_services() -> InboundServices:
         feed=change_feed(),
         publisher=event_publisher(),
         log=sync_log(),
+        held=held_children(),
     )
+
+
+@cached
+def held_children() -> HeldChildren:
+    from leadbridge.store.held_children import DynamoHeldChildren
+
+    return DynamoHeldChildren(table())
 
 
 def webhook_processing_services() -> WebhookProcessingServices:

@@ -3,8 +3,9 @@
 Outbound selective-sync rules never filter what comes in; only this setting does, and only records the app does not
 know (no record state, no link): a record already reported or linked keeps syncing when it stops matching. Children
 follow their company's fate: while the filter has conditions on companies, a person, deal or activity whose company
-is not in the app (held back by the filter, or never brought in) is held back too, with a reason naming the company.
-It comes in when it changes after its company did (the company itself comes in when a CRM edit makes it match).
+is not in the app (held back by the filter, or never brought in) is held back too, with a reason naming the company,
+and remembered under it (`store.held_children`); once the company is in the app (a CRM edit made it match, by run or
+webhook), the sync worker's `held_children` step brings the children (or the child's own next change does).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from leadbridge.inbound.ports import InboundServices
 from leadbridge.mapping.rules import admits
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import InboundFilter
+from leadbridge.store.held_children import HeldChild
 from leadbridge.store.links import RecordLink
 from leadbridge.store.records import RecordState, StateKey
 
@@ -53,10 +55,15 @@ def held_back(
     unknown = [p for p in parent_ids if p not in known]
     if unknown:
         known |= set(svc.links.by_crm_ids(tenant, crm, CrmObject.COMPANY, unknown))
+    waiting: list[HeldChild] = []
     for record in children:
-        if record.parent_id not in known:
+        if record.parent_id is not None and record.parent_id not in known:
             held[(record.object, record.id)] = (
                 f"its company {record.parent_id} is not in the app (the inbound filter held it back or it was never "
                 f"brought in); the {record.object.value} comes with its company"
             )
+            waiting.append(HeldChild(tenant=tenant, crm=crm, parent_id=record.parent_id, object=record.object,
+                                     crm_id=record.id))  # fmt: skip
+    if waiting and svc.held is not None:
+        svc.held.hold_many(waiting)
     return held

@@ -6,7 +6,7 @@ Adapters live in `leadbridge.store` and `leadbridge.crm`; `leadbridge.runtime` w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import SyncLogEntry
+from leadbridge.store.held_children import HeldChild
 from leadbridge.store.links import RecordLink
 from leadbridge.store.ports import ChangeFeed, CheckpointStore, DelayedQueue, EventPublisher, RecordStates, RunStore
 
@@ -36,6 +37,16 @@ class LogWriter(Protocol):
     def write_many(self, entries: Sequence[SyncLogEntry]) -> None: ...
 
 
+class HeldChildren(Protocol):
+    """Children (person, deal, activity) the inbound filter held back while their company is not in the app."""
+
+    def hold_many(self, children: Sequence[HeldChild]) -> None: ...
+
+    def all(self, tenant: str, crm: str) -> Iterator[HeldChild]: ...
+
+    def release(self, child: HeldChild) -> None: ...
+
+
 @dataclass(frozen=True)
 class InboundServices:
     links: Links
@@ -43,6 +54,7 @@ class InboundServices:
     feed: ChangeFeed
     publisher: EventPublisher
     log: LogWriter
+    held: HeldChildren | None = None  # None: held-back children are not remembered (they come with their next change)
 
 
 # --- the scheduled-sync worker ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ goes through steps, each recorded in the run when done, so a continuation skips 
      checkpoint is saved after every page.
    - `reconcile:{obj}` (first, housekeeping and full runs): records the app has that the CRM no longer lists are
      deleted (deletion by absence).
+   then `held_children`: children the inbound filter held back come in once their company is in the app.
 3. `selections` (CRMs with `SupportsSelections`): persons of static selections and favourites.
 4. `outbound`: lead events waiting for the CRM (`lifecycle.retry_pending_outbound`), when wired.
 
@@ -45,6 +46,7 @@ from leadbridge.inbound.run_budget import RunBudget, RunStopped
 from leadbridge.inbound.run_recorder import RunRecorder, record_failure
 from leadbridge.inbound.run_scope import RunScope
 from leadbridge.inbound.steps.deletions import apply_reported_deletions, reconcile_deletions
+from leadbridge.inbound.steps.held_children import bring_held_children
 from leadbridge.inbound.steps.outbound import retry_outbound
 from leadbridge.inbound.steps.pull import EPOCH, pull_changes
 from leadbridge.inbound.steps.selections import sync_selections
@@ -199,6 +201,7 @@ def _steps(scope: RunScope, connection: Connection) -> Iterable[tuple[str, Calla
         yield f"pull:{obj.value}", partial(pull_changes, scope, obj)
         if mode in (RunMode.FIRST, RunMode.HOUSEKEEPING, RunMode.FULL):
             yield f"reconcile:{obj.value}", partial(reconcile_deletions, scope, obj)
+    yield "held_children", partial(bring_held_children, scope)
     yield "selections", partial(sync_selections, scope)
     yield "outbound", partial(retry_outbound, scope)
 

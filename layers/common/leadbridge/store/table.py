@@ -123,6 +123,14 @@ def checkpoint_key(tenant: str, crm: str, obj: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"CKPT#{part(obj, 'object')}"}
 
 
+def held_child_key(tenant: str, crm: str, parent_id: str, obj: str, crm_id: str) -> Key:
+    """A person/deal/activity the inbound filter held back because its company is not in the app (by company)."""
+    return {
+        PK: tenant_crm_pk(tenant, crm),
+        SK: f"HELD#{part(parent_id, 'parent_id')}#{part(obj, 'object')}#{part(crm_id, 'crm_id')}",
+    }
+
+
 def record_state_key(tenant: str, crm: str, obj: str, crm_id: str) -> Key:
     """What leadbridge last reported to the app about one CRM record (inbound sync)."""
     return {PK: tenant_crm_pk(tenant, crm), SK: f"REC#{part(obj, 'object')}#{part(crm_id, 'crm_id')}"}
