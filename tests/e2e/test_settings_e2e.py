@@ -34,7 +34,7 @@ def test_defaults_are_served_with_an_etag_to_members(api: httpx.Client, mint_tok
     assert response.headers["etag"] == '"0"'
     body = response.json()
     assert body["crm"] == "superoffice" and body["version"] == 0
-    assert body["objects"]["person"] == {"crm_object": "Person", "direction": "to_crm"}
+    assert body["objects"]["person"] == {"crm_object": "Person", "direction": "both"}
 
 
 def test_without_a_token_the_gateway_answers_401(api: httpx.Client) -> None:

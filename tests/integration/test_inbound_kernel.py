@@ -174,7 +174,9 @@ def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServi
 
 
 def test_objects_that_do_not_sync_from_the_crm_are_skipped_and_logged(svc: InboundServices, table: Table, bus):
-    result = apply_record(svc, ctx(default_settings(CRM)), company())
+    data = default_settings(CRM).model_dump(mode="json")
+    data["objects"]["company"]["direction"] = "to_crm"  # the defaults are two-way (issue 17); an admin narrowed it
+    result = apply_record(svc, ctx(SettingsDocument.model_validate(data)), company())
 
     assert result.outcome is Applied.SKIPPED and bus.delivered == []
     [entry] = DynamoSyncLog(table).query(TENANT).items

@@ -94,7 +94,7 @@ def test_get_returns_the_superoffice_defaults_with_etag_0(call: Call) -> None:
     status, body, headers = call("GET", "/settings/superoffice", claims=MEMBER)
     assert status == 200 and headers["ETag"] == '"0"'
     assert body["version"] == 0
-    assert body["objects"]["company"] == {"crm_object": "Contact", "direction": "to_crm"}
+    assert body["objects"]["company"] == {"crm_object": "Contact", "direction": "both"}
     company = {m["crm_field"]: m["app_fields"] for m in body["field_mappings"]["company"]}
     assert company["Name"] == ["company_name"] and company["OrgNr"] == ["org_number"]
     assert [f"RabitIQ:{n}" in company for n in range(1, 38)] == [True] * 37

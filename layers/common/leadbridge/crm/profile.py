@@ -23,6 +23,9 @@ class CrmProfile:
     owner_field: str | None  # CRM user reference on created records
     stage_field: str | None  # deal pipeline stage (Stage ids with group "stage")
     status_field: str | None  # deal status (Stage ids with group "status")
+    # A deal's probability %, where the CRM keeps it per deal and its API does not move it with the stage (SuperOffice
+    # Sale.Probability): leadbridge writes the stage's default with a new stage. None: the CRM does it (Salesforce).
+    probability_field: str | None = None
     # CRM country name → the value the connector's country field takes (e.g. an ISO 3166 numeric code).
     country_values: dict[str, str] = field(default_factory=dict)
     # Activity completion: the field and its value per app activity status ("open", "done"); see lifecycle/.

@@ -46,6 +46,7 @@ from leadbridge.export.ports import ExportServices, one_call
 from leadbridge.export.run import ExportRun, connector_skips, crm_calls
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
+from leadbridge.mapping.lead import for_existing_record, needs_current_values
 from leadbridge.mapping.phones import prepare_lead
 from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo
@@ -188,6 +189,17 @@ def _export(
         url = (current.url if current else company_link.url if company_link else None) or connector.record_url(
             CrmObject.COMPANY, target
         )
+        # A CRM record leadbridge did not create: the mappings' `on_existing` and `owners.on_existing` say what the
+        # export may change (seed 002 overwrites by default; the existing owner stays).
+        if match_how != "created" and changed:
+            now_in_crm = current
+            if now_in_crm is None and needs_current_values(settings, CrmObject.COMPANY, changed):
+                now_in_crm = connector.get(CrmObject.COMPANY, target)
+            changed, kept = for_existing_record(
+                settings, CrmObject.COMPANY, changed, None if now_in_crm is None else now_in_crm.fields
+            )
+            plan.company.skipped += kept
+            company_fields = {k: v for k, v in company_fields.items() if k not in {s.crm_field for s in kept}}
         if changed:
             connector.update(CrmObject.COMPANY, target, changed)
         written = list(changed)

@@ -16,6 +16,7 @@ from leadbridge.export.ports import ExportServices
 from leadbridge.export.run import ExportRun, connector_skips
 from leadbridge.mapping import LeadPlan
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
+from leadbridge.mapping.lead import for_existing_record
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.lead import LeadContact
 from leadbridge.models.settings import FieldMapping, SettingsDocument
@@ -68,6 +69,8 @@ def upsert_persons(
             if current is not None:
                 crm_id = current.id
                 changed = {k: v for k, v in fields.items() if canonical(current.fields.get(k)) != canonical(v)}
+                # A CRM person leadbridge did not create: `on_existing` per field, and it keeps its owner.
+                changed, _ = for_existing_record(settings, CrmObject.PERSON, changed, current.fields)
             else:
                 created = created_together.get(index) or connector.create(
                     CrmObject.PERSON, fields, parent_id=company_id

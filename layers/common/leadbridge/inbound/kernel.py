@@ -182,7 +182,7 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
     obj = record.object
     if _older(record.updated_at, state):
         return _Decision(InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied"))
-    values, kept_by_app = _mapped_values(ctx.settings, record, link)
+    values, kept_by_app, notes = _mapped_values(ctx.settings, record, link)
     hashes = field_hashes(values)
     if record.parent_id:
         hashes[_PARENT] = _short(record.parent_id)
@@ -210,7 +210,7 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
         Action.READ,
         Outcome.SUCCESS,
         written=changed,
-        skipped=[SkippedField(field=f, reason="app wins (conflict policy)") for f in kept_by_app],
+        skipped=[SkippedField(field=f, reason="app wins (conflict policy)") for f in kept_by_app] + notes,
     )
     return _Decision(
         InboundResult(outcome=Applied(action.value), events=events),
@@ -288,17 +288,22 @@ def _older(updated_at: datetime | None, state: RecordState | None) -> bool:
 
 def _mapped_values(
     settings: SettingsDocument, record: CrmRecord, link: RecordLink | None
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], list[SkippedField]]:
     inbound = apply_inbound(settings, record.object, record.fields)
+    # What the mapping could not bring across (e.g. a CRM stage no status mapping covers), for the sync log.
+    notes = [SkippedField(field=", ".join(s.app_fields) or s.crm_field or "?", reason=f"{s.reason.value}: {s.detail}")
+             for s in inbound.skipped]  # fmt: skip
     values = dict(inbound.values)
     kept_by_app: list[str] = []
     if link is not None:
         # The app's copy counts as changed when leadbridge last wrote it to the CRM.
         for app_field, policy in inbound.policies.items():
-            if winner(policy, app_changed_at=link.updated_at, crm_changed_at=record.updated_at) == "app":
+            wrote = inbound.sources.get(app_field) in link.field_hashes  # for `fill_empty`
+            when = {"app_changed_at": link.updated_at, "crm_changed_at": record.updated_at}
+            if winner(policy, **when, app_wrote=wrote) == "app":
                 values.pop(app_field, None)
                 kept_by_app.append(app_field)
-    return values, sorted(kept_by_app)
+    return values, sorted(kept_by_app), notes
 
 
 def _echo_of_export(settings: SettingsDocument, record: CrmRecord, link: RecordLink) -> bool:

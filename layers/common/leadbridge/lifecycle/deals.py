@@ -17,6 +17,7 @@ from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutc
 from leadbridge.lifecycle.event_context import EventContext, crm_calls
 from leadbridge.mapping import plan_lead
 from leadbridge.mapping.hashing import content_hash, field_hashes
+from leadbridge.mapping.lead import add_stage_probability, wants_stage_probability
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.models.synclog import Action, Outcome, SkippedField, Trigger
 from leadbridge.store.links import RecordLink
@@ -78,6 +79,9 @@ def upsert_deal(
     before = crm_calls([connector])
     plan = plan_lead(ctx.settings, ctx.lead, {CrmObject.DEAL: connector.fields(CrmObject.DEAL)}, linked=True)
     assert plan.deal is not None
+    prof = profile(ctx.crm)
+    if wants_stage_probability(plan.deal, prof) and _stage_moves(plan.deal.fields, prof.stage_field, live_deal):
+        add_stage_probability(plan.deal, prof, connector.stages())  # the new stage's probability goes with it
     fields = {**plan.deal.fields, **overrides}
     if live_deal is None:
         person_id = exported.persons[0].crm_id if exported.persons else None
@@ -104,6 +108,13 @@ def upsert_deal(
     )  # fmt: skip
     ctx.svc.sync_log.write(entry)
     return DealResult(crm_id=crm_id, url=url, action=action, fields_written=written), entry.id
+
+
+def _stage_moves(fields: Mapping[str, Any], stage_field: str | None, live_deal: RecordLink | None) -> bool:
+    """True when the deal is created, or its stage differs from the one leadbridge last wrote."""
+    if live_deal is None or stage_field is None:
+        return True
+    return live_deal.field_hashes.get(stage_field) != field_hashes({stage_field: fields.get(stage_field)})[stage_field]
 
 
 def write_deal(ctx: EventContext, live_deal: RecordLink, fields: Mapping[str, Any]) -> LeadEventResult:

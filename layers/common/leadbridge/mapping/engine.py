@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from leadbridge.crm.defaults import profile
 from leadbridge.mapping import transforms as t
 from leadbridge.models.crm import CrmObject, FieldInfo, FieldType
 from leadbridge.models.lead import AppFieldKind, app_fields
@@ -45,6 +46,8 @@ class SkipReason(StrEnum):
     RULE_EXCLUDED = "rule_excluded"
     STAGE_NOT_SENT = "stage_not_sent"
     OBJECT_OFF = "object_off"
+    STAGE_NOT_MAPPED = "stage_not_mapped"  # inbound: a CRM stage/status no status_mapping entry maps to an app stage
+    ON_EXISTING = "on_existing"  # export into an existing CRM record: the mapping's `on_existing` kept the CRM value
 
 
 class Skipped(BaseModel):
@@ -238,18 +241,35 @@ class InboundValues(BaseModel):
     object: CrmObject
     values: dict[str, Any] = Field(default_factory=dict)
     policies: dict[str, ConflictPolicy] = Field(default_factory=dict)
+    sources: dict[str, str] = Field(default_factory=dict)  # app field → the CRM field its value came from
     skipped: list[Skipped] = Field(default_factory=list)
+
+
+# The app deal field the status mapping fills inbound, and the field that carries a CRM stage it has no app stage for.
+STAGE_FIELD = "stage"
+UNMAPPED_STAGE_FIELD = "unmapped_crm_stage"
+
+
+def inbound_order(mappings: Iterable[FieldMapping]) -> list[FieldMapping]:
+    """The inbound mappings of an object in the order their values are taken: by `precedence` (1 first; mappings
+    without one after, in document order). For one app field fed by several CRM fields the first non-empty wins."""
+    found = [m for m in mappings if m.inbound]
+    return sorted(found, key=lambda m: m.precedence if m.precedence is not None else 1_000)
 
 
 def apply_inbound(settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any]) -> InboundValues:
     """Map CRM field values of one record (`CrmRecord.fields`) back to app fields, for mappings that read from the
-    CRM. Only fields present in `crm_values` are mapped; a present None clears the app field."""
+    CRM. Only fields present in `crm_values` are mapped; a present None clears the app field. Several CRM fields
+    feeding one app field (allowed only with `precedence`): the first non-empty value in precedence order.
+    A deal's CRM stage/status comes back as the app's stage through `status_mapping` (the table used both ways)."""
     kinds = app_fields(obj)
     out = InboundValues(object=obj)
-    for mapping in settings.field_mappings.for_object(obj):
-        if not mapping.inbound or mapping.crm_field not in crm_values:
+    for mapping in inbound_order(settings.field_mappings.for_object(obj)):
+        if mapping.crm_field not in crm_values:
             continue
         app_field = mapping.app_fields[0]
+        if app_field in out.values and out.values[app_field] is not None:
+            continue  # a CRM field of higher precedence gave it a value
         raw = crm_values[mapping.crm_field]
         try:
             value = None if t.is_empty(raw) else _to_app_kind(raw, kinds.get(app_field, AppFieldKind.TEXT))
@@ -265,7 +285,43 @@ def apply_inbound(settings: SettingsDocument, obj: CrmObject, crm_values: Mappin
             continue
         out.values[app_field] = value
         out.policies[app_field] = mapping.conflict_policy
+        out.sources[app_field] = mapping.crm_field
+    if obj is CrmObject.DEAL and STAGE_FIELD not in out.values:
+        _inbound_stage(settings, crm_values, out)
     return out
+
+
+def _inbound_stage(settings: SettingsDocument, crm_values: Mapping[str, Any], out: InboundValues) -> None:
+    """The deal's CRM stage (and status, where the CRM keeps won/lost apart) as the app stage; a CRM value no
+    mapping covers comes back as `stage: None` with the raw value in `unmapped_crm_stage`, and is noted in
+    `skipped` (the sync log says so)."""
+    prof = profile(settings.crm)
+    stage_field, status_field = prof.stage_field, prof.status_field
+    present = [f for f in (stage_field, status_field) if f and f in crm_values]
+    if not present:
+        return
+    crm_stage = _raw(crm_values.get(stage_field)) if stage_field else None
+    crm_status = _raw(crm_values.get(status_field)) if status_field else None
+    app_stage = settings.status_mapping.app_stage_for(crm_stage, crm_status)
+    out.values[STAGE_FIELD] = app_stage
+    out.sources[STAGE_FIELD] = present[0]
+    if app_stage is not None:
+        return
+    raw = ", ".join(f"{f} {_raw(crm_values.get(f))!r}" for f in present if crm_values.get(f) not in (None, ""))
+    out.values[UNMAPPED_STAGE_FIELD] = crm_stage if crm_stage is not None else crm_status
+    out.skipped.append(
+        Skipped(
+            crm_field=present[0],
+            app_fields=[STAGE_FIELD],
+            reason=SkipReason.STAGE_NOT_MAPPED,
+            detail=f"the CRM deal's {raw or 'stage (empty)'} maps to no app stage in status_mapping; it arrives as "
+            f"stage null with the CRM value in {UNMAPPED_STAGE_FIELD!r}",
+        )
+    )
+
+
+def _raw(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
 
 
 def _to_app_kind(value: Any, kind: AppFieldKind) -> Any:

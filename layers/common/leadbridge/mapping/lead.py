@@ -6,16 +6,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from leadbridge.crm.defaults import CrmProfile, profile
+from leadbridge.mapping import transforms as t
 from leadbridge.mapping.engine import MappedRecord, Skipped, SkipReason, apply
 from leadbridge.mapping.rules import evaluate
-from leadbridge.models.crm import CrmObject, FieldInfo
+from leadbridge.models.crm import CrmObject, FieldInfo, Stage
 from leadbridge.models.lead import Lead
-from leadbridge.models.settings import SettingsDocument
+from leadbridge.models.settings import OnExisting, SettingsDocument
 
 
 class LeadPlan(BaseModel):
@@ -34,11 +36,15 @@ def plan_lead(
     *,
     linked: bool = False,
     crm_profile: CrmProfile | None = None,
+    stages: Sequence[Stage] | None = None,
 ) -> LeadPlan:
     """What exporting `lead` writes under `settings`.
 
     `crm_fields` is the CRM's live field metadata per object; `linked` says whether the lead already has a CRM record
     (then the create-stage and selective-sync rules no longer hold it back: they apply going forward to new records).
+    `stages` is the CRM's stage list (`Connector.stages()`); with it, a deal written with a stage also gets that
+    stage's default probability where the CRM keeps one per deal (`CrmProfile.probability_field`), unless a field
+    mapping writes the probability itself.
     """
     prof = crm_profile or profile(settings.crm)
     plan = LeadPlan(lead_id=lead.id, send=True)
@@ -94,7 +100,89 @@ def plan_lead(
             plan.deal.fields[prof.stage_field] = stage.crm_stage
         if stage is not None and stage.crm_status is not None and prof.status_field:
             plan.deal.fields[prof.status_field] = stage.crm_status
+        if stages:
+            add_stage_probability(plan.deal, prof, stages)
     return plan
+
+
+def wants_stage_probability(deal: MappedRecord, prof: CrmProfile) -> bool:
+    """True when the deal is written with a stage and the CRM keeps a per-deal probability leadbridge must move with
+    it (SuperOffice Sale.Probability: the API does not) and no field mapping writes the probability itself."""
+    return bool(
+        prof.probability_field
+        and prof.stage_field
+        and deal.fields.get(prof.stage_field) is not None
+        and prof.probability_field not in deal.fields
+    )
+
+
+def add_stage_probability(deal: MappedRecord, prof: CrmProfile, stages: Sequence[Stage]) -> None:
+    """Write the default probability of the stage the deal is written with (see `wants_stage_probability`)."""
+    if not wants_stage_probability(deal, prof) or prof.probability_field is None or prof.stage_field is None:
+        return
+    written = str(deal.fields[prof.stage_field])
+    found = next((s for s in stages if s.group == "stage" and s.id == written), None)
+    if found is not None and found.probability is not None:
+        deal.fields[prof.probability_field] = found.probability
+
+
+def for_existing_record(
+    settings: SettingsDocument,
+    obj: CrmObject,
+    fields: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+    *,
+    crm_profile: CrmProfile | None = None,
+) -> tuple[dict[str, Any], list[Skipped]]:
+    """Of `fields` planned for a CRM record leadbridge did not create (export `link`, an exact match), the ones the
+    settings let it write: per mapping `on_existing` (`overwrite`; `fill_empty`: only where `current`, the record's
+    values in the CRM, is empty; `never`), and the owner only when `owners.on_existing` is `overwrite` (the default
+    owner is for records leadbridge creates). Returns the fields to write and what was left out, with why."""
+    prof = crm_profile or profile(settings.crm)
+    by_field = {m.crm_field: m for m in settings.field_mappings.for_object(obj) if m.outbound}
+    keep: dict[str, Any] = {}
+    left: list[Skipped] = []
+    for name, value in fields.items():
+        mapping = by_field.get(name)
+        if mapping is None:
+            if name == prof.owner_field and settings.owners.on_existing == "keep":
+                left.append(
+                    Skipped(
+                        crm_field=name,
+                        reason=SkipReason.ON_EXISTING,
+                        detail="the existing CRM record keeps its owner (owners.on_existing is 'keep'; the default "
+                        "owner applies to records leadbridge creates)",
+                    )
+                )
+                continue
+            keep[name] = value
+            continue
+        policy = mapping.on_existing
+        if policy is OnExisting.NEVER or (
+            policy is OnExisting.FILL_EMPTY and current is not None and not t.is_empty(current.get(name))
+        ):
+            detail = (
+                "never written to a CRM record leadbridge did not create (on_existing 'never')"
+                if policy is OnExisting.NEVER
+                else "the existing CRM record has a value; only empty fields are filled (on_existing 'fill_empty')"
+            )
+            left.append(
+                Skipped(
+                    crm_field=name, app_fields=list(mapping.app_fields), reason=SkipReason.ON_EXISTING, detail=detail
+                )
+            )
+            continue
+        keep[name] = value
+    return keep, left
+
+
+def needs_current_values(settings: SettingsDocument, obj: CrmObject, fields: Iterable[str]) -> bool:
+    """True when deciding `for_existing_record` for `fields` needs the CRM record's current values."""
+    wanted = set(fields)
+    return any(
+        m.outbound and m.on_existing is OnExisting.FILL_EMPTY and m.crm_field in wanted
+        for m in settings.field_mappings.for_object(obj)
+    )
 
 
 def _set_owner(record: MappedRecord, prof: CrmProfile, owner: str | None) -> None:

@@ -137,6 +137,7 @@ def validate_settings(doc: SettingsDocument, meta: Metadata, *, crm_label: str =
             _check_mapping(obj, index, mapping, fields, report, crm_label)
         if fields is not None and doc.objects.for_object(obj).direction.outbound:
             _check_required(doc, obj, fields, report)
+    _check_inbound_sources(doc, report)
     _check_status_mapping(doc, meta, report)
     _check_owners(doc, meta, report)
     _check_rules(doc, report)
@@ -314,6 +315,44 @@ def _check_required(doc: SettingsDocument, obj: CrmObject, fields: list[FieldInf
                     reason=f"{f.name!r} is required in the CRM but not mapped; creating {obj.value} records may fail",
                 )
             )
+
+
+def _check_inbound_sources(doc: SettingsDocument, report: ValidationReport) -> None:
+    """One app field fed from the CRM by several CRM fields is ambiguous (a CRM user's edit of one would be lost to
+    the other) unless each of them says its `precedence` (distinct numbers; 1 is asked first)."""
+    for obj in CrmObject:
+        if not doc.objects.for_object(obj).direction.inbound:
+            continue
+        feeding: dict[str, list[int]] = {}
+        mappings = doc.field_mappings.for_object(obj)
+        for index, mapping in enumerate(mappings):
+            if mapping.inbound:
+                feeding.setdefault(mapping.app_fields[0], []).append(index)
+        for app_field, indexes in feeding.items():
+            if len(indexes) < 2:
+                continue
+            names = " and ".join(
+                f"field_mappings.{obj.value}[{i}] ({mappings[i].crm_field!r}, {mappings[i].direction})" for i in indexes
+            )
+            ranks = [mappings[i].precedence for i in indexes]
+            if any(r is None for r in ranks):
+                report.errors.append(
+                    Problem(
+                        path=f"field_mappings.{obj.value}[{indexes[1]}].precedence",
+                        code="duplicate_inbound_source",
+                        reason=f"{names} all bring CRM values into the app field {app_field!r}; set 'precedence' "
+                        "on each (1 is asked first, the first non-empty value wins) or make all but one 'to_crm'",
+                    )
+                )
+            elif len(set(ranks)) != len(ranks):
+                report.errors.append(
+                    Problem(
+                        path=f"field_mappings.{obj.value}[{indexes[1]}].precedence",
+                        code="duplicate_precedence",
+                        reason=f"{names} feed the app field {app_field!r} with the same 'precedence'; give each "
+                        "a different number",
+                    )
+                )
 
 
 def _check_status_mapping(doc: SettingsDocument, meta: Metadata, report: ValidationReport) -> None:

@@ -40,9 +40,21 @@ class Direction(StrEnum):
 
 
 class ConflictPolicy(StrEnum):
-    CRM_WINS = "crm_wins"
-    APP_WINS = "app_wins"
-    LATEST_WINS = "latest_wins"
+    """Which side wins when a two-way (`both`) field changed on both sides since leadbridge last wrote it."""
+
+    CRM_WINS = "crm_wins"  # a CRM edit always reaches the app
+    APP_WINS = "app_wins"  # the app's value stays once leadbridge has written it; CRM edits of it are not reported
+    LATEST_WINS = "latest_wins"  # the newer change wins (the CRM's change time against leadbridge's last write)
+    FILL_EMPTY = "fill_empty"  # a CRM value reaches the app only where the app had none when it was last exported
+
+
+class OnExisting(StrEnum):
+    """What an export does to a field of a CRM record leadbridge did not create (export `mode: link` or an exact
+    match): seed 002 updates an existing company's data, so `overwrite` is the default."""
+
+    OVERWRITE = "overwrite"  # write the app's value (when it differs)
+    FILL_EMPTY = "fill_empty"  # write only where the CRM record has no value
+    NEVER = "never"  # never write this field to a record leadbridge did not create
 
 
 # --- objects ------------------------------------------------------------------------------------------------------
@@ -114,6 +126,11 @@ class FieldMapping(_Section):
     direction: Literal["to_crm", "from_crm", "both"] = "to_crm"
     transforms: list[Transform] = Field(default_factory=list, max_length=10)
     conflict_policy: ConflictPolicy = ConflictPolicy.LATEST_WINS
+    # Export into a CRM record leadbridge did not create (link or exact match): overwrite, fill empty, never.
+    on_existing: OnExisting = OnExisting.OVERWRITE
+    # When several CRM fields feed one app field from the CRM: 1 is asked first; the first non-empty value wins.
+    # Required (distinct) on each of them, else the settings are refused (422 naming the mappings).
+    precedence: int | None = Field(default=None, ge=1, le=100)
     # A custom field that may not exist in the CRM yet: when missing it is listed as skipped, not rejected.
     custom: bool = False
 
@@ -168,6 +185,13 @@ class StageMapping(_Section):
     app_stage: str = Field(min_length=1, max_length=100)
     crm_stage: str | None = Field(default=None, max_length=100)  # id of a CRM Stage with group "stage"
     crm_status: str | None = Field(default=None, max_length=100)  # id of a CRM Stage with group "status"
+    # Inbound: when several app stages map to the same CRM stage/status, the one marked `inbound` comes back to the
+    # app (at most one per CRM value); without a mark, the first of them in `stages`.
+    inbound: bool = False
+
+    @property
+    def crm_key(self) -> tuple[str | None, str | None]:
+        return self.crm_stage, self.crm_status
 
 
 class OnWon(StrEnum):
@@ -212,6 +236,18 @@ class StatusMapping(_Section):
             if m.app_stage in seen:
                 raise ValueError(f"stages[{i}].app_stage {m.app_stage!r} is mapped twice")
             seen.add(m.app_stage)
+        marked: dict[tuple[str | None, str | None], int] = {}
+        for i, m in enumerate(self.stages):
+            if not m.inbound:
+                continue
+            if m.crm_key == (None, None):
+                raise ValueError(f"stages[{i}] is marked 'inbound' but maps to no crm_stage or crm_status")
+            if m.crm_key in marked:
+                raise ValueError(
+                    f"stages[{marked[m.crm_key]}] and stages[{i}] both map to the same CRM stage/status and are both "
+                    "marked 'inbound'; mark only the app stage that a CRM change to it should come back as"
+                )
+            marked[m.crm_key] = i
         return self
 
     def stage_rank(self, stage: str | None) -> int | None:
@@ -222,6 +258,26 @@ class StatusMapping(_Section):
 
     def mapping_for(self, stage: str | None) -> StageMapping | None:
         return next((m for m in self.stages if m.app_stage == stage), None)
+
+    def app_stage_for(self, crm_stage: str | None, crm_status: str | None) -> str | None:
+        """The app stage a CRM deal in `crm_stage` / `crm_status` comes back as (the mapping used both ways); None
+        when no mapping matches. A mapping matches when every CRM value it names equals the deal's; one naming both
+        wins over one naming the status, which wins over one naming the stage (a won/lost status says more than the
+        step the deal was in); among equals the one marked `inbound`, else the first."""
+        best: tuple[int, int, int] | None = None
+        found: str | None = None
+        for index, m in enumerate(self.stages):
+            if m.crm_key == (None, None):
+                continue
+            if m.crm_stage is not None and m.crm_stage != crm_stage:
+                continue
+            if m.crm_status is not None and m.crm_status != crm_status:
+                continue
+            specific = 2 if m.crm_stage is not None and m.crm_status is not None else 1 if m.crm_status else 0
+            rank = (-specific, 0 if m.inbound else 1, index)
+            if best is None or rank < best:
+                best, found = rank, m.app_stage
+        return found
 
     def creates_record(self, stage: str | None) -> bool:
         """True when a lead in `stage` is far enough in the pipeline to be sent."""
@@ -239,6 +295,9 @@ class Owners(_Section):
     default_app_user: str | None = Field(default=None, max_length=200)  # app user for records created in the CRM
     # Optional explicit pairs (app user → CRM user id); unlisted users fall back to the defaults.
     user_map: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    # A CRM record leadbridge did not create (link, exact match) keeps its owner ("keep"); "overwrite" gives it the
+    # lead owner's mapped CRM user (user_map, else default_crm_user) like a created record.
+    on_existing: Literal["keep", "overwrite"] = "keep"
 
 
 # --- schedule -----------------------------------------------------------------------------------------------------

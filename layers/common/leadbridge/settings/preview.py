@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from leadbridge.crm.defaults import profile
 from leadbridge.errors import InvalidInput
 from leadbridge.mapping import plan_lead
+from leadbridge.mapping.conflicts import explain
 from leadbridge.mapping.phones import prepare_lead
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
-from leadbridge.settings.contracts import PreviewRequest, PreviewResult
+from leadbridge.models.settings import FieldMapping, OnExisting, SettingsDocument
+from leadbridge.settings.contracts import FieldOwnership, PreviewRequest, PreviewResult
 from leadbridge.settings.crm_metadata import metadata_source
 from leadbridge.settings.ports import SettingsServices
 from leadbridge.settings.reading import get_settings
@@ -42,5 +45,82 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
     return PreviewResult(
         settings_version=settings.version,
         plan=plan_lead(settings, lead, fields, linked=request.linked),
+        ownership=ownership(settings),
         warnings=warnings,
+    )
+
+
+_ON_EXISTING = {
+    OnExisting.OVERWRITE: "overwritten with the app's value when it differs",
+    OnExisting.FILL_EMPTY: "written only where the CRM record has no value",
+    OnExisting.NEVER: "never written",
+}
+
+
+def ownership(settings: SettingsDocument) -> list[FieldOwnership]:
+    """Per mapped field of every synced object: who owns it and what each policy does, in words."""
+    out: list[FieldOwnership] = []
+    for obj in CrmObject:
+        direction = settings.objects.for_object(obj).direction
+        if direction.value == "off":
+            continue
+        for mapping in settings.field_mappings.for_object(obj):
+            out.append(_field_ownership(settings, obj, mapping, outbound=direction.outbound, inbound=direction.inbound))
+    owner = profile(settings.crm).owner_field
+    if owner:
+        keep = settings.owners.on_existing == "keep"
+        out.append(
+            FieldOwnership(
+                object=CrmObject.COMPANY,
+                crm_field=owner,
+                app_fields=["owner"],
+                direction="to_crm",
+                to_crm="new records: the lead owner's CRM user (owners.user_map, else owners.default_crm_user); "
+                + (
+                    "existing CRM records keep their owner (owners.on_existing 'keep')"
+                    if keep
+                    else "existing CRM records get it too (owners.on_existing 'overwrite')"
+                ),
+            )
+        )
+    return out
+
+
+def _field_ownership(
+    settings: SettingsDocument, obj: CrmObject, mapping: FieldMapping, *, outbound: bool, inbound: bool
+) -> FieldOwnership:
+    writes, reads = mapping.outbound and outbound, mapping.inbound and inbound
+    to_crm = from_crm = None
+    if writes:
+        to_crm = (
+            f"new CRM records: written; CRM records leadbridge did not create (link, exact match): "
+            f"{_ON_EXISTING[mapping.on_existing]}; later exports write it when the app value changes"
+        )
+    if reads:
+        feeding = [
+            m for m in settings.field_mappings.for_object(obj) if m.inbound and m.app_fields[0] == mapping.app_fields[0]
+        ]
+        shared = (
+            f" ({mapping.app_fields[0]!r} is also fed by {', '.join(m.crm_field for m in feeding if m is not mapping)};"
+            " "
+            f"precedence {mapping.precedence}: the first non-empty value wins)"
+            if len(feeding) > 1
+            else ""
+        )
+        from_crm = (
+            f"CRM edits come back to the app: {explain(mapping.conflict_policy)}"
+            if writes
+            else ("CRM edits come back to the app (the app never writes it)")
+        )
+        from_crm += shared
+    return FieldOwnership(
+        object=obj,
+        crm_field=mapping.crm_field,
+        app_fields=list(mapping.app_fields),
+        direction=mapping.direction if outbound or inbound else "off",
+        conflict_policy=mapping.conflict_policy if writes and reads else None,
+        on_existing=mapping.on_existing if writes else None,
+        precedence=mapping.precedence,
+        to_crm=to_crm,
+        from_crm=from_crm,
     )

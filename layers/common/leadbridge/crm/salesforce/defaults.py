@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from leadbridge.crm.profile import (
     SEED_APP_STAGES,
     SEED_COUNTRY_NAMES,
@@ -31,36 +33,43 @@ PROFILE = CrmProfile(
 )
 
 
+def _both(app: str, crm: str, **extra: Any) -> dict[str, Any]:
+    return _m(app, crm, direction="both", **extra)
+
+
 def default_settings() -> SettingsDocument:
     """Accounts with Contacts (standard fields; the lead score in a custom field the admin may add), Opportunities,
     Tasks. Choosing Lead instead (`objects.company.crm_object = "Lead"`) needs Lead field names in the mappings."""
+    # Two-way out of the box (seed 004: "Leads/Accounts updated in SFDC will be updated in SPOTIO"): every field that
+    # can be written back reads CRM edits too, newest wins; an admin narrows a mapping to `to_crm`. Joined fields
+    # only write.
     company = [
-        _m("company_name", "Name"),
-        _m("website", "Website"),
-        _m("phone", "Phone"),
-        _m("org_number", "AccountNumber"),
-        _m("street", "BillingStreet"),
-        _m("postal_code", "BillingPostalCode"),
-        _m("city", "BillingCity"),
-        _m("location", "BillingCountry", transforms=[{"kind": "country"}]),
-        _m("employees", "NumberOfEmployees"),
-        _m("revenue", "AnnualRevenue"),
+        _both("company_name", "Name"),
+        _both("website", "Website"),
+        _both("phone", "Phone"),
+        _both("org_number", "AccountNumber"),
+        _both("street", "BillingStreet"),
+        _both("postal_code", "BillingPostalCode"),
+        _both("city", "BillingCity"),
+        _both("location", "BillingCountry", transforms=[{"kind": "country"}]),
+        _both("employees", "NumberOfEmployees"),
+        _both("revenue", "AnnualRevenue"),
         _m(["reason_for_fit", "description"], "Description", transforms=[{"kind": "join", "separator": "\n\n"}]),
-        _m("score", "Lead_Score__c", custom=True),
+        _both("score", "Lead_Score__c", custom=True),
     ]
     person = [
-        _m("first_name", "FirstName"),
-        _m("last_name", "LastName"),
-        _m("title", "Title"),
-        _m("email", "Email"),
-        _m("phone", "Phone"),
-        _m("mobile", "MobilePhone"),
+        _both("first_name", "FirstName"),
+        _both("last_name", "LastName"),
+        _both("title", "Title"),
+        _both("email", "Email"),
+        _both("phone", "Phone"),
+        _both("mobile", "MobilePhone"),
     ]
     deal = [
-        _m("title", "Name"),
-        _m("amount", "Amount"),
-        _m("expected_close", "CloseDate"),
-        _m("description", "Description"),
+        _both("title", "Name"),
+        _both("amount", "Amount"),
+        _both("expected_close", "CloseDate"),
+        _both("description", "Description"),
     ]
     activity = [
         _m("name", "Subject"),
@@ -71,9 +80,9 @@ def default_settings() -> SettingsDocument:
         {
             "crm": "salesforce",
             "objects": {
-                "company": {"crm_object": "Account", "direction": "to_crm"},
-                "person": {"crm_object": "Contact", "direction": "to_crm"},
-                "deal": {"crm_object": "Opportunity", "direction": "to_crm"},
+                "company": {"crm_object": "Account", "direction": "both"},
+                "person": {"crm_object": "Contact", "direction": "both"},
+                "deal": {"crm_object": "Opportunity", "direction": "both"},
                 "activity": {"crm_object": "Task", "direction": "off"},
             },
             "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},

@@ -7,6 +7,8 @@ seed 000 ("New" is not sent; a lead is sent once it reaches "Lead").
 
 from __future__ import annotations
 
+from typing import Any
+
 from leadbridge.crm.profile import (
     SEED_APP_STAGES,
     SEED_COUNTRY_NAMES,
@@ -73,6 +75,7 @@ PROFILE = CrmProfile(
     owner_field="Owner",
     stage_field="Stage",
     status_field="Status",
+    probability_field="Probability",
     # SuperOffice CountryId = ISO 3166 numeric.
     country_values={
         "Denmark": "208",
@@ -87,34 +90,52 @@ PROFILE = CrmProfile(
 )
 
 
+# Written by the app only: when it created the lead (a text field in the CRM, a date in the app).
+_APP_OWNED = {"created_date"}
+# App fields a standard Contact field also feeds: their RabitIQ custom field is the second source inbound.
+_SECOND = {"industry": 2, "org_number": 2, "address": 2}
+
+
+def _both(app: str, crm: str, **extra: Any) -> dict[str, Any]:
+    return _m(app, crm, direction="both", **{k: v for k, v in extra.items() if v is not None})
+
+
 def default_settings() -> SettingsDocument:
     """The settings a SuperOffice tenant starts from (version 0)."""
+    # Two-way out of the box (seed 000; issue 17): every field that can be written back reads CRM edits too, newest
+    # wins; an admin narrows a mapping to `to_crm`. Joined fields and the CountryId reference only write. Where a
+    # standard field and a RabitIQ custom field feed one app field, the standard field comes first (`precedence`).
     company = [
-        _m("company_name", "Name"),
-        _m("website", "Url"),
-        _m("industry", "Department"),
+        _both("company_name", "Name"),
+        _both("website", "Url"),
+        _both("industry", "Department", precedence=1),
         _m("location", "CountryId", transforms=[{"kind": "country"}]),
-        _m("org_number", "OrgNr"),
-        _m("address", "StreetAddress"),
-        _m("postal_code", "StreetZipcode"),
-        _m("city", "StreetCity"),
-        _m("email", "Email"),
-        _m("phone", "Phone"),
+        _both("org_number", "OrgNr", precedence=1),
+        _both("address", "StreetAddress", precedence=1),
+        _both("postal_code", "StreetZipcode"),
+        _both("city", "StreetCity"),
+        _both("email", "Email"),
+        _both("phone", "Phone"),
         _m(["reason_for_fit", "description"], "Description", transforms=[{"kind": "join", "separator": "\n\n"}]),
-    ] + [_m(app, f"RabitIQ:{n}", custom=True) for n, app in RABITIQ_CUSTOM_FIELDS]
+    ] + [
+        _m(app, f"RabitIQ:{n}", custom=True)
+        if app in _APP_OWNED
+        else _both(app, f"RabitIQ:{n}", custom=True, precedence=_SECOND.get(app))
+        for n, app in RABITIQ_CUSTOM_FIELDS
+    ]
     person = [
-        _m("first_name", "Firstname"),
-        _m("last_name", "Lastname"),
-        _m("title", "Title"),
-        _m("email", "Email"),
-        _m("phone", "OfficePhone"),
-        _m("mobile", "MobilePhone"),
+        _both("first_name", "Firstname"),
+        _both("last_name", "Lastname"),
+        _both("title", "Title"),
+        _both("email", "Email"),
+        _both("phone", "OfficePhone"),
+        _both("mobile", "MobilePhone"),
     ]
     deal = [
-        _m("title", "Heading"),
-        _m("amount", "Amount"),
-        _m("expected_close", "Saledate"),
-        _m("description", "Description"),
+        _both("title", "Heading"),
+        _both("amount", "Amount"),
+        _both("expected_close", "Saledate"),
+        _both("description", "Description"),
     ]
     activity = [
         _m("name", "Title"),
@@ -126,9 +147,9 @@ def default_settings() -> SettingsDocument:
         {
             "crm": "superoffice",
             "objects": {
-                "company": {"crm_object": "Contact", "direction": "to_crm"},
-                "person": {"crm_object": "Person", "direction": "to_crm"},
-                "deal": {"crm_object": "Sale", "direction": "to_crm"},
+                "company": {"crm_object": "Contact", "direction": "both"},
+                "person": {"crm_object": "Person", "direction": "both"},
+                "deal": {"crm_object": "Sale", "direction": "both"},
                 "activity": {"crm_object": "Appointment", "direction": "off"},
             },
             "field_mappings": {"company": company, "person": person, "deal": deal, "activity": activity},
