@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from leadbridge.mapping.rules import evaluate
+from leadbridge.mapping.rules import admits, evaluate
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.settings import SelectiveSync, StatusMapping
+from leadbridge.models.settings import InboundFilter, SelectiveSync, StatusMapping
 
 PIPELINE = StatusMapping(app_stages=["New", "Lead", "Qualified", "Won"])
 
@@ -80,3 +80,43 @@ def test_malformed_conditions_are_rejected_with_a_reason() -> None:
         rules({"field": "industry", "op": "eq"})
     with pytest.raises(ValidationError, match="applies to the field 'stage' only"):
         rules({"field": "industry", "op": "at_or_after_stage", "value": "Lead"})
+
+
+# --- the inbound filter (conditions on CRM-side values) -------------------------------------------------------------
+
+
+def inbound(*conditions: dict[str, Any], match: str = "all") -> InboundFilter:
+    return InboundFilter.model_validate({"match": match, "conditions": list(conditions)})
+
+
+def test_no_inbound_filter_lets_everything_in() -> None:
+    assert admits(InboundFilter(), CrmObject.COMPANY, {}).sync
+    only_persons = inbound({"object": "person", "crm_field": "Email", "op": "is_not_empty"})
+    assert admits(only_persons, CrmObject.COMPANY, {}).sync  # no condition on companies
+
+
+def test_the_inbound_filter_judges_crm_values_and_says_which_condition_failed() -> None:
+    tech = inbound({"crm_field": "Industry", "op": "eq", "value": "Technology"},
+                   {"crm_field": "NumberOfEmployees", "op": "gte", "value": 10})  # fmt: skip
+    assert admits(tech, CrmObject.COMPANY, {"Industry": "technology ", "NumberOfEmployees": 12}).sync
+    refused = admits(tech, CrmObject.COMPANY, {"Industry": "Retail", "NumberOfEmployees": 12})
+    assert not refused.sync and refused.reasons == ["inbound filter: company.Industry does not satisfy eq 'Technology'"]
+    any_of = inbound({"crm_field": "Industry", "op": "eq", "value": "Technology"},
+                     {"crm_field": "NumberOfEmployees", "op": "gte", "value": 10}, match="any")  # fmt: skip
+    assert admits(any_of, CrmObject.COMPANY, {"Industry": "Retail", "NumberOfEmployees": 12}).sync
+    assert not admits(any_of, CrmObject.COMPANY, {"Industry": "Retail"}).sync  # a missing value does not match
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"crm_field": "Stage", "op": "at_or_after_stage", "value": "Won"},  # app pipeline only
+        {"crm_field": "Industry", "op": "in", "value": "Technology"},  # needs a list
+        {"crm_field": "Industry", "op": "eq"},  # needs a value
+        {"crm_field": "", "op": "is_empty"},
+        {"field": "Industry", "op": "is_empty"},  # CRM fields are named by crm_field
+    ],
+)
+def test_a_malformed_inbound_condition_is_refused(condition: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        inbound(condition)
