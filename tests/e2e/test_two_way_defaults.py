@@ -382,3 +382,35 @@ def test_salesforce_link_with_fill_empty_and_never_keeps_existing_values_and_own
     assert account["OwnerId"] == org.rep  # an existing record keeps its owner
     skipped = {s["field"]: s["reason"] for s in exported["fields_skipped"]}
     assert (skipped.get("Name"), skipped.get("Website"), skipped.get("OwnerId")) == ("on_existing",) * 3
+
+
+def test_salesforce_lead_status_is_written_from_the_stage_and_comes_back_as_the_app_stage(sf: App, org: SfOrg) -> None:
+    """Lead mode (seed 004): the same status table writes the Lead's Status and reads it back as the app stage."""
+    status = sf.settings()["status_mapping"]
+    status["stages"] = [
+        {"app_stage": "Lead", "crm_status": "Open - Not Contacted"},
+        {"app_stage": "Qualified", "crm_status": "Working - Contacted"},
+        {"app_stage": "Lost", "crm_status": "Closed - Not Converted"},
+    ]
+    company = [{"app_fields": ["company_name"], "crm_field": "Company", "direction": "both"},
+               {"app_fields": ["website"], "crm_field": "Website", "direction": "both"}]  # fmt: skip
+    person = [{"app_fields": ["first_name"], "crm_field": "FirstName"},
+              {"app_fields": ["last_name"], "crm_field": "LastName"}]  # fmt: skip
+    sf.configure(
+        objects={"company": {"crm_object": "Lead", "direction": "both"},
+                 "person": {"crm_object": "Lead", "direction": "to_crm"},
+                 "deal": {"crm_object": "Opportunity", "direction": "off"},
+                 "activity": {"crm_object": "Task", "direction": "off"}},
+        field_mappings={"company": company, "person": person, "deal": [], "activity": []},
+        status_mapping=status,
+    )  # fmt: skip
+    sf.run()  # the first run: from now on
+    exported = sf.export(sf_lead("SL-1", stage="Qualified"))
+    lead_id = exported["company"]["crm_id"]
+    assert org.sb.get(org.org, "Lead", lead_id)["Status"] == "Working - Contacted"
+    sf.run()  # reads back leadbridge's own write
+
+    changes, _ = sync_edit(sf, lambda: org.edit("Lead", lead_id, {"Status": "Closed - Not Converted"}))
+
+    [change] = [c for c in changes if c["type"] == "CompanyChanged" and c["crm_id"] == lead_id]
+    assert change["fields"]["stage"] == "Lost" and "stage" in change["changed_fields"]

@@ -251,3 +251,29 @@ def test_the_preview_says_what_each_policy_does() -> None:
     assert "precedence 1" in (rows[("company", "OrgNr")].from_crm or "")
     assert "keep their owner" in (rows[("company", "Owner")].to_crm or "")
     assert ("activity", "Title") not in rows  # activities are off
+
+
+def lead_mode(**status: Any) -> SettingsDocument:
+    raw = default_settings("salesforce").model_dump(mode="json")
+    raw["objects"]["company"] = {"crm_object": "Lead", "direction": "both"}
+    raw["field_mappings"]["company"] = [{"app_fields": ["company_name"], "crm_field": "Company", "direction": "both"}]
+    raw["status_mapping"]["stages"] = [{"app_stage": app, "crm_status": crm} for app, crm in status.items()]
+    return SettingsDocument.model_validate(raw)
+
+
+def test_a_salesforce_lead_status_goes_out_with_the_stage_and_comes_back_as_the_app_stage() -> None:
+    doc = lead_mode(Lead="Open - Not Contacted", Qualified="Working - Contacted")
+
+    plan = plan_lead(doc, lead("Qualified"), None, linked=True)
+    back = apply_inbound(doc, CrmObject.COMPANY, {"Company": "Havblik ApS", "Status": "Open - Not Contacted"})
+    unknown = apply_inbound(doc, CrmObject.COMPANY, {"Company": "Havblik ApS", "Status": "Closed - Converted"})
+
+    assert plan.company is not None and plan.company.fields["Status"] == "Working - Contacted"
+    assert back.values["stage"] == "Lead"
+    assert (unknown.values["stage"], unknown.values["unmapped_crm_stage"]) == (None, "Closed - Converted")
+
+
+def test_a_lead_status_is_left_alone_until_the_status_mapping_names_statuses() -> None:
+    doc = lead_mode()  # no crm_status entries: Opportunity stages only
+    mapped = apply_inbound(doc, CrmObject.COMPANY, {"Company": "Havblik ApS", "Status": "Open - Not Contacted"})
+    assert mapped.values == {"company_name": "Havblik ApS"}

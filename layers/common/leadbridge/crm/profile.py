@@ -26,6 +26,10 @@ class CrmProfile:
     # A deal's probability %, where the CRM keeps it per deal and its API does not move it with the stage (SuperOffice
     # Sale.Probability): leadbridge writes the stage's default with a new stage. None: the CRM does it (Salesforce).
     probability_field: str | None = None
+    # CRM objects that carry their own status, by CRM object name → the status field (Salesforce: a Lead's `Status`,
+    # a LeadStatus value). A company kept in such an object gets the mapped status of the lead's stage, and its status
+    # comes back as the app stage (`status_mapping` entries with `crm_status`).
+    record_status_fields: dict[str, str] = field(default_factory=dict)
     # CRM country name → the value the connector's country field takes (e.g. an ISO 3166 numeric code).
     country_values: dict[str, str] = field(default_factory=dict)
     # Activity completion: the field and its value per app activity status ("open", "done"); see lifecycle/.

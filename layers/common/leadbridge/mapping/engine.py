@@ -286,17 +286,26 @@ def apply_inbound(settings: SettingsDocument, obj: CrmObject, crm_values: Mappin
         out.values[app_field] = value
         out.policies[app_field] = mapping.conflict_policy
         out.sources[app_field] = mapping.crm_field
-    if obj is CrmObject.DEAL and STAGE_FIELD not in out.values:
-        _inbound_stage(settings, crm_values, out)
+    if STAGE_FIELD not in out.values:
+        _inbound_stage(settings, obj, crm_values, out)
     return out
 
 
-def _inbound_stage(settings: SettingsDocument, crm_values: Mapping[str, Any], out: InboundValues) -> None:
+def _inbound_stage(
+    settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any], out: InboundValues
+) -> None:
     """The deal's CRM stage (and status, where the CRM keeps won/lost apart) as the app stage; a CRM value no
     mapping covers comes back as `stage: None` with the raw value in `unmapped_crm_stage`, and is noted in
-    `skipped` (the sync log says so)."""
+    `skipped` (the sync log says so). A company kept in a CRM object with its own status (Salesforce Lead:
+    `CrmProfile.record_status_fields`) comes back the same way once the status mapping names statuses."""
     prof = profile(settings.crm)
-    stage_field, status_field = prof.stage_field, prof.status_field
+    if obj is CrmObject.DEAL:
+        stage_field, status_field = prof.stage_field, prof.status_field
+    else:
+        stage_field = None
+        status_field = prof.record_status_fields.get(settings.objects.for_object(obj).crm_object)
+        if status_field is None or not any(m.crm_status for m in settings.status_mapping.stages):
+            return
     present = [f for f in (stage_field, status_field) if f and f in crm_values]
     if not present:
         return
@@ -314,8 +323,8 @@ def _inbound_stage(settings: SettingsDocument, crm_values: Mapping[str, Any], ou
             crm_field=present[0],
             app_fields=[STAGE_FIELD],
             reason=SkipReason.STAGE_NOT_MAPPED,
-            detail=f"the CRM deal's {raw or 'stage (empty)'} maps to no app stage in status_mapping; it arrives as "
-            f"stage null with the CRM value in {UNMAPPED_STAGE_FIELD!r}",
+            detail=f"the CRM {obj.value}'s {raw or 'stage (empty)'} maps to no app stage in status_mapping; it "
+            f"arrives as stage null with the CRM value in {UNMAPPED_STAGE_FIELD!r}",
         )
     )
 

@@ -87,6 +87,7 @@ def plan_lead(
     if settings.objects.company.direction.outbound:
         plan.company = apply(settings, CrmObject.COMPANY, company, fields_of(CrmObject.COMPANY))
         _set_owner(plan.company, prof, owner)
+        _set_record_status(settings, prof, plan.company, lead.stage)
     if settings.objects.person.direction.outbound:
         for person in persons:
             record = apply(settings, CrmObject.PERSON, person, fields_of(CrmObject.PERSON))
@@ -183,6 +184,14 @@ def needs_current_values(settings: SettingsDocument, obj: CrmObject, fields: Ite
         m.outbound and m.on_existing is OnExisting.FILL_EMPTY and m.crm_field in wanted
         for m in settings.field_mappings.for_object(obj)
     )
+
+
+def _set_record_status(settings: SettingsDocument, prof: CrmProfile, record: MappedRecord, stage: str | None) -> None:
+    """A company kept in a CRM object with its own status (Salesforce Lead): the status the lead's stage maps to."""
+    status_field = prof.record_status_fields.get(record.crm_object)
+    mapped = settings.status_mapping.mapping_for(stage)
+    if status_field and mapped is not None and mapped.crm_status is not None:
+        record.fields[status_field] = mapped.crm_status
 
 
 def _set_owner(record: MappedRecord, prof: CrmProfile, owner: str | None) -> None:

@@ -28,6 +28,7 @@ PROFILE = CrmProfile(
     owner_field="OwnerId",
     stage_field="StageName",  # won/lost are closed stages (OpportunityStage.IsClosed/IsWon), not a separate status
     status_field=None,
+    record_status_fields={"Lead": "Status"},  # Lead mode: LeadStatus values (group "status" in `stages()`)
     activity_status_field="Status",  # Task.Status, a restricted picklist
     activity_status_values={"open": "Not Started", "done": "Completed"},
 )
