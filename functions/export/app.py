@@ -17,6 +17,7 @@ from leadbridge import lifecycle, runtime
 from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver, model_response
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
+from leadbridge.export.contracts import MatchRequest
 from leadbridge.export.matching import MatchResult
 from leadbridge.lifecycle import activities
 from leadbridge.models.crm import CrmObject
@@ -94,7 +95,8 @@ def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
     summary="Find the lead's company in the CRM",
     description="Candidate CRM companies, best first, each with why it matched (org number / CVR, normalised name, "
     "website domain, a contact's e-mail domain) and a confidence; `verdict` is `exact`, `possible` or `none`. "
-    "Writes nothing.",
+    'Writes nothing. The body is `{"lead": {...}}` as for `/export` and `/preview`; a bare lead (the body of '
+    "earlier versions) is still read in this release and answered with `Deprecation: true`.",
     tags=["export"],
     security=SECURED,
     responses={
@@ -103,10 +105,13 @@ def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
     },
 )
 def match_lead(
-    lead_id: LeadId, lead: Annotated[Lead, Body()], caller: Caller, services: ExportServices, crm: CrmParam = None
-) -> MatchResult:
-    _same_lead(lead_id, lead, [])
-    return domain.match_lead(services, caller.tenant_id, lead, crm=crm)
+    lead_id: LeadId, body: Annotated[MatchRequest, Body()], caller: Caller, services: ExportServices,
+    crm: CrmParam = None,
+) -> Response[MatchResult]:  # fmt: skip
+    _same_lead(lead_id, body.lead, [] if body.bare_lead else ["lead"])
+    result = domain.match_lead(services, caller.tenant_id, body.lead, crm=crm)
+    deprecated = {"Deprecation": "true", "Link": '</openapi.json>; rel="deprecation"'} if body.bare_lead else None
+    return model_response(200, result, headers=deprecated)
 
 
 @app.post(

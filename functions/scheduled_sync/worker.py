@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadbridge import runtime
-from leadbridge.inbound.job_delivery import JobDelivery, UnreadableJob, job_facts, read_job, run_job
+from leadbridge.inbound.job_delivery import (
+    JobDelivery,
+    UnreadableJob,
+    job_facts,
+    read_job,
+    run_job,
+    unreadable_job_entry,
+)
 from leadbridge.inbound.worker import JobResult
 from leadbridge.observability import logger, metrics, tracer
 
@@ -40,16 +47,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         try:
             job = read_job(delivery)
         except UnreadableJob as exc:
+            queue = _queue_name(record)
             metrics.add_metric(name="SyncJobUnreadable", unit=MetricUnit.Count, value=1)
             logger.error(
                 "unreadable sync job",
                 extra={
+                    "queue": queue,
                     "message_id": delivery.message_id,
                     "attempt": delivery.attempt,
                     "dead_lettered": delivery.dead_lettered,
                     "errors": exc.errors,
                 },
             )
+            if delivery.dead_lettered:
+                _report_dead_letter(delivery, exc, queue)
             raise
         facts = job_facts(job, delivery)
         logger.append_keys(run_id=job.effective_run_id, tenant_id=job.tenant_id)
@@ -70,3 +81,36 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         return result
 
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+def _queue_name(record: SQSRecord) -> str:
+    """The queue's name from the record's source ARN (`arn:aws:sqs:<region>:<account>:<name>`)."""
+    return (record.event_source_arn or "").rsplit(":", 1)[-1] or "unknown"
+
+
+def _report_dead_letter(delivery: JobDelivery, exc: UnreadableJob, queue: str) -> None:
+    """The last delivery of an unreadable job: its tenant's sync log says so when the message names the tenant;
+    otherwise nobody's log can, so an operator log line and a metric (dimension `queue`) name the queue and the
+    message id."""
+    entry = unreadable_job_entry(delivery, exc, queue=queue)
+    if entry is not None:
+        try:
+            runtime.sync_log().write(entry)
+            return
+        except Exception:  # the operator line below still tells someone
+            logger.exception("could not write the dead-lettered job to the sync log", extra={"queue": queue})
+    with single_metric(
+        name="SyncJobDeadLetteredWithoutTenant", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+    ) as metric:
+        metric.add_dimension(name="queue", value=queue)
+    logger.error(
+        "dead-lettered sync job without a readable tenant",
+        extra={
+            "queue": queue,
+            "message_id": delivery.message_id,
+            "attempt": delivery.attempt,
+            "errors": exc.errors,
+            "what_to_do": f"inspect message {delivery.message_id} in the dead-letter queue of {queue}; "
+            "it never reached a run",
+        },
+    )

@@ -25,6 +25,7 @@ from leadbridge.api import (
     http_lambda_handler,
     make_resolver,
 )
+from leadbridge.crm.base import CrmSelection
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
 from leadbridge.models.settings import SettingsDocument, SettingsInput
 from leadbridge.store.settings import SettingsChange
@@ -225,6 +226,20 @@ def get_stages(crm: CrmName, caller: Caller, services: Services) -> list[Stage]:
 )
 def get_users(crm: CrmName, caller: Caller, services: Services) -> list[CrmUser]:
     return domain.crm_source(services, caller.tenant_id, crm).users()
+
+
+@app.get(
+    "/crm/<crm>/selections",
+    summary="CRM static selections (for the person sync picker)",
+    description="The static selections of the connected CRM (SuperOffice) the connected user can read: id, name, "
+    "what they list (`company`: the companies' current persons sync; `person`) and the member count. Use the ids in "
+    "`selections.static_selection_ids`. A CRM without selections answers 404.",
+    tags=["settings"],
+    security=SECURED,
+    responses=_CRM_ERRORS,
+)
+def get_selections(crm: CrmName, caller: Caller, services: Services) -> list[CrmSelection]:
+    return domain.crm_selections(services, caller.tenant_id, crm)
 
 
 lambda_handler = http_lambda_handler(app)

@@ -85,7 +85,7 @@ def test_filters_over_http(api: httpx.Client, mint_token: Callable[..., str]) ->
     recent = api.get("/sync-log", params={"since": since}, headers=token).json()["items"]
 
     assert [i["crm_id"] for i in failed] == ["t-e2e-a-4", "t-e2e-a-0"]
-    assert failed[0]["error"] == {"code": "crm_rejected", "message": "OrgNr invalid", "cause": None}
+    assert failed[0]["error"] == {"code": "crm_rejected", "message": "OrgNr invalid", "cause": None, "hint": None}
     assert [i["crm_id"] for i in lead] == ["t-e2e-a-7", "t-e2e-a-5", "t-e2e-a-3", "t-e2e-a-1"]
     assert [i["crm_id"] for i in recent] == ["t-e2e-a-7", "t-e2e-a-6"]
 

@@ -86,7 +86,12 @@ def test_entries_written_by_the_port_are_returned_newest_first_with_all_fields(c
     assert [i["id"] for i in body["items"]] == [failed.id, entry_id(body, 1)]
     got = body["items"][0]
     assert got["outcome"] == "failed"
-    assert got["error"] == {"code": "crm_rejected", "message": "OrgNr is invalid", "cause": "400 Bad Request"}
+    assert got["error"] == {
+        "code": "crm_rejected",
+        "message": "OrgNr is invalid",
+        "cause": "400 Bad Request",
+        "hint": None,  # what to do: only where there is something (run failures)
+    }
     assert got["fields_skipped"] == [{"field": "RabitIQ:7", "reason": "not in CRM"}]
     assert got["match"] == {"rule": "org_nr", "score": 0.97, "candidates": 2}
     assert got["run_id"] == "run-1" and got["crm_calls"] == 2 and got["app_id"] == "lead-1"

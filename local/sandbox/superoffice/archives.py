@@ -151,6 +151,27 @@ def appointment_provider(customer: Customer, name: str = "Appointment") -> Provi
                     _udef_columns(customer, "appointment", "appointmentUdef"))
 
 
+def selection_provider(name: str = "FindSelection") -> Provider:
+    """`GET /api/v1/Selection` (the FindSelection archive). The column names are the SelectionEntity's in camel case
+    (`selectionId`, `name`, `targetTableName`, `selectionType`, `memberCount`): unconfirmed against a live tenant."""
+    cols = [
+        Column("selectionId", "int", lambda r: r["SelectionId"]),
+        Column("name", "string", lambda r: r["Name"]),
+        Column("targetTableName", "string", lambda r: r["TargetTableName"]),
+        Column("selectionType", "string", lambda r: r["SelectionType"]),
+        Column("memberCount", "int", lambda r: r["MemberCount"]),
+    ]
+    return Provider(name, "selection", "selectionId", cols)
+
+
+def selection_rows(customer: Customer) -> list[dict[str, Any]]:
+    return [
+        {"SelectionId": s.selection_id, "Name": s.name, "TargetTableName": s.target, "SelectionType": "Static",
+         "MemberCount": len(s.member_ids)}
+        for s in customer.selections.values()
+    ]
+
+
 def live(customer: Customer, kind: str, include_deleted: bool = False) -> list[dict[str, Any]]:
     return [r for r in customer.records[kind].values() if include_deleted or r["DeletedDate"] is None]
 

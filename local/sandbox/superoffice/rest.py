@@ -147,6 +147,7 @@ class RestApp(SandboxHttpApp):
         self._add("GET", "/api/v1/Contact/DuplicateDomains/{domain}", self.duplicates_by_domain)
         self._add("GET", "/api/v1/Archive/{provider}", self.archive)
         self._add("POST", "/api/v1/Archive/{provider}", self.archive)
+        self._add("GET", "/api/v1/Selection", self.selection_list)
         self._add("GET", "/api/v1/Selection/{id}/Members", self.selection_members)
         self._add("GET", "/api/v1/List/Rating/Items", self.sale_stages)
         self._add("GET", "/api/v1/List/SaleType/Items", self.sale_types)
@@ -363,6 +364,10 @@ class RestApp(SandboxHttpApp):
         return odata.run(provider, rows, params, max_top=self.sb.odata_max_top,
                          context={"associate_id": c.user.associate_id},
                          metadata_url=f"{self.sb.api_base(c.customer.ctx)}/api/v1/Archive/{provider.name}/$metadata")
+
+    def selection_list(self, c: Ctx) -> tuple[int, Any]:
+        with self.sb.lock:
+            return 200, self._run(c, archives.selection_provider(), archives.selection_rows(c.customer))
 
     def selection_members(self, c: Ctx, id: str) -> tuple[int, Any]:
         ident = _ident(id, None)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
 from leadbridge.crm.profile import CrmProfile
@@ -170,6 +170,15 @@ class SupportsCreateMany(Protocol):
         ...
 
 
+class CrmSelection(BaseModel):
+    """A static selection in the CRM (SuperOffice), for the settings picker (`GET /crm/{crm}/selections`)."""
+
+    id: str
+    name: str
+    target: CrmObject = Field(description="What it lists: `company` (its companies' persons sync) or `person`.")
+    member_count: int | None = Field(default=None, description="Members when the CRM says, for the picker.")
+
+
 @runtime_checkable
 class SupportsSelections(Protocol):
     """Optional: a CRM whose users keep static selections and favourites (SuperOffice). The scheduled sync brings in
@@ -194,6 +203,14 @@ class SupportsSelections(Protocol):
 
     def favourite_company_person_ids(self) -> list[str]:
         """Current (not former) persons of the companies the connected user marked as favourites."""
+        ...
+
+    def appointment_person_ids(self) -> list[str]:
+        """Persons linked to the connected user's appointments (from 30 days back on)."""
+        ...
+
+    def selections(self) -> list[CrmSelection]:
+        """The static selections the connected user can read, for a picker and to check configured ids."""
         ...
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
 
 from leadbridge.export.matching import MatchResult
 from leadbridge.models.lead import Lead
@@ -94,3 +95,24 @@ class ExportResult(BaseModel):
     match: MatchResult | None = Field(default=None, description="The match decision when candidates were searched.")
     log_entry_id: str
     crm_calls: int = Field(description="CRM API calls this export used.")
+
+
+class MatchRequest(BaseModel):
+    """`POST /leads/{id}/match`: the lead, as `/export` and `/preview` take it (`{"lead": {...}}`). The bare lead of
+    earlier versions is still read for one release (deprecated: the answer then carries `Deprecation: true`)."""
+
+    lead: Lead
+    _bare_lead: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _accept_bare_lead(cls, data: Any, handler: ModelWrapValidatorHandler[MatchRequest]) -> MatchRequest:
+        bare = isinstance(data, dict) and "lead" not in data and "id" in data
+        model = handler({"lead": data} if bare else data)
+        model._bare_lead = bare
+        return model
+
+    @property
+    def bare_lead(self) -> bool:
+        """The request used the deprecated bare-lead body."""
+        return self._bare_lead

@@ -8,6 +8,7 @@ records into `JobDelivery`s and outcomes into logs and metrics.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from leadbridge.config import SyncWorkerSettings
 from leadbridge.inbound.worker import JobResult, RunJob, WorkerConfig, WorkerServices, process_job
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,37 @@ def read_job(delivery: JobDelivery) -> RunJob:
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)[:5]  # the input may carry a token: left out
         raise UnreadableJob(delivery, [dict(error) for error in errors]) from exc
+
+
+def unreadable_job_entry(delivery: JobDelivery, exc: UnreadableJob, *, queue: str) -> SyncLogEntry | None:
+    """The sync log entry of an unreadable job on its last delivery (the queue then dead-letters it), when the
+    message still names its tenant and CRM; None when it does not: then only an operator log line and a metric can
+    say so (the handler's `dead-lettered sync job without a readable tenant`)."""
+    try:
+        body = json.loads(delivery.body)
+    except ValueError:
+        return None
+    tenant = body.get("tenant_id") if isinstance(body, dict) else None
+    crm = body.get("crm") if isinstance(body, dict) else None
+    if not (isinstance(tenant, str) and tenant and isinstance(crm, str) and crm):
+        return None
+    wrong = ", ".join(".".join(str(part) for part in error.get("loc", ())) or "body" for error in exc.errors)
+    return SyncLogEntry(
+        tenant=tenant,
+        crm=crm,
+        direction=Direction.FROM_CRM,
+        trigger=Trigger.MANUAL if body.get("trigger") == "manual" else Trigger.SCHEDULE,
+        action=Action.SYNC_RUN,
+        outcome=Outcome.FAILED,
+        error=LogError(
+            code="unreadable_job",
+            message=f"A sync job could not be read ({wrong or 'invalid'}) and was moved to the dead-letter queue.",
+            hint=f"Nothing was synced by this job; the next scheduled run syncs as usual. Report message "
+            f"{delivery.message_id} of {queue} to support if this repeats.",
+        ),
+        run_id=body.get("run_id") if isinstance(body.get("run_id"), str) else None,
+        details={"queue": queue, "message_id": delivery.message_id, "attempt": delivery.attempt},
+    )
 
 
 def job_facts(job: RunJob, delivery: JobDelivery) -> dict[str, Any]:

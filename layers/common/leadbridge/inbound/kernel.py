@@ -59,10 +59,13 @@ class InboundContext:
     source: ChangeSource
     run_id: str | None = None
     correlation_id: str | None = None
+    manual: bool = False  # a run an admin started: its log entries say `manual`, as `/sync-runs` does
 
     @property
     def trigger(self) -> Trigger:
-        return Trigger.WEBHOOK if self.source is ChangeSource.WEBHOOK else Trigger.SCHEDULE
+        if self.source is ChangeSource.WEBHOOK:
+            return Trigger.WEBHOOK
+        return Trigger.MANUAL if self.manual else Trigger.SCHEDULE
 
 
 class Applied(StrEnum):

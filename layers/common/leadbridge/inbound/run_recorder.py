@@ -17,6 +17,7 @@ from leadbridge.inbound.ports import WorkerServices
 from leadbridge.inbound.run_budget import RunBudget, RunStopped
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.runs import RunError, RunMode, RunState, SyncRun
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
 from leadbridge.store.checkpoints import SyncMarks
 from leadbridge.store.events import AppEvent
 
@@ -152,9 +153,56 @@ def record_failure(
     svc.runs.save(run)
     with contextlib.suppress(LeadbridgeError):  # the connection may be gone (disconnected meanwhile)
         svc.connections.record_outcome(run.tenant, run.crm, at=now, error=f"{code}: {message}")
+    with contextlib.suppress(LeadbridgeError):  # the run item, the outcome and `SyncFailed` have it too
+        svc.inbound.log.write(run_failure_entry(run, code, message, correlation_id=correlation_id, at=now))
     detail = {**run_summary(run, correlation_id), "error": {"code": code, "message": message[:500]}}
     svc.publisher.publish([AppEvent(detail_type="SyncFailed", detail=detail)])
     svc.runs.release(run.tenant, run.crm, run.id)
+
+
+# What an admin can do about a failed run, by error code; anything else is unexpected.
+_RUN_HINTS = {
+    "needs_reauth": "An admin must connect {crm} again (POST /connections/{crm}/authorize); syncing has stopped "
+    "until then and goes on from where it was.",
+    "not_connected": "No {crm} account is connected; connect one to sync again.",
+    "crm_unavailable": "{crm} did not answer on any attempt. Nothing is lost: the next run goes on from the "
+    "checkpoints. If this repeats, check {crm}'s status, then start a run (POST /sync-runs).",
+    "store_unavailable": "leadbridge's storage was unavailable. Nothing is lost: the next run goes on from the "
+    "checkpoints.",
+    "crm_rejected": "{crm} refused a request of the run (the message says which). Fix the setting or the CRM data "
+    "it names, then start a run (POST /sync-runs).",
+    "superseded": "Another run of this connection took over; nothing to do.",
+}
+_UNEXPECTED_HINT = (
+    "An unexpected error. The next run goes on from the checkpoints; if it repeats, report the run id to support."
+)
+
+
+def run_failure_entry(
+    run: SyncRun, code: str, message: str, *, correlation_id: str | None = None, at: datetime | None = None
+) -> SyncLogEntry:
+    """The sync log entry of a run that failed for good (also after its last attempt, when the job goes to the
+    dead-letter queue): what failed, why, and what to do."""
+    hint = _RUN_HINTS.get(code, _UNEXPECTED_HINT).format(crm=run.crm)
+    return SyncLogEntry(
+        time=at or datetime.now(UTC),
+        tenant=run.tenant,
+        crm=run.crm,
+        direction=Direction.FROM_CRM,
+        trigger=Trigger(run.trigger),
+        action=Action.SYNC_RUN,
+        outcome=Outcome.FAILED,
+        error=LogError(code=code, message=f"The sync run failed: {message}"[:500], hint=hint),
+        crm_calls=run.crm_calls,
+        correlation_id=correlation_id,
+        run_id=run.id,
+        details={
+            "mode": run.mode.value if run.mode else None,
+            "objects": [obj.value for obj in run.objects] if run.objects else None,
+            "errors_total": run.errors_total,
+            "run": f"/sync-runs/{run.id}",
+        },
+    )
 
 
 def run_summary(run: SyncRun, correlation_id: str | None) -> dict[str, Any]:

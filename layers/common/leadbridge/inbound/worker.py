@@ -156,6 +156,7 @@ def _execute(
         source=ChangeSource.SCHEDULE,
         run_id=run.id,
         correlation_id=correlation_id,
+        manual=run.trigger == "manual",
     )
     scope = RunScope(
         svc=svc,
@@ -207,12 +208,12 @@ def _steps(scope: RunScope, connection: Connection) -> Iterable[tuple[str, Calla
 
 
 def _inbound_objects(scope: RunScope) -> list[CrmObject]:
-    """The run's objects that sync from the CRM; each other one is noted in the run once."""
+    """The run's objects that sync from the CRM. An object switched off (or `to_crm` only) is not an error: it is
+    noted once in the run's `steps_done` (`not_inbound:{object}`) and not counted in `errors_total`."""
     run = scope.run
     wanted = run.objects or list(CrmObject)
     inbound = [obj for obj in wanted if syncs_from_crm(scope.settings, obj)]
     for obj in wanted:
         if obj not in inbound and f"not_inbound:{obj.value}" not in run.steps_done:
             run.steps_done.append(f"not_inbound:{obj.value}")
-            scope.recorder.error("not_inbound", f"{obj.value} does not sync from the CRM (direction setting)", obj)
     return inbound

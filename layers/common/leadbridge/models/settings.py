@@ -417,9 +417,18 @@ class InboundFilter(_Section):
 class Selections(_Section):
     """Inbound person sources (seed 003; SuperOffice): static selections and the connected user's favourites."""
 
-    static_selection_ids: list[str] = Field(default_factory=list, max_length=100)
+    static_selection_ids: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Static selections whose persons sync in (ids from `GET /crm/{crm}/selections`); checked on save.",
+    )
     favourite_companies: bool = False
     favourite_persons: bool = False
+    appointment_persons: bool = Field(
+        default=True,
+        description="Persons linked to the connected user's appointments (from 30 days back on) sync in on every run "
+        "(seed 003).",
+    )
 
 
 class CountryMapping(_Section):

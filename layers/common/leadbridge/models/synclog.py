@@ -32,7 +32,8 @@ class Direction(StrEnum):
 class Trigger(StrEnum):
     EXPORT = "export"  # a user exported a lead
     LEAD_EVENT = "lead_event"  # the app reported a lead lifecycle event (won, lost, deleted, ...)
-    SCHEDULE = "schedule"  # a scheduled incremental sync run
+    SCHEDULE = "schedule"  # a scheduled sync run (the dispatcher queued it)
+    MANUAL = "manual"  # a sync run an admin started (`POST /sync-runs`), as `/sync-runs` names it
     WEBHOOK = "webhook"  # the CRM notified us of a change
     CONNECTION = "connection"  # connect, token refresh, disconnect
     SETTINGS = "settings"  # an admin changed the integration settings
@@ -50,6 +51,8 @@ class Action(StrEnum):
     CONNECT = "connect"
     DISCONNECT = "disconnect"
     SETTINGS_CHANGED = "settings_changed"  # `details`: version, operation, sections; `actor`: who
+    SYNC_RUN = "sync_run"  # a sync run as a whole failed (or was dead-lettered); `run_id`, `details.attempt`
+    SYNC_SELECTION = "sync_selection"  # one selection of a run could not be read; `details.selection_id`
 
 
 class Outcome(StrEnum):
@@ -64,6 +67,7 @@ class LogError(BaseModel):
     code: str = Field(description="leadbridge error code, e.g. `crm_rejected`, `needs_reauth`.")
     message: str
     cause: str | None = Field(default=None, description="The CRM's own reason or status, when there is one.")
+    hint: str | None = Field(default=None, description="What an admin can do about it, when there is something.")
 
 
 class SkippedField(BaseModel):

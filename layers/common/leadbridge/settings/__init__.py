@@ -17,7 +17,13 @@ names (`from leadbridge import settings; settings.get_settings(svc, tenant_id, c
 """
 
 from leadbridge.settings.contracts import PreviewRequest, PreviewResult, SaveResult
-from leadbridge.settings.crm_metadata import connector_for, crm_source, metadata_source, object_names
+from leadbridge.settings.crm_metadata import (
+    connector_for,
+    crm_selections,
+    crm_source,
+    metadata_source,
+    object_names,
+)
 from leadbridge.settings.ports import (
     Connections,
     Scheduler,
@@ -42,6 +48,7 @@ __all__ = [
     "SyncLogWriter",
     "Vault",
     "connector_for",
+    "crm_selections",
     "crm_source",
     "etag",
     "get_settings",

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from leadbridge.crm.base import Connector, CrmProvider
-from leadbridge.errors import ConnectionMissing, NeedsReauth
+from leadbridge.crm.base import Connector, CrmProvider, CrmSelection, SupportsSelections
+from leadbridge.crm.defaults import profile
+from leadbridge.errors import ConnectionMissing, NeedsReauth, NotFound
 from leadbridge.mapping import MetadataSource
 from leadbridge.models.connection import ConnectionStatus
 from leadbridge.models.crm import CrmObject
@@ -51,3 +52,12 @@ def crm_source(svc: SettingsServices, tenant_id: str, crm: str) -> MetadataSourc
     """The connected CRM's metadata (objects, fields, stages, users), read live."""
     require_supported(svc, crm)
     return svc.metadata(tenant_id, crm)
+
+
+def crm_selections(svc: SettingsServices, tenant_id: str, crm: str) -> list[CrmSelection]:
+    """The connected CRM's static selections for the settings picker (`selections.static_selection_ids`); a CRM
+    without selections (its connector is not `SupportsSelections`) answers 404 saying so."""
+    source = crm_source(svc, tenant_id, crm)
+    if not isinstance(source, SupportsSelections):
+        raise NotFound(f"{profile(crm).label} has no static selections to sync persons from.", details={"crm": crm})
+    return source.selections()

@@ -7,6 +7,7 @@ import re
 
 from pydantic import ValidationError
 
+from leadbridge.crm.base import SupportsSelections
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import InvalidInput
 from leadbridge.mapping import Metadata, validate_settings
@@ -23,16 +24,43 @@ def validate_against_crm(svc: SettingsServices, tenant_id: str, candidate: Setti
     report = validate_settings(
         candidate, Metadata.for_document(source, candidate), crm_label=profile(candidate.crm).label
     )
-    if report.errors:
+    errors = [
+        {"loc": ["body", *_loc(e.path)], "path": e.path, "type": e.code, "message": e.reason} for e in report.errors
+    ] + _selection_errors(source, candidate)
+    if errors:
         raise InvalidInput(
             f"The settings do not fit the connected {profile(candidate.crm).label}: "
-            + "; ".join(f"{e.path}: {e.reason}" for e in report.errors[:5]),
-            errors=[
-                {"loc": ["body", *_loc(e.path)], "path": e.path, "type": e.code, "message": e.reason}
-                for e in report.errors
-            ],
+            + "; ".join(f"{e['path']}: {e['message']}" for e in errors[:5]),
+            errors=errors,
         )
     return report
+
+
+def _selection_errors(source: object, candidate: SettingsDocument) -> list[dict[str, object]]:
+    """Each configured static selection id the CRM does not list (one CRM call, only when ids are configured)."""
+    ids = candidate.selections.static_selection_ids
+    if not ids:
+        return []
+    label = profile(candidate.crm).label
+    if not isinstance(source, SupportsSelections):
+        return [_selection_error(i, "unsupported", f"{label} has no static selections") for i, _ in enumerate(ids)]
+    known = {s.id: s for s in source.selections()}
+    choices = ", ".join(f"{s.id} ({s.name})" for s in list(known.values())[:10]) or "none"
+    return [
+        _selection_error(
+            i,
+            "unknown_crm_selection",
+            f"{sid!r} is not a static selection in {label}; choose one "
+            f"of: {choices} (GET /crm/{candidate.crm}/selections)",
+        )
+        for i, sid in enumerate(ids)
+        if sid not in known
+    ]
+
+
+def _selection_error(index: int, code: str, message: str) -> dict[str, object]:
+    path = f"selections.static_selection_ids[{index}]"
+    return {"loc": ["body", *_loc(path)], "path": path, "type": code, "message": message}
 
 
 _INDEX = re.compile(r"\[(\d+)\]")
