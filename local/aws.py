@@ -41,6 +41,8 @@ LOCAL_AWS_ENV = {
 _MOTO_TYPES = ("AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::EventBus",
                "AWS::Events::Rule", "AWS::SQS::QueuePolicy")
 _IN_PROCESS_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi")
+# Operations resources (logs retention, alarms, their topic, the dashboard) only matter in AWS: nothing runs on them.
+_DEPLOY_ONLY_TYPES = ("AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SNS::Topic")
 
 
 class MotoServer:
@@ -173,7 +175,7 @@ def create_resources(
     unsupported = {
         f"{logical_id} ({resource.get('Type')})"
         for logical_id, resource in template.resources.items()
-        if resource.get("Type") not in _MOTO_TYPES + _IN_PROCESS_TYPES
+        if resource.get("Type") not in _MOTO_TYPES + _IN_PROCESS_TYPES + _DEPLOY_ONLY_TYPES
     }
     if unsupported:
         log.warning("local stack does not create: %s", ", ".join(sorted(unsupported)))

@@ -77,6 +77,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             )
             raise
         metrics.add_metric(name="SyncJobsProcessed", unit=MetricUnit.Count, value=1)
+        if result.records is not None:  # this invocation ended the run: its totals, once per run
+            metrics.add_metric(name="SyncRecordsCreated", unit=MetricUnit.Count, value=result.records.created)
+            metrics.add_metric(name="SyncRecordsUpdated", unit=MetricUnit.Count, value=result.records.updated)
+            metrics.add_metric(name="SyncRecordsDeleted", unit=MetricUnit.Count, value=result.records.deleted)
+            metrics.add_metric(name="SyncRecordsFailed", unit=MetricUnit.Count, value=result.records.failed)
+            metrics.add_metric(name="SyncCrmCalls", unit=MetricUnit.Count, value=result.crm_calls or 0)
         logger.info("sync job done", extra={**facts, **result.model_dump(mode="json")})
         return result
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from leadbridge.crm.defaults import request_budget
 from leadbridge.inbound.dispatch import SyncJob
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.runs import RunState
+from leadbridge.models.runs import ObjectCounts, RunState, SyncRun
 
 
 class RunJob(SyncJob):
@@ -50,3 +50,18 @@ class JobResult(BaseModel):
     run_id: str | None = None
     state: RunState | None = None
     detail: str = ""
+    # Set only by the invocation that ended the run, so a run's totals are counted once however many continuations
+    # it took (the worker's metrics: records synced and CRM calls per run).
+    records: ObjectCounts | None = None
+    crm_calls: int | None = None
+
+
+def job_result(run: SyncRun, detail: str) -> JobResult:
+    """What one invocation did with `run`; with the run's totals when the run is over."""
+    if not run.state.finished:
+        return JobResult(run_id=run.id, state=run.state, detail=detail)
+    totals = ObjectCounts()
+    for counts in run.counts.values():
+        for name, value in counts:
+            setattr(totals, name, getattr(totals, name) + value)
+    return JobResult(run_id=run.id, state=run.state, detail=detail, records=totals, crm_calls=run.crm_calls)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadbridge.errors import LeadbridgeError, StoreUnavailable
-from leadbridge.inbound.jobs import JobResult, RunJob, WorkerConfig
+from leadbridge.inbound.jobs import JobResult, RunJob, WorkerConfig, job_result
 from leadbridge.inbound.kernel import Applied, InboundResult
 from leadbridge.inbound.ports import WorkerServices
 from leadbridge.inbound.run_budget import RunBudget, RunStopped
@@ -97,7 +97,7 @@ class RunRecorder:
             self.error("budget_exhausted", f"{stop.reason}; the next run continues from the checkpoints")
             run.budget_exhausted = True
             self.finish()
-            return JobResult(run_id=run.id, state=run.state, detail=stop.reason)
+            return job_result(run, stop.reason)
         run.state = RunState.CONTINUED
         run.continuations += 1
         self.save()
@@ -111,7 +111,7 @@ class RunRecorder:
             attributes={"tenant": run.tenant, "crm": run.crm, "trigger": run.trigger, "run_id": run.id},
         )
         log.info("run continues", extra={"run_id": run.id, "reason": stop.reason, "delay": stop.delay})
-        return JobResult(run_id=run.id, state=run.state, detail=stop.reason)
+        return job_result(run, stop.reason)
 
     def fail(self, code: str, message: str) -> JobResult:
         record_failure(
@@ -122,7 +122,7 @@ class RunRecorder:
             correlation_id=self.correlation_id,
             count_calls=self.budget.update_run_calls,
         )
-        return JobResult(run_id=self.run.id, state=self.run.state, detail=message)
+        return job_result(self.run, message)
 
     def note_retry(self, code: str, message: str, attempt: int) -> None:
         self.error(code, f"{message} (attempt {attempt}; the queue retries)")

@@ -39,7 +39,7 @@ from leadbridge.errors import (
     StoreUnavailable,
     code_and_message,
 )
-from leadbridge.inbound.jobs import JobResult, RunJob, WorkerConfig
+from leadbridge.inbound.jobs import JobResult, RunJob, WorkerConfig, job_result
 from leadbridge.inbound.kernel import InboundContext, syncs_from_crm
 from leadbridge.inbound.ports import WorkerServices
 from leadbridge.inbound.run_budget import RunBudget, RunStopped
@@ -101,7 +101,7 @@ def process_job(
             run = found or run
     if run.state.finished:
         svc.runs.release(job.tenant_id, job.crm, run_id)
-        return JobResult(run_id=run_id, state=run.state, detail="already finished")
+        return JobResult(run_id=run_id, state=run.state, detail="already finished")  # counted when it ended
     budget = RunBudget(run, remaining_ms=remaining_ms, reserve_ms=config.reserve_ms)
     recorder = RunRecorder(svc, config, job, run, budget, correlation_id)
     try:
@@ -122,7 +122,7 @@ def process_job(
         else:
             recorder.note_retry(code, message, attempt)
         raise
-    return JobResult(run_id=run_id, state=run.state, detail="finished")
+    return job_result(run, "finished")
 
 
 def _execute(
