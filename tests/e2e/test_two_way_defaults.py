@@ -352,6 +352,18 @@ def test_salesforce_defaults_bring_a_company_edit_and_the_opportunity_stage_back
     assert any(s["reason"].startswith("stage_not_mapped") for s in entry["fields_skipped"])
 
 
+def test_salesforce_an_opportunity_moved_to_a_new_stage_gets_the_stage_probability(sf: App, org: SfOrg) -> None:
+    created = sf.event("stage_changed", sf_lead("SW-2", stage="Lead"), stage="Lead")
+    opportunity = created["deal"]["crm_id"]
+    assert org.sb.get(org.org, "Opportunity", opportunity)["Probability"] == 10  # Prospecting
+
+    moved = sf.event("stage_changed", sf_lead("SW-2", stage="Proposal"), stage="Proposal")
+
+    assert sorted(moved["deal"]["fields_written"]) == ["Probability", "StageName"]
+    record = org.sb.get(org.org, "Opportunity", opportunity)
+    assert (record["StageName"], record["Probability"]) == ("Proposal/Price Quote", 75)
+
+
 def test_salesforce_two_crm_fields_into_one_app_field_are_refused_unless_precedence_is_set(sf: App) -> None:
     refused = duplicate_name_sources(sf, "Name", "Description")
 

@@ -198,8 +198,9 @@ def test_a_mapping_that_writes_the_probability_itself_wins_over_the_stage_defaul
     assert plan.deal is not None and plan.deal.fields["Probability"] != 50
 
 
-def test_salesforce_moves_the_probability_itself() -> None:
-    assert profile("salesforce").probability_field is None and profile("superoffice").probability_field == "Probability"
+def test_both_crms_keep_a_per_deal_probability_that_leadbridge_moves_with_the_stage() -> None:
+    assert profile("salesforce").probability_field == "Probability"
+    assert profile("superoffice").probability_field == "Probability"
 
 
 # --- field ownership --------------------------------------------------------------------------------------------------
@@ -211,6 +212,14 @@ def test_fill_empty_lets_a_crm_value_in_only_where_leadbridge_wrote_nothing() ->
     assert winner(ConflictPolicy.FILL_EMPTY, **later, app_wrote=True) == "app"
     assert winner(ConflictPolicy.FILL_EMPTY, **later, app_wrote=False) == "crm"
     assert winner(ConflictPolicy.LATEST_WINS, **later, app_wrote=True) == "crm"
+
+
+def test_latest_wins_compares_to_the_second_as_crms_stamp_changes() -> None:
+    written = T0 + timedelta(microseconds=600_000)  # leadbridge's write, with microseconds
+    same_second = {"app_changed_at": written, "crm_changed_at": T0}  # a CRM edit stamped in that second
+
+    assert winner(ConflictPolicy.LATEST_WINS, **same_second) == "crm"
+    assert winner(ConflictPolicy.LATEST_WINS, app_changed_at=T0 + timedelta(seconds=1), crm_changed_at=T0) == "app"
 
 
 def existing_doc(on_existing: str = "keep") -> SettingsDocument:

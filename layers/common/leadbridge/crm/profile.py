@@ -23,8 +23,8 @@ class CrmProfile:
     owner_field: str | None  # CRM user reference on created records
     stage_field: str | None  # deal pipeline stage (Stage ids with group "stage")
     status_field: str | None  # deal status (Stage ids with group "status")
-    # A deal's probability %, where the CRM keeps it per deal and its API does not move it with the stage (SuperOffice
-    # Sale.Probability): leadbridge writes the stage's default with a new stage. None: the CRM does it (Salesforce).
+    # A deal's probability %, where the CRM keeps it per deal (SuperOffice Sale.Probability, whose API does not move it
+    # with the stage; Salesforce Opportunity.Probability): leadbridge writes the stage's default with a new stage.
     probability_field: str | None = None
     # CRM objects that carry their own status, by CRM object name → the status field (Salesforce: a Lead's `Status`,
     # a LeadStatus value). A company kept in such an object gets the mapped status of the lead's stage, and its status

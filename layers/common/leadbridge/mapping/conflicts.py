@@ -15,8 +15,8 @@ def winner(
     crm_changed_at: datetime | None,
     app_wrote: bool = False,
 ) -> Literal["app", "crm"]:
-    """`latest_wins` compares the change times (timezone-aware); an unknown time loses, a tie goes to the CRM (the
-    system of record). `fill_empty`: the CRM's value wins only where leadbridge wrote nothing to the CRM field
+    """`latest_wins` compares the change times (timezone-aware) to the second; an unknown time loses, a tie goes to the
+    CRM (the system of record). `fill_empty`: the CRM's value wins only where leadbridge wrote nothing to the CRM field
     (`app_wrote` False: the app had no value when it was exported), so a CRM value fills an empty app field and never
     replaces one the app had."""
     if policy is ConflictPolicy.APP_WINS:
@@ -29,7 +29,8 @@ def winner(
         return "crm"
     if crm_changed_at is None:
         return "app"
-    return "app" if app_changed_at > crm_changed_at else "crm"
+    # CRMs stamp changes to the second: a CRM edit in the same second as leadbridge's write is a tie, not older.
+    return "app" if app_changed_at.replace(microsecond=0) > crm_changed_at.replace(microsecond=0) else "crm"
 
 
 def explain(policy: ConflictPolicy) -> str:

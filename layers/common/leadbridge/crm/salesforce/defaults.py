@@ -28,6 +28,9 @@ PROFILE = CrmProfile(
     owner_field="OwnerId",
     stage_field="StageName",  # won/lost are closed stages (OpportunityStage.IsClosed/IsWon), not a separate status
     status_field=None,
+    # OpportunityStage.DefaultProbability: written with a new stage, so the Opportunity's probability follows it
+    # (as Salesforce's own UI does) whatever the org's automation.
+    probability_field="Probability",
     record_status_fields={"Lead": "Status"},  # Lead mode: LeadStatus values (group "status" in `stages()`)
     activity_status_field="Status",  # Task.Status, a restricted picklist
     activity_status_values={"open": "Not Started", "done": "Completed"},
