@@ -83,7 +83,7 @@ def test_ids_are_per_tenant_and_the_pointers_expire_with_the_changes(feed: Dynam
     assert {i["expires_at"] for i in items} and all(i["expires_at"] > datetime.now(UTC).timestamp() for i in items)
 
 
-def test_a_page_larger_than_a_transaction_is_appended_whole(feed: DynamoChangeFeed) -> None:
+def test_a_page_of_many_changes_is_appended_whole(feed: DynamoChangeFeed) -> None:
     page = [change(str(i)) for i in range(120)]
     feed.append(page)
     feed.append([*page[100:], change("120")])
@@ -100,3 +100,21 @@ def test_ids_another_writer_appended_meanwhile_are_left_out_by_the_condition(
     feed.append([change("1"), change("2"), change("3"), change("4")])
 
     assert [c.crm_id for c in everything(feed)] == ["1", "3", "2", "4"]
+
+
+def test_an_id_whose_writer_stopped_after_its_pointer_is_written_on_the_next_append(
+    feed: DynamoChangeFeed, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed.append([change("1")])
+    real = table.write_many
+    monkeypatch.setattr(table, "write_many", lambda puts=(), deletes=(): None)  # killed after the pointers
+    feed.append([change("2"), change("3")])
+    monkeypatch.setattr(table, "write_many", real)
+    cursor = feed.read(TENANT, cursor=None, limit=10, now=datetime.now(UTC) + timedelta(minutes=1)).next_cursor
+
+    feed.append([change("2"), change("3"), change("4")])  # the replay
+    feed.append([change("2"), change("3"), change("4")])  # and once more
+
+    assert [c.crm_id for c in everything(feed)] == ["1", "2", "3", "4"]
+    after = feed.read(TENANT, cursor=cursor, limit=10, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert [c.crm_id for c in after.items] == ["2", "3", "4"]  # a reader already past "1" sees them

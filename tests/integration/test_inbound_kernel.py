@@ -166,7 +166,7 @@ def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServi
     )
     result = apply_record(svc, ctx(two_way(company_name=ConflictPolicy.APP_WINS)), company())
 
-    assert result.outcome is Applied.CREATED
+    assert result.outcome is Applied.UPDATED  # linked: the app knows the record (issue 17: never "created")
     assert "company_name" not in bus.delivered[0].detail["fields"]
     [entry] = DynamoSyncLog(table).query(TENANT).items
     assert entry.action is Action.READ and entry.app_id == "lead-1"
@@ -229,7 +229,8 @@ def test_the_inbound_filter_holds_back_a_company_and_its_children(svc: InboundSe
 
 def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: RecordingBus):
     svc.links.save(  # type: ignore[attr-defined]
-        RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.DEAL, app_id="lead-9", crm_id="5")
+        RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.DEAL, app_id="lead-9", crm_id="5",
+                   field_hashes=field_hashes({"Heading": "Deal"}))
     )
 
     def deal(kind: StageKind, at: datetime) -> CrmRecord:
@@ -249,12 +250,12 @@ def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: Rec
     assert [e.type for e in won.events] == [ChangeType.DEAL_CHANGED, ChangeType.LEAD_WON]
     assert won.events[1].lead_id == "lead-9"
     assert again.outcome is Applied.UNCHANGED
-    assert bus.types() == ["DealChanged", "DealChanged", "LeadWon"]
+    assert bus.types() == ["DealChanged", "LeadWon"]  # the open deal as exported is no change (no echo)
 
 
 def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundServices, bus: RecordingBus):
     svc.links.save(  # type: ignore[attr-defined]
-        exported()
+        exported(updated_at=T0 - timedelta(days=1))
     )
     apply_record(svc, ctx(), company())
     deleted = apply_deletion(svc, ctx(), CrmObject.COMPANY, "42", occurred_at=T0 + timedelta(hours=1))
@@ -278,7 +279,7 @@ def test_when_the_bus_fails_the_retry_reports_the_same_change_again(svc: Inbound
     assert retry.outcome is Applied.CREATED
     assert bus.types() == ["CompanyChanged"]
     ids = {i.id for i in feed_items(svc)}
-    assert ids == {bus.delivered[0].detail["id"]}  # the feed holds the change twice at most, under one id
+    assert [i.id for i in feed_items(svc)] == [bus.delivered[0].detail["id"]]  # the feed holds the change once
 
 
 def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors_to_the_tenant(
@@ -296,13 +297,14 @@ def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors
 
 
 def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(svc: InboundServices, bus):
+    written = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk"}
     svc.links.save(  # type: ignore[attr-defined]
-        exported(updated_at=T0 + timedelta(hours=2))  # exported after the CRM edit below
+        exported(updated_at=T0 + timedelta(hours=2), field_hashes=field_hashes(written))  # after the CRM edit below
     )
     result = apply_record(svc, ctx(), company(at=T0 + timedelta(hours=1), Name="CRM edit"))
 
-    assert result.outcome is Applied.CREATED
-    assert "company_name" not in bus.delivered[0].detail["fields"]
+    # The CRM's name loses to the app's newer one, and every other field holds what the app wrote: nothing to report.
+    assert result.outcome is Applied.UNCHANGED and bus.delivered == []
 
 
 # --- a page at a time (the scheduled sync) ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from leadbridge.composition.cache import cached
 from leadbridge.composition.connect import token_vault
 from leadbridge.composition.settings import settings_services
-from leadbridge.composition.stores import connection_store, lead_leases, link_store, sync_log
+from leadbridge.composition.stores import connection_store, lead_leases, link_store, sync_log, table
 
 if TYPE_CHECKING:
     from leadbridge.crm.base import Connector
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from leadbridge.export import ExportServices
     from leadbridge.models.connection import Connection
     from leadbridge.store.connections import ConnectionStore
+    from leadbridge.store.ports import WrittenRecordStates
 
 T = TypeVar("T")
 
@@ -65,8 +66,17 @@ def _export_services(*, per_call: bool) -> ExportServices:
         ),
         active_crm=lambda tenant: only_connected_crm(connections.list(tenant), tenant),
         leases=lead_leases(),
+        states=written_record_states(),
         for_call=None if per_call else lambda: _export_services(per_call=True),
     )
+
+
+@cached
+def written_record_states() -> WrittenRecordStates:
+    """Where exports and lead events remember what they wrote (the record states the inbound kernel reads)."""
+    from leadbridge.store.records import DynamoRecordStates
+
+    return DynamoRecordStates(table())
 
 
 def _read_once(read: Callable[[str, str], T]) -> Callable[[str, str], T]:

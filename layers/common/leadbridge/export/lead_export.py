@@ -44,6 +44,7 @@ from leadbridge.export.matching import MatchVerdict
 from leadbridge.export.persons import person_ref, upsert_persons
 from leadbridge.export.ports import ExportServices, one_call
 from leadbridge.export.run import ExportRun, connector_skips, crm_calls
+from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
 from leadbridge.mapping.lead import for_existing_record, needs_current_values
@@ -156,6 +157,7 @@ def _export(
 
     # --- resolve and write the company ---
     current: CrmRecord | None = None
+    answer: CrmRecord | None = None  # the CRM's answer to the company write
     match_how = "created"
     if company_link is not None:
         target: str | None = company_link.crm_id
@@ -177,7 +179,7 @@ def _export(
             match_how = "exact_match"
 
     if target is None:
-        created = connector.create(CrmObject.COMPANY, company_fields)
+        created = answer = connector.create(CrmObject.COMPANY, company_fields)
         target, url, action, written = created.id, created.url, RecordAction.CREATED, list(company_fields)
     else:
         if current is not None:  # a CRM record we did not write: compare with what it holds now
@@ -201,7 +203,7 @@ def _export(
             plan.company.skipped += kept
             company_fields = {k: v for k, v in company_fields.items() if k not in {s.crm_field for s in kept}}
         if changed:
-            connector.update(CrmObject.COMPANY, target, changed)
+            answer = connector.update(CrmObject.COMPANY, target, changed)
         written = list(changed)
         if current is not None:
             action = RecordAction.LINKED
@@ -226,10 +228,13 @@ def _export(
         updated_at=now,
     )
     svc.links.save(company_link)
+    # What the CRM records now hold as the app sees them (remembered at the end: read back by the sync, no change).
+    writes = [Written(CrmObject.COMPANY, target, company_fields, answer, created=action is RecordAction.CREATED)]
 
     # --- persons ---
     persons, new_person_links = upsert_persons(
-        svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings
+        svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings,
+        written=writes,
     )
 
     # --- done: remember the persons and the input, log; in two batched calls ---
@@ -238,6 +243,7 @@ def _export(
     company_link.input_hash = fingerprint
     company_link.synced_at = svc.clock()
     svc.links.save_many([company_link, *new_person_links])
+    remember_written(svc.states, settings, run.tenant, run.crm, writes)
     skipped = _skipped(plan.company)
     run.warnings += [f"{f} was cut to the CRM's length" for f in plan.company.truncated]
     for record in plan.persons:

@@ -14,6 +14,7 @@ from leadbridge.export.contracts import PersonResult, RecordAction
 from leadbridge.export.matching import normalise_name
 from leadbridge.export.ports import ExportServices
 from leadbridge.export.run import ExportRun, connector_skips
+from leadbridge.export.written_state import Written
 from leadbridge.mapping import LeadPlan
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
 from leadbridge.mapping.lead import for_existing_record
@@ -40,9 +41,10 @@ def upsert_persons(
     *,
     company_created: bool,
     settings: SettingsDocument,
+    written: list[Written] | None = None,
 ) -> tuple[list[PersonResult], list[RecordLink]]:
     """Write the lead's persons; returns what happened and the links to store (the caller stores them in one batch
-    with the company's)."""
+    with the company's). Each person write is added to `written` (the caller remembers them)."""
     if not settings.objects.person.direction.outbound:
         return [], []  # persons are not sent: the plan says so in not_sent
     connector = run.connector
@@ -59,6 +61,7 @@ def upsert_persons(
         hashes = field_hashes(fields)
         link = person_links.get(app_id)
         current: CrmRecord | None = None
+        answer: CrmRecord | None = None  # the CRM's answer to the person write
         if link is not None and link.crm_id not in taken:
             crm_id, how = link.crm_id, "link"
             changed = {k: v for k, v in fields.items() if link.field_hashes.get(k) != hashes[k]}
@@ -75,9 +78,12 @@ def upsert_persons(
                 created = created_together.get(index) or connector.create(
                     CrmObject.PERSON, fields, parent_id=company_id
                 )
-                crm_id, how, changed, current = created.id, "created", dict(fields), created
+                crm_id, how, changed, current, answer = created.id, "created", dict(fields), created, created
         if changed and how != "created":
-            connector.update(CrmObject.PERSON, crm_id, changed)
+            answer = connector.update(CrmObject.PERSON, crm_id, changed)
+        if written is not None:
+            written.append(Written(CrmObject.PERSON, crm_id, fields, answer, created=how == "created",
+                                   parent_id=company_id))  # fmt: skip
         taken.add(crm_id)
         if how == "created":
             action = RecordAction.CREATED

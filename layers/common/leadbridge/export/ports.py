@@ -12,7 +12,7 @@ from leadbridge.crm.base import Connector
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.store.links import RecordLink
-from leadbridge.store.ports import SyncLog
+from leadbridge.store.ports import SyncLog, WrittenRecordStates
 
 
 class Links(Protocol):
@@ -44,6 +44,9 @@ class ExportServices:
     active_crm: Callable[[str], str]  # tenant → the CRM of its connection; ConnectionMissing when none
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     leases: LeadLeases | None = None  # None: no cross-request lock (single-threaded callers, unit tests)
+    # What each write leaves in the CRM, as the app sees it, for the inbound kernel (no echo of our own writes);
+    # None: not remembered (unit tests).
+    states: WrittenRecordStates | None = None
     # A copy for one export or lead event that reads the settings and the connection once however often its steps
     # ask (the composition root's); None: use these services as they are.
     for_call: Callable[[], ExportServices] | None = None

@@ -39,14 +39,16 @@ from leadbridge.models.synclog import Action, Direction, LogError, Outcome, Skip
 from leadbridge.models.time import as_utc
 from leadbridge.store.events import AppEvent
 from leadbridge.store.links import RecordLink
-from leadbridge.store.records import RecordState, StateKey
+from leadbridge.store.records import PARENT_KEY, STAGE_KIND_KEY, RecordState, StateKey, state_hashes
 
 # The kernel's ports live in `inbound.ports`; `InboundServices` is re-exported above (`X as X`) for callers of the
 # kernel.
 
-# Hash keys for facts that are not app fields but still make a change worth reporting.
-_PARENT = "~parent"
-_STAGE_KIND = "~stage_kind"
+# Hash keys for facts that are not app fields but still make a change worth reporting (shared with the record states
+# outbound writes store).
+_PARENT = PARENT_KEY
+_STAGE_KIND = STAGE_KIND_KEY
+_EMPTY = field_hashes({"v": None})["v"]
 
 
 @dataclass(frozen=True)
@@ -186,23 +188,36 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
     if _older(record.updated_at, state):
         return _Decision(InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied"))
     values, kept_by_app, notes = _mapped_values(ctx.settings, record, link)
-    hashes = field_hashes(values)
-    if record.parent_id:
-        hashes[_PARENT] = _short(record.parent_id)
-    if record.stage_kind:
-        hashes[_STAGE_KIND] = record.stage_kind.value
+    hashes = state_hashes(values, parent_id=record.parent_id, stage_kind=record.stage_kind)
     known = state is not None and not state.deleted
-    if state is None and link is not None and _echo_of_export(ctx.settings, record, link):
-        # The first sight of a record leadbridge itself wrote: nothing the app does not know.
-        unchanged = InboundResult(outcome=Applied.UNCHANGED, reason="the CRM holds what the app exported")
-        return _Decision(unchanged, new_state=_next_state(ctx, record, hashes))
-    if known and state is not None and state.field_hashes == hashes:
-        return _Decision(InboundResult(outcome=Applied.UNCHANGED, reason="no mapped value changed"))
-    previous = state.field_hashes if state and not state.deleted else {}
-    changed = sorted(k for k in values if previous.get(k) != hashes.get(k))
-    action = ChangeAction.UPDATED if known else ChangeAction.CREATED
-    events = [_event(ctx, ChangeType.changed(obj), action, record, link, values, changed)]
     outcome = _deal_outcome(record, state)
+    echo = False  # the CRM names leadbridge as the writer of what the state does not hold yet
+    changed, facts = sorted(values), True  # a record the app never heard of: all of it is news
+    if known:
+        assert state is not None
+        changed = _changed(values, hashes, state.field_hashes)
+        facts = any(state.field_hashes.get(k) != hashes.get(k) for k in (_PARENT, _STAGE_KIND))
+        # Second line: the CRM says leadbridge wrote last, and the record holds what it wrote (the record state of
+        # that write was lost): its own write coming back, not a change.
+        if (changed or facts or outcome) and link is not None and record.modified_by_us and not (
+            _changed_since_export(ctx.settings, record, link, values) or _written_differs(record, link)
+        ):
+            changed, facts, outcome, echo = [], False, None, True
+    elif link is not None:
+        # Known to the app through its export but never read back (no record state: an export made before record
+        # states were written on export): compared with what the export wrote, in CRM field terms.
+        changed = _changed_since_export(ctx.settings, record, link, values)
+        facts = False
+        outcome = outcome if _written_differs(record, link) else None
+    if not changed and not facts and outcome is None:
+        # Nothing the app does not know; a first sight (or a state with fields missing) is remembered.
+        fill = echo or state is None or state.deleted or any(k not in state.field_hashes for k in hashes)
+        reason = "no mapped value changed" if known else "the CRM holds what the app exported"
+        unchanged = InboundResult(outcome=Applied.UNCHANGED, reason=reason)
+        return _Decision(unchanged, new_state=_next_state(ctx, record, hashes) if fill else None)
+    # A record the app knows through a link is an update, even on its first sight.
+    action = ChangeAction.UPDATED if known or link is not None else ChangeAction.CREATED
+    events = [_event(ctx, ChangeType.changed(obj), action, record, link, values, changed)]
     if outcome is not None:
         events.append(_event(ctx, *outcome, record, link, values, changed))
     entry = _entry(
@@ -309,22 +324,38 @@ def _mapped_values(
     return values, sorted(kept_by_app), notes
 
 
-def _echo_of_export(settings: SettingsDocument, record: CrmRecord, link: RecordLink) -> bool:
-    """True when every mapped CRM field that leadbridge wrote still holds what it wrote, and no other mapped field
-    has a value: the CRM change is leadbridge's own write coming back."""
-    if not link.field_hashes:
-        return False
+def _changed(values: Mapping[str, Any], hashes: Mapping[str, str], previous: Mapping[str, str]) -> list[str]:
+    """App fields whose value differs from the stored state; a field the state does not hold (written by an outbound
+    write that did not set it, or newly mapped) counts as empty."""
+    return sorted(k for k in values if previous.get(k, _EMPTY) != hashes.get(k))
+
+
+def _changed_since_export(
+    settings: SettingsDocument, record: CrmRecord, link: RecordLink, values: Mapping[str, Any]
+) -> list[str]:
+    """App fields whose CRM source field no longer holds what leadbridge wrote (the link's CRM-field hashes); a
+    mapped CRM field leadbridge did not write counts when it has a value."""
+    changed: set[str] = set()
     for mapping in settings.field_mappings.for_object(record.object):
-        if not mapping.inbound or mapping.crm_field not in record.fields:
+        app_field = mapping.app_fields[0] if mapping.app_fields else None
+        if not mapping.inbound or mapping.crm_field not in record.fields or app_field not in values:
             continue
         value = record.fields[mapping.crm_field]
         written = link.field_hashes.get(mapping.crm_field)
         if written is None:
             if value not in (None, "", [], 0, False):
-                return False
+                changed.add(str(app_field))
         elif field_hashes({mapping.crm_field: value})[mapping.crm_field] != written:
-            return False
-    return True
+            changed.add(str(app_field))
+    return sorted(changed)
+
+
+def _written_differs(record: CrmRecord, link: RecordLink) -> bool:
+    """Whether any CRM field leadbridge wrote (mapped or not, e.g. a deal's status) holds something else now."""
+    return any(
+        name in record.fields and field_hashes({name: record.fields[name]})[name] != written
+        for name, written in link.field_hashes.items()
+    )
 
 
 def _deal_outcome(record: CrmRecord, state: RecordState | None) -> tuple[ChangeType, ChangeAction] | None:
@@ -430,10 +461,6 @@ def _entry(
         correlation_id=ctx.correlation_id,
         run_id=ctx.run_id,
     )
-
-
-def _short(value: str) -> str:
-    return field_hashes({"v": value})["v"]
 
 
 def _now() -> datetime:

@@ -13,12 +13,13 @@ from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import Conflict
 from leadbridge.export import CompanyResult, ExportRequest, ExportResult, MatchResult, RecordAction, export_lead
+from leadbridge.export.written_state import Written, remember_deleted, remember_written
 from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutcome, LeadEventResult
 from leadbridge.lifecycle.event_context import EventContext, crm_calls
 from leadbridge.mapping import plan_lead
 from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.lead import add_stage_probability, wants_stage_probability
-from leadbridge.models.crm import CrmObject, StageKind
+from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.synclog import Action, Outcome, SkippedField, Trigger
 from leadbridge.store.links import RecordLink
 
@@ -88,11 +89,13 @@ def upsert_deal(
         created = connector.create(CrmObject.DEAL, fields, parent_id=exported.company.crm_id, person_id=person_id)
         crm_id, url, action, written = created.id, created.url, DealAction.CREATED, list(fields)
         hashes = field_hashes(fields)
+        remember_deal(ctx, connector, crm_id, fields, created, created=True, parent_id=exported.company.crm_id)
     else:
         hashes = {**live_deal.field_hashes, **field_hashes(fields)}
         changed = {k: v for k, v in fields.items() if live_deal.field_hashes.get(k) != hashes[k]}
         if changed:
-            connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+            answer = connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+            remember_deal(ctx, connector, live_deal.crm_id, changed, answer, parent_id=exported.company.crm_id)
         crm_id, url, written = live_deal.crm_id, live_deal.url, list(changed)
         action = DealAction.UPDATED if changed else DealAction.UNCHANGED
     save_deal_link(ctx, crm_id, url, hashes, created_at=live_deal.created_at if live_deal else None)
@@ -124,7 +127,8 @@ def write_deal(ctx: EventContext, live_deal: RecordLink, fields: Mapping[str, An
     hashes = field_hashes(fields)
     changed = {k: v for k, v in fields.items() if live_deal.field_hashes.get(k) != hashes[k]}
     if changed:
-        connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+        answer = connector.update(CrmObject.DEAL, live_deal.crm_id, changed)
+        remember_deal(ctx, connector, live_deal.crm_id, changed, answer)
     save_deal_link(
         ctx, live_deal.crm_id, live_deal.url, {**live_deal.field_hashes, **hashes}, created_at=live_deal.created_at
     )
@@ -147,6 +151,7 @@ def delete_deal(ctx: EventContext, live_deal: RecordLink) -> LeadEventResult:
     connector = ctx.connector()
     before = crm_calls([connector])
     connector.delete(CrmObject.DEAL, live_deal.crm_id)
+    remember_deleted(ctx.svc.states, ctx.tenant, ctx.crm, CrmObject.DEAL, live_deal.crm_id)  # not news to the app
     # The link stays as a tombstone: its event time keeps an older, late event from re-creating the deal.
     ctx.svc.links.save(
         live_deal.model_copy(update={"match": DELETED, "updated_at": ctx.svc.clock(), "last_event_at": ctx.occurred_at})
@@ -171,7 +176,9 @@ def write_company_owner(
     hashes = field_hashes({owner_field: crm_user})
     changed = link.field_hashes.get(owner_field) != hashes[owner_field]
     if changed:
-        connector.update(CrmObject.COMPANY, link.crm_id, {owner_field: crm_user})
+        answer = connector.update(CrmObject.COMPANY, link.crm_id, {owner_field: crm_user})
+        remember_written(ctx.svc.states, ctx.settings, ctx.tenant, ctx.crm,
+                         [Written(CrmObject.COMPANY, link.crm_id, {owner_field: crm_user}, answer)])  # fmt: skip
         ctx.svc.links.save(
             link.model_copy(update={"field_hashes": {**link.field_hashes, **hashes}, "updated_at": ctx.svc.clock()})
         )
@@ -186,6 +193,31 @@ def write_company_owner(
     ctx.svc.sync_log.write(entry)
     action = RecordAction.UPDATED if changed else RecordAction.UNCHANGED
     return CompanyResult(crm_id=link.crm_id, url=link.url, action=action), entry.id, entry.crm_calls
+
+
+def remember_deal(
+    ctx: EventContext,
+    connector: Connector,
+    crm_id: str,
+    written: Mapping[str, Any],
+    answer: CrmRecord,
+    *,
+    created: bool = False,
+    parent_id: str | None = None,
+) -> None:
+    """The deal's record state after a write: with the won/lost/open kind the write put it in, so the sync reading it
+    back reports neither a `DealChanged` nor a `LeadWon`/`LeadLost` (a lifecycle write never comes back)."""
+    kind = answer.stage_kind
+    if kind is None:
+        prof = profile(ctx.crm)
+        field, group = (prof.status_field, "status") if prof.status_field else (prof.stage_field, "stage")
+        if field and field in written:
+            found = next((s for s in connector.stages() if s.group == group and s.id == str(written[field])), None)
+            kind = found.kind if found else None
+        if kind is None and created:
+            kind = StageKind.OPEN
+    write = Written(CrmObject.DEAL, crm_id, written, answer, created=created, parent_id=parent_id, stage_kind=kind)
+    remember_written(ctx.svc.states, ctx.settings, ctx.tenant, ctx.crm, [write])
 
 
 def save_deal_link(

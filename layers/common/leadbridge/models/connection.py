@@ -24,6 +24,7 @@ class ConnectionContext(BaseModel):
     account_id: str
     api_base: str
     extra: dict[str, Any] = {}
+    crm_user_id: str | None = None  # the CRM user leadbridge writes as (tells its own changes from others')
 
 
 class ConnectionStatus(StrEnum):
@@ -71,7 +72,11 @@ class Connection(BaseModel):
 
     def context(self) -> ConnectionContext:
         return ConnectionContext(
-            tenant_id=self.tenant_id, crm=self.crm, account_id=self.account_id, api_base=self.api_base
+            tenant_id=self.tenant_id,
+            crm=self.crm,
+            account_id=self.account_id,
+            api_base=self.api_base,
+            crm_user_id=self.crm_user_id,
         )
 
     @property

@@ -118,6 +118,9 @@ class CrmRecord(BaseModel):
     # Deals only: whether the deal is open, won or lost, in the CRM's own terms mapped to one vocabulary (SuperOffice
     # Sale.Status, Salesforce Opportunity IsWon/IsClosed), so sync code can tell "won" without knowing the CRM.
     stage_kind: StageKind | None = None
+    # Whether the CRM says leadbridge's own user made the last change (Salesforce LastModifiedById = the connection's
+    # user); None when the CRM does not tell. A second line against echoes, beside the record states.
+    modified_by_us: bool | None = None
 
 
 class ChangePage(BaseModel):

@@ -6,10 +6,11 @@ plus three random digits), so it needs no counter item and no coordination betwe
 commit out of seq order by the duration of one put, so a reader only sees changes older than `SETTLE`: a cursor
 never skips a change that commits late with a smaller seq.
 
-Each event id is in the feed once: beside every change a pointer `SK=CHGID#{event id}` (same TTL) is written in one
-transaction with it, on the condition that no pointer exists yet. A replayed page (a run resumed after a kill, a
-redelivered webhook) reports the same ids again; the feed skips them, while the bus may deliver them again (at least
-once, de-duplicated by id). Pointers sort after every `CHG#` key, so a feed read never sees them.
+Each event id is in the feed once: beside every change a pointer `SK=CHGID#{event id}` (same TTL, holding the
+change's seq) is written first, on the condition that none exists, then the change. A replayed page (a run resumed
+after a kill, a redelivered webhook) reports the same ids again; the feed skips them, while the bus may deliver them
+again (at least once, de-duplicated by id). Pointers sort after every `CHG#` key, so a feed read never sees them.
+(Not a transaction: DynamoDB would do, but the local stack's moto copies the whole table for every transaction.)
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from leadbridge.errors import Conflict, InvalidCursor
 from leadbridge.models.changes import ChangeEvent, ChangeFeedPage
@@ -27,6 +28,7 @@ from leadbridge.store.table import (
     PK,
     SK,
     TTL_ATTRIBUTE,
+    Condition,
     Item,
     Table,
     change_id_key,
@@ -41,7 +43,7 @@ SETTLE = timedelta(seconds=2)
 MAX_LIMIT = 500
 _SEQ_DIGITS = 20
 _PREFIX = "CHG#"
-_EVENTS_PER_TRANSACTION = 50  # two items each: DynamoDB takes 100 operations to a transaction
+_CLAIM_CONCURRENCY = 8  # conditional puts in flight (they cannot be batched)
 
 
 def new_seq(now_ns: int | None = None) -> int:
@@ -64,33 +66,62 @@ class DynamoChangeFeed:
         unique: dict[tuple[str, str], ChangeEvent] = {}
         for event in events:
             unique.setdefault((event.tenant, event.id), event)
-        pointers = [change_id_key(tenant, event_id) for tenant, event_id in unique]
-        found = self._table.get_many(pointers, consistent=True) if pointers else []
-        held = {(str(i[PK]), str(i[SK])) for i in found}
-        pending = [e for e in unique.values() if _pointer(e) not in held]
+        if not unique:
+            return
+        held = self._held(list(unique.values()))
+        # Claim each id with its pointer (written only if absent, or still naming the lost change it named), then
+        # write the changes of the ids claimed. A writer stopped in between leaves a pointer without its change: the
+        # next append of that id finds it so and writes the change again, at a new position (cursors already past
+        # the old one see it).
+        claims: list[tuple[ChangeEvent, int, int | None]] = []
         seq = 0
-        for start in range(0, len(pending), _EVENTS_PER_TRANSACTION):
-            chunk = pending[start : start + _EVENTS_PER_TRANSACTION]
-            while chunk:
-                operations: list[Any] = []
-                for event in chunk:
-                    # Strictly increasing within one append: no two items share a key, and the order is kept.
-                    seq = max(new_seq(), seq + 1)
-                    expiry = expires_at(self._ttl_days)
-                    item: Item = {"event": event.model_dump(mode="json", exclude_none=True), TTL_ATTRIBUTE: expiry}
-                    item.update(change_key(event.tenant, seq))
-                    pointer: Item = {"seq": seq, TTL_ATTRIBUTE: expiry}
-                    pointer.update(change_id_key(event.tenant, event.id))
-                    operations += [self._table.tx_put(pointer, ITEM_NOT_EXISTS), self._table.tx_put(item)]
-                try:
-                    self._table.transact(operations)
-                    break
-                except Conflict as exc:
-                    # Another writer appended some of these ids meanwhile: append the others.
-                    failed = {int(i) // 2 for i in exc.details.get("failed_operations", [])}
-                    if not failed:
-                        raise
-                    chunk = [e for i, e in enumerate(chunk) if i not in failed]
+        for event in unique.values():
+            old = held.get(_pointer(event), -1)
+            if old is None:
+                continue  # in the feed
+            # Strictly increasing within one append: no two items share a key, and the order is kept.
+            seq = max(new_seq(), seq + 1)
+            claims.append((event, seq, old if old >= 0 else None))
+        if not claims:
+            return
+        if len(claims) > 1:
+            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+        with ThreadPoolExecutor(max_workers=min(_CLAIM_CONCURRENCY, len(claims))) as pool:
+            won = list(pool.map(self._claim, claims))
+        items: list[Item] = []
+        for (event, seq, _old), ok in zip(claims, won, strict=True):
+            if not ok:
+                continue  # another writer appended this id meanwhile
+            item: Item = {"event": event.model_dump(mode="json", exclude_none=True), TTL_ATTRIBUTE: self._expiry()}
+            item.update(change_key(event.tenant, seq))
+            items.append(item)
+        self._table.write_many(puts=items)
+
+    def _held(self, events: Sequence[ChangeEvent]) -> dict[tuple[str, str], int | None]:
+        """Pointer key → None when the change is in the feed, or the seq of a pointer whose change is missing."""
+        pointers = self._table.get_many([change_id_key(e.tenant, e.id) for e in events], consistent=True)
+        if not pointers:
+            return {}
+        changes = [{PK: str(p[PK]), SK: _sk(int(p["seq"]))} for p in pointers]
+        present = {(str(i[PK]), str(i[SK])) for i in self._table.get_many(changes, consistent=True)}
+        return {
+            (str(p[PK]), str(p[SK])): None if (key[PK], key[SK]) in present else int(p["seq"])
+            for p, key in zip(pointers, changes, strict=True)
+        }
+
+    def _claim(self, claim: tuple[ChangeEvent, int, int | None]) -> bool:
+        event, seq, old = claim
+        pointer: Item = {"seq": seq, TTL_ATTRIBUTE: self._expiry()}
+        pointer.update(change_id_key(event.tenant, event.id))
+        condition = ITEM_NOT_EXISTS if old is None else Condition("#s = :s", names={"#s": "seq"}, values={":s": old})
+        try:
+            self._table.put(pointer, condition=condition)
+        except Conflict:
+            return False
+        return True
+
+    def _expiry(self) -> int:
+        return expires_at(self._ttl_days)
 
     def read(self, tenant: str, *, cursor: str | None, limit: int = 100, now: datetime | None = None) -> ChangeFeedPage:
         limit = max(1, min(limit, MAX_LIMIT))

@@ -101,6 +101,18 @@ class RecordStates(Protocol):
         ...
 
 
+class WrittenRecordStates(Protocol):
+    """The record states of what leadbridge writes to the CRM (`store.records.DynamoRecordStates`), so the inbound
+    kernel does not report leadbridge's own writes back to the app."""
+
+    def get_many(self, tenant: str, crm: str, keys: Sequence[StateKey]) -> dict[StateKey, RecordState]: ...
+
+    def remember(self, states: Sequence[RecordState]) -> None:
+        """Store the states of records leadbridge has just written (unguarded, in as few calls as the store
+        allows)."""
+        ...
+
+
 class CheckpointStore(Protocol):
     """Incremental-pull checkpoints and sync marks (`store.checkpoints.DynamoCheckpointStore`)."""
 

@@ -4,11 +4,15 @@ Items: `PK=T#{tenant}#{crm}`, `SK=REC#{object}#{crm_id}`. They make inbound sync
 whose CRM time is older than the stored one is stale (an older change never overwrites a newer one), and a change
 whose mapped values hash the same as the stored ones is a no-op. Reconciliation lists them to find records that
 disappeared from the CRM.
+
+Both directions keep them: the inbound kernel stores what it reported, and every outbound write (export, persons,
+lead events) stores what the CRM record now holds as the app sees it (`state_hashes` of the written values mapped
+back with the inbound mapping), so leadbridge's own write read back is no change (no echo).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from leadbridge.errors import Conflict
+from leadbridge.mapping.hashing import field_hashes
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_state_key, tenant_crm_pk
 
@@ -36,6 +41,22 @@ class RecordState(BaseModel):
 _WRITE_CONCURRENCY = 8
 StateKey = tuple[CrmObject, str]  # (object, CRM id) within one tenant and CRM
 
+# Hash keys for facts that are not app fields but still make a change worth reporting.
+PARENT_KEY = "~parent"
+STAGE_KIND_KEY = "~stage_kind"
+
+
+def state_hashes(
+    values: Mapping[str, Any], *, parent_id: str | None = None, stage_kind: StageKind | None = None
+) -> dict[str, str]:
+    """The hashes a record state keeps: one per app field value, plus the record's parent and stage kind."""
+    hashes = field_hashes(values)
+    if parent_id:
+        hashes[PARENT_KEY] = field_hashes({"v": parent_id})["v"]
+    if stage_kind:
+        hashes[STAGE_KIND_KEY] = stage_kind.value
+    return hashes
+
 
 class DynamoRecordStates:
     def __init__(self, table: Table) -> None:
@@ -53,12 +74,9 @@ class DynamoRecordStates:
         return {(state.object, state.crm_id): state for state in states}
 
     def save(self, state: RecordState) -> bool:
-        item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
-        item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
+        item = _item(state)
         condition = None
         if state.crm_updated_at is not None:
-            # ISO-8601 UTC strings of one format order like the times they name.
-            item["crm_updated_at"] = iso(state.crm_updated_at)
             condition = Condition(
                 "attribute_not_exists(PK) OR attribute_not_exists(#t) OR #t <= :t",
                 names={"#t": "crm_updated_at"},
@@ -84,6 +102,12 @@ class DynamoRecordStates:
                 saved = list(pool.map(self.save, states))
         return {key for key, ok in zip(keys, saved, strict=True) if not ok}
 
+    def remember(self, states: Sequence[RecordState]) -> None:
+        """The states of records leadbridge itself has just written, 25 to a call and unguarded: the CRM holds what
+        leadbridge wrote. (A state a racing read stored meanwhile is replaced; its change is then reported again.)"""
+        if states:
+            self._table.write_many(puts=[_item(state) for state in states])
+
     def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None:
         self._table.delete(record_state_key(tenant, crm, obj.value, crm_id))
 
@@ -92,6 +116,15 @@ class DynamoRecordStates:
         for item in self._table.query_all(tenant_crm_pk(tenant, crm), sk_prefix=prefix):
             if not item.get("deleted"):
                 yield str(item["crm_id"])
+
+
+def _item(state: RecordState) -> Item:
+    item: Item = {k: v for k, v in state.model_dump(mode="json").items() if v is not None}
+    item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
+    if state.crm_updated_at is not None:
+        # ISO-8601 UTC strings of one format order like the times they name.
+        item["crm_updated_at"] = iso(state.crm_updated_at)
+    return item
 
 
 def _state(item: dict[str, Any]) -> RecordState:

@@ -468,6 +468,7 @@ class SalesforceConnector(TransportReporting):
             created_at=created if isinstance(created, datetime) else None,
             url=self.record_url(obj, str(raw["Id"])),
             stage_kind=_stage_kind(raw.get("IsClosed"), raw.get("IsWon")) if obj is CrmObject.DEAL else None,
+            modified_by_us=_same_user(raw.get("LastModifiedById"), self.context.crm_user_id),
         )
 
     def _query_iter(self, op: str, soql: str) -> Iterator[dict[str, Any]]:
@@ -487,6 +488,14 @@ def _stage_kind(is_closed: Any, is_won: Any) -> StageKind:
     if is_closed is True or str(is_closed).lower() == "true":
         return StageKind.WON if (is_won is True or str(is_won).lower() == "true") else StageKind.LOST
     return StageKind.OPEN
+
+
+def _same_user(last_modified_by: Any, our_user: str | None) -> bool | None:
+    """Whether the record's last writer is the connection's user (ids compared in their 15-character form); None
+    when either is unknown."""
+    if not last_modified_by or not our_user:
+        return None
+    return str(last_modified_by)[:15] == our_user[:15]
 
 
 def _page(answer: Any) -> tuple[list[dict[str, Any]], str | None]:
