@@ -282,6 +282,17 @@ def test_a_salesforce_lead_status_goes_out_with_the_stage_and_comes_back_as_the_
     assert (unknown.values["stage"], unknown.values["unmapped_crm_stage"]) == (None, "Closed - Converted")
 
 
+def test_a_person_kept_as_a_lead_brings_no_stage() -> None:
+    raw = lead_mode(Lead="Open - Not Contacted").model_dump(mode="json")
+    raw["objects"]["person"] = {"crm_object": "Lead", "direction": "both"}
+    raw["field_mappings"]["person"] = [{"app_fields": ["last_name"], "crm_field": "LastName", "direction": "both"}]
+    doc = SettingsDocument.model_validate(raw)
+
+    mapped = apply_inbound(doc, CrmObject.PERSON, {"LastName": "Holm", "Status": "Open - Not Contacted"})
+
+    assert mapped.values == {"last_name": "Holm"}
+
+
 def test_a_lead_status_is_left_alone_until_the_status_mapping_names_statuses() -> None:
     doc = lead_mode()  # no crm_status entries: Opportunity stages only
     mapped = apply_inbound(doc, CrmObject.COMPANY, {"Company": "Havblik ApS", "Status": "Open - Not Contacted"})

@@ -301,11 +301,13 @@ def _inbound_stage(
     prof = profile(settings.crm)
     if obj is CrmObject.DEAL:
         stage_field, status_field = prof.stage_field, prof.status_field
-    else:
+    elif obj is CrmObject.COMPANY:
         stage_field = None
         status_field = prof.record_status_fields.get(settings.objects.for_object(obj).crm_object)
         if status_field is None or not any(m.crm_status for m in settings.status_mapping.stages):
             return
+    else:
+        return  # a person or activity (in Salesforce Lead mode a person may be a Lead too: its status is not a stage)
     present = [f for f in (stage_field, status_field) if f and f in crm_values]
     if not present:
         return
