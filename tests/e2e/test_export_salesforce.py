@@ -105,10 +105,11 @@ def test_required_field_is_refused_before_any_write(ex: Exporter) -> None:
     ex.sb.add_custom_field(ex.org, "Account", "Region__c", "picklist", picklist=["North", "South"], restricted=True,
                            required=True)
     response = ex.export({**LEAD, "id": "lead-sf-2"})
-    assert response.status_code == 502, response.text
+    assert response.status_code == 422, response.text  # known from the describe: refused before any write
     error = response.json()["error"]
-    assert error["code"] == "crm_rejected" and "Region__c is required" in error["message"]
+    assert error["code"] == "invalid_input" and "'Region__c' (Region) is required" in error["message"]
     assert error["details"]["fields"] == ["Region__c"]
+    assert [e["loc"] for e in error["details"]["errors"]] == [["crm", "company", "Region__c"]]
     assert ex.writes() == 0
     assert ex.sb.all_records(ex.org, "Account") == []
 

@@ -146,12 +146,16 @@ def test_transferred_sets_the_mapped_user_as_owner_of_opportunity_and_account(lc
 def test_a_required_opportunity_field_is_refused_before_any_write_and_logged(lc: Lifecycle) -> None:
     lc.sb.add_custom_field(lc.org, "Opportunity", "Region__c", "picklist", picklist=["North", "South"],
                            restricted=True, required=True)  # fmt: skip
+    writes = lc.writes()
     response = lc.send("created", lead("SF-L6", stage="Lead"), occurred_at=at(0))
 
-    assert response.status_code == 502, response.text
+    # Known from the describe: refused (422) before the lead's first write, so not even the Account is created.
+    assert response.status_code == 422, response.text
     error = response.json()["error"]
-    assert error["code"] == "crm_rejected" and error["details"]["fields"] == ["Region__c"]
-    assert lc.sb.all_records(lc.org, "Opportunity") == []
+    assert error["code"] == "invalid_input" and error["details"]["fields"] == ["Region__c"]
+    assert [(e["loc"], e["type"]) for e in error["details"]["errors"]] == [(["crm", "deal", "Region__c"], "required")]
+    assert lc.sb.all_records(lc.org, "Opportunity") == [] and lc.sb.all_records(lc.org, "Account") == []
+    assert lc.writes() == writes
     log = lc.sf.http.get("/sync-log", params={"lead_id": "SF-L6"}, headers=lc.sf.auth(TENANT, "member")).json()
     failed = next(e for e in log["items"] if e["id"] == error["details"]["log_entry_id"])
-    assert failed["object"] == "deal" and failed["outcome"] == "failed"
+    assert failed["object"] == "deal" and failed["outcome"] == "failed" and "Region__c" in failed["error"]["message"]

@@ -33,6 +33,12 @@ class InvalidInput(LeadbridgeError):
         self.errors = errors or []
 
 
+class RefusedBeforeWrite(InvalidInput):
+    """What the CRM's metadata says the CRM would refuse (a required field left empty, a value outside a restricted
+    picklist, a wrong type, an invalid e-mail address, an unknown object), found before the first CRM write: nothing
+    was written. `errors` name each CRM field (HTTP 422)."""
+
+
 class InvalidCursor(InvalidInput):
     """A pagination cursor that is malformed, tampered with, or was issued for another tenant or query (HTTP 400)."""
 
@@ -124,6 +130,13 @@ class CrmRejected(CrmError):
         self.reason = reason
         self.fields = fields or []
         self.status = status
+
+
+class CrmFieldUnknown(CrmRejected):
+    """The CRM refused a write because it has no such field (deleted since its metadata was read: schema drift).
+    `fields` name the fields it does not know, when it says which."""
+
+    code = "crm_rejected"
 
 
 class WebhookRejected(CrmError):

@@ -27,6 +27,7 @@ HELP = {
     "POST /__admin/orgs/{org}/users": "{email, name?, is_admin?} -> user id",
     "POST /__admin/orgs/{org}/fields": "{sobject, name (…__c), field_type, length?, required?, picklist?, "
                                        "restricted?, external_id?}",
+    "DELETE /__admin/orgs/{org}/fields/{sobject}/{name}": "delete a custom field (writes naming it: INVALID_FIELD)",
     "POST /__admin/orgs/{org}/records/{sobject}": "field values -> {id} (validated like the REST API)",
     "GET /__admin/orgs/{org}/records/{sobject}": "all records of the object",
     "PATCH /__admin/orgs/{org}/records/{sobject}/{id}": "field values",
@@ -93,6 +94,9 @@ def _dispatch(sb: SalesforceState, request: Request) -> Response:
                                 required=bool(b.get("required")), picklist=b.get("picklist"),
                                 restricted=bool(b.get("restricted")), external_id=bool(b.get("external_id")))
         return _json(f.describe(), 201)
+    if sub == "fields" and method == "DELETE" and len(parts) == 5:
+        sb.remove_custom_field(org_id, parts[3], parts[4])
+        return _json({"deleted": f"{parts[3]}.{parts[4]}"})
     if sub == "records" and len(parts) >= 4:
         sobject = parts[3]
         if len(parts) == 4:

@@ -212,6 +212,19 @@ class SalesforceState(SandboxShell):
             obj.fields[name] = fdef
         return fdef
 
+    def remove_custom_field(self, org_id: str, sobject: str, name: str) -> None:
+        """Delete a custom field (Setup → Object Manager → Delete): gone from describe and from every record; a
+        write naming it is then refused with INVALID_FIELD "No such column"."""
+        org = self.org(org_id)
+        with self.lock:
+            obj = org.objects.get(sobject)
+            fdef = obj.field(name) if obj is not None else None
+            if obj is None or fdef is None or not fdef.custom:
+                raise KeyError(f"no custom field {sobject}.{name}")
+            del obj.fields[fdef.name]
+            for record in org.records.get(sobject, {}).values():
+                record.pop(fdef.name, None)
+
     def set_picklist(self, org_id: str, sobject: str, field_name: str, values: list[str], *,
                      restricted: bool | None = None) -> None:
         org = self.org(org_id)

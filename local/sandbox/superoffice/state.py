@@ -291,6 +291,17 @@ class SuperOfficeState(SandboxShell):
             fields.append(f)
         return f
 
+    def remove_udef(self, ctx: str, entity: str, prog_id: str) -> None:
+        """Delete a user-defined field (Settings and maintenance → Fields → delete): gone from the layouts, the
+        entities' CustomFields and their answers; a write naming it is ignored, as the real API ignores unknown
+        ProgIds."""
+        customer = self.customer(ctx)
+        with self.lock:
+            found = customer.udef(entity, prog_id)
+            if found is None:
+                raise KeyError(f"no {entity} udef {prog_id}")
+            customer.udefs[entity].remove(found)
+
     def add_selection(
         self, ctx: str, name: str, *, target: str = "contact", member_ids: Iterable[int] = ()
     ) -> Selection:

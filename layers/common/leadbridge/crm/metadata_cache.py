@@ -9,15 +9,23 @@ One instance per container (`runtime.crm_metadata_cache()`; `runtime.reset()` fo
 says whether and for how long its connectors share it (`MetadataCachePolicy`); `share_metadata` applies that policy to
 a connector. Keys must name the connection's CRM account and API host, not only the tenant, so a reconnect to another
 account never sees the old account's fields. Thread-safe: the local gateway serves requests from threads.
+
+Schema drift: a cached answer must never hide a field an admin just created or deleted. `current_fields` reads an
+object's fields and, when a field the caller is about to write is not among them, asks the connector to forget its
+metadata and reads once more (`RefreshesMetadata`); writers call it once per operation. A write the CRM refuses
+because a field is gone (`errors.CrmFieldUnknown`) makes the connector refresh, leave the field out and report it
+as skipped (`take_skipped_fields`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+
+from leadbridge.models.crm import CrmObject, FieldInfo
 
 T = TypeVar("T")
 
@@ -104,3 +112,26 @@ def share_metadata(connector: T, policy: MetadataCachePolicy, cache: MetadataCac
             policy.ttl_seconds
         )
     return connector
+
+
+@runtime_checkable
+class RefreshesMetadata(Protocol):
+    """A connector that can forget what it knows of an object's fields (its own copy and the shared cache's), so the
+    next `fields(obj)` asks the CRM."""
+
+    def refresh_metadata(self, obj: CrmObject) -> None: ...
+
+
+class ReadsFields(Protocol):
+    def fields(self, obj: CrmObject) -> list[FieldInfo]: ...
+
+
+def current_fields(connector: ReadsFields, obj: CrmObject, wanted: Iterable[str]) -> list[FieldInfo]:
+    """`connector.fields(obj)`, read again from the CRM once when a field of `wanted` is not among the (possibly
+    cached) answer: a field created in the CRM a moment ago is written at once, not after the cache's TTL."""
+    fields = connector.fields(obj)
+    names = {f.name for f in fields}
+    if all(name in names for name in wanted) or not isinstance(connector, RefreshesMetadata):
+        return fields
+    connector.refresh_metadata(obj)
+    return connector.fields(obj)

@@ -26,7 +26,8 @@ import json
 from collections.abc import Iterable
 
 from leadbridge.crm.base import Connector
-from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput
+from leadbridge.crm.metadata_cache import current_fields
+from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput, RefusedBeforeWrite
 from leadbridge.export.company import match_company
 from leadbridge.export.contracts import (
     CompanyResult,
@@ -43,12 +44,13 @@ from leadbridge.export.log_entries import company_entry, log_failure, person_ent
 from leadbridge.export.matching import MatchVerdict
 from leadbridge.export.persons import person_ref, upsert_persons
 from leadbridge.export.ports import ExportServices, one_call
-from leadbridge.export.run import ExportRun, connector_skips, crm_calls
+from leadbridge.export.run import ExportRun, crm_calls
 from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
 from leadbridge.mapping.lead import for_existing_record, needs_current_values
 from leadbridge.mapping.phones import prepare_lead
+from leadbridge.mapping.validation import WriteCheck, refuse_before_write, refuse_unknown_objects
 from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo
 from leadbridge.models.lead import Lead
@@ -116,7 +118,7 @@ def _export_current(
         return _unchanged(svc, run, company_link, person_links)
     try:
         return _export(svc, run, settings, choice, company_link, person_links, fingerprint)
-    except CrmError as exc:
+    except (CrmError, RefusedBeforeWrite) as exc:
         entry = log_failure(svc, run, exc)
         exc.details["log_entry_id"] = entry.id
         raise
@@ -124,7 +126,14 @@ def _export_current(
 
 def _plan(run: ExportRun, settings: SettingsDocument) -> LeadPlan:
     outbound = [o for o in (CrmObject.COMPANY, CrmObject.PERSON) if settings.objects.for_object(o).direction.outbound]
-    metadata: dict[CrmObject, Iterable[FieldInfo]] = {obj: run.connector.fields(obj) for obj in outbound}
+    refuse_unknown_objects(settings, run.connector.objects(), outbound)
+    # A mapped field the (cached) metadata lacks may have been created a moment ago: read it again once (drift).
+    metadata: dict[CrmObject, Iterable[FieldInfo]] = {
+        obj: current_fields(run.connector, obj, [m.crm_field for m in settings.field_mappings.for_object(obj)
+                                                 if m.outbound])
+        for obj in outbound
+    }  # fmt: skip
+    run.metadata = metadata
     # A user pressing "Export" overrides the create-stage and selective-sync rules: those decide automatic sync.
     held_back = plan_lead(settings, run.lead, None, linked=False)
     if not held_back.send:
@@ -178,6 +187,9 @@ def _export(
             current = connector.get(CrmObject.COMPANY, target)
             match_how = "exact_match"
 
+    # Everything the CRM's metadata can tell is checked for the company and every person before the first write.
+    refuse_before_write(_write_checks(run, plan, creating=target is None, person_links=person_links),
+                        what="this lead")  # fmt: skip
     if target is None:
         created = answer = connector.create(CrmObject.COMPANY, company_fields)
         target, url, action, written = created.id, created.url, RecordAction.CREATED, list(company_fields)
@@ -209,7 +221,11 @@ def _export(
             action = RecordAction.LINKED
         else:
             action = RecordAction.UPDATED if changed else RecordAction.UNCHANGED
-    run.warnings += connector_skips(connector)
+    # Fields the CRM ignored or no longer has (deleted since the metadata was read): not written, reported.
+    ignored = connector.take_skipped_fields()
+    run.warnings += [f"the CRM ignored {name!r}: not available in this account" for name in ignored]
+    written = [name for name in written if name not in ignored]
+    company_fields = {k: v for k, v in company_fields.items() if k not in ignored}
     run.company = CompanyResult(crm_id=target, url=url, action=action)
     run.company_written = written
     # Stored before persons are written: a crash from here on is completed by the retry, never duplicated.
@@ -244,10 +260,15 @@ def _export(
     company_link.synced_at = svc.clock()
     svc.links.save_many([company_link, *new_person_links])
     remember_written(svc.states, settings, run.tenant, run.crm, writes)
-    skipped = _skipped(plan.company)
-    run.warnings += [f"{f} was cut to the CRM's length" for f in plan.company.truncated]
+    skipped = _skipped(plan.company) + [
+        FieldSkip(field=name, reason="missing_in_crm", detail="the CRM does not have this field (any more); it was "
+                  "not written")
+        for name in ignored
+    ]  # fmt: skip
+    run.warnings += [f"{f} was cut to the CRM's length" for f in plan.company.truncated] + plan.company.warnings
     for record in plan.persons:
         run.warnings += [f"person {record.app_id}: {f} was cut to the CRM's length" for f in record.truncated]
+        run.warnings += [f"person {record.app_id}: {w}" for w in record.warnings]
     entry = company_entry(run, action, written, skipped)
     person_entries = [person_entry(run, p) for p in persons if p.action is not RecordAction.UNCHANGED]
     svc.sync_log.write_many([entry, *person_entries])
@@ -267,6 +288,18 @@ def _export(
         log_entry_id=entry.id,
         crm_calls=entry.crm_calls,
     )
+
+
+def _write_checks(
+    run: ExportRun, plan: LeadPlan, *, creating: bool, person_links: dict[str, RecordLink]
+) -> list[WriteCheck]:
+    """The company (created when no CRM company was found or chosen) and each person (created unless linked)."""
+    assert plan.company is not None
+    checks = [WriteCheck(["crm", "company"], plan.company, run.metadata.get(CrmObject.COMPANY), creating)]
+    for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=False)):
+        linked = person_app_id(run.lead.id, person_ref(contact, index)) in person_links
+        checks.append(WriteCheck(["crm", "person", index], record, run.metadata.get(CrmObject.PERSON), not linked))
+    return checks
 
 
 def _get_company(connector: Connector, crm_id: str) -> CrmRecord:

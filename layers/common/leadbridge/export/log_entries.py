@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from leadbridge.errors import CrmError, NeedsReauth
+from leadbridge.errors import CrmError, NeedsReauth, RefusedBeforeWrite
 from leadbridge.export.contracts import FieldSkip, PersonResult, RecordAction
 from leadbridge.export.ports import ExportServices
 from leadbridge.export.run import ExportRun
@@ -78,8 +78,9 @@ def refused_match_entry(run: ExportRun) -> SyncLogEntry:
     )
 
 
-def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError) -> SyncLogEntry:
-    """Log the CRM failure against the record being written (the company until it is resolved, then a person)."""
+def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError | RefusedBeforeWrite) -> SyncLogEntry:
+    """Log the CRM failure (or the refusal found before any write) against the record being written (the company
+    until it is resolved, then a person)."""
     cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
     entry = SyncLogEntry(
         tenant=run.tenant,

@@ -3,12 +3,14 @@ used, and the fields the CRM ignored."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from leadbridge.crm.base import Connector
 from leadbridge.export.contracts import CompanyResult
 from leadbridge.export.matching import MatchResult
+from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Trigger
 
@@ -29,6 +31,7 @@ class ExportRun:
     company: CompanyResult | None = None
     company_written: list[str] | None = None
     trigger: Trigger = Trigger.EXPORT
+    metadata: dict[CrmObject, Iterable[FieldInfo]] = field(default_factory=dict)  # the CRM fields it planned with
 
     def calls(self) -> int:
         return crm_calls(self.connector) - self.calls_before

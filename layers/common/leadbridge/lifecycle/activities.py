@@ -31,10 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
-from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth
+from leadbridge.crm.metadata_cache import current_fields
+from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth, RefusedBeforeWrite
 from leadbridge.export import ExportServices, lead_lease
 from leadbridge.mapping.engine import apply
 from leadbridge.mapping.hashing import content_hash, field_hashes
+from leadbridge.mapping.validation import WriteCheck, refuse_before_write
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
@@ -133,14 +135,24 @@ def app_record(activity: Activity) -> dict[str, Any]:
 
 
 def crm_fields(
-    settings: SettingsDocument, activity: Activity, connector: Connector
+    settings: SettingsDocument, activity: Activity, connector: Connector, *, creating: bool | None = None
 ) -> tuple[dict[str, Any], list[SkippedField]]:
-    """The CRM activity's fields: the mapped ones, then the CRM's completion field for the status."""
-    mapped = apply(settings, CrmObject.ACTIVITY, app_record(activity), connector.fields(CrmObject.ACTIVITY))
+    """The CRM activity's fields: the mapped ones, then the CRM's completion field for the status. With `creating`
+    given (the activity is about to be written), what the CRM's metadata says it would refuse is a 422 first."""
+    wanted = [m.crm_field for m in settings.field_mappings.for_object(CrmObject.ACTIVITY) if m.outbound]
+    metadata = (
+        current_fields(connector, CrmObject.ACTIVITY, wanted)
+        if creating is not None
+        else connector.fields(CrmObject.ACTIVITY)
+    )
+    mapped = apply(settings, CrmObject.ACTIVITY, app_record(activity), metadata)
     fields = dict(mapped.fields)
     prof = profile(settings.crm)
     if prof.activity_status_field and activity.status.value in prof.activity_status_values:
         fields[prof.activity_status_field] = prof.activity_status_values[activity.status.value]
+    if creating is not None:
+        checked = mapped.model_copy(update={"fields": fields})
+        refuse_before_write([WriteCheck(["crm", "activity"], checked, metadata, creating)], what="this activity")
     skipped = [
         SkippedField(field=s.crm_field or ", ".join(s.app_fields), reason=s.reason.value) for s in mapped.skipped
     ]
@@ -193,7 +205,7 @@ def post_activity(
         run.connector = connector
         try:
             return _write(run, settings, connector, link, company, person_id)
-        except CrmError as exc:
+        except (CrmError, RefusedBeforeWrite) as exc:
             entry = run.failure(exc, link)
             exc.details["log_entry_id"] = entry.id
             raise
@@ -234,7 +246,7 @@ class _Run:
         log.info("activity not sent", extra={"tenant_id": self.tenant, "crm": self.crm, "reason": reason})
         return entry
 
-    def failure(self, exc: CrmError, link: RecordLink | None) -> SyncLogEntry:
+    def failure(self, exc: CrmError | RefusedBeforeWrite, link: RecordLink | None) -> SyncLogEntry:
         cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
         entry = self.entry(
             action=Action.UPDATE if link else Action.CREATE,
@@ -282,7 +294,7 @@ def _write(
 ) -> ActivityResult:
     ex = run.svc.export
     run.calls_before = run.calls()
-    fields, skipped = crm_fields(settings, run.activity, connector)
+    fields, skipped = crm_fields(settings, run.activity, connector, creating=link is None)
     hashes = field_hashes(fields)
     now = ex.clock()
     if link is None:

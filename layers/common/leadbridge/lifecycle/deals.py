@@ -11,7 +11,8 @@ from typing import Any
 
 from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
-from leadbridge.errors import Conflict
+from leadbridge.crm.metadata_cache import current_fields
+from leadbridge.errors import Conflict, RefusedBeforeWrite
 from leadbridge.export import CompanyResult, ExportRequest, ExportResult, MatchResult, RecordAction, export_lead
 from leadbridge.export.written_state import Written, remember_deleted, remember_written
 from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutcome, LeadEventResult
@@ -19,8 +20,9 @@ from leadbridge.lifecycle.event_context import EventContext, crm_calls
 from leadbridge.mapping import plan_lead
 from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.lead import add_stage_probability, wants_stage_probability
+from leadbridge.mapping.validation import WriteCheck, refuse_before_write
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
-from leadbridge.models.synclog import Action, Outcome, SkippedField, Trigger
+from leadbridge.models.synclog import Action, LogError, Outcome, SkippedField, Trigger
 from leadbridge.store.links import RecordLink
 
 DELETED = "deleted"  # `match` of a deal link whose CRM deal leadbridge deleted (kept for event ordering)
@@ -30,6 +32,8 @@ def export_and_deal(
     ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None, overrides: Mapping[str, Any]
 ) -> LeadEventResult:
     connector = ctx.connector()
+    # The deal is checked before the export writes the company: the lead is refused whole, before its first write.
+    refuse_deal_before_write(ctx, connector, overrides, creating=live_deal is None)
     # The export reuses this event's connector (and its settings and connection reads).
     shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
     try:
@@ -111,6 +115,33 @@ def upsert_deal(
     )  # fmt: skip
     ctx.svc.sync_log.write(entry)
     return DealResult(crm_id=crm_id, url=url, action=action, fields_written=written), entry.id
+
+
+def refuse_deal_before_write(
+    ctx: EventContext, connector: Connector, overrides: Mapping[str, Any], *, creating: bool
+) -> None:
+    """422 (logged, nothing written) when the CRM's metadata says it would refuse the deal this event writes: a
+    required field without a value (checked when the deal is created), a restricted picklist value, a wrong type."""
+    if not ctx.settings.objects.deal.direction.outbound:
+        return
+    wanted = [m.crm_field for m in ctx.settings.field_mappings.for_object(CrmObject.DEAL) if m.outbound]
+    crm_fields = current_fields(connector, CrmObject.DEAL, wanted)
+    plan = plan_lead(ctx.settings, ctx.lead, {CrmObject.DEAL: crm_fields}, linked=True)
+    if plan.deal is None:
+        return
+    record = plan.deal.model_copy(update={"fields": {**plan.deal.fields, **overrides}})
+    try:
+        refuse_before_write([WriteCheck(["crm", "deal"], record, crm_fields, creating)], what="this lead's deal")
+    except RefusedBeforeWrite as exc:
+        entry = ctx.entry(
+            action=Action.CREATE if creating else Action.UPDATE,
+            outcome=Outcome.FAILED,
+            object=CrmObject.DEAL,
+            error=LogError(code=exc.code, message=exc.message),
+        )
+        ctx.svc.sync_log.write(entry)
+        exc.details["log_entry_id"] = entry.id
+        raise
 
 
 def _stage_moves(fields: Mapping[str, Any], stage_field: str | None, live_deal: RecordLink | None) -> bool:

@@ -4,7 +4,8 @@ A delivery is read (`read_delivered_event`), then applied (`deliver_lead_event`)
 - a malformed event never becomes valid: acknowledged and dropped (`MalformedLeadEvent`);
 - no connection, or several and the event does not say which: nothing to apply it to, dropped (`NOT_CONNECTED`);
 - the CRM refuses our credentials: kept as pending outbound until an admin reconnects (`deferred_outbound.defer`);
-- the CRM rejects the write: logged in the sync log where the app sees it, retrying cannot help, dropped (`REJECTED`);
+- the CRM rejects the write, or its metadata says it would (`RefusedBeforeWrite`): logged in the sync log where the
+  app sees it, retrying cannot help, dropped (`REJECTED`);
 - anything else (lead busy, store or CRM hiccup outside the pending-outbound path, unexpected errors) is raised, so
   the queue delivers the event again and, after its maxReceiveCount, moves it to the dead-letter queue.
 The handler (functions/export/lead_events.py) only turns SQS records into calls and outcomes into logs and metrics.
@@ -19,7 +20,7 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from leadbridge.errors import ConnectionMissing, CrmError, CrmRejected, InvalidInput, NeedsReauth
+from leadbridge.errors import ConnectionMissing, CrmError, CrmRejected, InvalidInput, NeedsReauth, RefusedBeforeWrite
 from leadbridge.lifecycle.contracts import LeadEvent, LeadEventMessage, LeadEventResult
 from leadbridge.lifecycle.deferred_outbound import defer
 from leadbridge.lifecycle.events import check_event, handle_event
@@ -89,7 +90,7 @@ def deliver_lead_event(
     except NeedsReauth as exc:
         # Kept until an admin reconnects: the retry run applies it then.
         result = defer_event(services, tenant, crm, message.event, exc)
-    except CrmRejected as exc:
+    except (CrmRejected, RefusedBeforeWrite) as exc:  # the CRM refused it, or would have: retrying cannot help
         return EventDelivery(DeliveryOutcome.REJECTED, log_entry_id=exc.details.get("log_entry_id"))
     return EventDelivery(DeliveryOutcome.HANDLED, result=result)
 

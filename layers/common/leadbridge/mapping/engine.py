@@ -7,13 +7,19 @@ Outbound, per mapping: read the app field(s), run the transforms in order, then 
 conversion, truncation to the CRM's length, picklist label → value). A field is left out and listed in `skipped`
 (never sent) when it is missing in the CRM, read-only, empty, or its value cannot be converted. Empty values are not
 sent so an export never blanks data someone typed into the CRM.
+
+What the CRM's metadata says it would refuse (a value outside a restricted picklist, a value the field's type cannot
+hold, an invalid e-mail address) is also listed in `refused`; writers call `mapping.validation.refuse_before_write`
+with the plan before their first CRM write, which answers 422 naming each field. What the CRM would silently change
+(text cut to its length, a number rounded to the field's precision) is written and listed in `warnings`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -57,6 +63,27 @@ class Skipped(BaseModel):
     detail: str
 
 
+class Refusal(BaseModel):
+    """A value the CRM's metadata says the CRM would refuse: `type` is `restricted_picklist`, `wrong_type`,
+    `invalid_email` or `required` (the last added by `mapping.validation`)."""
+
+    crm_field: str
+    app_fields: list[str] = Field(default_factory=list)
+    type: str
+    message: str
+
+
+class FieldRefused(t.TransformError):
+    """Raised while fitting a value to its CRM field: the CRM would refuse it (`kind` is the `Refusal.type`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+_EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]{2,}$")
+
+
 class MappedRecord(BaseModel):
     """What one app record becomes in the CRM: the fields to write, and what was left out and why."""
 
@@ -66,6 +93,8 @@ class MappedRecord(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
     skipped: list[Skipped] = Field(default_factory=list)
     truncated: list[str] = Field(default_factory=list)  # CRM fields whose text was cut to the CRM's length
+    refused: list[Refusal] = Field(default_factory=list)  # what the CRM would refuse (also in `skipped`)
+    warnings: list[str] = Field(default_factory=list)  # values the CRM field changes (precision lost)
 
 
 def fields_by_name(crm_fields: Iterable[FieldInfo] | Mapping[str, FieldInfo] | None) -> dict[str, FieldInfo] | None:
@@ -122,6 +151,7 @@ def _apply_one(
         return
 
     cut = False
+    notes: list[str] = []
     try:
         value = _run_transforms(settings, mapping, values)
         if t.is_empty(value):
@@ -131,11 +161,18 @@ def _apply_one(
             value = _country_value(settings, value)
         else:
             explicit_length = next((x.length for x in mapping.transforms if x.kind == "truncate"), None)
-            value, cut = _fit(value, info, explicit_length)
+            value, cut = _fit(value, info, explicit_length, notes)
+    except FieldRefused as exc:
+        skip(SkipReason.INVALID_VALUE, str(exc))
+        out.refused.append(
+            Refusal(crm_field=target, app_fields=list(mapping.app_fields), type=exc.kind, message=str(exc))
+        )
+        return
     except t.TransformError as exc:
         skip(SkipReason.INVALID_VALUE, str(exc))
         return
     out.fields[target] = value
+    out.warnings += notes
     if cut:
         out.truncated.append(target)
 
@@ -187,10 +224,11 @@ def _scalar_transform(settings: SettingsDocument, transform: Any, value: Any) ->
     raise t.TransformError(f"unknown transform {kind!r}")
 
 
-def _fit(value: Any, info: FieldInfo | None, explicit_length: int | None) -> tuple[Any, bool]:
-    """Convert `value` to what the CRM field holds and cut text to its length. Returns (value, was_cut)."""
+def _fit(value: Any, info: FieldInfo | None, explicit_length: int | None, notes: list[str]) -> tuple[Any, bool]:
+    """Convert `value` to what the CRM field holds and cut text to its length. Returns (value, was_cut); a number
+    the field cannot hold exactly is rounded and noted in `notes`."""
     if info is not None:
-        value = _to_crm_type(value, info)
+        value = _to_crm_type(value, info, notes)
     if isinstance(value, Decimal):
         value = float(value)
     if not isinstance(value, str):
@@ -201,24 +239,43 @@ def _fit(value: Any, info: FieldInfo | None, explicit_length: int | None) -> tup
     return value, False
 
 
-def _to_crm_type(value: Any, info: FieldInfo) -> Any:
+def _to_crm_type(value: Any, info: FieldInfo, notes: list[str]) -> Any:
     kind = info.type
     if kind in TEXT_TYPES:
         text = t.to_text(value)
         if kind is FieldType.PICKLIST and info.picklist:
             return _picklist_value(text, info)
-        return text
-    if kind is FieldType.INTEGER:
-        return t.convert(value, "integer")
+        if kind is FieldType.EMAIL and not _EMAIL.fullmatch(text.strip()):
+            raise FieldRefused(
+                "invalid_email", f"{text[:80]!r} is not a valid e-mail address, which {info.name!r} must hold"
+            )
+        return text.strip() if kind is FieldType.EMAIL else text
+    to = {
+        FieldType.INTEGER: "integer",
+        FieldType.DECIMAL: "decimal",
+        FieldType.BOOLEAN: "boolean",
+        FieldType.DATE: "date",
+        FieldType.DATETIME: "datetime",
+    }.get(kind)
+    if to is None:
+        raise t.TransformError(f"{info.name!r} is a {kind.value} field and cannot be set by a field mapping")
+    try:
+        converted = t.convert(value, to)
+    except t.TransformError as exc:
+        raise FieldRefused("wrong_type", f"{info.name!r} holds {kind.value} values: {exc}") from exc
+    if kind is FieldType.INTEGER or (kind is FieldType.DECIMAL and info.scale is not None):
+        exact = t.convert(value, "decimal")
+        places = 0 if kind is FieldType.INTEGER else int(info.scale or 0)
+        rounded = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if rounded != exact:
+            what = "whole numbers" if places == 0 else f"{places} decimal place{'s' if places != 1 else ''}"
+            notes.append(
+                f"{info.name}: {t.to_text(value)} was written as {t.to_text(rounded)} (the CRM field holds {what})"
+            )
+        return int(rounded) if kind is FieldType.INTEGER else float(rounded)
     if kind is FieldType.DECIMAL:
-        return float(t.convert(value, "decimal"))
-    if kind is FieldType.BOOLEAN:
-        return t.convert(value, "boolean")
-    if kind is FieldType.DATE:
-        return t.convert(value, "date")
-    if kind is FieldType.DATETIME:
-        return t.convert(value, "datetime")
-    raise t.TransformError(f"{info.name!r} is a {kind.value} field and cannot be set by a field mapping")
+        return float(converted)
+    return converted
 
 
 def _picklist_value(text: str, info: FieldInfo) -> str:
@@ -228,7 +285,9 @@ def _picklist_value(text: str, info: FieldInfo) -> str:
             return option.value
     if info.restricted_picklist:
         allowed = ", ".join(o.label for o in info.picklist[:20])
-        raise t.TransformError(f"{text[:50]!r} is not an allowed value of {info.name!r} (allowed: {allowed})")
+        raise FieldRefused(
+            "restricted_picklist", f"{text[:50]!r} is not an allowed value of {info.name!r} (allowed: {allowed})"
+        )
     return text
 
 

@@ -3,18 +3,24 @@
 Errors are precise (a path such as `field_mappings.company[3].crm_field` and a reason a user can act on). Custom fields
 that do not exist in the CRM (yet) are not errors: they are listed in `missing` and skipped when mapping (seed 002:
 "fields not created are skipped").
+
+`refuse_before_write` is the other half: what one write (an export's company and persons, a deal, an activity) would
+be refused for by the CRM, judged from the same metadata before the first CRM write of the operation.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from leadbridge.errors import CrmNotFound
-from leadbridge.mapping.engine import TEXT_TYPES
+from leadbridge.errors import CrmNotFound, RefusedBeforeWrite
+from leadbridge.mapping import transforms as t
+from leadbridge.mapping.engine import TEXT_TYPES, MappedRecord, Refusal, fields_by_name
+from leadbridge.mapping.lead import LeadPlan
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, FieldType, Stage
 from leadbridge.models.lead import AppFieldKind, app_fields
 from leadbridge.models.settings import FieldMapping, RuleOp, SettingsDocument
@@ -444,3 +450,125 @@ def _check_rules(doc: SettingsDocument, report: ValidationReport) -> None:
                     reason=f"{c.value!r} is not one of status_mapping.app_stages",
                 )
             )
+
+
+# --- before a write -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """One record an operation is about to write: where it sits in the answer (`loc`, e.g. `["crm", "person", 1]`),
+    its planned fields, the CRM's metadata of its object, and whether it will be created (required fields apply)."""
+
+    loc: list[str | int]
+    record: MappedRecord
+    crm_fields: Iterable[FieldInfo] | Mapping[str, FieldInfo] | None
+    creating: bool
+
+
+def refusals(
+    record: MappedRecord, crm_fields: Iterable[FieldInfo] | Mapping[str, FieldInfo] | None, *, creating: bool
+) -> list[Refusal]:
+    """What the CRM would refuse in `record`: the values the engine found it would refuse, and (when creating) each
+    required field without a value. Reference fields (links, owner) are filled by the connector, not by mappings."""
+    found = list(record.refused)
+    meta = fields_by_name(crm_fields)
+    if not creating or meta is None:
+        return found
+    named = {r.crm_field for r in found}
+    for info in meta.values():
+        if not info.required or not info.updateable or info.type is FieldType.REFERENCE or info.name in named:
+            continue
+        if not t.is_empty(record.fields.get(info.name)):
+            continue
+        feeding = next((s for s in record.skipped if s.crm_field == info.name), None)
+        if feeding is not None and feeding.app_fields:
+            message = (
+                f"{info.name!r} ({info.label}) is required in the CRM and the lead has no value for it "
+                f"({', '.join(feeding.app_fields)}: {feeding.detail})"
+            )
+            app = list(feeding.app_fields)
+        else:
+            message = f"{info.name!r} ({info.label}) is required in the CRM and no field mapping fills it"
+            app = []
+        found.append(Refusal(crm_field=info.name, app_fields=app, type="required", message=message))
+    return found
+
+
+def refuse_before_write(checks: Iterable[WriteCheck], *, what: str) -> None:
+    """Raise `RefusedBeforeWrite` (422) naming every field of every record the CRM would refuse; nothing is written
+    then. `what` names the operation in the message ("the export", "the deal", "the activity")."""
+    errors: list[dict[str, Any]] = []
+    for check in checks:
+        for refusal in refusals(check.record, check.crm_fields, creating=check.creating):
+            errors.append(
+                {
+                    "loc": [*check.loc, refusal.crm_field],
+                    "type": refusal.type,
+                    "message": refusal.message,
+                    "app_fields": refusal.app_fields,
+                }
+            )
+    if not errors:
+        return
+    listed = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['message']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    exc = RefusedBeforeWrite(
+        f"The CRM would refuse {what}, so nothing was written: {listed}{more}. Correct the lead or the field "
+        "mapping and send it again.",
+        errors=errors,
+    )
+    exc.details["fields"] = list(dict.fromkeys(str(e["loc"][-1]) for e in errors))
+    raise exc
+
+
+def refuse_unknown_objects(
+    doc: SettingsDocument, offered: Iterable[CrmObjectInfo], objects: Iterable[CrmObject]
+) -> None:
+    """Raise `RefusedBeforeWrite` (422) when the settings name a CRM object the CRM does not offer for one of
+    `objects` (e.g. `objects.company.crm_object: "Acount"`), before anything is written."""
+    errors: list[dict[str, Any]] = []
+    for obj in objects:
+        name = doc.objects.for_object(obj).crm_object
+        choices = [o.crm_name for o in offered if o.object == obj]
+        if name not in choices:
+            errors.append(
+                {
+                    "loc": ["settings", "objects", obj.value, "crm_object"],
+                    "type": "unknown_crm_object",
+                    "message": f"{name!r} is not a CRM object for {obj.value}; choose one of: {', '.join(choices)}",
+                }
+            )
+    if errors:
+        raise RefusedBeforeWrite(
+            "The settings name CRM objects the CRM does not have, so nothing was written: "
+            + "; ".join(e["message"] for e in errors)
+            + ". An admin can correct them in the integration settings.",
+            errors=errors,
+        )
+
+
+def plan_warnings(
+    plan: LeadPlan, crm_fields: Mapping[CrmObject, Iterable[FieldInfo]], *, creating: bool
+) -> list[str]:
+    """The settings preview's words for what the plan would meet: the warnings export gives (in its words: a value
+    the CRM changes, rounded or cut to length), each refusal of the company or a person (export answers 422 and
+    writes nothing) and of the deal (a lead event would be refused)."""
+    out: list[str] = []
+    if plan.company is not None:
+        out += [f"{name} was cut to the CRM's length" for name in plan.company.truncated] + plan.company.warnings
+    for record in plan.persons:
+        out += [f"person {record.app_id}: {name} was cut to the CRM's length" for name in record.truncated]
+        out += [f"person {record.app_id}: {w}" for w in record.warnings]
+    labelled: list[tuple[str, MappedRecord | None]] = [("company", plan.company)]
+    labelled += [(f"person {i}", person) for i, person in enumerate(plan.persons)]
+    labelled.append(("deal", plan.deal))
+    for label, planned in labelled:
+        if planned is None:
+            continue
+        what = "a lead event would be refused" if planned.object is CrmObject.DEAL else "export would be refused"
+        out += [
+            f"{what}: {label} {refusal.crm_field}: {refusal.message}"
+            for refusal in refusals(planned, crm_fields.get(planned.object), creating=creating)
+        ]
+    return out

@@ -58,6 +58,7 @@ class FieldInfo(BaseModel):
     label: str
     type: FieldType
     length: int | None = None  # maximum text length the CRM accepts; values are truncated to it
+    scale: int | None = None  # decimal places a number field keeps (Salesforce describe `scale`); None: any
     required: bool = False
     updateable: bool = True
     custom: bool = False

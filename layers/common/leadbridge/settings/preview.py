@@ -10,6 +10,7 @@ from leadbridge.errors import InvalidInput
 from leadbridge.mapping import plan_lead
 from leadbridge.mapping.conflicts import explain
 from leadbridge.mapping.phones import prepare_lead
+from leadbridge.mapping.validation import plan_warnings
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import FieldMapping, OnExisting, SettingsDocument
@@ -42,9 +43,12 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
         if settings.objects.for_object(o).direction.outbound
     ]
     fields = {obj: source.fields(obj) for obj in outbound}
+    plan = plan_lead(settings, lead, fields, linked=request.linked)
+    # What export would refuse (422, nothing written) and what the CRM would change, in the same words.
+    warnings += plan_warnings(plan, fields, creating=not request.linked)
     return PreviewResult(
         settings_version=settings.version,
-        plan=plan_lead(settings, lead, fields, linked=request.linked),
+        plan=plan,
         ownership=ownership(settings),
         warnings=warnings,
     )

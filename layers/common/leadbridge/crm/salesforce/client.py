@@ -24,12 +24,22 @@ import httpx
 from leadbridge.crm.base import TokenSource
 from leadbridge.crm.http import RetryingSender, backoff_delay, parse_retry_after
 from leadbridge.crm.transport import CrmTransport, Replay
-from leadbridge.errors import CrmConflict, CrmError, CrmNotFound, CrmRejected, CrmUnavailable, NeedsReauth, RateLimited
+from leadbridge.errors import (
+    CrmConflict,
+    CrmError,
+    CrmFieldUnknown,
+    CrmNotFound,
+    CrmRejected,
+    CrmUnavailable,
+    NeedsReauth,
+    RateLimited,
+)
 
 log = logging.getLogger(__name__)
 
 _MAX_REASON = 500
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 
 
 def error_items(body: Any) -> list[dict[str, Any]]:
@@ -60,6 +70,10 @@ def translate(op: str, status: int, body: Any) -> CrmError:
         return RateLimited(f"Salesforce API limit reached during {op}: {reason}")
     if status >= 500:
         return CrmUnavailable(f"Salesforce failed {op}: {reason}", details={"crm_status": status})
+    if "INVALID_FIELD" in codes:  # "No such column 'X' on sobject of type Account": a field deleted meanwhile
+        gone = [m.group(1) for i in items for m in [_NO_SUCH_COLUMN.search(str(i.get("message") or ""))] if m]
+        return CrmFieldUnknown(f"Salesforce rejected {op}: {reason}", fields=list(dict.fromkeys(fields + gone)),
+                               status=status)
     return CrmRejected(f"Salesforce rejected {op}: {reason}", fields=fields, status=status)
 
 

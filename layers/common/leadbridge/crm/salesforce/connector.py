@@ -31,7 +31,7 @@ from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
 from leadbridge.crm.salesforce.describe import Describe, check_write, decode
 from leadbridge.crm.transport import CrmTransport
-from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable, InvalidCursor
+from leadbridge.errors import CrmError, CrmFieldUnknown, CrmRejected, CrmUnavailable, InvalidCursor
 from leadbridge.models.crm import (
     ChangePage,
     CrmObject,
@@ -83,9 +83,9 @@ class SalesforceConnector(TransportReporting):
         self.context = context
         self.client = client
         chosen = dict(objects or {})
+        # Any other name is kept as given: `objects()` lists the choices, so settings validation and the export refuse
+        # it with a 422 naming `objects.company.crm_object` (a CRM error here would be a 502 for a settings mistake).
         company = chosen.get("company") or "Account"
-        if company not in COMPANY_OBJECTS:
-            raise CrmRejected(f"Salesforce companies are Accounts or Leads, not {company!r}", fields=["company"])
         self.names: dict[CrmObject, str] = {
             CrmObject.COMPANY: company,
             CrmObject.PERSON: "Lead" if company == "Lead" else "Contact",
@@ -94,6 +94,7 @@ class SalesforceConnector(TransportReporting):
         }
         self.org_nr_field = org_nr_field
         self._describes: dict[str, Describe] = {}
+        self._gone: list[str] = []  # fields the last drift retry left out
         # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
         self.metadata_cache: MetadataCache | None = None
 
@@ -156,7 +157,35 @@ class SalesforceConnector(TransportReporting):
             raise
 
     def fields(self, obj: CrmObject) -> list[FieldInfo]:
-        return self.describe(self.names[obj]).infos()
+        infos = self.describe(self.names[obj]).infos()
+        filled = self._filled_on_create(obj)
+        return [i.model_copy(update={"required": False}) if i.name in filled else i for i in infos]
+
+    def _filled_on_create(self, obj: CrmObject) -> set[str]:
+        """Required fields this connector fills itself when a mapping gives none (Lead mode: the placeholder last
+        name, the company's name copied to a further person's Lead)."""
+        if not self.lead_mode:
+            return set()
+        return {CrmObject.COMPANY: {"LastName"}, CrmObject.PERSON: {"LastName", "Company"}}.get(obj, set())
+
+    def refresh_metadata(self, obj: CrmObject) -> None:
+        """Forget the object's describe here and in the shared cache: the next read asks Salesforce."""
+        sobject = self.names[obj]
+        self._describes.pop(sobject, None)
+        if self.metadata_cache is not None:
+            self.metadata_cache.invalidate((*self._metadata_key(), sobject))
+
+    def _without_gone_fields(self, obj: CrmObject, fields: Mapping[str, Any], exc: CrmFieldUnknown) -> dict[str, Any]:
+        """Schema drift: Salesforce refused a field our describe still had. Read the describe again; the fields it no
+        longer has are left out (and reported as skipped). Nothing gone: the refusal stands."""
+        self.refresh_metadata(obj)
+        describe = self.describe(self.names[obj])
+        gone = [name for name in fields if describe.field(name) is None]
+        if not gone:
+            raise exc
+        log.info("salesforce %s: fields deleted in the org are left out: %s", self.names[obj], gone)
+        self._gone = gone
+        return {k: v for k, v in fields.items() if k not in gone}
 
     def stages(self) -> list[Stage]:
         rows = self._query_all(
@@ -212,7 +241,13 @@ class SalesforceConnector(TransportReporting):
         self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
     ) -> CrmRecord:
         with self._forget_describe_on_rejection(self.names[obj]):
-            return self._create(obj, fields, parent_id=parent_id, person_id=person_id)
+            try:
+                return self._create(obj, fields, parent_id=parent_id, person_id=person_id)
+            except CrmFieldUnknown as exc:
+                kept = self._without_gone_fields(obj, fields, exc)
+                created = self._create(obj, kept, parent_id=parent_id, person_id=person_id)
+                self._note_skipped_fields(self._gone)
+                return created
 
     def _create(
         self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
@@ -264,6 +299,16 @@ class SalesforceConnector(TransportReporting):
                 else:
                     errors = result.get("errors") if isinstance(result, Mapping) else None
                     results[index] = translate(f"{sobject.lower()}.create_many", 400, errors)
+        drifted = [i for i, r in enumerate(results) if isinstance(r, CrmFieldUnknown)]
+        gone: list[str] = []
+        if drifted:  # schema drift: read the describe again and create those records without the deleted fields
+            self.refresh_metadata(obj)
+            fresh = self.describe(sobject)
+            gone = list(dict.fromkeys(n for i in drifted for n in records[i] if fresh.field(n) is None))
+            for i in drifted if gone else []:
+                results[i] = self._create_or_error(obj, {k: v for k, v in records[i].items() if k not in gone},
+                                                   parent_id)  # fmt: skip
+        self._note_skipped_fields(gone)
         return [r for r in results if r is not None]
 
     def _create_or_error(
@@ -276,7 +321,13 @@ class SalesforceConnector(TransportReporting):
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         with self._forget_describe_on_rejection(self.names[obj]):
-            return self._update(obj, record_id, fields)
+            try:
+                return self._update(obj, record_id, fields)
+            except CrmFieldUnknown as exc:
+                kept = self._without_gone_fields(obj, fields, exc)
+                updated = self._update(obj, record_id, kept)
+                self._note_skipped_fields(self._gone)
+                return updated
 
     def _update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         sobject = self.names[obj]

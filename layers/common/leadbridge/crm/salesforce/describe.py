@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from leadbridge.errors import CrmRejected
+from leadbridge.errors import CrmFieldUnknown, CrmRejected
 from leadbridge.models.crm import FieldInfo, FieldType, PicklistValue
 
 TYPES: dict[str, FieldType] = {
@@ -37,6 +37,7 @@ TYPES: dict[str, FieldType] = {
     "reference": FieldType.REFERENCE,
     "id": FieldType.REFERENCE,
 }
+NUMBER_TYPES = {"double", "currency", "percent"}  # `scale` = decimal places kept; Salesforce rounds the rest
 TEXT_TYPES = {"string", "combobox", "encryptedstring", "textarea", "email", "phone", "url", "picklist",
               "multipicklist"}
 
@@ -54,6 +55,7 @@ class SfField:
     custom: bool
     picklist: tuple[str, ...]
     restricted: bool
+    scale: int | None = None
 
     @property
     def required_on_create(self) -> bool:
@@ -75,6 +77,7 @@ class SfField:
                 str(v["value"]) for v in raw.get("picklistValues") or [] if isinstance(v, Mapping) and v.get("active")
             ),
             restricted=bool(raw.get("restrictedPicklist", False)),
+            scale=int(raw["scale"]) if isinstance(raw.get("scale"), int) else None,
         )
 
     def info(self) -> FieldInfo:
@@ -91,6 +94,7 @@ class SfField:
             custom=self.custom,
             picklist=[PicklistValue(value=v, label=v) for v in self.picklist],
             restricted_picklist=self.restricted,
+            scale=self.scale if self.type in NUMBER_TYPES else None,
         )
 
 
@@ -150,11 +154,13 @@ def decode(field: SfField | None, value: Any) -> Any:
 def check_write(describe: Describe, values: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """The JSON body for a create/update of `values`, or `CrmRejected` naming every problem (before any write)."""
     problems: list[tuple[str, str]] = []
+    unknown: list[str] = []
     body: dict[str, Any] = {}
     for name, raw in values.items():
         field = describe.field(name)
         if field is None:
             problems.append((name, f"{describe.name} has no field {name!r}"))
+            unknown.append(name)
             continue
         if not (field.createable if creating else field.updateable):
             problems.append((field.name, f"{describe.name}.{field.name} is read-only"))
@@ -185,6 +191,8 @@ def check_write(describe: Describe, values: Mapping[str, Any], *, creating: bool
             problems.append((field.name, f"{describe.name}.{field.name} is required and has no value"))
         elif not creating and not field.nillable and field.name in body and body[field.name] is None:
             problems.append((field.name, f"{describe.name}.{field.name} is required and cannot be cleared"))
+    if problems and len(problems) == len(unknown):  # only fields the org does not have (deleted meanwhile?)
+        raise CrmFieldUnknown(f"Salesforce {describe.name} has no field {', '.join(unknown)}", fields=unknown)
     if problems:
         raise CrmRejected(
             f"Salesforce {describe.name} cannot be written: " + "; ".join(p[1] for p in problems),

@@ -63,6 +63,14 @@ class MetadataReads(SuperOfficeCore):
         ]
         return infos
 
+    def refresh_metadata(self, obj: CrmObject) -> None:
+        """Forget the object's custom fields (here and in the shared cache): the next `fields` reads them from
+        SuperOffice (`metadata_cache.current_fields`: a field published a moment ago). Column lengths of standard
+        fields stay cached: publishing a field does not change them."""
+        self._custom.pop(obj, None)
+        if self.metadata_cache is not None:
+            self.metadata_cache.invalidate((*self._metadata_key(obj), "custom_fields"))
+
     def stages(self) -> list[Stage]:
         items = self.client.request("list.salestage", "GET", "List/Rating/Items") or []
         stages = [

@@ -46,6 +46,7 @@ class RecordWrites(SuperOfficeCore):
             raise CrmRejected(f"SuperOffice ids are numbers: {exc}") from exc
         self._note_skipped(obj, plan.skipped)
         entity = self._write(obj, f"{spec.entity.lower()}.create", "POST", spec.entity, plan.body)
+        self._note_skipped(obj, plan.skipped + self._custom_fields_gone(obj, fields, entity))
         return self._record(obj, entity)
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
@@ -73,6 +74,7 @@ class RecordWrites(SuperOfficeCore):
         entity = self._write(
             obj, f"{spec.entity.lower()}.patch", "PATCH", path, plan.body, content_type="application/json-patch+json"
         )
+        self._note_skipped(obj, plan.skipped + self._custom_fields_gone(obj, fields, entity))
         return self._record(obj, entity)
 
     def delete(self, obj: CrmObject, record_id: str) -> None:
@@ -99,6 +101,19 @@ class RecordWrites(SuperOfficeCore):
             self._forget_metadata(obj)
             # Name fields in our vocabulary, not SuperOffice's JSON keys.
             raise CrmRejected(exc.reason, fields=patch_paths_to_fields(obj, exc.fields), status=exc.status) from exc
+
+    def _custom_fields_gone(self, obj: CrmObject, sent: Mapping[str, Any], entity: Any) -> list[str]:
+        """Schema drift: SuperOffice ignores a custom field it no longer has (deleted since its metadata was cached)
+        and answers without it. Those fields are reported as skipped, and the metadata is read again next time."""
+        answered = entity.get("CustomFields") if isinstance(entity, Mapping) else None
+        if not isinstance(answered, Mapping):
+            return []
+        meta = self.custom_fields(obj)
+        gone = [k for k in sent if k in meta and not k.startswith("x_") and not meta[k].read_only and k not in answered]
+        if gone:
+            log.info("superoffice %s: custom fields deleted in the tenant were ignored: %s", obj.value, gone)
+            self._forget_metadata(obj)
+        return gone
 
     def _note_skipped(self, obj: CrmObject, skipped: list[str]) -> None:
         self._note_skipped_fields(skipped)  # not published / read-only in this tenant
