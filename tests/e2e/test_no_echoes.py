@@ -14,6 +14,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -423,3 +424,31 @@ def test_salesforce_lead_mode_an_exported_lead_does_not_come_back(sf: App, org: 
     org.edit("Lead", crm_lead, {"Company": "Nordlys Solar Lead ApS"})
     sf.run()
     assert summary(sf.bus_changes()) == [("CompanyChanged", "updated", crm_lead, ["company_name"])]
+
+
+def test_superoffice_an_activity_written_by_leadbridge_does_not_come_back(so: App, env: Env) -> None:
+    document = so.settings()
+    document["objects"]["activity"] = {**document["objects"]["activity"], "direction": "both"}
+    for mapping in document["field_mappings"]["activity"]:
+        if len(mapping["app_fields"]) == 1 and not mapping["transforms"]:
+            mapping.update(direction="both", conflict_policy="crm_wins")
+    so.configure(objects=document["objects"], field_mappings=document["field_mappings"])
+    so.export(lead("L-E7"))
+    activity = {"id": "act-1", "type": "call", "subject": "Intro call", "description": "Wants a demo",
+                "due_date": "2026-03-20", "status": "open", "person_ref": "c1",
+                "created_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    posted = so.http.post("/leads/L-E7/activities", json=activity, headers=so.auth("member"), timeout=30)
+    assert posted.status_code == 200, posted.text
+    appointment = posted.json()["crm_id"]
+    so.run()
+    assert so.bus_changes() == []
+
+    edited = {**activity, "description": "Wants a demo soon"}  # the app edits it: leadbridge updates it
+    updated = so.http.post("/leads/L-E7/activities", json=edited, headers=so.auth("member"), timeout=30)
+    assert updated.status_code == 200 and updated.json()["fields_written"] == ["Description"], updated.text
+    so.run()
+    assert so.bus_changes() == []
+
+    env.sandbox.update(CTX, "appointment", int(appointment), {"Description": "Wants a demo in April"})
+    so.run()
+    assert summary(so.bus_changes()) == [("ActivityChanged", "updated", appointment, ["description"])]

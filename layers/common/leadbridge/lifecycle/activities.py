@@ -34,6 +34,7 @@ from leadbridge.crm.defaults import profile
 from leadbridge.crm.metadata_cache import current_fields
 from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth, RefusedBeforeWrite
 from leadbridge.export import ExportServices, lead_lease
+from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping.engine import apply
 from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.validation import WriteCheck, refuse_before_write
@@ -300,10 +301,14 @@ def _write(
     if link is None:
         created = connector.create(CrmObject.ACTIVITY, fields, parent_id=company.crm_id, person_id=person_id)
         crm_id, url, written, outcome = created.id, created.url, list(fields), ActivityOutcome.CREATED
+        write = Written(CrmObject.ACTIVITY, crm_id, fields, created, created=True, parent_id=company.crm_id)
+        remember_written(ex.states, settings, run.tenant, run.crm, [write])  # it does not come back as a change
     else:
         changed = {k: v for k, v in fields.items() if link.field_hashes.get(k) != hashes[k]}
         if changed:
-            connector.update(CrmObject.ACTIVITY, link.crm_id, changed)
+            answer = connector.update(CrmObject.ACTIVITY, link.crm_id, changed)
+            write = Written(CrmObject.ACTIVITY, link.crm_id, changed, answer, parent_id=company.crm_id)
+            remember_written(ex.states, settings, run.tenant, run.crm, [write])
         crm_id, url, written = link.crm_id, link.url, list(changed)
         outcome = ActivityOutcome.UPDATED if changed else ActivityOutcome.UNCHANGED
         hashes = {**link.field_hashes, **hashes}
