@@ -278,7 +278,6 @@ def test_when_the_bus_fails_the_retry_reports_the_same_change_again(svc: Inbound
 
     assert retry.outcome is Applied.CREATED
     assert bus.types() == ["CompanyChanged"]
-    ids = {i.id for i in feed_items(svc)}
     assert [i.id for i in feed_items(svc)] == [bus.delivered[0].detail["id"]]  # the feed holds the change once
 
 
