@@ -266,13 +266,19 @@ def test_superoffice_link_with_fill_empty_and_never_keeps_existing_values_and_ow
     existing = env.sandbox.create(CTX, "contact", {
         "Name": "Havblik Gamle Navn A/S", "Department": "Eksisterende afdeling",
         "Address": {"Street": {"City": "Gammel By"}}, "Associate": {"AssociateId": SELLER}})  # fmt: skip
+    ida = env.sandbox.create(CTX, "person", {
+        "Contact": {"ContactId": existing["ContactId"]}, "Firstname": "Ida", "Lastname": "Holm", "Title": "Indkøber",
+        "Emails": [{"Value": "ida@havblik-tw-3.dk"}], "Associate": {"AssociateId": SELLER}})  # fmt: skip
     mappings = so.settings()["field_mappings"]
     for mapping in mappings["company"]:
         mapping["on_existing"] = {"Name": "never", "Department": "fill_empty", "Url": "fill_empty"}.get(
             mapping["crm_field"], "overwrite"
         )
+    for mapping in mappings["person"]:
+        mapping["on_existing"] = "never" if mapping["crm_field"] == "Title" else "overwrite"
     so.configure(field_mappings=mappings, owners={"default_crm_user": str(DEFAULT_OWNER)})
-    document = lead("TW-3", industry="Fiskeri", city="Ny By")
+    ceo = {"id": "c1", "name": "Ida Holm", "email": "ida@havblik-tw-3.dk", "title": "CEO"}
+    document = lead("TW-3", industry="Fiskeri", city="Ny By", contacts=[ceo])
 
     exported = so.export(document, mode="link", crm_company_id=str(existing["ContactId"]))
 
@@ -284,6 +290,11 @@ def test_superoffice_link_with_fill_empty_and_never_keeps_existing_values_and_ow
     skipped = {s["field"]: s["reason"] for s in exported["fields_skipped"]}
     assert {skipped.get("Name"), skipped.get("Department"), skipped.get("Owner")} == {"on_existing"}
     assert "Url" in exported["fields_written"] and "StreetCity" in exported["fields_written"]
+    # The CRM's own person, matched by e-mail: its title (`never`) and its owner stay.
+    [person] = exported["persons"]
+    assert (person["crm_id"], person["matched_by"]) == (str(ida["PersonId"]), "email")
+    ida_now = env.sandbox.get(CTX, "person", ida["PersonId"])
+    assert (ida_now["Title"], ida_now["Associate"]["AssociateId"]) == ("Indkøber", SELLER)
 
 
 # --- Salesforce ----------------------------------------------------------------------------------------------------
@@ -377,14 +388,20 @@ def test_salesforce_link_with_fill_empty_and_never_keeps_existing_values_and_own
 ) -> None:
     existing = org.sb.create(org.org, "Account", {"Name": "Nordlys Gammel A/S", "Website": "https://gammel.dk",
                                                   "BillingCity": "Gammel By"}, actor=org.rep)  # fmt: skip
+    buyer = {"AccountId": existing, "FirstName": "Ida", "LastName": "Holm", "Email": "ida@havblik-sw-3.dk",
+             "Title": "Indkøber"}  # fmt: skip
+    ida = org.sb.create(org.org, "Contact", buyer, actor=org.rep)
     default_owner = org.sb.add_user(org.org, f"dina-{uuid.uuid4().hex[:6]}@sf-two-way.test", name="Dina Default")
     mappings = sf.settings()["field_mappings"]
     for mapping in mappings["company"]:
         mapping["on_existing"] = {"Name": "never", "Website": "fill_empty", "Phone": "fill_empty"}.get(
             mapping["crm_field"], "overwrite"
         )
+    for mapping in mappings["person"]:
+        mapping["on_existing"] = "never" if mapping["crm_field"] == "Title" else "overwrite"
     sf.configure(field_mappings=mappings, owners={"default_crm_user": default_owner})
-    document = sf_lead("SW-3", phone="+45 70 20 30 40", city="Ny By")
+    ceo = {"id": "c1", "name": "Ida Holm", "email": "ida@havblik-sw-3.dk", "title": "CEO"}
+    document = sf_lead("SW-3", phone="+45 70 20 30 40", city="Ny By", contacts=[ceo])
 
     exported = sf.export(document, mode="link", crm_company_id=existing)
 
@@ -394,6 +411,11 @@ def test_salesforce_link_with_fill_empty_and_never_keeps_existing_values_and_own
     assert account["OwnerId"] == org.rep  # an existing record keeps its owner
     skipped = {s["field"]: s["reason"] for s in exported["fields_skipped"]}
     assert (skipped.get("Name"), skipped.get("Website"), skipped.get("OwnerId")) == ("on_existing",) * 3
+    # The CRM's own Contact, matched by e-mail: its title (`never`) and its owner stay.
+    [person] = exported["persons"]
+    assert (person["crm_id"], person["matched_by"]) == (ida, "email")
+    contact = org.sb.get(org.org, "Contact", ida)
+    assert (contact["Title"], contact["OwnerId"]) == ("Indkøber", org.rep)
 
 
 def test_salesforce_lead_status_is_written_from_the_stage_and_comes_back_as_the_app_stage(sf: App, org: SfOrg) -> None:
