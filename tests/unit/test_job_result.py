@@ -29,7 +29,8 @@ def _run(state: RunState) -> SyncRun:
 def test_the_invocation_that_ends_a_run_reports_its_totals() -> None:
     for state in (RunState.SUCCEEDED, RunState.FAILED):
         result = job_result(_run(state), "finished")
-        assert result.records == ObjectCounts(read=15, created=4, updated=2, unchanged=4, deleted=2, skipped=2, failed=1)
+        totals = ObjectCounts(read=15, created=4, updated=2, unchanged=4, deleted=2, skipped=2, failed=1)
+        assert result.records == totals
         assert result.crm_calls == 17
         assert (result.run_id, result.state, result.detail) == ("run-1", state, "finished")
 
