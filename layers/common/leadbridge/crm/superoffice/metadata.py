@@ -72,6 +72,12 @@ class MetadataReads(SuperOfficeCore):
             self.metadata_cache.invalidate((*self._metadata_key(obj), "custom_fields"))
 
     def stages(self) -> list[Stage]:
+        """Sale stages (with their default probability) and statuses. Shared through the metadata cache when the
+        connector has one (exports and lead events: a stage change reads the new stage's probability), so a lead
+        event costs no extra round trip; the settings screen reads them live."""
+        return self._shared_metadata("stages", CrmObject.DEAL, self._read_stages)
+
+    def _read_stages(self) -> list[Stage]:
         items = self.client.request("list.salestage", "GET", "List/Rating/Items") or []
         stages = [
             Stage(
