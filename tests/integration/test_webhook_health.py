@@ -16,6 +16,7 @@ import pytest
 from leadbridge import runtime
 from leadbridge.connect.webhook_health import HealthOutcome, check_registration
 from leadbridge.models.connection import Connection, ConnectionStatus, WebhookStatus
+from leadbridge.models.synclog import Trigger
 from local.stack import LocalStack
 from tests.support.local_stack import stepped_stack
 from tests.support.superoffice_connect import CTX
@@ -114,6 +115,21 @@ def test_a_webhook_deleted_in_the_crm_is_registered_again_with_a_new_secret(wh: 
     [entry] = checks_logged(wh)
     assert (entry["action"], entry["outcome"], entry["details"]["result"]) == ("create", "success", "reregistered")
     change_arrives(wh, "Ny Krok AS")
+
+
+def test_a_repair_made_by_a_run_an_admin_started_is_logged_as_manual(wh: Hooks) -> None:
+    """The worker's wiring (composition) passes the run's trigger to the check: a manual run's repair says `manual`
+    in the sync log, like every other entry of that run."""
+    with wh.sb.lock:
+        wh.sb.customers[CTX].webhooks.clear()
+    check = runtime.worker_services().check_webhook
+    assert check is not None
+
+    health = check(connection(), None, Trigger.MANUAL)
+
+    assert health.outcome is HealthOutcome.REREGISTERED
+    [entry] = checks_logged(wh)
+    assert (entry["trigger"], entry["action"], entry["details"]["result"]) == ("manual", "create", "reregistered")
 
 
 def test_a_registration_that_failed_at_connect_is_made_on_the_next_run(wh: Hooks) -> None:

@@ -96,9 +96,8 @@ def worker_config() -> WorkerConfig:
 
 def worker_services() -> WorkerServices:
     """For one sync job: settings are read fresh, the connector is built for the job's connection."""
-    import importlib
-
     from leadbridge.connect import ensure_webhook
+    from leadbridge.connect.webhook_health import check_registration
     from leadbridge.crm.base import provider
     from leadbridge.inbound.ports import WorkerServices
     from leadbridge.lifecycle import retry_pending_outbound
@@ -106,14 +105,6 @@ def worker_services() -> WorkerServices:
 
     def outbound(tenant: str, crm: str, now: Any, budget: int) -> object:
         return retry_pending_outbound(lifecycle_services(), tenant, crm, now=now, budget=budget)
-
-    # `webhook_health.check_registration(services, connection)` lists the CRM's webhooks and repairs ours; loaded by
-    # name so the worker also runs where that module is absent.
-    try:
-        health = importlib.import_module("leadbridge.connect.webhook_health")
-    except ImportError:
-        health = None
-    check = getattr(health, "check_registration", None)
 
     return WorkerServices(
         runs=run_store(),
@@ -127,7 +118,8 @@ def worker_services() -> WorkerServices:
         publisher=event_publisher(),
         queue=sync_job_queue(),
         ensure_webhook=lambda c: ensure_webhook(connection_services(), c),
-        check_webhook=(lambda c, _connector: check(connection_services(), c)) if check else None,
+        # Lists the CRM's webhooks and repairs ours; its log entries carry the run's trigger.
+        check_webhook=lambda c, _connector, trigger: check_registration(connection_services(), c, trigger=trigger),
         outbound=outbound,
     )
 

@@ -58,13 +58,16 @@ class WebhookHealth(BaseModel):
     detail: str | None = None
 
 
-def check_registration(svc: ConnectionServices, connection: Connection) -> WebhookHealth:
+def check_registration(
+    svc: ConnectionServices, connection: Connection, *, trigger: Trigger = Trigger.SCHEDULE
+) -> WebhookHealth:
     """Check the connection's webhook at the CRM and repair it. Never raises for CRM trouble (the sync run goes on);
-    raises `StoreUnavailable` only when the connection record itself cannot be saved."""
+    raises `StoreUnavailable` only when the connection record itself cannot be saved. `trigger`: the run's (its repair
+    entries in the sync log say `manual` for a run an admin started)."""
     if connection.status is not ConnectionStatus.CONNECTED:
         return WebhookHealth(outcome=HealthOutcome.NOT_APPLICABLE, detail=f"connection is {connection.status.value}")
     if connection.webhook_status is not WebhookStatus.REGISTERED or connection.webhook_id is None:
-        return _register(svc, connection, HealthOutcome.REGISTERED, crm_state=None)
+        return _register(svc, connection, HealthOutcome.REGISTERED, crm_state=None, trigger=trigger)
 
     try:
         connector = svc.providers(connection.crm).connector(connection.context(), svc.vault.tokens(connection))
@@ -76,42 +79,46 @@ def check_registration(svc: ConnectionServices, connection: Connection) -> Webho
     except (RateLimited, CrmUnavailable) as exc:
         return WebhookHealth(outcome=HealthOutcome.UNCHECKED, webhook_id=connection.webhook_id, detail=exc.message)
     except CrmError as exc:  # e.g. the CRM no longer lets this app use webhooks
-        return _failed(svc, connection, None, f"listing webhooks failed: {exc.message}")
+        return _failed(svc, connection, None, f"listing webhooks failed: {exc.message}", trigger)
 
     target = svc.webhook_url(connection.crm, connection.connection_key)
     ours = next((h for h in hooks if h.id == connection.webhook_id), None)
     if ours is None or ours.url != target:
         state = None if ours is None else f"{ours.state or 'unknown'} at another URL"
-        health = _register(svc, connection, HealthOutcome.REREGISTERED, crm_state=state)
+        health = _register(svc, connection, HealthOutcome.REREGISTERED, crm_state=state, trigger=trigger)
         if health.outcome is HealthOutcome.REREGISTERED:
             _remove_leftovers(connector, hooks, keep=health.webhook_id, old=connection.webhook_id, target=target)
         return health
     if ours.active:
         return WebhookHealth(outcome=HealthOutcome.HEALTHY, webhook_id=ours.id, crm_state=ours.state)
-    return _reactivate(svc, connection, connector, ours)
+    return _reactivate(svc, connection, connector, ours, trigger)
 
 
 # --- repairs ---------------------------------------------------------------------------------------------------------
 
 
 def _register(
-    svc: ConnectionServices, connection: Connection, outcome: HealthOutcome, *, crm_state: str | None
+    svc: ConnectionServices, connection: Connection, outcome: HealthOutcome, *, crm_state: str | None, trigger: Trigger
 ) -> WebhookHealth:
     # ensure_webhook registers whatever is not marked registered; a new signing secret comes with it.
     forgotten = connection.model_copy(update={"webhook_status": WebhookStatus.NONE, "webhook_id": None})
     updated = ensure_webhook(svc, forgotten)
     if updated.webhook_status is WebhookStatus.REGISTERED:
-        _log(svc, connection, Action.CREATE, Outcome.SUCCESS, outcome, updated.webhook_id, crm_state)
+        _log(svc, connection, trigger, Action.CREATE, Outcome.SUCCESS, outcome, updated.webhook_id, crm_state)
         return WebhookHealth(outcome=outcome, webhook_id=updated.webhook_id, crm_state=crm_state)
     if updated.webhook_status is WebhookStatus.NONE:  # the CRM has no webhooks: nothing to repair
         return WebhookHealth(outcome=HealthOutcome.NOT_APPLICABLE, detail="the CRM has no webhooks")
     reason = updated.webhook_error or "registration failed"
-    _log(svc, connection, Action.CREATE, Outcome.FAILED, HealthOutcome.FAILED, None, crm_state, reason)
+    _log(svc, connection, trigger, Action.CREATE, Outcome.FAILED, HealthOutcome.FAILED, None, crm_state, reason)
     return WebhookHealth(outcome=HealthOutcome.FAILED, crm_state=crm_state, detail=reason)
 
 
 def _reactivate(
-    svc: ConnectionServices, connection: Connection, connector: Connector, hook: WebhookRegistration
+    svc: ConnectionServices,
+    connection: Connection,
+    connector: Connector,
+    hook: WebhookRegistration,
+    trigger: Trigger,
 ) -> WebhookHealth:
     try:
         result = connector.reactivate_webhook(hook.id)
@@ -121,11 +128,12 @@ def _reactivate(
         return WebhookHealth(outcome=HealthOutcome.UNCHECKED, webhook_id=hook.id, crm_state=hook.state,
                              detail=exc.message)
     except CrmError as exc:
-        return _failed(svc, connection, hook, f"reactivating webhook {hook.id} ({hook.state}) failed: {exc.message}")
+        reason = f"reactivating webhook {hook.id} ({hook.state}) failed: {exc.message}"
+        return _failed(svc, connection, hook, reason, trigger)
     if not result.active:
-        return _failed(svc, connection, hook, f"webhook {hook.id} is still {result.state} after reactivation")
+        return _failed(svc, connection, hook, f"webhook {hook.id} is still {result.state} after reactivation", trigger)
     _save(svc, connection, webhook_status=WebhookStatus.REGISTERED, webhook_error=None)
-    _log(svc, connection, Action.UPDATE, Outcome.SUCCESS, HealthOutcome.REACTIVATED, hook.id, hook.state)
+    _log(svc, connection, trigger, Action.UPDATE, Outcome.SUCCESS, HealthOutcome.REACTIVATED, hook.id, hook.state)
     logger.info(
         "webhook reactivated",
         extra={"tenant_id": connection.tenant_id, "crm": connection.crm, "crm_state": hook.state},
@@ -134,11 +142,12 @@ def _reactivate(
 
 
 def _failed(
-    svc: ConnectionServices, connection: Connection, hook: WebhookRegistration | None, reason: str
+    svc: ConnectionServices, connection: Connection, hook: WebhookRegistration | None, reason: str, trigger: Trigger
 ) -> WebhookHealth:
     _save(svc, connection, webhook_status=WebhookStatus.FAILED, webhook_error=reason[:500])
     state = hook.state if hook else None
-    _log(svc, connection, Action.UPDATE, Outcome.FAILED, HealthOutcome.FAILED, hook.id if hook else None, state, reason)
+    hook_id = hook.id if hook else None
+    _log(svc, connection, trigger, Action.UPDATE, Outcome.FAILED, HealthOutcome.FAILED, hook_id, state, reason)
     logger.warning("webhook repair failed", extra={"tenant_id": connection.tenant_id, "crm": connection.crm,
                                                    "reason": reason})
     return WebhookHealth(outcome=HealthOutcome.FAILED, webhook_id=hook.id if hook else None, crm_state=state,
@@ -165,6 +174,7 @@ def _save(svc: ConnectionServices, connection: Connection, **changes: object) ->
 def _log(
     svc: ConnectionServices,
     connection: Connection,
+    trigger: Trigger,
     action: Action,
     outcome: Outcome,
     result: HealthOutcome,
@@ -177,7 +187,7 @@ def _log(
         tenant=connection.tenant_id,
         crm=connection.crm,
         direction=Direction.TO_CRM,
-        trigger=Trigger.SCHEDULE,
+        trigger=trigger,
         action=action,
         outcome=outcome,
         crm_id=webhook_id,

@@ -15,7 +15,7 @@ from leadbridge.crm.base import Connector
 from leadbridge.models.connection import Connection
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import SettingsDocument
-from leadbridge.models.synclog import SyncLogEntry
+from leadbridge.models.synclog import SyncLogEntry, Trigger
 from leadbridge.store.held_children import HeldChild
 from leadbridge.store.links import RecordLink
 from leadbridge.store.ports import ChangeFeed, CheckpointStore, DelayedQueue, EventPublisher, RecordStates, RunStore
@@ -80,6 +80,7 @@ class WorkerServices:
     publisher: EventPublisher
     queue: DelayedQueue
     ensure_webhook: Callable[[Connection], Connection] | None = None
-    check_webhook: Callable[[Connection, Connector], Any] | None = None
+    # (connection, its connector, the run's trigger): repairs are logged under the run's trigger
+    check_webhook: Callable[[Connection, Connector, Trigger], Any] | None = None
     outbound: OutboundRetry | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from leadbridge.errors import RateLimited, StoreUnavailable, code_and_message
 from leadbridge.inbound.run_scope import RunScope
 from leadbridge.models.connection import Connection
+from leadbridge.models.synclog import Trigger
 
 
 def ensure_webhook(scope: RunScope, connection: Connection) -> None:
@@ -14,7 +15,7 @@ def ensure_webhook(scope: RunScope, connection: Connection) -> None:
         connection = svc.ensure_webhook(connection)  # non-fatal by design: polling still works
     if svc.check_webhook is not None:
         try:
-            svc.check_webhook(connection, scope.connector)
+            svc.check_webhook(connection, scope.connector, Trigger(scope.run.trigger))
         except (RateLimited, StoreUnavailable):
             raise
         except Exception as exc:  # a failed check must not stop the sync itself
