@@ -2,7 +2,7 @@
 
 Requests become payload v2.0 events (local.events), handlers run in this process (local.lambda_runtime), and the
 responses are shaped the way API Gateway shapes them. Behaviour follows the HTTP API documentation:
-- unknown route or method -> 404 {"message":"Not Found"}
+- unknown route or method (any method, TRACE included) -> 404 {"message":"Not Found"}
 - JWT route without a valid bearer -> 401 {"message":"Unauthorized"} (the handler is not called)
 - missing route scopes -> 403 {"message":"Forbidden"}
 - handler raised / malformed response -> 500 {"message":"Internal Server Error"}
@@ -382,6 +382,20 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, CONNECT, PROPFIND, ...) is routed like the others: API Gateway answers it
+            # from its route table (a JSON 404 when no route takes it), never with http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # http.server's own refusals (malformed request line, header too long) in API Gateway's JSON shape.
+            phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+            self.close_connection = True
+            self.request_version = "HTTP/1.1"  # a refused request line leaves "HTTP/0.9", which has no status line
+            self._send(_json_response(code, {"message": phrase}))
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)

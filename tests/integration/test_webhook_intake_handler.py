@@ -203,13 +203,25 @@ def test_registration_test_post_gets_200_and_queues_nothing(intake: Intake) -> N
     raw = json.dumps(
         {"EventId": "t-1", "Event": "test", "Entity": "test", "PrimaryKey": 0, "ContextIdentifier": "Default"}
     ).encode()
+    # As during registration: the connect flow has saved the record and stored the signing secret first.
+    save_connection()
 
-    # No connection stored at all yet, as during registration; signed with a secret we never saw.
-    status, body = intake.post(raw, signature=sign(raw, "registration-secret"), headers={"x-hook-test": "true"})
+    status, body = intake.post(raw, signature=sign(raw), headers={"x-hook-test": "true"})
 
     assert (status, body) == (200, {"received": 1})
     assert intake.queued() == []
     assert intake.log_entries() == []
+
+
+def test_test_post_signed_with_a_secret_we_never_saw_is_refused(intake: Intake) -> None:
+    # Issue #16: the signature is verified before anything is parsed, test events included (it used to be 200).
+    raw = json.dumps({"EventId": "t-1", "Event": "test", "Entity": "test", "ContextIdentifier": "Default"}).encode()
+    save_connection()
+
+    status, body = intake.post(raw, signature=sign(raw, "registration-secret"), headers={"x-hook-test": "true"})
+
+    assert_generic_401(status, body)
+    assert intake.queued() == []
 
 
 # --- rejected ----------------------------------------------------------------------------------------------------

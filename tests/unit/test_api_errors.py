@@ -121,10 +121,11 @@ def test_body_validation_is_422_naming_each_field():
     assert "body.name" in body["error"]["message"]
 
 
-def test_malformed_json_is_422_not_500():
+def test_malformed_json_is_400_not_500():
     status, _, body = call(http_api_event("POST", "/things", body="{not json"))
-    assert status == 422
+    assert status == 400
     assert body["error"]["code"] == "invalid_input"
+    assert body["error"]["details"]["errors"][0]["loc"] == ["body"]
 
 
 def test_query_coercion_and_validation():

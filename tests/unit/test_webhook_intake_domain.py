@@ -218,25 +218,35 @@ TEST_BODY = json.dumps(
 ).encode()
 
 
-@pytest.mark.parametrize("key", [KEY, "unknown-but-wellformed-key-0000"])
-def test_test_event_answers_200_for_any_key_without_lookup_or_queue(key: str) -> None:
+def test_signed_test_event_answers_200_with_nothing_queued_or_logged() -> None:
     intake = Intake()
-    result = intake(TEST_BODY, {"X-Hook-Test": "true", "Content-Type": "application/json"}, key=key)
+    result = intake(TEST_BODY, signed(TEST_BODY, **{"X-Hook-Test": "true"}))
 
     assert (result.status, result.outcome) == (200, IntakeOutcome.TEST)
+    assert result.event_ids == ["t-1"]
     assert intake.queue.messages == []
-    assert intake.connections.lookups == []
     assert intake.log.entries == []
 
 
-def test_test_header_on_a_real_looking_event_never_queues_anything() -> None:
-    # SuperOffice marks test deliveries with X-Hook-Test; such an event is acknowledged and dropped, never processed,
-    # so an unsigned request carrying the header can do nothing.
+@pytest.mark.parametrize("key", [KEY, "unknown-but-wellformed-key-0000"])
+def test_unsigned_test_event_is_the_generic_401_for_any_key(key: str) -> None:
+    # Issue #16: the signature is verified before anything of the body is parsed, test events included.
     intake = Intake()
-    result = intake(body(), {"X-Hook-Test": "true", "X-SuperOffice-Signature": "forged"})
+    result = intake(TEST_BODY, {"X-Hook-Test": "true", "Content-Type": "application/json"}, key=key)
+
+    _assert_generic_401(result)
+    assert intake.queue.messages == []
+
+
+def test_test_header_on_a_real_looking_event_never_queues_anything() -> None:
+    # SuperOffice marks test deliveries with X-Hook-Test; such an event is acknowledged and dropped, never processed.
+    intake = Intake()
+    forged = intake(body(), {"X-Hook-Test": "true", "X-SuperOffice-Signature": "forged"})
+    assert (forged.status, forged.reason) == (401, RejectReason.SIGNATURE_INVALID)
+    raw = body()
+    result = intake(raw, signed(raw, **{"X-Hook-Test": "true"}))
     assert (result.status, result.outcome) == (200, IntakeOutcome.TEST)
     assert intake.queue.messages == []
-    assert intake.connections.lookups == []
 
 
 def test_oversized_test_event_takes_the_signature_path() -> None:
@@ -245,6 +255,18 @@ def test_oversized_test_event_takes_the_signature_path() -> None:
     payload["Padding"] = "x" * 5000
     result = intake(json.dumps(payload).encode(), {"X-Hook-Test": "true", "X-SuperOffice-Signature": "forged"})
     assert (result.status, result.reason) == (401, RejectReason.SIGNATURE_INVALID)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 1000 + b"]" * 1000, b'{"EventId": "e", "Event": "test", "n": ' + b"9" * 5000 + b"}"],
+    ids=["nested-1000", "int-5000-digits"],
+)
+def test_hostile_body_is_401_unsigned_and_400_signed(raw: bytes) -> None:
+    intake = Intake()
+    _assert_generic_401(intake(raw, {"Content-Type": "application/json"}))
+    result = intake(raw, signed(raw))
+    assert (result.status, result.public_code) == (400, "webhook_malformed")
 
 
 # --- rejected --------------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@
 `AdminCaller` also requires the admin role (403). Each function module declares its area's services the same way,
 with a provider that asks the composition root (`leadbridge.runtime`) when the request comes in, so a test that
 replaces a runtime factory is seen by every route. Dependencies hold no HTTP parameters, so the OpenAPI document does
-not change; they are resolved after request validation (a 422 still comes before a 401/403), and an error one raises
-is answered like one the route raised.
+not change, and an error one raises is answered like one the route raised. `Caller`/`AdminCaller` are resolved
+before request validation (`leadbridge.api.resolver.CallerFirst`): a member always gets 403, never a 422 that
+describes the body; the other dependencies are resolved after it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from pydantic import BaseModel, Field
 
 from leadbridge import errors
+from leadbridge.api.body import MalformedBody
 from leadbridge.observability import logger
 
 # First match wins, so subclasses come before their bases.
@@ -164,6 +165,21 @@ def validation_error_response(exc: RequestValidationError) -> Response[Any]:
     )
 
 
+def malformed_body_response(exc: MalformedBody) -> Response[Any]:
+    # The body could not be read as JSON at all (leadbridge.api.body): nothing of it is echoed back.
+    logger.info("request rejected", extra={"error_code": errors.InvalidInput.code, "reason": exc.reason})
+    if exc.too_large:
+        return error_response(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"Request body rejected: {exc.reason}."
+        )
+    return error_response(
+        HTTPStatus.BAD_REQUEST,
+        errors.InvalidInput.code,
+        f"Request body rejected: {exc.reason}.",
+        details={"errors": [{"loc": ["body"], "type": "json_invalid", "message": exc.reason}]},
+    )
+
+
 def service_error_response(exc: ServiceError) -> Response[Any]:
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
@@ -186,6 +202,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Install the mapping on a resolver (the factory in `leadbridge.api.resolver` does this for every function)."""
     app.exception_handler(errors.LeadbridgeError)(domain_error_response)
     app.exception_handler(RequestValidationError)(validation_error_response)
+    app.exception_handler(MalformedBody)(malformed_body_response)
     app.exception_handler(RequestUnsupportedContentType)(
         lambda exc: error_response(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the body as application/json."

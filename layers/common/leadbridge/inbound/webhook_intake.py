@@ -6,13 +6,15 @@ mapping, publishing) happens later, from the queue, and reads `QueuedWebhook`.
 
 Answers, in the order they are decided:
 - unsupported CRM in the path → 404.
-- a well-formed CRM *test* event (SuperOffice `"Event":"test"`) → 200 for any connection key, with nothing queued or
-  looked up. The CRM test-POSTs while the webhook is being registered, possibly before the connection record has its
-  webhook fields; and a test event carries no data and triggers nothing, so accepting it unverified gives a forger
-  nothing, while answering every key alike reveals nothing about which keys exist.
 - unknown key, key of another CRM, no webhook secret, bad signature, account mismatch → 401 with one generic body,
   so a caller cannot tell which check failed or whether the connection exists. The reason is logged internally.
-- malformed body (correctly signed) → 400 naming the problem.
+  Nothing of the body is parsed before the signature is verified, test events included.
+- malformed body (correctly signed) → 400 naming the problem; the CRM's parser reads JSON through the bounded
+  `leadbridge.api.body.parse_json_body`, so no body (deep nesting, huge numbers) can raise anything else.
+- a correctly signed CRM *test* event (SuperOffice `"Event":"test"`) → 200, nothing queued or logged. The CRM
+  test-POSTs while the webhook is being registered; by then the connection record (with its key) is saved and the
+  signing secret is stored under the connection's derived secret name (`connect.webhook_registration`), so the
+  test event verifies like any other.
 - disconnected connection → 200, nothing queued, a sync-log entry `outcome=skipped` (the CRM should stop retrying).
 - valid events → one SQS message per event; 200 only after SQS accepted all of them. Queue or store failures raise
   `StoreUnavailable` (HTTP 503) so the CRM retries; duplicates from a partial send are removed by the processor.
@@ -43,8 +45,6 @@ QUEUED_WEBHOOK_VERSION = 1
 # Connection keys are generated URL-safe tokens; anything else is answered without a table read.
 _CONNECTION_KEY = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 _CRM_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
-# A CRM test POST is tiny; only bodies this small are parsed before the signature check, to spot test events.
-TEST_EVENT_MAX_BYTES = 4096
 # Headers never copied into the queue: credentials and the gateway's own routing headers.
 _DROPPED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-forwarded-", "x-amzn-", "x-amz-", "forwarded")
 _MAX_HEADER_VALUE = 1024
@@ -184,10 +184,6 @@ def accept_webhook(
             reason=RejectReason.UNSUPPORTED_CRM,
         )
 
-    test = _test_reply(verifier, lowered, raw_body)
-    if test is not None:
-        return test
-
     if not _CONNECTION_KEY.fullmatch(connection_key):
         return _unauthorized(RejectReason.UNKNOWN_CONNECTION, "connection key has an impossible format")
     connection = connections.by_webhook_key(connection_key)
@@ -230,6 +226,16 @@ def accept_webhook(
             reason=RejectReason.MALFORMED_BODY,
             detail=exc.message,
             tenant_id=connection.tenant_id,
+        )
+
+    if all(e.is_test for e in events):
+        return IntakeResult(
+            status=200,
+            outcome=IntakeOutcome.TEST,
+            tenant_id=connection.tenant_id,
+            received=len(events),
+            event_ids=[e.event_id for e in events],
+            reply=verifier.test_response(events),
         )
 
     # A CRM that wants a verbatim answer to every delivery (Salesforce's SOAP Ack) gets it for accepted and skipped
@@ -281,24 +287,6 @@ def _verifier(verifiers: VerifierLookup, crm: str) -> WebhookVerifier | None:
         return verifiers(crm)
     except KeyError:
         return None
-
-
-def _test_reply(verifier: WebhookVerifier, headers: Mapping[str, str], raw_body: bytes) -> IntakeResult | None:
-    if len(raw_body) > TEST_EVENT_MAX_BYTES:
-        return None
-    try:
-        events = verifier.parse(raw_body, headers)
-    except WebhookRejected:
-        return None  # not a well-formed test event: take the normal path, which checks the signature first
-    if not events or not all(e.is_test for e in events):
-        return None
-    return IntakeResult(
-        status=200,
-        outcome=IntakeOutcome.TEST,
-        received=len(events),
-        event_ids=[e.event_id for e in events],
-        reply=verifier.test_response(events),
-    )
 
 
 def _unauthorized(reason: RejectReason, detail: str, *, tenant_id: str | None = None) -> IntakeResult:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from leadbridge.api.body import parse_json_body
 from leadbridge.crm.superoffice.fields import entity_datetime
 from leadbridge.crm.superoffice.mapping import BY_EVENT_ENTITY
 from leadbridge.errors import WebhookRejected
@@ -45,9 +45,11 @@ class SuperOfficeWebhooks:
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
         try:
-            body = json.loads(raw_body)
+            body = parse_json_body(raw_body)  # bounded: depth, size, digits (a MalformedBody is a ValueError)
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookRejected("SuperOffice webhook body is not JSON") from exc
+        if body is None:
+            raise WebhookRejected("SuperOffice webhook body is not JSON")
         items = body if isinstance(body, list) else [body]
         return [self._event(item, headers, index) for index, item in enumerate(items)]
 
