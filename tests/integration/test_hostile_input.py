@@ -41,9 +41,15 @@ BODY_ROUTES = [
 ]
 # The state-changing routes only an admin may call.
 ADMIN_ROUTES = [
-    ("POST", "/connections/superoffice/authorize", {"return_url": 5, "unknown": [1]}),
-    ("PUT", "/settings/superoffice", {"mapping": "not-a-list", "schedule": {"interval_minutes": "x"}}),
-    ("PATCH", "/settings/superoffice", {"mapping": 17}),
+    *(
+        route
+        for crm in ("superoffice", "salesforce")
+        for route in (
+            ("POST", f"/connections/{crm}/authorize", {"return_url": 5, "unknown": [1]}),
+            ("PUT", f"/settings/{crm}", {"mapping": "not-a-list", "schedule": {"interval_minutes": "x"}}),
+            ("PATCH", f"/settings/{crm}", {"mapping": 17}),
+        )
+    ),
     ("POST", "/sync-runs", {"crm": 5, "full": {"x": 1}}),
 ]
 
@@ -165,6 +171,44 @@ def superoffice_key(stack: LocalStack) -> Iterator[tuple[str, str]]:
     runtime.token_vault().store_webhook_secret(webhook_secret_name(grant), secret)
     yield key, secret
     runtime.reset()
+
+
+@pytest.fixture
+def salesforce_key(stack: LocalStack) -> Iterator[str]:
+    runtime.reset()
+    key = secrets.token_urlsafe(24)
+    grant = f"leadbridge/local/tenants/{TENANT}/salesforce"
+    runtime.connection_store().save(
+        Connection(
+            tenant_id=TENANT,
+            crm="salesforce",
+            status=ConnectionStatus.CONNECTED,
+            account_id="00D000000000001AAA",
+            api_base="http://sandbox/",
+            secret_name=grant,
+            connected_by="admin@tenant",
+            connected_at=datetime.now(UTC),
+            connection_key=key,
+            webhook_secret_name=webhook_secret_name(grant),
+        )
+    )
+    runtime.token_vault().store_webhook_secret(webhook_secret_name(grant), secrets.token_urlsafe(32))
+    yield key
+    runtime.reset()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"<a>" * 100_000 + b"</a>" * 100_000, b"<a>" + b"9" * 10_000 + b"</a>", NESTED],
+    ids=["xml-deep", "xml-digits", "json-deep"],
+)
+def test_hostile_body_on_a_salesforce_key_is_400_webhook_malformed(
+    api: httpx.Client, salesforce_key: str, raw: bytes
+) -> None:
+    # Outbound Messages carry no signature: the URL's key is the proof, so parsing comes right after it.
+    response = api.post(f"/webhooks/salesforce/{salesforce_key}", content=raw, headers={"content-type": "text/xml"})
+
+    assert_json_error(response, 400, "webhook_malformed")
 
 
 @pytest.mark.parametrize("crm", ["superoffice", "salesforce"])
