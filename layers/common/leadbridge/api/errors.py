@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from pydantic import BaseModel, Field
 
 from leadbridge import errors
-from leadbridge.api.body import MalformedBody
+from leadbridge.json_body import MalformedBody
 from leadbridge.observability import logger
 
 # First match wins, so subclasses come before their bases.
@@ -166,7 +166,7 @@ def validation_error_response(exc: RequestValidationError) -> Response[Any]:
 
 
 def malformed_body_response(exc: MalformedBody) -> Response[Any]:
-    # The body could not be read as JSON at all (leadbridge.api.body): nothing of it is echoed back.
+    # The body could not be read as JSON at all (leadbridge.json_body): nothing of it is echoed back.
     logger.info("request rejected", extra={"error_code": errors.InvalidInput.code, "reason": exc.reason})
     if exc.too_large:
         return error_response(

@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from leadbridge import __version__
-from leadbridge.api.body import event_body_bytes, parse_json_body
 from leadbridge.api.dependencies import admin_caller, caller
 from leadbridge.api.errors import register_error_handlers
+from leadbridge.json_body import event_body_bytes, parse_json_body
 from leadbridge.observability import logger, metrics, tracer
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -31,7 +31,7 @@ def make_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload v2) resolver with request/response validation and the shared error mapping.
 
     Before Powertools validates a request, `CallerFirst` resolves the route's caller (so a member gets 403, not a
-    422 naming the fields of an invalid body) and parses the JSON body through `leadbridge.api.body` (bounded; any
+    422 naming the fields of an invalid body) and parses the JSON body through `leadbridge.json_body` (bounded; any
     failure is a 400)."""
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.configure_openapi(

@@ -10,7 +10,7 @@ Answers, in the order they are decided:
   so a caller cannot tell which check failed or whether the connection exists. The reason is logged internally.
   Nothing of the body is parsed before the signature is verified, test events included.
 - malformed body (correctly signed) → 400 naming the problem; the CRM's parser reads JSON through the bounded
-  `leadbridge.api.body.parse_json_body`, so no body (deep nesting, huge numbers) can raise anything else.
+  `leadbridge.json_body.parse_json_body`, so no body (deep nesting, huge numbers) can raise anything else.
 - a correctly signed CRM *test* event (SuperOffice `"Event":"test"`) → 200, nothing queued or logged. The CRM
   test-POSTs while the webhook is being registered; by then the connection record (with its key) is saved and the
   signing secret is stored under the connection's derived secret name (`connect.webhook_registration`), so the

@@ -13,10 +13,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from leadbridge.api.body import parse_json_body
 from leadbridge.crm.superoffice.fields import entity_datetime
 from leadbridge.crm.superoffice.mapping import BY_EVENT_ENTITY
 from leadbridge.errors import WebhookRejected
+from leadbridge.json_body import parse_json_body
 from leadbridge.models.crm import WebhookEvent
 
 SIGNATURE_HEADER = "x-superoffice-signature"
