@@ -10,75 +10,29 @@ changed; a lifecycle write never comes back as a lifecycle event; a replayed pag
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 
 from leadbridge import runtime
 from leadbridge.errors import StoreUnavailable
 from leadbridge.store import records
 from leadbridge.store.table import record_state_key
-from local.pump import BatchOutcome
-from local.sandbox.salesforce import SalesforceSandbox
-from local.stack import LocalStack
-from tests.support.change_feed import without_settle_window
+from tests.support.app_driver import AppDriver, feed_shows_changes_at_once, stack  # noqa: F401
 from tests.support.lead_documents import STATUS_MAPPING, lead
-from tests.support.local_stack import stepped_stack
 from tests.support.salesforce_connect import TENANT as SF_TENANT
 from tests.support.salesforce_connect import SfConnect
 from tests.support.superoffice_connect import CTX, Env
 
 SO_TENANT = "acme-echo"
-WORKER = "SyncWorkerFunction"
-CHANGES = ("CompanyChanged", "PersonChanged", "DealChanged", "ActivityChanged", "RecordDeleted", "LeadWon", "LeadLost")
 
 
-@pytest.fixture(scope="module")
-def stack(moto_server: str) -> Iterator[LocalStack]:
-    """The local stack with the pump stepped by the test (no background consumers) and immediate redelivery."""
-    yield from stepped_stack(moto_server)
-
-
-@pytest.fixture(scope="module")
-def sf_sandbox() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox(outbound_background=False) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def feed_shows_changes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    without_settle_window(monkeypatch)
-
-
-class App:
+class App(AppDriver):
     """What the app sees of one tenant's CRM: the HTTP API, the bus and the change feed."""
 
-    def __init__(self, stack: LocalStack, http: httpx.Client, tenant: str, crm: str,
-                 auth: Callable[[str], dict[str, str]]) -> None:  # fmt: skip
-        self.stack, self.http, self.tenant, self.crm, self.auth = stack, http, tenant, crm, auth
-        sqs, events = boto3.client("sqs"), boto3.client("events")
-        name = f"echo-capture-{uuid.uuid4().hex[:8]}"
-        self.queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        bus = os.environ["EVENT_BUS_NAME"]
-        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
-
-    def settings(self) -> dict[str, Any]:
-        response = self.http.get(f"/settings/{self.crm}", headers=self.auth("admin"))
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def configure(self, **sections: Any) -> None:
-        saved = self.http.patch(f"/settings/{self.crm}", json=sections, headers={**self.auth("admin"), "If-Match": "*"})
-        assert saved.status_code == 200, saved.text
+    queue_prefix, feed_page_size = "echo-capture", 2
 
     def two_way(self, names: dict[str, str], **sections: Any) -> None:
         """Companies, persons and deals both ways with their plain single-field mappings, an initial import. A CRM
@@ -94,67 +48,9 @@ class App:
         self.configure(objects=document["objects"], field_mappings=document["field_mappings"], initial_import=True,
                        **sections)  # fmt: skip
 
-    def export(self, document: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(f"/leads/{document['id']}/export", json={"lead": document},
-                                  headers=self.auth("member"), timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
     def event(self, kind: str, document: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        response = self.http.post(f"/leads/{document['id']}/events", json={"type": kind, "lead": document, **extra},
-                                  headers=self.auth("member"), timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def start_run(self) -> str:
-        started = self.http.post("/sync-runs", json={}, headers=self.auth("admin"))
-        assert started.status_code == 202, started.text
-        return str(started.json()["id"])
-
-    def work(self) -> BatchOutcome:
-        return self.stack.pump.poll_once(WORKER)
-
-    def run(self) -> dict[str, Any]:
-        """A scheduled-sync run to its end; the run as `GET /sync-runs/{id}` shows it."""
-        run_id = self.start_run()
-        outcome = self.work()
-        assert outcome.deleted and not outcome.failed, outcome
-        return self.sync_run(run_id)
-
-    def sync_run(self, run_id: str) -> dict[str, Any]:
-        shown = self.http.get(f"/sync-runs/{run_id}", headers=self.auth("member"))
-        assert shown.status_code == 200, shown.text
-        assert shown.json()["state"] == "succeeded", shown.json()
-        return dict(shown.json())
-
-    def bus_changes(self) -> list[dict[str, Any]]:
-        """The change events published since the last call (run events left out)."""
-        sqs = boto3.client("sqs")
-        received: list[dict[str, Any]] = []
-        while batch := sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
-        return [e["detail"] for e in received if e["detail-type"] in CHANGES]
-
-    def feed(self) -> list[dict[str, Any]]:
-        """The whole change feed, read in pages of 2."""
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-            response = self.http.get("/changes", params=params, headers=self.auth("member"))
-            assert response.status_code == 200, response.text
-            page = response.json()
-            items.extend(page["items"])
-            cursor = page["next_cursor"]
-            if not page["has_more"]:
-                return items
-
-    def sync_log(self) -> list[dict[str, Any]]:
-        response = self.http.get("/sync-log", params={"limit": 100}, headers=self.auth("member"))
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
+        """A lead event, whatever its outcome (the tests read it)."""
+        return self.send_event(kind, document, **extra)
 
     def forget_state(self, obj: str, crm_id: str) -> None:
         """As if the export had been made before exports stored record states (or the state write was lost)."""

@@ -27,13 +27,10 @@ import httpx
 import pytest
 
 from leadbridge import runtime
-from local.sandbox.salesforce import SalesforceSandbox
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.stack import LocalStack
-from tests.support.app_bus import drain, subscribe_app_queue
-from tests.support.change_feed import without_settle_window
+from tests.support.app_driver import SO_STAGES, WORKER, AppDriver, feed_shows_changes_at_once, stack  # noqa: F401
 from tests.support.lead_documents import lead
-from tests.support.local_stack import stepped_stack
 from tests.support.queues import messages_in
 from tests.support.salesforce_connect import TENANT as SF_TENANT
 from tests.support.salesforce_connect import SfConnect
@@ -41,99 +38,27 @@ from tests.support.superoffice_connect import CTX, Env
 from tests.support.waiting import GENEROUS_TIMEOUT, wait_until
 
 SO_TENANT = "acme-day"
-WORKER, PROCESSOR = "SyncWorkerFunction", "WebhookProcessorFunction"
+PROCESSOR = "WebhookProcessorFunction"
 ATTEMPTS = 5  # SyncQueue's maxReceiveCount (template.yaml)
 LEADS = 20
 SELLER = 305  # a SuperOffice associate who is not leadbridge's connection user
-CHANGES = ("CompanyChanged", "PersonChanged", "DealChanged", "ActivityChanged", "RecordDeleted", "LeadWon", "LeadLost")
-
-# Seed 000's pipeline on the SuperOffice sandbox's sale stages (1 Lead, 2 Qualified, 3 Proposal, 4 Negotiation).
-SO_STAGES: dict[str, Any] = {
-    "app_stages": ["New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"],
-    "stages": [
-        {"app_stage": "Lead", "crm_stage": "1"},
-        {"app_stage": "Qualified", "crm_stage": "2"},
-        {"app_stage": "Proposal", "crm_stage": "3"},
-        {"app_stage": "Negotiation", "crm_stage": "4"},
-        {"app_stage": "Won", "crm_status": "Sold"},
-        {"app_stage": "Lost", "crm_status": "Lost"},
-    ],
-    "create_at_stage": "Lead",
-}
 
 
-@pytest.fixture(scope="module")
-def stack(moto_server: str) -> Iterator[LocalStack]:
-    """The local stack with the pump stepped by the test (no background consumers) and immediate redelivery."""
-    yield from stepped_stack(moto_server)
-
-
-@pytest.fixture(scope="module")
-def sf_sandbox() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox(outbound_background=False) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def feed_shows_changes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    without_settle_window(monkeypatch)
-
-
-class Day:
+class Day(AppDriver):
     """One tenant's day: the app and admin over HTTP, the bus, the CRM user and the CRM's webhooks (per CRM below)."""
 
     crm: str
     tenant: str
     status_mapping: dict[str, Any]
+    feed_page_size, sync_log_page_size = 7, 50
 
-    def __init__(self, stack: LocalStack, http: httpx.Client, auth: Callable[[str], dict[str, str]]) -> None:
-        self.stack, self.http, self.auth = stack, http, auth
-        self.app_queue = subscribe_app_queue(stack.resources.event_bus_name, f"app-events-day-{self.crm}")
+    def __init__(self, local_stack: LocalStack, http: httpx.Client, auth: Callable[[str], dict[str, str]]) -> None:
+        super().__init__(local_stack, http, self.tenant, self.crm, auth, queue_name=f"app-events-day-{self.crm}")
         self.seen_runs: set[str] = set()
 
-    # --- the admin and the app ------------------------------------------------------------------------------------
-
-    def configure(self, **sections: Any) -> None:
-        saved = self.http.patch(f"/settings/{self.crm}", json=sections, headers={**self.auth("admin"), "If-Match": "*"})
-        assert saved.status_code == 200, saved.text
-
-    def export(self, document: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(f"/leads/{document['id']}/export", json={"lead": document},
-                                  headers=self.auth("member"), timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def event(self, kind: str, document: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        response = self.http.post(f"/leads/{document['id']}/events", json={"type": kind, "lead": document, **extra},
-                                  headers=self.auth("member"), timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "applied", response.json()
-        return dict(response.json())
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(path, params=params, headers=self.auth("member"))
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def pages(self, path: str, limit: int) -> list[dict[str, Any]]:
-        """Every item of a paged list, following `next_cursor` to the end."""
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            page = self.get(path, limit=limit, **({"cursor": cursor} if cursor else {}))
-            items += page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor or page.get("has_more") is False:
-                return items
-
-    def feed(self) -> list[dict[str, Any]]:
-        return self.pages("/changes", 7)
-
     def sync_log(self) -> list[dict[str, Any]]:
-        return self.pages("/sync-log", 50)
-
-    def bus_changes(self) -> list[dict[str, Any]]:
-        return [e["detail"] for e in drain(self.app_queue) if e["detail-type"] in CHANGES]
+        """The whole sync log, every page."""
+        return self.pages("/sync-log", self.sync_log_page_size)
 
     # --- the schedule -----------------------------------------------------------------------------------------------
 

@@ -14,139 +14,27 @@ HTTP (`GET /changes`, `GET /sync-log`) and from the bus (an EventBridge rule int
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from local.sandbox.salesforce import SalesforceSandbox
-from local.stack import LocalStack
-from tests.support.change_feed import without_settle_window
+from tests.support.app_driver import SO_STAGES, AppDriver, feed_shows_changes_at_once, stack  # noqa: F401
 from tests.support.lead_documents import lead
-from tests.support.local_stack import stepped_stack
 from tests.support.salesforce_connect import TENANT as SF_TENANT
 from tests.support.salesforce_connect import SfConnect
 from tests.support.superoffice_connect import CTX, Env
 
 SO_TENANT = "acme-two-way"
-WORKER = "SyncWorkerFunction"
 SELLER, DEFAULT_OWNER = 305, 306  # SuperOffice associates: an existing company's owner, the default owner
 
-# Seed 000's pipeline on the SuperOffice sandbox's sale stages (1 Lead 10 %, 2 Qualified 25 %, 3 Proposal 50 %,
-# 4 Negotiation 75 %, 5 Verbal yes 90 %: not mapped), won/lost on the sale status.
-SO_STAGES: dict[str, Any] = {
-    "app_stages": ["New", "Lead", "Qualified", "Proposal", "Negotiation", "Won", "Lost"],
-    "stages": [
-        {"app_stage": "Lead", "crm_stage": "1"},
-        {"app_stage": "Qualified", "crm_stage": "2"},
-        {"app_stage": "Proposal", "crm_stage": "3"},
-        {"app_stage": "Negotiation", "crm_stage": "4"},
-        {"app_stage": "Won", "crm_status": "Sold"},
-        {"app_stage": "Lost", "crm_status": "Lost"},
-    ],
-    "create_at_stage": "Lead",
-}
 
-
-@pytest.fixture(scope="module")
-def stack(moto_server: str) -> Iterator[LocalStack]:
-    """The local stack with the pump stepped by the test (no background consumers) and immediate redelivery."""
-    yield from stepped_stack(moto_server)
-
-
-@pytest.fixture(scope="module")
-def sf_sandbox() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox(outbound_background=False) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def feed_shows_changes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    without_settle_window(monkeypatch)
-
-
-class App:
+class App(AppDriver):
     """What the app does and sees for one tenant: the HTTP API, the bus and the change feed."""
 
-    def __init__(self, stack: LocalStack, http: httpx.Client, tenant: str, crm: str,
-                 auth: Callable[[str], dict[str, str]]) -> None:  # fmt: skip
-        self.stack, self.http, self.tenant, self.crm, self.auth = stack, http, tenant, crm, auth
-        sqs, events = boto3.client("sqs"), boto3.client("events")
-        name = f"two-way-capture-{uuid.uuid4().hex[:8]}"
-        self.queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        bus = os.environ["EVENT_BUS_NAME"]
-        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["leadbridge"]}))
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
-
-    def settings(self) -> dict[str, Any]:
-        response = self.http.get(f"/settings/{self.crm}", headers=self.auth("admin"))
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def patch(self, **sections: Any) -> httpx.Response:
-        return self.http.patch(f"/settings/{self.crm}", json=sections, headers={**self.auth("admin"), "If-Match": "*"})
-
-    def configure(self, **sections: Any) -> None:
-        saved = self.patch(**sections)
-        assert saved.status_code == 200, saved.text
-
-    def export(self, document: dict[str, Any], **choice: Any) -> dict[str, Any]:
-        body = {"lead": document, **({"choice": choice} if choice else {})}
-        response = self.http.post(f"/leads/{document['id']}/export", json=body, headers=self.auth("member"),
-                                  timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def event(self, kind: str, document: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        response = self.http.post(f"/leads/{document['id']}/events", json={"type": kind, "lead": document, **extra},
-                                  headers=self.auth("member"), timeout=30)  # fmt: skip
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "applied", response.json()
-        return dict(response.json())
-
-    def run(self) -> dict[str, Any]:
-        """A scheduled-sync run to its end, as `GET /sync-runs/{id}` shows it."""
-        started = self.http.post("/sync-runs", json={}, headers=self.auth("admin"))
-        assert started.status_code == 202, started.text
-        outcome = self.stack.pump.poll_once(WORKER)
-        assert outcome.deleted and not outcome.failed, outcome
-        shown = self.http.get(f"/sync-runs/{started.json()['id']}", headers=self.auth("member"))
-        assert shown.status_code == 200 and shown.json()["state"] == "succeeded", shown.text
-        return dict(shown.json())
-
-    def bus(self) -> list[dict[str, Any]]:
-        """The events published since the last call."""
-        sqs = boto3.client("sqs")
-        received: list[dict[str, Any]] = []
-        while batch := sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
-        return received
-
-    def feed(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            params = {"limit": 50, **({"cursor": cursor} if cursor else {})}
-            response = self.http.get("/changes", params=params, headers=self.auth("member"))
-            assert response.status_code == 200, response.text
-            page = response.json()
-            items.extend(page["items"])
-            cursor = page["next_cursor"]
-            if not page["has_more"]:
-                return items
-
-    def sync_log(self) -> list[dict[str, Any]]:
-        response = self.http.get("/sync-log", params={"limit": 100}, headers=self.auth("member"))
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
+    queue_prefix = "two-way-capture"
 
     def last_change(self, change_type: str, crm_id: str) -> dict[str, Any]:
         """The newest change of `change_type` for `crm_id` in the feed."""
