@@ -79,3 +79,26 @@ def test_every_implemented_template_route_is_documented(document):
         and route.method.lower() not in document["paths"].get(route.path, {})
     ]
     assert missing == [], "template routes whose function has no matching resolver route"
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_every_reference_resolves(document):
+    refs = set(_refs(document))
+    assert refs, "the document has no $ref at all"
+    unresolved = []
+    for ref in sorted(refs):
+        node = document
+        for part in ref.removeprefix("#/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                unresolved.append(ref)
+                break
+            node = node[part]
+    assert unresolved == []

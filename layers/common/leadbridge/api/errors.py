@@ -70,9 +70,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-# The ErrorBody schema inline, for routes that describe each error status in their own words.
+# The ErrorBody model, for routes that describe each error status in their own words. A model, not its inlined
+# `model_json_schema()`: Powertools then puts ErrorBody and ErrorDetail in `components/schemas`, where the document's
+# `$ref`s resolve (an inlined schema's `#/$defs/...` refs point at the document root and resolve nowhere).
 ERROR_CONTENT: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
-    content_types.APPLICATION_JSON: {"schema": ErrorBody.model_json_schema()}
+    content_types.APPLICATION_JSON: {"model": ErrorBody}
 }
 
 _DESCRIPTIONS = {
