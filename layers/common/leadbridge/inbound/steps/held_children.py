@@ -9,7 +9,8 @@ from __future__ import annotations
 from leadbridge.errors import CrmNotFound
 from leadbridge.inbound.kernel import syncs_from_crm
 from leadbridge.inbound.run_scope import RunScope
-from leadbridge.models.crm import CrmObject
+from leadbridge.models.crm import CrmObject, CrmRecord
+from leadbridge.store.held_children import HeldChild
 
 
 def bring_held_children(scope: RunScope) -> None:
@@ -25,6 +26,7 @@ def bring_held_children(scope: RunScope) -> None:
     unknown = [p for p in parents if p not in known]
     if unknown:
         known |= set(svc.links.by_crm_ids(run.tenant, run.crm, CrmObject.COMPANY, unknown))
+    ready: dict[CrmObject, list[tuple[HeldChild, CrmRecord]]] = {}
     for child in waiting:
         if child.parent_id not in known:
             continue
@@ -33,10 +35,12 @@ def bring_held_children(scope: RunScope) -> None:
             continue
         scope.budget.check_room()
         try:
-            record = scope.connector.get(child.object, child.crm_id)
+            ready.setdefault(child.object, []).append((child, scope.connector.get(child.object, child.crm_id)))
         except CrmNotFound:
             svc.held.release(child)
-            continue
-        # Released after it was applied: a run cut off in between applies it again (a no-op the second time).
-        scope.apply_page(child.object, [record])
-        svc.held.release(child)
+    for obj, found in ready.items():
+        # One kernel page per object (its store reads and writes batched), then released: a run cut off in between
+        # applies them again (a no-op the second time).
+        scope.apply_page(obj, [record for _, record in found])
+        for child, _ in found:
+            svc.held.release(child)
