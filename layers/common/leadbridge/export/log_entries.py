@@ -81,7 +81,6 @@ def refused_match_entry(run: ExportRun) -> SyncLogEntry:
 def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError | RefusedBeforeWrite) -> SyncLogEntry:
     """Log the CRM failure (or the refusal found before any write) against the record being written (the company
     until it is resolved, then a person)."""
-    cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
     entry = SyncLogEntry(
         tenant=run.tenant,
         crm=run.crm,
@@ -92,7 +91,7 @@ def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError | RefusedBefo
         object=CrmObject.COMPANY if run.company is None else CrmObject.PERSON,
         app_id=run.lead.id,
         crm_id=run.company.crm_id if run.company else None,
-        error=LogError(code=exc.code, message=exc.message, cause=None if cause is None else str(cause)),
+        error=LogError.of(exc),
         fields_written=run.company_written or [],
         match=run.match_log,
         crm_calls=run.calls(),

@@ -248,12 +248,11 @@ class _Run:
         return entry
 
     def failure(self, exc: CrmError | RefusedBeforeWrite, link: RecordLink | None) -> SyncLogEntry:
-        cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
         entry = self.entry(
             action=Action.UPDATE if link else Action.CREATE,
             outcome=Outcome.FAILED,
             crm_id=link.crm_id if link else None,
-            error=LogError(code=exc.code, message=exc.message, cause=None if cause is None else str(cause)),
+            error=LogError.of(exc),
             crm_calls=max(0, self.calls()),
         )
         try:

@@ -20,7 +20,7 @@ from leadbridge.errors import (
 )
 from leadbridge.export import lead_lease
 from leadbridge.lifecycle.contracts import LeadEvent, LeadEventOutcome, LeadEventResult, RetryCounts, RetryInfo
-from leadbridge.lifecycle.event_context import error_cause, write_log_quietly
+from leadbridge.lifecycle.event_context import write_log_quietly
 from leadbridge.lifecycle.event_handlers import apply_event
 from leadbridge.lifecycle.ports import LifecycleServices
 from leadbridge.models.crm import CrmObject
@@ -48,7 +48,7 @@ def defer(svc: LifecycleServices, tenant: str, crm: str, event: LeadEvent, exc: 
         occurred_at=occurred_at,
         attempts=1,
         next_attempt_at=now + backoff(1, getattr(exc, "retry_after", None)),
-        last_error=LogError(code=exc.code, message=exc.message, cause=error_cause(exc)),
+        last_error=LogError.of(exc),
         created_at=now,
     )
     svc.outbound.add(item)

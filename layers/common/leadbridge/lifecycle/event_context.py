@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from leadbridge.crm.base import Connector
-from leadbridge.errors import CrmError
 from leadbridge.export import ExportServices
 from leadbridge.lifecycle.contracts import LeadEvent, LeadEventOutcome, LeadEventResult
 from leadbridge.models.crm import CrmObject
@@ -74,11 +73,6 @@ class EventContext:
 
 def crm_calls(connectors: list[Connector]) -> int:
     return sum(connector.request_count() for connector in connectors)
-
-
-def error_cause(exc: CrmError) -> str | None:
-    cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
-    return None if cause is None else str(cause)
 
 
 def write_log_quietly(svc: ExportServices, entry: SyncLogEntry) -> None:

@@ -17,7 +17,7 @@ from leadbridge.lifecycle.deals import (
     write_company_owner,
     write_deal,
 )
-from leadbridge.lifecycle.event_context import EventContext, crm_calls, error_cause, write_log_quietly
+from leadbridge.lifecycle.event_context import EventContext, crm_calls, write_log_quietly
 from leadbridge.mapping.rules import evaluate
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.models.settings import OnLostOrDeleted, OnTransferred, OnWon
@@ -85,7 +85,7 @@ def apply_event(
                 outcome=Outcome.FAILED,
                 object=CrmObject.DEAL,
                 crm_id=live_deal.crm_id if live_deal else None,
-                error=LogError(code=exc.code, message=exc.message, cause=error_cause(exc)),
+                error=LogError.of(exc),
                 crm_calls=crm_calls(built),
             )
             write_log_quietly(svc, entry)

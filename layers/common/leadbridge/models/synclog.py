@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadbridge.errors import LeadbridgeError
 from leadbridge.models.crm import CrmObject
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -68,6 +69,13 @@ class LogError(BaseModel):
     message: str
     cause: str | None = Field(default=None, description="The CRM's own reason or status, when there is one.")
     hint: str | None = Field(default=None, description="What an admin can do about it, when there is something.")
+
+    @classmethod
+    def of(cls, exc: LeadbridgeError) -> LogError:
+        """A failure as the sync log shows it: its code and message, and the CRM's own reason or status when the
+        CRM refused it."""
+        cause = getattr(exc, "reason", None) or exc.details.get("crm_status")
+        return cls(code=exc.code, message=exc.message, cause=None if cause is None else str(cause))
 
 
 class SkippedField(BaseModel):
