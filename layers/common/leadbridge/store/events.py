@@ -10,10 +10,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from leadbridge import aws_clients
 from leadbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class EventDeliveryError(StoreUnavailable):
 class EventBridgePublisher:
     def __init__(self, bus_name: str, client: EventBridgeClient | None = None) -> None:
         self.bus_name = bus_name
-        self._client = client or boto3.client("events")
+        self._client = client or aws_clients.client("events")
 
     def publish(self, events: Sequence[AppEvent]) -> None:
         failed: list[tuple[AppEvent, str, str]] = []

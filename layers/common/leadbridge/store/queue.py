@@ -11,10 +11,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from leadbridge import aws_clients
 from leadbridge.errors import LeadbridgeError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class SqsQueue:
         if not queue_url:
             raise QueueUnavailable("No queue URL configured", details={"queue": "unset"})
         self.queue_url = queue_url
-        self._client = client or boto3.client("sqs")
+        self._client = client or aws_clients.client("sqs")
         self._attempts = max(1, attempts)
 
     def send_all(self, messages: Sequence[QueueMessage]) -> None:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadbridge import aws_clients
 from leadbridge.errors import Conflict, StoreUnavailable
 from leadbridge.models.runs import SyncRun, SyncRunPage
 from leadbridge.store.table import (
@@ -147,7 +147,7 @@ class SqsDelayedQueue:
     @property
     def client(self) -> SQSClient:
         if self._client is None:
-            self._client = boto3.client("sqs")
+            self._client = aws_clients.client("sqs")
         return self._client
 
     def send(self, body: str, *, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> None:

@@ -22,11 +22,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadbridge import aws_clients
 from leadbridge.errors import (
     Conflict,
     InvalidCursor,
@@ -267,7 +266,7 @@ class Table:
     def client(self) -> DynamoDBClient:
         if self._client is None:
             # Botocore retries throttling itself; what is left after that is a StoreUnavailable for the caller.
-            self._client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+            self._client = aws_clients.client("dynamodb")
         return self._client
 
     # -- single items --

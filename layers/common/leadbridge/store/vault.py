@@ -24,9 +24,9 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadbridge import aws_clients
 from leadbridge.crm.base import OAuthFlow, TokenSource
 from leadbridge.errors import (
     Conflict,
@@ -57,7 +57,7 @@ class SecretsManagerStore:
 
     def __init__(self, *, kms_key_id: str = "", client: SecretsManagerClient | None = None) -> None:
         self._kms_key_id = kms_key_id
-        self._client = client or boto3.client("secretsmanager")
+        self._client = client or aws_clients.client("secretsmanager")
 
     def get_json(self, name: str) -> dict[str, Any]:
         try:

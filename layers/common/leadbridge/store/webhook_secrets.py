@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadbridge import aws_clients
 from leadbridge.errors import StoreUnavailable
 from leadbridge.models.connection import Connection
 from leadbridge.store.secret_names import webhook_secret_name
@@ -30,7 +31,7 @@ class CachedWebhookSecrets:
     """`leadbridge.inbound.webhook_intake.WebhookSecrets` over Secrets Manager. One instance per container."""
 
     def __init__(self, client: SecretsManagerClient | None = None, *, max_age: int = DEFAULT_MAX_AGE) -> None:
-        self._provider = SecretsProvider(boto3_client=client)
+        self._provider = SecretsProvider(boto3_client=client or aws_clients.client("secretsmanager"))
         self._max_age = max_age
 
     @staticmethod

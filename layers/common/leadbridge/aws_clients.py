@@ -1,0 +1,56 @@
+"""Every boto3 client leadbridge makes, with one botocore `Config` (issue #19: never outlive the function).
+
+Botocore's defaults wait 60 s to connect and 60 s for each read, and retry on top of that: one hung connection could
+hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
+- `connect_timeout` 2 s and `read_timeout` 5 s: DynamoDB, SQS, EventBridge and Secrets Manager answer in-region in
+  milliseconds, and no leadbridge call long-polls; a call that has not answered by then is retried on a new connection.
+- `retries`: standard mode, at most 3 attempts (throttling and transient errors, with backoff). The worst case of one
+  call, every attempt timing out, is about 3 x 7 s plus backoff: under the API functions' 29 s and the worker's
+  150 s; the worker also keeps a reserve of its own (`WorkerConfig.reserve_ms`).
+- `tcp_keepalive`: a connection dropped by a NAT or load balancer while the environment was frozen is noticed.
+- `parameter_validation` off: validating every request against the service model cost ~13 % of the worker's CPU in
+  the issue's profile. The requests are typed (boto3 stubs, mypy strict) and AWS validates server-side: a malformed
+  request is answered with a 400 that the adapters translate like any other AWS error (tests/integration/
+  test_aws_clients.py).
+- `max_pool_connections` 16: the record-state and change-feed stores write from up to 8 threads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+MAX_ATTEMPTS = 3  # the first call included (botocore's `max_attempts` would count retries only)
+
+CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    tcp_keepalive=True,
+    parameter_validation=False,
+    max_pool_connections=16,
+)
+
+
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["sqs"]) -> SQSClient: ...
+@overload
+def client(service: Literal["events"]) -> EventBridgeClient: ...
+@overload
+def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+def client(service: str) -> Any:
+    """A new client of `service` with the shared config (region, credentials and endpoint from the environment)."""
+    factory: Any = boto3.client  # the typed overloads above stand in for boto3's literal ones
+    return factory(service, config=CONFIG)
