@@ -16,6 +16,16 @@ def _first(rec: dict[str, Any], prop: str) -> str:
     return items[0]["Value"] if items else ""
 
 
+def _user_name(customer: Customer):  # type: ignore[no-untyped-def]
+    """The display text of an associate column (the user's full name) for the associate id in `prop`."""
+    def of(prop: str):  # type: ignore[no-untyped-def]
+        def name(r: dict[str, Any]) -> str:
+            u = customer.users.get(r[prop])
+            return u.full_name if u else ""
+        return name
+    return of
+
+
 def _udef_columns(customer: Customer, kind: str, prefix: str):  # type: ignore[no-untyped-def]
     def dynamic(name: str) -> Column | None:
         head, sep, key = name.partition("/")
@@ -40,9 +50,8 @@ def _udef_columns(customer: Customer, kind: str, prefix: str):  # type: ignore[n
 
 
 def contact_provider(customer: Customer, name: str = "SimpleContact") -> Provider:
-    def user_name(r: dict[str, Any]) -> str:
-        u = customer.users.get(r["Associate"])
-        return u.full_name if u else ""
+    user_name_of = _user_name(customer)
+    user_name = user_name_of("Associate")
 
     cols = [
         Column("contactId", "int", lambda r: r["ContactId"]),
@@ -68,6 +77,13 @@ def contact_provider(customer: Customer, name: str = "SimpleContact") -> Provide
         Column("phone", "string", lambda r: _first(r, "Phones")),
         Column("phone/formattedNumber", "string", lambda r: _first(r, "Phones")),
         Column("stop", "bool", lambda r: r["Xstop"]),
+        Column("contactNoMail", "bool", lambda r: r["NoMailing"]),
+        Column("updatedBy", "list", lambda r: r["UpdatedBy"], user_name_of("UpdatedBy")),
+        Column("registeredBy", "list", lambda r: r["CreatedBy"], user_name_of("CreatedBy")),
+        Column("email/emailAddress", "string", lambda r: _first(r, "Emails")),
+        Column("url/URLAddress", "string", lambda r: _first(r, "Urls")),
+        Column("postAddress/line1", "string", lambda r: r["Address"]["Postal"]["Address1"]),
+        Column("streetAddress/line1", "string", lambda r: r["Address"]["Street"]["Address1"]),
         Column("postAddress/addressLine1", "string", lambda r: r["Address"]["Postal"]["Address1"]),
         Column("postAddress/city", "string", lambda r: r["Address"]["Postal"]["City"]),
         Column("postAddress/zip", "string", lambda r: r["Address"]["Postal"]["Zipcode"]),
@@ -79,6 +95,8 @@ def contact_provider(customer: Customer, name: str = "SimpleContact") -> Provide
 
 
 def person_provider(customer: Customer, name: str = "Person") -> Provider:
+    user_name_of = _user_name(customer)
+
     def contact_name(r: dict[str, Any]) -> str:
         c = customer.records["contact"].get(r["Contact"])
         return c["Name"] if c else ""
@@ -90,7 +108,7 @@ def person_provider(customer: Customer, name: str = "Person") -> Provider:
         Column("lastName", "string", lambda r: r["Lastname"]),
         Column("fullName", "string", full_name),
         Column("title", "string", lambda r: r["Title"]),
-        Column("mrmrs", "string", lambda r: r["Mrmrs"]),
+        Column("mrMrs", "string", lambda r: r["Mrmrs"]),
         Column("position", "list", lambda r: r["Position"], lambda r: LISTS["position"].get(r["Position"], "")),
         Column("contactId", "int", lambda r: r["Contact"]),
         Column("contactName", "string", contact_name),
@@ -104,12 +122,22 @@ def person_provider(customer: Customer, name: str = "Person") -> Provider:
         Column("personDirectPhone", "string", lambda r: _first(r, "OfficePhones")),
         Column("personMobilePhone", "string", lambda r: _first(r, "MobilePhones")),
         Column("retired", "bool", lambda r: r["Retired"]),
-        Column("associateId", "list", lambda r: r["Associate"]),
+        Column("associateId", "list", lambda r: r["Associate"], user_name_of("Associate")),
+        Column("personAssociateId", "list", lambda r: r["Associate"], user_name_of("Associate")),
+        Column("personUpdatedBy", "list", lambda r: r["UpdatedBy"], user_name_of("UpdatedBy")),
+        Column("personRegisteredBy", "list", lambda r: r["CreatedBy"], user_name_of("CreatedBy")),
+        Column("personNoMail", "bool", lambda r: r["NoMailing"]),
+        Column("personCountryId", "int", lambda r: r["Country"]),
+        Column("personInfo/infoText", "string", lambda r: r["Description"]),
+        Column("email/emailAddress", "string", lambda r: _first(r, "Emails")),
+        Column("personDirectPhone/formattedNumber", "string", lambda r: _first(r, "OfficePhones")),
+        Column("personMobilePhone/formattedNumber", "string", lambda r: _first(r, "MobilePhones")),
     ]
     return Provider(name, "person", "personId", cols, _udef_columns(customer, "person", "personUdef"))
 
 
 def sale_provider(customer: Customer, name: str = "FindSale") -> Provider:
+    user_name_of = _user_name(customer)
     cols = [
         Column("saleId", "int", lambda r: r["SaleId"]),
         Column("heading", "string", lambda r: r["Heading"]),
@@ -121,7 +149,14 @@ def sale_provider(customer: Customer, name: str = "FindSale") -> Provider:
         Column("saleTypeId", "list", lambda r: r["SaleType"], lambda r: LISTS["saletype"].get(r["SaleType"], "")),
         Column("contactId", "int", lambda r: r["Contact"]),
         Column("personId", "int", lambda r: r["Person"]),
-        Column("associateId", "list", lambda r: r["Associate"]),
+        Column("associateId", "list", lambda r: r["Associate"], user_name_of("Associate")),
+        Column("updatedBy", "list", lambda r: r["UpdatedBy"], user_name_of("UpdatedBy")),
+        Column("registeredBy", "list", lambda r: r["CreatedBy"], user_name_of("CreatedBy")),
+        Column("earning", "float", lambda r: r["Earning"]),
+        Column("saleType", "list", lambda r: r["SaleType"], lambda r: LISTS["saletype"].get(r["SaleType"], "")),
+        Column("saleNumber", "string", lambda r: r["Number"]),
+        Column("sale/description", "string", lambda r: r["SaleText"]),
+        Column("description", "string", lambda r: r["SaleText"]),
         Column("saleDate", "datetime", lambda r: r["Saledate"]),
         Column("date", "datetime", lambda r: r["Saledate"]),
         Column("updatedDate", "datetime", lambda r: r["UpdatedDate"]),

@@ -365,6 +365,7 @@ def run(
     max_top: int,
     context: dict[str, Any],
     metadata_url: str,
+    raw_values: bool = True,
 ) -> dict[str, Any]:
     """Execute an archive query; returns the ODataSlimResponse (or Full-mode) body."""
     select = _split_list(params.get("$select", "")) or [provider.key]
@@ -396,8 +397,8 @@ def run(
                                     "TableRight": {"Mask": "Read", "Reason": ""}, "Column": {}}
             for name, col in columns:
                 item["Column"][_safe(name, json_safe)] = {
-                    "RawValue": _raw_text(col.get(row)), "DisplayValue": _out(col, row), "LinkHint": "",
-                    "TooltipHint": "",
+                    "RawValue": _raw(col, row) if raw_values else None, "DisplayValue": _encoded(col, row),
+                    "LinkHint": "", "TooltipHint": _out(col, row) if col.type == "list" else "",
                 }
         else:
             item = {"PrimaryKey": pk, "EntityName": provider.entity_name}
@@ -441,7 +442,43 @@ def _out(column: Column, row: dict[str, Any]) -> Any:
     return value
 
 
-def _raw_text(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+def _raw(column: Column, row: dict[str, Any]) -> Any:
+    """Full mode `RawValue`: the typed value (ints, list and associate ids, floats, booleans; dates as ISO strings,
+    whole seconds like the entity carriers; null for an empty date; strings as they are)."""
+    value = column.get(row)
+    t = column.type
+    if t in ("datetime", "date"):
+        if isinstance(value, datetime):
+            return value.replace(microsecond=0).isoformat()
+        return value.isoformat() if isinstance(value, date) else None
+    if t in ("int", "list"):
+        return int(value or 0)
+    if t == "float":
+        return float(value or 0)
+    if t == "bool":
+        return bool(value)
+    return "" if value is None else str(value)
+
+
+def _encoded(column: Column, row: dict[str, Any]) -> str:
+    """Full mode `DisplayValue`: SOD `archive-providers/encoded-values.md`: every value but a string is an encoded
+    string `[marker:value]`: int (and list/associate ids) `[I:3]`, double `[F:123.4]`, date `[D:MM/DD/YYYY]`,
+    datetime `[DT:MM/DD/YYYY HH:MM:SS]`; strings are never encoded. A checkbox is `[I:1]`/`[I:0]` (the doc has no
+    boolean marker; unconfirmed). An empty date is an empty string."""
+    raw = _raw(column, row)
+    t = column.type
+    if t in ("int", "list"):
+        return f"[I:{raw}]"
+    if t == "bool":
+        return f"[I:{1 if raw else 0}]"
+    if t == "float":
+        text = repr(float(raw))
+        return f"[F:{text[:-2] if text.endswith('.0') else text}]"
+    if t in ("datetime", "date"):
+        value = column.get(row)
+        if isinstance(value, datetime):
+            return f"[DT:{value.strftime('%m/%d/%Y %H:%M:%S')}]"
+        if isinstance(value, date):
+            return f"[D:{value.strftime('%m/%d/%Y')}]"
+        return ""
+    return str(raw)

@@ -362,6 +362,7 @@ class RestApp(SandboxHttpApp):
         if c.request.method == "POST":
             params.update({k.lower(): v for k, v in c.request.form.items()})
         return odata.run(provider, rows, params, max_top=self.sb.odata_max_top,
+                         raw_values=self.sb.archive_raw_values,
                          context={"associate_id": c.user.associate_id},
                          metadata_url=f"{self.sb.api_base(c.customer.ctx)}/api/v1/Archive/{provider.name}/$metadata")
 

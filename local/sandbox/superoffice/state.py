@@ -55,6 +55,9 @@ class SuperOfficeState(SandboxShell):
     - `overlong_text`: "truncate" (default) or "reject" (400) for text longer than the field's length. The real
       API's behaviour is not documented; clients should truncate to `FieldLength` / `TextLength` themselves.
     - `odata_max_top`: cap for `$top` (default 1000, the documented best-practice page size).
+    - `archive_raw_values`: `$mode=Full` cells carry a typed `RawValue` beside the encoded `DisplayValue` (ref §7
+      shows both; SOD `encoded-values.md` says clients without SuperOffice's proxies see only `DisplayValue`).
+      False leaves `RawValue` out (null), so clients must decode `DisplayValue`.
     - `webhooks_enabled`: False makes the Webhook API answer 403, as for an app without webhook access.
     - `allow_http_webhooks`: accept http:// target URLs on 127.0.0.1/localhost (the real API demands HTTPS).
     """
@@ -72,6 +75,7 @@ class SuperOfficeState(SandboxShell):
         webhook_delay_factor: float = 1.0,
         overlong_text: str = "truncate",
         odata_max_top: int = 1000,
+        archive_raw_values: bool = True,
         webhooks_enabled: bool = True,
         allow_http_webhooks: bool = True,
     ) -> None:
@@ -89,6 +93,7 @@ class SuperOfficeState(SandboxShell):
         self.code_ttl = code_ttl
         self.overlong_text = overlong_text
         self.odata_max_top = odata_max_top
+        self.archive_raw_values = archive_raw_values
         self.webhooks_enabled = webhooks_enabled
         self.allow_http_webhooks = allow_http_webhooks
         self.signing_key = SigningKey("superoffice-sandbox")

@@ -14,6 +14,7 @@ from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.superoffice import odata
+from leadbridge.crm.superoffice.archive_records import same_associate
 from leadbridge.crm.superoffice.client import SuperOfficeClient
 from leadbridge.crm.superoffice.fields import (
     STANDARD_FIELDS,
@@ -170,6 +171,11 @@ class SuperOfficeCore(TransportReporting):
             raise CrmUnavailable(f"SuperOffice returned no {ENTITIES[obj].entity} entity")
         record = entity_to_record(obj, entity, self.custom_fields(obj))
         record.url = self.record_url(obj, record.id)
+        updated_by = entity.get("UpdatedBy")
+        updated_by_id = updated_by.get("AssociateId") if isinstance(updated_by, Mapping) else None
+        record.modified_by_us = same_associate(
+            str(updated_by_id) if updated_by_id not in (None, 0) else None, self.context.crm_user_id
+        )
         return record
 
     def _archive_rows(
