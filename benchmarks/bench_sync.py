@@ -303,7 +303,7 @@ def _peak_mb(r: dict[str, Any]) -> float:
 def _render(kept: list[dict[str, Any]]) -> str:
     rows = "\n".join(_row(r) for r in kept) or "| - | - | - | - | - | - | - | - | - | - | - | - |"
     return f"""
-One incremental run (`process_job`: the real SuperOffice connector with page size 1,000 and 4 overlapping reads, the
+One incremental run (`process_job`: the real SuperOffice connector reading pages of 1,000 from the archives, the
 inbound kernel, DynamoDB and EventBridge in moto) over N changed companies with one person each (2N records), in a
 fresh worker process per case. moto and the sandbox share the other process; 2 cores in all. Each row is kept in
 `benchmarks/results/sync.json` when its case finishes; `BENCH_SYNC_SIZES` / `BENCH_SYNC_LATENT_SIZES` (companies,
@@ -320,11 +320,13 @@ the 2 cores, so its records/s is a lower bound.
 {"".join(f"{chr(10)}² {note}." for note in dict.fromkeys(r["note"] for r in kept if r.get("note")))}
 
 Reading the numbers:
-- **CRM calls per record ≈ 1**: one archive query per 1,000 ids plus one `GET /{{Entity}}/{{id}}` per record. The
-  SuperOffice REST API has no bulk entity read, so this is the floor for full records (custom fields included); the
-  connector overlaps 4 GETs, so at 50 ms a page of 1,000 costs at least 1,000 x 50 ms / 4 = 12.5 s of CRM time:
-  80 records/s is the ceiling the CRM sets. The worker reads the next page while it applies one, so the CRM is
-  kept busy; the gap to the ceiling is CPU, as the sandbox, moto and the worker share the 2 cores.
+- **CRM calls per record**: one archive query per page of 1,000 changed records (issue #19, target 2): the
+  SuperOffice connector selects every column a record needs in `$mode=Full` (standard fields, owner, status, parent
+  ids, who updated it, and every custom field by ProgId) and builds the records from the rows, plus the field
+  metadata once per object and run. Rows measured before this change (≈ 1 call per record) read one
+  `GET /{{Entity}}/{{id}}` per record, 4 at a time, which capped a run at 80 records/s at 50 ms. Only the fields no
+  archive column returns (docs/crm/superoffice.md) are left to a per-record `GET` (webhooks), and activities, which
+  this benchmark does not read.
 - **DynamoDB**: a page is applied with batched calls: record states and links by CRM id read 100 to a call, change
   feed and sync log written 25 to a call, bus events 10 to a call; only the record state, whose write carries the
   ordering guard, is one conditional put per record (8 overlapped). So ~1 write call and ~3 items written per record
@@ -332,7 +334,7 @@ Reading the numbers:
 - **Memory**: "worker memory growth" is the worker process's peak RSS minus its RSS before the run. It is set by the
   page, not the record count: about 30 MB at 10,000 and at 100,000 companies alike, and the RSS samples from the
   first quarter of a run to its end stay within a few MB of each other.
-- At 0 ms the time goes to the local stand-ins (the sandbox serving one GET per record and moto), which share the 2
+- At 0 ms the time goes to the local stand-ins (the sandbox building archive pages, and moto), which share the 2
   cores with the worker; at 50 ms it goes to the CRM's latency. In AWS the request budget (20,000 calls per run by
   default) splits a large run into continuations; here the budget is lifted so one run reads everything.
 """

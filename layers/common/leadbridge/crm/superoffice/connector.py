@@ -9,10 +9,10 @@ Field names and encodings: see `fields.py`. Every HTTP call goes through `SuperO
 
 Incremental reads use the OData archives ordered by primary key with keyset paging (`pk gt last`), which avoids the
 O(N²) cost of deep `$skip`; the page token is the last primary key seen. `since` is inclusive (the filter starts one
-second earlier: `afterTime` is strict). Each page's rows are then read in full with `GET /{Entity}/{id}`, so change
-records carry the same fields as `get()` (custom fields included) at the cost of one call per changed record. The
-REST API has no bulk entity read (the spec's only multi-record reads are the archives, whose columns differ from the
-entity's), so those GETs run `read_concurrency` (default 4) at a time: a page takes ~1/4 of the round trips' time.
+second earlier: `afterTime` is strict). Companies, persons and sales are built from that page's rows: the query
+selects every column a record needs, custom fields by ProgId included (`archive_records`), so a page of 1,000 costs
+one request. Activities, whose archive lacks their title and times, are read with `GET /Appointment/{id}` per record,
+`read_concurrency` (default 4) at a time. What no archive column returns is listed in docs/crm/superoffice.md.
 """
 
 from __future__ import annotations
