@@ -1,4 +1,5 @@
-"""ExportFunction: lead export, lead events, sync status and the sync log (HTTP API routes of template.yaml)."""
+"""ExportFunction: lead export (one lead, or up to 1,000 in the background), lead events, sync status and the sync
+log (HTTP API routes of template.yaml)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from leadbridge import lifecycle, runtime
 from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver, model_response
 from leadbridge.api.errors import domain_error_response
 from leadbridge.errors import Conflict, InvalidInput
-from leadbridge.export.contracts import MatchRequest
+from leadbridge.export.bulk import BulkExportServices, start_bulk_export
+from leadbridge.export.contracts import BulkExportRequest, MatchRequest
 from leadbridge.export.matching import MatchResult
 from leadbridge.lifecycle import activities
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
+from leadbridge.models.runs import SyncRun
 from leadbridge.models.synclog import Outcome, SyncLogPage
 from leadbridge.observability import logger
 from leadbridge.store.ports import SyncLog
@@ -46,10 +49,15 @@ def _sync_log() -> SyncLog:
     return runtime.sync_log()
 
 
+def _bulk_export_services() -> BulkExportServices:
+    return runtime.bulk_export_services()
+
+
 ExportServices = Annotated[domain.ExportServices, Depends(_export_services)]
 LifecycleServices = Annotated[lifecycle.LifecycleServices, Depends(_lifecycle_services)]
 ActivityServices = Annotated[activities.ActivityServices, Depends(_activity_services)]
 Log = Annotated[SyncLog, Depends(_sync_log)]
+BulkServices = Annotated[BulkExportServices, Depends(_bulk_export_services)]
 
 
 def _export_in_progress(exc: domain.ExportInProgress) -> Response[Any]:
@@ -154,6 +162,39 @@ def export_lead(
             "A request with this Idempotency-Key is still running.",
             details={"hint": "Retry in a few seconds to get its result."},
         ) from None
+
+
+@app.post(
+    "/exports",
+    summary="Export many leads to the CRM in the background",
+    description="Up to 1,000 leads, each exported exactly as `POST /leads/{id}/export` would (match, link or "
+    "create the company, persons, custom fields; a linked lead is updated, an unchanged one writes nothing). "
+    "Answers 202 with the run (`kind: export`) and `Location: /sync-runs/{id}`; follow it with "
+    "`GET /sync-runs/{id}`: `export.totals` counts the leads done, created, linked, updated, unchanged, "
+    "`needs_decision` (with `match: auto`, a lead with only possible CRM matches is set aside, never guessed: its "
+    "sync log entry names the candidates; export it with a choice) and failed (the log entry says why, with a "
+    "hint). Every lead has a sync log entry with the run's id (`run_id`). Everything is checked before the run is "
+    "queued: a lead that cannot be sent (unknown field, duplicate id) is a 422 naming its index and field. Send "
+    "`Idempotency-Key` to make retries safe: the same key and body answer the same run.",
+    tags=["export"],
+    security=SECURED,
+    responses={
+        202: {"description": "Accepted: the run, queued (or, for a repeated Idempotency-Key, as it is now)",
+              "content": {"application/json": {"model": SyncRun}}},
+        **error_responses(401, 403, 409, 413, 422, 503),
+    },
+)  # fmt: skip
+def export_leads(
+    body: Annotated[BulkExportRequest, Body()],
+    caller: Caller,
+    services: BulkServices,
+    crm: CrmParam = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[SyncRun]:
+    run = start_bulk_export(
+        services, caller.tenant_id, body, crm=crm, idempotency_key=idempotency_key, requested_by=caller.user_id
+    )
+    return model_response(202, run, headers={"Location": f"/sync-runs/{run.id}"})
 
 
 @app.post(

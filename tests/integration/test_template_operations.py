@@ -65,7 +65,7 @@ def test_every_function_logs_to_a_group_with_the_retention_parameter() -> None:
 
 def test_each_dead_letter_queue_has_a_depth_alarm() -> None:
     queues = _dead_letter_queues()
-    assert queues == ["LeadEventsDLQ", "SyncDLQ", "WebhookDLQ"]
+    assert queues == ["ExportDLQ", "LeadEventsDLQ", "SyncDLQ", "WebhookDLQ"]
     depth = _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     watched = sorted(p["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for p in depth.values())
     assert watched == queues
@@ -93,7 +93,7 @@ def test_failed_sync_runs_alarm_watches_the_workers_metric() -> None:
 
 
 def test_every_alarm_notifies_the_optional_topic() -> None:
-    assert len(ALARMS) == 3 + 1 + 2 * len(TEMPLATE.functions())
+    assert len(ALARMS) == 4 + 1 + 2 * len(TEMPLATE.functions())
     for logical_id, alarm in ALARMS.items():
         assert alarm["Properties"]["AlarmActions"] == TOPIC_ACTIONS, logical_id
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id

@@ -21,6 +21,7 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="leadbridge", alias="EVENT_BUS_NAME")
     sync_queue_url: str = Field(default="", alias="SYNC_QUEUE_URL")
     webhook_queue_url: str = Field(default="", alias="WEBHOOK_QUEUE_URL")
+    export_queue_url: str = Field(default="", alias="EXPORT_QUEUE_URL")  # bulk export jobs (POST /exports)
     secrets_kms_key_id: str = Field(default="", alias="SECRETS_KMS_KEY_ID")
     # Public base URL of the HTTP API, for OAuth redirect URIs and webhook target URLs.
     public_api_url: str = Field(default="http://127.0.0.1:3000", alias="PUBLIC_API_URL")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from leadbridge.composition.cache import cached, forget_all
 from leadbridge.composition.connect import connection_services, token_vault
-from leadbridge.composition.export import crm_metadata_cache, export_services
+from leadbridge.composition.export import bulk_export_services, crm_metadata_cache, export_services
 from leadbridge.composition.idempotency import IdempotentExport, idempotent_export
 from leadbridge.composition.inbound import (
     inbound_services,
@@ -53,6 +53,7 @@ def reset() -> None:
 __all__ = [
     "IdempotentExport",
     "activity_services",
+    "bulk_export_services",
     "cached",
     "change_feed",
     "checkpoint_store",

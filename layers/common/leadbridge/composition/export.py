@@ -1,5 +1,6 @@
 """Single-lead export (functions/export, and the lead events and activities built on it): the export services, per
-container and per call, and the CRM field metadata cache the exports share."""
+container and per call, and the CRM field metadata cache the exports share; and the bulk export's services
+(`POST /exports` and BulkExportFunction)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import TYPE_CHECKING, TypeVar
 from leadbridge.composition.cache import cached
 from leadbridge.composition.connect import token_vault
 from leadbridge.composition.settings import settings_services
-from leadbridge.composition.stores import connection_store, lead_leases, link_store, sync_log, table
+from leadbridge.composition.stores import connection_store, lead_leases, link_store, run_store, sync_log, table
+from leadbridge.config import settings as runtime_settings
 
 if TYPE_CHECKING:
     from leadbridge.crm.base import Connector
     from leadbridge.crm.metadata_cache import MetadataCache
     from leadbridge.export import ExportServices
+    from leadbridge.export.bulk import BulkExportServices
     from leadbridge.models.connection import Connection
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.ports import WrittenRecordStates
@@ -68,6 +71,22 @@ def _export_services(*, per_call: bool) -> ExportServices:
         leases=lead_leases(),
         states=written_record_states(),
         for_call=None if per_call else lambda: _export_services(per_call=True),
+    )
+
+
+@cached
+def bulk_export_services() -> BulkExportServices:
+    """`POST /exports` and BulkExportFunction: the export services, the run store, the leads of each run and the
+    export queue (EXPORT_QUEUE_URL)."""
+    from leadbridge.export.bulk import BulkExportServices
+    from leadbridge.store.bulk_exports import DynamoBulkExportLeads
+    from leadbridge.store.runs import SqsDelayedQueue
+
+    return BulkExportServices(
+        export=export_services(),
+        runs=run_store(),
+        leads=DynamoBulkExportLeads(table()),
+        queue=SqsDelayedQueue(runtime_settings().export_queue_url),
     )
 
 

@@ -19,7 +19,7 @@ from leadbridge.export.contracts import (
     PersonResult,
     RecordAction,
 )
-from leadbridge.export.lead_export import export_lead, input_fingerprint, only_connected_crm
+from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead, input_fingerprint, only_connected_crm
 from leadbridge.export.lease import LEASE_SECONDS, ExportInProgress, lead_lease
 from leadbridge.export.matching import MatchResult, MatchVerdict
 from leadbridge.export.ports import ExportServices, LeadLeases, Links, one_call
@@ -42,6 +42,7 @@ __all__ = [
     "MatchResult",
     "MatchVerdict",
     "PersonResult",
+    "PossibleMatchesOnly",
     "RecordAction",
     "SyncStatus",
     "export_lead",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
 
 from leadbridge.export.matching import MatchResult
 from leadbridge.models.lead import Lead
@@ -35,6 +35,25 @@ class ExportChoice(BaseModel):
 class ExportRequest(BaseModel):
     lead: Lead
     choice: ExportChoice = Field(default_factory=ExportChoice)
+
+
+MAX_BULK_LEADS = 1000
+
+
+class BulkExportRequest(BaseModel):
+    """`POST /exports`: up to 1,000 leads, each exported exactly as `POST /leads/{id}/export` would."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[Lead] = Field(
+        min_length=1, max_length=MAX_BULK_LEADS, description="The leads, each as `/export` takes it; ids unique."
+    )
+    match: Literal["auto", "create"] = Field(
+        default="auto",
+        description="`auto`: per lead, link on an exact match, create when nothing matches, and set the lead aside "
+        "as `needs_decision` when there are only possible matches. `create`: a new company for each lead not "
+        "linked yet (as `choice.mode: create`).",
+    )
 
 
 class IdempotentExportRequest(BaseModel):

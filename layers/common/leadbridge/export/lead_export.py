@@ -68,10 +68,12 @@ def export_lead(
     correlation_id: str | None = None,
     trigger: Trigger = Trigger.EXPORT,
     lock: bool = True,
+    run_id: str | None = None,
 ) -> ExportResult:
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
 
-    `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event."""
+    `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event. `run_id`: the
+    bulk export run the lead belongs to (`POST /exports`); its log entries name it."""
     svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
     settings = svc.settings(tenant, crm)
@@ -85,7 +87,9 @@ def export_lead(
             errors=[{"loc": ["body", "choice", "crm_company_id"], "type": "missing", "message": "required for link"}],
         )
     lead, warnings = prepare_lead(request.lead, settings)
-    run = ExportRun(tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger)
+    run = ExportRun(
+        tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id
+    )
     fingerprint = input_fingerprint(lead, settings)
     if not lock:
         return _export_current(svc, run, settings, choice, fingerprint)
@@ -332,7 +336,7 @@ def _auto_decision(svc: ExportServices, run: ExportRun) -> str | None:
     run.match_log = {**summary, "decision": "refused_possible_matches"}
     entry = refused_match_entry(run)
     svc.sync_log.write(entry)
-    raise Conflict(
+    raise PossibleMatchesOnly(
         f"{len(result.candidates)} CRM companies possibly match {run.lead.company_name!r} and none exactly; "
         "choose one to link to, or create a new company.",
         details={
@@ -341,6 +345,11 @@ def _auto_decision(svc: ExportServices, run: ExportRun) -> str | None:
             "log_entry_id": entry.id,
         },
     )
+
+
+class PossibleMatchesOnly(Conflict):
+    """`auto` found only possible matches (409 with the candidates, `details.match`): the user decides. A bulk
+    export sets such a lead aside as `needs_decision`."""
 
 
 def _unchanged(

@@ -39,6 +39,7 @@ def company_entry(run: ExportRun, action: RecordAction, written: list[str], skip
         match=run.match_log,
         crm_calls=run.calls(),
         correlation_id=run.correlation_id,
+        run_id=run.run_id,
     )
 
 
@@ -58,6 +59,7 @@ def person_entry(run: ExportRun, person: PersonResult) -> SyncLogEntry:
         fields_written=person.fields_written,
         match={"matched_by": person.matched_by, "person": person.app_id},
         correlation_id=run.correlation_id,
+        run_id=run.run_id,
     )
 
 
@@ -75,12 +77,24 @@ def refused_match_entry(run: ExportRun) -> SyncLogEntry:
         match=run.match_log,
         crm_calls=run.calls(),
         correlation_id=run.correlation_id,
+        run_id=run.run_id,
     )
+
+
+def _log_error(exc: CrmError | RefusedBeforeWrite) -> LogError:
+    """The failure with the hint the error carries (what an admin or the user can do), when it has one."""
+    error = LogError.of(exc)
+    hint = exc.details.get("hint")
+    if hint is None and isinstance(exc, RefusedBeforeWrite):
+        hint = "Correct the lead, or the field mapping of the fields named, then export the lead again."
+    return error.model_copy(update={"hint": str(hint)}) if hint and error.hint is None else error
 
 
 def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError | RefusedBeforeWrite) -> SyncLogEntry:
     """Log the CRM failure (or the refusal found before any write) against the record being written (the company
     until it is resolved, then a person)."""
+    if isinstance(exc, NeedsReauth):
+        exc.details.setdefault("hint", "An admin must reconnect the CRM account, then export again.")
     entry = SyncLogEntry(
         tenant=run.tenant,
         crm=run.crm,
@@ -91,16 +105,15 @@ def log_failure(svc: ExportServices, run: ExportRun, exc: CrmError | RefusedBefo
         object=CrmObject.COMPANY if run.company is None else CrmObject.PERSON,
         app_id=run.lead.id,
         crm_id=run.company.crm_id if run.company else None,
-        error=LogError.of(exc),
+        error=_log_error(exc),
         fields_written=run.company_written or [],
         match=run.match_log,
         crm_calls=run.calls(),
         correlation_id=run.correlation_id,
+        run_id=run.run_id,
     )
     try:
         svc.sync_log.write(entry)
     except Exception:  # the CRM error is what the caller must see; a log outage must not hide it
         log.warning("could not write the sync log entry of a failed export", exc_info=True)
-    if isinstance(exc, NeedsReauth):
-        exc.details.setdefault("hint", "An admin must reconnect the CRM account, then export again.")
     return entry

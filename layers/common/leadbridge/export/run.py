@@ -31,6 +31,7 @@ class ExportRun:
     company: CompanyResult | None = None
     company_written: list[str] | None = None
     trigger: Trigger = Trigger.EXPORT
+    run_id: str | None = None  # the bulk export run this export is part of (its log entries name it)
     metadata: dict[CrmObject, Iterable[FieldInfo]] = field(default_factory=dict)  # the CRM fields it planned with
 
     def calls(self) -> int:

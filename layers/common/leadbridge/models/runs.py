@@ -1,4 +1,5 @@
-"""Sync runs: one scheduled or manual pass of the sync worker over a connection, as the API shows it.
+"""Sync runs: one scheduled or manual pass of the sync worker over a connection, as the API shows it; and bulk
+exports (`POST /exports`, `kind: export`), which are runs of the same store and routes with their own totals.
 
 A run is stored as item `T#{tenant}#{crm}` / `RUN#{created}#{id}` (listing newest first) with a pointer item
 `T#{tenant}` / `RUNID#{id}` so that `GET /sync-runs/{id}` finds it without an index.
@@ -32,6 +33,39 @@ class RunMode(StrEnum):
     FIRST = "first"  # the connection's first run: initial import (when enabled), selections
     HOUSEKEEPING = "housekeeping"  # every 24 h: re-pull since the last housekeeping, deletions by absence, selections
     FULL = "full"  # asked for (`full: true`): the whole data set, deletions by absence, selections
+
+
+class RunKind(StrEnum):
+    SYNC = "sync"  # the sync worker: changes from the CRM, deletions, selections, outbound retries
+    EXPORT = "export"  # a bulk export of leads to the CRM (`POST /exports`)
+
+
+class BulkExportTotals(BaseModel):
+    """Where a bulk export stands: each lead is counted once, under what its export did."""
+
+    total: int = Field(description="Leads in the request.")
+    done: int = Field(default=0, description="Leads finished (the sum of the counts below).")
+    created: int = Field(default=0, description="Leads whose company was created in the CRM.")
+    linked: int = Field(default=0, description="Leads linked to an exact-matching CRM company.")
+    updated: int = Field(default=0, description="Leads already linked whose CRM records were updated.")
+    unchanged: int = Field(default=0, description="Leads already linked with nothing to write.")
+    needs_decision: int = Field(
+        default=0,
+        description="Leads set aside: only possible matches, none exact (their log entries name the candidates); "
+        "export each with a choice (`POST /leads/{id}/export`).",
+    )
+    failed: int = Field(default=0, description="Leads that failed (their log entries say why, with a hint).")
+
+
+class BulkExport(BaseModel):
+    """A bulk export's request facts and totals (`kind: export`)."""
+
+    match: Literal["auto", "create"] = "auto"
+    totals: BulkExportTotals
+    next_index: int = Field(default=0, description="The position of the next lead to export (0-based).")
+    slices: int = Field(default=0, description="Worker invocations (slices) so far.")
+    request_hash: str = Field(description="SHA-256 of the request body: the same Idempotency-Key with another body "
+                              "is refused.")  # fmt: skip
 
 
 class ObjectCounts(BaseModel):
@@ -70,6 +104,7 @@ class SyncRun(BaseModel):
     id: str
     tenant: str
     crm: str
+    kind: RunKind = RunKind.SYNC
     trigger: Literal["schedule", "manual"]
     state: RunState = RunState.QUEUED
     mode: RunMode | None = Field(default=None, description="Decided when the worker starts the run.")
@@ -97,6 +132,7 @@ class SyncRun(BaseModel):
     continuations: int = 0
     outbound: dict[str, int] | None = Field(default=None, description="Lead events retried towards the CRM.")
     steps_done: list[str] = Field(default_factory=list)
+    export: BulkExport | None = Field(default=None, description="A bulk export's totals (`kind: export`).")
 
     def counts_for(self, obj: CrmObject) -> ObjectCounts:
         return self.counts.setdefault(obj, ObjectCounts())

@@ -1,0 +1,429 @@
+"""Bulk export (`POST /exports`; issue 19 target 8, seed 002's "batch sync"): up to 1,000 leads, exported in the
+background, each with exactly the single export's semantics (`export_lead`: match, link or create, persons, custom
+fields, the written state, the lead's lease, one log entry), followed as a run (`GET /sync-runs/{id}`, `kind: export`).
+
+- `start_bulk_export` (the HTTP request): checks everything it can before accepting (the connection, company export
+  on in the settings, unique lead ids, each lead's size), stores the leads one item each, creates the run (`queued`)
+  and queues one job on the export queue. An Idempotency-Key names the run: the same key with the same body answers
+  the same run (and queues it again while it is still `queued`, in case the first request died before queueing);
+  with another body it is refused.
+- `process_bulk_job` (BulkExportFunction, one job per invocation): holds the run's lease (one worker per run), then
+  exports the leads in order from the run's `next_index`, at most one slice (`slice_size`) per invocation and never
+  past the Lambda's remaining time (it stops with `reserve_ms`, or twice the slowest lead so far, left); then it
+  saves the run and queues a continuation that starts at the exact next lead. Each lead's outcome is recorded on its
+  item before the run counts it, and an outcome already recorded is counted instead of exported again, so a
+  redelivered or duplicated job never exports a lead twice and never counts one twice.
+- A lead with only possible matches (`auto`) is set aside as `needs_decision` (its log entry names the candidates);
+  a lead that fails is counted `failed` with its log entry (reason and hint); the connection failing (needs
+  re-authorisation, disconnected) stops the run as `failed`: the rest would fail the same way.
+
+One CRM call per write, as the single export makes them: composite/batch writes (Salesforce `sobjects`
+collections) are the named next step (issue 18 and docs/export.md), not done here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from leadbridge.errors import (
+    Conflict,
+    ConnectionMissing,
+    InvalidInput,
+    LeadbridgeError,
+    NeedsReauth,
+    StoreUnavailable,
+)
+from leadbridge.export.contracts import BulkExportRequest, ExportChoice, ExportMode, ExportRequest
+from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead
+from leadbridge.export.lease import ExportInProgress
+from leadbridge.export.ports import ExportServices, one_call
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.lead import Lead
+from leadbridge.models.runs import BulkExport, BulkExportTotals, RunError, RunKind, RunState, SyncRun
+from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger, new_entry_id
+from leadbridge.store.bulk_exports import BulkLead
+from leadbridge.store.ports import DelayedQueue, RunStore
+
+log = logging.getLogger(__name__)
+
+MAX_LEAD_BYTES = 300_000  # one lead is one DynamoDB item (400 KB at most)
+MAX_RUN_ERRORS = 50
+_NAMESPACE = uuid.UUID("6f1c3f8e-2b7a-4d0c-9a51-3c2f1e0b7d42")  # run ids of Idempotency-Keys
+
+
+class BulkLeads(Protocol):
+    """The leads of bulk export runs and each one's outcome (`store.bulk_exports.DynamoBulkExportLeads`)."""
+
+    def put_all(self, tenant: str, crm: str, run_id: str, leads: Sequence[str]) -> None: ...
+
+    def page(self, tenant: str, crm: str, run_id: str, start: int, limit: int) -> list[BulkLead]: ...
+
+    def record(self, tenant: str, crm: str, run_id: str, index: int, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Record the outcome unless one is recorded already; returns the outcome that stands."""
+        ...
+
+
+@dataclass
+class BulkExportServices:
+    export: ExportServices
+    runs: RunStore
+    leads: BulkLeads
+    queue: DelayedQueue
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class BulkExportConfig:
+    slice_size: int = 200  # leads per invocation (the size of a Salesforce composite collection)
+    reserve_ms: int = 15_000  # stop with at least this much Lambda time left
+    lease_seconds: float = 240.0  # longer than BulkExportFunction's timeout (180 s)
+    save_every: int = 10  # leads between progress saves (GET /sync-runs/{id})
+    page_size: int = 25  # leads read per query
+
+
+class BulkExportJob(BaseModel):
+    """A message on the export queue: export the run's leads from `from_index` on."""
+
+    kind: Literal["bulk_export"] = "bulk_export"
+    run_id: str
+    tenant_id: str
+    crm: str
+    from_index: int = 0
+
+
+# --- accepting a request ---------------------------------------------------------------------------------------------
+
+
+def start_bulk_export(
+    svc: BulkExportServices,
+    tenant: str,
+    request: BulkExportRequest,
+    *,
+    crm: str | None = None,
+    idempotency_key: str | None = None,
+    requested_by: str | None = None,
+) -> SyncRun:
+    """Accept a bulk export: the queued run (or, for a repeated Idempotency-Key, the run it started)."""
+    export = one_call(svc.export)
+    crm = crm or export.active_crm(tenant)
+    export.connector(tenant, crm)  # refuses a missing or unauthorised connection (no CRM call)
+    settings = export.settings(tenant, crm)
+    if not settings.objects.for_object(CrmObject.COMPANY).direction.outbound:
+        raise Conflict(
+            "Companies are not exported to the CRM under the current settings (objects.company.direction).",
+            details={"hint": "An admin can turn on company export in the integration settings."},
+        )
+    leads = _checked_leads(request)
+    request_hash = hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    run_id = (
+        str(uuid.uuid5(_NAMESPACE, f"{tenant}\n{crm}\n{idempotency_key}")) if idempotency_key else str(uuid.uuid4())
+    )
+    if idempotency_key:
+        existing = svc.runs.get(tenant, run_id)
+        if existing is not None:
+            return _repeated(svc, existing, request_hash)
+    svc.leads.put_all(tenant, crm, run_id, leads)
+    now = svc.clock()
+    run = SyncRun(
+        id=run_id,
+        tenant=tenant,
+        crm=crm,
+        kind=RunKind.EXPORT,
+        trigger="manual",
+        requested_by=requested_by,
+        created_at=now,
+        updated_at=now,
+        export=BulkExport(match=request.match, totals=BulkExportTotals(total=len(leads)), request_hash=request_hash),
+    )
+    if not svc.runs.create(run):  # the same key at the same moment: the other request created it
+        existing = svc.runs.get(tenant, run_id)
+        if existing is None:
+            raise StoreUnavailable("The run could not be stored; retry.", details={"run_id": run_id})
+        return _repeated(svc, existing, request_hash)
+    try:
+        _queue(svc, run, 0)
+    except StoreUnavailable:
+        run.state, run.finished_at = RunState.FAILED, svc.clock()
+        svc.runs.save(run)
+        raise
+    return run
+
+
+def _checked_leads(request: BulkExportRequest) -> list[str]:
+    """Each lead as stored; 422 naming every lead (by index) that cannot be exported as sent."""
+    errors: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    stored: list[str] = []
+    for index, lead in enumerate(request.leads):
+        loc: list[str | int] = ["body", "leads", index]
+        if "#" in lead.id or "~" in lead.id:
+            errors.append({"loc": [*loc, "id"], "type": "invalid", "message": "must not contain '#' or '~'"})
+        if lead.id in seen:
+            errors.append({"loc": [*loc, "id"], "type": "duplicate",
+                           "message": f"the same lead id as leads[{seen[lead.id]}]; send each lead once"})  # fmt: skip
+        seen.setdefault(lead.id, index)
+        text = lead.model_dump_json(exclude_none=True)
+        if len(text.encode()) > MAX_LEAD_BYTES:
+            errors.append({"loc": loc, "type": "too_large", "message": f"larger than {MAX_LEAD_BYTES} bytes"})
+        stored.append(text)
+    if errors:
+        raise InvalidInput(f"{len(errors)} lead(s) cannot be exported as sent; nothing was queued.", errors=errors)
+    return stored
+
+
+def _repeated(svc: BulkExportServices, run: SyncRun, request_hash: str) -> SyncRun:
+    if run.export is None or run.export.request_hash != request_hash:
+        raise InvalidInput(
+            "This Idempotency-Key was used with a different request body; use a new key for a new request.",
+            errors=[{"loc": ["header", "idempotency-key"], "type": "reused", "message": "used with another body"}],
+        )
+    if run.state is RunState.QUEUED:  # the first request may have died before queueing: a second job is harmless
+        _queue(svc, run, run.export.next_index)
+    return run
+
+
+def _queue(svc: BulkExportServices, run: SyncRun, from_index: int, *, delay_seconds: int = 0) -> None:
+    job = BulkExportJob(run_id=run.id, tenant_id=run.tenant, crm=run.crm, from_index=from_index)
+    svc.queue.send(job.model_dump_json(), delay_seconds=delay_seconds,
+                   attributes={"tenant": run.tenant, "crm": run.crm, "kind": "bulk_export"})  # fmt: skip
+
+
+# --- the background worker -------------------------------------------------------------------------------------------
+
+
+class _RetryLater(Exception):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def lease_id(run_id: str) -> str:
+    """The run's lease among the lead leases: `~` never occurs in a lead id (refused at `POST /exports`)."""
+    return f"~bulk-export~{run_id}"
+
+
+def process_bulk_job(
+    svc: BulkExportServices,
+    job: BulkExportJob,
+    *,
+    remaining_ms: Callable[[], int],
+    config: BulkExportConfig = BulkExportConfig(),
+) -> SyncRun | None:
+    """Export one slice of the run's leads (see the module docstring); the run as this slice left it. None when there
+    was nothing to do here: the run is unknown or finished, or another invocation holds it (its own job or
+    continuation carries on)."""
+    leases = svc.export.leases
+    owner = new_entry_id()
+    if leases is not None and leases.acquire(job.tenant_id, job.crm, lease_id(job.run_id), owner,
+                                             config.lease_seconds) is not None:  # fmt: skip
+        log.info("bulk export run is being worked on by another invocation", extra={"run_id": job.run_id})
+        return None
+    continue_after: int | None = None
+    try:
+        run = svc.runs.get(job.tenant_id, job.run_id)  # read under the lease: the latest progress
+        if run is None or run.export is None:
+            log.warning("bulk export job for an unknown run; dropped", extra={"run_id": job.run_id})
+            return None
+        if run.state.finished:
+            return None
+        continue_after = _work(svc, run, remaining_ms, config)
+    finally:
+        if leases is not None:
+            leases.release(job.tenant_id, job.crm, lease_id(job.run_id), owner)
+    # After the release, so the continuation never finds this invocation's lease. If queueing fails, this job is
+    # redelivered and starts at the saved next lead.
+    if continue_after is not None:
+        assert run.export is not None
+        _queue(svc, run, run.export.next_index, delay_seconds=continue_after)
+    return run
+
+
+def _work(
+    svc: BulkExportServices, run: SyncRun, remaining_ms: Callable[[], int], config: BulkExportConfig
+) -> int | None:
+    """Export leads until the run is done, the slice is full or time runs short; the delay before the continuation,
+    or None when the run ended."""
+    assert run.export is not None
+    progress = run.export
+    now = svc.clock()
+    run.state = RunState.RUNNING
+    run.started_at = run.started_at or now
+    run.updated_at = now
+    progress.slices += 1
+    svc.runs.save(run)
+    # The settings and the connection are read once per slice (a change applies from the next slice on).
+    export = one_call(svc.export)
+    done_here = unsaved = 0
+    slowest_ms = 0.0
+    delay: int | None = 0
+    while progress.next_index < progress.totals.total:
+        if done_here >= config.slice_size:
+            break
+        batch = svc.leads.page(run.tenant, run.crm, run.id, progress.next_index,
+                               min(config.page_size, config.slice_size - done_here))  # fmt: skip
+        if not batch or batch[0].index != progress.next_index:
+            _fail(svc, run, "leads_missing", f"Lead {progress.next_index} of the run is no longer stored (kept "
+                  "7 days); export the rest in a new request.")  # fmt: skip
+            return None
+        for item in batch:
+            if item.index != progress.next_index or done_here >= config.slice_size:
+                break
+            if remaining_ms() < max(config.reserve_ms, 2 * slowest_ms):
+                delay = 0
+                break
+            outcome = item.outcome
+            if outcome is None:  # not exported yet (an outcome already there is counted, never exported again)
+                started = time.monotonic()
+                try:
+                    outcome = _export_one(export, run, item)
+                except _RetryLater as wait:
+                    delay = wait.seconds
+                    break
+                slowest_ms = max(slowest_ms, (time.monotonic() - started) * 1000)
+                outcome = svc.leads.record(run.tenant, run.crm, run.id, item.index, outcome)
+            _count(run, outcome, svc.clock())
+            progress.next_index += 1
+            done_here += 1
+            unsaved += 1
+            if outcome.get("fatal"):
+                _fail(svc, run, str(outcome.get("code")), str(outcome.get("message")), hint=outcome.get("hint"))
+                return None
+            if unsaved >= config.save_every:
+                run.updated_at = svc.clock()
+                svc.runs.save(run)
+                unsaved = 0
+        else:
+            continue
+        break  # the inner loop stopped early: time, slice or a lead to retry later
+    run.updated_at = svc.clock()
+    if progress.next_index >= progress.totals.total:
+        run.state, run.finished_at = RunState.SUCCEEDED, run.updated_at
+        svc.runs.save(run)
+        return None
+    run.state = RunState.CONTINUED
+    run.continuations += 1
+    svc.runs.save(run)
+    return delay
+
+
+def _export_one(export: ExportServices, run: SyncRun, item: BulkLead) -> dict[str, Any]:
+    """The single export of one lead, as an outcome to record."""
+    assert run.export is not None
+    lead = Lead.model_validate_json(item.lead)
+    request = ExportRequest(lead=lead, choice=ExportChoice(mode=ExportMode(run.export.match)))
+    try:
+        result = export_lead(export, run.tenant, request, crm=run.crm, correlation_id=run.id, run_id=run.id)
+    except PossibleMatchesOnly as exc:
+        candidates = (exc.details.get("match") or {}).get("candidates") or []
+        return {
+            "lead_id": lead.id,
+            "status": "needs_decision",
+            "candidates": [c.get("crm_id") for c in candidates[:5]],
+            "log_entry_id": exc.details.get("log_entry_id"),
+        }
+    except ExportInProgress as exc:  # the user is exporting this lead right now: its result decides, retry shortly
+        raise _RetryLater(exc.retry_after) from exc
+    except StoreUnavailable:
+        raise  # AWS, not the lead: the job is retried from this lead
+    except LeadbridgeError as exc:
+        return _failed(export, run, lead.id, exc)
+    except Exception as exc:  # a defect with one lead must not stop the others; it is logged with its trace
+        log.exception("bulk export of one lead failed unexpectedly", extra={"run_id": run.id, "lead_id": lead.id})
+        internal = LeadbridgeError("The export of this lead failed unexpectedly.", details={
+            "hint": "Export the lead on its own; if it fails again, report it with the run id."})  # fmt: skip
+        internal.code = "internal_error"
+        return _failed(export, run, lead.id, internal, cause=type(exc).__name__)
+    return {
+        "lead_id": lead.id,
+        "status": result.company.action.value,
+        "crm_id": result.company.crm_id,
+        "crm_calls": result.crm_calls,
+        "log_entry_id": result.log_entry_id,
+    }
+
+
+def _failed(
+    export: ExportServices, run: SyncRun, lead_id: str, exc: LeadbridgeError, cause: str | None = None
+) -> dict[str, Any]:
+    """A failed lead's outcome; its log entry is the export's own when the export wrote one."""
+    fatal = isinstance(exc, NeedsReauth | ConnectionMissing)
+    if isinstance(exc, ConnectionMissing | NeedsReauth):
+        exc.details.setdefault("hint", "An admin must reconnect the CRM account, then send the export again.")
+    hint = exc.details.get("hint")
+    if isinstance(exc, InvalidInput) and exc.errors and not hint:
+        hint = "Correct the fields named in the errors (or the mapping), then export the lead again."
+    entry_id = exc.details.get("log_entry_id")
+    if not entry_id:  # failed before the export could log it (e.g. the connection)
+        error = LogError.of(exc).model_copy(update={"hint": None if hint is None else str(hint)})
+        if cause:
+            error = error.model_copy(update={"cause": cause})
+        entry = SyncLogEntry(
+            tenant=run.tenant,
+            crm=run.crm,
+            direction=Direction.TO_CRM,
+            trigger=Trigger.EXPORT,
+            action=Action.CREATE,
+            outcome=Outcome.FAILED,
+            object=CrmObject.COMPANY,
+            app_id=lead_id,
+            error=error,
+            correlation_id=run.id,
+            run_id=run.id,
+        )
+        export.sync_log.write(entry)
+        entry_id = entry.id
+    return {
+        "lead_id": lead_id,
+        "status": "failed",
+        "code": exc.code,
+        "message": exc.message,
+        "hint": None if hint is None else str(hint),
+        "errors": [{"loc": e.get("loc"), "type": e.get("type")} for e in (exc.details.get("errors") or [])][:10],
+        "log_entry_id": entry_id,
+        "fatal": fatal,
+    }
+
+
+def _count(run: SyncRun, outcome: dict[str, Any], now: datetime) -> None:
+    assert run.export is not None
+    totals = run.export.totals
+    status = str(outcome.get("status"))
+    if status in ("created", "linked", "updated", "unchanged", "needs_decision", "failed"):
+        setattr(totals, status, getattr(totals, status) + 1)
+    else:  # an outcome written by a newer version: still one lead done
+        totals.failed += 1
+    totals.done += 1
+    run.crm_calls += int(outcome.get("crm_calls") or 0)
+    if status == "failed":
+        run.errors_total += 1
+        if len(run.errors) < MAX_RUN_ERRORS:
+            run.errors.append(RunError(at=now, code=str(outcome.get("code")), object=CrmObject.COMPANY,
+                                       message=f"lead {outcome.get('lead_id')}: {outcome.get('message')}"))  # fmt: skip
+
+
+def _fail(svc: BulkExportServices, run: SyncRun, code: str, message: str, *, hint: Any = None) -> None:
+    now = svc.clock()
+    run.state, run.finished_at, run.updated_at = RunState.FAILED, now, now
+    text = f"{message} {hint}" if hint else message
+    run.errors_total += 1
+    if len(run.errors) < MAX_RUN_ERRORS:
+        run.errors.append(RunError(at=now, code=code, message=f"the run stopped: {text}"))
+    svc.runs.save(run)
+
+
+def fail_bulk_job(svc: BulkExportServices, job: BulkExportJob, reason: str) -> None:
+    """The job failed its last delivery (it goes to the dead-letter queue): the run ends `failed` with the reason."""
+    run = svc.runs.get(job.tenant_id, job.run_id)
+    if run is None or run.state.finished:
+        return
+    _fail(svc, run, "dead_lettered", f"the export worker failed repeatedly ({reason}); the job was dead-lettered.")
