@@ -9,6 +9,8 @@ TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+TAP_VENV := .venv-bench-tap
+TAP_STAMP := $(TAP_VENV)/.installed-stamp
 # Lint and SAM CLI calls must never reach a real AWS account.
 LINT_ENV := AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0
 
@@ -58,7 +60,13 @@ openapi: $(STAMP)
 		echo "scripts/generate_openapi.py is not written yet; the gateway serves the template's routes at /openapi.json"; \
 	fi
 
-bench: $(STAMP)
+# tap-salesforce, the peer of benchmarks/bench_peer.py, pins its own dependencies: it lives in its own virtualenv.
+$(TAP_STAMP):
+	@test -x $(TAP_VENV)/bin/python || $(PYTHON) -m venv $(TAP_VENV)
+	$(TAP_VENV)/bin/python -m pip install --quiet tap-salesforce==2.8.1
+	@touch $@
+
+bench: $(STAMP) $(TAP_STAMP)
 	@if [ -f benchmarks/run.py ]; then \
 		$(BIN)/python benchmarks/run.py; \
 	elif [ -d benchmarks ]; then \
