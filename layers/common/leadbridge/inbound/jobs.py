@@ -34,12 +34,13 @@ class WorkerConfig:
     overlap: timedelta = timedelta(minutes=5)
     housekeeping_every: timedelta = timedelta(hours=24)
     request_budget: int | None = None  # None: the CRM's default, declared by its provider
-    reserve_ms: int = 15_000  # stop when less than this plus twice the slowest page remains
+    reserve_ms: int = 15_000  # stop when less than this plus twice the slowest step (slice, read, ...) remains
     lease_seconds: int = 960  # longer than one worker invocation (900 s) so a live run keeps it
     max_attempts: int = 5  # the queue's maxReceiveCount: the last attempt fails the run for good
     throttle_delay: int = 60  # seconds to wait after a 429 without Retry-After
     outbound_budget: int = 200  # lead events retried per run
     selection_save_every: int = 50
+    apply_slice: int = 200  # records applied between two time checks (a page is applied in slices of this many)
 
     def budget_for(self, crm: str) -> int:
         """The CRM request budget of one run: the deployment's override, else the CRM's default."""

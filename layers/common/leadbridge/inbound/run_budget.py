@@ -1,5 +1,10 @@
-"""Whether a sync run has room for one more page or step: the Lambda invocation's time left (less a reserve and twice
-the slowest page so far) and the run's CRM request budget. Out of room, the run unwinds with `RunStopped`."""
+"""Whether a sync run has room for one more step: the Lambda invocation's time left (less a reserve and twice the
+slowest step so far) and the run's CRM request budget. Out of room, the run unwinds with `RunStopped`.
+
+A step is whatever a run does between two checks: a slice of a page (`WorkerConfig.apply_slice` records), waiting
+for a page the CRM is slow to return, one read of a held child, a chunk of selection members, a worker step. Steps
+are timed by the invocation's own countdown (`remaining_ms`, Lambda's `get_remaining_time_in_millis`), so a test
+that injects the countdown also sets how long each step took."""
 
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ class RunBudget:
         self.run = run
         self.remaining_ms = remaining_ms
         self.reserve_ms = reserve_ms
-        self.slowest_page_ms = 0.0
+        self.slowest_step_ms = 0.0
+        self._step_began: int | None = None  # remaining_ms() at the last check
         self._connector: Connector | None = None
         self._calls_before = run.crm_calls  # used by earlier invocations of this run
         self._calls_at_start = 0
@@ -46,20 +52,26 @@ class RunBudget:
         self.run.crm_calls = self._calls_before + crm_calls(self._connector) - self._calls_at_start
 
     def check_room(self) -> None:
-        """Raises `RunStopped` when the run is at its request budget (ends) or the invocation about to time out."""
+        """Before a step: raises `RunStopped` when the run is at its request budget (ends) or the invocation has less
+        than the reserve plus twice the slowest step left. What happened since the previous check was one step."""
         self.update_run_calls()
         budget = self.run.request_budget
         if budget is not None and self.run.crm_calls >= budget:
             raise RunStopped(f"the run reached its CRM request budget of {budget}", end=True)
-        if self.remaining_ms() < self.reserve_ms + 2 * self.slowest_page_ms:
+        remaining = self.remaining_ms()
+        if self._step_began is not None:
+            self.slowest_step_ms = max(self.slowest_step_ms, float(self._step_began - remaining))
+        self._step_began = remaining
+        if remaining < self._needed_ms():
             raise RunStopped("the invocation is about to time out")
 
-    def may_start_page(self) -> bool:
-        try:
-            self.check_room()
-        except RunStopped:
+    def has_room(self) -> bool:
+        """Whether a step could start now (e.g. a read ahead), without counting a step."""
+        self.update_run_calls()
+        budget = self.run.request_budget
+        if budget is not None and self.run.crm_calls >= budget:
             return False
-        return True
+        return self.remaining_ms() >= self._needed_ms()
 
-    def page_took(self, elapsed_ms: float) -> None:
-        self.slowest_page_ms = max(self.slowest_page_ms, elapsed_ms)
+    def _needed_ms(self) -> float:
+        return self.reserve_ms + 2 * self.slowest_step_ms

@@ -6,17 +6,19 @@ goes through steps, each recorded in the run when done, so a continuation skips 
 1. `webhook`: register a missing webhook (`ensure_webhook`) and check the registration (when a check is wired).
 2. per object whose direction includes "from CRM":
    - `deletions:{obj}` (incremental runs): ids the CRM reports deleted since the checkpoint → `apply_deletion`.
-   - `pull:{obj}`: changes since the checkpoint (minus an overlap), page by page through the inbound kernel; the
-     checkpoint is saved after every page.
+   - `pull:{obj}`: changes since the checkpoint (minus an overlap), page by page through the inbound kernel, each
+     page in slices; the checkpoint is saved after every slice (the page and the last record applied).
    - `reconcile:{obj}` (first, housekeeping and full runs): records the app has that the CRM no longer lists are
      deleted (deletion by absence).
    then `held_children`: children the inbound filter held back come in once their company is in the app.
 3. `selections` (CRMs with `SupportsSelections`): persons of static selections and favourites.
 4. `outbound`: lead events waiting for the CRM (`lifecycle.retry_pending_outbound`), when wired.
 
-Before every page and step the worker checks its Lambda time and its CRM request budget (`run_budget`). Out of time
-it stops cleanly and queues a continuation (same run id); when the CRM throttles (`RateLimited`) it does the same with
-an SQS delay; at the budget it ends the run (`budget_exhausted`), and the next run continues from the checkpoints.
+Before every step, and inside the long ones between two slices of `WorkerConfig.apply_slice` records (a page, held
+children, reported deletions, selection members), the worker checks its Lambda time and its CRM request budget
+(`run_budget`). Out of time it stops cleanly and queues a continuation (same run id), which goes on from the exact
+record; when the CRM throttles (`RateLimited`) it does the same with an SQS delay; at the budget it ends the run
+(`budget_exhausted`), and the next run continues from the checkpoints.
 
 Where the parts live: the job, config and result in `jobs`, the ports in `ports`, each step in `steps/`, saving and
 ending the run in `run_recorder`. This module starts the run, sequences the steps and turns what stopped it into the

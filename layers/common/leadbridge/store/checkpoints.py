@@ -5,10 +5,14 @@ Checkpoint item `PK=T#{tenant}#{crm}`, `SK=CKPT#{object}`:
   the first pull.
 - `reports_from`: set with the first `since` when the object starts syncing without an initial import; records whose
   last change is older were there before the connection and are not reported (overlap or not).
-- the pull in progress, saved after every page: `pull_since` (its lower bound), `page_token` (where to go on),
-  `pull_started` (when it began) and `newest_seen` (newest change time read so far). A run cut off at any point
-  resumes from the saved page: nothing is skipped, and the page that was being applied is applied again (a no-op:
-  the inbound kernel suppresses unchanged records by content hash).
+- the pull in progress, saved after every slice of a page: `pull_since` (its lower bound), `page_token` (the token
+  of the page to read: the one being applied, or the next), `page_applied_through` (the id of the last record of
+  that page already applied; None: none of it), `page_applied` (how many of its records that was), `pull_started`
+  (when it began) and `newest_seen` (newest change time read so far). A continuation reads the page again and goes
+  on after `page_applied_through`; when the CRM no longer returns that record in the page (deleted, or changed and
+  so moved on in the CRM's order), it applies the whole page again, a no-op for what was applied (the inbound kernel
+  suppresses unchanged records by content hash). A run killed between two saves goes on from the last one the same
+  way: nothing is skipped, at most one slice is applied again.
 
 Marks item `SK=CKPT#~marks`: when the connection last ran housekeeping, and which selection settings were synced.
 """
@@ -33,6 +37,8 @@ class Checkpoint(BaseModel):
     since: datetime | None = None
     pull_since: datetime | None = None
     page_token: str | None = None
+    page_applied_through: str | None = None  # id of the last record of `page_token`'s page already applied
+    page_applied: int = 0  # records of that page applied (0 when `page_applied_through` is None)
     pull_started: datetime | None = None
     newest_seen: datetime | None = None
     pull_run_id: str | None = None

@@ -1,7 +1,7 @@
 """Records deleted in the CRM, deleted in the app: step `deletions:{object}` (incremental runs) applies the ids the
 CRM reports deleted since the checkpoint; step `reconcile:{object}` (first, housekeeping and full runs) deletes the
 records the app has that the CRM no longer lists (deletion by absence, `RecordStates.live_ids` vs
-`Connector.all_ids`)."""
+`Connector.all_ids`). Both go through their list in slices with a time check before each (`RunScope.slices`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ def apply_reported_deletions(scope: RunScope, obj: CrmObject) -> None:
     if checkpoint.since is None:
         return
     since = max(EPOCH, checkpoint.since - scope.config.overlap)
-    for crm_id in scope.connector.deleted_since(obj, since):
-        scope.delete(obj, crm_id)
+    # A continuation reads the list again and applies it from the start: a deletion already reported is a no-op.
+    for part in scope.slices(scope.connector.deleted_since(obj, since)):
+        for crm_id in part:
+            scope.delete(obj, crm_id)
 
 
 def reconcile_deletions(scope: RunScope, obj: CrmObject) -> None:
@@ -27,6 +29,7 @@ def reconcile_deletions(scope: RunScope, obj: CrmObject) -> None:
     if not live:
         return
     in_crm = set(scope.connector.all_ids(obj))
-    for crm_id in live:
-        if crm_id not in in_crm:
+    # A continuation lists again: what was deleted is no longer live.
+    for part in scope.slices([crm_id for crm_id in live if crm_id not in in_crm]):
+        for crm_id in part:
             scope.delete(obj, crm_id)

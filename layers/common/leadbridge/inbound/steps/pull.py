@@ -1,5 +1,8 @@
 """Step `pull:{object}`: the CRM's changes since the object's checkpoint (minus an overlap), page by page through the
-inbound kernel, with the checkpoint saved after every page so a continuation goes on from the next one.
+inbound kernel. A page is applied in slices (`WorkerConfig.apply_slice` records, each one kernel call, so its store
+reads and writes stay batched) with a time check before each, and the checkpoint is saved after every slice: a run
+out of time stops between two slices and its continuation reads that page again and goes on after the last record
+applied (`store.checkpoints`), so a page longer than an invocation still gets done.
 
 When the pull completes the checkpoint becomes min(newest change seen, pull start): CRM clocks and paging are not
 exact, and the overlap re-reads are no-ops. A pull of the whole data set (first run with initial import, full run)
@@ -12,14 +15,13 @@ it is counted as skipped and not reported, though the overlap re-reads it; once 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from leadbridge.inbound.kernel import Applied, InboundResult
 from leadbridge.inbound.run_scope import RunScope
-from leadbridge.models.crm import CrmObject, CrmRecord
+from leadbridge.models.crm import ChangePage, CrmObject, CrmRecord
 from leadbridge.models.runs import ImportProgress, RunMode
 from leadbridge.models.time import as_utc
 from leadbridge.store.checkpoints import Checkpoint
@@ -58,38 +60,75 @@ def pull_changes(scope: RunScope, obj: CrmObject) -> None:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
         budget.check_room()
         page = connector.changes_since(obj, pull_since, checkpoint.page_token)
+        just_read = True  # read right after a check, so there is room for its first slice
         while True:
-            began = time.monotonic()
             # The next page is read while this one is applied: the run waits on the CRM or on the table, not on
-            # one after the other. The checkpoint still moves only after a page is applied.
-            ahead = None
-            if page.next_page_token is not None and budget.may_start_page():
+            # one after the other. The checkpoint still moves to it only once this page is applied.
+            ahead: Future[ChangePage] | None = None
+            if page.next_page_token is not None and budget.has_room():
                 ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
-            scope.apply_page(obj, _after_connection(scope, checkpoint, page.records))
-            newest = checkpoint.newest_seen
-            for record in page.records:
-                if record.updated_at is not None:
-                    stamp = as_utc(record.updated_at)
-                    newest = stamp if newest is None or stamp > newest else newest
-            checkpoint.newest_seen = newest
+            try:
+                _apply_in_slices(scope, obj, checkpoint, page.records, check_first=not just_read)
+            except BaseException:
+                # Stopped inside the page (the checkpoint is at its last applied record): a read ahead not started
+                # is dropped; one under way is waited for by the executor and wasted, one read.
+                if ahead is not None:
+                    ahead.cancel()
+                raise
             checkpoint.page_token = page.next_page_token
+            checkpoint.page_applied_through, checkpoint.page_applied = None, 0
             checkpoint.updated_at = svc.clock()
             if page.next_page_token is None:
-                started = checkpoint.pull_started or pull_since
+                newest, started = checkpoint.newest_seen, checkpoint.pull_started or pull_since
                 checkpoint.since = min(newest, started) if newest is not None else started
                 checkpoint.pull_since = checkpoint.pull_started = checkpoint.newest_seen = None
                 checkpoint.pull_run_id = None
             svc.checkpoints.save(checkpoint)
-            if obj in run.progress:
-                run.progress[obj].done += len(page.records)
             scope.recorder.save()
             if page.next_page_token is None:
                 return
+            just_read = ahead is None
             if ahead is None:
                 budget.check_room()  # out of time or budget: stops here, the checkpoint is at the next page
                 ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
             page = ahead.result()
-            budget.page_took((time.monotonic() - began) * 1000)
+
+
+def _apply_in_slices(
+    scope: RunScope, obj: CrmObject, checkpoint: Checkpoint, records: list[CrmRecord], *, check_first: bool
+) -> None:
+    """One page, in slices with a time check before each (`RunScope.slices`); not before the first when the page was
+    read right after a check (a check there would only waste that read). A page read ahead was let start a while
+    ago: its first slice is checked. After every slice but the page's last the checkpoint says how far into the page
+    the run is, so a continuation goes on from the exact record; the last slice is saved with the page (the caller
+    moves the checkpoint to the next page)."""
+    start = 0
+    if checkpoint.page_applied_through is not None:
+        # A continuation reading its page again: skip up to the last record applied. Not found (deleted, or changed
+        # and so moved on in the CRM's order): the page is applied again from its start, a no-op for what was.
+        ids = [record.id for record in records]
+        if checkpoint.page_applied_through in ids:
+            start = ids.index(checkpoint.page_applied_through) + 1
+        else:
+            checkpoint.page_applied = 0
+    todo = records[start:]
+    applied = 0
+    for part in scope.slices(todo, check_first=check_first):
+        scope.apply_page(obj, _after_connection(scope, checkpoint, part))
+        applied += len(part)
+        for record in part:
+            if record.updated_at is not None:
+                stamp = as_utc(record.updated_at)
+                if checkpoint.newest_seen is None or stamp > checkpoint.newest_seen:
+                    checkpoint.newest_seen = stamp
+        if obj in scope.run.progress:
+            scope.run.progress[obj].done += len(part)
+        if applied < len(todo):
+            checkpoint.page_applied_through = part[-1].id
+            checkpoint.page_applied += len(part)
+            checkpoint.updated_at = scope.svc.clock()
+            scope.svc.checkpoints.save(checkpoint)
+            scope.recorder.save()
 
 
 def pull_from(scope: RunScope, checkpoint: Checkpoint) -> datetime | None:
