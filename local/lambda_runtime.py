@@ -1,6 +1,15 @@
 """Runs template functions in-process the way Lambda would: handler module by file path, a Lambda context, and errors
 reported instead of crashing the caller.
 
+Timeout: each invocation runs on a thread of its own with the function's `Timeout` from template.yaml (or an override,
+`FunctionRuntime(timeouts=...)` / `runtime.timeout(function_id, seconds)`, for tests), and
+`context.get_remaining_time_in_millis()` counts down from it. When it passes, the caller gets Lambda's error
+(`Sandbox.Timedout: Task timed out after N.NN seconds`), so an SQS batch is not deleted and comes back after the
+visibility timeout, and the execution environment is not used again. Lambda would freeze and discard the abandoned
+code; a thread cannot be killed, so it is stopped at its next I/O instead: from the deadline on, every AWS call
+(botocore `before-send`) and every HTTP call through httpx made by that invocation, including the threads it started
+through a `ThreadPoolExecutor`, raises `InvocationAbandoned` (a BaseException, which no `except Exception` catches).
+
 Concurrency: the local gateway serves requests on many threads of one process, while Lambda gives every execution
 environment one event at a time. Two things keep overlapping invocations apart the way separate environments are:
 - each concurrent invocation of a function gets its own copy of the handler module (an "execution environment"
@@ -12,6 +21,7 @@ environment one event at a time. Two things keep overlapping invocations apart t
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import logging
 import sys
@@ -19,6 +29,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -39,7 +52,7 @@ class FakeLambdaContext:
     memory_limit_in_mb: int
     invoked_function_arn: str
     aws_request_id: str
-    timeout_seconds: int = 29
+    timeout_seconds: float = 29
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = ""
@@ -51,7 +64,9 @@ class FakeLambdaContext:
         self.log_stream_name = self.log_stream_name or f"local/[$LATEST]{uuid.uuid4().hex}"
 
     @classmethod
-    def for_function(cls, function_name: str, *, timeout_seconds: int = 29, memory_mb: int = 512) -> FakeLambdaContext:
+    def for_function(
+        cls, function_name: str, *, timeout_seconds: float = 29, memory_mb: int = 512
+    ) -> FakeLambdaContext:
         return cls(
             function_name=function_name,
             memory_limit_in_mb=memory_mb,
@@ -62,6 +77,48 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InvocationAbandoned(BaseException):
+    """Raised at the next AWS or HTTP call of an invocation past its timeout: Lambda would have frozen it there."""
+
+
+@dataclass
+class Deadline:
+    """One invocation's end. `stopped` lists the calls refused after it (e.g. `dynamodb.UpdateItem`)."""
+
+    function_id: str
+    request_id: str
+    at: float  # time.monotonic()
+    abandoned: bool = False
+    stopped: list[str] = field(default_factory=list)
+
+    def check(self, call: str) -> None:
+        if self.abandoned or time.monotonic() >= self.at:
+            self.stopped.append(call)
+            raise InvocationAbandoned(
+                f"{self.function_id} (request {self.request_id}) timed out; {call} was not made"
+            )
+
+
+_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("lambda_deadline", default=None)
+
+
+def check_deadline(call: str) -> None:
+    """Refuse `call` when the invocation this code runs for is past its timeout (a no-op outside invocations)."""
+    deadline = _deadline.get()
+    if deadline is not None:
+        deadline.check(call)
+
+
+@dataclass
+class AbandonedInvocation:
+    """An invocation that ran past its timeout: its thread, still running until its next I/O, and its deadline."""
+
+    function_id: str
+    request_id: str
+    thread: threading.Thread
+    deadline: Deadline
 
 
 class HandlerNotBuilt(LookupError):
@@ -81,6 +138,7 @@ class Invocation:
     result: Any = None
     error: str | None = None  # "ErrorType: message" for a raised exception
     not_built: bool = False
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -100,14 +158,42 @@ class FunctionRuntime:
     """Imports each template function's handler (per file version, one copy per concurrent invocation) and invokes it
     with a fake context."""
 
-    def __init__(self, template: SamTemplate, *, function_names: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        template: SamTemplate,
+        *,
+        function_names: dict[str, str] | None = None,
+        timeouts: dict[str, float] | None = None,
+    ) -> None:
         self.template = template
         self.functions = template.functions()
         self._function_names = function_names or {}
+        self._timeouts = dict(timeouts or {})  # seconds, by function id: overrides of the template's Timeout
         self._environments: dict[str, _Environments] = {}
         self._lock = threading.Lock()
+        self.abandoned: list[AbandonedInvocation] = []
         _ensure_on_path(COMMON_LAYER)
         isolate_powertools_router_state()
+        stop_abandoned_invocations_at_io()
+
+    def timeout_seconds(self, function_id: str) -> float:
+        """The function's timeout: the override, else its template `Timeout` (Globals merged in)."""
+        return self._timeouts.get(function_id, self.functions[function_id].timeout_seconds)
+
+    @contextmanager
+    def timeout(self, function_id: str, seconds: float) -> Iterator[None]:
+        """Invocations of `function_id` started inside get `seconds` instead of the template's Timeout (tests)."""
+        if function_id not in self.functions:
+            raise KeyError(f"{function_id} is not a function of the template")
+        saved = self._timeouts.get(function_id)
+        self._timeouts[function_id] = seconds
+        try:
+            yield
+        finally:
+            if saved is None:
+                self._timeouts.pop(function_id, None)
+            else:
+                self._timeouts[function_id] = saved
 
     def function_name(self, function_id: str) -> str:
         stage = self.template.parameters.get("Stage", "local")
@@ -161,14 +247,14 @@ class FunctionRuntime:
     def context(self, function_id: str) -> FakeLambdaContext:
         spec = self.functions[function_id]
         return FakeLambdaContext.for_function(
-            self.function_name(function_id), timeout_seconds=spec.timeout_seconds, memory_mb=spec.memory_mb
+            self.function_name(function_id), timeout_seconds=self.timeout_seconds(function_id), memory_mb=spec.memory_mb
         )
 
     def invoke(self, function_id: str, event: Any) -> Invocation:
-        context = self.context(function_id)
-        invocation = Invocation(function_id=function_id, request_id=context.aws_request_id)
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(function_id=function_id, request_id=request_id)
         try:
-            module = self._acquire(function_id)
+            module = self._acquire(function_id)  # the init phase: not counted in the timeout, as on Lambda
         except HandlerNotBuilt as exc:
             log.warning("%s: %s", function_id, exc)
             invocation.not_built = True
@@ -178,22 +264,54 @@ class FunctionRuntime:
             log.error("%s: init failed\n%s", function_id, traceback.format_exc())
             invocation.error = f"Runtime.ImportModuleError: {type(exc).__name__}: {exc}"
             return invocation
+        context = self.context(function_id)
+        context.aws_request_id = request_id
+        deadline = Deadline(function_id, request_id, context._deadline)
+        # The caller's context variables go along (as they would within one thread), plus this invocation's deadline.
+        variables = contextvars.copy_context()
+        thread = threading.Thread(
+            target=variables.run,
+            args=(self._run_handler, function_id, module, event, context, deadline, invocation),
+            name=f"lambda-{function_id}-{request_id[:8]}",
+            daemon=True,
+        )
+        thread.start()
+        thread.join(max(0.0, deadline.at - time.monotonic()))
+        if thread.is_alive() or invocation.timed_out:
+            deadline.abandoned = True
+            timeout = context.timeout_seconds
+            invocation.timed_out = True
+            invocation.result = None
+            invocation.error = f"Sandbox.Timedout: Task timed out after {timeout:.2f} seconds"
+            log.warning("%s (request %s) timed out after %.2f s: abandoned, its environment discarded",
+                        function_id, request_id, timeout)
+            with self._lock:
+                self.abandoned.append(AbandonedInvocation(function_id, request_id, thread, deadline))
+            return invocation  # the module is not released: Lambda starts a new environment after a timeout
+        self._release(function_id, module)
+        return invocation
+
+    def _run_handler(self, function_id: str, module: ModuleType, event: Any, context: FakeLambdaContext,
+                     deadline: Deadline, invocation: Invocation) -> None:
+        _deadline.set(deadline)
         try:
-            invocation.result = self._handler_of(function_id, module)(event, context)
+            result = self._handler_of(function_id, module)(event, context)
         except HandlerNotBuilt as exc:
             log.warning("%s: %s", function_id, exc)
             invocation.not_built = True
             invocation.error = str(exc)
+        except InvocationAbandoned as exc:
+            invocation.timed_out = True  # it may end so just before the caller stops waiting
+            log.info("abandoned invocation stopped: %s", exc)
         except Exception as exc:
+            if deadline.abandoned:
+                return  # nobody is waiting for it any more
             # Lambda logs the traceback to CloudWatch and reports the error type to the caller.
             log.error("%s (request %s) raised\n%s", function_id, context.aws_request_id, traceback.format_exc())
             invocation.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self._release(function_id, module)
-        if context.get_remaining_time_in_millis() == 0:
-            log.warning("%s ran longer than its %ss timeout; Lambda would have killed it", function_id,
-                        context.timeout_seconds)
-        return invocation
+        else:
+            if not deadline.abandoned:
+                invocation.result = result
 
 
 def _ensure_on_path(directory: Path) -> None:
@@ -239,6 +357,56 @@ class _PerThread:
 
     def __set__(self, instance: object, value: Any) -> None:
         self.values.value = value
+
+
+_stopping_installed = False
+_stopping_lock = threading.Lock()
+
+
+def stop_abandoned_invocations_at_io() -> None:
+    """Install, once per process, the checks that stop an abandoned invocation at its next I/O (see the module doc).
+
+    - botocore: every client created from now on gets a `before-send` handler (each attempt of each AWS call);
+    - httpx: `Client.send` checks first (every CRM call goes through an httpx client);
+    - `ThreadPoolExecutor.submit` runs the task in a copy of the submitter's context variables, so the threads an
+      invocation starts (read-ahead, batched writes) carry its deadline. Local only: Lambda freezes the whole process.
+    """
+    global _stopping_installed
+    with _stopping_lock:
+        if _stopping_installed:
+            return
+        import botocore.session
+        import httpx
+
+        create_client = botocore.session.Session.create_client
+
+        def create_client_with_deadline(self: Any, *args: Any, **kwargs: Any) -> Any:
+            client = create_client(self, *args, **kwargs)
+            client.meta.events.register("before-send", _before_send)
+            return client
+
+        botocore.session.Session.create_client = create_client_with_deadline  # type: ignore[method-assign]
+
+        send = httpx.Client.send
+
+        def send_with_deadline(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+            check_deadline(f"HTTP {request.method} {request.url.host}{request.url.path}")
+            return send(self, request, **kwargs)
+
+        httpx.Client.send = send_with_deadline  # type: ignore[method-assign]
+
+        submit = ThreadPoolExecutor.submit
+
+        def submit_in_context(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+        ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign,assignment]
+        _stopping_installed = True
+
+
+def _before_send(event_name: str = "", **_: Any) -> None:
+    # event_name is "before-send.<service>.<Operation>"
+    check_deadline(event_name.removeprefix("before-send."))
 
 
 _ROUTER_STATE = ("current_event", "lambda_context")

@@ -1,6 +1,7 @@
 """Lambda's SQS event source mapping, locally: template SQS events deliver batches from moto to consumer functions.
 
-Like Lambda: successful messages are deleted; a raised error fails the whole batch; with
+Like Lambda: successful messages are deleted; a raised error, or an invocation past the function's Timeout (the
+runtime abandons it: `local.lambda_runtime`), fails the whole batch; with
 `FunctionResponseTypes: [ReportBatchItemFailures]` only the reported `batchItemFailures` stay (a malformed report fails
 the batch). Failed messages become visible again after the visibility timeout (short locally), and moto's redrive
 policy (maxReceiveCount from template.yaml) moves poison messages to the DLQ.
