@@ -5,6 +5,7 @@ Lambda's remaining time injected.
 
 - A slice stops before a lead when the remaining time is short, and its continuation starts at that exact lead.
 - A redelivered job starts where the run stands, never at the job's own first lead: nothing is exported twice.
+- A job dead-lettered after its last failed delivery fails the run; redriving it resumes the run.
 - A crash after leads were exported but before the run was saved (the run store failing) is completed by the
   redelivery, which counts those leads from their recorded outcomes without a CRM call.
 """
@@ -26,6 +27,7 @@ from leadbridge.export.bulk import (
     BulkExportConfig,
     BulkExportJob,
     BulkExportServices,
+    fail_bulk_job,
     lease_id,
     process_bulk_job,
     start_bulk_export,
@@ -166,3 +168,20 @@ def test_a_second_worker_on_the_same_run_steps_aside(bulk: tuple[BulkExportServi
     leases.release(TENANT, "superoffice", lease_id(run.id), "another-worker")
     finished = process_bulk_job(svc, job, remaining_ms=remaining())
     assert finished is not None and finished.state.value == "succeeded"
+
+
+def test_a_dead_lettered_job_fails_the_run_and_its_redrive_resumes_it(
+    bulk: tuple[BulkExportServices, Jobs, Env],
+) -> None:
+    svc, jobs, env = bulk
+    run = start_bulk_export(svc, TENANT, leads(3))
+    job = jobs.take()
+
+    fail_bulk_job(svc, job, "CrmUnavailable")  # the last delivery failed: the job goes to ExportDLQ
+
+    failed = svc.runs.get(TENANT, run.id)
+    assert failed is not None and failed.state.value == "failed" and failed.errors[-1].code == "dead_lettered"
+    resumed = process_bulk_job(svc, job, remaining_ms=remaining())  # an operator redrives the DLQ
+    assert resumed is not None and resumed.state.value == "succeeded" and resumed.finished_at is not None
+    assert resumed.export is not None and resumed.export.totals.created == 3
+    assert len(companies(env)) == 3

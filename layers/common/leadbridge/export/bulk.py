@@ -234,7 +234,7 @@ def process_bulk_job(
         if run is None or run.export is None:
             log.warning("bulk export job for an unknown run; dropped", extra={"run_id": job.run_id})
             return None
-        if run.state.finished:
+        if run.state.finished and not _dead_lettered(run):
             return None
         continue_after = _work(svc, run, remaining_ms, config)
     finally:
@@ -256,7 +256,7 @@ def _work(
     assert run.export is not None
     progress = run.export
     now = svc.clock()
-    run.state = RunState.RUNNING
+    run.state, run.finished_at = RunState.RUNNING, None
     run.started_at = run.started_at or now
     run.updated_at = now
     progress.slices += 1
@@ -419,6 +419,11 @@ def _fail(svc: BulkExportServices, run: SyncRun, code: str, message: str, *, hin
     if len(run.errors) < MAX_RUN_ERRORS:
         run.errors.append(RunError(at=now, code=code, message=f"the run stopped: {text}"))
     svc.runs.save(run)
+
+
+def _dead_lettered(run: SyncRun) -> bool:
+    """A run failed only because its job was dead-lettered: a redrive of that job (docs/operations.md) resumes it."""
+    return run.state is RunState.FAILED and bool(run.errors) and run.errors[-1].code == "dead_lettered"
 
 
 def fail_bulk_job(svc: BulkExportServices, job: BulkExportJob, reason: str) -> None:
