@@ -118,3 +118,61 @@ def test_an_id_whose_writer_stopped_after_its_pointer_is_written_on_the_next_app
     assert [c.crm_id for c in everything(feed)] == ["1", "2", "3", "4"]
     after = feed.read(TENANT, cursor=cursor, limit=10, now=datetime.now(UTC) + timedelta(minutes=1))
     assert [c.crm_id for c in after.items] == ["2", "3", "4"]  # a reader already past "1" sees them
+
+
+def big_change(crm_id: str) -> ChangeEvent:
+    """A change with ~50 fields, as a company with every custom field mapped carries."""
+    event = change(crm_id)
+    return event.model_copy(update={"fields": {f"field_{i}": f"value {i} of {crm_id} " * 4 for i in range(50)}})
+
+
+def test_a_page_of_a_thousand_changes_is_a_few_items_read_back_in_order_across_them(
+    feed: DynamoChangeFeed, table: Table
+) -> None:
+    page = [big_change(str(i)) for i in range(1000)]
+    feed.append(page, exclusive=True)
+
+    chunks = list(table.query_all(tenant_pk(TENANT), sk_prefix="CHG#"))
+    assert 2 <= len(chunks) <= 15  # ~300 KB each, under DynamoDB's 400 KB item limit
+    assert all(len(str(c["events"]).encode()) <= 300_000 for c in chunks)
+    assert [c.crm_id for c in everything(feed, limit=137)] == [str(i) for i in range(1000)]
+    assert [c.fields for c in everything(feed, limit=500)] == [c.fields for c in page]
+
+
+def test_a_cursor_inside_a_chunk_goes_on_from_the_next_change_after_more_appends(feed: DynamoChangeFeed) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    feed.append([change(str(i)) for i in range(5)])
+    first = feed.read(TENANT, cursor=None, limit=2, now=later)
+    feed.append([change("5"), change("6")])
+
+    second = feed.read(TENANT, cursor=first.next_cursor, limit=4, now=later)
+    third = feed.read(TENANT, cursor=second.next_cursor, limit=4, now=later)
+
+    assert [c.crm_id for c in first.items] == ["0", "1"] and first.has_more
+    assert [c.crm_id for c in second.items] == ["2", "3", "4", "5"] and second.has_more
+    assert [c.crm_id for c in third.items] == ["6"] and not third.has_more
+
+
+def test_under_the_run_lease_pointers_are_written_in_batches_and_replays_still_add_nothing(
+    feed: DynamoChangeFeed, table: Table
+) -> None:
+    calls: dict[str, int] = {}
+    table.client.meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update({event_name: calls.get(event_name, 0) + 1})
+    )
+    page = [change(str(i)) for i in range(60)]
+
+    feed.append(page, exclusive=True)
+    feed.append(page, exclusive=True)  # the run resumed after a kill
+    feed.append([change("5")])  # a webhook with the same change
+
+    assert not any(name.endswith(".PutItem") for name in calls)
+    assert [c.crm_id for c in everything(feed, limit=500)] == [str(i) for i in range(60)]
+
+
+def test_changes_written_one_item_each_before_chunks_are_still_read(feed: DynamoChangeFeed, table: Table) -> None:
+    old = change("old")
+    table.put({"PK": tenant_pk(TENANT), "SK": f"CHG#{1:020d}", "event": old.model_dump(mode="json", exclude_none=True)})
+    feed.append([change("new")])
+
+    assert [c.crm_id for c in everything(feed)] == ["old", "new"]

@@ -236,3 +236,26 @@ def test_store_outage_is_a_503_with_the_error_shape(call, monkeypatch):
     status, body = call()
     assert status == 503
     assert body["error"]["code"] == "store_unavailable"
+
+
+def test_an_entry_written_before_its_nested_parts_were_one_string_reads_as_it_was(call, aws):
+    boto3.client("dynamodb").put_item(
+        TableName=aws.table_name,
+        Item={
+            "PK": {"S": "T#acme"}, "SK": {"S": "LOG#2025-03-01T12:00:00.000000Z#01OLD"}, "id": {"S": "01OLD"},
+            "time": {"S": "2025-03-01T12:00:00.000000Z"}, "tenant": {"S": "acme"}, "crm": {"S": "superoffice"},
+            "direction": {"S": "from_crm"}, "trigger": {"S": "schedule"}, "action": {"S": "read"},
+            "outcome": {"S": "failed"}, "object": {"S": "company"},
+            "error": {"M": {"code": {"S": "invalid_value"}, "message": {"S": "not a date"}}},
+            "fields_written": {"L": [{"S": "company_name"}]},
+        },
+    )  # fmt: skip
+    runtime.sync_log().write(entry(1))
+
+    status, body = call({"limit": "10"})
+
+    assert status == 200
+    old = next(i for i in body["items"] if i["id"] == "01OLD")
+    assert old["error"]["code"] == "invalid_value" and old["fields_written"] == ["company_name"]
+    new = next(i for i in body["items"] if i["id"] != "01OLD")
+    assert new["fields_written"] == ["Name", "OrgNr"]

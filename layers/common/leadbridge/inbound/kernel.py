@@ -64,6 +64,12 @@ class InboundContext:
     manual: bool = False  # a run an admin started: its log entries say `manual`, as `/sync-runs` does
 
     @property
+    def holds_run_lease(self) -> bool:
+        """A scheduled run applies records only while it holds the connection's run lease (`inbound.worker`): no
+        other run writes this connection's feed pointers and record states meanwhile, so they are written in batches."""
+        return self.source is ChangeSource.SCHEDULE and self.run_id is not None
+
+    @property
     def trigger(self) -> Trigger:
         if self.source is ChangeSource.WEBHOOK:
             return Trigger.WEBHOOK
@@ -171,7 +177,7 @@ def _apply_batch(
             decisions.append(_Decision(failed, entry=_failure_entry(ctx, record.object, record.id, code, message)))
 
     # Report, log, then remember: a run killed in between reports again (same event ids) rather than never.
-    _report(svc, [event for d in decisions for event in d.result.events])
+    _report(svc, [event for d in decisions for event in d.result.events], exclusive=ctx.holds_run_lease)
     entries = [d.entry for d in decisions if d.entry is not None]
     if entries:
         svc.log.write_many(entries)
@@ -179,7 +185,7 @@ def _apply_batch(
     if new_states:
         # Guarded: a newer change stored meanwhile (a webhook racing this run) keeps its state; the app orders the
         # two by `crm_updated_at`.
-        svc.states.save_many(new_states)
+        svc.states.save_many(new_states, exclusive=ctx.holds_run_lease)
     return [d.result for d in decisions]
 
 
@@ -381,12 +387,12 @@ def _next_state(ctx: InboundContext, record: CrmRecord, hashes: Mapping[str, str
     )
 
 
-def _report(svc: InboundServices, events: Sequence[ChangeEvent]) -> None:
+def _report(svc: InboundServices, events: Sequence[ChangeEvent], *, exclusive: bool = False) -> None:
     """On the change feed, then on the bus. Before the record states are stored, so that a failure or a kill makes
     the retry report again: at least once, never lost."""
     if not events:
         return
-    svc.feed.append(events)
+    svc.feed.append(events, exclusive=exclusive)
     svc.publisher.publish([AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events])
 
 

@@ -29,10 +29,12 @@ The 37 catalogue fields (prog id in the seed's SuperOffice setup → app field):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from types import NoneType, UnionType
+from functools import cache
+from types import MappingProxyType, NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, model_validator
@@ -277,10 +279,12 @@ def _kind_of(annotation: Any) -> AppFieldKind:
     return AppFieldKind.TEXT
 
 
-def app_fields(obj: CrmObject) -> dict[str, AppFieldKind]:
-    """The mappable app fields of an app object and their value kinds (for mapping validation and the UI)."""
+@cache
+def app_fields(obj: CrmObject) -> Mapping[str, AppFieldKind]:
+    """The mappable app fields of an app object and their value kinds (for mapping validation and the UI). Worked
+    out once per object: inbound mapping asks for every record. Read-only."""
     model = APP_MODELS[obj]
-    return {name: _kind_of(info.annotation) for name, info in model.model_fields.items()}
+    return MappingProxyType({name: _kind_of(info.annotation) for name, info in model.model_fields.items()})
 
 
 def app_record(obj: CrmObject, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,25 +1,35 @@
 """The change feed: every inbound change, in order, for apps that poll (`GET /changes`) instead of subscribing to
 the bus.
 
-Items: `PK=T#{tenant}`, `SK=CHG#{seq}` with a TTL. `seq` is the write time in nanoseconds-ish (microseconds * 1000
-plus three random digits), so it needs no counter item and no coordination between writers. Concurrent writers can
-commit out of seq order by the duration of one put, so a reader only sees changes older than `SETTLE`: a cursor
-never skips a change that commits late with a smaller seq.
+Items: `PK=T#{tenant}`, `SK=CHG#{seq}` with a TTL, each holding the changes of one append (up to ~300 KB of them, as
+one JSON string): a page of 1,000 changes is a few items, not 1,000, and one string costs DynamoDB and boto3 far less
+to (de)serialise than a nested map per change. `seq` is the write time in nanoseconds-ish (microseconds * 1000 plus
+three random digits), so it needs no counter item and no coordination between writers. Concurrent writers can commit
+out of seq order by the duration of one put, so a reader only sees changes older than `SETTLE`: a cursor never skips
+a change that commits late with a smaller seq. A cursor is a chunk's seq and how many of its changes were read.
 
-Each event id is in the feed once: beside every change a pointer `SK=CHGID#{event id}` (same TTL, holding the
-change's seq) is written first, on the condition that none exists, then the change. A replayed page (a run resumed
-after a kill, a redelivered webhook) reports the same ids again; the feed skips them, while the bus may deliver them
-again (at least once, de-duplicated by id). Pointers sort after every `CHG#` key, so a feed read never sees them.
-(Not a transaction: DynamoDB would do, but the local stack's moto copies the whole table for every transaction.)
+Each event id is in the feed once: beside every change a pointer `SK=CHGID#{event id}` (same TTL, holding the seq of
+the chunk with the change) is written first, then the chunks. A replayed page (a run resumed after a kill, a
+redelivered webhook) reports the same ids again; the feed skips them, while the bus may deliver them again (at least
+once, de-duplicated by id). A writer stopped between its pointers and its chunk leaves pointers to a missing chunk:
+the next append of those ids writes them again, at a new position (cursors already past the old one see them).
+Pointers sort after every `CHG#` key, so a feed read never sees them.
+
+Claims: a writer that may race another (a webhook) claims each id with a conditional put (only if absent, or still
+naming the lost chunk it named); a writer that holds the connection's run lease (`exclusive`) is the only one
+appending those records' pages, so it writes its pointers in batches, unconditionally, after reading them. (Not a
+transaction: DynamoDB would do, but the local stack's moto copies the whole table for every transaction.)
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from leadbridge.errors import Conflict, InvalidCursor
 from leadbridge.models.changes import ChangeEvent, ChangeFeedPage
@@ -44,6 +54,8 @@ MAX_LIMIT = 500
 _SEQ_DIGITS = 20
 _PREFIX = "CHG#"
 _CLAIM_CONCURRENCY = 8  # conditional puts in flight (they cannot be batched)
+_CHUNK_BYTES = 300_000  # DynamoDB's item limit is 400 KB
+_CHUNKS_PER_QUERY = 4
 
 
 def new_seq(now_ns: int | None = None) -> int:
@@ -61,83 +73,149 @@ class DynamoChangeFeed:
         self._table = table
         self._ttl_days = ttl_days
 
-    def append(self, events: Sequence[ChangeEvent]) -> None:
-        """Append the events whose id the feed does not hold yet, in their order (ids already there are skipped)."""
+    def append(self, events: Sequence[ChangeEvent], *, exclusive: bool = False) -> None:
+        """Append the events whose id the feed does not hold yet, in their order (ids already there are skipped).
+        `exclusive`: the caller holds the run lease of these events' connection (see the module's docstring)."""
         unique: dict[tuple[str, str], ChangeEvent] = {}
         for event in events:
             unique.setdefault((event.tenant, event.id), event)
         if not unique:
             return
         held = self._held(list(unique.values()))
-        # Claim each id with its pointer (written only if absent, or still naming the lost change it named), then
-        # write the changes of the ids claimed. A writer stopped in between leaves a pointer without its change: the
-        # next append of that id finds it so and writes the change again, at a new position (cursors already past
-        # the old one see it).
-        claims: list[tuple[ChangeEvent, int, int | None]] = []
-        seq = 0
+        claims: list[tuple[ChangeEvent, int | None]] = []  # (event, seq of the lost chunk its pointer names)
         for event in unique.values():
             old = held.get(_pointer(event), -1)
             if old is None:
                 continue  # in the feed
-            # Strictly increasing within one append: no two items share a key, and the order is kept.
-            seq = max(new_seq(), seq + 1)
-            claims.append((event, seq, old if old >= 0 else None))
+            claims.append((event, old if old >= 0 else None))
         if not claims:
             return
-        if len(claims) > 1:
-            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
-        with ThreadPoolExecutor(max_workers=min(_CLAIM_CONCURRENCY, len(claims))) as pool:
-            won = list(pool.map(self._claim, claims))
+        # Strictly increasing seqs within one append: no two chunks share a key, and the order is kept.
+        planned: list[tuple[int, list[ChangeEvent], list[str]]] = []
+        seq = 0
+        for chunk, encoded in _chunks([event for event, _old in claims]):
+            seq = max(new_seq(), seq + 1)
+            planned.append((seq, chunk, encoded))
+        seq_of = {event.id: chunk_seq for chunk_seq, chunk, _ in planned for event in chunk}
+        if exclusive:
+            pointers = [self._pointer_item(event, seq_of[event.id]) for event, _old in claims]
+            self._table.write_many(puts=pointers)
+            won = {event.id for event, _old in claims}
+        else:
+            won = self._claim_each([(event, seq_of[event.id], old) for event, old in claims])
         items: list[Item] = []
-        for (event, seq, _old), ok in zip(claims, won, strict=True):
-            if not ok:
-                continue  # another writer appended this id meanwhile
-            item: Item = {"event": event.model_dump(mode="json", exclude_none=True), TTL_ATTRIBUTE: self._expiry()}
-            item.update(change_key(event.tenant, seq))
+        for chunk_seq, chunk, encoded in planned:
+            kept = [text for event, text in zip(chunk, encoded, strict=True) if event.id in won]
+            if not kept:
+                continue  # another writer appended these ids meanwhile
+            item: Item = {"events": "[" + ",".join(kept) + "]", "count": len(kept), TTL_ATTRIBUTE: self._expiry()}
+            item.update(change_key(chunk[0].tenant, chunk_seq))
             items.append(item)
         self._table.write_many(puts=items)
 
     def _held(self, events: Sequence[ChangeEvent]) -> dict[tuple[str, str], int | None]:
-        """Pointer key → None when the change is in the feed, or the seq of a pointer whose change is missing."""
+        """Pointer key → None when the change is in the feed, or the seq of a pointer whose chunk is missing."""
         pointers = self._table.get_many([change_id_key(e.tenant, e.id) for e in events], consistent=True)
         if not pointers:
             return {}
-        changes = [{PK: str(p[PK]), SK: _sk(int(p["seq"]))} for p in pointers]
-        present = {(str(i[PK]), str(i[SK])) for i in self._table.get_many(changes, consistent=True)}
-        return {
-            (str(p[PK]), str(p[SK])): None if (key[PK], key[SK]) in present else int(p["seq"])
-            for p, key in zip(pointers, changes, strict=True)
+        chunks = {(str(p[PK]), _sk(int(p["seq"]))) for p in pointers}
+        present = {
+            (str(i[PK]), str(i[SK]))
+            for i in self._table.get_many([{PK: pk, SK: sk} for pk, sk in chunks], consistent=True, attributes=(PK, SK))
         }
+        return {
+            (str(p[PK]), str(p[SK])): None if (str(p[PK]), _sk(int(p["seq"]))) in present else int(p["seq"])
+            for p in pointers
+        }
+
+    def _claim_each(self, claims: Sequence[tuple[ChangeEvent, int, int | None]]) -> set[str]:
+        """Conditional puts of the pointers; the ids this writer won."""
+        if len(claims) > 1:
+            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+        with ThreadPoolExecutor(max_workers=min(_CLAIM_CONCURRENCY, len(claims))) as pool:
+            won = list(pool.map(self._claim, claims))
+        return {event.id for (event, _seq, _old), ok in zip(claims, won, strict=True) if ok}
 
     def _claim(self, claim: tuple[ChangeEvent, int, int | None]) -> bool:
         event, seq, old = claim
-        pointer: Item = {"seq": seq, TTL_ATTRIBUTE: self._expiry()}
-        pointer.update(change_id_key(event.tenant, event.id))
         condition = ITEM_NOT_EXISTS if old is None else Condition("#s = :s", names={"#s": "seq"}, values={":s": old})
         try:
-            self._table.put(pointer, condition=condition)
+            self._table.put(self._pointer_item(event, seq), condition=condition)
         except Conflict:
             return False
         return True
+
+    def _pointer_item(self, event: ChangeEvent, seq: int) -> Item:
+        pointer: Item = {"seq": seq, TTL_ATTRIBUTE: self._expiry()}
+        pointer.update(change_id_key(event.tenant, event.id))
+        return pointer
 
     def _expiry(self) -> int:
         return expires_at(self._ttl_days)
 
     def read(self, tenant: str, *, cursor: str | None, limit: int = 100, now: datetime | None = None) -> ChangeFeedPage:
         limit = max(1, min(limit, MAX_LIMIT))
-        after = _cursor_seq(tenant, cursor) if cursor else -1
+        after, taken = _cursor_position(tenant, cursor) if cursor else (-1, None)
         upto = seq_at((now or datetime.now(UTC)) - SETTLE)
-        if after >= upto:
-            return ChangeFeedPage(items=[], next_cursor=_cursor(tenant, after), has_more=False)
-        page = self._table.query(
-            tenant_pk(tenant),
-            sk_between=(_sk(after + 1), _sk(upto)),
-            limit=limit,
-            consistent=True,
-        )
-        items = [ChangeEvent.model_validate(item["event"]) for item in page.items]
-        last = int(str(page.items[-1][SK])[len(_PREFIX) :]) if page.items else after
-        return ChangeFeedPage(items=items, next_cursor=_cursor(tenant, last), has_more=page.last_key is not None)
+        # A chunk read in part (`taken` of its changes) is read again from its start; else the next chunk on.
+        first = after if taken is not None else after + 1
+        if first > upto:
+            return ChangeFeedPage(items=[], next_cursor=_cursor(tenant, after, taken), has_more=False)
+        items: list[ChangeEvent] = []
+        position = (after, taken)
+        for seq, events in self._chunks_between(tenant, first, upto):
+            skip = taken if seq == after and taken is not None else 0
+            rest = events[skip:]
+            if len(items) >= limit:
+                if rest:
+                    return ChangeFeedPage(items=items, next_cursor=_cursor(tenant, *position), has_more=True)
+                continue
+            room = limit - len(items)
+            items += rest[:room]
+            if len(rest) > room:  # the page ends inside this chunk
+                return ChangeFeedPage(items=items, next_cursor=_cursor(tenant, seq, skip + room), has_more=True)
+            position = (seq, None)
+        return ChangeFeedPage(items=items, next_cursor=_cursor(tenant, *position), has_more=False)
+
+    def _chunks_between(self, tenant: str, first: int, upto: int) -> Iterator[tuple[int, list[ChangeEvent]]]:
+        start: dict[str, str] | None = None
+        while True:
+            page = self._table.query(
+                tenant_pk(tenant),
+                sk_between=(_sk(first), _sk(upto)),
+                limit=_CHUNKS_PER_QUERY,
+                start_key=start,
+                consistent=True,
+            )
+            for item in page.items:
+                yield int(str(item[SK])[len(_PREFIX) :]), _events(item)
+            if page.last_key is None:
+                return
+            start = page.last_key
+
+
+def _chunks(events: Sequence[ChangeEvent]) -> Iterator[tuple[list[ChangeEvent], list[str]]]:
+    """The events in chunks of at most `_CHUNK_BYTES` of JSON, each with the events' JSON texts."""
+    chunk: list[ChangeEvent] = []
+    texts: list[str] = []
+    size = 0
+    for event in events:
+        text = event.model_dump_json(exclude_none=True)
+        if chunk and size + len(text.encode()) > _CHUNK_BYTES:
+            yield chunk, texts
+            chunk, texts, size = [], [], 0
+        chunk.append(event)
+        texts.append(text)
+        size += len(text.encode()) + 1
+    if chunk:
+        yield chunk, texts
+
+
+def _events(item: Item) -> list[ChangeEvent]:
+    if "events" in item:
+        raw: list[Any] = json.loads(str(item["events"]))
+        return [ChangeEvent.model_validate(e) for e in raw]
+    return [ChangeEvent.model_validate(item["event"])]  # an item written before chunks: one change
 
 
 def _pointer(event: ChangeEvent) -> tuple[str, str]:
@@ -153,16 +231,24 @@ def _scope(tenant: str) -> str:
     return f"changes:{tenant}"
 
 
-def _cursor(tenant: str, seq: int) -> str:
-    return encode_cursor({"seq": str(seq)}, scope=_scope(tenant))
+def _cursor(tenant: str, seq: int, taken: int | None = None) -> str:
+    key = {"seq": str(seq)} if taken is None else {"seq": str(seq), "taken": str(taken)}
+    return encode_cursor(key, scope=_scope(tenant))
 
 
-def _cursor_seq(tenant: str, cursor: str) -> int:
-    key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": ""})
+def _cursor_position(tenant: str, cursor: str) -> tuple[int, int | None]:
+    """(seq of the chunk, how many of its changes were read: None for all)."""
+    try:
+        key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": ""})
+        taken = None
+    except InvalidCursor:
+        key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": "", "taken": ""})
+        taken = key["taken"]
     raw = key["seq"]
-    if not (raw == "-1" or (raw.isdigit() and len(raw) <= _SEQ_DIGITS)):
+    bad_taken = taken is not None and not (taken.isdigit() and len(taken) <= 6)
+    if not (raw == "-1" or (raw.isdigit() and len(raw) <= _SEQ_DIGITS)) or bad_taken:
         raise InvalidCursor(
             "The cursor is malformed.",
             errors=[{"loc": ["query", "cursor"], "type": "invalid_cursor", "message": "not a change feed position"}],
         )
-    return int(raw)
+    return int(raw), int(taken) if taken is not None else None

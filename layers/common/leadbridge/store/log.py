@@ -6,6 +6,7 @@ Items: `PK=T#{tenant}`, `SK=LOG#{time}#{id}`; with a lead id also `GSI3PK=T#{ten
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,8 @@ from leadbridge.store.table import (
 )
 
 MAX_LIMIT = 200
+_DOC = "doc"
+_NESTED = ("error", "fields_written", "fields_skipped", "match", "details")
 _KEY_ATTRIBUTES = {PK, SK, "GSI3PK", "GSI3SK", TTL_ATTRIBUTE}
 # With a filter, DynamoDB evaluates `Limit` items before filtering; read in larger batches to fill pages quickly.
 _FILTERED_BATCH = 100
@@ -59,6 +62,12 @@ class DynamoSyncLog:
         item: Item = {
             k: v for k, v in entry.model_dump(mode="json", exclude={"time"}).items() if v is not None and v != []
         }
+        # The nested parts (fields written and skipped, the error, match and details) as one JSON string: they are
+        # only ever read whole, and a list of ~50 field names costs DynamoDB's and boto3's (de)serializers far more
+        # as a list attribute than as a string. The scalars stay attributes: queries filter on them.
+        nested = {k: item.pop(k) for k in _NESTED if k in item}
+        if nested:
+            item[_DOC] = json.dumps(nested, separators=(",", ":"))
         item["time"] = iso(at)
         item.update(log_key(entry.tenant, at, entry.id))
         if entry.app_id:
@@ -155,4 +164,7 @@ def _filter(status: Outcome | None, obj: CrmObject | None) -> Condition | None:
 
 
 def _entry(item: Item) -> SyncLogEntry:
-    return SyncLogEntry.model_validate({k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES})
+    data = {k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES and k != _DOC}
+    if _DOC in item:
+        data.update(json.loads(str(item[_DOC])))
+    return SyncLogEntry.model_validate(data)  # an entry written before `doc` holds its nested parts as attributes

@@ -65,7 +65,7 @@ class EventPublisher(Protocol):
 class ChangeFeed(Protocol):
     """The pollable change feed (`store.changes.DynamoChangeFeed`)."""
 
-    def append(self, events: Sequence[ChangeEvent]) -> None: ...
+    def append(self, events: Sequence[ChangeEvent], *, exclusive: bool = False) -> None: ...
 
     def read(self, tenant: str, *, cursor: str | None, limit: int = 100, now: datetime | None = None) -> ChangeFeedPage:
         """Changes after `cursor` (from the start of retention without one), oldest first. Raises InvalidCursor for
@@ -89,9 +89,9 @@ class RecordStates(Protocol):
         """Store `state` unless the stored one has a newer CRM time (False: it was stale)."""
         ...
 
-    def save_many(self, states: Sequence[RecordState]) -> set[StateKey]:
+    def save_many(self, states: Sequence[RecordState], *, exclusive: bool = False) -> set[StateKey]:
         """`save` for many records (each key at most once), in as few calls as the store allows; returns the keys
-        that were stale and not stored."""
+        that were stale and not stored. `exclusive`: the caller holds the connection's run lease (batched writes)."""
         ...
 
     def delete(self, tenant: str, crm: str, obj: CrmObject, crm_id: str) -> None: ...

@@ -336,11 +336,21 @@ class Table:
 
     # -- batches (no conditions; DynamoDB's own limits per call, unprocessed parts sent again) --
 
-    def get_many(self, keys: Sequence[Mapping[str, str]], *, consistent: bool = False) -> list[Item]:
-        """The items that exist among `keys`, in no particular order."""
+    def get_many(
+        self, keys: Sequence[Mapping[str, str]], *, consistent: bool = False, attributes: Sequence[str] = ()
+    ) -> list[Item]:
+        """The items that exist among `keys`, in no particular order; only `attributes` of them when given (e.g.
+        the keys alone, to learn which exist without reading large items)."""
         found: list[Item] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
-            request = {"Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]], "ConsistentRead": consistent}
+            request: dict[str, Any] = {
+                "Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]],
+                "ConsistentRead": consistent,
+            }
+            if attributes:
+                names = {f"#a{i}": name for i, name in enumerate(attributes)}
+                request["ProjectionExpression"] = ", ".join(names)
+                request["ExpressionAttributeNames"] = names
             for resp in self._until_processed(self.client.batch_get_item, {self.name: request}, "UnprocessedKeys"):
                 found += [_deser_map(i) for i in resp.get("Responses", {}).get(self.name, [])]
         return found
