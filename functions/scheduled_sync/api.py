@@ -93,7 +93,8 @@ def post_sync_run(
 @app.get(
     "/sync-runs",
     summary="List recent sync runs",
-    description="Runs of the tenant's connection, newest first, with their state and counts. Page with `next_cursor`.",
+    description="Runs of the tenant's connection, newest first, with their state and counts: sync runs (`kind: sync`) "
+    "and bulk exports (`kind: export`). Page with `next_cursor`.",
     tags=["sync runs"],
     security=SECURED,
     responses={
@@ -116,7 +117,9 @@ def list_sync_runs(
     summary="Show a sync run",
     description="State (`queued`, `running`, `continued`, `succeeded`, `failed`), counts per object (read, "
     "created, updated, unchanged, deleted, skipped, failed), progress of an initial import or full run against its "
-    "estimated total, CRM calls used of the budget, and the first errors.",
+    "estimated total, CRM calls used of the budget, and the first errors. A bulk export (`kind: export`, "
+    "`POST /exports`) shows its leads in `export.totals`: done, created, linked, updated, unchanged, "
+    "needs_decision, failed.",
     tags=["sync runs"],
     security=SECURED,
     responses={
