@@ -153,21 +153,33 @@ def test_a_cursor_inside_a_chunk_goes_on_from_the_next_change_after_more_appends
     assert [c.crm_id for c in third.items] == ["6"] and not third.has_more
 
 
-def test_under_the_run_lease_pointers_are_written_in_batches_and_replays_still_add_nothing(
+def test_under_the_run_lease_a_page_costs_no_item_per_change_beyond_its_chunk_and_replays_add_nothing(
     feed: DynamoChangeFeed, table: Table
 ) -> None:
-    calls: dict[str, int] = {}
-    table.client.meta.events.register(
-        "before-call.dynamodb", lambda event_name, **_: calls.update({event_name: calls.get(event_name, 0) + 1})
-    )
     page = [change(str(i)) for i in range(60)]
 
     feed.append(page, exclusive=True)
     feed.append(page, exclusive=True)  # the run resumed after a kill
-    feed.append([change("5")])  # a webhook with the same change
+    feed.append([change("5")])  # a webhook with the same change, before the run stored its state
 
-    assert not any(name.endswith(".PutItem") for name in calls)
+    kinds = sorted(str(i["SK"]).split("#")[0] for i in table.query_all(tenant_pk(TENANT), sk_prefix="CHG"))
+    assert kinds == ["CHG", "CHGRUN"]  # one chunk, and the run's last append: no pointer per change
     assert [c.crm_id for c in everything(feed, limit=500)] == [str(i) for i in range(60)]
+
+
+def test_a_run_stopped_between_naming_its_chunks_and_writing_them_writes_them_on_its_replay(
+    feed: DynamoChangeFeed, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed.append([change("1")], exclusive=True)
+    real = table.write_many
+    monkeypatch.setattr(table, "write_many", lambda puts=(), deletes=(): None)  # killed before the chunk
+    feed.append([change("2"), change("3")], exclusive=True)
+    monkeypatch.setattr(table, "write_many", real)
+
+    feed.append([change("2"), change("3")], exclusive=True)  # the replay
+    feed.append([change("3")])  # and a webhook repeating the last one
+
+    assert [c.crm_id for c in everything(feed)] == ["1", "2", "3"]
 
 
 def test_changes_written_one_item_each_before_chunks_are_still_read(feed: DynamoChangeFeed, table: Table) -> None:

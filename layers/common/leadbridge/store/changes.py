@@ -8,17 +8,20 @@ three random digits), so it needs no counter item and no coordination between wr
 out of seq order by the duration of one put, so a reader only sees changes older than `SETTLE`: a cursor never skips
 a change that commits late with a smaller seq. A cursor is a chunk's seq and how many of its changes were read.
 
-Each event id is in the feed once: beside every change a pointer `SK=CHGID#{event id}` (same TTL, holding the seq of
-the chunk with the change) is written first, then the chunks. A replayed page (a run resumed after a kill, a
-redelivered webhook) reports the same ids again; the feed skips them, while the bus may deliver them again (at least
-once, de-duplicated by id). A writer stopped between its pointers and its chunk leaves pointers to a missing chunk:
-the next append of those ids writes them again, at a new position (cursors already past the old one see them).
-Pointers sort after every `CHG#` key, so a feed read never sees them.
-
-Claims: a writer that may race another (a webhook) claims each id with a conditional put (only if absent, or still
-naming the lost chunk it named); a writer that holds the connection's run lease (`exclusive`) is the only one
-appending those records' pages, so it writes its pointers in batches, unconditionally, after reading them. (Not a
-transaction: DynamoDB would do, but the local stack's moto copies the whole table for every transaction.)
+Each event id is in the feed once. A writer that may race another (a webhook) claims each id with a pointer
+`SK=CHGID#{event id}` (same TTL, holding the seq of the chunk with the change), written with a conditional put (only
+if absent, or still naming a lost chunk) before the chunk. A writer stopped between its pointer and its chunk leaves a
+pointer to a missing chunk: the next append of that id writes it again, at a new position (cursors already past the
+old one see it). A run holding the connection's lease (`exclusive`) is the only run appending that connection's
+changes, and a run re-reports only the batch it was applying when it stopped (the kernel stores a batch's record
+states before it reports the next): so instead of a pointer per change it keeps one item, `SK=CHGRUN#{crm}`,
+naming the chunks and ids of its last append, written before them. The next append (a resumed run, or a webhook)
+leaves out those ids whose chunk is there, and the ids webhooks claimed. A replayed page (a run resumed after a kill,
+a redelivered webhook) adds nothing to the feed, while the bus may deliver its changes again (at least once,
+de-duplicated by id). The one overlap left: a webhook reporting a change while a run is between reporting the same
+change and storing its state, where the run's append was not its last; the feed then holds that id twice. Pointers
+sort after every `CHG#` key, so a feed read never sees them. (Not a transaction: DynamoDB would do, but the local
+stack's moto copies the whole table for every transaction.)
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from leadbridge.store.table import (
     Table,
     change_id_key,
     change_key,
+    change_run_key,
     decode_cursor,
     encode_cursor,
     expires_at,
@@ -81,11 +85,18 @@ class DynamoChangeFeed:
             unique.setdefault((event.tenant, event.id), event)
         if not unique:
             return
-        held = self._held(list(unique.values()))
+        connections = {(event.tenant, event.crm) for event in unique.values()}
+        for tenant, crm in connections:
+            mine = [event for event in unique.values() if (event.tenant, event.crm) == (tenant, crm)]
+            self._append_connection(tenant, crm, mine, exclusive=exclusive)
+
+    def _append_connection(self, tenant: str, crm: str, events: Sequence[ChangeEvent], *, exclusive: bool) -> None:
+        in_feed = self._in_last_run_append(tenant, crm)
+        held = self._held([event for event in events if event.id not in in_feed])
         claims: list[tuple[ChangeEvent, int | None]] = []  # (event, seq of the lost chunk its pointer names)
-        for event in unique.values():
+        for event in events:
             old = held.get(_pointer(event), -1)
-            if old is None:
+            if event.id in in_feed or old is None:
                 continue  # in the feed
             claims.append((event, old if old >= 0 else None))
         if not claims:
@@ -96,12 +107,16 @@ class DynamoChangeFeed:
         for chunk, encoded in _chunks([event for event, _old in claims]):
             seq = max(new_seq(), seq + 1)
             planned.append((seq, chunk, encoded))
-        seq_of = {event.id: chunk_seq for chunk_seq, chunk, _ in planned for event in chunk}
         if exclusive:
-            pointers = [self._pointer_item(event, seq_of[event.id]) for event, _old in claims]
-            self._table.write_many(puts=pointers)
+            record: Item = {
+                "chunks": json.dumps([[chunk_seq, [e.id for e in chunk]] for chunk_seq, chunk, _ in planned]),
+                TTL_ATTRIBUTE: self._expiry(),
+            }
+            record.update(change_run_key(tenant, crm))
+            self._table.put(record)
             won = {event.id for event, _old in claims}
         else:
+            seq_of = {event.id: chunk_seq for chunk_seq, chunk, _ in planned for event in chunk}
             won = self._claim_each([(event, seq_of[event.id], old) for event, old in claims])
         items: list[Item] = []
         for chunk_seq, chunk, encoded in planned:
@@ -109,9 +124,19 @@ class DynamoChangeFeed:
             if not kept:
                 continue  # another writer appended these ids meanwhile
             item: Item = {"events": "[" + ",".join(kept) + "]", "count": len(kept), TTL_ATTRIBUTE: self._expiry()}
-            item.update(change_key(chunk[0].tenant, chunk_seq))
+            item.update(change_key(tenant, chunk_seq))
             items.append(item)
         self._table.write_many(puts=items)
+
+    def _in_last_run_append(self, tenant: str, crm: str) -> set[str]:
+        """The ids of the last append of a run holding the connection's lease whose chunk was written."""
+        record = self._table.get(change_run_key(tenant, crm), consistent=True)
+        if record is None:
+            return set()
+        chunks: list[tuple[int, list[str]]] = [(int(s), list(ids)) for s, ids in json.loads(str(record["chunks"]))]
+        keys = [{PK: tenant_pk(tenant), SK: _sk(chunk_seq)} for chunk_seq, _ in chunks]
+        present = {str(i[SK]) for i in self._table.get_many(keys, consistent=True, attributes=(SK,))}
+        return {event_id for chunk_seq, ids in chunks if _sk(chunk_seq) in present for event_id in ids}
 
     def _held(self, events: Sequence[ChangeEvent]) -> dict[tuple[str, str], int | None]:
         """Pointer key → None when the change is in the feed, or the seq of a pointer whose chunk is missing."""

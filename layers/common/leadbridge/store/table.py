@@ -163,6 +163,12 @@ def change_id_key(tenant: str, event_id: str) -> Key:
     return {PK: tenant_pk(tenant), SK: f"CHGID#{part(event_id, 'event_id')}"}
 
 
+def change_run_key(tenant: str, crm: str) -> Key:
+    """The change feed's record of the last append a run holding the connection's lease made (its chunks and ids).
+    Its SK sorts after every `CHG#{seq}`, so feed reads never see it."""
+    return {PK: tenant_pk(tenant), SK: f"CHGRUN#{part(crm, 'crm')}"}
+
+
 def webhook_event_key(tenant: str, crm: str, event_id: str) -> Key:
     return {PK: tenant_crm_pk(tenant, crm), SK: f"EVT#{part(event_id, 'event_id')}"}
 
