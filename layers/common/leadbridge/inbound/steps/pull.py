@@ -45,6 +45,8 @@ def pull_changes(scope: RunScope, obj: CrmObject) -> None:
             update={
                 "pull_since": wanted,
                 "page_token": None,
+                "page_applied_through": None,
+                "page_applied": 0,
                 "pull_started": svc.clock(),
                 "newest_seen": None,
                 "pull_run_id": run.id,
