@@ -1,7 +1,8 @@
 """A sync never outlives its Lambda (issue #19, target 4): a page longer than one invocation's time is applied in
 slices across invocations, each stopping before its deadline, and continues from the exact record.
 
-Same parts as tests/integration/test_sync_worker.py (the SuperOffice sandbox over HTTP, DynamoDB and SQS in moto),
+Same parts as tests/integration/test_sync_worker.py (tests/support/sync_world.py: the SuperOffice sandbox over HTTP,
+DynamoDB and SQS in moto),
 with pages of 50 and slices of 10. Time is an injected countdown, never slept: each invocation starts with
 `INVOCATION_MS` left and every record the inbound kernel reads costs `RECORD_MS` (the kernel reads the record states
 of each slice once, so that is where the cost is charged). The worker times its steps by that same countdown.
@@ -18,20 +19,18 @@ from leadbridge.inbound.ports import InboundServices
 from leadbridge.inbound.worker import RunJob, WorkerConfig
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.runs import RunState
-from leadbridge.store.links import LinkStore
-from leadbridge.store.table import Table
+from local.aws import LocalResources
 from local.sandbox.superoffice import SuperOfficeSandbox
-from tests.integration.test_sync_worker import (
+from tests.support.superoffice_connector import CTX
+from tests.support.sync_world import (
     CRM,
     TENANT,
     HookedConnector,
-    RecordingBus,
     World,
+    assert_no_spec_violations,
     by_record,
-    inbound_settings,
+    new_world,
 )
-from tests.integration.test_sync_worker import sandbox as sandbox  # the module-scoped SuperOffice sandbox fixture
-from tests.support.superoffice_connector import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 PAGE = 50
 SLICE = 10
@@ -95,24 +94,16 @@ class ReadLog(HookedConnector):
         return super().changes_since(*args, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SuperOfficeSandbox]:
+    with SuperOfficeSandbox(webhook_delay_factor=0.01) as server:
+        yield server
+
+
 @pytest.fixture
-def timed(aws: Any, sandbox: SuperOfficeSandbox) -> Iterator[tuple[World, Clock]]:
-    sandbox.reset()
-    app = sandbox.register_app([REDIRECT_URI])
-    sandbox.add_customer(CTX, "Deadline AS", api_host=0)
-    sandbox.add_user(CTX, ADMIN_EMAIL, associate_id=ADMIN_ID, full_name="Tony Young", is_admin=True)
-    so = SoEnv(sandbox=sandbox, client_id=app.client_id, client_secret=app.client_secret)
-    connector, _tokens = so.connector(page_size=PAGE)
-    world = World(
-        sb=sandbox,
-        table=Table(aws.table_name),
-        connector=ReadLog(connector),
-        links=LinkStore(Table(aws.table_name)),
-        bus=RecordingBus(),
-        queue_url=aws.sync_queue_url,
-        settings=inbound_settings(),
-        config=WorkerConfig(reserve_ms=RESERVE_MS, apply_slice=SLICE),
-    )
+def timed(aws: LocalResources, sandbox: SuperOfficeSandbox) -> Iterator[tuple[World, Clock]]:
+    world = new_world(aws, sandbox, page_size=PAGE, config=WorkerConfig(reserve_ms=RESERVE_MS, apply_slice=SLICE))
+    world.connector = ReadLog(world.connector.connector)
     clock = Clock()
     inbound = world.inbound
     world.inbound = InboundServices(
@@ -124,6 +115,7 @@ def timed(aws: Any, sandbox: SuperOfficeSandbox) -> Iterator[tuple[World, Clock]
     )
     yield world, clock
     sandbox.clear_faults()
+    assert_no_spec_violations(sandbox)
 
 
 def run_to_the_end(world: World, clock: Clock, job: RunJob) -> list[RunState | None]:
