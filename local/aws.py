@@ -33,6 +33,8 @@ LOCAL_AWS_ENV = {
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "eu-west-1",
     "AWS_REGION": "eu-west-1",
+    # moto is not AWS: on a busy machine a batch of large items can take seconds (leadbridge.aws_clients).
+    "LEADBRIDGE_AWS_READ_TIMEOUT": "60",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "leadbridge",
 }

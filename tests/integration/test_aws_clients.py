@@ -5,6 +5,7 @@ here), still ends as a clear error from the adapter."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "common" / "leadbridg
 def assert_shared_config(client: Any) -> None:
     config = client.meta.config
     assert config.connect_timeout == aws_clients.CONNECT_TIMEOUT_S == 2
-    assert config.read_timeout == aws_clients.READ_TIMEOUT_S == 5
+    # The local stack sets a longer read timeout for moto (local/aws.py); AWS gets the 5 s default.
+    assert config.read_timeout == float(os.environ[aws_clients.READ_TIMEOUT_VARIABLE]) == 60
+    assert aws_clients.READ_TIMEOUT_S == 5
     assert config.retries == {"mode": "standard", "total_max_attempts": aws_clients.MAX_ATTEMPTS}
     assert aws_clients.MAX_ATTEMPTS == 3
     assert config.tcp_keepalive is True
@@ -107,3 +110,11 @@ def test_an_item_without_its_sort_key_is_refused_by_dynamodb_with_the_reason(aws
 def test_an_empty_secret_name_is_no_stored_credentials(aws: LocalResources) -> None:
     with pytest.raises(ConnectionMissing):
         SecretsManagerStore().get_json("")
+
+
+def test_without_the_local_stack_setting_a_client_waits_5_s_for_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(aws_clients.READ_TIMEOUT_VARIABLE)
+    assert aws_clients.client("sqs").meta.config.read_timeout == 5
+    monkeypatch.setenv(aws_clients.READ_TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ValueError, match="LEADBRIDGE_AWS_READ_TIMEOUT must be a number of seconds"):
+        aws_clients.client("sqs")

@@ -17,6 +17,7 @@ hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
+READ_TIMEOUT_VARIABLE = "LEADBRIDGE_AWS_READ_TIMEOUT"
 MAX_ATTEMPTS = 3  # the first call included (botocore's `max_attempts` would count retries only)
 
 CONFIG = Config(
@@ -53,4 +55,17 @@ def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
 def client(service: str) -> Any:
     """A new client of `service` with the shared config (region, credentials and endpoint from the environment)."""
     factory: Any = boto3.client  # the typed overloads above stand in for boto3's literal ones
-    return factory(service, config=CONFIG)
+    return factory(service, config=_config())
+
+
+def _config() -> Config:
+    """`CONFIG`, with the read timeout of `LEADBRIDGE_AWS_READ_TIMEOUT` (seconds) when set: the local stack's moto on
+    a busy 2-core machine can take seconds over a batch that AWS answers in milliseconds (local/aws.py sets it)."""
+    raw = os.environ.get(READ_TIMEOUT_VARIABLE)
+    if not raw:
+        return CONFIG
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{READ_TIMEOUT_VARIABLE} must be a number of seconds, not {raw!r}") from None
+    return CONFIG.merge(Config(read_timeout=seconds))
