@@ -259,3 +259,46 @@ def test_an_entry_written_before_its_nested_parts_were_one_string_reads_as_it_wa
     assert old["error"]["code"] == "invalid_value" and old["fields_written"] == ["company_name"]
     new = next(i for i in body["items"] if i["id"] != "01OLD")
     assert new["fields_written"] == ["Name", "OrgNr"]
+
+
+def inbound_entry(i: int, *, outcome: Outcome = Outcome.SUCCESS, **overrides: Any) -> SyncLogEntry:
+    values: dict[str, Any] = {
+        "time": T0 + timedelta(microseconds=i), "tenant": "acme", "crm": "superoffice",
+        "direction": Direction.FROM_CRM, "trigger": Trigger.SCHEDULE, "action": Action.READ, "outcome": outcome,
+        "object": CrmObject.COMPANY, "crm_id": str(5000 + i), "fields_written": ["company_name"], "run_id": "run-9",
+    }  # fmt: skip
+    values.update(overrides)
+    return SyncLogEntry(**values)
+
+
+def test_a_page_of_inbound_entries_is_a_few_items_and_reads_back_entry_by_entry(call, aws):
+    page = [inbound_entry(i) for i in range(400)]
+    page += [inbound_entry(400 + i, outcome=Outcome.FAILED, error=LogError(code="invalid_value", message="x"))
+             for i in range(3)]  # fmt: skip
+    page += [inbound_entry(410, app_id="lead-7")]  # the lead's entry stays its own item (its index)
+    runtime.sync_log().write_many(page)
+
+    items = boto3.client("dynamodb").scan(TableName=aws.table_name)["Items"]
+    assert len(items) == 3  # 400 successes, 3 failures, the lead's entry
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        status, body = call({"limit": "37", **({"cursor": cursor} if cursor else {})})
+        assert status == 200
+        seen += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(e["crm_id"] for e in seen) == sorted(e.crm_id or "" for e in page)
+    assert len({e["id"] for e in seen}) == len(page)
+    assert [e["time"] for e in seen] == sorted((e["time"] for e in seen), reverse=True)
+
+    status, failed = call({"status": "failed", "limit": "2"})
+    assert [e["outcome"] for e in failed["items"]] == ["failed", "failed"] and failed["next_cursor"]
+    status, rest = call({"status": "failed", "limit": "2", "cursor": failed["next_cursor"]})
+    assert status == 200 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert rest["items"][0]["error"]["code"] == "invalid_value"
+    status, lead = call({"lead_id": "lead-7"})
+    assert [e["crm_id"] for e in lead["items"]] == ["5410"]
+    status, after = call({"since": (T0 + timedelta(seconds=1)).isoformat()})
+    assert status == 200 and after["items"] == []

@@ -37,6 +37,9 @@ from leadbridge.store.table import (
 
 MAX_LIMIT = 200
 _DOC = "doc"
+_GROUP = "entries"  # a group item: its entries, newest first, as one JSON string
+_GROUP_BYTES = 300_000
+_TAKEN = "taken"  # in a cursor: entries of the group item it names already returned
 _NESTED = ("error", "fields_written", "fields_skipped", "match", "details")
 _KEY_ATTRIBUTES = {PK, SK, "GSI3PK", "GSI3SK", TTL_ATTRIBUTE}
 # With a filter, DynamoDB evaluates `Limit` items before filtering; read in larger batches to fill pages quickly.
@@ -54,8 +57,35 @@ class DynamoSyncLog:
         )
 
     def write_many(self, entries: Sequence[SyncLogEntry]) -> None:
-        """Entries of a page of records, 25 to a call. Entry ids are fresh UUIDs, so no existence check is needed."""
-        self._table.write_many(puts=[self._item(entry) for entry in entries])
+        """Entries of a page of records, 25 items to a call. Entry ids are fresh ULIDs, so no existence check is
+        needed. Entries of no lead that share what a query filters on (outcome, object; also direction, trigger,
+        action, run) are written together as one group item of up to ~300 KB, at the time of the newest: a page of
+        1,000 CRM records the app has never exported is a few items, not 1,000. An entry of a lead stays one item:
+        the lead's log is read through its index."""
+        singles: list[Item] = []
+        groups: dict[tuple[Any, ...], list[SyncLogEntry]] = {}
+        for entry in entries:
+            if entry.app_id:
+                singles.append(self._item(entry))
+            else:
+                groups.setdefault(_group_key(entry), []).append(entry)
+        for group in groups.values():
+            if len(group) == 1:
+                singles.append(self._item(group[0]))
+            else:
+                singles += [self._group_item(part) for part in _parts(group)]
+        self._table.write_many(puts=singles)
+
+    def _group_item(self, entries: Sequence[SyncLogEntry]) -> Item:
+        at = max(as_utc(e.time) for e in entries)
+        newest = max(entries, key=lambda e: (as_utc(e.time), e.id))
+        item = self._item(newest.model_copy(update={"time": at}))
+        for name in ("crm_id", "correlation_id", "crm_calls", _DOC, "id"):
+            item.pop(name, None)
+        # Newest first, as queries return them; one time for all: `since`/`until` select a group whole.
+        ordered = sorted(entries, key=lambda e: (as_utc(e.time), e.id), reverse=True)
+        item[_GROUP] = json.dumps([e.model_copy(update={"time": at}).model_dump(mode="json") for e in ordered])
+        return item
 
     def _item(self, entry: SyncLogEntry) -> Item:
         at = as_utc(entry.time)
@@ -99,12 +129,19 @@ class DynamoSyncLog:
             prefixed["GSI3SK"] = "LOG#"
         bounds = (f"LOG#{iso(since)}" if since else "LOG#", f"LOG#{iso(until)}#{HIGH}" if until else f"LOG#{HIGH}")
         scope = "|".join(["synclog", tenant, lead_id or "", status or "", object or "", bounds[0], bounds[1]])
-        start = decode_cursor(cursor, scope=scope, exact=exact, prefixed=prefixed) if cursor else None
+        start = _decode(cursor, scope=scope, exact=exact, prefixed=prefixed) if cursor else None
         condition = _filter(status, object)
 
-        # One item more than asked tells whether another page exists, so next_cursor is null exactly at the end.
+        # A cursor inside a group item (`taken` of its entries returned): read again from that item, skipping them.
+        taken = 0
+        if start is not None and _TAKEN in start:
+            taken = int(start.pop(_TAKEN))
+            bounds = (bounds[0], start[SK])
+            start = None
+
+        # One entry more than asked tells whether another page exists, so next_cursor is null exactly at the end.
         wanted = limit + 1
-        found: list[Item] = []
+        found: list[tuple[Item, int, SyncLogEntry]] = []  # (item, position in it, entry)
         while len(found) < wanted:
             page = self._table.query(
                 partition,
@@ -115,17 +152,22 @@ class DynamoSyncLog:
                 start_key=start,
                 filter=condition,
             )
-            found.extend(page.items)
+            for item in page.items:
+                skip = taken if taken and not found and start is None and item[SK] == bounds[1] else 0
+                found += [(item, n, entry) for n, entry in enumerate(_entries(item)) if n >= skip]
             if page.last_key is None:
                 break
             start = page.last_key
 
-        items = found[:limit]
+        kept = found[:limit]
         next_cursor = None
         if len(found) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor({a: last[a] for a in (*exact, *prefixed)}, scope=scope)
-        return SyncLogPage(items=[_entry(i) for i in items], next_cursor=next_cursor)
+            item, position, _ = kept[-1]
+            key = {a: str(item[a]) for a in (*exact, *prefixed)}
+            if _GROUP in item and position + 1 < len(_entries(item)):
+                key[_TAKEN] = str(position + 1)
+            next_cursor = encode_cursor(key, scope=scope)
+        return SyncLogPage(items=[entry for _item, _position, entry in kept], next_cursor=next_cursor)
 
 
 def _check_arguments(limit: int, since: datetime | None, until: datetime | None) -> None:
@@ -163,8 +205,40 @@ def _filter(status: Outcome | None, obj: CrmObject | None) -> Condition | None:
     return condition
 
 
-def _entry(item: Item) -> SyncLogEntry:
+def _entries(item: Item) -> list[SyncLogEntry]:
+    if _GROUP in item:
+        return [SyncLogEntry.model_validate(e) for e in json.loads(str(item[_GROUP]))]
     data = {k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES and k != _DOC}
     if _DOC in item:
         data.update(json.loads(str(item[_DOC])))
-    return SyncLogEntry.model_validate(data)  # an entry written before `doc` holds its nested parts as attributes
+    return [SyncLogEntry.model_validate(data)]  # an entry written before `doc` holds its nested parts as attributes
+
+
+def _group_key(entry: SyncLogEntry) -> tuple[Any, ...]:
+    return (entry.tenant, entry.crm, entry.direction, entry.trigger, entry.action, entry.outcome, entry.object,
+            entry.run_id)  # fmt: skip
+
+
+def _parts(entries: Sequence[SyncLogEntry]) -> list[list[SyncLogEntry]]:
+    """The entries in parts of at most `_GROUP_BYTES` of JSON (DynamoDB's item limit is 400 KB)."""
+    parts: list[list[SyncLogEntry]] = [[]]
+    size = 0
+    for entry in entries:
+        length = len(entry.model_dump_json()) + 1
+        if parts[-1] and size + length > _GROUP_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(entry)
+        size += length
+    return parts
+
+
+def _decode(cursor: str, *, scope: str, exact: Key, prefixed: Key) -> Key:
+    """A cursor after an item, or inside a group item (with how many of its entries were returned)."""
+    try:
+        return decode_cursor(cursor, scope=scope, exact=exact, prefixed=prefixed)
+    except InvalidInput:
+        key = decode_cursor(cursor, scope=scope, exact=exact, prefixed={**prefixed, _TAKEN: ""})
+        if not key[_TAKEN].isdigit() or len(key[_TAKEN]) > 6:
+            raise
+        return key
