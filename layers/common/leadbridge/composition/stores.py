@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 
 from leadbridge.composition.cache import cached
 from leadbridge.config import settings
-from leadbridge.store.log import DynamoSyncLog
-from leadbridge.store.ports import SyncLog
-from leadbridge.store.table import Table
 
+# Adapters are imported inside their factories: importing a store pulls in boto3 and the models it stores, which a
+# function that never uses it should not pay for at cold start (tests/unit/test_cold_imports.py).
 if TYPE_CHECKING:
     from leadbridge.inbound.webhook_intake import WebhookSecrets
     from leadbridge.store.checkpoints import DynamoCheckpointStore
@@ -25,18 +24,24 @@ if TYPE_CHECKING:
         MessageQueue,
         RecordStates,
         SettingsStore,
+        SyncLog,
         WebhookEventClaims,
     )
     from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
+    from leadbridge.store.table import Table
 
 
 @cached
 def table() -> Table:
+    from leadbridge.store.table import Table
+
     return Table(settings().table_name)
 
 
 @cached
 def sync_log() -> SyncLog:
+    from leadbridge.store.log import DynamoSyncLog
+
     return DynamoSyncLog(table(), ttl_days=settings().sync_log_ttl_days)
 
 
