@@ -261,8 +261,8 @@ AREAS = (  # (label, path fragments of the function's file), first match wins
 
 def _area(filename: str, name: str) -> str:
     if filename == "~":  # built-ins: say what they wait for
-        if "acquire" in name or "wait" in name:
-            return "waiting on a lock (threads handing work over)"
+        if "acquire" in name or "wait" in name or "_queue" in name:
+            return "waiting (locks, queues: an idle thread, e.g. the read-ahead reader between pages)"
         if "recv" in name or "send" in name or "select" in name or "poll" in name or "connect" in name:
             return "network I/O (CRM sandbox and moto on loopback)"
         if "json" in name or "scanner" in name or "encode" in name:
@@ -669,6 +669,21 @@ def _render_profile(profile: dict[str, Any] | None) -> str:
     replay_rows = "\n".join(f"| {k} | {v['count']:,} | {v['seconds']:.1f} s | {v.get('errors', 0)} |"
                             for k, v in sorted(replay.items(), key=lambda kv: -kv[1]["seconds"]))  # fmt: skip
     aws_total = sum(v["seconds"] for v in aws.values())
+    case = (profile["case"], profile["accounts"], 0)
+    same = [p for p in _kept() if (p["case"], p["accounts"], p["latency_ms"]) == case]
+    floor = ""
+    if same:
+        lb_ms = 1000 / statistics.median(p["leadbridge_rps"] for p in same)
+        tap_ms = 1000 / statistics.median(p["tap_rps"] for p in same)
+        moto_ms = 1000 * replay_total / records
+        floor = (
+            f"Per record, at 0 ms: leadbridge's run {lb_ms:.2f} ms (median of its pairs), of which moto alone needs "
+            f"{moto_ms:.2f} ms ({moto_ms / lb_ms:.0%}) for the same requests; the whole tap run {tap_ms:.2f} ms. moto "
+            "answers from one process on the 2 cores the worker also uses, so while leadbridge sends these requests "
+            f"to moto its records/s cannot pass about {1000 / moto_ms:,.0f} here (a ratio of {tap_ms / moto_ms:.2f} "
+            "against the tap's median) even if its own work cost nothing; in AWS that time is DynamoDB's and "
+            "EventBridge's, spread over their fleet."
+        )
     crm_total = sum(v["seconds"] for v in crm.values())
     return f"""
 ### Where leadbridge's time goes
@@ -692,6 +707,8 @@ handling; AWS's own service time would replace it in a deployment).
 | AWS request | count | moto alone | answers ≥ 400 |
 |---|---|---|---|
 {replay_rows}
+
+{floor}
 
 CPU and waits by area (self time in every profiled thread, {profile['profile']['threads']} threads):
 
