@@ -64,7 +64,7 @@ def receive_webhook(crm: str, connection_key: str) -> Response[Any]:
             event.headers or {},
             raw_body,
             verifiers=_verifier,
-            connections=runtime.connection_store(),
+            connections=runtime.webhook_connections(),
             secrets=runtime.webhook_secrets(),
             queue=runtime.webhook_queue(),
             log=runtime.sync_log(),
