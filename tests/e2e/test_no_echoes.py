@@ -142,11 +142,11 @@ def test_superoffice_a_replayed_page_leaves_each_change_once_in_the_feed(
     real = records.DynamoRecordStates.save_many
     calls = {"n": 0}
 
-    def lost_once(self: records.DynamoRecordStates, states: Any) -> Any:
+    def lost_once(self: records.DynamoRecordStates, states: Any, **options: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:  # the page was reported; remembering it fails: the job is retried
             raise StoreUnavailable("injected: the table is unreachable")
-        return real(self, states)
+        return real(self, states, **options)
 
     monkeypatch.setattr(records.DynamoRecordStates, "save_many", lost_once)
     run_id = so.start_run()
