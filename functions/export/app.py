@@ -8,10 +8,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from leadbridge import export as domain
 from leadbridge import lifecycle, runtime
@@ -146,6 +142,13 @@ def export_lead(
     _same_lead(lead_id, body.lead, ["lead"])
     if idempotency_key is None:
         return domain.export_lead(services, caller.tenant_id, body, crm=crm, correlation_id=logger.get_correlation_id())
+    # Imported here: Powertools' idempotency package loads its DynamoDB layer and boto3 (~0.1 s of cold start) for
+    # the requests that send an Idempotency-Key only.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     resolved = crm or services.active_crm(caller.tenant_id)
     idempotent = runtime.idempotent_export()
     idempotent.config.register_lambda_context(app.lambda_context)

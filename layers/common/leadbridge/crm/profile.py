@@ -8,10 +8,12 @@ through its `CrmProvider` (`leadbridge.crm.defaults` looks them up by name).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.settings import SettingsDocument
+
+if TYPE_CHECKING:  # imported where used: functions that never read settings skip their models at cold start
+    from leadbridge.models.settings import SettingsDocument
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def field_mapping(app: str | list[str], crm: str, **extra: Any) -> dict[str, Any
 
 def generic_settings(crm: str) -> SettingsDocument:
     """The settings a tenant of a CRM without its own defaults starts from: every object off, nothing mapped."""
+    from leadbridge.models.settings import SettingsDocument
+
     return SettingsDocument.model_validate(
         {
             "crm": crm,

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,8 +41,10 @@ from leadbridge.errors import LeadbridgeError, WebhookRejected
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
-from leadbridge.store.ports import MessageQueue
 from leadbridge.store.queue import SEND_BATCH_MAX_BYTES, QueueMessage
+
+if TYPE_CHECKING:  # store.ports loads every stored model (settings, runs, changes): not the intake's cold start
+    from leadbridge.store.ports import MessageQueue
 
 QUEUED_WEBHOOK_VERSION = 1
 # Connection keys are generated URL-safe tokens; anything else is answered without a table read.

@@ -1,0 +1,108 @@
+"""Cold start guard (issue #19, target 6): importing a function's handler module, in a fresh interpreter as Lambda
+does, loads none of the modules deferred to first use. Behavioural, not timed: benchmarks/bench_cold_start.py
+measures the time.
+
+What is deferred, and why (docs/operations.md, "Cold start"):
+- `phonenumbers` (E.164 formatting, `leadbridge.mapping.phones`): only when a phone field is mapped;
+- the CRM packages (`leadbridge.crm.superoffice`, `leadbridge.crm.salesforce`), authlib and httpx: only when a
+  request reaches a CRM (the provider registry imports a CRM's package on first lookup);
+- Powertools' idempotency utility (its DynamoDB layer): only for `POST /leads/{id}/export` with an Idempotency-Key;
+- Powertools' OpenAPI models: only to write the OpenAPI document (`scripts/generate_openapi.py`);
+- the token vault and the sync log adapter: built by their factories on first use;
+- for the webhook intake, which only verifies and queues: the settings models, every store port, mapping and the
+  inbound kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.template import expand_globals, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DEFERRED_EVERYWHERE = (
+    "phonenumbers",
+    "leadbridge.crm.superoffice",
+    "leadbridge.crm.salesforce",
+    "authlib",
+    "httpx",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.event_handler.openapi.models",
+    "leadbridge.store.vault",
+    "leadbridge.store.log",
+)
+DEFERRED_BY_FUNCTION = {
+    "WebhookIntakeFunction": (
+        "leadbridge.models.settings",
+        "leadbridge.store.ports",
+        "leadbridge.mapping",
+        "leadbridge.inbound.kernel",
+    ),
+}
+
+# Prints the modules loaded by importing the handler file the way Lambda does (code directory and layer on the path).
+PROBE = """
+import importlib.util, json, sys
+module_file, code_dir, layer = sys.argv[1:4]
+sys.path[:0] = [code_dir, layer]
+spec = importlib.util.spec_from_file_location("handler_under_test", module_file)
+module = importlib.util.module_from_spec(spec)
+sys.modules["handler_under_test"] = module
+spec.loader.exec_module(module)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _functions() -> dict[str, tuple[Path, Path]]:
+    template = expand_globals(load_template(ROOT / "template.yaml"))
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        code_dir = ROOT / str(props["CodeUri"])
+        module = str(props["Handler"]).rpartition(".")[0]
+        found[logical_id] = (code_dir / f"{module.replace('.', '/')}.py", code_dir)
+    return found
+
+
+FUNCTIONS = _functions()
+
+
+def _loaded(module_file: Path, code_dir: Path) -> set[str]:
+    # A clean environment: no PYTHONPATH from the test run, tracing off (on, Powertools' Tracer patches httpx and
+    # requests in; a deployed function pays that with the bare handler too).
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "LAMBDA_TASK_ROOT"}}
+    env.update(POWERTOOLS_TRACE_DISABLED="true", AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(module_file), str(code_dir), str(ROOT / "layers" / "common")],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _loads(loaded: set[str], package: str) -> bool:
+    return any(name == package or name.startswith(f"{package}.") for name in loaded)
+
+
+def test_every_function_of_the_template_is_checked() -> None:
+    assert len(FUNCTIONS) >= 10
+    assert set(DEFERRED_BY_FUNCTION) <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_importing_the_handler_loads_nothing_deferred_to_first_use(function: str) -> None:
+    module_file, code_dir = FUNCTIONS[function]
+    loaded = _loaded(module_file, code_dir)
+
+    assert "handler_under_test" in loaded and _loads(loaded, "leadbridge")  # the probe did import the handler
+    deferred = DEFERRED_EVERYWHERE + DEFERRED_BY_FUNCTION.get(function, ())
+    assert [name for name in deferred if _loads(loaded, name)] == []
