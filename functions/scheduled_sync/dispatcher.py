@@ -25,7 +25,11 @@ def _schedule_of(tenant_id: str, crm: str) -> Schedule | None:
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = dispatch_due(
-        datetime.now(UTC), index=runtime.due_index(), schedule_of=_schedule_of, queue=runtime.sync_queue()
+        datetime.now(UTC),
+        index=runtime.due_index(),
+        schedule_of=_schedule_of,
+        queue=runtime.sync_queue(),
+        remaining_ms=context.get_remaining_time_in_millis,
     )
     metrics.add_metric(name="SyncJobsQueued", unit=MetricUnit.Count, value=report.queued)
     logger.info("dispatched due connections", extra=report.model_dump(mode="json", exclude={"jobs"}))

@@ -15,7 +15,7 @@ import pytest
 from leadbridge import runtime
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import StoreUnavailable
-from leadbridge.inbound.dispatch import SyncJob, dispatch_due
+from leadbridge.inbound.dispatch import JOB_CHUNK, RESERVE_MS, SyncJob, dispatch_due
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.settings import Frequency, Schedule
 from leadbridge.settings.schedule import next_run
@@ -180,3 +180,27 @@ def test_disconnected_connections_are_not_dispatched(dispatcher, aws):
     )
     assert dispatcher()["due"] == 0
     assert json.dumps(_queued_jobs(aws.environment["SYNC_QUEUE_URL"])) == "[]"
+
+
+def test_an_invocation_short_of_time_claims_no_more_and_the_next_one_queues_the_rest(aws):
+    runtime.reset()
+    hourly = Schedule(frequency=Frequency.HOURLY, start_date=date(2026, 1, 1))
+    for n in range(JOB_CHUNK + 30):
+        _connect(f"t{n:03d}", hourly)
+    index = DueConnectionIndex(runtime.table())
+    queue = SqsQueue(aws.environment["SYNC_QUEUE_URL"])
+    countdown = iter([60_000, RESERVE_MS - 1])  # the Lambda's clock: plenty for the first chunk, then too little
+
+    first = dispatch_due(
+        datetime.now(UTC),
+        index=index,
+        schedule_of=lambda t, c: hourly,
+        queue=queue,
+        remaining_ms=lambda: next(countdown),
+    )
+    second = dispatch_due(datetime.now(UTC), index=index, schedule_of=lambda t, c: hourly, queue=queue)
+
+    assert (first.queued, first.left_due) == (JOB_CHUNK, 30)
+    assert (second.queued, second.left_due) == (30, 0)
+    jobs = _queued_jobs(aws.environment["SYNC_QUEUE_URL"])
+    assert sorted(j.tenant_id for j in jobs) == [f"t{n:03d}" for n in range(JOB_CHUNK + 30)]

@@ -24,6 +24,10 @@ from leadbridge.store.ports import MessageQueue
 from leadbridge.store.queue import QueueMessage
 
 JOB_CHUNK = 100  # claims per queue hand-off: bounds what one queue failure puts back
+# No new chunk is claimed with less Lambda time left than this: a claimed chunk must reach the queue before the
+# function is stopped, else its connections would wait for their next due time. The rest stays due for the next
+# invocation, a minute later.
+RESERVE_MS = 10_000
 
 
 class DueIndex(Protocol):
@@ -62,18 +66,28 @@ class DispatchReport(BaseModel):
     unscheduled: int = 0  # due, but the schedule is now manual: taken off the index, nothing queued
     already_claimed: int = 0  # another invocation got there first
     released: int = 0  # queue refused the batch: put back for the next invocation
+    left_due: int = 0  # not looked at: the invocation was short of time; still due for the next invocation
     jobs: list[SyncJob] = []
 
 
 def dispatch_due(
-    now: datetime, *, index: DueIndex, schedule_of: ScheduleLookup, queue: MessageQueue
+    now: datetime,
+    *,
+    index: DueIndex,
+    schedule_of: ScheduleLookup,
+    queue: MessageQueue,
+    remaining_ms: Callable[[], int] | None = None,
 ) -> DispatchReport:
-    """Queue one sync job per due connection and advance each to its next run. Raises StoreUnavailable (after
-    releasing the claims it could not hand off) when the queue refuses jobs, so the invocation is reported failed."""
+    """Queue one sync job per due connection and advance each to its next run, chunk by chunk while the invocation
+    has `RESERVE_MS` left (`remaining_ms`: the Lambda's countdown). Raises StoreUnavailable (after releasing the
+    claims it could not hand off) when the queue refuses jobs, so the invocation is reported failed."""
     report = DispatchReport()
     failure: StoreUnavailable | None = None
     due_iter = index.due(now)
     while chunk := list(islice(due_iter, JOB_CHUNK)):
+        if remaining_ms is not None and remaining_ms() < RESERVE_MS:
+            report.left_due = len(chunk) + sum(1 for _ in due_iter)
+            break
         claimed: list[tuple[DueConnection, SyncJob]] = []
         for due in chunk:
             report.due += 1
