@@ -51,7 +51,7 @@ from leadbridge.inbound.kernel import (
     syncs_from_crm,
 )
 from leadbridge.inbound.ports import InboundServices
-from leadbridge.inbound.webhook_intake import QUEUED_WEBHOOK_VERSION, QueuedWebhook
+from leadbridge.inbound.webhook_intake import QUEUED_WEBHOOK_VERSION, SKIPPED_DISCONNECTED, QueuedWebhook
 from leadbridge.models.changes import ChangeSource
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import CrmObject
@@ -271,8 +271,11 @@ def _process(svc: WebhookProcessingServices, message: QueuedWebhook) -> Processe
 def _route(message: QueuedWebhook, connection: Connection | None) -> tuple[str, str] | None:
     """(code, reason) when the event must be acknowledged without syncing."""
     event = message.event
-    if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
+    if connection is None:
         return "not_connected", f"no {message.crm} account is connected for this tenant"
+    if connection.status is ConnectionStatus.DISCONNECTED:
+        # The code the intake gives when it already knows (a container may still hold the connection it saw last).
+        return SKIPPED_DISCONNECTED, f"the {message.crm} connection was disconnected; the CRM's event is not synced"
     if connection.account_id != message.account_id:
         return "account_mismatch", (
             f"the event is from {message.crm} account {message.account_id}; the connected account is "
