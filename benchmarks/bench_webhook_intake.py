@@ -284,8 +284,8 @@ def render(result: dict[str, Any]) -> str:
         f"after: {result['load_average_after']} ({result['cores']} cores); the machine was "
         f"{'quiet' if float(result['load_average_before'].split()[0]) < 1.0 else 'busy (other work running)'} "
         f"when the run started. Target (1,000 within a minute, 0 lost, p95 < {TARGET_P95_MS:.0f} ms): {met}. "
-        "Latency is client side: gateway, function, one DynamoDB read of the key pointer and one of the connection "
-        "(consistent) once per key every 15 s, the cached signing secret, one SQS send, all on loopback. The same "
+        "Latency is client side: gateway, function, one consistent DynamoDB read of the connection (the key's owner "
+        "is remembered per container), the cached signing secret, one SQS send, all on loopback. The same "
         f"number of SQS sends straight to moto from {result['clients']} threads (the floor: moto's own cost on this "
         f"machine): p50 {moto['p50']:.1f} ms, p95 {moto['p95']:.1f} ms, p99 {moto['p99']:.1f} ms. Numbers in "
         "`benchmarks/results/webhook_intake.json`.",

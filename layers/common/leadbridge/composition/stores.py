@@ -11,7 +11,7 @@ from leadbridge.config import settings
 # Adapters are imported inside their factories: importing a store pulls in boto3 and the models it stores, which a
 # function that never uses it should not pay for at cold start (tests/unit/test_cold_imports.py).
 if TYPE_CHECKING:
-    from leadbridge.inbound.webhook_intake import RecentConnections, WebhookSecrets
+    from leadbridge.inbound.webhook_intake import WebhookSecrets
     from leadbridge.store.checkpoints import DynamoCheckpointStore
     from leadbridge.store.connections import ConnectionStore
     from leadbridge.store.due import DueConnectionIndex
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
     from leadbridge.store.table import Table
+    from leadbridge.store.webhook_keys import RememberedWebhookKeys
 
 
 @cached
@@ -162,17 +163,12 @@ def sync_job_queue() -> SqsDelayedQueue:
     return SqsDelayedQueue(settings().sync_queue_url)
 
 
-# How long the webhook intake trusts a connection it read (to accept a correctly signed delivery only; see
-# `RecentConnections`): a burst of events to one key costs one table read, not two per event.
-WEBHOOK_CONNECTION_TTL_SECONDS = 15.0
-
-
 @cached
-def webhook_connections() -> RecentConnections:
-    """The webhook intake's connection lookup: the connection store, each connection remembered briefly."""
-    from leadbridge.inbound.webhook_intake import RecentConnections
+def webhook_connections() -> RememberedWebhookKeys:
+    """The webhook intake's connection lookup: each key's owner remembered, the connection read every time."""
+    from leadbridge.store.webhook_keys import RememberedWebhookKeys
 
-    return RecentConnections(connection_store(), ttl_seconds=WEBHOOK_CONNECTION_TTL_SECONDS)
+    return RememberedWebhookKeys(connection_store())
 
 
 @cached

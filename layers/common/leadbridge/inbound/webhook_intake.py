@@ -26,9 +26,6 @@ import base64
 import contextlib
 import hashlib
 import re
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -176,11 +173,7 @@ def accept_webhook(
     correlation_id: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IntakeResult:
-    """Verify and queue one CRM webhook delivery. Raises only `StoreUnavailable` (answer 503, the CRM retries).
-
-    With `connections` a `RecentConnections`, a connection read moments ago is trusted only to accept: any other
-    answer (reject, skip, 400) is decided again on a fresh read, so a recent disconnect, reconnect or new secret
-    is never refused on stale data."""
+    """Verify and queue one CRM webhook delivery. Raises only `StoreUnavailable` (answer 503, the CRM retries)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     verifier = _verifier(verifiers, crm)
     if verifier is None:
@@ -195,196 +188,90 @@ def accept_webhook(
 
     if not _CONNECTION_KEY.fullmatch(connection_key):
         return _unauthorized(RejectReason.UNKNOWN_CONNECTION, "connection key has an impossible format")
-    intake = _Intake(crm, connection_key, lowered, raw_body, verifier, secrets, queue, log, correlation_id, now)
-    if isinstance(connections, RecentConnections):
-        remembered = connections.remembered(connection_key)
-        if remembered is not None:
-            accepted = intake.decide(remembered, final=False)
-            if accepted is not None:
-                return accepted
-            connections.forget(connection_key)
-    result = intake.decide(connections.by_webhook_key(connection_key), final=True)
-    if result is None:  # pragma: no cover - a final decision always answers
-        raise RuntimeError("the webhook intake reached no decision")
-    return result
+    connection = connections.by_webhook_key(connection_key)
+    if connection is None or connection.crm != crm:
+        detail = "no connection has this key" if connection is None else f"key belongs to a {connection.crm} connection"
+        return _unauthorized(RejectReason.UNKNOWN_CONNECTION, detail)
 
+    def reject(reason: RejectReason, detail: str, events: Sequence[WebhookEvent] = ()) -> IntakeResult:
+        _write_log(log, connection, Outcome.FAILED, LOG_CODES[reason], detail, events, now(), correlation_id)
+        return _unauthorized(reason, detail, tenant_id=connection.tenant_id)
 
-class _Intake:
-    """One delivery, decided against a connection. `final=False` (a remembered connection): returns None, with
-    nothing written, for anything but an accepted or test delivery, so the caller decides again on a fresh read."""
-
-    def __init__(
-        self,
-        crm: str,
-        connection_key: str,
-        lowered: dict[str, str],
-        raw_body: bytes,
-        verifier: WebhookVerifier,
-        secrets: WebhookSecrets,
-        queue: MessageQueue,
-        log: SyncLogWriter,
-        correlation_id: str | None,
-        now: Callable[[], datetime],
-    ) -> None:
-        self.crm, self.connection_key, self.lowered, self.raw_body = crm, connection_key, lowered, raw_body
-        self.verifier, self.secrets, self.queue, self.log = verifier, secrets, queue, log
-        self.correlation_id, self.now = correlation_id, now
-
-    def decide(self, connection: Connection | None, *, final: bool) -> IntakeResult | None:
-        crm, connection_key, lowered, raw_body = self.crm, self.connection_key, self.lowered, self.raw_body
-        verifier, secrets, log, now = self.verifier, self.secrets, self.log, self.now
-        correlation_id = self.correlation_id
-        if connection is None or connection.crm != crm:
-            if not final:
-                return None
-            detail = (
-                "no connection has this key" if connection is None else f"key belongs to a {connection.crm} connection"
-            )
-            return _unauthorized(RejectReason.UNKNOWN_CONNECTION, detail)
-
-        def reject(reason: RejectReason, detail: str, events: Sequence[WebhookEvent] = ()) -> IntakeResult:
-            _write_log(log, connection, Outcome.FAILED, LOG_CODES[reason], detail, events, now(), correlation_id)
-            return _unauthorized(reason, detail, tenant_id=connection.tenant_id)
-
-        disconnected = connection.status is ConnectionStatus.DISCONNECTED
-        secret = secrets.secret_for(connection)
-        if secret is None:
-            if not final:
-                return None
-            if disconnected:
-                # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
-                detail = "disconnected; signature not checked (its secret was removed)"
-                skipped = _skip(log, connection, detail, [], now(), correlation_id)
-                return skipped.model_copy(update={"reply": verifier.test_response([])})
-            return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
-        if not verifier.verify(lowered, raw_body, secret):
-            # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
-            fresh = secrets.secret_for(connection, fresh=True)
-            if fresh is None or fresh == secret or not verifier.verify(lowered, raw_body, fresh):
-                if not final:
-                    return None
-                return reject(RejectReason.SIGNATURE_INVALID, "signature does not match the raw body")
-
-        try:
-            events = verifier.parse(raw_body, lowered)
-            if not events:
-                raise WebhookRejected("the body contains no events")
-        except WebhookRejected as exc:
-            if not final:
-                return None
-            code = LOG_CODES[RejectReason.MALFORMED_BODY]
-            _write_log(log, connection, Outcome.FAILED, code, exc.message, [], now(), correlation_id)
-            return IntakeResult(
-                status=400,
-                outcome=IntakeOutcome.REJECTED,
-                public_code="webhook_malformed",
-                public_message=f"Malformed webhook body: {exc.message}",
-                public_details={"loc": ["body"], **exc.details},
-                reason=RejectReason.MALFORMED_BODY,
-                detail=exc.message,
-                tenant_id=connection.tenant_id,
-            )
-
-        if all(e.is_test for e in events):
-            return IntakeResult(
-                status=200,
-                outcome=IntakeOutcome.TEST,
-                tenant_id=connection.tenant_id,
-                received=len(events),
-                event_ids=[e.event_id for e in events],
-                reply=verifier.test_response(events),
-            )
-
-        # A CRM that wants a verbatim answer to every delivery (Salesforce's SOAP Ack) gets it for accepted and skipped
-        # deliveries too; otherwise it re-sends them.
-        reply = verifier.test_response(events)
+    disconnected = connection.status is ConnectionStatus.DISCONNECTED
+    secret = secrets.secret_for(connection)
+    if secret is None:
         if disconnected:
-            if not final:
-                return None
-            skipped = _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
-            return skipped.model_copy(update={"reply": reply})
+            # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
+            detail = "disconnected; signature not checked (its secret was removed)"
+            skipped = _skip(log, connection, detail, [], now(), correlation_id)
+            return skipped.model_copy(update={"reply": verifier.test_response([])})
+        return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
+    if not verifier.verify(lowered, raw_body, secret):
+        # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
+        fresh = secrets.secret_for(connection, fresh=True)
+        if fresh is None or fresh == secret or not verifier.verify(lowered, raw_body, fresh):
+            return reject(RejectReason.SIGNATURE_INVALID, "signature does not match the raw body")
 
-        # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
-        foreign = sorted({a for a in (e.account_id for e in events) if a is not None and a != connection.account_id})
-        if foreign:
-            if not final:
-                return None
-            return reject(
-                RejectReason.ACCOUNT_MISMATCH,
-                f"event account {', '.join(foreign)[:100]} is not the connected account {connection.account_id}",
-                events,
-            )
-
-        real = [e for e in events if not e.is_test]
-        received_at = now()
-        messages = [
-            _queued(connection, connection_key, event, len(real), lowered, raw_body, received_at).message()
-            for event in real
-        ]
-        self.queue.send_all(messages)
+    try:
+        events = verifier.parse(raw_body, lowered)
+        if not events:
+            raise WebhookRejected("the body contains no events")
+    except WebhookRejected as exc:
+        code = LOG_CODES[RejectReason.MALFORMED_BODY]
+        _write_log(log, connection, Outcome.FAILED, code, exc.message, [], now(), correlation_id)
         return IntakeResult(
-            status=200,
-            outcome=IntakeOutcome.ACCEPTED,
+            status=400,
+            outcome=IntakeOutcome.REJECTED,
+            public_code="webhook_malformed",
+            public_message=f"Malformed webhook body: {exc.message}",
+            public_details={"loc": ["body"], **exc.details},
+            reason=RejectReason.MALFORMED_BODY,
+            detail=exc.message,
             tenant_id=connection.tenant_id,
-            received=len(events),
-            enqueued=len(messages),
-            event_ids=[e.event_id for e in real],
-            reply=reply,
         )
 
+    if all(e.is_test for e in events):
+        return IntakeResult(
+            status=200,
+            outcome=IntakeOutcome.TEST,
+            tenant_id=connection.tenant_id,
+            received=len(events),
+            event_ids=[e.event_id for e in events],
+            reply=verifier.test_response(events),
+        )
 
-class RecentConnections:
-    """The connections webhook keys led to, remembered for `ttl_seconds` per container (the intake's `connections`).
+    # A CRM that wants a verbatim answer to every delivery (Salesforce's SOAP Ack) gets it for accepted and skipped
+    # deliveries too; otherwise it re-sends them.
+    reply = verifier.test_response(events)
+    if disconnected:
+        skipped = _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
+        return skipped.model_copy(update={"reply": reply})
 
-    A CRM sends bursts of events to one key; reading the key pointer and the connection (two consistent DynamoDB
-    reads) for each costs more than everything else the intake does but the queue send. Only connections that are
-    not disconnected are remembered, never an unknown key, and `accept_webhook` trusts a remembered one only to
-    accept a correctly signed delivery (decided on the connection's current secret, which the secret cache reads
-    again on a mismatch): anything else is decided again on a fresh read. So within `ttl_seconds` of a disconnect
-    or a reconnect, a delivery signed with the old secret may still be queued; the processor reads the connection
-    again and skips it (disconnected, or another account), with a sync-log entry.
-    """
+    # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
+    foreign = sorted({a for a in (e.account_id for e in events) if a is not None and a != connection.account_id})
+    if foreign:
+        return reject(
+            RejectReason.ACCOUNT_MISMATCH,
+            f"event account {', '.join(foreign)[:100]} is not the connected account {connection.account_id}",
+            events,
+        )
 
-    def __init__(
-        self,
-        finder: ConnectionFinder,
-        *,
-        ttl_seconds: float,
-        max_entries: int = 1024,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._finder = finder
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[float, Connection]] = OrderedDict()
-
-    def remembered(self, connection_key: str) -> Connection | None:
-        """The connection read for this key less than `ttl_seconds` ago, or None (no table read)."""
-        with self._lock:
-            entry = self._entries.get(connection_key)
-            if entry is None:
-                return None
-            if self._clock() - entry[0] >= self._ttl:
-                del self._entries[connection_key]
-                return None
-            return entry[1]
-
-    def by_webhook_key(self, connection_key: str) -> Connection | None:
-        """A fresh read, remembered when it found a connection that is not disconnected."""
-        connection = self._finder.by_webhook_key(connection_key)
-        with self._lock:
-            self._entries.pop(connection_key, None)
-            if connection is not None and connection.status is not ConnectionStatus.DISCONNECTED:
-                self._entries[connection_key] = (self._clock(), connection)
-                while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
-        return connection
-
-    def forget(self, connection_key: str) -> None:
-        with self._lock:
-            self._entries.pop(connection_key, None)
+    real = [e for e in events if not e.is_test]
+    received_at = now()
+    messages = [
+        _queued(connection, connection_key, event, len(real), lowered, raw_body, received_at).message()
+        for event in real
+    ]
+    queue.send_all(messages)
+    return IntakeResult(
+        status=200,
+        outcome=IntakeOutcome.ACCEPTED,
+        tenant_id=connection.tenant_id,
+        received=len(events),
+        enqueued=len(messages),
+        event_ids=[e.event_id for e in real],
+        reply=reply,
+    )
 
 
 def key_ref(connection_key: str) -> str:

@@ -55,15 +55,24 @@ class ConnectionStore:
         items = self._table.query_all(tenant_pk(tenant_id), sk_prefix="CONN#", consistent=True)
         return [_connection(item) for item in items]
 
-    def by_webhook_key(self, connection_key_value: str) -> Connection | None:
-        """The connection a webhook URL points at (for the webhook intake), or None for an unknown or replaced key."""
-        pointer = self._table.get(webhook_pointer_key(connection_key_value), consistent=True)
-        if pointer is None:
+    def by_webhook_key(
+        self, connection_key_value: str, *, owner: tuple[str, str] | None = None
+    ) -> Connection | None:
+        """The connection a webhook URL points at (for the webhook intake), or None for an unknown or replaced key.
+        `owner`: the key's `webhook_key_owner`, when the caller remembers it (it never changes), saves its read."""
+        owner = owner or self.webhook_key_owner(connection_key_value)
+        if owner is None:
             return None
-        connection = self.get(str(pointer["tenant_id"]), str(pointer["crm"]))
+        connection = self.get(*owner)
         if connection is None or connection.connection_key != connection_key_value:
             return None  # the save that wrote the pointer failed, or a reconnect replaced the key
         return connection
+
+    def webhook_key_owner(self, connection_key_value: str) -> tuple[str, str] | None:
+        """(tenant, crm) of the connection a webhook key was issued to, from its pointer, or None. A key never changes
+        owner (`_save_webhook_pointer`), so the answer may be remembered."""
+        pointer = self._table.get(webhook_pointer_key(connection_key_value), consistent=True)
+        return (str(pointer["tenant_id"]), str(pointer["crm"])) if pointer else None
 
     def save(self, connection: Connection, *, only_if_account: str | None = None) -> None:
         """Write the whole record, and the pointer from its connection key (see the module docstring). With
