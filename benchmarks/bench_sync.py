@@ -327,12 +327,15 @@ Reading the numbers:
   `GET /{{Entity}}/{{id}}` per record, 4 at a time, which capped a run at 80 records/s at 50 ms. Only the fields no
   archive column returns (docs/crm/superoffice.md) are left to a per-record `GET` (webhooks), and activities, which
   this benchmark does not read.
-- **DynamoDB**: a page is applied with batched calls: record states and links by CRM id read 100 to a call, change
-  feed and sync log written 25 to a call, bus events 10 to a call; only the record state, whose write carries the
-  ordering guard, is one conditional put per record (8 overlapped). So ~1 write call and ~3 items written per record
-  (state, feed item, log entry), plus a checkpoint and the run item per page.
+- **DynamoDB**: a page is applied with batched calls: record states and links by CRM id read 100 to a call; record
+  states (the run holds the connection's lease; their stored times are read again just before) and log entries
+  written 25 to a call; the page's changes in a few ~300 KB feed chunks, named first in one `CHGRUN` item; the log
+  entries of records with no lead (all of them here) grouped by outcome and object into a few items; bus events 10
+  to a call. So ~0.07 write calls and ~1 item written per changed record (its state), plus a checkpoint and the run
+  item per slice. Rows measured before these changes show ~1 call and 3 items per record (one conditional put per
+  state, a feed item and a log entry per record).
 - **Memory**: "worker memory growth" is the worker process's peak RSS minus its RSS before the run. It is set by the
-  page, not the record count: about 30 MB at 10,000 and at 100,000 companies alike, and the RSS samples from the
+  page, not the record count: about 25 MB at 10,000 and at 100,000 companies alike, and the RSS samples from the
   first quarter of a run to its end stay within a few MB of each other.
 - At 0 ms the time goes to the local stand-ins (the sandbox building archive pages, and moto), which share the 2
   cores with the worker; at 50 ms it goes to the CRM's latency. In AWS the request budget (20,000 calls per run by
