@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +98,14 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     import boto3
     import botocore.client
 
+    from benchmarks.worker_setup import StaticTokens, full_run
     from leadbridge import runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.salesforce import SalesforceProvider
     from leadbridge.crm.salesforce.client import SalesforceClient
-    from leadbridge.inbound.worker import EPOCH, RunJob, WorkerConfig, WorkerServices, process_job
-    from leadbridge.models.connection import Connection, ConnectionStatus
+    from leadbridge.inbound.worker import WorkerConfig, process_job
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
-    from leadbridge.store.checkpoints import Checkpoint, SyncMarks
 
     boto3.setup_default_session()
     profiling = bool(args.get("profile"))
@@ -153,48 +152,19 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
                 profiles.append(profile)
             profile.enable()
 
-    class StaticTokens:
-        def access_token(self) -> str:
-            return str(args["access_token"])
-
-        def refresh_after_unauthorized(self, rejected_token: str) -> str:
-            raise RuntimeError("the benchmark token expired")
-
     provider = SalesforceProvider(client_id=args["client_id"], client_secret="x", login_base=args["login_base"])
     context = ConnectionContext(tenant_id=TENANT, crm="salesforce", account_id=args["org_id"],
                                 api_base=args["instance_url"])  # fmt: skip
-    connector = provider.connector(context, StaticTokens())
+    connector = provider.connector(context, StaticTokens(str(args["access_token"])))
     objects = [CrmObject.COMPANY] + ([CrmObject.PERSON] if "Contact" in args["sobjects"] else [])
     data = provider.default_settings().model_dump(mode="json")
     for name in ("company", "person", "deal", "activity"):
         wanted = name in {o.value for o in objects}
         data["objects"][name]["direction"] = "both" if wanted else "off"
     settings = SettingsDocument.model_validate(data)
-    connection = Connection(
-        tenant_id=TENANT, crm="salesforce", status=ConnectionStatus.CONNECTED, account_id=args["org_id"],
-        api_base=args["instance_url"], secret_name="bench", connected_by="bench", connected_at=datetime.now(UTC),
-        connection_key="p" * 32,
-    )  # fmt: skip
-    runtime.connection_store().save(connection)
-    checkpoints = runtime.checkpoint_store()
-    now = datetime.now(UTC)
-    # An established connection (housekeeping done) whose checkpoints precede every record: one run reads them all.
-    checkpoints.save_marks(SyncMarks(tenant=TENANT, crm="salesforce", first_run_at=now, housekeeping_at=now))
-    for obj in objects:
-        checkpoints.save(Checkpoint(tenant=TENANT, crm="salesforce", object=obj, since=EPOCH + timedelta(hours=1)))
-    svc = WorkerServices(
-        runs=runtime.run_store(),
-        checkpoints=checkpoints,
-        inbound=runtime.inbound_services(),
-        connections=runtime.connection_store(),
-        settings=lambda tenant, crm: settings,
-        connector=lambda c: connector,
-        publisher=runtime.event_publisher(),
-        queue=runtime.sync_job_queue(),
-    )
-    job = RunJob(
-        job_id=f"peer-{args['run']}", tenant_id=TENANT, crm="salesforce", trigger="manual", scheduled_for=now,
-        enqueued_at=now, objects=objects,
+    svc, job = full_run(
+        tenant=TENANT, crm="salesforce", account_id=args["org_id"], api_base=args["instance_url"], objects=objects,
+        settings=settings, connector=connector, job_id=f"peer-{args['run']}",
     )  # fmt: skip
     if profiling:
         recording = True

@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,14 @@ def _worker(args: dict[str, Any], results: Any) -> None:
     os.environ.update(args["env"])
     import boto3
 
+    from benchmarks.worker_setup import StaticTokens, full_run
     from leadbridge import runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.defaults import default_settings
     from leadbridge.crm.superoffice import SuperOfficeProvider
-    from leadbridge.inbound.worker import EPOCH, RunJob, WorkerConfig, WorkerServices, process_job
-    from leadbridge.models.connection import Connection, ConnectionStatus
+    from leadbridge.inbound.worker import WorkerConfig, process_job
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
-    from leadbridge.store.checkpoints import Checkpoint, SyncMarks
 
     writes = {"calls": 0, "items": 0}
     boto3.setup_default_session()
@@ -75,16 +74,9 @@ def _worker(args: dict[str, Any], results: Any) -> None:
 
     boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", count)  # type: ignore[attr-defined]
 
-    class StaticTokens:
-        def access_token(self) -> str:
-            return str(args["access_token"])
-
-        def refresh_after_unauthorized(self, rejected_token: str) -> str:
-            raise RuntimeError("the benchmark token expired")
-
     provider = SuperOfficeProvider(client_id=args["client_id"], client_secret="x", login_base=args["login_base"])
     context = ConnectionContext(tenant_id=TENANT, crm="superoffice", account_id=CTX, api_base=args["api_base"])
-    connector = provider.connector(context, StaticTokens())
+    connector = provider.connector(context, StaticTokens(str(args["access_token"])))
     data = default_settings("superoffice").model_dump(mode="json")
     for obj in ("company", "person"):
         data["objects"][obj]["direction"] = "both"
@@ -92,31 +84,10 @@ def _worker(args: dict[str, Any], results: Any) -> None:
             if len(mapping["app_fields"]) == 1 and not mapping["transforms"]:
                 mapping["direction"] = "both"
     settings = SettingsDocument.model_validate(data)
-    connection = Connection(
-        tenant_id=TENANT, crm="superoffice", status=ConnectionStatus.CONNECTED, account_id=CTX,
-        api_base=args["api_base"], secret_name="bench", connected_by="bench", connected_at=datetime.now(UTC),
-        connection_key="b" * 32,
-    )  # fmt: skip
-    runtime.connection_store().save(connection)
-    checkpoints = runtime.checkpoint_store()
-    now = datetime.now(UTC)
-    # An established connection: housekeeping done, every record changed since the checkpoint.
-    checkpoints.save_marks(SyncMarks(tenant=TENANT, crm="superoffice", first_run_at=now, housekeeping_at=now))
-    for obj in (CrmObject.COMPANY, CrmObject.PERSON):
-        checkpoints.save(Checkpoint(tenant=TENANT, crm="superoffice", object=obj, since=EPOCH + timedelta(hours=1)))
-    svc = WorkerServices(
-        runs=runtime.run_store(),
-        checkpoints=checkpoints,
-        inbound=runtime.inbound_services(),
-        connections=runtime.connection_store(),
-        settings=lambda tenant, crm: settings,
-        connector=lambda c: connector,
-        publisher=runtime.event_publisher(),
-        queue=runtime.sync_job_queue(),
-    )
-    job = RunJob(
-        job_id=f"bench-{args['companies']}-{args['latency']}", tenant_id=TENANT, crm="superoffice",
-        trigger="manual", scheduled_for=now, enqueued_at=now, objects=[CrmObject.COMPANY, CrmObject.PERSON],
+    svc, job = full_run(
+        tenant=TENANT, crm="superoffice", account_id=CTX, api_base=args["api_base"],
+        objects=[CrmObject.COMPANY, CrmObject.PERSON], settings=settings, connector=connector,
+        job_id=f"bench-{args['companies']}-{args['latency']}",
     )  # fmt: skip
     writes["calls"] = writes["items"] = 0
     rss_before = _rss_kb()
