@@ -69,3 +69,19 @@ def test_tampering_with_any_character_never_yields_another_tenants_key():
             except InvalidCursor:
                 continue
             assert key["PK"] == "T#acme" and key["SK"].startswith("LOG#")
+
+
+def test_an_optional_count_is_kept_when_it_is_a_small_number_and_refused_otherwise():
+    inside = {**KEY, "taken": "17"}
+    token = encode_cursor(inside, scope="synclog|acme")
+    assert decode_cursor(token, scope="synclog|acme", **CHECK, counts=("taken",)) == inside
+    plain = encode_cursor(KEY, scope="synclog|acme")
+    assert decode_cursor(plain, scope="synclog|acme", **CHECK, counts=("taken",)) == KEY
+    with pytest.raises(InvalidCursor):  # not a count this query accepts
+        decode_cursor(token, scope="synclog|acme", **CHECK)
+    for bad in ("-1", "1e3", "1234567", ""):
+        with pytest.raises(InvalidCursor):
+            decode_cursor(
+                encode_cursor({**KEY, "taken": bad}, scope="synclog|acme"), scope="synclog|acme", **CHECK,
+                counts=("taken",),
+            )  # fmt: skip

@@ -50,6 +50,7 @@ from leadbridge.store.table import (
     decode_cursor,
     encode_cursor,
     expires_at,
+    json_chunks,
     tenant_pk,
 )
 
@@ -58,7 +59,6 @@ MAX_LIMIT = 500
 _SEQ_DIGITS = 20
 _PREFIX = "CHG#"
 _CLAIM_CONCURRENCY = 8  # conditional puts in flight (they cannot be batched)
-_CHUNK_BYTES = 300_000  # DynamoDB's item limit is 400 KB
 _CHUNKS_PER_QUERY = 4
 
 
@@ -104,9 +104,10 @@ class DynamoChangeFeed:
         # Strictly increasing seqs within one append: no two chunks share a key, and the order is kept.
         planned: list[tuple[int, list[ChangeEvent], list[str]]] = []
         seq = 0
-        for chunk, encoded in _chunks([event for event, _old in claims]):
+        texts = [event.model_dump_json(exclude_none=True) for event, _old in claims]
+        for run in json_chunks(texts):
             seq = max(new_seq(), seq + 1)
-            planned.append((seq, chunk, encoded))
+            planned.append((seq, [claims[i][0] for i in run], [texts[i] for i in run]))
         if exclusive:
             record: Item = {
                 "chunks": json.dumps([[chunk_seq, [e.id for e in chunk]] for chunk_seq, chunk, _ in planned]),
@@ -219,23 +220,6 @@ class DynamoChangeFeed:
             start = page.last_key
 
 
-def _chunks(events: Sequence[ChangeEvent]) -> Iterator[tuple[list[ChangeEvent], list[str]]]:
-    """The events in chunks of at most `_CHUNK_BYTES` of JSON, each with the events' JSON texts."""
-    chunk: list[ChangeEvent] = []
-    texts: list[str] = []
-    size = 0
-    for event in events:
-        text = event.model_dump_json(exclude_none=True)
-        if chunk and size + len(text.encode()) > _CHUNK_BYTES:
-            yield chunk, texts
-            chunk, texts, size = [], [], 0
-        chunk.append(event)
-        texts.append(text)
-        size += len(text.encode()) + 1
-    if chunk:
-        yield chunk, texts
-
-
 def _events(item: Item) -> list[ChangeEvent]:
     if "events" in item:
         raw: list[Any] = json.loads(str(item["events"]))
@@ -263,17 +247,11 @@ def _cursor(tenant: str, seq: int, taken: int | None = None) -> str:
 
 def _cursor_position(tenant: str, cursor: str) -> tuple[int, int | None]:
     """(seq of the chunk, how many of its changes were read: None for all)."""
-    try:
-        key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": ""})
-        taken = None
-    except InvalidCursor:
-        key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": "", "taken": ""})
-        taken = key["taken"]
+    key = decode_cursor(cursor, scope=_scope(tenant), exact={}, prefixed={"seq": ""}, counts=("taken",))
     raw = key["seq"]
-    bad_taken = taken is not None and not (taken.isdigit() and len(taken) <= 6)
-    if not (raw == "-1" or (raw.isdigit() and len(raw) <= _SEQ_DIGITS)) or bad_taken:
+    if not (raw == "-1" or (raw.isdigit() and len(raw) <= _SEQ_DIGITS)):
         raise InvalidCursor(
             "The cursor is malformed.",
             errors=[{"loc": ["query", "cursor"], "type": "invalid_cursor", "message": "not a change feed position"}],
         )
-    return int(raw), int(taken) if taken is not None else None
+    return int(raw), int(key["taken"]) if "taken" in key else None

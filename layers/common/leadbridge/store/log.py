@@ -29,6 +29,7 @@ from leadbridge.store.table import (
     encode_cursor,
     expires_at,
     iso,
+    json_chunks,
     lead_log_partition,
     log_key,
     log_lead_index,
@@ -38,7 +39,7 @@ from leadbridge.store.table import (
 MAX_LIMIT = 200
 _DOC = "doc"
 _GROUP = "entries"  # a group item: its entries, newest first, as one JSON string
-_GROUP_BYTES = 300_000
+_COUNT = "count"  # a group item: how many entries it holds
 _TAKEN = "taken"  # in a cursor: entries of the group item it names already returned
 _NESTED = ("error", "fields_written", "fields_skipped", "match", "details")
 _KEY_ATTRIBUTES = {PK, SK, "GSI3PK", "GSI3SK", TTL_ATTRIBUTE}
@@ -72,20 +73,19 @@ class DynamoSyncLog:
         for group in groups.values():
             if len(group) == 1:
                 singles.append(self._item(group[0]))
-            else:
-                singles += [self._group_item(part) for part in _parts(group)]
+                continue
+            # One time for all, the newest: `since`/`until` select a group whole. Newest first, as queries return.
+            at = max(as_utc(e.time) for e in group)
+            ordered = sorted((e.model_copy(update={"time": at}) for e in group), key=lambda e: e.id, reverse=True)
+            texts = [e.model_dump_json() for e in ordered]
+            for run in json_chunks(texts):
+                item = self._item(ordered[run[0]])
+                for name in ("crm_id", "correlation_id", "crm_calls", _DOC, "id"):
+                    item.pop(name, None)  # each entry's own, in the group
+                item[_GROUP] = "[" + ",".join(texts[i] for i in run) + "]"
+                item[_COUNT] = len(run)
+                singles.append(item)
         self._table.write_many(puts=singles)
-
-    def _group_item(self, entries: Sequence[SyncLogEntry]) -> Item:
-        at = max(as_utc(e.time) for e in entries)
-        newest = max(entries, key=lambda e: (as_utc(e.time), e.id))
-        item = self._item(newest.model_copy(update={"time": at}))
-        for name in ("crm_id", "correlation_id", "crm_calls", _DOC, "id"):
-            item.pop(name, None)
-        # Newest first, as queries return them; one time for all: `since`/`until` select a group whole.
-        ordered = sorted(entries, key=lambda e: (as_utc(e.time), e.id), reverse=True)
-        item[_GROUP] = json.dumps([e.model_copy(update={"time": at}).model_dump(mode="json") for e in ordered])
-        return item
 
     def _item(self, entry: SyncLogEntry) -> Item:
         at = as_utc(entry.time)
@@ -129,7 +129,7 @@ class DynamoSyncLog:
             prefixed["GSI3SK"] = "LOG#"
         bounds = (f"LOG#{iso(since)}" if since else "LOG#", f"LOG#{iso(until)}#{HIGH}" if until else f"LOG#{HIGH}")
         scope = "|".join(["synclog", tenant, lead_id or "", status or "", object or "", bounds[0], bounds[1]])
-        start = _decode(cursor, scope=scope, exact=exact, prefixed=prefixed) if cursor else None
+        start = decode_cursor(cursor, scope=scope, exact=exact, prefixed=prefixed, counts=(_TAKEN,)) if cursor else None
         condition = _filter(status, object)
 
         # A cursor inside a group item (`taken` of its entries returned): read again from that item, skipping them.
@@ -164,7 +164,7 @@ class DynamoSyncLog:
         if len(found) > limit:
             item, position, _ = kept[-1]
             key = {a: str(item[a]) for a in (*exact, *prefixed)}
-            if _GROUP in item and position + 1 < len(_entries(item)):
+            if position + 1 < int(item.get(_COUNT, 1)):
                 key[_TAKEN] = str(position + 1)
             next_cursor = encode_cursor(key, scope=scope)
         return SyncLogPage(items=[entry for _item, _position, entry in kept], next_cursor=next_cursor)
@@ -219,26 +219,3 @@ def _group_key(entry: SyncLogEntry) -> tuple[Any, ...]:
             entry.run_id)  # fmt: skip
 
 
-def _parts(entries: Sequence[SyncLogEntry]) -> list[list[SyncLogEntry]]:
-    """The entries in parts of at most `_GROUP_BYTES` of JSON (DynamoDB's item limit is 400 KB)."""
-    parts: list[list[SyncLogEntry]] = [[]]
-    size = 0
-    for entry in entries:
-        length = len(entry.model_dump_json()) + 1
-        if parts[-1] and size + length > _GROUP_BYTES:
-            parts.append([])
-            size = 0
-        parts[-1].append(entry)
-        size += length
-    return parts
-
-
-def _decode(cursor: str, *, scope: str, exact: Key, prefixed: Key) -> Key:
-    """A cursor after an item, or inside a group item (with how many of its entries were returned)."""
-    try:
-        return decode_cursor(cursor, scope=scope, exact=exact, prefixed=prefixed)
-    except InvalidInput:
-        key = decode_cursor(cursor, scope=scope, exact=exact, prefixed={**prefixed, _TAKEN: ""})
-        if not key[_TAKEN].isdigit() or len(key[_TAKEN]) > 6:
-            raise
-        return key

@@ -52,6 +52,8 @@ INDEXES: dict[str | None, tuple[str, str]] = {
 }
 TTL_ATTRIBUTE = "expires_at"
 BATCH_GET_MAX = 100  # BatchGetItem keys per call
+CHUNK_BYTES = 300_000  # JSON held in one multi-entry item (DynamoDB's item limit is 400 KB, keys and TTL included)
+_COUNT_DIGITS = 6  # a count in a cursor
 BATCH_WRITE_MAX = 25  # BatchWriteItem requests per call
 _BATCH_ATTEMPTS = 8
 # Sorts after every character used in ids and ISO times: `SK <= prefix + HIGH` covers everything under a prefix.
@@ -194,9 +196,11 @@ def decode_cursor(
     scope: str,
     exact: Mapping[str, str],
     prefixed: Mapping[str, str],
+    counts: tuple[str, ...] = (),
 ) -> Key:
     """The key inside `token`, after checking it was issued for `scope` and that its attributes are exactly
-    `exact` (equal values, e.g. the tenant's partition) plus `prefixed` (values starting with the prefix).
+    `exact` (equal values, e.g. the tenant's partition) plus `prefixed` (values starting with the prefix), plus any
+    of `counts` (optional, small non-negative integers: e.g. how many entries of a multi-entry item were returned).
     Anything else raises InvalidCursor (HTTP 400): a tampered or foreign cursor never reaches DynamoDB."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -208,11 +212,31 @@ def decode_cursor(
     if payload.get("s") != _scope_digest(scope):
         raise _bad_cursor("The cursor belongs to another query or tenant; start again without a cursor.")
     key = payload["k"]
-    if set(key) != set(exact) | set(prefixed) or not all(isinstance(v, str) for v in key.values()):
+    required = set(exact) | set(prefixed)
+    if not required <= set(key) <= required | set(counts) or not all(isinstance(v, str) for v in key.values()):
+        raise _bad_cursor("The cursor is malformed.")
+    if any(not (key[a].isdigit() and len(key[a]) <= _COUNT_DIGITS) for a in counts if a in key):
         raise _bad_cursor("The cursor is malformed.")
     if any(key[a] != v for a, v in exact.items()) or any(not key[a].startswith(p) for a, p in prefixed.items()):
         raise _bad_cursor("The cursor belongs to another query or tenant; start again without a cursor.")
     return {str(k): str(v) for k, v in key.items()}
+
+
+def json_chunks(texts: Sequence[str], *, max_bytes: int = CHUNK_BYTES) -> Iterator[list[int]]:
+    """The positions of `texts` (JSON documents) in runs whose JSON array stays under `max_bytes`, in order: what
+    fits in one item of a multi-entry item (the change feed's chunks, the sync log's groups). A text over the bound
+    is a run of its own."""
+    run: list[int] = []
+    size = 1  # "[" and "]", less the last text's comma
+    for position, text in enumerate(texts):
+        length = len(text.encode()) + 1  # and its comma
+        if run and size + length > max_bytes:
+            yield run
+            run, size = [], 1
+        run.append(position)
+        size += length
+    if run:
+        yield run
 
 
 def _scope_digest(scope: str) -> str:
