@@ -15,9 +15,8 @@ import os
 import statistics
 import time
 from typing import Any
-from urllib.parse import urlencode
 
-import httpx
+from benchmarks.salesforce_stack import ConnectedSalesforce
 
 ADMIN = "admin@bulk-bench.test"
 TENANT = "bench-bulk"
@@ -39,41 +38,10 @@ def lead(n: int) -> dict[str, Any]:
     }
 
 
-class Bench:
+class Bench(ConnectedSalesforce):
     def __init__(self) -> None:
-        from leadbridge import runtime
-        from leadbridge.crm.base import reset_providers
-        from local.sandbox.salesforce import SalesforceSandbox
-        from local.stack import LocalStack
-
-        self.stack = LocalStack(port=0, run_schedules=False, start_sandboxes=False, persist_issuer_key=False).start()
-        self.sb = SalesforceSandbox(outbound_background=False).start()
-        self.org = self.sb.add_org("Bulk Bench Org").org_id
-        self.sb.add_user(self.org, ADMIN, is_admin=True)
-        self.sb.add_custom_field(self.org, "Account", "Lead_Score__c", "double", label="Lead Score")
-        app = self.sb.register_app([f"{self.stack.gateway_url}/oauth/salesforce/callback"], client_secret="s3cret")
-        os.environ.update(
-            SALESFORCE_LOGIN_BASE=self.sb.login_base,
-            SALESFORCE_CLIENT_ID=app.client_id,
-            SALESFORCE_CLIENT_SECRET=app.client_secret,
-            POWERTOOLS_LOG_LEVEL="WARNING",
-        )
-        os.environ.pop("SALESFORCE_CLIENT_SECRET_NAME", None)
-        runtime.reset()
-        reset_providers()
-        self.http = httpx.Client(base_url=self.stack.gateway_url, timeout=120, follow_redirects=False)
-        back = {"return_url": f"{self.stack.gateway_url}/swagger"}
-        started = self.http.post("/connections/salesforce/authorize", json=back, headers=self.auth("admin"))
-        started.raise_for_status()
-        url = started.json()["authorization_url"]
-        while not url.startswith(self.sb.login_base):  # leadbridge's own browser-binding hop
-            url = self.http.get(url).headers["location"]
-        callback = self.http.get(url + "&" + urlencode({"sandbox_login": ADMIN})).headers["location"]
-        landed = self.http.get(callback)
-        assert "status=connected" in landed.headers.get("location", ""), landed.text
-
-    def auth(self, role: str = "member") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.token(TENANT, role, sub=f'{role}-bench')}"}
+        # The pump runs ExportQueue to BulkExportFunction in-process.
+        super().__init__(tenant=TENANT, admin=ADMIN, org_name="Bulk Bench Org", run_pump=True, timeout=120)
 
     def calls(self) -> int:
         return sum(self.sb.call_counts(self.org).values())
@@ -99,10 +67,6 @@ class Bench:
         assert run["state"] == "succeeded" and run["export"]["totals"]["created"] == len(leads), run
         return elapsed, self.calls() - before, run
 
-    def close(self) -> None:
-        self.http.close()
-        self.sb.stop()
-        self.stack.stop()
 
 
 def run() -> str:

@@ -10,15 +10,13 @@ with 0 ms and 50 ms added to every Salesforce API request (the sandbox's `latenc
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import httpx
+from benchmarks.salesforce_stack import ConnectedSalesforce
 
 ADMIN = "admin@sf-bench.test"
 TENANT = "bench-sf"
@@ -55,46 +53,9 @@ def lead(n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class Bench:
+class Bench(ConnectedSalesforce):
     def __init__(self) -> None:
-        from leadbridge import runtime
-        from leadbridge.crm.base import reset_providers
-        from local.sandbox.salesforce import SalesforceSandbox
-        from local.stack import LocalStack
-
-        self.stack = LocalStack(
-            port=0, run_schedules=False, run_pump=False, start_sandboxes=False, persist_issuer_key=False
-        ).start()
-        self.sb = SalesforceSandbox(outbound_background=False).start()
-        self.org = self.sb.add_org("Bench Org").org_id
-        self.sb.add_user(self.org, ADMIN, is_admin=True)
-        self.sb.add_custom_field(self.org, "Account", "Lead_Score__c", "double", label="Lead Score")
-        app = self.sb.register_app([f"{self.stack.gateway_url}/oauth/salesforce/callback"], client_secret="s3cret")
-        os.environ.update(
-            SALESFORCE_LOGIN_BASE=self.sb.login_base,
-            SALESFORCE_CLIENT_ID=app.client_id,
-            SALESFORCE_CLIENT_SECRET=app.client_secret,
-            POWERTOOLS_LOG_LEVEL="WARNING",
-        )
-        os.environ.pop("SALESFORCE_CLIENT_SECRET_NAME", None)
-        runtime.reset()
-        reset_providers()
-        self.http = httpx.Client(base_url=self.stack.gateway_url, timeout=60, follow_redirects=False)
-        self._connect()
-
-    def auth(self, role: str = "member") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.token(TENANT, role, sub=f'{role}-bench')}"}
-
-    def _connect(self) -> None:
-        started = self.http.post("/connections/salesforce/authorize",
-                                 json={"return_url": f"{self.stack.gateway_url}/swagger"}, headers=self.auth("admin"))
-        started.raise_for_status()
-        url = started.json()["authorization_url"]
-        while not url.startswith(self.sb.login_base):  # leadbridge's own browser-binding hop
-            url = self.http.get(url).headers["location"]
-        callback = self.http.get(url + "&" + urlencode({"sandbox_login": ADMIN})).headers["location"]
-        landed = self.http.get(callback)
-        assert "status=connected" in landed.headers.get("location", ""), landed.text
+        super().__init__(tenant=TENANT, admin=ADMIN, org_name="Bench Org", run_pump=False, timeout=60)
 
     def export(self, body: dict[str, Any]) -> tuple[float, dict[str, Any], dict[str, int]]:
         """(seconds, response body, requests by operation) of one export, as the sandbox counted them."""
@@ -108,10 +69,6 @@ class Bench:
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
         return elapsed, response.json(), delta
 
-    def close(self) -> None:
-        self.http.close()
-        self.sb.stop()
-        self.stack.stop()
 
 
 def _pct(values: list[float], q: float) -> float:
