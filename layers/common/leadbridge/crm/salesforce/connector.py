@@ -29,9 +29,9 @@ from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
-from leadbridge.crm.salesforce.describe import Describe, check_write, decode
+from leadbridge.crm.salesforce.describe import Describe, SfField, check_write, decode
 from leadbridge.crm.transport import CrmTransport
-from leadbridge.errors import CrmError, CrmFieldUnknown, CrmRejected, CrmUnavailable, InvalidCursor
+from leadbridge.errors import CrmError, CrmFieldUnknown, CrmRejected, CrmUnavailable, InvalidCursor, RefusedBeforeWrite
 from leadbridge.models.crm import (
     ChangePage,
     CrmObject,
@@ -78,7 +78,6 @@ class SalesforceConnector(TransportReporting):
         context: ConnectionContext,
         client: SalesforceClient,
         objects: Mapping[str, str] | None = None,
-        org_nr_field: str = "AccountNumber",
     ) -> None:
         self.context = context
         self.client = client
@@ -92,7 +91,6 @@ class SalesforceConnector(TransportReporting):
             CrmObject.DEAL: "Opportunity",
             CrmObject.ACTIVITY: "Task",
         }
-        self.org_nr_field = org_nr_field
         self._describes: dict[str, Describe] = {}
         self._gone: list[str] = []  # fields the last drift retry left out
         # Set by the export's composition root: describes shared by the container's connectors for a few minutes.
@@ -349,22 +347,52 @@ class SalesforceConnector(TransportReporting):
         name: str | None = None,
         domain: str | None = None,
         limit: int = 20,
+        org_nr_field: str | None = None,
+        domain_field: str | None = None,
     ) -> list[CrmRecord]:
+        """`org_nr_field`/`domain_field` (the settings' `matching`): None searches `AccountNumber` on Account (a Lead
+        has no standard org-number field, so none) and `Website`; a named field must be in the describe and filterable
+        as text, else 422 naming `matching.<key>` before any query. An e-mail field matches the host after `@`; Lead's
+        `Email` is searched for the domain too."""
         sobject = self.names[CrmObject.COMPANY]
         describe = self.describe(sobject)
         name_field = "Company" if self.lead_mode else "Name"
-        wanted = ["Id", name_field, "Website", "Phone", "Email", self.org_nr_field, "SystemModstamp"]
+
+        def searched(chosen: str | None, key: str, default: str | None) -> SfField | None:
+            if chosen is None:
+                return describe.field(default) if default else None
+            field = describe.field(chosen)
+            # SOQL filters text with = / LIKE; a long text area is not filterable (describe `filterable: false`).
+            searchable = field is not None and (
+                field.type in {"string", "combobox", "email", "phone", "url"}
+                or (field.type == "textarea" and field.length <= 255)
+            )
+            if field is None or not searchable:
+                why = f"{sobject} has no field {chosen!r}" if field is None else \
+                    f"{sobject}.{field.name} ({field.type}) cannot be searched as text"
+                raise RefusedBeforeWrite(
+                    f"The settings' matching.{key} cannot be searched, so nothing was written: {why}. An admin can "
+                    "choose another field in the integration settings.",
+                    errors=[{"loc": ["settings", "matching", key], "type": "unsearchable_field", "message": why}],
+                )
+            return field
+
+        nr_field = searched(org_nr_field, "org_nr_field", None if self.lead_mode else "AccountNumber")
+        site_field = searched(domain_field, "domain_field", "Website")
+        email_field = describe.field("Email")
+        wanted = ["Id", name_field, "Website", "Phone", "Email", *(f.name for f in (nr_field, site_field) if f),
+                  "SystemModstamp"]
         select = [f for f in dict.fromkeys(wanted) if describe.field(f)]
         where: list[str] = []
-        if org_nr and org_nr.strip() and describe.field(self.org_nr_field):
-            where.append(f"{self.org_nr_field} = {soql_string(org_nr.strip())}")
+        if org_nr and org_nr.strip() and nr_field:
+            where.append(f"{nr_field.name} = {soql_string(org_nr.strip())}")
         if name and name.strip():
             where.append(f"{name_field} LIKE '{soql_like(name.strip())}%'")
         if domain and domain.strip():
             host = soql_like(domain.strip().lower().removeprefix("www."))
-            where.append(f"Website LIKE '%{host}%'")
-            if describe.field("Email"):
-                where.append(f"Email LIKE '%@{host}'")
+            for field in dict.fromkeys(f for f in (site_field, email_field) if f):
+                pattern = f"%@{host}" if field.type == "email" else f"%{host}%"
+                where.append(f"{field.name} LIKE '{pattern}'")
         if not where:
             return []
         extra = " AND IsConverted = false" if self.lead_mode else ""
