@@ -9,7 +9,6 @@ Settings (environment):
   short form.
 - Optional: `SALESFORCE_API_VERSION` (default `v62.0`), `SALESFORCE_SCOPE` (default `api refresh_token`),
   `SALESFORCE_ASSUMED_SESSION_SECONDS` (default 7200: tokens carry no expiry, see oauth.py),
-  `SALESFORCE_ORG_NR_FIELD` (Account field searched for the company registration number, default `AccountNumber`),
   `SALESFORCE_CONNECT_TIMEOUT` / `SALESFORCE_READ_TIMEOUT` (seconds, default 5 / 30).
 """
 
@@ -52,7 +51,6 @@ class SalesforceProvider:
         api_version: str = "v62.0",
         scope: str = "api refresh_token",
         assumed_session_seconds: float = 7200.0,
-        org_nr_field: str = "AccountNumber",
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -61,7 +59,6 @@ class SalesforceProvider:
     ) -> None:
         self.login_base = login_base.rstrip("/")
         self.api_version = api_version
-        self.org_nr_field = org_nr_field
         self.timeouts = timeouts or Timeouts()
         self._oauth = SalesforceOAuth(
             client_id=client_id,
@@ -87,7 +84,6 @@ class SalesforceProvider:
             api_version=env.get("SALESFORCE_API_VERSION", "v62.0"),
             scope=env.get("SALESFORCE_SCOPE", "api refresh_token"),
             assumed_session_seconds=float(env.get("SALESFORCE_ASSUMED_SESSION_SECONDS", "7200")),
-            org_nr_field=env.get("SALESFORCE_ORG_NR_FIELD", "AccountNumber"),
             timeouts=timeouts_from_env(env, "SALESFORCE"),
         )
 
@@ -103,7 +99,7 @@ class SalesforceProvider:
         """`objects`: the settings' CRM object per app object (`{"company": "Lead", ...}`); Accounts by default."""
         client = SalesforceClient(instance_url=context.api_base, tokens=tokens, sender=self._http.sender(),
                                   api_version=self.api_version)
-        return SalesforceConnector(context=context, client=client, objects=objects, org_nr_field=self.org_nr_field)
+        return SalesforceConnector(context=context, client=client, objects=objects)
 
     def webhooks(self) -> SalesforceWebhooks:
         return self._webhooks
