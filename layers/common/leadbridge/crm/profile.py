@@ -17,6 +17,21 @@ if TYPE_CHECKING:  # imported where used: functions that never read settings ski
 
 
 @dataclass(frozen=True)
+class ActivityTypeField:
+    """A CRM activity field leadbridge fills from the app activity's `type` (call, meeting, email, ...)."""
+
+    field: str
+    values: dict[str, Any]  # app activity type → CRM value
+    default: Any = None  # for a type `values` does not name; None: leave the field out
+    create_only: bool = False  # the CRM refuses updates of the field (Salesforce TaskSubtype)
+
+    def value_for(self, activity_type: str | None) -> Any:
+        if activity_type is None:
+            return None
+        return self.values.get(activity_type, self.default)
+
+
+@dataclass(frozen=True)
 class CrmProfile:
     """Connector field names leadbridge fills itself (not through field mappings), per CRM."""
 
@@ -37,6 +52,11 @@ class CrmProfile:
     # Activity completion: the field and its value per app activity status ("open", "done"); see lifecycle/.
     activity_status_field: str | None = None
     activity_status_values: dict[str, Any] = field(default_factory=dict)
+    # Activity type: the fields filled from the app activity's `type` (a field the settings map is left to them).
+    activity_type_fields: tuple[ActivityTypeField, ...] = ()
+    # A CRM whose webhooks an admin sets up by hand (registration state `ManualSetupRequired`) must also remove them by
+    # hand: what to do after a disconnect, `{target_url}` and `{objects}` filled in (see `connect.disconnection`).
+    manual_webhook_removal: tuple[str, ...] = ()
 
 
 # A CRM leadbridge has no profile for: app object names as CRM object names, nothing filled automatically.

@@ -7,6 +7,7 @@ from typing import Any
 from leadbridge.crm.profile import (
     SEED_APP_STAGES,
     SEED_COUNTRY_NAMES,
+    ActivityTypeField,
     CrmProfile,
     seed_starting_sections,
 )
@@ -34,6 +35,22 @@ PROFILE = CrmProfile(
     record_status_fields={"Lead": "Status"},  # Lead mode: LeadStatus values (group "status" in `stages()`)
     activity_status_field="Status",  # Task.Status, a restricted picklist
     activity_status_values={"open": "Not Started", "done": "Completed"},
+    # Task `Type` (picklist Call/Email/Meeting/Other; a field visit is a meeting) on every write; `TaskSubtype`
+    # (Call/Email/Task: how Salesforce shows and counts the activity) only on create, as Salesforce cannot update it.
+    activity_type_fields=(
+        ActivityTypeField(
+            "Type", {"call": "Call", "email": "Email", "meeting": "Meeting", "visit": "Meeting"}, default="Other"
+        ),
+        ActivityTypeField("TaskSubtype", {"call": "Call", "email": "Email"}, default="Task", create_only=True),
+    ),
+    # Outbound Messages are created in Setup and cannot be removed through the API (reference §8).
+    manual_webhook_removal=(
+        "In Salesforce Setup, deactivate or delete the Flows (or workflow rules) for {objects} whose Outbound Message "
+        "sends to {target_url}, and delete those Outbound Messages (Setup → Outbound Messages). Until then Salesforce "
+        "keeps sending every change; leadbridge acknowledges each message and drops it.",
+        "Or keep them if you will connect this same Salesforce org again: the Endpoint URL stays valid, and changes "
+        "flow again as soon as the org is reconnected.",
+    ),
 )
 
 
