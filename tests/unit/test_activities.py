@@ -35,6 +35,10 @@ TASK_FIELDS = [
     FieldInfo(name="ActivityDate", label="Due Date Only", type=FieldType.DATE),
     FieldInfo(name="Status", label="Status", type=FieldType.PICKLIST, restricted_picklist=True,
               picklist=[PicklistValue(value=v, label=v) for v in ("Not Started", "In Progress", "Completed")]),
+    FieldInfo(name="Type", label="Type", type=FieldType.PICKLIST,
+              picklist=[PicklistValue(value=v, label=v) for v in ("Call", "Email", "Meeting", "Other")]),
+    FieldInfo(name="TaskSubtype", label="Task Subtype", type=FieldType.PICKLIST, updateable=False,
+              restricted_picklist=True, picklist=[PicklistValue(value=v, label=v) for v in ("Task", "Email", "Call")]),
 ]  # fmt: skip
 SO_FIELDS = [FieldInfo(name=f.name, label=f.label, type=f.type, length=f.length) for f in ACTIVITY_FIELDS.values()]
 
@@ -148,7 +152,8 @@ def test_salesforce_task_fields_come_from_the_mapping_and_the_status_from_the_pr
     crm = MemoryCrm("salesforce", TASK_FIELDS)
     fields, skipped = crm_fields(with_activities_on("salesforce"), activity(status="done"), crm)  # type: ignore[arg-type]
     assert fields == {"Subject": "Call about the demo", "Description": "Asked for pricing",
-                      "ActivityDate": date(2026, 3, 10), "Status": "Completed"}  # fmt: skip
+                      "ActivityDate": date(2026, 3, 10), "Status": "Completed", "Type": "Call",
+                      "TaskSubtype": "Call"}  # fmt: skip
     assert skipped == []
     open_fields, _ = crm_fields(with_activities_on("salesforce"), activity(), crm)  # type: ignore[arg-type]
     assert open_fields["Status"] == "Not Started"
@@ -172,6 +177,7 @@ def test_created_then_completed_writes_only_the_status_and_a_third_post_writes_n
 
     assert created.outcome is ActivityOutcome.CREATED and (created.parent_id, created.person_id) == ("ACC1", "CON1")
     assert crm.records[created.crm_id or ""]["parent"] == "ACC1" and crm.records["T1"]["person"] == "CON1"
+    assert crm.writes[0][2]["Type"] == "Call" and crm.writes[0][2]["TaskSubtype"] == "Call"
     assert done.outcome is ActivityOutcome.UPDATED and done.fields_written == ["Status"]
     assert crm.writes[-1] == ("update", "T1", {"Status": "Completed"})
     assert again.outcome is ActivityOutcome.UNCHANGED and len(crm.writes) == 2
@@ -236,3 +242,68 @@ def test_bad_requests_name_the_field() -> None:
         Activity.model_validate({"id": "a#1", "type": "lunch", "subject": "", "status": "half",
                                  "created_at": "yesterday"})  # fmt: skip
     assert {e["loc"][0] for e in bad.value.errors()} == {"id", "type", "subject", "status", "created_at"}
+    type_error = next(e for e in bad.value.errors() if e["loc"] == ("type",))
+    assert "'visit'" in type_error["msg"] and "'other'" in type_error["msg"]  # the 422 lists what is accepted
+
+
+# --- the activity type ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("app_type", "task_type", "subtype"),
+    [("call", "Call", "Call"), ("email", "Email", "Email"), ("meeting", "Meeting", "Task"),
+     ("visit", "Meeting", "Task"), ("task", "Other", "Task"), ("note", "Other", "Task"), ("other", "Other", "Task")],
+)  # fmt: skip
+def test_every_app_activity_type_becomes_a_task_type_and_subtype_salesforce_offers(
+    app_type: str, task_type: str, subtype: str
+) -> None:
+    crm = MemoryCrm("salesforce", TASK_FIELDS)
+    svc, links, log = services(crm, with_activities_on("salesforce"))
+    synced_lead(links, "salesforce")
+
+    created = post_activity(svc, "t", "L1", activity(type=app_type))
+
+    assert created.outcome is ActivityOutcome.CREATED
+    assert (crm.records["T1"]["Type"], crm.records["T1"]["TaskSubtype"]) == (task_type, subtype)
+    assert {"Type", "TaskSubtype"} <= set(created.fields_written) and log.entries[-1].details["type"] == app_type
+
+
+def test_a_changed_type_updates_task_type_but_never_the_subtype_salesforce_cannot_update() -> None:
+    crm = MemoryCrm("salesforce", TASK_FIELDS)
+    svc, links, _ = services(crm, with_activities_on("salesforce"))
+    synced_lead(links, "salesforce")
+    post_activity(svc, "t", "L1", activity(type="call"))
+
+    changed = post_activity(svc, "t", "L1", activity(type="email"))
+
+    assert changed.fields_written == ["Type"] and crm.writes[-1] == ("update", "T1", {"Type": "Email"})
+    assert crm.records["T1"]["TaskSubtype"] == "Call"
+
+
+def test_an_org_without_task_type_or_with_a_narrowed_subtype_still_gets_the_task() -> None:
+    only_task = [PicklistValue(value="Task", label="Task")]
+    narrowed = [*TASK_FIELDS[:4], TASK_FIELDS[5].model_copy(update={"picklist": only_task})]
+    crm = MemoryCrm("salesforce", narrowed)
+    svc, links, log = services(crm, with_activities_on("salesforce"))
+    synced_lead(links, "salesforce")
+
+    created = post_activity(svc, "t", "L1", activity(type="call"))
+
+    assert created.outcome is ActivityOutcome.CREATED
+    assert "Type" not in crm.records["T1"] and "TaskSubtype" not in crm.records["T1"]
+    assert {(f.field, f.reason) for f in log.entries[-1].fields_skipped} == {
+        ("Type", "missing_in_crm"), ("TaskSubtype", "invalid_value")}
+
+
+def test_a_settings_mapping_of_the_type_wins_over_the_profile_and_superoffice_is_unchanged() -> None:
+    raw = with_activities_on("salesforce").model_dump(mode="json")
+    raw["field_mappings"]["activity"].append({"app_fields": ["type"], "crm_field": "Type"})
+    mapped = SettingsDocument.model_validate(raw)
+    crm = MemoryCrm("salesforce", TASK_FIELDS)
+
+    fields, _ = crm_fields(mapped, activity(type="visit"), crm)  # type: ignore[arg-type]
+
+    assert fields["Type"] == "visit"  # the admin's mapping: the app's word into the (unrestricted) picklist
+    so_fields, _ = crm_fields(with_activities_on("superoffice"), activity(type="visit"),
+                              MemoryCrm("superoffice", SO_FIELDS))  # type: ignore[arg-type]  # fmt: skip
+    assert "Type" not in so_fields and "Task" not in so_fields

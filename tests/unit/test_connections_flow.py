@@ -16,6 +16,7 @@ import pytest
 
 from leadbridge import connect as flow
 from leadbridge.crm.base import AuthorizationRequest, ConnectionContext, TokenSource
+from leadbridge.crm.profile import CrmProfile
 from leadbridge.errors import Conflict, CrmUnavailable, InvalidInput, NeedsReauth, NotFound
 from leadbridge.models.connection import Connection, ConnectionStatus, OAuthState, WebhookStatus
 from leadbridge.models.crm import Grant, WebhookRegistration
@@ -40,6 +41,8 @@ class FakeCrm:
         self.webhooks: dict[str, str] = {}
         self.webhook_failure: Exception | None = None
         self.fail_exchange: Exception | None = None
+        self.manual_webhooks = False  # like Salesforce Outbound Messages: an admin sets them up (and removes them)
+        self.account_names: dict[str, str | None] = {}  # the name the CRM tells at sign-in, by account
 
     # OAuthFlow
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
@@ -69,7 +72,7 @@ class FakeCrm:
             refresh_token=f"rt-{secrets.token_hex(8)}",
             expires_at=datetime.now(UTC).timestamp() + 3600,
             account_id=account,
-            account_name=f"{account} AS",
+            account_name=self.account_names.get(account, f"{account} AS"),
             api_base=f"https://crm.example/{account}/api",
             user_email="admin@example.com",
         )
@@ -84,6 +87,10 @@ class FakeCrm:
     # CrmProvider
     name = "fakecrm"
     label = "Fake CRM"
+    profile = CrmProfile(
+        label="Fake CRM", objects={}, owner_field=None, stage_field=None, status_field=None,
+        manual_webhook_removal=("Remove the notification to {target_url} for {objects}.", "Or keep it."),
+    )  # fmt: skip
 
     def oauth(self) -> FakeCrm:
         return self
@@ -103,11 +110,16 @@ class FakeConnector:
         self._tokens.access_token()  # a real connector needs a token for this
         if self._crm.webhook_failure:
             raise self._crm.webhook_failure
+        if self._crm.manual_webhooks:
+            steps = [f"Enter {url} in the CRM."]
+            return WebhookRegistration(id="manual", url=url, events=["Account", "Contact"], active=False,
+                                       state="ManualSetupRequired", setup_steps=steps)  # fmt: skip
         webhook_id = f"wh{len(self._crm.webhooks) + 1}"
         self._crm.webhooks[webhook_id] = url
         return WebhookRegistration(id=webhook_id, url=url)
 
     def unregister_webhook(self, webhook_id: str) -> None:
+        assert not self._crm.manual_webhooks, "a manual webhook cannot be removed through the API"
         self._tokens.access_token()
         del self._crm.webhooks[webhook_id]
 
@@ -591,6 +603,90 @@ def test_connect_after_disconnect_may_use_another_account(svc: flow.ConnectionSe
     assert _query(redirect)["status"] == "connected"
     after = svc.store.get("t1", "fakecrm")
     assert after is not None and after.account_id == "Cust2" and after.status is ConnectionStatus.CONNECTED
+
+
+# --- reconnecting the same account (issue 18) ------------------------------------------------------------------------
+
+
+def _admin_view(svc: flow.ConnectionServices) -> Any:
+    return flow.connection_status(svc, tenant_id="t1", crm="fakecrm", admin=True)
+
+
+def test_a_reauthorization_keeps_the_key_the_first_connection_and_the_manual_setup(
+    svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock
+) -> None:
+    crm.manual_webhooks = True
+    _connect(svc, crm)
+    first = svc.store.get("t1", "fakecrm")
+    assert first is not None and _admin_view(svc).webhook_setup is not None
+    clock.now += timedelta(days=3)
+    crm.account_names["Cust1"] = None  # the CRM could not tell the name this time
+
+    _connect(svc, crm)
+
+    again = svc.store.get("t1", "fakecrm")
+    assert again is not None and again.connection_key == first.connection_key
+    assert (again.connected_at, again.first_connected_at) == (clock.now, first.connected_at)
+    assert again.account_name == "Cust1 AS"  # not blanked by a failed read
+    setup = _admin_view(svc).webhook_setup
+    assert setup is not None and setup.required and setup.objects == ["Account", "Contact"]
+    assert setup.target_url == f"https://api.example.com/webhooks/fakecrm/{first.connection_key}"
+    assert setup.steps == [f"Enter {setup.target_url} in the CRM."]
+    assert _admin_view(svc).first_connected_at == first.connected_at
+
+
+def test_disconnect_of_a_manual_webhook_says_what_to_remove_and_a_reconnect_keeps_the_url(
+    svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock
+) -> None:
+    crm.manual_webhooks = True
+    _connect(svc, crm)
+    first = svc.store.get("t1", "fakecrm")
+    assert first is not None
+    url = f"https://api.example.com/webhooks/fakecrm/{first.connection_key}"
+
+    result = flow.disconnect(svc, tenant_id="t1", crm="fakecrm", user_id="u1")
+
+    assert result.webhook_removed is False and result.revoked_at_crm
+    assert result.webhook_manual_removal == [f"Remove the notification to {url} for Account, Contact.", "Or keep it."]
+    assert _admin_view(svc).webhook_setup is None
+    clock.now += timedelta(days=1)
+
+    _connect(svc, crm)
+
+    back = svc.store.get("t1", "fakecrm")
+    assert back is not None and back.status is ConnectionStatus.CONNECTED
+    assert back.connection_key == first.connection_key and back.first_connected_at == first.connected_at
+    setup = _admin_view(svc).webhook_setup
+    assert setup is not None and setup.target_url == url
+    assert "webhook_secret" in _secrets(svc).values[back.webhook_secret_name or ""]  # restored for the intake
+
+
+def test_a_webhook_removed_through_the_api_reports_no_manual_steps(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
+    _connect(svc, crm)
+    result = flow.disconnect(svc, tenant_id="t1", crm="fakecrm", user_id="u1")
+    assert result.webhook_removed is True and result.webhook_manual_removal == [] and crm.webhooks == {}
+
+
+def test_reconnecting_the_same_account_keeps_the_key_another_account_gets_a_new_one_and_a_new_cut_off(
+    svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock
+) -> None:
+    _connect(svc, crm, account="Cust1")
+    first = svc.store.get("t1", "fakecrm")
+    assert first is not None
+    flow.disconnect(svc, tenant_id="t1", crm="fakecrm", user_id="u1")
+    clock.now += timedelta(days=1)
+    _connect(svc, crm, account="Cust1")
+    same = svc.store.get("t1", "fakecrm")
+    assert same is not None and same.connection_key == first.connection_key
+    assert list(crm.webhooks.values()) == [f"https://api.example.com/webhooks/fakecrm/{first.connection_key}"]
+    flow.disconnect(svc, tenant_id="t1", crm="fakecrm", user_id="u1")
+    clock.now += timedelta(days=1)
+
+    _connect(svc, crm, account="Cust2")
+
+    other = svc.store.get("t1", "fakecrm")
+    assert other is not None and other.account_id == "Cust2" and other.connection_key != first.connection_key
+    assert other.first_connected_at == clock.now and other.connected_since == clock.now
 
 
 # --- needs re-authorization ------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ def activity_services() -> ActivityServices:
     from leadbridge.lifecycle.activities import ActivityServices
 
     def connected_at(tenant: str, crm: str) -> datetime | None:
+        # The first connection of this CRM account: a re-authorization or reconnect does not move the cut-off.
         connection = connection_store().get(tenant, crm)
-        return connection.connected_at if connection else None
+        return connection.connected_since if connection else None
 
     return ActivityServices(export=export_services(), connected_at=connected_at)

@@ -21,6 +21,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from leadbridge.connect.log_entries import log_connection_event
@@ -304,29 +305,33 @@ def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackR
         return _refuse_other_account(svc, state, existing, grant)
 
     now = svc.clock()
-    same_account = existing is not None and existing.account_id == grant.account_id
+    same = existing if existing is not None and existing.account_id == grant.account_id else None
     secret_name = grant_secret_name(svc.secret_prefix, tenant, crm)
-    keep_webhook = same_account and existing is not None and existing.is_active
     connection = Connection(
         tenant_id=tenant,
         crm=crm,
         status=ConnectionStatus.CONNECTED,
         account_id=grant.account_id,
-        account_name=grant.account_name,
+        # Best effort at the CRM: a name it could not tell this time does not blank the one it told before.
+        account_name=grant.account_name or (same.account_name if same else None),
         api_base=grant.api_base,
         secret_name=secret_name,
         connected_by=state.user_id,
         connected_at=now,
+        first_connected_at=same.connected_since if same else now,
         crm_user_id=grant.user_id,
         crm_user_email=grant.user_email,
-        last_success_at=existing.last_success_at if same_account and existing else None,
-        connection_key=existing.connection_key if keep_webhook and existing else secrets.token_urlsafe(24),
-        webhook_id=existing.webhook_id if keep_webhook and existing else None,
-        webhook_status=existing.webhook_status if keep_webhook and existing else WebhookStatus.NONE,
-        webhook_secret_name=existing.webhook_secret_name if keep_webhook and existing else None,
-        next_run_at=existing.next_run_at if same_account and existing else None,
+        last_success_at=same.last_success_at if same else None,
+        # The same account keeps its key, so a webhook URL an admin entered in the CRM by hand (Salesforce Outbound
+        # Messages) keeps working after a disconnect and reconnect; another account gets a new one.
+        connection_key=same.connection_key if same else secrets.token_urlsafe(24),
+        next_run_at=same.next_run_at if same else None,
         updated_at=now,
     )
+    if same is not None and same.is_active:
+        # A re-authorization keeps the webhook registration as it is, manual set-up steps included (shown to admins
+        # while the CRM's webhook is set up by hand); after a disconnect it is registered again below.
+        connection = connection.model_copy(update=_registration(same))
     try:
         # The record first, conditionally: of two concurrent connects with different accounts only one gets here,
         # so the secret below can never end up holding the loser's tokens.
@@ -342,10 +347,18 @@ def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackR
 
     logger.info(
         "connected",
-        extra={"tenant_id": tenant, "crm": crm, "account_id": grant.account_id, "reconnect": same_account},
+        extra={"tenant_id": tenant, "crm": crm, "account_id": grant.account_id, "reconnect": same is not None},
     )
     log_connection_event(svc, tenant, crm, Action.CONNECT, Outcome.SUCCESS, crm_id=grant.account_id)
     return CallbackResult(redirect_url=with_query(state.return_url, {"status": "connected", "crm": crm}))
+
+
+def _registration(connection: Connection) -> dict[str, Any]:
+    """The webhook registration fields of `connection`, to carry over to its re-authorized record."""
+    return connection.model_dump(
+        include={"webhook_id", "webhook_status", "webhook_error", "webhook_secret_name", "webhook_state",
+                 "webhook_setup_steps", "webhook_events"}
+    )  # fmt: skip
 
 
 def _refuse_other_account(

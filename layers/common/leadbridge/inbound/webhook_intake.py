@@ -15,7 +15,10 @@ Answers, in the order they are decided:
   test-POSTs while the webhook is being registered; by then the connection record (with its key) is saved and the
   signing secret is stored under the connection's derived secret name (`connect.webhook_registration`), so the
   test event verifies like any other.
-- disconnected connection → 200, nothing queued, a sync-log entry `outcome=skipped` (the CRM should stop retrying).
+- disconnected connection → 200 (Salesforce: the SOAP Ack), nothing queued, one sync-log entry per delivery
+  `outcome=skipped`, code `connection_disconnected`, saying what to do (reconnect the same account, which keeps the
+  key and so the URL, or remove the webhook in the CRM). Acknowledged so the CRM stops retrying: Salesforce would
+  re-send an Outbound Message for 24 hours.
 - valid events → one SQS message per event; 200 only after SQS accepted all of them. Queue or store failures raise
   `StoreUnavailable` (HTTP 503) so the CRM retries; duplicates from a partial send are removed by the processor.
 """
@@ -80,6 +83,12 @@ LOG_CODES: dict[RejectReason, str] = {
     RejectReason.ACCOUNT_MISMATCH: "webhook_account_mismatch",
 }
 SKIPPED_DISCONNECTED = "connection_disconnected"
+# What the sync log tells an admin about a delivery to a disconnected connection. A reconnect of the same CRM account
+# keeps the connection key, so the URL works again then (connect.authorization).
+DISCONNECTED_MESSAGE = (
+    "The connection is disconnected: the delivery was acknowledged and dropped. Reconnect the same CRM account to "
+    "receive changes again (the webhook URL stays valid), or remove the webhook set up in the CRM to stop them."
+)
 
 UNAUTHORIZED_MESSAGE = "Webhook rejected: the connection or the signature is not valid."
 
@@ -202,7 +211,7 @@ def accept_webhook(
     if secret is None:
         if disconnected:
             # Its secret went with the disconnect; acknowledge so the CRM stops retrying a connection we dropped.
-            detail = "disconnected; signature not checked (its secret was removed)"
+            detail = "signature not checked: its secret went with the disconnect"
             skipped = _skip(log, connection, detail, [], now(), correlation_id)
             return skipped.model_copy(update={"reply": verifier.test_response([])})
         return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
@@ -244,7 +253,7 @@ def accept_webhook(
     # deliveries too; otherwise it re-sends them.
     reply = verifier.test_response(events)
     if disconnected:
-        skipped = _skip(log, connection, "connection is disconnected", events, now(), correlation_id)
+        skipped = _skip(log, connection, "events not queued", events, now(), correlation_id)
         return skipped.model_copy(update={"reply": reply})
 
     # An event without an account id cannot be checked; the signature already ties it to this connection's secret.
@@ -311,7 +320,8 @@ def _skip(
     at: datetime,
     correlation_id: str | None,
 ) -> IntakeResult:
-    _write_log(log, connection, Outcome.SKIPPED, SKIPPED_DISCONNECTED, detail, events, at, correlation_id)
+    message = f"{DISCONNECTED_MESSAGE} ({detail})"
+    _write_log(log, connection, Outcome.SKIPPED, SKIPPED_DISCONNECTED, message, events, at, correlation_id)
     return IntakeResult(
         status=200,
         outcome=IntakeOutcome.SKIPPED,

@@ -6,13 +6,18 @@ as the connector's ACTIVITY object (Salesforce Task, SuperOffice Appointment), u
 - the company the lead was exported to is the activity's parent (Salesforce `WhatId`, SuperOffice Contact); the
   lead contact named by `person_ref` is its person (Salesforce `WhoId`, SuperOffice Person);
 - the CRM fields come from the settings' activity field mappings (app fields `name`/`subject`, `description`,
-  `date`/`due_date`, `type`, `status`), and the CRM's completion field from the CRM profile
-  (`CrmProfile.activity_status_field`: Task `Status` Not Started/Completed, Appointment `Completed`);
+  `date`/`due_date`, `type`, `status`), the CRM's completion field from the CRM profile
+  (`CrmProfile.activity_status_field`: Task `Status` Not Started/Completed, Appointment `Completed`), and its
+  activity-type fields from the profile too (`CrmProfile.activity_type_fields`: Task `Type`, and `TaskSubtype` on
+  create only) unless the settings map a field of that name themselves; a type field the CRM does not offer (or
+  would refuse the value of) is left out and listed as skipped, never refused;
 - the CRM record is linked (`RecordLink` object activity, app id `{lead_id}~{activity id}`): posting the same
   activity again updates it, writing only the fields whose value changed (marking it done writes only the status).
 
 Not sent, with the reason (logged): activity sync switched off (`objects.activity.direction`, 409), and activities
-created before the CRM was connected (seed 004: older activities are not sent; 200 `skipped`). A lead that has no
+created before the CRM account was first connected (seed 004: older activities are not sent; 200 `skipped`). The
+cut-off is the connection's `connected_since`: a re-authorization or a reconnect of the same account does not move
+it, so an activity created in between is still sent. A lead that has no
 company in the CRM yet is a 409 (export it first); an unknown `person_ref` a 422. CRM failures are logged and re-raised
 like export's (502 for a rejected write, with `log_entry_id`). The lead's lease (`export.lead_lease`) keeps a re-post
 and an export of the same lead from running together.
@@ -21,7 +26,7 @@ and an export of the same lead from running together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -32,13 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadbridge.crm.base import Connector
 from leadbridge.crm.defaults import profile
 from leadbridge.crm.metadata_cache import current_fields
+from leadbridge.crm.profile import ActivityTypeField
 from leadbridge.errors import Conflict, CrmError, InvalidInput, NeedsReauth, RefusedBeforeWrite
 from leadbridge.export import ExportServices, lead_lease
 from leadbridge.export.written_state import Written, remember_written
-from leadbridge.mapping.engine import apply
+from leadbridge.mapping.engine import SkipReason, apply
 from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.validation import WriteCheck, refuse_before_write
-from leadbridge.models.crm import CrmObject
+from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.models.time import as_utc
@@ -50,18 +56,23 @@ log = logging.getLogger(__name__)
 @dataclass
 class ActivityServices:
     export: ExportServices  # links, sync log, settings, connector, active CRM, clock, lead leases
-    connected_at: Callable[[str, str], datetime | None]  # (tenant, crm) → when the connection was made
+    # (tenant, crm) → when the CRM account was first connected (`Connection.connected_since`), the activity cut-off
+    connected_at: Callable[[str, str], datetime | None]
 
 
 # --- API contracts ------------------------------------------------------------------------------------------------
 
 
 class ActivityType(StrEnum):
+    """What kind of activity it is; the CRM gets its own word for it (Salesforce Task `Type` and `TaskSubtype`)."""
+
     CALL = "call"
     MEETING = "meeting"
+    VISIT = "visit"  # an in-person visit at the customer (field sales)
     TASK = "task"
     EMAIL = "email"
     NOTE = "note"
+    OTHER = "other"
 
 
 class ActivityStatus(StrEnum):
@@ -75,7 +86,11 @@ class Activity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The activity's id in the app.")
-    type: ActivityType
+    type: ActivityType = Field(
+        description="call, meeting, visit, task, email, note or other (another value is refused with 422). Written to "
+        "the CRM activity's type (Salesforce Task `Type`: Call, Email, Meeting (visits too), else Other; "
+        "`TaskSubtype` Call, Email or Task when the Task is created)."
+    )
     subject: str = Field(min_length=1, max_length=255, description="Short title (Salesforce Task Subject).")
     description: str | None = Field(default=None, max_length=32000)
     due_date: date | None = Field(default=None, description="ISO date (Salesforce Task ActivityDate).")
@@ -151,13 +166,43 @@ def crm_fields(
     prof = profile(settings.crm)
     if prof.activity_status_field and activity.status.value in prof.activity_status_values:
         fields[prof.activity_status_field] = prof.activity_status_values[activity.status.value]
+    type_skipped = _type_fields(prof.activity_type_fields, activity, metadata, fields, creating=creating is not False)
     if creating is not None:
         checked = mapped.model_copy(update={"fields": fields})
         refuse_before_write([WriteCheck(["crm", "activity"], checked, metadata, creating)], what="this activity")
     skipped = [
         SkippedField(field=s.crm_field or ", ".join(s.app_fields), reason=s.reason.value) for s in mapped.skipped
     ]
-    return fields, skipped
+    return fields, skipped + type_skipped
+
+
+def _type_fields(
+    type_fields: Sequence[ActivityTypeField],
+    activity: Activity,
+    metadata: Sequence[FieldInfo],
+    fields: dict[str, Any],
+    *,
+    creating: bool,
+) -> list[SkippedField]:
+    """Add the CRM profile's activity-type fields to `fields` (a field the settings map keeps the mapped value).
+    Best effort: a field the CRM does not offer, cannot take now, or whose restricted picklist lacks the value is
+    listed as skipped; an org may have hidden or narrowed Task Type, and the activity is still worth sending."""
+    skipped: list[SkippedField] = []
+    offered = {f.name: f for f in metadata}
+    for type_field in type_fields:
+        value = type_field.value_for(activity.type.value)
+        if value is None or type_field.field in fields or (type_field.create_only and not creating):
+            continue
+        info = offered.get(type_field.field)
+        if info is None:
+            skipped.append(SkippedField(field=type_field.field, reason=SkipReason.MISSING_IN_CRM.value))
+        elif not creating and not info.updateable:
+            skipped.append(SkippedField(field=type_field.field, reason=SkipReason.READ_ONLY.value))
+        elif info.restricted_picklist and value not in {p.value for p in info.picklist}:
+            skipped.append(SkippedField(field=type_field.field, reason=SkipReason.INVALID_VALUE.value))
+        else:
+            fields[type_field.field] = value
+    return skipped
 
 
 # --- entry point --------------------------------------------------------------------------------------------------
@@ -192,7 +237,8 @@ def post_activity(
             if connected_at is not None and as_utc(activity.created_at) < as_utc(connected_at):
                 entry = run.skip(
                     f"created {as_utc(activity.created_at).isoformat()}, before the CRM was connected "
-                    f"({as_utc(connected_at).isoformat()}); only activities created after the connection are sent"
+                    f"({as_utc(connected_at).isoformat()}, the first connection of this CRM account); only "
+                    "activities created after it are sent"
                 )
                 return run.result(ActivityOutcome.SKIPPED, entry, reason=entry.fields_skipped[0].reason)
         company = ex.links.get(tenant, crm, CrmObject.COMPANY, lead_id)

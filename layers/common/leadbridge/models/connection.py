@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 STATE_LIFETIME = timedelta(minutes=10)
+MANUAL_SETUP_STATE = "ManualSetupRequired"  # a webhook registration an admin must make in the CRM (Salesforce)
 
 
 class ConnectionContext(BaseModel):
@@ -50,13 +51,18 @@ class Connection(BaseModel):
     api_base: str
     secret_name: str
     connected_by: str
-    connected_at: datetime
+    connected_at: datetime  # the last connect or re-authorization
+    # The first connect of this CRM account, kept across re-authorizations and reconnects of the same account and
+    # reset when another account is connected: activities created before it are not sent. None on records stored
+    # before it existed (`connected_since` falls back to `connected_at`).
+    first_connected_at: datetime | None = None
     crm_user_id: str | None = None
     crm_user_email: str | None = None
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
     # Unguessable id in the webhook target URL, so the public intake can find the connection without a tenant claim.
+    # Kept while the CRM account stays the same (a URL set up by hand in the CRM keeps working after a reconnect).
     connection_key: str
     webhook_id: str | None = None
     webhook_status: WebhookStatus = WebhookStatus.NONE
@@ -78,6 +84,16 @@ class Connection(BaseModel):
             api_base=self.api_base,
             crm_user_id=self.crm_user_id,
         )
+
+    @property
+    def connected_since(self) -> datetime:
+        """When this CRM account was first connected (see `first_connected_at`)."""
+        return self.first_connected_at or self.connected_at
+
+    @property
+    def manual_webhook(self) -> bool:
+        """The CRM's webhook is set up (and removed) by an admin in the CRM, not through its API."""
+        return self.webhook_state == MANUAL_SETUP_STATE
 
     @property
     def is_active(self) -> bool:
@@ -124,9 +140,6 @@ class AuthorizeResponse(BaseModel):
     expires_at: datetime = Field(description="The authorization must be completed before this time.")
 
 
-MANUAL_SETUP_STATE = "ManualSetupRequired"
-
-
 class WebhookSetup(BaseModel):
     """The step an admin must do in the CRM because its webhooks cannot be created through its API (Salesforce
     Outbound Messages). Shown to admins only: `target_url` carries the connection's secret key."""
@@ -140,7 +153,7 @@ class WebhookSetup(BaseModel):
     @classmethod
     def of(cls, connection: Connection, target_url: str) -> WebhookSetup | None:
         """None unless the connection is active and its registration waits for a manual step."""
-        if not connection.is_active or connection.webhook_state != MANUAL_SETUP_STATE:
+        if not connection.is_active or not connection.manual_webhook:
             return None
         return cls(required=True, state=connection.webhook_state, target_url=target_url,
                    objects=list(connection.webhook_events), steps=list(connection.webhook_setup_steps))  # fmt: skip
@@ -156,7 +169,12 @@ class ConnectionView(BaseModel):
     account_name: str | None = None
     api_base: str | None = None
     connected_by: str | None = None
-    connected_at: datetime | None = None
+    connected_at: datetime | None = Field(default=None, description="The last connect or re-authorization.")
+    first_connected_at: datetime | None = Field(
+        default=None,
+        description="The first connect of this CRM account, kept across re-authorizations and reconnects of the same "
+        "account (reset when another account is connected). Activities created before it are not sent to the CRM.",
+    )
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
@@ -174,6 +192,7 @@ class ConnectionView(BaseModel):
     def of(cls, connection: Connection, *, webhook_url: str | None = None) -> ConnectionView:
         """`webhook_url` (the target URL with the connection key) only for an admin: it fills `webhook_setup`."""
         view = cls.model_validate(connection.model_dump(include=set(cls.model_fields) - {"webhook_setup"}))
+        view.first_connected_at = connection.connected_since
         if webhook_url is not None:
             view.webhook_setup = WebhookSetup.of(connection, webhook_url)
         return view
@@ -190,7 +209,18 @@ class ConnectionList(BaseModel):
 class DisconnectResult(BaseModel):
     connection: ConnectionView
     revoked_at_crm: bool = Field(description="False when the CRM could not be reached to revoke the grant.")
-    webhook_removed: bool
+    webhook_removed: bool = Field(
+        description="True when no webhook is left at the CRM: it was removed through the CRM's API, or there was "
+        "none. False when the removal failed, or when the CRM's webhook was set up by hand and must be removed by "
+        "hand (see `webhook_manual_removal`)."
+    )
+    webhook_manual_removal: list[str] = Field(
+        default_factory=list,
+        description="For a CRM whose webhook an admin set up by hand (Salesforce Outbound Messages, which cannot be "
+        "removed through its API): what to remove in the CRM, in order, or why it may be kept (reconnecting the same "
+        "CRM account keeps the endpoint URL valid). Until it is removed the CRM keeps sending; leadbridge "
+        "acknowledges and drops each delivery. Empty for CRMs whose webhook leadbridge removes itself.",
+    )
     secret_recovery_days: int
 
 

@@ -238,6 +238,9 @@ class AppActivity(_AppModel):
     description: str | None = None
     date: datetime | None = None
     status: ActivityStatus = ActivityStatus.OPEN
+    # call, meeting, visit, task, email, note or other (the activity API refuses anything else); mappable like any
+    # app field, e.g. to a custom CRM field. The CRM's own type fields are filled from it by its profile.
+    type: str | None = None
     owner: str | None = None
 
 

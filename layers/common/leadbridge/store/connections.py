@@ -10,8 +10,9 @@ the connect must not be rejected as an unknown key. `save` writes the pointer be
 connection always has one. Pointers are never deleted:
 - after a disconnect the key still finds the connection, so the intake acknowledges late events as skipped
   (issue 8) instead of rejecting them like an unknown key;
-- a reconnect issues a new key; the old pointer then leads to a connection with another key, which the lookup
-  treats as unknown. A pointer left by a save that failed is just as harmless.
+- a reconnect of the same CRM account keeps the key (a URL an admin entered in the CRM keeps working);
+  connecting another account issues a new key, and the old pointer then leads to a connection with another key,
+  which the lookup treats as unknown. A pointer left by a save that failed is just as harmless.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class ConnectionStore:
     def by_webhook_key(
         self, connection_key_value: str, *, owner: tuple[str, str] | None = None
     ) -> Connection | None:
-        """The connection a webhook URL points at (for the webhook intake), or None for an unknown or replaced key.
+        """The connection a webhook URL points at (for the webhook intake), or None for an unknown or replaced key
+        (replaced when another CRM account was connected).
         `owner`: the key's `webhook_key_owner`, when the caller remembers it (it never changes), saves its read."""
         owner = owner or self.webhook_key_owner(connection_key_value)
         if owner is None:

@@ -3,9 +3,9 @@
 A CRM sends bursts of events to one webhook URL. `ConnectionStore.by_webhook_key` reads two items per delivery: the
 key's pointer (which tenant and CRM it was issued to) and the connection. The pointer's answer never changes (a key
 never changes owner, and pointers are never deleted), so it is remembered; the connection is read on every delivery,
-consistently, so a disconnect, a reconnect (new key: the old one becomes unknown), a new account or a new secret name
-counts at once, exactly as without the memory. An unknown key is not remembered: its pointer may be written a moment
-later by a connect.
+consistently, so a disconnect, a reconnect (same account: same key; another account: a new key, and the old one
+becomes unknown) or a new secret name counts at once, exactly as without the memory. An unknown key is not
+remembered: its pointer may be written a moment later by a connect.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@
 - Refresh answers carry no new refresh token: the stored one is kept. `invalid_grant` (revoked/expired) →
   `NeedsReauth`; anything else from the token endpoint → `CrmUnavailable` (the shared `OAuthClientBuilder` builds the
   authlib client and translates; `_token_call` says which answers refuse the grant).
+- After a code exchange (a connect or a re-authorization) the org's name is read from its `Organization` record
+  (`GET {instance_url}/services/data/vXX.X/sobjects/Organization/{orgId}?fields=Name`) for the connection's
+  `account_name`; best effort, like the identity read: a failure leaves it unset and never fails the connect.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class SalesforceOAuth:
         client_secret: str | Callable[[], str],
         login_base: str,
         scope: str = DEFAULT_SCOPE,
+        api_version: str = "v62.0",
         assumed_session_seconds: float = 7200.0,
         verify_signature: bool = True,
         timeouts: Timeouts | None = None,
@@ -95,6 +99,7 @@ class SalesforceOAuth:
         self.client_id = client_id
         self.login_base = login_base.rstrip("/")
         self.scope = scope
+        self.api_version = api_version
         self.assumed_session_seconds = assumed_session_seconds
         self.verify_signature = verify_signature
         self.timeouts = timeouts or Timeouts()
@@ -139,7 +144,7 @@ class SalesforceOAuth:
             refreshing=False,
         )
         grant = self._grant(token, previous=None)
-        return grant.model_copy(update=self._identity(grant))
+        return grant.model_copy(update={**self._identity(grant), "account_name": self._org_name(grant)})
 
     def refresh(self, grant: Grant) -> Grant:
         if not grant.refresh_token:
@@ -235,3 +240,18 @@ class SalesforceOAuth:
         if isinstance(body.get("is_admin"), bool):
             update["user_is_admin"] = body["is_admin"]
         return update
+
+    def _org_name(self, grant: Grant) -> str | None:
+        """The org's name (shown as the connection's account name); None when it cannot be read now."""
+        url = f"{grant.api_base}/services/data/{self.api_version}/sobjects/Organization/{grant.account_id}"
+        self.calls["organization"] += 1
+        try:
+            with self._clients.http() as http:
+                response = http.get(
+                    url, params={"fields": "Name"}, headers={"Authorization": f"Bearer {grant.access_token}"}
+                )
+            body = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return None
+        name = body.get("Name") if isinstance(body, dict) else None
+        return (name.strip()[:255] or None) if isinstance(name, str) else None
