@@ -188,16 +188,24 @@ class MemoryConnector:
         self.memory.records[obj].pop(record_id, None)
 
     def search_companies(
-        self, *, org_nr: str | None = None, name: str | None = None, domain: str | None = None, limit: int = 20
+        self,
+        *,
+        org_nr: str | None = None,
+        name: str | None = None,
+        domain: str | None = None,
+        limit: int = 20,
+        org_nr_field: str | None = None,
+        domain_field: str | None = None,
     ) -> list[CrmRecord]:
         self._call("company.search")
+        org_key, site_key = org_nr_field or "org_no", domain_field or "website"
         found = []
         for record in self.memory.records[CrmObject.COMPANY].values():
             values = record.fields
             if (
-                (org_nr and values.get("org_no") == org_nr)
+                (org_nr and values.get(org_key) == org_nr)
                 or (name and str(values.get("name") or "").casefold().startswith(name.casefold()))
-                or (domain and domain in str(values.get("website") or ""))
+                or (domain and domain in str(values.get(site_key) or ""))
             ):
                 found.append(record)
         return found[:limit]

@@ -127,8 +127,15 @@ class Connector(Protocol):
         name: str | None = None,
         domain: str | None = None,
         limit: int = 20,
+        org_nr_field: str | None = None,
+        domain_field: str | None = None,
     ) -> list[CrmRecord]:
-        """Candidates for matching; each criterion given is searched, results de-duplicated by id."""
+        """Candidates for matching; each criterion given is searched, results de-duplicated by id. `org_nr_field` /
+        `domain_field`: the company object's fields holding the org number and the web address (the settings'
+        `matching`, resolved by `export.company`); None: the connector's standard fields. Each record carries the
+        searched fields' values under their names. A field the CRM does not have or cannot search by raises
+        `RefusedBeforeWrite` naming `matching.<key>` before any query; with no criterion given nothing is searched,
+        so a call with only the field names checks them (settings validation does)."""
         ...
 
     def list_persons(self, company_id: str) -> list[CrmRecord]: ...

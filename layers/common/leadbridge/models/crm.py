@@ -64,6 +64,9 @@ class FieldInfo(BaseModel):
     custom: bool = False
     picklist: list[PicklistValue] = Field(default_factory=list)
     restricted_picklist: bool = False
+    # Whether a search can filter by it (Salesforce describe `filterable`); the settings' `matching` may name only
+    # such a field of a text-like type.
+    filterable: bool = True
 
 
 class CrmObjectInfo(BaseModel):

@@ -1,8 +1,8 @@
 """The integration settings document: one per tenant and CRM (issue 5; seeds 000, 003, 004).
 
 Sections (each can be replaced alone with PATCH): `objects`, `field_mappings`, `status_mapping`, `owners`, `schedule`,
-`selective_sync`, `inbound_filter`, `initial_import`, `selections`, `country_mapping`. `version`, `updated_by`,
-`updated_at` are set by the server; `schedule.next_run_at` is computed by the server.
+`selective_sync`, `inbound_filter`, `initial_import`, `selections`, `country_mapping`, `matching`. `version`,
+`updated_by`, `updated_at` are set by the server; `schedule.next_run_at` is computed by the server.
 
 Shape checks live here (pydantic → 422 naming the path); checks that need the CRM's live metadata (unknown or
 read-only CRM fields, stage ids, user ids) live in `leadbridge.mapping.validation`.
@@ -441,6 +441,30 @@ class CountryMapping(_Section):
     crm_values: dict[str, str] = Field(default_factory=dict, max_length=1000)
 
 
+# --- matching -----------------------------------------------------------------------------------------------------
+
+
+class Matching(_Section):
+    """Which fields of the CRM's company object (Salesforce: Account or Lead) an export searches to find the lead's
+    company (seed 002: by CVR). None: the CRM field the company field mapping of the app field `org_number` (resp.
+    `website`) writes to, else the CRM's standard field (Salesforce `AccountNumber` on Account, none on Lead,
+    `Website`; SuperOffice `OrgNr`, `Url`). Checked on save against the CRM's metadata: a field the CRM does not
+    have or cannot search by is a 422 naming `matching.<key>`."""
+
+    org_nr_field: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="CRM field holding the company registration number (e.g. Salesforce `CVR__c`); None: the default.",
+    )
+    domain_field: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="CRM field holding the company's web address, searched for the lead's domain; None: the default.",
+    )
+
+
 # --- the document -------------------------------------------------------------------------------------------------
 
 SECTIONS: tuple[str, ...] = (
@@ -454,6 +478,7 @@ SECTIONS: tuple[str, ...] = (
     "initial_import",
     "selections",
     "country_mapping",
+    "matching",
 )
 
 
@@ -468,6 +493,7 @@ class _SettingsSections(_Section):
     initial_import: bool = False
     selections: Selections
     country_mapping: CountryMapping
+    matching: Matching = Field(default_factory=Matching)
 
 
 class SettingsInput(_SettingsSections):
