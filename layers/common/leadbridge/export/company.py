@@ -1,12 +1,14 @@
-"""Company matching for export: which CRM fields hold a company's identifying values (read from the field mapping),
-the lead's and each candidate's keys, the CRM search, and `match_lead` behind the match route. Ranking the candidates
-is `matching.py`'s job."""
+"""Company matching for export: which CRM fields hold a company's identifying values (the settings' `matching`, else
+the field mapping), the lead's and each candidate's keys, the CRM search, and `match_lead` behind the match route.
+Ranking the candidates is `matching.py`'s job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from leadbridge.crm.base import Connector
+from leadbridge.errors import RefusedBeforeWrite
 from leadbridge.export.matching import (
     FREE_MAIL_DOMAINS,
     CompanyKeys,
@@ -24,7 +26,8 @@ from leadbridge.models.settings import SettingsDocument
 
 @dataclass(frozen=True)
 class KeyFields:
-    """Which CRM fields hold the company's identifying values, read from the field mapping (any CRM)."""
+    """Which CRM fields hold the company's identifying values (any CRM): the org number and the web address as the
+    settings' `matching` names them, else (like the name and e-mail) the field the company mapping writes to."""
 
     name: str | None
     org_nr: str | None
@@ -32,14 +35,32 @@ class KeyFields:
     email: str | None
 
 
-def key_fields(settings: SettingsDocument) -> KeyFields:
-    def crm_field(app_field: str) -> str | None:
-        found = [m for m in settings.field_mappings.company if m.app_fields == [app_field] and m.outbound]
-        # A standard field identifies better than a custom copy of the same value (OrgNr over RabitIQ:36).
-        found.sort(key=lambda m: m.custom)
-        return str(found[0].crm_field) if found else None
+FieldSource = Literal["settings", "field_mapping", "crm_default"]
 
-    return KeyFields(crm_field("company_name"), crm_field("org_number"), crm_field("website"), crm_field("email"))
+
+def _mapped_field(settings: SettingsDocument, app_field: str) -> str | None:
+    found = [m for m in settings.field_mappings.company if m.app_fields == [app_field] and m.outbound]
+    # A standard field identifies better than a custom copy of the same value (OrgNr over RabitIQ:36).
+    found.sort(key=lambda m: m.custom)
+    return str(found[0].crm_field) if found else None
+
+
+def key_fields(settings: SettingsDocument) -> KeyFields:
+    matching = settings.matching
+    return KeyFields(
+        _mapped_field(settings, "company_name"),
+        matching.org_nr_field or _mapped_field(settings, "org_number"),
+        matching.domain_field or _mapped_field(settings, "website"),
+        _mapped_field(settings, "email"),
+    )
+
+
+def field_source(settings: SettingsDocument, key: Literal["org_nr_field", "domain_field"]) -> FieldSource:
+    """Where the field searched for `key` comes from: the settings, the field mapping, or the connector's default."""
+    if getattr(settings.matching, key) is not None:
+        return "settings"
+    app_field = "org_number" if key == "org_nr_field" else "website"
+    return "field_mapping" if _mapped_field(settings, app_field) else "crm_default"
 
 
 def lead_keys(lead: Lead) -> CompanyKeys:
@@ -84,12 +105,35 @@ def search_domain(lead: Lead) -> str | None:
     return None
 
 
+def search_candidates(
+    connector: Connector, settings: SettingsDocument, lead: Lead, fields: KeyFields
+) -> list[CrmRecord]:
+    """The CRM's candidates, searched in the fields `key_fields` names. A field the settings' `matching` names that
+    the CRM cannot search is the connector's 422; one only the field mapping names (a custom field not created yet,
+    a number field) gives way to the connector's standard field."""
+
+    def search(org_nr_field: str | None, domain_field: str | None) -> list[CrmRecord]:
+        return connector.search_companies(
+            org_nr=normalise_org_nr(lead.org_number),
+            name=search_name(lead.company_name),
+            domain=search_domain(lead),
+            org_nr_field=org_nr_field,
+            domain_field=domain_field,
+        )
+
+    explicit = settings.matching
+    try:
+        return search(fields.org_nr, fields.website)
+    except RefusedBeforeWrite:
+        if (fields.org_nr, fields.website) == (explicit.org_nr_field, explicit.domain_field):
+            raise
+        return search(explicit.org_nr_field, explicit.domain_field)
+
+
 def match_company(connector: Connector, settings: SettingsDocument, lead: Lead) -> MatchResult:
     """Candidate CRM companies for the lead, best first, each with why it matched."""
-    found = connector.search_companies(
-        org_nr=normalise_org_nr(lead.org_number), name=search_name(lead.company_name), domain=search_domain(lead)
-    )
     fields = key_fields(settings)
+    found = search_candidates(connector, settings, lead, fields)
     return rank_candidates(lead_keys(lead), [(r.id, candidate_keys(fields, r), r.url) for r in found])
 
 
