@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from leadbridge.crm.defaults import profile
 from leadbridge.errors import CrmNotFound, RefusedBeforeWrite
 from leadbridge.mapping import transforms as t
 from leadbridge.mapping.engine import TEXT_TYPES, MappedRecord, Refusal, fields_by_name
@@ -143,6 +144,7 @@ def validate_settings(doc: SettingsDocument, meta: Metadata, *, crm_label: str =
             _check_mapping(obj, index, mapping, fields, report, crm_label)
         if fields is not None and doc.objects.for_object(obj).direction.outbound:
             _check_required(doc, obj, fields, report)
+    _check_matching(doc, meta, report, crm_label)
     _check_inbound_sources(doc, report)
     _check_status_mapping(doc, meta, report)
     _check_owners(doc, meta, report)
@@ -310,8 +312,28 @@ def _suggest(name: str, by_name: Mapping[str, FieldInfo]) -> str:
     return f"; did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
 
 
+def filled_by_leadbridge(doc: SettingsDocument, obj: CrmObject) -> set[str]:
+    """CRM fields of `obj` leadbridge writes itself, not through field mappings (`CrmProfile`): the deal's stage,
+    status and probability while the status mapping names them, a record's own status (Salesforce Lead `Status`),
+    the owner while default owners are set, an activity's done-state. Fields a connector fills on create (Salesforce
+    Lead `LastName`) already come from its `fields()` as not required."""
+    prof = profile(doc.crm)
+    stages, statuses = (any(getattr(m, a) for m in doc.status_mapping.stages) for a in ("crm_stage", "crm_status"))
+    filled: set[str | None] = set()
+    if obj is CrmObject.DEAL:
+        filled |= {prof.stage_field, prof.probability_field} if stages else set()
+        filled |= {prof.status_field} if statuses else set()
+    if statuses:
+        filled.add(prof.record_status_fields.get(doc.objects.for_object(obj).crm_object))
+    if doc.owners.default_crm_user or doc.owners.user_map:
+        filled.add(prof.owner_field)
+    if obj is CrmObject.ACTIVITY and prof.activity_status_values:
+        filled.add(prof.activity_status_field)
+    return {f for f in filled if f}
+
+
 def _check_required(doc: SettingsDocument, obj: CrmObject, fields: list[FieldInfo], report: ValidationReport) -> None:
-    mapped = {m.crm_field for m in doc.field_mappings.for_object(obj) if m.outbound}
+    mapped = {m.crm_field for m in doc.field_mappings.for_object(obj) if m.outbound} | filled_by_leadbridge(doc, obj)
     for f in fields:
         if f.required and f.updateable and f.type is not FieldType.REFERENCE and f.name not in mapped:
             report.warnings.append(
@@ -319,6 +341,47 @@ def _check_required(doc: SettingsDocument, obj: CrmObject, fields: list[FieldInf
                     path=f"field_mappings.{obj.value}",
                     code="required_not_mapped",
                     reason=f"{f.name!r} is required in the CRM but not mapped; creating {obj.value} records may fail",
+                )
+            )
+
+
+# Field types a company search compares as text (SOQL `=`/`LIKE`, SuperOffice archive `begins`/`contains`).
+SEARCHABLE_TYPES = {FieldType.STRING, FieldType.EMAIL, FieldType.PHONE, FieldType.URL}
+
+
+def searchable(info: FieldInfo) -> bool:
+    """Whether a company search can look a value up in this field (what `matching` may name)."""
+    return info.type in SEARCHABLE_TYPES and info.filterable
+
+
+def _check_matching(doc: SettingsDocument, meta: Metadata, report: ValidationReport, crm_label: str) -> None:
+    """`matching` names company fields the CRM has and can search by text. What only the connector knows (a
+    SuperOffice extra field is no archive column) is checked by `settings.validation` through the connector."""
+    fields = meta.fields.get(CrmObject.COMPANY)
+    if fields is None:
+        return
+    by_name = {f.name: f for f in fields}
+    company = doc.objects.company.crm_object
+    for key in ("org_nr_field", "domain_field"):
+        name = getattr(doc.matching, key)
+        if name is None:
+            continue
+        info = by_name.get(name)
+        if info is None:
+            report.errors.append(
+                Problem(
+                    path=f"matching.{key}",
+                    code="unknown_crm_field",
+                    reason=f"{name!r} is not a field of {company} in {crm_label}{_suggest(name, by_name)}",
+                )
+            )
+        elif not searchable(info):
+            report.errors.append(
+                Problem(
+                    path=f"matching.{key}",
+                    code="unsearchable_field",
+                    reason=f"{name!r} ({info.type.value}) cannot be searched in {crm_label}; choose a text, e-mail, "
+                    "phone or URL field the CRM can filter by",
                 )
             )
 

@@ -4,14 +4,16 @@ errors as a 422 naming each field path (`invalid_from_pydantic`)."""
 from __future__ import annotations
 
 import re
+from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
 from leadbridge.crm.base import SupportsSelections
 from leadbridge.crm.defaults import profile
-from leadbridge.errors import InvalidInput
+from leadbridge.errors import InvalidInput, RefusedBeforeWrite
 from leadbridge.mapping import Metadata, validate_settings
 from leadbridge.mapping.validation import ValidationReport
+from leadbridge.models.crm import CrmRecord
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.settings.crm_metadata import metadata_source
 from leadbridge.settings.ports import SettingsServices
@@ -27,6 +29,8 @@ def validate_against_crm(svc: SettingsServices, tenant_id: str, candidate: Setti
     errors = [
         {"loc": ["body", *_loc(e.path)], "path": e.path, "type": e.code, "message": e.reason} for e in report.errors
     ] + _selection_errors(source, candidate)
+    if not any(e.path.startswith("matching.") for e in report.errors):
+        errors += _matching_errors(source, candidate)
     if errors:
         raise InvalidInput(
             f"The settings do not fit the connected {profile(candidate.crm).label}: "
@@ -56,6 +60,32 @@ def _selection_errors(source: object, candidate: SettingsDocument) -> list[dict[
         for i, sid in enumerate(ids)
         if sid not in known
     ]
+
+
+@runtime_checkable
+class _SearchesCompanies(Protocol):
+    """The part of `Connector` that checks the `matching` fields (a live connector is also the metadata source)."""
+
+    def search_companies(
+        self, *, org_nr_field: str | None = None, domain_field: str | None = None
+    ) -> list[CrmRecord]: ...
+
+
+def _matching_errors(source: object, candidate: SettingsDocument) -> list[dict[str, object]]:
+    """What only the connector knows about the `matching` fields (a SuperOffice extra field is no archive column):
+    a search given the field names and no value checks them and searches nothing."""
+    wanted = candidate.matching
+    if (wanted.org_nr_field is None and wanted.domain_field is None) or not isinstance(source, _SearchesCompanies):
+        return []
+    try:
+        source.search_companies(org_nr_field=wanted.org_nr_field, domain_field=wanted.domain_field)
+    except RefusedBeforeWrite as exc:
+        out: list[dict[str, object]] = []
+        for error in exc.errors:
+            loc = ["body", *error["loc"][1:]]  # ["settings", "matching", key] → the request body's path
+            out.append({"loc": loc, "path": ".".join(loc[1:]), "type": error["type"], "message": error["message"]})
+        return out
+    return []
 
 
 def _selection_error(index: int, code: str, message: str) -> dict[str, object]:
