@@ -2,8 +2,9 @@
 
 - login host (`login_base`, plays `https://login.salesforce.com`): `/services/oauth2/authorize|token|revoke`, the
   identity URL `/id/{org}/{user}`, and the admin API `/__admin/...`.
-- instance host (`instance_url`, plays `https://{MyDomain}.my.salesforce.com`): the same OAuth token/revoke paths and
-  the REST API under `/services/data/vNN.N/` (any version is accepted).
+- instance host (`instance_url`, plays `https://{MyDomain}.my.salesforce.com`): the same OAuth token/revoke paths,
+  the REST API under `/services/data/vNN.N/` (any version is accepted) and the SOAP Partner API's `convertLead()`
+  under `/services/Soap/u/NN.N` (soap.py).
 
 OAuth errors are `{"error", "error_description"}` with HTTP 400; REST errors are JSON arrays
 `[{"message", "errorCode", "fields"?}]`; every REST answer below a version carries `Sforce-Limit-Info`.
@@ -34,8 +35,9 @@ from local.sandbox.common.oauth_http import (
     pkce_s256,
     redirect_with,
 )
-from local.sandbox.salesforce import soql
+from local.sandbox.salesforce import soap, soql
 from local.sandbox.salesforce.admin_http import handle_admin
+from local.sandbox.salesforce.convert import convert_lead
 from local.sandbox.salesforce.model import (
     ApiError,
     AuthCode,
@@ -46,9 +48,13 @@ from local.sandbox.salesforce.model import (
     Session,
     sf_datetime,
 )
-from local.sandbox.salesforce.state import SalesforceState
+from local.sandbox.salesforce.state import SalesforceState, check_updatable
 
 _VERSIONED = re.compile(r"^/services/data/(v\d{1,3}\.\d)(/.*)?$")
+_SOAP_PARTNER = re.compile(r"^/services/Soap/u/\d{1,3}\.\d(?:/[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)?/?$")
+_REFERENCE = re.compile(r"@\{([^}.]+)")
+HALTED = [{"errorCode": "PROCESSING_HALTED",
+           "message": "The transaction was rolled back since another operation in the same transaction failed."}]
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
@@ -116,6 +122,8 @@ class SalesforceApp(SandboxHttpApp):
             return self.identity(request)
         if self.role == "instance" and path.startswith("/services/data"):
             return self.rest(request)
+        if self.role == "instance" and _SOAP_PARTNER.match(path):
+            return self.soap(request)
         return json_response([{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}], 404)
 
     # --- faults ---------------------------------------------------------------------------------------------------
@@ -283,6 +291,34 @@ class SalesforceApp(SandboxHttpApp):
         return json_response({"id": request.url, "organization_id": org.org_id, "user_id": user["Id"],
                               "username": user["Username"], "email": user["Email"], "display_name": user["Name"],
                               "active": user["IsActive"], "is_admin": user["Id"] in org.admins})
+
+    # --- SOAP Partner API -----------------------------------------------------------------------------------------
+
+    def soap(self, request: Request) -> Response:
+        """`convertLead()`: the session from the SOAP header; one API call however many leads it converts."""
+        org: Org | None = None
+        try:
+            token, operation = soap.read_request(request.get_data())
+            session = self.sb.session_for(token) if token else None
+            org = self.sb.orgs.get(session.org_id) if session else None
+            self.sb.calls.hit(org.org_id if org else "anonymous", f"SOAP {operation.tag.rpartition('}')[2]}")
+            fault = self.sb.faults.hold(request.method, (request.path,), org.org_id if org else None)
+            if fault is not None:
+                raise soap.SoapFault("soapenv:Server", fault.message or f"Injected fault: HTTP {fault.status or 500}",
+                                     fault.status or 500)
+            if session is None or org is None:
+                raise soap.invalid_session()
+            with self.sb.lock:
+                org.api_usage += 1
+                over = org.api_usage > org.api_limit
+            if over:
+                raise soap.SoapFault("sf:REQUEST_LIMIT_EXCEEDED",
+                                     "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
+            requests = soap.lead_converts(operation)
+            results = [convert_lead(self.sb, org, r, session.user_id) for r in requests]
+        except soap.SoapFault as fault:
+            return Response(fault.body(), status=fault.status, content_type="text/xml; charset=utf-8")
+        return Response(soap.convert_lead_response(results), content_type="text/xml; charset=utf-8")
 
     # --- REST -----------------------------------------------------------------------------------------------------
 
@@ -514,26 +550,35 @@ class SalesforceApp(SandboxHttpApp):
                     problems.append(None)
                 except ApiError as err:
                     problems.append(_status_errors(err))
-            if all_or_none and any(p is not None for p in problems):
-                rolled = [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because "
-                           "not all records were valid and the request was using AllOrNone header", "fields": []}]
-                return 200, [{"id": None, "success": False, "errors": p or rolled} for p in problems]
-            results = []
-            for rec, problem in zip(records, problems, strict=True):
-                if problem is not None:
-                    results.append({"id": rec.get("id") if isinstance(rec, dict) else None, "success": False,
-                                    "errors": problem})
-                    continue
-                obj, target_id = self._collection_target(org, rec, creating)
-                values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
-                if creating:
-                    new_id = sb.create(org.org_id, obj.name, values, actor=session.user_id)
-                    results.append({"id": new_id, "success": True, "errors": []})
-                else:
-                    assert target_id is not None
-                    sb.update(org.org_id, obj.name, target_id, values, actor=session.user_id)
-                    results.append({"id": target_id, "success": True, "errors": []})
-        return 200, results
+            if not all_or_none:
+                return 200, [self._collection_write(org, session, rec, problem, creating)
+                             for rec, problem in zip(records, problems, strict=True)]
+            if any(p is not None for p in problems):
+                return 200, _rolled_back(problems)
+            with sb.transaction(org) as tx:
+                results = [self._collection_write(org, session, rec, None, creating) for rec in records]
+                if all(r["success"] for r in results):
+                    return 200, results
+                tx.rollback()
+            return 200, _rolled_back([None if r["success"] else r["errors"] for r in results])
+
+    def _collection_write(self, org: Org, session: Session, rec: Any, problem: list[dict[str, Any]] | None,
+                          creating: bool) -> dict[str, Any]:
+        """One record's SaveResult: its validation `problem`, or the outcome of writing it."""
+        record_id = rec.get("id") if isinstance(rec, dict) else None
+        if problem is not None:
+            return {"id": record_id, "success": False, "errors": problem}
+        try:
+            obj, target_id = self._collection_target(org, rec, creating)
+            values = {k: v for k, v in rec.items() if k not in ("attributes", "id", "Id")}
+            if creating:
+                new_id = self.sb.create(org.org_id, obj.name, values, actor=session.user_id)
+                return {"id": new_id, "success": True, "errors": []}
+            assert target_id is not None
+            self.sb.update(org.org_id, obj.name, target_id, values, actor=session.user_id)
+            return {"id": target_id, "success": True, "errors": []}
+        except ApiError as err:
+            return {"id": record_id, "success": False, "errors": _status_errors(err)}
 
     def _collection_target(self, org: Org, rec: Any, creating: bool) -> tuple[Any, str | None]:
         if not isinstance(rec, dict) or not isinstance(rec.get("attributes"), dict) or not rec["attributes"].get(
@@ -546,7 +591,7 @@ class SalesforceApp(SandboxHttpApp):
         if not creating:
             if not record_id:
                 raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-            self.sb._live(org, obj.name, str(record_id))
+            check_updatable(obj.name, self.sb._live(org, obj.name, str(record_id)))
         return obj, str(record_id) if record_id else None
 
     def _composite(self, org: Org, session: Session, version: str, body: Any) -> dict[str, Any]:
@@ -555,42 +600,78 @@ class SalesforceApp(SandboxHttpApp):
         subrequests = body["compositeRequest"]
         if len(subrequests) > MAX_COMPOSITE:
             raise ApiError(400, "LIMIT_EXCEEDED", f"Exceeded max limit of subrequests: {MAX_COMPOSITE}")
-        all_or_none = bool(body.get("allOrNone", False))
+        if not body.get("allOrNone", False):
+            return {"compositeResponse": self._subrequests(org, session, subrequests, stop_at_failure=False)}
+        # all or none: the first failure undoes every write of the request; it keeps its own answer, every other
+        # subrequest (before or after it) answers PROCESSING_HALTED
+        with self.sb.transaction(org) as tx:
+            out = self._subrequests(org, session, subrequests, stop_at_failure=True)
+            failed = next((i for i, r in enumerate(out) if r["httpStatusCode"] >= 400), None)
+            if failed is None:
+                return {"compositeResponse": out}
+            tx.rollback()
+        answers = [r if i == failed else _halted(r["referenceId"], HALTED) for i, r in enumerate(out)]
+        answers += [_halted(str(sub.get("referenceId") or ""), HALTED) for sub in subrequests[len(out):]]
+        return {"compositeResponse": answers}
+
+    def _subrequests(self, org: Org, session: Session, subrequests: list[Any], *,
+                     stop_at_failure: bool) -> list[dict[str, Any]]:
+        """Run subrequests in order, resolving `@{ref.id}`; one that refers to a failed one fails too."""
         refs: dict[str, Any] = {}
+        failed_refs: set[str] = set()
         out: list[dict[str, Any]] = []
-        halted = False
         for sub in subrequests:
             ref = str(sub.get("referenceId") or "")
-            if halted:
-                out.append({"body": [{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled back "
-                                      "since another operation in the same transaction failed."}],
-                            "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref})
-                continue
             headers = {k.lower() for k in (sub.get("httpHeaders") or {})}
             if headers & {"accept", "authorization", "content-type"}:
                 raise ApiError(400, "INVALID_INPUT", "Subrequests cannot set Accept, Authorization or Content-Type")
-            url = _resolve_refs(str(sub.get("url") or ""), refs)
-            sub_body = _resolve_refs(sub.get("body"), refs)
-            parsed = urlsplit(url)
-            m = _VERSIONED.match(parsed.path)
-            if not m:
-                status, answer = 400, [{"errorCode": "NOT_FOUND", "message": f"bad url {url}"}]
-            else:
-                args = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
-                args = {k: unquote(v.replace("+", " ")) for k, v in args.items()}
-                try:
-                    status, answer = self.handle(org, session, m.group(1), str(sub.get("method", "GET")).upper(),
-                                                 (m.group(2) or "/").rstrip("/") or "/", args, sub_body)
-                except ApiError as err:
-                    status, answer = err.status, err.body()
-                except soql.SoqlError as err:
-                    status, answer = 400, [{"message": err.message, "errorCode": err.code}]
+            depends_on = failed_refs & set(_REFERENCE.findall(json.dumps([sub.get("url"), sub.get("body")])))
+            if depends_on:
+                name = sorted(depends_on)[0]
+                out.append(_halted(ref, [{"errorCode": "PROCESSING_HALTED", "message": (
+                    f"Invalid reference specified. No value for {name} found. Provided referenceId ({name}) "
+                    "failed or was not processed.")}]))
+                failed_refs.add(ref)
+                if stop_at_failure:
+                    break
+                continue
+            status, answer = self._subrequest(org, session, sub, refs)
             if status < 300 and ref:
                 refs[ref] = answer
+            if status >= 400:
+                failed_refs.add(ref)
             out.append({"body": answer, "httpHeaders": {}, "httpStatusCode": status, "referenceId": ref})
-            if status >= 400 and all_or_none:
-                halted = True
-        return {"compositeResponse": out}
+            if status >= 400 and stop_at_failure:
+                break
+        return out
+
+    def _subrequest(self, org: Org, session: Session, sub: dict[str, Any], refs: dict[str, Any]) -> tuple[int, Any]:
+        url = _resolve_refs(str(sub.get("url") or ""), refs)
+        sub_body = _resolve_refs(sub.get("body"), refs)
+        parsed = urlsplit(url)
+        m = _VERSIONED.match(parsed.path)
+        if not m:
+            return 400, [{"errorCode": "NOT_FOUND", "message": f"bad url {url}"}]
+        args = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+        args = {k: unquote(v.replace("+", " ")) for k, v in args.items()}
+        try:
+            return self.handle(org, session, m.group(1), str(sub.get("method", "GET")).upper(),
+                               (m.group(2) or "/").rstrip("/") or "/", args, sub_body)
+        except ApiError as err:
+            return err.status, err.body()
+        except soql.SoqlError as err:
+            return 400, [{"message": err.message, "errorCode": err.code}]
+
+
+def _halted(ref: str, body: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref}
+
+
+def _rolled_back(problems: list[list[dict[str, Any]] | None]) -> list[dict[str, Any]]:
+    """All-or-none collection results: failing records keep their errors, the others were rolled back."""
+    rolled = [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all "
+               "records were valid and the request was using AllOrNone header", "fields": []}]
+    return [{"id": None, "success": False, "errors": p or rolled} for p in problems]
 
 
 def _resolve_refs(value: Any, refs: dict[str, Any]) -> Any:

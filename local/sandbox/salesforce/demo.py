@@ -9,7 +9,7 @@ from local.sandbox.salesforce.sandbox import SalesforceSandbox
 
 DEMO_CLIENT_ID = "3MVG9leadbridgeDemoConsumerKey"
 DEMO_CLIENT_SECRET = "leadbridge-demo-consumer-secret"
-DEMO_ORG_NAME = "Demo Leads Inc"
+DEMO_ORG_NAME = "Nordlys Consulting ApS"
 DEMO_ADMIN = "admin@demo-leads.test"
 DEMO_SALES_REP = "rep@demo-leads.test"
 
@@ -25,7 +25,7 @@ def seed_demo(sb: SalesforceSandbox, *, redirect_uris: list[str], accounts: int 
     rng = random.Random(seed)
     sb.register_app(redirect_uris, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
                     name="leadbridge (demo)")
-    org = sb.add_org(DEMO_ORG_NAME)
+    org = sb.add_org(DEMO_ORG_NAME, country="Denmark", locale="da_DK", time_zone="Europe/Copenhagen")
     sb.add_user(org.org_id, DEMO_ADMIN, name="Demo Admin", is_admin=True)
     rep = sb.add_user(org.org_id, DEMO_SALES_REP, name="Sofie Salg")
     sb.add_custom_field(org.org_id, "Account", "Lead_Score__c", "double", label="Lead Score")

@@ -132,6 +132,19 @@ class Org:
 
 
 @dataclass
+class Transaction:
+    """One all-or-none unit of writes (`SalesforceState.transaction`): the Outbound Message notifications its writes
+    raised wait here until it commits, and a rollback drops them with the writes."""
+
+    org_id: str
+    notifications: list[Any] = field(default_factory=list)
+    rolled_back: bool = False
+
+    def rollback(self) -> None:
+        self.rolled_back = True
+
+
+@dataclass
 class AuthCode:
     code: str
     client_id: str

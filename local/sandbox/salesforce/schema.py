@@ -191,6 +191,7 @@ OPPORTUNITY_STAGES = [  # (label, probability, closed, won, forecast category)
     ("Proposal/Price Quote", 75, False, False, "Pipeline"), ("Negotiation/Review", 90, False, False, "Pipeline"),
     ("Closed Won", 100, True, True, "Closed"), ("Closed Lost", 0, True, False, "Omitted"),
 ]
+SALUTATIONS = ["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."]
 TASK_STATUSES = ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"]
 CLOSED_TASK_STATUSES = {"Completed"}
 
@@ -223,7 +224,7 @@ def standard_objects() -> dict[str, ObjectDef]:
     ])
     contact = _obj("Contact", "Contact", "Contacts", "003", [
         _ref("AccountId", "Account", label="Account ID"),
-        _s("Salutation", 40, type="picklist", picklist=["Mr.", "Ms.", "Mrs.", "Dr.", "Prof."]),
+        _s("Salutation", 40, type="picklist", picklist=SALUTATIONS),
         _s("FirstName", 40, "First Name"),
         _s("LastName", 80, "Last Name", nillable=False),
         _ro("Name", "string", 121, label="Full Name", nillable=False, defaulted_on_create=True),
@@ -237,6 +238,7 @@ def standard_objects() -> dict[str, ObjectDef]:
         _s("Description", 32000, "Contact Description", type="textarea"),
     ])
     lead = _obj("Lead", "Lead", "Leads", "00Q", [
+        _s("Salutation", 40, type="picklist", picklist=SALUTATIONS),
         _s("FirstName", 40, "First Name"),
         _s("LastName", 80, "Last Name", nillable=False),
         _ro("Name", "string", 121, label="Full Name", nillable=False, defaulted_on_create=True),
@@ -291,7 +293,9 @@ def standard_objects() -> dict[str, ObjectDef]:
         _s("Description", 32000, "Description", type="textarea"),
         _ro("IsClosed", "boolean", nillable=False, defaulted_on_create=True, calculated=True),
         _ro("AccountId", "reference", 18, reference_to=["Account"]),
-        _s("TaskSubtype", 255, type="picklist", picklist=["Task", "Email", "Call"]),
+        _s("Type", 255, type="picklist", picklist=["Call", "Email", "Meeting", "Other"]),
+        # Salesforce lets TaskSubtype be set on create only
+        _s("TaskSubtype", 255, type="picklist", picklist=["Task", "Email", "Call"], updateable=False),
     ])
     user = _obj("User", "User", "Users", "005", [
         _s("Username", 80, type="email", nillable=False),
@@ -311,7 +315,18 @@ def standard_objects() -> dict[str, ObjectDef]:
         _ro("MasterLabel", "string", 255, nillable=False), _ro("ApiName", "string", 255, nillable=False),
         _ro("IsConverted", "boolean"), _ro("IsDefault", "boolean"), _ro("SortOrder", "int"),
     ], owner=False, writable=False)
-    return {o.name: o for o in (account, contact, lead, opportunity, task, user, stage, lead_status)}
+    organization = _obj("Organization", "Organization", "Organizations", "00D", [
+        _ro("Name", "string", 80, nillable=False),
+        _ro("Division", "string", 80),
+        _ro("Street", "textarea", 255), _ro("City", "string", 40), _ro("PostalCode", "string", 20),
+        _ro("Country", "string", 80),
+        _ro("DefaultLocaleSidKey", "picklist", 255, nillable=False),
+        _ro("LanguageLocaleKey", "picklist", 255, nillable=False),
+        _ro("TimeZoneSidKey", "picklist", 255, nillable=False),
+        _ro("IsSandbox", "boolean", nillable=False),
+        _ro("OrganizationType", "picklist", 255),
+    ], owner=False, writable=False)
+    return {o.name: o for o in (account, contact, lead, opportunity, task, user, stage, lead_status, organization)}
 
 
 def copy_objects(objects: dict[str, ObjectDef]) -> dict[str, ObjectDef]:

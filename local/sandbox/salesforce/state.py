@@ -12,13 +12,15 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from local.sandbox.common import Fault
 from local.sandbox.common.shell import SandboxShell
 from local.sandbox.salesforce import soql
+from local.sandbox.salesforce.convert import LeadConvert, LeadConvertResult, convert_lead
 from local.sandbox.salesforce.model import (
     ApiError,
     OAuthApp,
@@ -27,6 +29,7 @@ from local.sandbox.salesforce.model import (
     RecordErrors,
     RefreshGrant,
     Session,
+    Transaction,
     id18,
     render_value,
 )
@@ -113,6 +116,7 @@ class SalesforceState(SandboxShell):
         self.refresh_grants: dict[str, RefreshGrant] = {}
         self.query_locators: dict[str, tuple[str, list[dict[str, Any]], int]] = {}
         self._org_numbers = iter(range(1, 10**6))
+        self._transactions: list[Transaction] = []  # open ones, innermost last (behind the lock)
 
     def reset(self) -> None:
         """Forget everything: apps, orgs, tokens, faults, call counts, queued Outbound Messages."""
@@ -131,7 +135,10 @@ class SalesforceState(SandboxShell):
             self.apps[app.client_id] = app
         return app
 
-    def add_org(self, name: str = "Sandbox Org", *, org_id: str | None = None, api_limit: int = 100_000) -> Org:
+    def add_org(self, name: str = "Sandbox Org", *, org_id: str | None = None, api_limit: int = 100_000,
+                country: str | None = None, locale: str = "en_US", time_zone: str = "Europe/London",
+                organization_type: str = "Enterprise Edition") -> Org:
+        """An org (its `Organization` record has `name` and the other arguments); standard stages and statuses."""
         with self.lock:
             number = next(self._org_numbers)
             org = Org(org_id=org_id or _org_id(number), name=name, instance=f"{number % 36:01X}g",
@@ -141,6 +148,10 @@ class SalesforceState(SandboxShell):
             org.records = {n: {} for n in org.objects}
             org.deleted = {n: [] for n in org.objects}
             self.orgs[org.org_id] = org
+            self._insert_raw(org, "Organization", {
+                "Name": name, "Country": country, "DefaultLocaleSidKey": locale, "LanguageLocaleKey": locale,
+                "TimeZoneSidKey": time_zone, "IsSandbox": False, "OrganizationType": organization_type,
+            }, record_id=org.org_id)
             for sort, (label, prob, closed, won, forecast) in enumerate(OPPORTUNITY_STAGES, start=1):
                 self._insert_raw(org, "OpportunityStage", {
                     "MasterLabel": label, "ApiName": label, "IsActive": True, "IsClosed": closed, "IsWon": won,
@@ -238,10 +249,11 @@ class SalesforceState(SandboxShell):
 
     # --- records (shared by REST and admin) ---------------------------------------------------------------------
 
-    def _insert_raw(self, org: Org, sobject: str, values: dict[str, Any], actor: str | None = None) -> str:
+    def _insert_raw(self, org: Org, sobject: str, values: dict[str, Any], actor: str | None = None, *,
+                    record_id: str | None = None) -> str:
         """Store without validation (system data: users, stages, statuses). Caller holds the lock."""
         obj = org.objects[sobject]
-        record_id = org.next_id(obj.key_prefix)
+        record_id = record_id or org.next_id(obj.key_prefix)
         now = org.stamp()
         record: dict[str, Any] = {f: None for f in obj.fields}
         record.update(values)
@@ -284,13 +296,20 @@ class SalesforceState(SandboxShell):
             record = self._live(org, obj.name, record_id)
             if not obj.updateable:
                 raise ApiError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support update")
+            check_updatable(obj.name, record)
             clean = self._validate(org, obj, values, creating=False)
-            record.update(clean)
-            now = org.stamp()
-            record.update({"LastModifiedDate": now, "SystemModstamp": now,
-                           "LastModifiedById": actor or self._default_actor(org)})
-            self._derive(org, obj.name, record)
-            self._fire(org, obj.name, record["Id"])
+            self.system_update(org, obj.name, record, clean, actor=actor)
+
+    def system_update(self, org: Org, sobject: str, record: dict[str, Any], values: dict[str, Any], *,
+                      actor: str | None = None) -> None:
+        """Write already-checked values (or read-only ones Salesforce itself sets, as lead conversion does) like an
+        update: modstamp, LastModifiedById, derived fields, Outbound Messages. Caller holds the lock."""
+        record.update(values)
+        now = org.stamp()
+        record.update({"LastModifiedDate": now, "SystemModstamp": now,
+                       "LastModifiedById": actor or self._default_actor(org)})
+        self._derive(org, sobject, record)
+        self._fire(org, sobject, record["Id"])
 
     def delete(self, org_id: str, sobject: str, record_id: str) -> None:
         org = self.org(org_id)
@@ -301,6 +320,41 @@ class SalesforceState(SandboxShell):
                 raise ApiError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support delete")
             del org.records[obj.name][record["Id"]]
             org.deleted[obj.name].append((record["Id"], org.stamp()))
+
+    @contextmanager
+    def transaction(self, org: Org) -> Iterator[Transaction]:
+        """All or none: the org's records and replication logs as they were are put back when the block raises or
+        calls `rollback()`; Outbound Messages of its writes are queued only on commit. Ids drawn stay drawn and the
+        modstamp clock does not go back, as in Salesforce. Holds the lock throughout (nested blocks are fine).
+
+        A snapshot of every record (shallow: stored values are immutable) — simple, and cheap at sandbox sizes."""
+        with self.lock:
+            records = {name: {rid: dict(rec) for rid, rec in rows.items()} for name, rows in org.records.items()}
+            deleted = {name: list(rows) for name, rows in org.deleted.items()}
+            tx = Transaction(org.org_id)
+            self._transactions.append(tx)
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                raise
+            finally:
+                self._transactions.pop()
+                if tx.rolled_back:
+                    org.records, org.deleted = records, deleted
+                elif self._transactions:
+                    self._transactions[-1].notifications += tx.notifications
+                else:
+                    for note in tx.notifications:
+                        self.outbound.enqueue(note)
+
+    def convert_lead(self, org_id: str, lead_id: str, converted_status: str, *, actor: str | None = None,
+                     **options: Any) -> LeadConvertResult:
+        """Convert a Lead as SOAP `convertLead()` does (options: account_id, contact_id, do_not_create_opportunity,
+        opportunity_name, owner_id, overwrite_lead_source). A failure comes back in the result, not raised."""
+        org = self.org(org_id)
+        request = LeadConvert(lead_id=lead_id, converted_status=converted_status, **options)
+        return convert_lead(self, org, request, actor or self._default_actor(org))
 
     def get(self, org_id: str, sobject: str, record_id: str) -> dict[str, Any]:
         """The stored values (Python types), e.g. for test assertions."""
@@ -482,7 +536,10 @@ class SalesforceState(SandboxShell):
             if message.active and message.sobject == sobject:
                 note = Notification(org.next_id("04l"), message.id, org.org_id, sobject, record_id, time.time())
                 note.snapshot = self._values_for(org, message, record_id) or {}
-                self.outbound.enqueue(note)
+                if self._transactions:  # sent once the transaction commits
+                    self._transactions[-1].notifications.append(note)
+                else:
+                    self.outbound.enqueue(note)
 
     def _values_for(self, org: Org, message: OutboundMessage, record_id: str) -> dict[str, Any] | None:
         record = org.records[message.sobject].get(record_id)
@@ -576,6 +633,12 @@ class SalesforceState(SandboxShell):
         if record_id:
             attributes["url"] = f"/services/data/{version}/sobjects/{sobject}/{record_id}"
         return {"attributes": attributes, **{k: render_value(v) for k, v in values.items() if k != "__id"}}
+
+
+def check_updatable(sobject: str, record: dict[str, Any]) -> None:
+    """A converted Lead is read-only (it still reads and queries)."""
+    if sobject == "Lead" and record.get("IsConverted"):
+        raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
 
 
 def _org_id(number: int) -> str:
