@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from leadbridge.export.company import FieldSource
 from leadbridge.mapping import LeadPlan
 from leadbridge.mapping.validation import MissingField, Problem
 from leadbridge.models.crm import CrmObject
@@ -40,9 +41,32 @@ class FieldOwnership(BaseModel):
     from_crm: str | None = Field(default=None, description="What a CRM-side edit does in the app.")
 
 
+class MatchSearch(BaseModel):
+    """What exporting the sample lead searches the CRM for to find its company (the settings' `matching`)."""
+
+    crm_object: str = Field(description="The CRM object searched (Salesforce: Account or Lead).")
+    org_nr_field: str | None = Field(
+        description="The field searched for the org number (exact); None: the CRM's standard field, if it has one."
+    )
+    org_nr_field_from: FieldSource = Field(
+        description="`settings` (matching.org_nr_field), `field_mapping` (the field app `org_number` is written "
+        "to) or `crm_default`."
+    )
+    org_nr: str | None = Field(description="The lead's org number as searched (normalised); None: not searched.")
+    name: str | None = Field(description="The company name searched as a prefix (legal form left out).")
+    domain_field: str | None = Field(
+        description="The field searched for the domain; None: the CRM's standard web-address field."
+    )
+    domain_field_from: FieldSource
+    domain: str | None = Field(description="The lead's domain as searched (website, else a non-free e-mail's).")
+
+
 class PreviewResult(BaseModel):
     settings_version: int
     plan: LeadPlan
+    matching: MatchSearch | None = Field(
+        default=None, description="What the export searches to find the company; None when companies are not exported."
+    )
     ownership: list[FieldOwnership] = Field(
         default_factory=list,
         description="Per mapped field of the synced objects: direction, conflict policy, on_existing, and in words "

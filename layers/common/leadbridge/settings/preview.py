@@ -3,18 +3,22 @@ nothing."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ValidationError
 
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import InvalidInput
+from leadbridge.export.company import FieldSource, field_source, key_fields, search_domain, search_name
+from leadbridge.export.matching import normalise_org_nr
 from leadbridge.mapping import plan_lead
 from leadbridge.mapping.conflicts import explain
 from leadbridge.mapping.phones import prepare_lead
-from leadbridge.mapping.validation import plan_warnings
-from leadbridge.models.crm import CrmObject
+from leadbridge.mapping.validation import plan_warnings, searchable
+from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import FieldMapping, OnExisting, SettingsDocument
-from leadbridge.settings.contracts import FieldOwnership, PreviewRequest, PreviewResult
+from leadbridge.settings.contracts import FieldOwnership, MatchSearch, PreviewRequest, PreviewResult
 from leadbridge.settings.crm_metadata import metadata_source
 from leadbridge.settings.ports import SettingsServices
 from leadbridge.settings.reading import get_settings
@@ -49,8 +53,37 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
     return PreviewResult(
         settings_version=settings.version,
         plan=plan,
+        matching=match_search(settings, lead, fields[CrmObject.COMPANY]) if CrmObject.COMPANY in fields else None,
         ownership=ownership(settings),
         warnings=warnings,
+    )
+
+
+def match_search(settings: SettingsDocument, lead: Lead, company_fields: list[FieldInfo]) -> MatchSearch:
+    """The fields and values `export.company.match_company` searches for the lead. A field only the field mapping
+    names that the CRM cannot search (a custom field not created yet) gives way to the CRM's standard field there,
+    so it is shown as that."""
+    keys = key_fields(settings)
+    by_name = {f.name: f for f in company_fields}
+
+    def resolved(name: str | None, key: Literal["org_nr_field", "domain_field"]) -> tuple[str | None, FieldSource]:
+        source = field_source(settings, key)
+        info = by_name.get(name) if name else None
+        if source == "field_mapping" and (info is None or not searchable(info)):
+            return None, "crm_default"
+        return name, source
+
+    org_nr_field, org_nr_from = resolved(keys.org_nr, "org_nr_field")
+    domain_field, domain_from = resolved(keys.website, "domain_field")
+    return MatchSearch(
+        crm_object=settings.objects.company.crm_object,
+        org_nr_field=org_nr_field,
+        org_nr_field_from=org_nr_from,
+        org_nr=normalise_org_nr(lead.org_number),
+        name=search_name(lead.company_name),
+        domain_field=domain_field,
+        domain_field_from=domain_from,
+        domain=search_domain(lead),
     )
 
 
