@@ -210,7 +210,10 @@ def get_connection(crm: CrmName, caller: Caller, services: Services) -> Connecti
     summary="Disconnect a CRM account",
     description="Admin only. Removes the webhook registration and revokes the grant at the CRM, deletes the stored "
     "credentials (recoverable by AWS for 7 days), and marks the connection disconnected. The sync log and the links "
-    "between app and CRM records are kept; nothing is deleted in the CRM.",
+    "between app and CRM records are kept; nothing is deleted in the CRM. A webhook set up by hand in the CRM "
+    "(Salesforce Outbound Messages) cannot be removed through its API: `webhook_removed` is false and "
+    "`webhook_manual_removal` says what to remove in the CRM, or that it may stay for a reconnect of the same "
+    "account, which keeps the webhook URL (meanwhile its deliveries are acknowledged and dropped).",
     tags=["connections"],
     security=SECURED,
     responses=_ERRORS,

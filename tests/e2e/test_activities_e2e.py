@@ -90,6 +90,7 @@ def test_salesforce_task_is_created_under_account_and_contact_then_completed(sfc
         "Intro call", "Wants a demo in March", "2026-03-20")
     assert task["WhatId"] == exported["company"]["crm_id"] and task["WhoId"] == contact_id
     assert task["Status"] == "Not Started" and task["IsClosed"] is False
+    assert (task["Type"], task["TaskSubtype"]) == ("Call", "Call")  # the app's activity type
     sb.reset_call_counts(org)
 
     done = client.post(_activity(status="done"))
@@ -130,6 +131,28 @@ def test_salesforce_refuses_old_activities_unknown_contacts_and_bad_bodies(sfc: 
     assert {("body", "type"), ("body", "subject"), ("body", "created_at"), ("body", "extra")} <= locs
     assert sfc.sandbox.all_records(sfc.org_id, "Task") == []
     assert any(e["outcome"] == "skipped" and e["details"]["activity_id"] == "act-old" for e in client.log())
+
+
+def test_an_activity_made_before_a_reauthorization_is_still_sent_with_its_type(sfc: SfConnect) -> None:
+    sfc.connect()
+    client = Client(sfc.http, sfc.auth, "salesforce", SF_TENANT)
+    client.export()
+    client.turn_on_activities()
+    made = datetime.now(UTC)  # after the first connection...
+    assert sfc.connect()["status"] == "connected"  # ...and before an admin re-authorized Salesforce
+    status = sfc.http.get("/connections/salesforce", headers=sfc.auth(SF_TENANT, "admin")).json()
+    assert datetime.fromisoformat(status["connected_at"]) > made >= datetime.fromisoformat(status["first_connected_at"])
+
+    visit = client.post(_activity(id="act-visit", type="visit", subject="Visit at the harbour",
+                                  created_at=made.isoformat()))  # fmt: skip
+
+    assert visit.status_code == 200, visit.text
+    assert visit.json()["outcome"] == "created"
+    task = sfc.sandbox.get(sfc.org_id, "Task", visit.json()["crm_id"])
+    assert (task["Subject"], task["Type"], task["TaskSubtype"]) == ("Visit at the harbour", "Meeting", "Task")
+    first = datetime.fromisoformat(status["first_connected_at"])
+    older = client.post(_activity(id="act-older", created_at=(first - timedelta(seconds=1)).isoformat()))
+    assert older.json()["outcome"] == "skipped"  # before the first connection: still not sent
 
 
 def test_superoffice_appointment_is_created_and_completed(env: Env) -> None:

@@ -29,6 +29,7 @@ def test_connect_round_trip(sfc: SfConnect) -> None:
     status = sfc.status()
     assert status["status"] == "connected" and status["account_id"] == sfc.org_id
     assert status["api_base"] == sfc.sandbox.instance_url  # instance_url, not the login host
+    assert status["account_name"] == "Connect Test Inc"  # the org's name, from its Organization record
     # Outbound Messages are set up in Salesforce Setup; the registration records that and the secret URL key.
     assert status["webhook_status"] == "registered"
     grant = json.loads(boto3.client("secretsmanager").get_secret_value(
@@ -86,12 +87,34 @@ def test_messages_of_another_org_or_key_are_refused(sfc: SfConnect) -> None:
     assert unknown_key.status_code == 401
 
 
-def test_disconnect_revokes_at_salesforce(sfc: SfConnect) -> None:
+def test_disconnect_revokes_at_salesforce_and_says_what_to_remove_in_setup(sfc: SfConnect) -> None:
     sfc.connect()
     refresh = json.loads(boto3.client("secretsmanager").get_secret_value(
         SecretId=sfc.connection().secret_name)["SecretString"])["refresh_token"]
+    url = sfc.webhook_url()
     response = sfc.http.delete("/connections/salesforce", headers=sfc.auth())
     assert response.status_code == 200, response.text
-    assert response.json()["revoked_at_crm"] is True
+    result = response.json()
+    assert result["revoked_at_crm"] is True
     assert sfc.sandbox.refresh_grants[refresh].revoked
     assert sfc.status()["status"] == "disconnected"
+    # Outbound Messages live in the org's Setup: nothing was removed, and the admin reads what to remove.
+    assert result["webhook_removed"] is False
+    remove, keep = result["webhook_manual_removal"]
+    assert url in remove and "Account, Contact, Opportunity" in remove and "Outbound Message" in remove
+    assert "same Salesforce org" in keep
+
+
+def test_a_reauthorization_keeps_the_setup_step_the_url_and_the_first_connection(sfc: SfConnect) -> None:
+    sfc.connect()
+    admin = sfc.auth(TENANT, "admin")
+    before = sfc.http.get("/connections/salesforce", headers=admin).json()
+
+    assert sfc.connect() == {"status": "connected", "crm": "salesforce"}  # e.g. after needs_reauth, or to refresh
+
+    after = sfc.http.get("/connections/salesforce", headers=admin).json()
+    assert after["webhook_setup"] is not None and after["webhook_setup"] == before["webhook_setup"]
+    assert after["webhook_setup"]["target_url"] == before["webhook_setup"]["target_url"] == sfc.webhook_url()
+    assert after["connected_at"] > before["connected_at"]
+    assert after["first_connected_at"] == before["first_connected_at"] == before["connected_at"]
+    assert after["account_name"] == "Connect Test Inc"

@@ -207,3 +207,43 @@ def test_lead_mode_brings_salesforce_leads_in_as_companies(wh: Hooks) -> None:
     [changed] = wh.app_events("CompanyChanged")
     assert changed["crm_id"] == lead and changed["action"] == "created"
     assert changed["fields"] == {"company_name": "Webform Lead ApS", "website": "https://webform-lead.dk"}
+
+
+# --- disconnect and reconnect of the same org (issue 18) -----------------------------------------------------------
+
+
+def test_outbound_messages_flow_again_after_a_disconnect_and_a_reconnect_of_the_same_org(wh: Hooks) -> None:
+    admin = wh.sf.auth(TENANT, "admin")
+    url = wh.sf.http.get("/connections/salesforce", headers=admin).json()["webhook_setup"]["target_url"]
+    wh.sb.add_outbound_message(wh.org, "Account", url, ACCOUNT_FIELDS)  # the admin's one-time set-up in Setup
+    account = wh.sb.create(wh.org, "Account", {"Name": "Steady Url ApS"})
+    wh.settled(notes(wh.deliver()))
+
+    disconnected = wh.sf.http.delete("/connections/salesforce", headers=admin)
+    assert disconnected.status_code == 200, disconnected.text
+    result = disconnected.json()
+    # Nothing can be removed through the API: the admin is told what to remove, or that it may stay.
+    assert result["webhook_removed"] is False
+    steps = result["webhook_manual_removal"]
+    assert len(steps) == 2 and url in steps[0] and "Outbound Message" in steps[0] and "same Salesforce org" in steps[1]
+
+    wh.sb.update(wh.org, "Account", account, {"Name": "Steady Url Holding ApS"})
+    [dropped] = wh.deliver()  # acknowledged: Salesforce does not retry for 24 hours
+    assert dropped.url == url and wh.sb.tick_outbound(force=True) == []
+    [skipped] = [e for e in wh.sync_log() if e["outcome"] == "skipped" and e["trigger"] == "webhook"]
+    assert skipped["error"]["code"] == "connection_disconnected"
+    assert "Reconnect the same CRM account" in skipped["error"]["message"]
+    assert "remove the webhook" in skipped["error"]["message"]
+
+    assert wh.sf.connect() == {"status": "connected", "crm": "salesforce"}
+
+    again = wh.sf.http.get("/connections/salesforce", headers=admin).json()
+    assert again["webhook_setup"]["target_url"] == url  # the URL entered in Setup still is the one to use
+    wh.sb.update(wh.org, "Account", account, {"Name": "Steady Url Group ApS"})
+    back = wh.deliver()
+    assert [a.url for a in back] == [url] and back[0].status == 200
+    wh.settled(notes(back))
+    names = [(c["action"], c["fields"].get("company_name")) for c in wh.app_events("CompanyChanged")]
+    assert names == [("created", "Steady Url ApS"), ("updated", "Steady Url Group ApS")]
+    entries = [e for e in wh.sync_log() if e.get("correlation_id") == back[0].notification_ids[0]]
+    assert [(e["trigger"], e["outcome"]) for e in entries] == [("webhook", "success")]
