@@ -81,9 +81,9 @@ def test_export_creates_account_and_contacts_then_is_unchanged(ex: Exporter) -> 
         "Title"] == "CTO"
     assert [p["action"] for p in result["persons"]] == ["created", "created"]
     assert {p["crm_id"] for p in result["persons"]} == {c["Id"] for c in contacts.values()}
-    # The persons of the new Account in one sObject Collections request, not one POST each: 3 round trips in all.
+    # The new Account and its Contacts in one all-or-none composite request: 2 round trips in all (match + write).
     writes = {op: n for op, n in ex.sb.call_counts(ex.org).items() if op.split(" ", 1)[0] in WRITES}
-    assert writes == {"POST /sobjects/Account": 1, "POST /composite/sobjects": 1}, writes
+    assert writes == {"POST /composite": 1}, writes
     reads = {op: n for op, n in ex.sb.call_counts(ex.org).items() if op.startswith("GET") and "describe" not in op}
     assert reads == {"GET /query": 1}, reads  # the match; the describes are read once per container
 

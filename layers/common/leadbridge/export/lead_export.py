@@ -44,7 +44,8 @@ from leadbridge.export.log_entries import company_entry, log_failure, person_ent
 from leadbridge.export.matching import MatchVerdict
 from leadbridge.export.persons import person_ref, upsert_persons
 from leadbridge.export.ports import ExportServices, one_call
-from leadbridge.export.run import ExportRun, crm_calls
+from leadbridge.export.run import DealWithCompany, ExportRun, crm_calls
+from leadbridge.export.together import create_together
 from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
@@ -69,11 +70,13 @@ def export_lead(
     trigger: Trigger = Trigger.EXPORT,
     lock: bool = True,
     run_id: str | None = None,
+    deal: DealWithCompany | None = None,
 ) -> ExportResult:
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
 
     `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event. `run_id`: the
-    bulk export run the lead belongs to (`POST /exports`); its log entries name it."""
+    bulk export run the lead belongs to (`POST /exports`); its log entries name it. `deal`: a lead event's new deal,
+    created with the company when the export creates it (all or none, where the CRM can); `deal.created` tells."""
     svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
     settings = svc.settings(tenant, crm)
@@ -88,7 +91,8 @@ def export_lead(
         )
     lead, warnings = prepare_lead(request.lead, settings)
     run = ExportRun(
-        tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id
+        tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id,
+        deal=deal,
     )
     fingerprint = input_fingerprint(lead, settings)
     if not lock:
@@ -194,8 +198,14 @@ def _export(
     # Everything the CRM's metadata can tell is checked for the company and every person before the first write.
     refuse_before_write(_write_checks(run, plan, creating=target is None, person_links=person_links),
                         what="this lead")  # fmt: skip
+    persons_created: dict[int, CrmRecord] | None = None  # persons created with the company, by contact index
     if target is None:
-        created = answer = connector.create(CrmObject.COMPANY, company_fields)
+        together = create_together(run, plan, settings, person_links)
+        if together is not None:
+            created, persons_created = together
+        else:
+            created = connector.create(CrmObject.COMPANY, company_fields)
+        answer = created
         target, url, action, written = created.id, created.url, RecordAction.CREATED, list(company_fields)
     else:
         if current is not None:  # a CRM record we did not write: compare with what it holds now
@@ -254,7 +264,7 @@ def _export(
     # --- persons ---
     persons, new_person_links = upsert_persons(
         svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings,
-        written=writes,
+        written=writes, created=persons_created,
     )
 
     # --- done: remember the persons and the input, log; in two batched calls ---

@@ -42,9 +42,11 @@ def upsert_persons(
     company_created: bool,
     settings: SettingsDocument,
     written: list[Written] | None = None,
+    created: dict[int, CrmRecord] | None = None,
 ) -> tuple[list[PersonResult], list[RecordLink]]:
     """Write the lead's persons; returns what happened and the links to store (the caller stores them in one batch
-    with the company's). Each person write is added to `written` (the caller remembers them)."""
+    with the company's). Each person write is added to `written` (the caller remembers them). `created`: the persons
+    already created together with the company (by contact index)."""
     if not settings.objects.person.direction.outbound:
         return [], []  # persons are not sent: the plan says so in not_sent
     connector = run.connector
@@ -52,7 +54,10 @@ def upsert_persons(
     results: list[PersonResult] = []
     links: list[RecordLink] = []
     crm_persons: list[CrmRecord] | None = [] if company_created else None  # read lazily, once
-    created_together = create_persons_together(run, plan, company_id, person_links) if company_created else {}
+    if created is not None:
+        created_together = created
+    else:
+        created_together = create_persons_together(run, plan, company_id, person_links) if company_created else {}
     taken: set[str] = set()
     for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True)):
         ref = person_ref(contact, index)
@@ -75,10 +80,8 @@ def upsert_persons(
                 # A CRM person leadbridge did not create: `on_existing` per field, and it keeps its owner.
                 changed, _ = for_existing_record(settings, CrmObject.PERSON, changed, current.fields)
             else:
-                created = created_together.get(index) or connector.create(
-                    CrmObject.PERSON, fields, parent_id=company_id
-                )
-                crm_id, how, changed, current, answer = created.id, "created", dict(fields), created, created
+                new = created_together.get(index) or connector.create(CrmObject.PERSON, fields, parent_id=company_id)
+                crm_id, how, changed, current, answer = new.id, "created", dict(fields), new, new
         if changed and how != "created":
             answer = connector.update(CrmObject.PERSON, crm_id, changed)
         if written is not None:

@@ -3,16 +3,25 @@ used, and the fields the CRM ignored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from leadbridge.crm.base import Connector
 from leadbridge.export.contracts import CompanyResult
 from leadbridge.export.matching import MatchResult
-from leadbridge.models.crm import CrmObject, FieldInfo
+from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo
 from leadbridge.models.lead import Lead
 from leadbridge.models.synclog import Trigger
+
+
+@dataclass
+class DealWithCompany:
+    """A lead event's new deal. When the export creates the company, the deal is created in the same all-or-none
+    request where the CRM can (`created` is then set), so a refused deal leaves no company behind."""
+
+    fields: Mapping[str, Any]
+    created: CrmRecord | None = None
 
 
 @dataclass
@@ -33,6 +42,7 @@ class ExportRun:
     trigger: Trigger = Trigger.EXPORT
     run_id: str | None = None  # the bulk export run this export is part of (its log entries name it)
     metadata: dict[CrmObject, Iterable[FieldInfo]] = field(default_factory=dict)  # the CRM fields it planned with
+    deal: DealWithCompany | None = None  # a lead event's new deal, to create with a new company
 
     def calls(self) -> int:
         return crm_calls(self.connector) - self.calls_before

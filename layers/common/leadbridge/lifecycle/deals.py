@@ -14,10 +14,11 @@ from leadbridge.crm.defaults import profile
 from leadbridge.crm.metadata_cache import current_fields
 from leadbridge.errors import Conflict, RefusedBeforeWrite
 from leadbridge.export import CompanyResult, ExportRequest, ExportResult, MatchResult, RecordAction, export_lead
+from leadbridge.export.run import DealWithCompany
 from leadbridge.export.written_state import Written, remember_deleted, remember_written
 from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutcome, LeadEventResult
 from leadbridge.lifecycle.event_context import EventContext, crm_calls
-from leadbridge.mapping import plan_lead
+from leadbridge.mapping import MappedRecord, plan_lead
 from leadbridge.mapping.hashing import content_hash, field_hashes
 from leadbridge.mapping.lead import add_stage_probability, wants_stage_probability
 from leadbridge.mapping.validation import WriteCheck, refuse_before_write
@@ -34,6 +35,11 @@ def export_and_deal(
     connector = ctx.connector()
     # The deal is checked before the export writes the company: the lead is refused whole, before its first write.
     refuse_deal_before_write(ctx, connector, overrides, creating=live_deal is None)
+    # A new deal goes with a new company in one all-or-none request where the CRM can (the export decides).
+    new_deal, planned = None, None
+    if live_deal is None and ctx.settings.objects.deal.direction.outbound:
+        planned = deal_fields(ctx, connector, None, overrides)
+        new_deal = DealWithCompany(planned[0])
     # The export reuses this event's connector (and its settings and connection reads).
     shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
     try:
@@ -45,6 +51,7 @@ def export_and_deal(
             correlation_id=ctx.correlation_id,
             trigger=Trigger.LEAD_EVENT,
             lock=False,
+            deal=new_deal,
         )
     except Conflict as exc:
         if "match" not in exc.details:
@@ -56,7 +63,7 @@ def export_and_deal(
             log_entry_id=exc.details.get("log_entry_id"),
         )
     before = crm_calls([connector])
-    deal = upsert_deal(ctx, connector, exported, live_deal, deal_link, overrides)
+    deal = upsert_deal(ctx, connector, exported, live_deal, deal_link, overrides, new_deal=new_deal, planned=planned)
     result = ctx.result(
         LeadEventOutcome.APPLIED,
         company=exported.company,
@@ -71,6 +78,18 @@ def export_and_deal(
     return result
 
 
+def deal_fields(
+    ctx: EventContext, connector: Connector, live_deal: RecordLink | None, overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], MappedRecord]:
+    """The CRM fields of the lead's deal (with the new stage's probability when the stage moves), and its plan."""
+    plan = plan_lead(ctx.settings, ctx.lead, {CrmObject.DEAL: connector.fields(CrmObject.DEAL)}, linked=True)
+    assert plan.deal is not None
+    prof = profile(ctx.crm)
+    if wants_stage_probability(plan.deal, prof) and _stage_moves(plan.deal.fields, prof.stage_field, live_deal):
+        add_stage_probability(plan.deal, prof, connector.stages())  # the new stage's probability goes with it
+    return {**plan.deal.fields, **overrides}, plan.deal
+
+
 def upsert_deal(
     ctx: EventContext,
     connector: Connector,
@@ -78,19 +97,21 @@ def upsert_deal(
     live_deal: RecordLink | None,
     deal_link: RecordLink | None,
     overrides: Mapping[str, Any],
+    *,
+    new_deal: DealWithCompany | None = None,
+    planned: tuple[dict[str, Any], MappedRecord] | None = None,
 ) -> tuple[DealResult, str] | None:
+    """`new_deal`/`planned`: the deal the export was given to create with the company, and its fields as planned
+    (`new_deal.created` set when it was)."""
     if not ctx.settings.objects.deal.direction.outbound:
         return None
     before = crm_calls([connector])
-    plan = plan_lead(ctx.settings, ctx.lead, {CrmObject.DEAL: connector.fields(CrmObject.DEAL)}, linked=True)
-    assert plan.deal is not None
-    prof = profile(ctx.crm)
-    if wants_stage_probability(plan.deal, prof) and _stage_moves(plan.deal.fields, prof.stage_field, live_deal):
-        add_stage_probability(plan.deal, prof, connector.stages())  # the new stage's probability goes with it
-    fields = {**plan.deal.fields, **overrides}
+    fields, plan = planned or deal_fields(ctx, connector, live_deal, overrides)
     if live_deal is None:
         person_id = exported.persons[0].crm_id if exported.persons else None
-        created = connector.create(CrmObject.DEAL, fields, parent_id=exported.company.crm_id, person_id=person_id)
+        created = (new_deal.created if new_deal is not None else None) or connector.create(
+            CrmObject.DEAL, fields, parent_id=exported.company.crm_id, person_id=person_id
+        )
         crm_id, url, action, written = created.id, created.url, DealAction.CREATED, list(fields)
         hashes = field_hashes(fields)
         remember_deal(ctx, connector, crm_id, fields, created, created=True, parent_id=exported.company.crm_id)
@@ -110,7 +131,7 @@ def upsert_deal(
         crm_id=crm_id,
         fields_written=written,
         fields_skipped=[SkippedField(field=s.crm_field or ", ".join(s.app_fields), reason=s.reason.value)
-                        for s in plan.deal.skipped],
+                        for s in plan.skipped],
         crm_calls=crm_calls([connector]) - before,
     )  # fmt: skip
     ctx.svc.sync_log.write(entry)

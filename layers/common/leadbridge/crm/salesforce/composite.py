@@ -1,0 +1,95 @@
+"""One `POST /composite` request with `allOrNone: true` that creates related records together (reference §5.2):
+Salesforce runs the subrequests in one transaction, later ones reference earlier ids with `@{ref.id}`, and any
+failure rolls every one of them back. At most 25 subrequests; the request counts as one API call.
+
+This module builds the request and reads the answer; `SalesforceConnector.create_together` checks the records against
+the describe first and calls it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leadbridge.crm.salesforce.client import translate
+from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable
+
+MAX_SUBREQUESTS = 25
+# What Salesforce answers for the subrequests it did not run or rolled back: not the cause of the failure.
+_CONSEQUENCES = {"PROCESSING_HALTED", "ALL_OR_NONE_OPERATION_ROLLED_BACK"}
+_REF = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # Salesforce: a referenceId starts with a letter, then letters,
+# digits and underscores
+
+
+@dataclass(frozen=True)
+class Subrequest:
+    """One record to create: `body` may hold `@{other_ref.id}` references to records created before it."""
+
+    ref: str
+    sobject: str
+    body: Mapping[str, Any]
+    label: str
+
+
+def reference(ref: str) -> str:
+    """The value that stands for `ref`'s new id in a later subrequest."""
+    return "@{" + ref + ".id}"
+
+
+def composite_body(api_version: str, parts: Sequence[Subrequest]) -> dict[str, Any]:
+    if not 0 < len(parts) <= MAX_SUBREQUESTS:
+        raise ValueError(f"a composite request holds 1 to {MAX_SUBREQUESTS} subrequests, not {len(parts)}")
+    for part in parts:
+        if not _REF.fullmatch(part.ref):
+            raise ValueError(f"not a Salesforce referenceId: {part.ref!r}")
+    return {
+        "allOrNone": True,
+        "compositeRequest": [
+            {"method": "POST", "url": f"/services/data/{api_version}/sobjects/{p.sobject}", "referenceId": p.ref,
+             "body": dict(p.body)}
+            for p in parts
+        ],
+    }  # fmt: skip
+
+
+def created_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:
+    """The new id of each subrequest by ref, or the error of the subrequest that made the transaction fail (with
+    `details.record` = its ref and `details.rolled_back` = True: nothing of the request is left in Salesforce)."""
+    items = answer.get("compositeResponse") if isinstance(answer, Mapping) else None
+    if not isinstance(items, list):
+        raise CrmUnavailable("Salesforce composite answer has no compositeResponse")
+    by_ref = {str(i.get("referenceId")): i for i in items if isinstance(i, Mapping)}
+    ids: dict[str, str] = {}
+    failures: list[tuple[Subrequest, int, Any]] = []
+    for part in parts:
+        item = by_ref.get(part.ref)
+        if item is None:
+            raise CrmUnavailable(f"Salesforce composite answer lacks subrequest {part.ref!r}")
+        status, body = int(item.get("httpStatusCode") or 0), item.get("body")
+        if 200 <= status < 300 and isinstance(body, Mapping) and body.get("id"):
+            ids[part.ref] = str(body["id"])
+        else:
+            failures.append((part, status, body))
+    if not failures:
+        return ids
+    cause = next((f for f in failures if not _only_consequences(f[2])), failures[0])
+    raise refused(cause[0], cause[1], cause[2])
+
+
+def refused(part: Subrequest, status: int, body: Any) -> CrmError:
+    """The subrequest's error, naming the record it was about; nothing of the request was kept."""
+    error = translate(f"{part.sobject.lower()}.create", status or 400, body)
+    error.message = f"{part.label}: {error.message} (nothing was written: the records are created all or none)"
+    error.args = (error.message,)
+    if isinstance(error, CrmRejected):
+        error.reason = error.message
+    error.details.update({"record": part.ref, "object": part.sobject, "rolled_back": True})
+    return error
+
+
+def _only_consequences(body: Any) -> bool:
+    items = body if isinstance(body, list) else [body]
+    codes = {str(i.get("errorCode") or i.get("statusCode") or "") for i in items if isinstance(i, Mapping)}
+    return bool(codes) and codes <= _CONSEQUENCES

@@ -1,0 +1,42 @@
+"""Optional connector capability: create several related records all or none, in one request.
+
+A first export creates a company, its persons and, on a lead event, the deal. Written one by one, a refusal of a
+later record leaves the earlier ones in the CRM (a company without its persons, an Account without its Opportunity).
+A CRM that can write them in one transaction (Salesforce `POST /composite` with `allOrNone: true`) implements
+`SupportsCreateTogether`; the export checks `isinstance` and otherwise writes one by one, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from leadbridge.models.crm import CrmObject, CrmRecord
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """One record to create. `ref` names it in this batch (and in errors: "person_1"); `parent_ref` / `person_ref`
+    link it to another record of the same batch, whose id the CRM fills in."""
+
+    ref: str
+    obj: CrmObject
+    fields: Mapping[str, Any]
+    parent_ref: str | None = None
+    person_ref: str | None = None
+    label: str = field(default="", compare=False)  # what to call it in a refusal ("person 2 (ann@acme.dk)")
+
+
+@runtime_checkable
+class SupportsCreateTogether(Protocol):
+    """Create related records in one all-or-none request."""
+
+    def can_create_together(self, records: Sequence[NewRecord]) -> bool:
+        """Whether this batch fits one request (object kinds, counts); False → the caller writes one by one."""
+        ...
+
+    def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
+        """The created records by `ref`. On any refusal nothing is left in the CRM and the error names the record
+        (`details.record`, its `ref`) and the fields refused."""
+        ...

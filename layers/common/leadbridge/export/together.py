@@ -1,0 +1,49 @@
+"""A first export's records in one all-or-none request: the new company, its persons and, on a lead event, the deal
+(`SupportsCreateTogether`, Salesforce `POST /composite`). A refusal of any of them leaves nothing in the CRM, where
+writing them one by one would leave the company behind. CRMs without the capability, and batches it cannot take,
+are written one by one as before."""
+
+from __future__ import annotations
+
+from leadbridge.crm.together import NewRecord, SupportsCreateTogether
+from leadbridge.export.persons import person_ref
+from leadbridge.export.run import ExportRun
+from leadbridge.mapping import LeadPlan
+from leadbridge.models.crm import CrmObject, CrmRecord
+from leadbridge.models.settings import SettingsDocument
+from leadbridge.store.links import RecordLink
+
+COMPANY_REF = "company"
+DEAL_REF = "deal"
+
+
+def person_ref_of(index: int) -> str:
+    return f"person_{index}"
+
+
+def create_together(
+    run: ExportRun, plan: LeadPlan, settings: SettingsDocument, person_links: dict[str, RecordLink]
+) -> tuple[CrmRecord, dict[int, CrmRecord]] | None:
+    """Create the new company with its persons (and `run.deal`) in one request; the company and the persons by contact
+    index. None when the connector cannot (the caller writes one by one). Sets `run.deal.created`."""
+    connector = run.connector
+    assert plan.company is not None
+    if not isinstance(connector, SupportsCreateTogether) or person_links:
+        return None  # a person already linked is updated, not created: the one-by-one path knows how
+    records = [NewRecord(COMPANY_REF, CrmObject.COMPANY, plan.company.fields, label="the company")]
+    if settings.objects.person.direction.outbound:
+        records += [
+            NewRecord(person_ref_of(index), CrmObject.PERSON, record.fields, parent_ref=COMPANY_REF,
+                      label=f"person {index + 1} ({person_ref(contact, index)})")
+            for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True))
+        ]  # fmt: skip
+    persons = len(records) - 1
+    if run.deal is not None:
+        records.append(NewRecord(DEAL_REF, CrmObject.DEAL, run.deal.fields, parent_ref=COMPANY_REF,
+                                 person_ref=person_ref_of(0) if persons else None, label="the deal"))  # fmt: skip
+    if len(records) == 1 or not connector.can_create_together(records):
+        return None  # one record: a plain create is the same request
+    created = connector.create_together(records)
+    if run.deal is not None:
+        run.deal.created = created[DEAL_REF]
+    return created[COMPANY_REF], {i: created[person_ref_of(i)] for i in range(persons)}
