@@ -22,7 +22,7 @@ from local.sandbox.salesforce.state import SalesforceState
 HELP = {
     "POST /__admin/reset": "forget everything",
     "POST /__admin/apps": "{redirect_uris, client_id?, client_secret?, name?} -> app",
-    "POST /__admin/orgs": "{name, org_id?, api_limit?} -> org",
+    "POST /__admin/orgs": "{name, org_id?, api_limit?, country?} -> org (its Organization record has the name)",
     "GET /__admin/orgs": "orgs with users and record counts",
     "POST /__admin/orgs/{org}/users": "{email, name?, is_admin?} -> user id",
     "POST /__admin/orgs/{org}/fields": "{sobject, name (…__c), field_type, length?, required?, picklist?, "
@@ -77,7 +77,7 @@ def _dispatch(sb: SalesforceState, request: Request) -> Response:
     if len(parts) == 1:
         if method == "POST":
             org = sb.add_org(str(b.get("name") or "Sandbox Org"), org_id=b.get("org_id"),
-                             api_limit=int(b.get("api_limit", 100_000)))
+                             api_limit=int(b.get("api_limit", 100_000)), country=b.get("country"))
             return _json({"org_id": org.org_id, "name": org.name}, 201)
         return _json([{"org_id": o.org_id, "name": o.name, "api_usage": f"{o.api_usage}/{o.api_limit}",
                        "users": [u for u in o.records["User"].values()],

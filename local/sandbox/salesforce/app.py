@@ -556,11 +556,11 @@ class SalesforceApp(SandboxHttpApp):
             if any(p is not None for p in problems):
                 return 200, _rolled_back(problems)
             with sb.transaction(org) as tx:
-                results = [self._collection_write(org, session, rec, None, creating) for rec in records]
-                if all(r["success"] for r in results):
-                    return 200, results
+                written = [self._collection_write(org, session, rec, None, creating) for rec in records]
+                if all(r["success"] for r in written):
+                    return 200, written
                 tx.rollback()
-            return 200, _rolled_back([None if r["success"] else r["errors"] for r in results])
+            return 200, _rolled_back([None if r["success"] else r["errors"] for r in written])
 
     def _collection_write(self, org: Org, session: Session, rec: Any, problem: list[dict[str, Any]] | None,
                           creating: bool) -> dict[str, Any]:

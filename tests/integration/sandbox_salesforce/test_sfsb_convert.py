@@ -208,6 +208,11 @@ def test_a_bad_session_or_envelope_is_a_soap_fault(org: OrgEnv) -> None:
     assert fault(convert_leads(url, org.token["access_token"], {**request, "doNotCreateOpportunity": "maybe"}))[
         0] == "soapenv:Client"
 
+    usage = org.sb.org(org.org_id).api_usage
+    org.sb.set_api_usage(org.org_id, usage, limit=usage)
+    assert fault(convert_leads(url, org.token["access_token"], request)) == (
+        "sf:REQUEST_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")
+    org.sb.set_api_usage(org.org_id, 0, limit=100_000)
     org.sb.expire_sessions(org.org_id)
     assert fault(convert_leads(url, org.token["access_token"], request)) == invalid
     assert org.sb.get(org.org_id, "Lead", lead_id)["IsConverted"] is False

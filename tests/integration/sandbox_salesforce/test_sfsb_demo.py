@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from local.sandbox.salesforce import starter
-from local.sandbox.salesforce.demo import DEMO_ADMIN, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from local.sandbox.salesforce.demo import DEMO_ADMIN, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG_NAME
 from local.sandboxes import StackContext
 
 
@@ -35,5 +35,10 @@ def test_starter_seeds_a_demo_org_and_tells_how_to_connect() -> None:
                           params={"q": "SELECT COUNT() FROM Account"},
                           headers={"Authorization": f"Bearer {token['access_token']}"}).json()
         assert count["totalSize"] == 120
+        organization = httpx.get(f"{token['instance_url']}/services/data/v62.0/query",
+                                 params={"q": "SELECT Id, Name, Country FROM Organization"},
+                                 headers={"Authorization": f"Bearer {token['access_token']}"}).json()["records"]
+        assert [(o["Id"], o["Name"], o["Country"]) for o in organization] == [
+            (token["id"].split("/")[-2], DEMO_ORG_NAME, "Denmark")]
     finally:
         info.stop()
