@@ -12,17 +12,15 @@ goes to a custom field of the same API name and type on the target (the sandbox'
 from __future__ import annotations
 
 import calendar
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from local.sandbox.salesforce.model import ApiError, Org, RecordErrors, render_value
-
-if TYPE_CHECKING:
-    from local.sandbox.salesforce.state import SalesforceState
+from local.sandbox.salesforce.model import ApiError, Org, RecordErrors, Transaction, render_value
 
 # target field -> Lead field
 ACCOUNT_FIELDS = {
@@ -70,7 +68,21 @@ class LeadConvertResult:
         return not self.errors
 
 
-def convert_lead(sb: SalesforceState, org: Org, request: LeadConvert, actor: str) -> LeadConvertResult:
+class RecordWriter(Protocol):
+    """What conversion needs of the sandbox state (`SalesforceState`)."""
+
+    def transaction(self, org: Org) -> AbstractContextManager[Transaction]: ...
+
+    def create(self, org_id: str, sobject: str, values: dict[str, Any], *, actor: str | None = None) -> str: ...
+
+    def update(self, org_id: str, sobject: str, record_id: str, values: dict[str, Any], *,
+               actor: str | None = None) -> None: ...
+
+    def system_update(self, org: Org, sobject: str, record: dict[str, Any], values: dict[str, Any], *,
+                      actor: str | None = None) -> None: ...
+
+
+def convert_lead(sb: RecordWriter, org: Org, request: LeadConvert, actor: str) -> LeadConvertResult:
     """Convert one Lead as `actor` (the session's user: CreatedById/LastModifiedById of every write)."""
     try:
         with sb.transaction(org):
@@ -81,7 +93,7 @@ def convert_lead(sb: SalesforceState, org: Org, request: LeadConvert, actor: str
         return LeadConvertResult(request.lead_id, errors=[err])
 
 
-def _convert(sb: SalesforceState, org: Org, request: LeadConvert, actor: str) -> LeadConvertResult:
+def _convert(sb: RecordWriter, org: Org, request: LeadConvert, actor: str) -> LeadConvertResult:
     lead = _lead(org, request.lead_id)
     status = _converted_status(org, request.converted_status)
     account = _existing(org, "Account", request.account_id, "accountId")
@@ -176,7 +188,7 @@ def _mapped(org: Org, lead: dict[str, Any], target: str, standard: dict[str, str
     return {k: render_value(v) for k, v in values.items() if v is not None and v != ""}
 
 
-def _fill_empty(sb: SalesforceState, org: Org, sobject: str, record: dict[str, Any], values: dict[str, Any],
+def _fill_empty(sb: RecordWriter, org: Org, sobject: str, record: dict[str, Any], values: dict[str, Any],
                 actor: str, overwrite: dict[str, Any] | None = None) -> None:
     """Merge into an existing record: only its empty fields take the Lead's values (plus `overwrite`)."""
     fill = {k: v for k, v in values.items() if record.get(k) in (None, "")}
