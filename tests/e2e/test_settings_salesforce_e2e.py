@@ -212,3 +212,58 @@ def test_exports_share_the_describe_and_a_rejection_makes_the_next_export_read_i
     assert again.status_code == 422 and again.json()["error"]["details"]["fields"] == ["Segment__c"]
     assert describes() > warm
     assert [a["Name"] for a in st.sb.all_records(st.org, "Account")] == ["Cache C-1 ApS", "Cache C-2 ApS"]
+
+
+def _required_warnings(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [w["reason"] for w in response.json()["warnings"] if w["code"] == "required_not_mapped"]
+
+
+def test_required_field_warnings_leave_out_what_leadbridge_fills(st: Settings) -> None:
+    # The defaults: StageName comes from the status mapping, Task Status from the activity state.
+    assert _required_warnings(st.patch({"objects": {"activity": {"crm_object": "Task", "direction": "to_crm"}}})) == []
+
+    # Lead mode with Lead-shaped company mappings: LastName is the connector's placeholder on a company's Lead.
+    # Persons are Leads too: a further person's Lead gets the company's Company from the connector.
+    lead_objects = {"company": {"crm_object": "Lead", "direction": "to_crm"},
+                    "person": {"crm_object": "Lead", "direction": "to_crm"},
+                    "deal": {"crm_object": "Opportunity", "direction": "off"},
+                    "activity": {"crm_object": "Task", "direction": "off"}}  # fmt: skip
+    company = [{"app_fields": ["company_name"], "crm_field": "Company"},
+               {"app_fields": ["website"], "crm_field": "Website"}]  # fmt: skip
+    lead_mode = st.patch({"objects": lead_objects, "field_mappings": {"company": company}})
+    assert _required_warnings(lead_mode) == []
+
+    # A required field nobody fills is still reported, for each object kept in Leads.
+    st.sb.add_custom_field(st.org, "Lead", "Region__c", "string", required=True)
+    assert _required_warnings(st.patch({"schedule": {"frequency": "daily"}})) == [
+        "'Region__c' is required in the CRM but not mapped; creating company records may fail",
+        "'Region__c' is required in the CRM but not mapped; creating person records may fail",
+    ]
+
+
+def test_matching_fields_are_checked_against_the_describe_and_shown_in_the_preview(st: Settings) -> None:
+    st.sb.add_custom_field(st.org, "Account", "CVR__c", "string", length=20, label="CVR")
+    st.sb.add_custom_field(st.org, "Account", "Notes__c", "textarea")  # long text area: not filterable
+
+    unknown = _errors(st.patch({"matching": {"org_nr_field": "CVR_c"}}))
+    assert [(p, t) for p, t, _ in unknown] == [("matching.org_nr_field", "unknown_crm_field")]
+    assert "did you mean 'CVR__c'" in unknown[0][2]
+    long_text = _errors(st.patch({"matching": {"domain_field": "Notes__c"}}))
+    assert [(p, t) for p, t, _ in long_text] == [("matching.domain_field", "unsearchable_field")]
+    number = _errors(st.patch({"matching": {"org_nr_field": "NumberOfEmployees"}}))
+    assert [(p, t) for p, t, _ in number] == [("matching.org_nr_field", "unsearchable_field")]
+    assert st.document()["version"] == 0  # nothing was saved
+
+    offered = {f["name"]: f for f in st.get("/crm/salesforce/fields/company").json()}
+    assert offered["CVR__c"]["type"] == "string" and offered["CVR__c"]["filterable"] is True
+    saved = st.patch({"matching": {"org_nr_field": "CVR__c"}})
+    assert saved.status_code == 200, saved.text
+    assert st.document()["matching"] == {"org_nr_field": "CVR__c", "domain_field": None}
+
+    assert st.preview(LEAD)["matching"] == {
+        "crm_object": "Account",
+        "org_nr_field": "CVR__c", "org_nr_field_from": "settings", "org_nr": "12345678",
+        "name": "Havblik Design", "domain_field": "Website", "domain_field_from": "field_mapping",
+        "domain": "havblik.dk",
+    }  # fmt: skip

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from leadbridge.crm.metadata_cache import MetadataCache
+from leadbridge.errors import RefusedBeforeWrite
 from leadbridge.models.crm import CrmObject
 from local.sandbox.superoffice import SuperOfficeSandbox
 from tests.support.superoffice_connector import ADMIN_EMAIL, CTX, REDIRECT_URI, SoEnv
@@ -102,3 +103,39 @@ def test_one_criterion_is_one_plain_query(so: SoEnv) -> None:
     assert [r.id for r in connector.search_companies(name="Acme")] == [acme.id]
     assert connector.search_companies() == []
     assert searches(so) - before == 1
+
+
+def test_a_text_user_defined_field_can_hold_the_org_number(so: SoEnv) -> None:
+    so.sandbox.define_udef(CTX, "contact", "RabitIQ:40", "CVR", "ShortText")
+    connector, _ = so.connector()
+    fjord = connector.create(CrmObject.COMPANY, {"Name": "Fjord Byg ApS", "RabitIQ:40": "12345678", "OrgNr": "1"})
+    connector.create(CrmObject.COMPANY, {"Name": "Longer AS", "RabitIQ:40": "123456789"})
+    before = searches(so)
+
+    found = connector.search_companies(org_nr="12345678", name="Nobody", org_nr_field="RabitIQ:40")
+
+    assert [r.id for r in found] == [fjord.id]  # the longer number only shares a prefix
+    assert found[0].fields["RabitIQ:40"] == "12345678"  # the ranking compares it
+    assert searches(so) - before == 1
+    assert connector.search_companies(org_nr="12345678", name="Nobody") == []  # the default field is OrgNr
+
+
+def test_a_field_the_archive_cannot_search_is_refused_before_any_query(so: SoEnv) -> None:
+    so.sandbox.define_udef(CTX, "contact", "RabitIQ:41", "Employees", "Number")
+    connector, _ = so.connector()
+    before = searches(so)
+    for field, why in (("RabitIQ:41", "holds integer values"), ("x_cvr", "no company field 'x_cvr'"),
+                       ("Department", "no company field 'Department'")):  # fmt: skip
+        with pytest.raises(RefusedBeforeWrite) as refused:
+            connector.search_companies(org_nr="12345678", org_nr_field=field)
+        assert why in refused.value.message
+        assert refused.value.errors[0]["loc"] == ["settings", "matching", "org_nr_field"]
+    assert connector.search_companies(org_nr_field="OrgNr", domain_field="Email") == []  # only checked
+    assert searches(so) == before
+
+
+def test_the_domain_field_replaces_the_web_address_column(so: SoEnv) -> None:
+    connector, _ = so.connector()
+    by_mail = connector.create(CrmObject.COMPANY, {"Name": "Mail ApS", "Email": "info@fjord.dk"})
+    connector.create(CrmObject.COMPANY, {"Name": "Webshop ApS", "Url": "https://fjord.dk"})
+    assert [r.id for r in connector.search_companies(domain="fjord.dk", domain_field="Email")] == [by_mail.id]

@@ -6,8 +6,9 @@ from typing import Any
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.mapping import Metadata, validate_settings
+from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.settings import SettingsDocument
-from tests.support.crm_metadata import InMemoryMetadata
+from tests.support.crm_metadata import F, InMemoryMetadata, fi
 
 META = Metadata.read(InMemoryMetadata())
 
@@ -101,3 +102,58 @@ def test_rule_on_unknown_field_and_unknown_stage() -> None:
     found = errors(doc)
     assert "'scroe' is not an app field of company" in found["selective_sync.conditions[0].field"]
     assert "'Closing' is not one of status_mapping.app_stages" in found["selective_sync.conditions[1].value"]
+
+
+def test_matching_fields_must_be_searchable_company_fields() -> None:
+    assert errors(doc_with(matching={"org_nr_field": "OrgNr", "domain_field": "Url"})) == {}
+    found = errors(doc_with(matching={"org_nr_field": "Orgnr", "domain_field": "RabitIQ:1"}))
+    assert found["matching.org_nr_field"] == "'Orgnr' is not a field of Contact in SuperOffice; did you mean 'OrgNr'?"
+    assert found["matching.domain_field"].startswith("'RabitIQ:1' (integer) cannot be searched in SuperOffice")
+    company = [fi("Code", filterable=False), *META.fields[CrmObject.COMPANY]]
+    unfilterable = META.model_copy(update={"fields": {**META.fields, CrmObject.COMPANY: company}})
+    report = validate_settings(doc_with(matching={"org_nr_field": "Code"}), unfilterable, crm_label="SuperOffice")
+    assert [(e.path, e.code) for e in report.errors] == [("matching.org_nr_field", "unsearchable_field")]
+
+
+# A Salesforce org's describe, reduced to the required-on-create fields (as `SalesforceConnector.fields` gives them:
+# Lead mode's LastName is filled by the connector, so not required there).
+SF_ACCOUNT = [fi("Name", required=True), fi("AccountNumber"), fi("Website", F.URL), fi("OwnerId", F.REFERENCE)]
+SF_OPPORTUNITY = [fi("Name", required=True), fi("StageName", F.PICKLIST, required=True), fi("CloseDate", F.DATE,
+                  required=True), fi("Amount", F.DECIMAL), fi("Probability", F.DECIMAL)]  # fmt: skip
+SF_CONTACT = [fi("LastName", required=True), fi("FirstName"), fi("Email", F.EMAIL)]
+SF_TASK = [fi("Subject"), fi("Status", F.PICKLIST, required=True), fi("ActivityDate", F.DATE)]
+SF_LEAD_COMPANY = [fi("Company", required=True), fi("LastName"), fi("Website", F.URL), fi("Status", F.PICKLIST)]
+
+
+def required_warnings(doc: SettingsDocument, fields: dict[CrmObject, list[FieldInfo]]) -> list[str]:
+    report = validate_settings(doc, Metadata(fields=fields), crm_label="Salesforce")
+    return [w.reason for w in report.warnings if w.code == "required_not_mapped"]
+
+
+def test_fields_leadbridge_fills_are_not_reported_as_required_and_unmapped() -> None:
+    sf = default_settings("salesforce")
+    fields = {CrmObject.COMPANY: SF_ACCOUNT, CrmObject.PERSON: SF_CONTACT, CrmObject.DEAL: SF_OPPORTUNITY,
+              CrmObject.ACTIVITY: SF_TASK}  # fmt: skip
+    assert any(m.crm_stage for m in sf.status_mapping.stages)
+    assert required_warnings(sf, fields) == []  # StageName comes from the status mapping, Task Status from the profile
+    without_stages = sf.model_copy(update={"status_mapping": sf.status_mapping.model_copy(update={"stages": []})})
+    assert required_warnings(without_stages, fields) == [
+        "'StageName' is required in the CRM but not mapped; creating deal records may fail"
+    ]
+    custom = {**fields, CrmObject.COMPANY: [*SF_ACCOUNT, fi("Region__c", required=True, custom=True)]}
+    assert required_warnings(sf, custom) == [
+        "'Region__c' is required in the CRM but not mapped; creating company records may fail"
+    ]
+
+
+def test_lead_mode_lastname_filled_by_the_connector_is_not_reported() -> None:
+    raw = default_settings("salesforce").model_dump()
+    raw["objects"]["company"]["crm_object"] = "Lead"
+    raw["field_mappings"]["company"] = [{"app_fields": ["company_name"], "crm_field": "Company", "direction": "both"},
+                                        {"app_fields": ["website"], "crm_field": "Website", "direction": "both"}]
+    lead_mode = SettingsDocument.model_validate(raw)
+    assert required_warnings(lead_mode, {CrmObject.COMPANY: SF_LEAD_COMPANY}) == []
+    with_required_last_name = [fi("LastName", required=True) if f.name == "LastName" else f for f in SF_LEAD_COMPANY]
+    assert required_warnings(lead_mode, {CrmObject.COMPANY: with_required_last_name}) == [
+        "'LastName' is required in the CRM but not mapped; creating company records may fail"
+    ]  # what a metadata source that does not say the connector fills it would get

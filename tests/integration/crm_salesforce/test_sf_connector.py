@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadbridge.errors import CrmNotFound, CrmRejected, CrmUnavailable, InvalidCursor, RateLimited
+from leadbridge.errors import (
+    CrmNotFound,
+    CrmRejected,
+    CrmUnavailable,
+    InvalidCursor,
+    RateLimited,
+    RefusedBeforeWrite,
+)
 from leadbridge.models.crm import CrmObject, FieldType, StageKind
 from tests.support.salesforce_connector import SfEnv
 
@@ -156,6 +163,49 @@ def test_lead_mode_company_and_persons(sf: SfEnv) -> None:
     assert second.id != lead.id and sf.sandbox.get(sf.org_id, "Lead", second.id)["Company"] == "Acme A/S"
     assert [p.fields["LastName"] for p in connector.list_persons(lead.id)] == ["Hansen", "Berg"]
     assert [r.id for r in connector.search_companies(name="Acme")] == [lead.id, second.id]
+
+
+def test_search_uses_the_fields_the_caller_names(sf: SfEnv) -> None:
+    sf.sandbox.add_custom_field(sf.org_id, "Account", "CVR__c", "string", length=20)
+    sf.sandbox.add_custom_field(sf.org_id, "Account", "Domain__c", "string")
+    connector, _ = sf.connector()
+    fjord = connector.create(CrmObject.COMPANY, {"Name": "Fjord Byg ApS", "CVR__c": "12345678",
+                                                 "AccountNumber": "999", "Domain__c": "fjordbyg.dk"})
+    by_cvr = connector.search_companies(org_nr="12345678", org_nr_field="CVR__c")
+    assert [r.id for r in by_cvr] == [fjord.id] and by_cvr[0].fields["CVR__c"] == "12345678"
+    assert connector.search_companies(org_nr="12345678") == []  # the default field is AccountNumber
+    assert [r.id for r in connector.search_companies(org_nr="999")] == [fjord.id]
+    by_domain = connector.search_companies(domain="www.fjordbyg.dk", domain_field="Domain__c")
+    assert [r.id for r in by_domain] == [fjord.id] and by_domain[0].fields["Domain__c"] == "fjordbyg.dk"
+    assert connector.search_companies(domain="fjordbyg.dk") == []  # Website is empty
+    quoted = connector.search_companies(org_nr="1' OR Name != '", org_nr_field="CVR__c")
+    assert quoted == []  # the value stays a SOQL string
+
+
+def test_search_refuses_a_field_it_cannot_search_before_querying(sf: SfEnv) -> None:
+    sf.sandbox.add_custom_field(sf.org_id, "Account", "Notes__c", "textarea")  # long text area: not filterable
+    connector, _ = sf.connector()
+    queries = sf.sandbox.call_counts(sf.org_id).get("GET /query", 0)
+    with pytest.raises(RefusedBeforeWrite) as unknown:
+        connector.search_companies(org_nr="12345678", org_nr_field="CVR__c")
+    assert unknown.value.errors[0]["loc"] == ["settings", "matching", "org_nr_field"]
+    assert "Account has no field 'CVR__c'" in unknown.value.message
+    with pytest.raises(RefusedBeforeWrite) as long_text:
+        connector.search_companies(domain="acme.dk", domain_field="Notes__c")
+    assert long_text.value.errors[0]["loc"] == ["settings", "matching", "domain_field"]
+    assert "Account.Notes__c (textarea) cannot be searched" in long_text.value.message
+    with pytest.raises(RefusedBeforeWrite):
+        connector.search_companies(org_nr="1", org_nr_field="NumberOfEmployees")  # a number, not text
+    assert connector.search_companies(org_nr_field="AccountNumber", domain_field="Website") == []  # only checked
+    assert sf.sandbox.call_counts(sf.org_id).get("GET /query", 0) == queries
+
+
+def test_lead_mode_searches_no_org_number_unless_named(sf: SfEnv) -> None:
+    sf.sandbox.add_custom_field(sf.org_id, "Lead", "CVR__c", "string", length=20)
+    connector, _ = sf.connector({"company": "Lead"})
+    lead = connector.create(CrmObject.COMPANY, {"Company": "Fjord Byg", "CVR__c": "12345678"})
+    assert connector.search_companies(org_nr="12345678") == []  # a Lead has no standard org-number field
+    assert [r.id for r in connector.search_companies(org_nr="12345678", org_nr_field="CVR__c")] == [lead.id]
 
 
 def test_unavailable_is_retried_and_limits_back_off(sf: SfEnv) -> None:
