@@ -3,7 +3,11 @@
     SELECT f1, f2 FROM Object [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]
 
 Conditions: comparisons `= != <> < <= > >=`, `LIKE` (`%`, `_`), `IN (...)`, `NOT IN (...)`, combined with AND, OR, NOT
-and parentheses. Values: 'strings' (backslash escapes), numbers, true/false, null, date literals `2024-01-31`,
+and parentheses. Semi-joins `Id IN (SELECT AccountId FROM Contact WHERE ...)` and anti-joins `NOT IN (SELECT ...)`:
+the left operand is an Id or reference field; the sub-select is on another object, selects one Id or reference field
+pointing at the same object, holds no sub-select itself and sits at the top level of WHERE (not under OR or NOT); the
+nulls it selects are ignored. The caller runs each sub-select once per query with `resolve_semijoins()`.
+Values: 'strings' (backslash escapes), numbers, true/false, null, date literals `2024-01-31`,
 datetimes `2024-01-31T10:00:00Z` / `...+01:00` / `.000+0000`, and TODAY, YESTERDAY, LAST_N_DAYS:n.
 `SELECT COUNT() FROM ...` returns only `totalSize`.
 
@@ -14,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from local.sandbox.salesforce.schema import ObjectDef
+from local.sandbox.salesforce.schema import FieldDef, ObjectDef
 
 
 class SoqlError(Exception):
@@ -76,6 +80,15 @@ class Cond:
 
 
 @dataclass
+class SemiJoin:
+    """The right side of `field [NOT] IN (SELECT f FROM Obj ...)`: the sub-select and, once resolved, the 15-character
+    prefixes of the ids it selected (so 15- and 18-character ids match, as `_equal` does)."""
+
+    query: Query
+    ids: frozenset[str] | None = None
+
+
+@dataclass
 class Query:
     fields: list[str]
     sobject: str
@@ -91,6 +104,7 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.now = now
+        self.in_sub_select = False
 
     def peek(self, offset: int = 0) -> Token | None:
         j = self.i + offset
@@ -124,6 +138,13 @@ class _Parser:
         return tok.text
 
     def query(self) -> Query:
+        q = self.select()
+        if self.peek() is not None:
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.peek().text}'")  # type: ignore[union-attr]
+        _check_semijoin_placement(q.where)
+        return q
+
+    def select(self) -> Query:
         self.expect_word("select")
         fields: list[str] = []
         count_only = False
@@ -168,9 +189,21 @@ class _Parser:
         if self.is_word("offset"):
             self.take()
             q.offset = self.integer("OFFSET")
-        if self.peek() is not None:
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.peek().text}'")  # type: ignore[union-attr]
         return q
+
+    def sub_select(self) -> SemiJoin:
+        """`(SELECT f FROM Obj [WHERE ...])` after IN / NOT IN; the opening parenthesis is already taken."""
+        if self.in_sub_select:
+            raise SoqlError("MALFORMED_QUERY", "Nesting of semi join sub-selects is not supported")
+        self.in_sub_select = True
+        sub = self.select()
+        self.in_sub_select = False
+        self.expect_punct(")")
+        if sub.count_only or len(sub.fields) != 1:
+            chosen = "COUNT()" if sub.count_only else ", ".join(sub.fields)
+            raise SoqlError("MALFORMED_QUERY",
+                            f"semi join sub-selects must select exactly one Id or reference field, not: {chosen}")
+        return SemiJoin(sub)
 
     def integer(self, what: str) -> int:
         tok = self.take()
@@ -224,12 +257,15 @@ class _Parser:
         elif word != "in":
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{tok.text}'")
         self.expect_punct("(")
+        op = "NOT IN" if negated else "IN"
+        if self.is_word("select"):
+            return Cond(op, name, self.sub_select())
         values = [self.value()]
         while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
             self.take()
             values.append(self.value())
         self.expect_punct(")")
-        return Cond("NOT IN" if negated else "IN", name, values)
+        return Cond(op, name, values)
 
     def value(self) -> Any:
         tok = self.take()
@@ -267,6 +303,29 @@ class DateRange:
     end: date
 
 
+def _check_semijoin_placement(where: Cond | None) -> None:
+    """A semi- or anti-join may only be the whole WHERE or one of its top-level AND terms."""
+    top = _and_terms(where)
+    for cond in _semijoins(where):
+        if not any(cond is t for t in top):
+            raise SoqlError("MALFORMED_QUERY", "Semi join sub-selects are only allowed at the top level WHERE "
+                                               "expressions and not in nested WHERE expressions.")
+
+
+def _and_terms(cond: Cond | None) -> list[Cond | None]:
+    if cond is not None and cond.op == "AND":
+        return [t for c in cond.children for t in _and_terms(c)]
+    return [cond]
+
+
+def _semijoins(cond: Cond | None) -> list[Cond]:
+    if cond is None:
+        return []
+    if cond.children:
+        return [s for c in cond.children for s in _semijoins(c)]
+    return [cond] if isinstance(cond.value, SemiJoin) else []
+
+
 def parse_datetime(text: str) -> datetime:
     value = text.replace("Z", "+00:00")
     if re.search(r"[+-]\d{4}$", value):
@@ -282,6 +341,17 @@ def parse(text: str, now: datetime | None = None) -> Query:
 # --- evaluation ------------------------------------------------------------------------------------------------------
 
 
+def find_object(objects: Mapping[str, ObjectDef], name: str) -> ObjectDef:
+    """The sObject named (case-insensitive, as SOQL is), or INVALID_TYPE."""
+    found = objects.get(name) or next((o for n, o in objects.items() if n.lower() == name.lower()), None)
+    if found is None:
+        raise SoqlError(
+            "INVALID_TYPE",
+            f"sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to append "
+            "the '__c' after the entity name.")
+    return found
+
+
 def check_fields(q: Query, obj: ObjectDef) -> None:
     """INVALID_FIELD for a column the object lacks (the message names it, as Salesforce's does)."""
     names = list(q.fields) + [o[0] for o in q.order_by] + _cond_fields(q.where)
@@ -293,6 +363,47 @@ def check_fields(q: Query, obj: ObjectDef) -> None:
                 "sure to append the '__c' after the custom field name. Please reference your WSDL or the describe "
                 "call for the appropriate names.",
             )
+
+
+def resolve_semijoins(q: Query, obj: ObjectDef, objects: Mapping[str, ObjectDef],
+                      records: Mapping[str, Mapping[str, dict[str, Any]]]) -> None:
+    """Check and run each sub-select of `q` (on `obj`, fields already checked) once, over the org's `objects` and
+    `records` by object name; `matches()` then only looks the row's value up in what the sub-select selected."""
+    for cond in _semijoins(q.where):
+        semi = cond.value
+        left = obj.field(cond.field)
+        assert left is not None and isinstance(semi, SemiJoin)
+        if left.type not in ("id", "reference"):
+            raise SoqlError("MALFORMED_QUERY", f"semi join and anti-join filters need an Id or reference field on "
+                                               f"the left of {cond.op}, not '{left.name}' ({left.type})")
+        sub_obj = find_object(objects, semi.query.sobject)
+        if sub_obj.name == obj.name:
+            raise SoqlError("MALFORMED_QUERY", "The inner and outer selects should not be on the same object type")
+        check_fields(semi.query, sub_obj)
+        selected = sub_obj.field(semi.query.fields[0])
+        assert selected is not None
+        if selected.type not in ("id", "reference"):
+            raise SoqlError("MALFORMED_QUERY",
+                            f"semi join sub selects can only query id fields, cannot use: '{selected.name}'")
+        if not set(_points_at(left, obj)) & set(_points_at(selected, sub_obj)):
+            raise SoqlError("MALFORMED_QUERY", f"semi join sub-select field '{sub_obj.name}.{selected.name}' points "
+                                               f"at {', '.join(_points_at(selected, sub_obj))}, but '{left.name}' on "
+                                               f"{obj.name} points at {', '.join(_points_at(left, obj))}")
+        rows = select_rows(semi.query, sub_obj, records[sub_obj.name].values())
+        semi.ids = frozenset(str(r[selected.name])[:15] for r in rows if r.get(selected.name) is not None)
+
+
+def _points_at(fdef: FieldDef, obj: ObjectDef) -> list[str]:
+    """The objects whose ids an Id or reference field holds."""
+    return [obj.name] if fdef.type == "id" else list(fdef.reference_to)
+
+
+def select_rows(q: Query, obj: ObjectDef, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows matching WHERE, in ORDER BY order (by Id without one), after OFFSET, at most LIMIT."""
+    key = sort_key(q.order_by or [("Id", False, False)], obj)
+    found = sorted((r for r in rows if matches(q.where, r, obj)), key=key)
+    found = found[q.offset:]
+    return found if q.limit is None else found[:q.limit]
 
 
 def _cond_fields(cond: Cond | None) -> list[str]:
@@ -331,6 +442,11 @@ def matches(cond: Cond | None, record: dict[str, Any], obj: ObjectDef) -> bool:
         inside = wanted.start <= day <= wanted.end
         return {"=": inside, "!=": not inside, "<": day < wanted.start, "<=": day <= wanted.end,
                 ">": day > wanted.end, ">=": day >= wanted.start}.get(op, False)
+    if isinstance(wanted, SemiJoin):
+        if wanted.ids is None:
+            raise RuntimeError("resolve_semijoins() must run before matching rows")
+        found = actual is not None and str(actual)[:15] in wanted.ids
+        return found if op == "IN" else not found
     if op in ("IN", "NOT IN"):
         found = any(_equal(actual, v, fdef.type) for v in wanted)
         return found if op == "IN" else not found
