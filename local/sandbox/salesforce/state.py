@@ -477,21 +477,11 @@ class SalesforceState(SandboxShell):
         org = self.org(org_id)
         parsed = soql.parse(text)
         with self.lock:
-            obj = org.objects.get(parsed.sobject) or next(
-                (o for n, o in org.objects.items() if n.lower() == parsed.sobject.lower()), None)
-            if obj is None:
-                raise soql.SoqlError(
-                    "INVALID_TYPE",
-                    f"sObject type '{parsed.sobject}' is not supported. If you are attempting to use a custom "
-                    "object, be sure to append the '__c' after the entity name.")
+            obj = soql.find_object(org.objects, parsed.sobject)
             soql.check_fields(parsed, obj)
-            rows = [r for r in org.records[obj.name].values() if soql.matches(parsed.where, r, obj)]
-            if include_deleted:
-                pass  # deleted rows are kept only as ids here: queryAll adds nothing beyond live rows
-            rows.sort(key=soql.sort_key(parsed.order_by or [("Id", False, False)], obj))
-            rows = rows[parsed.offset:]
-            if parsed.limit is not None:
-                rows = rows[:parsed.limit]
+            soql.resolve_semijoins(parsed, obj, org.objects, org.records)  # each sub-select runs once, here
+            # deleted rows are kept only as ids here: queryAll adds nothing beyond live rows
+            rows = soql.select_rows(parsed, obj, org.records[obj.name].values())
             if parsed.count_only:
                 return obj.name, [{"__count__": len(rows)}]
             names = [obj.field(f).name for f in parsed.fields]  # type: ignore[union-attr]
