@@ -633,6 +633,12 @@ def test_a_reauthorization_keeps_the_key_the_first_connection_and_the_manual_set
     assert setup.target_url == f"https://api.example.com/webhooks/fakecrm/{first.connection_key}"
     assert setup.steps == [f"Enter {setup.target_url} in the CRM."]
     assert _admin_view(svc).first_connected_at == first.connected_at
+    crm.account_names["Cust1"] = "Cust1 Renamed AS"
+
+    _connect(svc, crm)  # every re-authorization reads the name again
+
+    renamed = svc.store.get("t1", "fakecrm")
+    assert renamed is not None and renamed.account_name == "Cust1 Renamed AS"
 
 
 def test_disconnect_of_a_manual_webhook_says_what_to_remove_and_a_reconnect_keeps_the_url(
@@ -659,6 +665,20 @@ def test_disconnect_of_a_manual_webhook_says_what_to_remove_and_a_reconnect_keep
     setup = _admin_view(svc).webhook_setup
     assert setup is not None and setup.target_url == url
     assert "webhook_secret" in _secrets(svc).values[back.webhook_secret_name or ""]  # restored for the intake
+
+
+def test_a_manual_setup_registered_later_by_ensure_webhook_is_shown(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
+    crm.manual_webhooks = True
+    crm.webhook_failure = CrmUnavailable("CRM down at connect time")
+    _connect(svc, crm)
+    failed = svc.store.get("t1", "fakecrm")
+    assert failed is not None and _admin_view(svc).webhook_setup is None
+    crm.webhook_failure = None
+
+    flow.ensure_webhook(svc, failed)  # the scheduled sync's retry
+
+    setup = _admin_view(svc).webhook_setup
+    assert setup is not None and setup.target_url.endswith(failed.connection_key)
 
 
 def test_a_webhook_removed_through_the_api_reports_no_manual_steps(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
