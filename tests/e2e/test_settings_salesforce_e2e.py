@@ -125,18 +125,24 @@ def test_choosing_lead_checks_the_mappings_against_the_lead_object(st: Settings)
                     "person": {"crm_object": "Lead", "direction": "to_crm"},
                     "deal": {"crm_object": "Opportunity", "direction": "off"},
                     "activity": {"crm_object": "Task", "direction": "off"}}  # fmt: skip
+    # Company mappings an admin wrote by hand for Accounts.
+    by_hand = [{"app_fields": ["company_name"], "crm_field": "Name"},
+               {"app_fields": ["org_number"], "crm_field": "AccountNumber"}]  # fmt: skip
+    assert st.patch({"field_mappings": {"company": by_hand}}).status_code == 200
 
-    # The Account mappings do not fit a Lead: `Name` is not a Lead field you can write (it is compound), nor is
-    # AccountNumber.
-    refused = _errors(st.patch({"objects": lead_objects}))
+    # Those do not fit a Lead (`Name` is compound there, AccountNumber does not exist): refused, naming them, with
+    # the Lead-mode defaults proposed.
+    response = st.patch({"objects": lead_objects})
+    refused = _errors(response)
     assert {p for p, t, _ in refused if t in ("unknown_crm_field", "read_only")} >= {
         p for p, _, _ in refused if "field_mappings.company" in p}
     assert any("AccountNumber" in m for _, _, m in refused)
+    proposal = response.json()["error"]["details"]["proposal"]
+    assert {m["crm_field"] for m in proposal["field_mappings"]["company"]} >= {"Company", "Street", "City"}
+    # The person mappings were still the defaults: they were switched along and are not among the refusals.
+    assert not [p for p, _, _ in refused if "field_mappings.person" in p]
 
-    company = [{"app_fields": ["company_name"], "crm_field": "Company"},
-               {"app_fields": ["website"], "crm_field": "Website"}]  # fmt: skip
-    saved = st.patch({"objects": lead_objects, "field_mappings": {
-        "company": company, "person": st.document()["field_mappings"]["person"], "deal": [], "activity": []}})
+    saved = st.patch({"objects": lead_objects, "field_mappings": {"company": proposal["field_mappings"]["company"]}})
     assert saved.status_code == 200, saved.text
     assert st.document()["objects"]["company"]["crm_object"] == "Lead"
 

@@ -186,4 +186,5 @@ def test_lead_mode_imports_salesforce_leads_as_companies(sync: Sync) -> None:
     assert run["state"] == "succeeded" and run["counts"]["company"]["created"] == 1, run
     [changed] = [e["detail"] for e in sync.bus_events("CompanyChanged")]
     assert changed["crm_id"] == lead
-    assert changed["fields"] == {"company_name": "Webform ApS", "website": "https://webform.dk"}
+    # The status mapping switched to Lead mode's with the objects: the Lead's status is the app stage.
+    assert changed["fields"] == {"company_name": "Webform ApS", "website": "https://webform.dk", "stage": "Lead"}

@@ -248,8 +248,9 @@ class CrmProvider(Protocol):
     request_budget: int  # CRM requests one scheduled sync run may send (WorkerConfig.request_budget overrides it)
     metadata_cache: MetadataCachePolicy  # whether exports share this CRM's field metadata, and for how long
 
-    def default_settings(self) -> SettingsDocument:
-        """The settings a tenant of this CRM starts from (version 0)."""
+    def default_settings(self, objects: Mapping[str, str] | None = None) -> SettingsDocument:
+        """The settings a tenant of this CRM starts from (version 0). `objects`: a choice of CRM object per app
+        object (`{"company": "Lead"}`): the defaults whose mappings fit it (what the settings propose on a switch)."""
         ...
 
     def oauth(self) -> OAuthFlow: ...

@@ -6,6 +6,8 @@ generic profile and settings (`leadbridge.crm.profile`). Each CRM's own values l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from leadbridge.crm.base import provider, supported
 from leadbridge.crm.profile import GENERIC_PROFILE, CrmProfile, generic_settings
 from leadbridge.models.settings import SettingsDocument
@@ -19,9 +21,10 @@ def profile(crm: str) -> CrmProfile:
     return provider(crm).profile if crm in supported() else GENERIC_PROFILE
 
 
-def default_settings(crm: str) -> SettingsDocument:
-    """The settings a tenant starts from (version 0) for `crm`."""
-    return provider(crm).default_settings() if crm in supported() else generic_settings(crm)
+def default_settings(crm: str, objects: Mapping[str, str] | None = None) -> SettingsDocument:
+    """The settings a tenant starts from (version 0) for `crm`; for `objects` (a CRM object per app object), the
+    defaults that fit that choice."""
+    return provider(crm).default_settings(objects) if crm in supported() else generic_settings(crm)
 
 
 def request_budget(crm: str) -> int:

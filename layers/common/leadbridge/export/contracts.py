@@ -78,6 +78,7 @@ class RecordAction(StrEnum):
     UPDATED = "updated"
     LINKED = "linked"
     UNCHANGED = "unchanged"
+    CONVERTED = "converted"  # a CRM lead converted into this record (Salesforce Lead mode): the same app record
 
 
 class CompanyResult(BaseModel):
@@ -108,6 +109,11 @@ class ExportResult(BaseModel):
     crm: str
     company: CompanyResult
     persons: list[PersonResult] = Field(default_factory=list)
+    persons_waiting: list[str] = Field(
+        default_factory=list,
+        description="Contacts (app ids) not written yet because the CRM record is a lead that holds one person "
+        "(Salesforce Lead mode): they are created under the company the lead is converted into.",
+    )
     fields_written: list[str] = Field(default_factory=list, description="Company fields written in this export.")
     fields_skipped: list[FieldSkip] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -283,6 +283,11 @@ def _export(
     for record in plan.persons:
         run.warnings += [f"person {record.app_id}: {f} was cut to the CRM's length" for f in record.truncated]
         run.warnings += [f"person {record.app_id}: {w}" for w in record.warnings]
+    if run.persons_waiting:
+        run.warnings.append(
+            f"{len(run.persons_waiting)} contact(s) wait for the lead's conversion in the CRM: a CRM lead holds one "
+            "person; they are created under the company it is converted into"
+        )
     entry = company_entry(run, action, written, skipped)
     person_entries = [person_entry(run, p) for p in persons if p.action is not RecordAction.UNCHANGED]
     svc.sync_log.write_many([entry, *person_entries])
@@ -295,6 +300,7 @@ def _export(
         crm=run.crm,
         company=run.company,
         persons=persons,
+        persons_waiting=run.persons_waiting,
         fields_written=written,
         fields_skipped=skipped,
         warnings=run.warnings,

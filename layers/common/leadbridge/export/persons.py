@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadbridge.crm.base import SupportsCreateMany
+from leadbridge.crm.conversion import SupportsLeadConversion
 from leadbridge.errors import CrmError
 from leadbridge.export.contracts import PersonResult, RecordAction
 from leadbridge.export.matching import normalise_name
@@ -53,13 +54,18 @@ def upsert_persons(
     keys = person_key_fields(settings)
     results: list[PersonResult] = []
     links: list[RecordLink] = []
+    # A CRM lead holds one person: the lead's first contact; the others wait for its conversion (never unlinked).
+    holds_one = isinstance(connector, SupportsLeadConversion) and connector.is_unconverted_lead(company_id)
+    contacts = run.lead.contacts[:1] if holds_one else run.lead.contacts
+    run.persons_waiting = [contact.id or person_ref(contact, i) for i, contact in enumerate(run.lead.contacts)
+                           if i >= len(contacts)]  # fmt: skip
     crm_persons: list[CrmRecord] | None = [] if company_created else None  # read lazily, once
     if created is not None:
         created_together = created
     else:
         created_together = create_persons_together(run, plan, company_id, person_links) if company_created else {}
     taken: set[str] = set()
-    for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True)):
+    for index, (contact, record) in enumerate(zip(contacts, plan.persons, strict=False)):
         ref = person_ref(contact, index)
         app_id = person_app_id(run.lead.id, ref)
         fields = record.fields

@@ -43,6 +43,7 @@ class ExportRun:
     run_id: str | None = None  # the bulk export run this export is part of (its log entries name it)
     metadata: dict[CrmObject, Iterable[FieldInfo]] = field(default_factory=dict)  # the CRM fields it planned with
     deal: DealWithCompany | None = None  # a lead event's new deal, to create with a new company
+    persons_waiting: list[str] = field(default_factory=list)  # contacts a CRM lead cannot hold until converted
 
     def calls(self) -> int:
         return crm_calls(self.connector) - self.calls_before

@@ -5,6 +5,7 @@ are written one by one as before."""
 
 from __future__ import annotations
 
+from leadbridge.crm.conversion import SupportsLeadConversion
 from leadbridge.crm.together import NewRecord, SupportsCreateTogether
 from leadbridge.export.persons import person_ref
 from leadbridge.export.run import ExportRun
@@ -31,11 +32,13 @@ def create_together(
     if not isinstance(connector, SupportsCreateTogether) or person_links:
         return None  # a person already linked is updated, not created: the one-by-one path knows how
     records = [NewRecord(COMPANY_REF, CrmObject.COMPANY, plan.company.fields, label="the company")]
+    holds_one = isinstance(connector, SupportsLeadConversion) and connector.keeps_companies_as_leads()
     if settings.objects.person.direction.outbound:
+        contacts = run.lead.contacts[:1] if holds_one else run.lead.contacts
         records += [
             NewRecord(person_ref_of(index), CrmObject.PERSON, record.fields, parent_ref=COMPANY_REF,
                       label=f"person {index + 1} ({person_ref(contact, index)})")
-            for index, (contact, record) in enumerate(zip(run.lead.contacts, plan.persons, strict=True))
+            for index, (contact, record) in enumerate(zip(contacts, plan.persons, strict=False))
         ]  # fmt: skip
     persons = len(records) - 1
     if run.deal is not None:

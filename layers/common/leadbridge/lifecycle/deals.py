@@ -17,6 +17,13 @@ from leadbridge.export import CompanyResult, ExportRequest, ExportResult, MatchR
 from leadbridge.export.run import DealWithCompany
 from leadbridge.export.written_state import Written, remember_deleted, remember_written
 from leadbridge.lifecycle.contracts import DealAction, DealResult, LeadEventOutcome, LeadEventResult
+from leadbridge.lifecycle.conversion import (
+    conversion_due,
+    convert_and_relink,
+    converted_result,
+    lead_to_convert,
+    not_yet_reason,
+)
 from leadbridge.lifecycle.event_context import EventContext, crm_calls
 from leadbridge.mapping import MappedRecord, plan_lead
 from leadbridge.mapping.hashing import content_hash, field_hashes
@@ -30,29 +37,27 @@ DELETED = "deleted"  # `match` of a deal link whose CRM deal leadbridge deleted 
 
 
 def export_and_deal(
-    ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None, overrides: Mapping[str, Any]
+    ctx: EventContext,
+    live_deal: RecordLink | None,
+    deal_link: RecordLink | None,
+    overrides: Mapping[str, Any],
+    *,
+    won: bool = False,
 ) -> LeadEventResult:
     connector = ctx.connector()
-    # The deal is checked before the export writes the company: the lead is refused whole, before its first write.
-    refuse_deal_before_write(ctx, connector, overrides, creating=live_deal is None)
-    # A new deal goes with a new company in one all-or-none request where the CRM can (the export decides).
+    company_link = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
+    # A company kept as a CRM lead (Salesforce Lead mode) has no deal until it is converted (lifecycle.conversion).
+    as_lead = lead_to_convert(connector, company_link) if live_deal is None else None
     new_deal, planned = None, None
-    if live_deal is None and ctx.settings.objects.deal.direction.outbound:
-        planned = deal_fields(ctx, connector, None, overrides)
-        new_deal = DealWithCompany(planned[0])
-    # The export reuses this event's connector (and its settings and connection reads).
-    shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
+    if as_lead is None:
+        # The deal is checked before the export writes the company: the lead is refused whole, before its first write.
+        refuse_deal_before_write(ctx, connector, overrides, creating=live_deal is None)
+        # A new deal goes with a new company in one all-or-none request where the CRM can (the export decides).
+        if live_deal is None and ctx.settings.objects.deal.direction.outbound:
+            planned = deal_fields(ctx, connector, None, overrides)
+            new_deal = DealWithCompany(planned[0])
     try:
-        exported = export_lead(
-            shared,
-            ctx.tenant,
-            ExportRequest(lead=ctx.lead),
-            crm=ctx.crm,
-            correlation_id=ctx.correlation_id,
-            trigger=Trigger.LEAD_EVENT,
-            lock=False,
-            deal=new_deal,
-        )
+        exported = _export(ctx, connector, new_deal)
     except Conflict as exc:
         if "match" not in exc.details:
             raise
@@ -63,6 +68,22 @@ def export_and_deal(
             log_entry_id=exc.details.get("log_entry_id"),
         )
     before = crm_calls([connector])
+    if as_lead is not None:
+        if not conversion_due(ctx, connector, won=won):
+            return ctx.result(LeadEventOutcome.APPLIED, company=exported.company, persons=exported.persons,
+                              crm_calls=exported.crm_calls, log_entry_id=exported.log_entry_id,
+                              reason=not_yet_reason(ctx))  # fmt: skip
+        # The deal the conversion makes is written right after: checked now, before the conversion (irreversible).
+        refuse_deal_before_write(ctx, connector, overrides, creating=False)
+        converted = convert_and_relink(ctx, as_lead, exported)
+        exported = converted_result(_export(ctx, connector, None))  # the waiting contacts, under the new company
+        if converted.deal_id is None:
+            return ctx.result(LeadEventOutcome.APPLIED, company=exported.company, persons=exported.persons,
+                              crm_calls=crm_calls([connector]) - before + exported.crm_calls,
+                              log_entry_id=exported.log_entry_id,
+                              reason="the lead was converted without a deal (settings: lead_conversion.create_deal, "
+                              "objects.deal.direction)")  # fmt: skip
+        live_deal = deal_link = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.DEAL, ctx.lead.id)
     deal = upsert_deal(ctx, connector, exported, live_deal, deal_link, overrides, new_deal=new_deal, planned=planned)
     result = ctx.result(
         LeadEventOutcome.APPLIED,
@@ -76,6 +97,21 @@ def export_and_deal(
         return result
     result.deal, result.log_entry_id = deal
     return result
+
+
+def _export(ctx: EventContext, connector: Connector, new_deal: DealWithCompany | None) -> ExportResult:
+    """The lead's export, on this event's connector (and its settings and connection reads)."""
+    shared = replace(ctx.svc, connector=lambda _tenant, _crm: connector, for_call=None)
+    return export_lead(
+        shared,
+        ctx.tenant,
+        ExportRequest(lead=ctx.lead),
+        crm=ctx.crm,
+        correlation_id=ctx.correlation_id,
+        trigger=Trigger.LEAD_EVENT,
+        lock=False,
+        deal=new_deal,
+    )
 
 
 def deal_fields(

@@ -9,6 +9,7 @@ from leadbridge.crm.defaults import profile
 from leadbridge.errors import CrmError
 from leadbridge.export import ExportServices, one_call
 from leadbridge.lifecycle.contracts import LeadEvent, LeadEventOutcome, LeadEventResult, LeadEventType
+from leadbridge.lifecycle.conversion import lead_to_convert
 from leadbridge.lifecycle.deals import (
     DELETED,
     delete_deal,
@@ -107,8 +108,9 @@ def _won(ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink 
     if isinstance(target, str):
         return ctx.skip(target)
     if live_deal is None:
-        # Won before it ever reached the CRM (e.g. created while the CRM was down): create it, already won.
-        return export_and_deal(ctx, None, deal_link, target)
+        # Won before it ever reached the CRM (e.g. created while the CRM was down), or a CRM lead converted now:
+        # create it, already won.
+        return export_and_deal(ctx, None, deal_link, target, won=True)
     return write_deal(ctx, live_deal, target)
 
 
@@ -119,6 +121,8 @@ def _lost_or_deleted(ctx: EventContext, live_deal: RecordLink | None) -> LeadEve
     if policy is OnLostOrDeleted.NOTHING:
         return ctx.skip(f"status_mapping.{setting} is 'nothing'")
     if live_deal is None:
+        if lost and _kept_as_crm_lead(ctx):
+            return export_and_deal(ctx, None, None, {})  # no deal yet: the CRM lead's status follows the stage
         return ctx.skip("the lead has no deal in the CRM")
     if policy is OnLostOrDeleted.DELETE:
         return delete_deal(ctx, live_deal)
@@ -126,6 +130,11 @@ def _lost_or_deleted(ctx: EventContext, live_deal: RecordLink | None) -> LeadEve
     if isinstance(target, str):
         return ctx.skip(target)
     return write_deal(ctx, live_deal, target)
+
+
+def _kept_as_crm_lead(ctx: EventContext) -> bool:
+    link = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
+    return link is not None and lead_to_convert(ctx.connector(), link) is not None
 
 
 def _transferred(ctx: EventContext, live_deal: RecordLink | None, company_link: RecordLink | None) -> LeadEventResult:

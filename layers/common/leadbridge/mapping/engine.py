@@ -372,7 +372,7 @@ def _inbound_stage(
         return
     crm_stage = _raw(crm_values.get(stage_field)) if stage_field else None
     crm_status = _raw(crm_values.get(status_field)) if status_field else None
-    app_stage = settings.status_mapping.app_stage_for(crm_stage, crm_status)
+    app_stage = settings.status_mapping.app_stage_for(crm_stage, crm_status, status_only=stage_field is None)
     out.values[STAGE_FIELD] = app_stage
     out.sources[STAGE_FIELD] = present[0]
     if app_stage is not None:

@@ -259,17 +259,18 @@ class StatusMapping(_Section):
     def mapping_for(self, stage: str | None) -> StageMapping | None:
         return next((m for m in self.stages if m.app_stage == stage), None)
 
-    def app_stage_for(self, crm_stage: str | None, crm_status: str | None) -> str | None:
+    def app_stage_for(self, crm_stage: str | None, crm_status: str | None, *, status_only: bool = False) -> str | None:
         """The app stage a CRM deal in `crm_stage` / `crm_status` comes back as (the mapping used both ways); None
         when no mapping matches. A mapping matches when every CRM value it names equals the deal's; one naming both
         wins over one naming the status, which wins over one naming the stage (a won/lost status says more than the
-        step the deal was in); among equals the one marked `inbound`, else the first."""
+        step the deal was in); among equals the one marked `inbound`, else the first. `status_only`: a record with a
+        status and no stage (a Salesforce Lead): the mappings naming that status match, whatever stage they name."""
         best: tuple[int, int, int] | None = None
         found: str | None = None
         for index, m in enumerate(self.stages):
-            if m.crm_key == (None, None):
+            if m.crm_key == (None, None) or (status_only and m.crm_status is None):
                 continue
-            if m.crm_stage is not None and m.crm_stage != crm_stage:
+            if m.crm_stage is not None and m.crm_stage != crm_stage and not status_only:
                 continue
             if m.crm_status is not None and m.crm_status != crm_status:
                 continue
@@ -465,6 +466,26 @@ class Matching(_Section):
     )
 
 
+# --- lead conversion ----------------------------------------------------------------------------------------------
+
+
+class LeadConversion(_Section):
+    """When companies are kept as CRM leads (Salesforce: `objects.company.crm_object = "Lead"`), the stage at which
+    leadbridge converts the CRM lead into a company, a person and a deal (Salesforce's lead conversion). Until then the
+    CRM lead's status follows the app stage and no deal exists; afterwards the app lead is linked to what it became.
+    Ignored for CRM objects that are not leads."""
+
+    convert_at_stage: str | None = Field(
+        default=None,
+        max_length=100,
+        description="App stage at (or after) which the CRM lead is converted; None: when the lead is won.",
+    )
+    create_deal: bool = Field(
+        default=True,
+        description="Create the deal (Salesforce Opportunity) in the conversion; needs `objects.deal` outbound.",
+    )
+
+
 # --- the document -------------------------------------------------------------------------------------------------
 
 SECTIONS: tuple[str, ...] = (
@@ -479,6 +500,7 @@ SECTIONS: tuple[str, ...] = (
     "selections",
     "country_mapping",
     "matching",
+    "lead_conversion",
 )
 
 
@@ -494,6 +516,14 @@ class _SettingsSections(_Section):
     selections: Selections
     country_mapping: CountryMapping
     matching: Matching = Field(default_factory=Matching)
+    lead_conversion: LeadConversion = Field(default_factory=LeadConversion)
+
+    @model_validator(mode="after")
+    def _conversion_stage_known(self) -> _SettingsSections:
+        at = self.lead_conversion.convert_at_stage
+        if at is not None and at not in self.status_mapping.app_stages:
+            raise ValueError(f"lead_conversion.convert_at_stage {at!r} is not one of status_mapping.app_stages")
+        return self
 
 
 class SettingsInput(_SettingsSections):

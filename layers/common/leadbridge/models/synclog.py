@@ -44,6 +44,7 @@ class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     LINK = "link"  # matched an existing CRM record and linked it to the lead
+    CONVERT = "convert"  # converted the lead's CRM lead (Salesforce Lead mode); `match`: what it became
     UNLINK = "unlink"
     SKIP = "skip"
     DELETE = "delete"

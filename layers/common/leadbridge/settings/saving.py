@@ -82,6 +82,33 @@ def patch_settings(
     return _save(svc, tenant_id, current, data, actor=actor, operation="patch")
 
 
+SWITCHED_SECTIONS = ("field_mappings", "status_mapping")
+
+
+def follow_object_switch(current: SettingsDocument, data: dict[str, Any]) -> dict[str, Any] | None:
+    """A save that switches CRM objects (Salesforce Account → Lead): the field mappings (per object) and the status
+    mapping still at the old choice's defaults become the new choice's defaults, in `data`; mappings changed by hand
+    stay. Returns the new choice's defaults (the proposal a refusal shows), or None when nothing was switched."""
+    old = {name: spec.crm_object for name, spec in current.objects}
+    raw = data.get("objects")
+    new = {name: str(spec.get("crm_object")) for name, spec in (raw if isinstance(raw, dict) else {}).items()
+           if isinstance(spec, dict)}  # fmt: skip
+    if not new or new == old:
+        return None
+    before = default_settings(current.crm, old).model_dump(mode="json", include=set(SWITCHED_SECTIONS))
+    after = default_settings(current.crm, new).model_dump(mode="json", include=set(SWITCHED_SECTIONS))
+    if before == after:
+        return None
+    mappings = data.get("field_mappings")
+    if isinstance(mappings, dict):
+        for obj, default in before["field_mappings"].items():
+            if mappings.get(obj) == default:
+                mappings[obj] = after["field_mappings"][obj]
+    if data.get("status_mapping") == before["status_mapping"]:
+        data["status_mapping"] = after["status_mapping"]
+    return after
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396."""
     if not isinstance(patch, dict):
@@ -116,12 +143,21 @@ def _save(
     now = svc.clock()
     defaults = default_settings(current.crm).model_dump(mode="json", include=set(SECTIONS))
     merged = {**defaults, **data}
+    proposal = follow_object_switch(current, merged)
     try:
-        candidate = SettingsDocument.model_validate(
-            {**merged, "crm": current.crm, "version": current.version + 1, "updated_by": actor, "updated_at": now}
-        )
-    except ValidationError as exc:
-        raise invalid_from_pydantic(exc) from None
+        try:
+            candidate = SettingsDocument.model_validate(
+                {**merged, "crm": current.crm, "version": current.version + 1, "updated_by": actor, "updated_at": now}
+            )
+        except ValidationError as exc:
+            raise invalid_from_pydantic(exc) from None
+        report = validate_against_crm(svc, tenant_id, candidate)
+    except InvalidInput as exc:
+        if proposal is not None:  # a switch of objects whose mappings were changed by hand: say what would fit
+            exc.details["proposal"] = proposal
+            exc.message += (" The CRM objects were switched: `details.proposal` holds the default field mappings and "
+                            "status mapping for the new objects.")  # fmt: skip
+        raise
 
     # Server-owned values: the next run and the moment the selective-sync rules took effect.
     candidate.schedule.next_run_at = next_run(candidate.schedule, now)
@@ -131,8 +167,6 @@ def _save(
         candidate.selective_sync.effective_from = now
     else:
         candidate.selective_sync.effective_from = current.selective_sync.effective_from
-
-    report = validate_against_crm(svc, tenant_id, candidate)
 
     changed = [s for s in SECTIONS if _section_json(candidate, s) != _section_json(current, s)]
     svc.store.save(

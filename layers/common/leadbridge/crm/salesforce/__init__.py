@@ -87,8 +87,8 @@ class SalesforceProvider:
             timeouts=timeouts_from_env(env, "SALESFORCE"),
         )
 
-    def default_settings(self) -> SettingsDocument:
-        return defaults.default_settings()
+    def default_settings(self, objects: Mapping[str, str] | None = None) -> SettingsDocument:
+        return defaults.default_settings(objects)
 
     def oauth(self) -> SalesforceOAuth:
         return self._oauth

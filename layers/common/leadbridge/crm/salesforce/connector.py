@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import quote
 
 from leadbridge.crm.base import ConnectionContext
+from leadbridge.crm.conversion import Converted
+from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
@@ -38,10 +40,26 @@ from leadbridge.crm.salesforce.composite import (
     reference,
     refused,
 )
+from leadbridge.crm.salesforce.conversion import (
+    TARGET_MAPS,
+    Conversion,
+    convert_lead_envelope,
+    from_target,
+    parse_conversion,
+    to_target,
+)
 from leadbridge.crm.salesforce.describe import Describe, SfField, check_write, decode
 from leadbridge.crm.together import NewRecord
 from leadbridge.crm.transport import CrmTransport
-from leadbridge.errors import CrmError, CrmFieldUnknown, CrmRejected, CrmUnavailable, InvalidCursor, RefusedBeforeWrite
+from leadbridge.errors import (
+    CrmError,
+    CrmFieldUnknown,
+    CrmRejected,
+    CrmUnavailable,
+    InvalidCursor,
+    NeedsReauth,
+    RefusedBeforeWrite,
+)
 from leadbridge.models.crm import (
     ChangePage,
     CrmObject,
@@ -61,6 +79,8 @@ DELETED_WINDOW = timedelta(days=15)
 LEAD_PERSON_FIELDS = ("FirstName", "LastName", "Title", "Email", "Phone", "MobilePhone", "Salutation")
 MANUAL_WEBHOOK_ID = "outbound-message"
 COMPANY_OBJECTS = ("Account", "Lead")
+CONVERTED_PREFIXES = {"001": "Account", "003": "Contact"}  # key prefixes of what a converted Lead became
+CONVERTED_ACCOUNTS = "SELECT ConvertedAccountId FROM Lead WHERE IsConverted = true"
 
 
 def soql_string(value: str) -> str:
@@ -241,9 +261,22 @@ class SalesforceConnector(TransportReporting):
     # --- records --------------------------------------------------------------------------------------------------
 
     def get(self, obj: CrmObject, record_id: str) -> CrmRecord:
-        sobject = self.names[obj]
+        sobject = self._sobject_of(obj, record_id)
         raw = self.client.request(f"{sobject.lower()}.get", "GET", f"sobjects/{sobject}/{_sf_id(record_id)}")
-        return self._record(obj, raw)
+        return self._record(obj, self._as_lead(sobject, raw))
+
+    def _sobject_of(self, obj: CrmObject, record_id: str) -> str:
+        """The sObject of an existing record. Lead mode: a converted Lead's company is an Account and its person a
+        Contact; the id's key prefix tells (001 Account, 003 Contact)."""
+        if self.lead_mode and obj in (CrmObject.COMPANY, CrmObject.PERSON):
+            return CONVERTED_PREFIXES.get(str(record_id)[:3], "Lead")
+        return self.names[obj]
+
+    def _as_lead(self, sobject: str, raw: Any) -> Any:
+        """Lead mode: a converted Lead's Account or Contact under the Lead field names the settings map."""
+        if not self.lead_mode or sobject not in TARGET_MAPS or not isinstance(raw, Mapping):
+            return raw
+        return from_target(sobject, raw)
 
     def create(
         self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
@@ -263,7 +296,18 @@ class SalesforceConnector(TransportReporting):
         sobject = self.names[obj]
         values = dict(fields)
         if self.lead_mode and obj is CrmObject.PERSON and parent_id:
-            return self._lead_person(parent_id, values)
+            if self.is_unconverted_lead(parent_id):
+                return self._lead_person(parent_id, values)
+            # A person of a converted Lead's Account: a Contact, its Lead-named values mapped as the conversion does.
+            sobject = "Contact"
+            values, left_out = to_target(sobject, values)
+            values.update(self._links(obj, parent_id, person_id))
+            body = check_write(self.describe(sobject), values, creating=True)
+            answer = self.client.request("contact.create", "POST", "sobjects/Contact", json_body=body)
+            if not isinstance(answer, Mapping) or not answer.get("id"):
+                raise CrmUnavailable("Salesforce created a Contact but returned no id")
+            self._note_skipped_fields([n for n in left_out if n not in self._lead_only_fields(obj)])
+            return self._written(obj, str(answer["id"]), self._as_lead(sobject, body))
         values.update(self._links(obj, parent_id, person_id))
         if self.lead_mode and obj is CrmObject.COMPANY and not values.get("LastName"):
             values["LastName"] = PLACEHOLDER_LAST_NAME  # until a person is added; see the module docstring
@@ -320,9 +364,10 @@ class SalesforceConnector(TransportReporting):
         return [r for r in results if r is not None]
 
     def can_create_together(self, records: Sequence[NewRecord]) -> bool:
-        """One composite request takes 25 records. Lead mode is left to the one-by-one path: there a person fills
-        the company's Lead instead of becoming a record of its own."""
-        return not self.lead_mode and 1 < len(records) <= MAX_SUBREQUESTS
+        """One composite request takes 25 records. Lead mode: a new Lead with its (one) person, one record."""
+        if self.lead_mode:
+            return [r.obj for r in records] == [CrmObject.COMPANY, CrmObject.PERSON]
+        return 1 < len(records) <= MAX_SUBREQUESTS
 
     def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
         """All or none in one `POST /composite` (allOrNone). Each record is checked against its describe first (a
@@ -350,6 +395,8 @@ class SalesforceConnector(TransportReporting):
         return created
 
     def _create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
+        if self.lead_mode:
+            return self._new_lead_with_person(records[0], records[1])
         parts: list[Subrequest] = []
         for record in records:
             sobject = self.names[record.obj]
@@ -370,6 +417,17 @@ class SalesforceConnector(TransportReporting):
             body = {k: new_ids.get(v, v) if isinstance(v, str) else v for k, v in part.body.items()}
             created[part.ref] = self._written(record.obj, ids[part.ref], body)
         return created
+
+    def _new_lead_with_person(self, company: NewRecord, person: NewRecord) -> dict[str, CrmRecord]:
+        """Lead mode: one Lead holds the company and its first person (the company's values win where both map the
+        same Lead field, e.g. Phone)."""
+        try:
+            lead = self._create(CrmObject.COMPANY, {**_person_part(person.fields), **company.fields})
+        except CrmRejected as exc:
+            exc.details.update({"record": company.ref, "object": "Lead"})
+            raise
+        as_person = lead.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id})
+        return {company.ref: lead, person.ref: as_person}
 
     def _links_to_refs(self, record: NewRecord) -> dict[str, Any]:
         """`_links` for records of the same batch: the parent's and person's ids as composite references."""
@@ -402,16 +460,28 @@ class SalesforceConnector(TransportReporting):
                 return updated
 
     def _update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
-        sobject = self.names[obj]
+        sobject = self._sobject_of(obj, record_id)
+        left_out: list[str] = []
+        if sobject in TARGET_MAPS and self.lead_mode:
+            # A converted Lead's Account/Contact: the Lead-named values through the standard lead field mapping. The
+            # Lead's status has no place there any more (the Opportunity's stage carries the pipeline).
+            fields, unmapped = to_target(sobject, fields)
+            left_out = [name for name in unmapped if name not in self._lead_only_fields(obj)]
         body = check_write(self.describe(sobject), fields, creating=False)
         if body:
             self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
                                 json_body=body)
-        self._note_skipped_fields([])  # describe-checked: a field Salesforce would refuse fails the write instead
-        return self._written(obj, _sf_id(record_id), body)
+        self._note_skipped_fields(left_out)  # describe-checked: a field Salesforce would refuse fails the write
+        return self._written(obj, _sf_id(record_id), self._as_lead(sobject, body))
+
+    def _lead_only_fields(self, obj: CrmObject) -> set[str]:
+        """Lead fields leadbridge fills itself that a converted Account/Contact has no counterpart for."""
+        status = {"Status"}
+        return status | ({"FirstName", "LastName", "Email", "Title", "MobilePhone", "Salutation"}
+                         if obj is CrmObject.COMPANY else {"Company"})  # fmt: skip
 
     def delete(self, obj: CrmObject, record_id: str) -> None:
-        sobject = self.names[obj]
+        sobject = self._sobject_of(obj, record_id)
         self.client.request(f"{sobject.lower()}.delete", "DELETE", f"sobjects/{sobject}/{_sf_id(record_id)}")
 
     def search_companies(
@@ -475,56 +545,147 @@ class SalesforceConnector(TransportReporting):
         return [self._record(CrmObject.COMPANY, row) for row in self._query_all("company.search", soql)][:limit]
 
     def list_persons(self, company_id: str) -> list[CrmRecord]:
-        if self.lead_mode:
+        if self.lead_mode and self._sobject_of(CrmObject.COMPANY, company_id) == "Lead":
+            # A Lead holds one person: itself, once it has a real name.
             lead = self.get(CrmObject.COMPANY, company_id)
-            persons = [lead] if lead.fields.get("LastName") not in (None, PLACEHOLDER_LAST_NAME) else []
-            company = str(lead.fields.get("Company") or "")
-            if company:
-                soql = (f"SELECT {self._select(CrmObject.PERSON)} FROM Lead WHERE Company = {soql_string(company)} "  # noqa: S608
-                        f"AND IsConverted = false AND Id != {soql_string(lead.id)} ORDER BY CreatedDate")
-                persons += [self._record(CrmObject.PERSON, r) for r in self._query_all("person.list", soql)]
-            return [p.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id}) for p in persons]
-        soql = (f"SELECT {self._select(CrmObject.PERSON)} FROM Contact WHERE AccountId = "  # noqa: S608
+            if lead.fields.get("LastName") in (None, PLACEHOLDER_LAST_NAME):
+                return []
+            return [lead.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id})]
+        select = ", ".join(self.describe("Contact").fields)
+        soql = (f"SELECT {select} FROM Contact WHERE AccountId = "  # noqa: S608
                 f"{soql_string(_sf_id(company_id))} ORDER BY CreatedDate")
-        return [self._record(CrmObject.PERSON, r) for r in self._query_all("person.list", soql)]
+        return [self._record(CrmObject.PERSON, self._as_lead("Contact", r))
+                for r in self._query_all("person.list", soql)]  # fmt: skip
 
     def record_url(self, obj: CrmObject, record_id: str) -> str:
-        return f"{self.client.instance_url}/lightning/r/{self.names[obj]}/{quote(str(record_id))}/view"
+        sobject = self._sobject_of(obj, record_id)
+        return f"{self.client.instance_url}/lightning/r/{sobject}/{quote(str(record_id))}/view"
 
     # --- incremental reads ----------------------------------------------------------------------------------------
 
     def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        """One page of `obj`'s records changed at or after `since`. Lead mode reads companies and persons in two
+        phases: the Leads not yet converted (a Lead without a real name is no person), then the Accounts / Contacts
+        converted Leads became, under the Lead field names (page tokens `url:` and `converted:`)."""
         sobject = self.names[obj]
-        if page_token:
-            if not page_token.startswith("url:/services/data/"):
+        converted = self.lead_mode and obj in (CrmObject.COMPANY, CrmObject.PERSON)
+        phase_two = converted and page_token is not None and page_token.startswith("converted:")
+        if phase_two:
+            sobject = "Account" if obj is CrmObject.COMPANY else "Contact"
+        if page_token and page_token != "converted:":
+            url = page_token.removeprefix("converted:").removeprefix("url:")
+            if not url.startswith("/services/data/"):
                 raise InvalidCursor(f"Not a Salesforce page token: {page_token[:60]!r}")
-            page = self.client.request(f"{sobject.lower()}.changes", "GET", page_token[4:])
+            page = self.client.request(f"{sobject.lower()}.changes", "GET", url)
         else:
-            soql = (f"SELECT {self._select(obj)} FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)} "  # noqa: S608
-                    "ORDER BY SystemModstamp ASC, Id ASC")
+            where = f"SystemModstamp >= {soql_datetime(since)}" + (self._lead_mode_filter(obj, sobject)
+                                                                    if converted else "")  # fmt: skip
+            select = ", ".join(self.describe(sobject).fields)
+            soql = f"SELECT {select} FROM {sobject} WHERE {where} ORDER BY SystemModstamp ASC, Id ASC"  # noqa: S608
             page = self.client.request(f"{sobject.lower()}.changes", "GET", "query", params={"q": soql})
         rows, next_url = _page(page)
-        next_token = check_next_token("Salesforce", f"{sobject.lower()}.changes", page_token,
-                                      f"url:{next_url}" if next_url else None)  # fmt: skip
-        return ChangePage(records=[self._record(obj, r) for r in rows], next_page_token=next_token)
+        prefix = "converted:" if phase_two else "url:"
+        following = f"{prefix}{next_url}" if next_url else ("converted:" if converted and not phase_two else None)
+        next_token = check_next_token("Salesforce", f"{sobject.lower()}.changes", page_token, following)
+        records = [self._record(obj, self._as_lead(sobject, r)) for r in rows]
+        return ChangePage(records=records, next_page_token=next_token)
+
+    def _lead_mode_filter(self, obj: CrmObject, sobject: str) -> str:
+        if sobject == "Lead":
+            placeholder = f" AND LastName != {soql_string(PLACEHOLDER_LAST_NAME)}" if obj is CrmObject.PERSON else ""
+            return " AND IsConverted = false" + placeholder
+        return f" AND {'Id' if sobject == 'Account' else 'AccountId'} IN ({CONVERTED_ACCOUNTS})"
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
-        sobject = self.names[obj]
         now = datetime.now(UTC)
         start = max(since if since.tzinfo else since.replace(tzinfo=UTC), now - DELETED_WINDOW + timedelta(minutes=1))
         if start >= now:
             return []
-        answer = self.client.request(
-            f"{sobject.lower()}.deleted", "GET", f"sobjects/{sobject}/deleted/",
-            params={"start": soql_datetime(start), "end": soql_datetime(now)},
-        )
-        items = answer.get("deletedRecords") if isinstance(answer, Mapping) else None
-        return [str(i["id"]) for i in items or [] if isinstance(i, Mapping) and i.get("id")]
+        deleted: list[str] = []
+        for sobject in self._sobjects_read(obj):
+            answer = self.client.request(
+                f"{sobject.lower()}.deleted", "GET", f"sobjects/{sobject}/deleted/",
+                params={"start": soql_datetime(start), "end": soql_datetime(now)},
+            )  # fmt: skip
+            items = answer.get("deletedRecords") if isinstance(answer, Mapping) else None
+            deleted += [str(i["id"]) for i in items or [] if isinstance(i, Mapping) and i.get("id")]
+        return deleted
 
     def all_ids(self, obj: CrmObject) -> Iterable[str]:
-        sobject = self.names[obj]
-        soql = f"SELECT Id FROM {sobject}"  # noqa: S608 — a fixed object name
-        return (str(r["Id"]) for r in self._query_iter(f"{sobject.lower()}.ids", soql) if r.get("Id"))
+        """Every live id; in Lead mode the Leads (converted ones too: they are not gone, they moved) and the
+        Accounts/Contacts converted Leads became."""
+        for sobject in self._sobjects_read(obj):
+            converted = self.lead_mode and sobject != self.names[obj]  # a converted Lead's Account / Contact
+            where = self._lead_mode_filter(obj, sobject).replace(" AND ", " WHERE ", 1) if converted else ""
+            soql = f"SELECT Id FROM {sobject}{where}"  # noqa: S608 — fixed object names
+            yield from (str(r["Id"]) for r in self._query_iter(f"{sobject.lower()}.ids", soql) if r.get("Id"))
+
+    def _sobjects_read(self, obj: CrmObject) -> tuple[str, ...]:
+        if self.lead_mode and obj is CrmObject.COMPANY:
+            return ("Lead", "Account")
+        if self.lead_mode and obj is CrmObject.PERSON:
+            return ("Lead", "Contact")
+        return (self.names[obj],)
+
+    # --- lead conversion (Lead mode) ------------------------------------------------------------------------------
+
+    def keeps_companies_as_leads(self) -> bool:
+        return self.lead_mode
+
+    def is_unconverted_lead(self, company_id: str) -> bool:
+        return self.lead_mode and self._sobject_of(CrmObject.COMPANY, company_id) == "Lead"
+
+    def convert(self, company_id: str, *, create_deal: bool, deal_name: str | None) -> Converted:
+        """`convertLead()` through the SOAP API with the org's converted Lead status. A Lead converted already (a
+        retry after a lost answer, or converted in Salesforce) answers what it became."""
+        lead_id = _sf_id(company_id)
+        status = next((s.id for s in sorted(self.stages(), key=lambda s: s.rank)
+                       if s.group == "status" and s.kind is StageKind.WON), None)  # fmt: skip
+        if status is None:
+            raise CrmRejected("The org has no converted Lead status (LeadStatus.IsConverted), so Leads cannot be "
+                              "converted", fields=["Status"])  # fmt: skip
+        try:
+            done = self._soap_convert(lead_id, status, create_deal=create_deal, deal_name=deal_name)
+        except CrmRejected as exc:
+            if "CANNOT_UPDATE_CONVERTED_LEAD" not in exc.details.get("status_codes", []):
+                raise
+            done = self._converted_already(lead_id)
+        return Converted(company_id=done.account_id, person_id=done.contact_id, deal_id=done.opportunity_id)
+
+    def _soap_convert(self, lead_id: str, status: str, *, create_deal: bool, deal_name: str | None) -> Conversion:
+        transport = self.client.transport
+        sender = transport.sender
+        # A SOAP fault is an HTTP 500: answered, not transient; only timeouts and 502-504 are worth retrying.
+        policy = replace(sender.policy, retry_statuses=sender.policy.retry_statuses - {500})
+        soap = RetryingSender(sender.http, policy=policy, calls=sender.calls, sleep=sender.sleep, rand=sender.rand,
+                              service="Salesforce")  # fmt: skip
+        url = f"{self.client.instance_url}/services/Soap/u/{self.client.api_version.removeprefix('v')}"
+        token = transport.tokens.access_token()
+        for attempt in (1, 2):
+            envelope = convert_lead_envelope(token, lead_id, status, opportunity_name=deal_name,
+                                             create_opportunity=create_deal)  # fmt: skip
+            request = sender.http.build_request("POST", url, content=envelope,
+                                                headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'})
+            response = soap.send("lead.convert", request)
+            try:
+                return parse_conversion(response.status_code, response.content)
+            except NeedsReauth:
+                if attempt == 2:
+                    raise
+                token = transport.tokens.refresh_after_unauthorized(token)
+        raise AssertionError("unreachable")
+
+    def _converted_already(self, lead_id: str) -> Conversion:
+        raw = self.client.request("lead.get", "GET", f"sobjects/Lead/{lead_id}",
+                                  params={"fields": "IsConverted,ConvertedAccountId,ConvertedContactId,"
+                                                    "ConvertedOpportunityId"})  # fmt: skip
+        if not isinstance(raw, Mapping) or raw.get("IsConverted") is not True:
+            raise CrmUnavailable(f"Salesforce refused to convert Lead {lead_id} and does not show it converted")
+        account, contact = raw.get("ConvertedAccountId"), raw.get("ConvertedContactId")
+        if not account or not contact:
+            raise CrmUnavailable(f"Salesforce shows Lead {lead_id} converted without its Account and Contact")
+        opportunity = raw.get("ConvertedOpportunityId")
+        return Conversion(lead_id, str(account), str(contact), str(opportunity) if opportunity else None)
 
     # --- webhooks -------------------------------------------------------------------------------------------------
 
@@ -566,30 +727,24 @@ class SalesforceConnector(TransportReporting):
     def _links(self, obj: CrmObject, parent_id: str | None, person_id: str | None) -> dict[str, Any]:
         links: dict[str, Any] = {}
         if parent_id:
-            if obj in (CrmObject.PERSON, CrmObject.DEAL) and not self.lead_mode:
+            # Lead mode: the parent is a Lead until it is converted, then an Account (its id's prefix tells).
+            parent_is_lead = self.lead_mode and self.is_unconverted_lead(parent_id)
+            if obj in (CrmObject.PERSON, CrmObject.DEAL) and not parent_is_lead:
                 links["AccountId"] = _sf_id(parent_id)
             elif obj is CrmObject.ACTIVITY:
-                links["WhatId" if not self.lead_mode else "WhoId"] = _sf_id(parent_id)
+                links["WhoId" if parent_is_lead else "WhatId"] = _sf_id(parent_id)
         if person_id and obj is CrmObject.ACTIVITY:
             links["WhoId"] = _sf_id(person_id)
         return links
 
     def _lead_person(self, lead_id: str, fields: dict[str, Any]) -> CrmRecord:
-        """Lead mode: the first person fills the company's Lead; later ones become Leads at the same company."""
-        lead = self.get(CrmObject.COMPANY, lead_id)
-        if lead.fields.get("LastName") in (None, PLACEHOLDER_LAST_NAME):
-            person = {k: v for k, v in fields.items() if k in LEAD_PERSON_FIELDS or k.endswith("__c")}
-            if not person.get("LastName"):
-                person["LastName"] = PLACEHOLDER_LAST_NAME
-            self.update(CrmObject.COMPANY, lead.id, person)
-            return CrmRecord(object=CrmObject.PERSON, id=lead.id, fields={**lead.fields, **person},
-                             parent_id=lead.id, url=lead.url)
-        copied = {"Company": lead.fields.get("Company"), **fields}
-        body = check_write(self.describe("Lead"), copied, creating=True)
-        answer = self.client.request("lead.create", "POST", "sobjects/Lead", json_body=body)
-        if not isinstance(answer, Mapping) or not answer.get("id"):
-            raise CrmUnavailable("Salesforce created a Lead but returned no id")
-        return self._written(CrmObject.PERSON, str(answer["id"]), body).model_copy(update={"parent_id": lead.id})
+        """Lead mode: a Lead holds one person; writing "a person under it" writes the person's fields onto the Lead.
+        (Further contacts of the app lead wait for the conversion; see `leadbridge.crm.conversion`.)"""
+        person = _person_part(fields)
+        if not person.get("LastName"):
+            person.pop("LastName", None)
+        updated = self.update(CrmObject.COMPANY, lead_id, person)
+        return updated.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead_id})
 
     def _select(self, obj: CrmObject) -> str:
         return ", ".join(self.describe(self.names[obj]).fields)
@@ -635,6 +790,11 @@ class SalesforceConnector(TransportReporting):
 
     def _query_all(self, op: str, soql: str) -> list[dict[str, Any]]:
         return list(self._query_iter(op, soql))
+
+
+def _person_part(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of a person that a Lead holds: its name, contact fields and custom fields."""
+    return {k: v for k, v in fields.items() if k in LEAD_PERSON_FIELDS or k.endswith("__c")}
 
 
 def _stage_kind(is_closed: Any, is_won: Any) -> StageKind:

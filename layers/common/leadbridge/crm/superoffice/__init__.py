@@ -78,8 +78,8 @@ class SuperOfficeProvider:
             page_size=int(env.get("SUPEROFFICE_PAGE_SIZE", "1000")),
         )
 
-    def default_settings(self) -> SettingsDocument:
-        return defaults.default_settings()
+    def default_settings(self, objects: Mapping[str, str] | None = None) -> SettingsDocument:
+        return defaults.default_settings()  # one choice of objects
 
     def oauth(self) -> SuperOfficeOAuth:
         return self._oauth
