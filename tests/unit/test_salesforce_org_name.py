@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from leadbridge.crm.salesforce import SalesforceProvider
 from leadbridge.crm.salesforce.oauth import SalesforceOAuth, token_signature
 
 SECRET = "sf-app-secret"
@@ -60,3 +61,18 @@ def test_an_unreadable_org_name_leaves_it_unset_and_the_connect_goes_on(
     assert grant.account_id == ORG and grant.access_token == "00D!token" and grant.user_email == "admin@example.com"
     assert grant.account_name is None
     assert f"GET /services/data/v62.0/sobjects/Organization/{ORG}" in asked
+
+
+def test_the_org_name_is_read_through_the_deployments_api_version() -> None:
+    transport, asked = _org(httpx.Response(200, json={"Id": ORG, "Name": "Acme Inc"}))
+    env = {"SALESFORCE_CLIENT_ID": "c", "SALESFORCE_CLIENT_SECRET": SECRET,
+           "SALESFORCE_LOGIN_BASE": "https://login.example.com", "SALESFORCE_API_VERSION": "v60.0"}  # fmt: skip
+    configured = SalesforceProvider.from_env(env)
+    provider = SalesforceProvider(client_id="c", client_secret=SECRET, login_base=configured.login_base,
+                                  api_version=configured.api_version, transport=transport)  # fmt: skip
+
+    grant = provider.oauth().exchange_code(code="code", code_verifier="v" * 43,
+                                           redirect_uri="https://api.example.com/cb")  # fmt: skip
+
+    assert grant.account_name == "Acme Inc"
+    assert [a for a in asked if "/sobjects/" in a] == [f"GET /services/data/v60.0/sobjects/Organization/{ORG}"]

@@ -65,6 +65,7 @@ class SalesforceProvider:
             client_secret=client_secret,
             login_base=self.login_base,
             scope=scope,
+            api_version=api_version,  # the org name read after a code exchange goes through the same version
             assumed_session_seconds=assumed_session_seconds,
             timeouts=self.timeouts,
             transport=transport,
