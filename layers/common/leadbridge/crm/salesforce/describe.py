@@ -56,6 +56,7 @@ class SfField:
     picklist: tuple[str, ...]
     restricted: bool
     scale: int | None = None
+    filterable: bool = True  # usable in a SOQL WHERE (long text areas, for one, are not)
 
     @property
     def required_on_create(self) -> bool:
@@ -78,6 +79,7 @@ class SfField:
             ),
             restricted=bool(raw.get("restrictedPicklist", False)),
             scale=int(raw["scale"]) if isinstance(raw.get("scale"), int) else None,
+            filterable=bool(raw.get("filterable", True)),
         )
 
     def info(self) -> FieldInfo:
@@ -95,6 +97,7 @@ class SfField:
             picklist=[PicklistValue(value=v, label=v) for v in self.picklist],
             restricted_picklist=self.restricted,
             scale=self.scale if self.type in NUMBER_TYPES else None,
+            filterable=self.filterable,
         )
 
 
