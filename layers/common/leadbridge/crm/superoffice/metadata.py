@@ -3,6 +3,7 @@ users."""
 
 from __future__ import annotations
 
+from leadbridge.crm.superoffice.archive_records import ARCHIVES
 from leadbridge.crm.superoffice.core import SuperOfficeCore
 from leadbridge.crm.superoffice.fields import (
     SALE_STATUSES,
@@ -12,6 +13,7 @@ from leadbridge.crm.superoffice.fields import (
 from leadbridge.crm.superoffice.mapping import (
     ENTITIES,
 )
+from leadbridge.crm.superoffice.search import _STANDARD_COLUMNS as COMPANY_SEARCH_COLUMNS
 from leadbridge.models.crm import (
     CrmObject,
     CrmObjectInfo,
@@ -30,12 +32,23 @@ OBJECT_LABELS = {
 }
 
 
+def filterable_standard_fields(obj: CrmObject) -> frozenset[str]:
+    """The standard fields a search can filter by (`FieldInfo.filterable`, what the settings' `matching` may name):
+    for companies the ones the company search has an archive column for (`search.py`), for persons and sales those
+    with a column in their archive provider, for follow-ups none (they are read one GET at a time)."""
+    if obj is CrmObject.COMPANY:
+        return frozenset(COMPANY_SEARCH_COLUMNS)
+    spec = ARCHIVES.get(obj)
+    return frozenset(spec.columns) if spec else frozenset()
+
+
 class MetadataReads(SuperOfficeCore):
     def objects(self) -> list[CrmObjectInfo]:
         return [CrmObjectInfo(object=o, crm_name=ENTITIES[o].entity, label=OBJECT_LABELS[o]) for o in ENTITIES]
 
     def fields(self, obj: CrmObject) -> list[FieldInfo]:
         lengths = self._field_lengths(obj)
+        filterable = filterable_standard_fields(obj)
         infos = [
             FieldInfo(
                 name=f.name,
@@ -46,6 +59,7 @@ class MetadataReads(SuperOfficeCore):
                 updateable=f.updateable,
                 picklist=[PicklistValue(value=v, label=v) for v in f.picklist],
                 restricted_picklist=bool(f.picklist),
+                filterable=f.name in filterable,
             )
             for f in STANDARD_FIELDS[obj].values()
         ]
@@ -58,6 +72,8 @@ class MetadataReads(SuperOfficeCore):
                 required=m.mandatory,
                 updateable=not m.read_only,
                 custom=True,
+                # Extra fields (`x_...`) are no archive columns a search can filter by; udefs are (`contactUdef/...`).
+                filterable=not m.key.startswith("x_"),
             )
             for m in self.custom_fields(obj).values()
         ]
