@@ -218,3 +218,48 @@ def test_a_lead_mode_settings_document_with_a_bad_conversion_stage_is_refused(lm
     assert refused.status_code == 422, refused.text
     assert "convert_at_stage" in refused.text
 
+
+
+def _sales_rep(lm: LeadMode) -> str:
+    return str(lm.sb.add_user(lm.org, "rep@sf-connect.test", name="Rita Rep"))
+
+
+def test_a_lead_converted_in_salesforce_by_a_user_is_followed_by_the_sync(lm: LeadMode) -> None:
+    lm.switch_to_lead()
+    lm.event("created", lead("Lead", id="LM-4"))
+    [sf_lead] = lm.records("Lead")
+    lm.run()
+    lm.bus("CompanyChanged")
+
+    # A sales rep converts the Lead in Salesforce (with an Opportunity), not leadbridge.
+    done = lm.sb.convert_lead(lm.org, sf_lead["Id"], "Closed - Converted", actor=_sales_rep(lm))
+    assert done.success
+    lm.run()
+
+    # The app lead follows the Account: nothing new is reported, and the sync status shows the new records.
+    assert lm.bus("CompanyChanged") == [] and lm.bus("PersonChanged") == []
+    status = lm.sf.http.get("/leads/LM-4/sync-status", headers=lm.sf.auth(TENANT, "member")).json()
+    assert done.account_id in str(status) and sf_lead["Id"] not in str(status)
+    converts = lm.sf.http.get("/sync-log", params={"lead_id": "LM-4"}, headers=lm.admin()).json()["items"]
+    assert any(e["action"] == "convert" and e["crm_id"] == done.account_id for e in converts)
+
+    # The next stage change writes to the Opportunity the conversion made: no 502, no second Lead or Opportunity.
+    moved = lm.event("stage_changed", lead("Proposal", id="LM-4"), stage="Proposal")
+    assert moved["outcome"] == "applied" and moved["deal"]["crm_id"] == done.opportunity_id, moved
+    assert lm.sb.get(lm.org, "Opportunity", str(done.opportunity_id))["StageName"] == "Proposal/Price Quote"
+    assert len(lm.records("Lead")) == 1 and len(lm.records("Opportunity")) == 1
+
+
+def test_an_event_for_a_lead_converted_in_salesforce_before_any_sync_follows_it(lm: LeadMode) -> None:
+    lm.switch_to_lead()
+    lm.event("created", lead("Lead", id="LM-5"))
+    [sf_lead] = lm.records("Lead")
+    done = lm.sb.convert_lead(lm.org, sf_lead["Id"], "Closed - Converted", actor=_sales_rep(lm))
+    assert done.success
+
+    moved = lm.event("stage_changed", lead("Qualified", id="LM-5"), stage="Qualified")
+
+    assert moved["outcome"] == "applied", moved
+    assert moved["company"]["crm_id"] == done.account_id and moved["deal"]["crm_id"] == done.opportunity_id
+    assert lm.sb.get(lm.org, "Opportunity", str(done.opportunity_id))["StageName"] == "Qualification"
+    assert len(lm.records("Account")) == 1 and len(lm.records("Opportunity")) == 1

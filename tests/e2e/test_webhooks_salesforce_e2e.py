@@ -206,7 +206,9 @@ def test_lead_mode_brings_salesforce_leads_in_as_companies(wh: Hooks) -> None:
 
     [changed] = wh.app_events("CompanyChanged")
     assert changed["crm_id"] == lead and changed["action"] == "created"
-    assert changed["fields"] == {"company_name": "Webform Lead ApS", "website": "https://webform-lead.dk"}
+    # The status mapping switched to Lead mode's with the objects: the Lead's status is the app stage.
+    assert changed["fields"] == {"company_name": "Webform Lead ApS", "website": "https://webform-lead.dk",
+                                 "stage": "Lead"}
 
 
 # --- disconnect and reconnect of the same org (issue 18) -----------------------------------------------------------

@@ -15,6 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from leadbridge.errors import CrmRejected
+
+
+class LeadConverted(CrmRejected):
+    """A write to a CRM lead that was converted meanwhile (in the CRM, by a user): sync code converts (which answers
+    what the lead became), relinks, and writes again."""
+
 
 @dataclass(frozen=True)
 class Converted:

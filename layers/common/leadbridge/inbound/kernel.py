@@ -167,6 +167,9 @@ def _apply_batch(
             reason = held[key]
             decisions.append(_Decision(_skipped(reason), entry=_skip_entry(ctx, record.object, record.id, reason)))
             continue
+        if record.converted_into:
+            decisions.append(_follow_conversion(svc, ctx, record, links.get(key)))
+            continue
         try:
             decisions.append(_decide(ctx, record, states.get(key), links.get(key)))
         except Exception as exc:
@@ -241,6 +244,37 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
         new_state=_next_state(ctx, record, hashes),
         entry=entry,
     )
+
+
+def _follow_conversion(
+    svc: InboundServices, ctx: InboundContext, record: CrmRecord, link: RecordLink | None
+) -> _Decision:
+    """A record the CRM converted (a Salesforce Lead converted by a user): the app record it is linked to follows
+    what it became (its link, and a deal link when the conversion made a deal the app lead has none of). Not news:
+    the records it became are read on their own and compared with what the app knows."""
+    became = record.converted_into
+    target = became.get(record.object)
+    if link is None or target is None or link.crm_id == target:
+        reason = f"converted in the CRM into {', '.join(became.values())}; those records are read on their own"
+        return _Decision(_skipped(reason))
+    now = _now()
+    moved = [link.model_copy(update={"crm_id": target, "url": None, "match": "converted", "input_hash": None,
+                                     "updated_at": now})]  # fmt: skip
+    deal_id = became.get(CrmObject.DEAL)
+    lead_id = link.lead_id
+    if record.object is CrmObject.COMPANY and deal_id and lead_id and not svc.links.get(
+        ctx.tenant, ctx.crm, CrmObject.DEAL, lead_id
+    ):
+        moved.append(RecordLink(
+            tenant=ctx.tenant, crm=ctx.crm, object=CrmObject.DEAL, app_id=lead_id, crm_id=deal_id, url=None,
+            lead_id=lead_id, content_hash="", field_hashes={}, match="converted", created_at=now, updated_at=now,
+        ))  # fmt: skip
+    svc.links.save_many(moved)
+    entry = _entry(ctx, record.object, target, link, Action.CONVERT, Outcome.SUCCESS).model_copy(
+        update={"match": {"converted_from": record.id, **{obj.value: crm_id for obj, crm_id in became.items()}}}
+    )
+    reason = f"converted in the CRM into {target}; the app record now follows it"
+    return _Decision(InboundResult(outcome=Applied.UNCHANGED, reason=reason), entry=entry)
 
 
 def apply_deletion(

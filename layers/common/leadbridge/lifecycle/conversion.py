@@ -52,12 +52,13 @@ def not_yet_reason(ctx: EventContext) -> str:
     return f"the CRM lead carries the stage until it is converted; the deal is created when the lead {when}"
 
 
-def convert_and_relink(ctx: EventContext, connector: SupportsLeadConversion, exported: ExportResult) -> Converted:
-    """Convert the lead's CRM lead and move the app lead's links to what it became; logged. The deal link (when the
-    conversion made a deal) has no field hashes yet: the deal write that follows writes every mapped field."""
+def convert_and_relink(ctx: EventContext, connector: SupportsLeadConversion, crm_lead_id: str) -> Converted:
+    """Convert the lead's CRM lead (one converted in the CRM meanwhile answers what it became) and move the app
+    lead's links to what it became; logged. The deal link (when the conversion made a deal) has no field hashes yet:
+    the deal write that follows writes every mapped field."""
     settings = ctx.settings
     create_deal = settings.objects.deal.direction.outbound and settings.lead_conversion.create_deal
-    converted = connector.convert(exported.company.crm_id, create_deal=create_deal, deal_name=None)
+    converted = connector.convert(crm_lead_id, create_deal=create_deal, deal_name=None)
     svc, now = ctx.svc, ctx.svc.clock()
     record_url = ctx.connector().record_url
     moved: list[RecordLink] = []
@@ -76,7 +77,7 @@ def convert_and_relink(ctx: EventContext, connector: SupportsLeadConversion, exp
                 "crm_id": converted.person_id, "url": record_url(CrmObject.PERSON, converted.person_id),
                 "match": CONVERTED, "updated_at": now,
             }))  # fmt: skip
-    if converted.deal_id is not None:
+    if converted.deal_id is not None and svc.links.get(ctx.tenant, ctx.crm, CrmObject.DEAL, ctx.lead.id) is None:
         moved.append(RecordLink(
             tenant=ctx.tenant, crm=ctx.crm, object=CrmObject.DEAL, app_id=ctx.lead.id, crm_id=converted.deal_id,
             url=record_url(CrmObject.DEAL, converted.deal_id), lead_id=ctx.lead.id, content_hash="", field_hashes={},
@@ -85,7 +86,7 @@ def convert_and_relink(ctx: EventContext, connector: SupportsLeadConversion, exp
     svc.links.save_many(moved)
     svc.sync_log.write(ctx.entry(
         action=Action.CONVERT, outcome=Outcome.SUCCESS, object=CrmObject.COMPANY, crm_id=converted.company_id,
-        match={"converted_from": exported.company.crm_id, "person": converted.person_id, "deal": converted.deal_id},
+        match={"converted_from": crm_lead_id, "person": converted.person_id, "deal": converted.deal_id},
     ))  # fmt: skip
     return converted
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from leadbridge.crm.base import Connector
+from leadbridge.crm.conversion import LeadConverted
 from leadbridge.crm.defaults import profile
 from leadbridge.crm.metadata_cache import current_fields
 from leadbridge.errors import Conflict, RefusedBeforeWrite
@@ -58,6 +59,13 @@ def export_and_deal(
             new_deal = DealWithCompany(planned[0])
     try:
         exported = _export(ctx, connector, new_deal)
+    except LeadConverted:
+        if as_lead is None or company_link is None:
+            raise
+        # Converted in the CRM by a user since the last event: follow what it became, then apply the event to that.
+        convert_and_relink(ctx, as_lead, company_link.crm_id)
+        deal_now = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.DEAL, ctx.lead.id)
+        return export_and_deal(ctx, deal_now, deal_now, overrides, won=won)
     except Conflict as exc:
         if "match" not in exc.details:
             raise
@@ -75,7 +83,7 @@ def export_and_deal(
                               reason=not_yet_reason(ctx))  # fmt: skip
         # The deal the conversion makes is written right after: checked now, before the conversion (irreversible).
         refuse_deal_before_write(ctx, connector, overrides, creating=False)
-        converted = convert_and_relink(ctx, as_lead, exported)
+        converted = convert_and_relink(ctx, as_lead, exported.company.crm_id)
         exported = converted_result(_export(ctx, connector, None))  # the waiting contacts, under the new company
         if converted.deal_id is None:
             return ctx.result(LeadEventOutcome.APPLIED, company=exported.company, persons=exported.persons,

@@ -125,6 +125,9 @@ class CrmRecord(BaseModel):
     # Whether the CRM says leadbridge's own user made the last change (Salesforce LastModifiedById = the connection's
     # user); None when the CRM does not tell. A second line against echoes, beside the record states.
     modified_by_us: bool | None = None
+    # The records the CRM converted this one into, by app object (Salesforce: a converted Lead became an Account, a
+    # Contact and maybe an Opportunity). The app record follows them; the record itself is no longer news.
+    converted_into: dict[CrmObject, str] = Field(default_factory=dict)
 
 
 class ChangePage(BaseModel):

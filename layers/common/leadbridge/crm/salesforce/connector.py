@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from leadbridge.crm.base import ConnectionContext
-from leadbridge.crm.conversion import Converted
+from leadbridge.crm.conversion import Converted, LeadConverted
 from leadbridge.crm.http import RetryingSender
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
@@ -469,8 +469,14 @@ class SalesforceConnector(TransportReporting):
             left_out = [name for name in unmapped if name not in self._lead_only_fields(obj)]
         body = check_write(self.describe(sobject), fields, creating=False)
         if body:
-            self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
-                                json_body=body)
+            try:
+                self.client.request(f"{sobject.lower()}.update", "PATCH", f"sobjects/{sobject}/{_sf_id(record_id)}",
+                                    json_body=body)  # fmt: skip
+            except CrmRejected as exc:
+                if sobject == "Lead" and "CANNOT_UPDATE_CONVERTED_LEAD" in exc.message:
+                    raise LeadConverted(f"Lead {record_id} was converted in Salesforce: {exc.reason}",
+                                        fields=exc.fields, status=exc.status) from exc  # fmt: skip
+                raise
         self._note_skipped_fields(left_out)  # describe-checked: a field Salesforce would refuse fails the write
         return self._written(obj, _sf_id(record_id), self._as_lead(sobject, body))
 
@@ -592,8 +598,8 @@ class SalesforceConnector(TransportReporting):
 
     def _lead_mode_filter(self, obj: CrmObject, sobject: str) -> str:
         if sobject == "Lead":
-            placeholder = f" AND LastName != {soql_string(PLACEHOLDER_LAST_NAME)}" if obj is CrmObject.PERSON else ""
-            return " AND IsConverted = false" + placeholder
+            # Converted Leads too: they say what they became (`converted_into`), so the app record follows them.
+            return f" AND LastName != {soql_string(PLACEHOLDER_LAST_NAME)}" if obj is CrmObject.PERSON else ""
         return f" AND {'Id' if sobject == 'Account' else 'AccountId'} IN ({CONVERTED_ACCOUNTS})"
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
@@ -777,6 +783,7 @@ class SalesforceConnector(TransportReporting):
             url=self.record_url(obj, str(raw["Id"])),
             stage_kind=_stage_kind(raw.get("IsClosed"), raw.get("IsWon")) if obj is CrmObject.DEAL else None,
             modified_by_us=_same_user(raw.get("LastModifiedById"), self.context.crm_user_id),
+            converted_into=_converted_into(raw) if self.lead_mode else {},
         )
 
     def _query_iter(self, op: str, soql: str) -> Iterator[dict[str, Any]]:
@@ -790,6 +797,15 @@ class SalesforceConnector(TransportReporting):
 
     def _query_all(self, op: str, soql: str) -> list[dict[str, Any]]:
         return list(self._query_iter(op, soql))
+
+
+def _converted_into(raw: Mapping[str, Any]) -> dict[CrmObject, str]:
+    """A converted Lead's Account, Contact and Opportunity."""
+    if raw.get("IsConverted") is not True:
+        return {}
+    became = {CrmObject.COMPANY: raw.get("ConvertedAccountId"), CrmObject.PERSON: raw.get("ConvertedContactId"),
+              CrmObject.DEAL: raw.get("ConvertedOpportunityId")}  # fmt: skip
+    return {obj: str(crm_id) for obj, crm_id in became.items() if crm_id}
 
 
 def _person_part(fields: Mapping[str, Any]) -> dict[str, Any]:
