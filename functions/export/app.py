@@ -240,8 +240,10 @@ def lead_event(
     description="Creates the activity (call, meeting, task, e-mail, note) in the CRM (Salesforce Task, SuperOffice "
     "appointment) under the lead's CRM company and, with `person_ref`, its contact; fields follow the settings' "
     "activity mappings. Posting the same activity again updates it, writing only what changed (`status: done` "
-    "completes it). Activities created before the CRM was connected are `skipped` with the reason; 409 when activity "
-    "sync is off in the settings or the lead has no CRM company yet.",
+    "completes it). `type` is optional: without it the activity is created as a plain task (as `type: task`; "
+    "Salesforce Task `Type` Other, `TaskSubtype` Task) and a re-post without it leaves the CRM activity's type as it "
+    "is; a `type` outside the listed values is a 422 naming `type`. Activities created before the CRM was connected "
+    "are `skipped` with the reason; 409 when activity sync is off in the settings or the lead has no CRM company yet.",
     tags=["export"],
     security=SECURED,
     responses={

@@ -155,6 +155,25 @@ def test_an_activity_made_before_a_reauthorization_is_still_sent_with_its_type(s
     assert older.json()["outcome"] == "skipped"  # before the first connection: still not sent
 
 
+
+def test_an_activity_the_app_sends_without_a_type_becomes_a_plain_task(sfc: SfConnect) -> None:
+    sfc.connect()
+    client = Client(sfc.http, sfc.auth, "salesforce", SF_TENANT)
+    client.export()
+    client.turn_on_activities()
+    untyped = {k: v for k, v in _activity(id="act-untyped", subject="Rang Per").items() if k != "type"}
+
+    created = client.post(untyped)
+
+    assert created.status_code == 200, created.text
+    task = sfc.sandbox.get(sfc.org_id, "Task", created.json()["crm_id"])
+    assert (task["Subject"], task["Type"], task["TaskSubtype"]) == ("Rang Per", "Other", "Task")
+    done = client.post({**untyped, "status": "done"})
+    assert done.status_code == 200 and done.json()["fields_written"] == ["Status"]
+    unknown = client.post({**untyped, "id": "act-lunch", "type": "lunch"})
+    assert unknown.status_code == 422
+    assert [e["loc"] for e in unknown.json()["error"]["details"]["errors"]] == [["body", "type"]]
+
 def test_superoffice_appointment_is_created_and_completed(env: Env) -> None:
     env.connect(SO_TENANT)
     with env.sandbox.lock:  # webhook intake has its own tests; here the CRM's change notifications stay off

@@ -307,3 +307,30 @@ def test_a_settings_mapping_of_the_type_wins_over_the_profile_and_superoffice_is
     so_fields, _ = crm_fields(with_activities_on("superoffice"), activity(type="visit"),
                               MemoryCrm("superoffice", SO_FIELDS))  # type: ignore[arg-type]  # fmt: skip
     assert "Type" not in so_fields and "Task" not in so_fields
+
+
+def test_an_activity_without_a_type_is_created_as_a_plain_task_and_a_re_post_keeps_its_type() -> None:
+    crm = MemoryCrm("salesforce", TASK_FIELDS)
+    svc, links, log = services(crm, with_activities_on("salesforce"))
+    synced_lead(links, "salesforce")
+    untyped = activity(type=None)  # the app logged it without choosing a type
+
+    created = post_activity(svc, "t", "L1", untyped)
+
+    assert created.outcome is ActivityOutcome.CREATED
+    assert (crm.records["T1"]["Type"], crm.records["T1"]["TaskSubtype"]) == ("Other", "Task")  # as `task`
+    assert log.entries[-1].details["type"] is None  # the log says what the app sent
+    post_activity(svc, "t", "L1", activity(type="call"))
+    done = post_activity(svc, "t", "L1", activity(type=None, status="done"))
+    assert done.fields_written == ["Status"] and crm.records["T1"]["Type"] == "Call"  # not reset to Other
+
+
+def test_a_missing_type_is_accepted_and_an_unknown_one_still_refused() -> None:
+    from pydantic import ValidationError
+
+    body = {"id": "a1", "subject": "Rang them", "created_at": CONNECTED.isoformat()}
+    assert Activity.model_validate(body).type is None
+    assert Activity.model_validate({**body, "type": None}).type is None
+    with pytest.raises(ValidationError) as bad:
+        Activity.model_validate({**body, "type": "lunch"})
+    assert [e["loc"] for e in bad.value.errors()] == [("type",)]

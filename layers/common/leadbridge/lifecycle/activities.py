@@ -10,7 +10,8 @@ as the connector's ACTIVITY object (Salesforce Task, SuperOffice Appointment), u
   (`CrmProfile.activity_status_field`: Task `Status` Not Started/Completed, Appointment `Completed`), and its
   activity-type fields from the profile too (`CrmProfile.activity_type_fields`: Task `Type`, and `TaskSubtype` on
   create only) unless the settings map a field of that name themselves; a type field the CRM does not offer (or
-  would refuse the value of) is left out and listed as skipped, never refused;
+  would refuse the value of) is left out and listed as skipped, never refused; an activity without a `type` is
+  created as a plain task (as `type: task`), and a re-post without one leaves the type it was given;
 - the CRM record is linked (`RecordLink` object activity, app id `{lead_id}~{activity id}`): posting the same
   activity again updates it, writing only the fields whose value changed (marking it done writes only the status).
 
@@ -86,10 +87,13 @@ class Activity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The activity's id in the app.")
-    type: ActivityType = Field(
+    type: ActivityType | None = Field(
+        default=None,
         description="call, meeting, visit, task, email, note or other (another value is refused with 422). Written to "
         "the CRM activity's type (Salesforce Task `Type`: Call, Email, Meeting (visits too), else Other; "
-        "`TaskSubtype` Call, Email or Task when the Task is created)."
+        "`TaskSubtype` Call, Email or Task when the Task is created). Optional: an activity without a type is "
+        "created as a plain task (as `task`: Salesforce `Type` Other, `TaskSubtype` Task), and a later post without "
+        "one leaves the CRM activity's type as it is.",
     )
     subject: str = Field(min_length=1, max_length=255, description="Short title (Salesforce Task Subject).")
     description: str | None = Field(default=None, max_length=32000)
@@ -139,7 +143,7 @@ def app_record(activity: Activity) -> dict[str, Any]:
     vocabulary); `subject`/`due_date` are offered too so an admin can map the request's own names."""
     return {
         "id": activity.id,
-        "type": activity.type.value,
+        "type": activity.type.value if activity.type else None,
         "name": activity.subject,
         "subject": activity.subject,
         "description": activity.description,
@@ -189,8 +193,12 @@ def _type_fields(
     listed as skipped; an org may have hidden or narrowed Task Type, and the activity is still worth sending."""
     skipped: list[SkippedField] = []
     offered = {f.name: f for f in metadata}
+    # No type: a plain task when created; a later post without one must not overwrite the type it was given.
+    app_type = activity.type or (ActivityType.TASK if creating else None)
+    if app_type is None:
+        return skipped
     for type_field in type_fields:
-        value = type_field.value_for(activity.type.value)
+        value = type_field.value_for(app_type.value)
         if value is None or type_field.field in fields or (type_field.create_only and not creating):
             continue
         info = offered.get(type_field.field)
@@ -281,7 +289,8 @@ class _Run:
             object=CrmObject.ACTIVITY,
             app_id=self.lead_id,
             correlation_id=self.correlation_id,
-            details={"operation": "activity", "activity_id": self.activity.id, "type": self.activity.type.value,
+            details={"operation": "activity", "activity_id": self.activity.id,
+                     "type": self.activity.type.value if self.activity.type else None,
                      "status": self.activity.status.value},
             **kw,
         )  # fmt: skip
