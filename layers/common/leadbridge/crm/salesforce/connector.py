@@ -2,9 +2,12 @@
 
 Objects follow the settings' choice (`objects.company.crm_object`):
 - "Account" (default): company = Account, person = Contact (AccountId = company), deal = Opportunity, activity = Task.
-- "Lead": company = Lead (a Lead is a person at a company). The company's Lead carries its first person: creating a
-  person under it fills the Lead's name fields while it still has the Web-to-Lead placeholder last name
-  "[not provided]"; further persons become Leads of their own with the same `Company`.
+- "Lead": company = Lead (a Lead is a person at a company), holding the app lead's first person (a new lead and its
+  first contact are one POST; without a contact the Lead has the Web-to-Lead placeholder last name "[not provided]",
+  which is never read back as a person). Further persons wait for the conversion (sync code: `leadbridge.crm.
+  conversion`); `convert` converts with the SOAP API's `convertLead()` (`conversion.py`). A converted Lead's Account
+  and Contact are read and written under the Lead field names (the standard lead field mapping); an id's key prefix
+  tells which object a record is (001 Account, 003 Contact, 00Q Lead).
 
 Field names are the API names (`Name`, `Website`, `Score__c`). `describe` (cached per connector) drives `fields()` and
 the checks made before every write (`describe.check_write`): a write that would be refused fails with `CrmRejected`
@@ -191,7 +194,7 @@ class SalesforceConnector(TransportReporting):
 
     def _filled_on_create(self, obj: CrmObject) -> set[str]:
         """Required fields this connector fills itself when a mapping gives none (Lead mode: the placeholder last
-        name, the company's name copied to a further person's Lead)."""
+        name; a person is written onto the company's Lead, whose `Company` the company mapping fills)."""
         if not self.lead_mode:
             return set()
         return {CrmObject.COMPANY: {"LastName"}, CrmObject.PERSON: {"LastName", "Company"}}.get(obj, set())
@@ -557,8 +560,7 @@ class SalesforceConnector(TransportReporting):
             if lead.fields.get("LastName") in (None, PLACEHOLDER_LAST_NAME):
                 return []
             return [lead.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id})]
-        select = ", ".join(self.describe("Contact").fields)
-        soql = (f"SELECT {select} FROM Contact WHERE AccountId = "  # noqa: S608
+        soql = (f"SELECT {self._select('Contact')} FROM Contact WHERE AccountId = "  # noqa: S608
                 f"{soql_string(_sf_id(company_id))} ORDER BY CreatedDate")
         return [self._record(CrmObject.PERSON, self._as_lead("Contact", r))
                 for r in self._query_all("person.list", soql)]  # fmt: skip
@@ -571,8 +573,9 @@ class SalesforceConnector(TransportReporting):
 
     def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
         """One page of `obj`'s records changed at or after `since`. Lead mode reads companies and persons in two
-        phases: the Leads not yet converted (a Lead without a real name is no person), then the Accounts / Contacts
-        converted Leads became, under the Lead field names (page tokens `url:` and `converted:`)."""
+        phases: the Leads (a Lead without a real name is no person; a converted one says what it became in
+        `converted_into`), then the Accounts / Contacts converted Leads became, under the Lead field names (page tokens
+        `url:` and `converted:`)."""
         sobject = self.names[obj]
         converted = self.lead_mode and obj in (CrmObject.COMPANY, CrmObject.PERSON)
         phase_two = converted and page_token is not None and page_token.startswith("converted:")
@@ -586,8 +589,7 @@ class SalesforceConnector(TransportReporting):
         else:
             where = f"SystemModstamp >= {soql_datetime(since)}" + (self._lead_mode_filter(obj, sobject)
                                                                     if converted else "")  # fmt: skip
-            select = ", ".join(self.describe(sobject).fields)
-            soql = f"SELECT {select} FROM {sobject} WHERE {where} ORDER BY SystemModstamp ASC, Id ASC"  # noqa: S608
+            soql = f"SELECT {self._select(sobject)} FROM {sobject} WHERE {where} ORDER BY SystemModstamp ASC, Id ASC"  # noqa: S608
             page = self.client.request(f"{sobject.lower()}.changes", "GET", "query", params={"q": soql})
         rows, next_url = _page(page)
         prefix = "converted:" if phase_two else "url:"
@@ -752,8 +754,9 @@ class SalesforceConnector(TransportReporting):
         updated = self.update(CrmObject.COMPANY, lead_id, person)
         return updated.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead_id})
 
-    def _select(self, obj: CrmObject) -> str:
-        return ", ".join(self.describe(self.names[obj]).fields)
+    def _select(self, sobject: str) -> str:
+        """Every field of `sobject` (its describe's), for a SOQL SELECT."""
+        return ", ".join(self.describe(sobject).fields)
 
     def _written(self, obj: CrmObject, record_id: str, body: Mapping[str, Any]) -> CrmRecord:
         """The record as written (no read-back: it would cost one API call per write)."""
