@@ -35,7 +35,7 @@ from local.sandbox.common.oauth_http import (
     pkce_s256,
     redirect_with,
 )
-from local.sandbox.salesforce import soap, soql
+from local.sandbox.salesforce import graph, soap, soql
 from local.sandbox.salesforce.admin_http import handle_admin
 from local.sandbox.salesforce.convert import convert_lead
 from local.sandbox.salesforce.model import (
@@ -52,7 +52,6 @@ from local.sandbox.salesforce.state import SalesforceState, check_updatable
 
 _VERSIONED = re.compile(r"^/services/data/(v\d{1,3}\.\d)(/.*)?$")
 _SOAP_PARTNER = re.compile(r"^/services/Soap/u/\d{1,3}\.\d(?:/[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)?/?$")
-_REFERENCE = re.compile(r"@\{([^}.]+)")
 HALTED = [{"errorCode": "PROCESSING_HALTED",
            "message": "The transaction was rolled back since another operation in the same transaction failed."}]
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -399,6 +398,8 @@ class SalesforceApp(SandboxHttpApp):
         if head == "composite":
             if len(parts) == 1 and method == "POST":
                 return 200, self._composite(org, session, version, body)
+            if len(parts) == 2 and parts[1] == "graph" and method == "POST":
+                return 200, self._graphs(org, session, body)
             if len(parts) >= 2 and parts[1] == "sobjects":
                 return self._collections(org, session, version, method, parts[2:], args, body)
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -429,8 +430,8 @@ class SalesforceApp(SandboxHttpApp):
                 return 200, {"deletedRecords": [{"id": rid, "deletedDate": _sf(when)} for rid, when in rows],
                              "earliestDateAvailable": _sf(start), "latestDateCovered": _sf(end)}
             return 200, {"ids": sb.updated_between(org.org_id, obj.name, start, end), "latestDateCovered": _sf(end)}
-        if len(parts) == 3:  # upsert by external id: /sobjects/{T}/{ExtField}/{value}
-            return self._upsert(org, session, obj, parts[1], unquote(parts[2]), method, body)
+        if len(parts) == 3:  # by external id: /sobjects/{T}/{ExtField}/{value}
+            return self._by_external_id(org, session, version, obj, parts[1], unquote(parts[2]), method, body)
         if len(parts) != 2 or not _ID.match(second):
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         if method == "GET":
@@ -450,19 +451,25 @@ class SalesforceApp(SandboxHttpApp):
             return 204, None
         raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,DELETE")
 
-    def _upsert(self, org: Org, session: Session, obj: Any, field_name: str, value: str, method: str,
-                body: Any) -> tuple[int, Any]:
+    def _by_external_id(self, org: Org, session: Session, version: str, obj: Any, field_name: str, value: str,
+                        method: str, body: Any) -> tuple[int, Any]:
+        """Upsert (PATCH/POST), read or delete the record whose external id is `value`; several: 300."""
         fdef = obj.field(field_name)
         if fdef is None or not (fdef.external_id or fdef.name == "Id"):
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
-        if method not in ("PATCH", "POST"):
-            raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are PATCH")
+        if method not in ("PATCH", "POST", "GET", "DELETE"):
+            raise ApiError(405, "METHOD_NOT_ALLOWED",
+                           f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,POST,DELETE")
         with self.sb.lock:
             matches = [r for r in org.records[obj.name].values()
                        if str(r.get(fdef.name) or "").lower() == value.lower()]
-        values = _object_body(body)
         if len(matches) > 1:
-            return 300, [f"/services/data/v62.0/sobjects/{obj.name}/{r['Id']}" for r in matches]
+            return 300, [f"/services/data/{version}/sobjects/{obj.name}/{r['Id']}" for r in matches]
+        if method in ("GET", "DELETE"):
+            if not matches:
+                raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+            return self._sobjects(org, session, version, method, [obj.name, matches[0]["Id"]], {}, body)
+        values = _object_body(body)
         if matches:
             self.sb.update(org.org_id, obj.name, matches[0]["Id"], values, actor=session.user_id)
             return 200, {"id": matches[0]["Id"], "success": True, "errors": [], "created": False}
@@ -602,17 +609,37 @@ class SalesforceApp(SandboxHttpApp):
             raise ApiError(400, "LIMIT_EXCEEDED", f"Exceeded max limit of subrequests: {MAX_COMPOSITE}")
         if not body.get("allOrNone", False):
             return {"compositeResponse": self._subrequests(org, session, subrequests, stop_at_failure=False)}
-        # all or none: the first failure undoes every write of the request; it keeps its own answer, every other
-        # subrequest (before or after it) answers PROCESSING_HALTED
+        answers, _ = self._all_or_none(org, session, subrequests)
+        return {"compositeResponse": answers}
+
+    def _graphs(self, org: Org, session: Session, body: Any) -> dict[str, Any]:
+        """Composite Graph: each graph is its own all-or-none transaction, run in order; a failed graph leaves the
+        others alone. Once more than `MAX_FAILED_GRAPHS` have failed, the rest are not run."""
+        answers = []
+        failed = 0
+        for g in graph.read_request(body):
+            nodes = [node.subrequest() for node in g.composite_request]
+            if failed > graph.MAX_FAILED_GRAPHS:
+                out, ok = [_halted(node["referenceId"], HALTED) for node in nodes], False
+            else:
+                out, ok = self._all_or_none(org, session, nodes)
+            failed += not ok
+            answers.append({"graphId": g.graph_id, "graphResponse": {"compositeResponse": out}, "isSuccessful": ok})
+        return {"graphs": answers}
+
+    def _all_or_none(self, org: Org, session: Session, subrequests: list[Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Subrequests as one transaction (`allOrNone` composite, one graph): the first failure undoes every write of
+        them; it keeps its own answer, every other subrequest (before or after it) answers PROCESSING_HALTED.
+        (answers, committed)."""
         with self.sb.transaction(org) as tx:
             out = self._subrequests(org, session, subrequests, stop_at_failure=True)
             failed = next((i for i, r in enumerate(out) if r["httpStatusCode"] >= 400), None)
             if failed is None:
-                return {"compositeResponse": out}
+                return out, True
             tx.rollback()
         answers = [r if i == failed else _halted(r["referenceId"], HALTED) for i, r in enumerate(out)]
         answers += [_halted(str(sub.get("referenceId") or ""), HALTED) for sub in subrequests[len(out):]]
-        return {"compositeResponse": answers}
+        return answers, False
 
     def _subrequests(self, org: Org, session: Session, subrequests: list[Any], *,
                      stop_at_failure: bool) -> list[dict[str, Any]]:
@@ -622,10 +649,8 @@ class SalesforceApp(SandboxHttpApp):
         out: list[dict[str, Any]] = []
         for sub in subrequests:
             ref = str(sub.get("referenceId") or "")
-            headers = {k.lower() for k in (sub.get("httpHeaders") or {})}
-            if headers & {"accept", "authorization", "content-type"}:
-                raise ApiError(400, "INVALID_INPUT", "Subrequests cannot set Accept, Authorization or Content-Type")
-            depends_on = failed_refs & set(_REFERENCE.findall(json.dumps([sub.get("url"), sub.get("body")])))
+            graph.check_headers(sub)
+            depends_on = failed_refs & set(graph.REFERENCE.findall(json.dumps([sub.get("url"), sub.get("body")])))
             if depends_on:
                 name = sorted(depends_on)[0]
                 out.append(_halted(ref, [{"errorCode": "PROCESSING_HALTED", "message": (
@@ -646,15 +671,16 @@ class SalesforceApp(SandboxHttpApp):
         return out
 
     def _subrequest(self, org: Org, session: Session, sub: dict[str, Any], refs: dict[str, Any]) -> tuple[int, Any]:
-        url = _resolve_refs(str(sub.get("url") or ""), refs)
-        sub_body = _resolve_refs(sub.get("body"), refs)
-        parsed = urlsplit(url)
-        m = _VERSIONED.match(parsed.path)
-        if not m:
-            return 400, [{"errorCode": "NOT_FOUND", "message": f"bad url {url}"}]
-        args = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
-        args = {k: unquote(v.replace("+", " ")) for k, v in args.items()}
         try:
+            # a reference to a value the earlier answer lacks fails this subrequest, not the whole request
+            url = _resolve_refs(str(sub.get("url") or ""), refs)
+            sub_body = _resolve_refs(sub.get("body"), refs)
+            parsed = urlsplit(url)
+            m = _VERSIONED.match(parsed.path)
+            if not m:
+                return 400, [{"errorCode": "NOT_FOUND", "message": f"bad url {url}"}]
+            args = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
+            args = {k: unquote(v.replace("+", " ")) for k, v in args.items()}
             return self.handle(org, session, m.group(1), str(sub.get("method", "GET")).upper(),
                                (m.group(2) or "/").rstrip("/") or "/", args, sub_body)
         except ApiError as err:
