@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from leadbridge.errors import CrmError
 from leadbridge.models.crm import CrmObject, CrmRecord
 
 
@@ -39,4 +40,9 @@ class SupportsCreateTogether(Protocol):
     def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
         """The created records by `ref`. On any refusal nothing is left in the CRM and the error names the record
         (`details.record`, its `ref`) and the fields refused."""
+        ...
+
+    def create_batches_together(self, batches: Sequence[Sequence[NewRecord]]) -> list[dict[str, CrmRecord] | CrmError]:
+        """Several such batches (a bulk export's leads) in as few requests as the CRM allows, each batch all or none
+        on its own: per batch its created records, or the error that left nothing of it."""
         ...

@@ -17,8 +17,10 @@ fields, the written state, the lead's lease, one log entry), followed as a run (
   a lead that fails is counted `failed` with its log entry (reason and hint); the connection failing (needs
   re-authorisation, disconnected) stops the run as `failed`: the rest would fail the same way.
 
-One CRM call per write, as the single export makes them: composite/batch writes (Salesforce `sobjects`
-collections) are the named next step (issue 18 and docs/export.md), not done here.
+Writes are batched where the CRM can (`_export_window`): the leads of a window (`write_batch`) are exported up to
+the point where each would create its company and persons; the records all of them would create go in one batch
+request (Salesforce Composite Graph: one graph, all or none, per lead), then each export finishes as a single export
+does with what was created. Updates of linked or matched leads are written per lead, as the single export does.
 """
 
 from __future__ import annotations
@@ -29,15 +31,18 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from leadbridge.crm.together import SupportsCreateTogether
 from leadbridge.errors import (
     Conflict,
     ConnectionMissing,
+    CrmError,
     InvalidInput,
     LeadbridgeError,
     NeedsReauth,
@@ -45,8 +50,9 @@ from leadbridge.errors import (
 )
 from leadbridge.export.contracts import BulkExportRequest, ExportChoice, ExportMode, ExportRequest
 from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead
-from leadbridge.export.lease import ExportInProgress
+from leadbridge.export.lease import ExportInProgress, lead_lease
 from leadbridge.export.ports import ExportServices, one_call
+from leadbridge.export.run import CreateDeferred, DeferredCreate
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.lead import Lead
 from leadbridge.models.runs import BulkExport, BulkExportTotals, RunError, RunKind, RunState, SyncRun
@@ -89,6 +95,7 @@ class BulkExportConfig:
     lease_seconds: float = 240.0  # longer than BulkExportFunction's timeout (180 s)
     save_every: int = 10  # leads between progress saves (GET /sync-runs/{id})
     page_size: int = 25  # leads read per query
+    write_batch: int = 25  # leads whose new records one batch request creates (Salesforce Composite Graph)
 
 
 class BulkExportJob(BaseModel):
@@ -201,12 +208,6 @@ def _queue(svc: BulkExportServices, run: SyncRun, from_index: int, *, delay_seco
 # --- the background worker -------------------------------------------------------------------------------------------
 
 
-class _RetryLater(Exception):
-    def __init__(self, seconds: int) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
 def lease_id(run_id: str) -> str:
     """The run's lease among the lead leases: `~` never occurs in a lead id (refused at `POST /exports`)."""
     return f"~bulk-export~{run_id}"
@@ -264,32 +265,23 @@ def _work(
     # The settings and the connection are read once per slice (a change applies from the next slice on).
     export = one_call(svc.export)
     done_here = unsaved = 0
-    slowest_ms = 0.0
+    pace = _Pace()
     delay: int | None = 0
-    while progress.next_index < progress.totals.total:
-        if done_here >= config.slice_size:
-            break
-        batch = svc.leads.page(run.tenant, run.crm, run.id, progress.next_index,
-                               min(config.page_size, config.slice_size - done_here))  # fmt: skip
+
+    def time_for_one_more() -> bool:
+        return remaining_ms() >= max(config.reserve_ms, 2 * pace.slowest_ms)
+
+    while progress.next_index < progress.totals.total and done_here < config.slice_size:
+        size = min(config.page_size, config.write_batch, config.slice_size - done_here)
+        batch = svc.leads.page(run.tenant, run.crm, run.id, progress.next_index, size)
         if not batch or batch[0].index != progress.next_index:
             _fail(svc, run, "leads_missing", f"Lead {progress.next_index} of the run is no longer stored (kept "
                   "7 days); export the rest in a new request.")  # fmt: skip
             return None
-        for item in batch:
-            if item.index != progress.next_index or done_here >= config.slice_size:
-                break
-            if remaining_ms() < max(config.reserve_ms, 2 * slowest_ms):
-                delay = 0
-                break
-            outcome = item.outcome
-            if outcome is None:  # not exported yet (an outcome already there is counted, never exported again)
-                started = time.monotonic()
-                try:
-                    outcome = _export_one(export, run, item)
-                except _RetryLater as wait:
-                    delay = wait.seconds
-                    break
-                slowest_ms = max(slowest_ms, (time.monotonic() - started) * 1000)
+        window = [item for i, item in enumerate(batch) if item.index == progress.next_index + i]
+        outcomes, retry_after = _export_window(export, run, window, time_for_one_more, pace)
+        for item, outcome in outcomes:
+            if item.outcome is None:  # an outcome already there is counted, never exported again
                 outcome = svc.leads.record(run.tenant, run.crm, run.id, item.index, outcome)
             _count(run, outcome, svc.clock())
             progress.next_index += 1
@@ -302,9 +294,12 @@ def _work(
                 run.updated_at = svc.clock()
                 svc.runs.save(run)
                 unsaved = 0
-        else:
-            continue
-        break  # the inner loop stopped early: time, slice or a lead to retry later
+        if retry_after is not None:  # a lead the user is exporting right now: its result decides, retry shortly
+            delay = retry_after
+            break
+        if len(outcomes) < len(window):  # time ran short inside the window
+            delay = 0
+            break
     run.updated_at = svc.clock()
     if progress.next_index >= progress.totals.total:
         run.state, run.finished_at = RunState.SUCCEEDED, run.updated_at
@@ -316,13 +311,93 @@ def _work(
     return delay
 
 
-def _export_one(export: ExportServices, run: SyncRun, item: BulkLead) -> dict[str, Any]:
-    """The single export of one lead, as an outcome to record."""
+@dataclass
+class _Pace:
+    """The slowest step so far (one lead's export, or a window's batch write and the exports that finish it)."""
+
+    slowest_ms: float = 0.0
+
+    def took(self, started: float) -> None:
+        self.slowest_ms = max(self.slowest_ms, (time.monotonic() - started) * 1000)
+
+
+def _export_window(
+    export: ExportServices,
+    run: SyncRun,
+    window: Sequence[BulkLead],
+    time_for_one_more: Callable[[], bool],
+    pace: _Pace,
+) -> tuple[list[tuple[BulkLead, dict[str, Any]]], int | None]:
+    """Export a window of leads with their new records created in one batch request where the CRM can: each lead's
+    export runs up to its create (`defer_create`), the held-back records of all of them go in one request
+    (`create_batches_together`: each lead's records all or none), then each export finishes with what was created
+    (or its refusal) and is logged as a single export is. The leads' leases are held throughout. Returns the outcomes
+    of the leads in order (a prefix of the window), and the seconds to wait when a lead is being exported by someone
+    else right now (the window stops before it). Time is checked before each lead, as without batching."""
+    outcomes: dict[int, dict[str, Any]] = {}
+    deferred: list[tuple[BulkLead, Lead, DeferredCreate]] = []
+    retry_after: int | None = None
+    with ExitStack() as held:
+        ready: list[tuple[BulkLead, Lead | None]] = []  # None: an outcome already recorded, never exported again
+        for item in window:
+            if item.outcome is not None:
+                outcomes[item.index] = item.outcome
+                ready.append((item, None))
+                continue
+            lead = Lead.model_validate_json(item.lead)
+            try:
+                held.enter_context(lead_lease(export, run.tenant, run.crm, lead.id))
+            except ExportInProgress as exc:
+                retry_after = exc.retry_after
+                break
+            ready.append((item, lead))
+        done: list[BulkLead] = []
+        for item, maybe_lead in ready:
+            if maybe_lead is not None:
+                if not time_for_one_more():
+                    break
+                started = time.monotonic()
+                try:
+                    outcomes[item.index] = _export_one(export, run, maybe_lead, defer=True)
+                except CreateDeferred as wait:
+                    deferred.append((item, maybe_lead, wait.deferred))
+                pace.took(started)
+            done.append(item)
+        if deferred:
+            started = time.monotonic()
+            _create_deferred(export, run, [d for _, _, d in deferred])
+            for item, lead, prepared in deferred:
+                outcomes[item.index] = _export_one(export, run, lead, prepared=prepared)
+            pace.took(started)
+    return [(item, outcomes[item.index]) for item in done], retry_after
+
+
+def _create_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[DeferredCreate]) -> None:
+    """One batch request for the leads' held-back records; each gets what was created, or the error."""
+    connector = export.connector(run.tenant, run.crm)
+    assert isinstance(connector, SupportsCreateTogether)  # only such a connector defers
+    try:
+        answers = connector.create_batches_together([d.records for d in deferred])
+    except CrmError as exc:  # the request as a whole (unavailable, re-auth): every lead of it fails with it
+        answers = [exc] * len(deferred)
+    for prepared, answer in zip(deferred, answers, strict=True):
+        if isinstance(answer, CrmError):
+            prepared.error = answer
+        else:
+            prepared.created = answer
+
+
+def _export_one(
+    export: ExportServices, run: SyncRun, lead: Lead, *, defer: bool = False, prepared: DeferredCreate | None = None
+) -> dict[str, Any]:
+    """The single export of one lead (its lease held by the caller), as an outcome to record."""
     assert run.export is not None
-    lead = Lead.model_validate_json(item.lead)
     request = ExportRequest(lead=lead, choice=ExportChoice(mode=ExportMode(run.export.match)))
     try:
-        result = export_lead(export, run.tenant, request, crm=run.crm, correlation_id=run.id, run_id=run.id)
+        result = export_lead(export, run.tenant, request, crm=run.crm, correlation_id=run.id, run_id=run.id,
+                             lock=False, defer_create=defer, prepared=prepared)  # fmt: skip
+    except CreateDeferred:
+        raise
     except PossibleMatchesOnly as exc:
         candidates = (exc.details.get("match") or {}).get("candidates") or []
         return {
@@ -331,8 +406,6 @@ def _export_one(export: ExportServices, run: SyncRun, item: BulkLead) -> dict[st
             "candidates": [c.get("crm_id") for c in candidates[:5]],
             "log_entry_id": exc.details.get("log_entry_id"),
         }
-    except ExportInProgress as exc:  # the user is exporting this lead right now: its result decides, retry shortly
-        raise _RetryLater(exc.retry_after) from exc
     except StoreUnavailable:
         raise  # AWS, not the lead: the job is retried from this lead
     except LeadbridgeError as exc:

@@ -44,7 +44,7 @@ from leadbridge.export.log_entries import company_entry, log_failure, person_ent
 from leadbridge.export.matching import MatchVerdict
 from leadbridge.export.persons import person_ref, upsert_persons
 from leadbridge.export.ports import ExportServices, one_call
-from leadbridge.export.run import DealWithCompany, ExportRun, crm_calls
+from leadbridge.export.run import DealWithCompany, DeferredCreate, ExportRun, crm_calls
 from leadbridge.export.together import create_together
 from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
@@ -71,12 +71,17 @@ def export_lead(
     lock: bool = True,
     run_id: str | None = None,
     deal: DealWithCompany | None = None,
+    defer_create: bool = False,
+    prepared: DeferredCreate | None = None,
 ) -> ExportResult:
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
 
     `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event. `run_id`: the
     bulk export run the lead belongs to (`POST /exports`); its log entries name it. `deal`: a lead event's new deal,
-    created with the company when the export creates it (all or none, where the CRM can); `deal.created` tells."""
+    created with the company when the export creates it (all or none, where the CRM can); `deal.created` tells.
+    `defer_create`/`prepared` (bulk export): where the export would create the company and its persons together it
+    raises `CreateDeferred` with the records instead; run again with `prepared` (the records as a batch request
+    created them, and the match it decided), it links them without searching again."""
     svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
     settings = svc.settings(tenant, crm)
@@ -92,7 +97,7 @@ def export_lead(
     lead, warnings = prepare_lead(request.lead, settings)
     run = ExportRun(
         tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id,
-        deal=deal,
+        deal=deal, defer_create=defer_create, prepared=prepared,
     )
     fingerprint = input_fingerprint(lead, settings)
     if not lock:
@@ -188,6 +193,8 @@ def _export(
     elif choice.mode is ExportMode.CREATE:
         target = None
         run.match_log = {"decision": "create_requested"}
+    elif run.prepared is not None:  # a bulk export's second pass: decided (to create) and created in its batch
+        target, run.match, run.match_log = None, run.prepared.match, run.prepared.match_log
     else:
         run.match = match_company(connector, settings, run.lead)
         target = _auto_decision(svc, run)

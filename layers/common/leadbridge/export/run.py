@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadbridge.crm.base import Connector
+from leadbridge.crm.together import NewRecord
+from leadbridge.errors import CrmError
 from leadbridge.export.contracts import CompanyResult
 from leadbridge.export.matching import MatchResult
 from leadbridge.models.crm import CrmObject, CrmRecord, FieldInfo
@@ -22,6 +24,27 @@ class DealWithCompany:
 
     fields: Mapping[str, Any]
     created: CrmRecord | None = None
+
+
+@dataclass
+class DeferredCreate:
+    """Bulk export: a lead's new records held back, to be created with other leads' in one request
+    (`SupportsCreateTogether.create_batches_together`); then its export runs again with `created` (or `error`), and
+    the match it had decided (no second search)."""
+
+    records: list[NewRecord]
+    match: MatchResult | None
+    match_log: dict[str, Any] | None
+    created: dict[str, CrmRecord] | None = None
+    error: CrmError | None = None
+
+
+class CreateDeferred(Exception):
+    """Raised by an export run with `defer_create` where it would create: the records to create, nothing written."""
+
+    def __init__(self, deferred: DeferredCreate) -> None:
+        super().__init__("create deferred to a batch")
+        self.deferred = deferred
 
 
 @dataclass
@@ -44,6 +67,8 @@ class ExportRun:
     metadata: dict[CrmObject, Iterable[FieldInfo]] = field(default_factory=dict)  # the CRM fields it planned with
     deal: DealWithCompany | None = None  # a lead event's new deal, to create with a new company
     persons_waiting: list[str] = field(default_factory=list)  # contacts a CRM lead cannot hold until converted
+    defer_create: bool = False  # bulk export: hold the new records back (`CreateDeferred`) instead of creating them
+    prepared: DeferredCreate | None = None  # bulk export: the held-back records as created (or refused) in a batch
 
     def calls(self) -> int:
         return crm_calls(self.connector) - self.calls_before

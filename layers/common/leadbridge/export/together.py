@@ -8,7 +8,7 @@ from __future__ import annotations
 from leadbridge.crm.conversion import SupportsLeadConversion
 from leadbridge.crm.together import NewRecord, SupportsCreateTogether
 from leadbridge.export.persons import person_ref
-from leadbridge.export.run import ExportRun
+from leadbridge.export.run import CreateDeferred, DeferredCreate, ExportRun
 from leadbridge.mapping import LeadPlan
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import SettingsDocument
@@ -26,7 +26,8 @@ def create_together(
     run: ExportRun, plan: LeadPlan, settings: SettingsDocument, person_links: dict[str, RecordLink]
 ) -> tuple[CrmRecord, dict[int, CrmRecord]] | None:
     """Create the new company with its persons (and `run.deal`) in one request; the company and the persons by contact
-    index. None when the connector cannot (the caller writes one by one). Sets `run.deal.created`."""
+    index. None when the connector cannot (the caller writes one by one). Sets `run.deal.created`. A bulk export's
+    run defers the create (`CreateDeferred`) and then brings the records it created (`run.prepared`)."""
     connector = run.connector
     assert plan.company is not None
     if not isinstance(connector, SupportsCreateTogether) or person_links:
@@ -44,9 +45,17 @@ def create_together(
     if run.deal is not None:
         records.append(NewRecord(DEAL_REF, CrmObject.DEAL, run.deal.fields, parent_ref=COMPANY_REF,
                                  person_ref=person_ref_of(0) if persons else None, label="the deal"))  # fmt: skip
-    if len(records) == 1 or not connector.can_create_together(records):
-        return None  # one record: a plain create is the same request
-    created = connector.create_together(records)
+    if run.prepared is not None:
+        if run.prepared.error is not None:
+            raise run.prepared.error
+        assert run.prepared.created is not None
+        created = run.prepared.created
+    elif (len(records) == 1 and not run.defer_create) or not connector.can_create_together(records):
+        return None  # one record on its own: a plain create is the same request
+    elif run.defer_create:
+        raise CreateDeferred(DeferredCreate(records, run.match, run.match_log))
+    else:
+        created = connector.create_together(records)
     if run.deal is not None:
         run.deal.created = created[DEAL_REF]
     return created[COMPANY_REF], {i: created[person_ref_of(i)] for i in range(persons)}

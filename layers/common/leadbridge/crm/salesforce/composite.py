@@ -2,6 +2,9 @@
 Salesforce runs the subrequests in one transaction, later ones reference earlier ids with `@{ref.id}`, and any
 failure rolls every one of them back. At most 25 subrequests; the request counts as one API call.
 
+For many leads at once (a bulk export), `POST /composite/graph` (§5.3) carries one graph per lead: each graph is its
+own all-or-none transaction, up to 75 graphs and 500 nodes a request.
+
 This module builds the request and reads the answer; `SalesforceConnector.create_together` checks the records against
 the describe first and calls it.
 """
@@ -17,6 +20,8 @@ from leadbridge.crm.salesforce.client import translate
 from leadbridge.errors import CrmError, CrmRejected, CrmUnavailable
 
 MAX_SUBREQUESTS = 25
+MAX_GRAPHS = 75  # Composite Graph: graphs per request
+MAX_GRAPH_NODES = 500  # nodes per graph and per request
 # What Salesforce answers for the subrequests it did not run or rolled back: not the cause of the failure.
 _CONSEQUENCES = {"PROCESSING_HALTED", "ALL_OR_NONE_OPERATION_ROLLED_BACK"}
 _REF = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # Salesforce: a referenceId starts with a letter, then letters,
@@ -41,17 +46,54 @@ def reference(ref: str) -> str:
 def composite_body(api_version: str, parts: Sequence[Subrequest]) -> dict[str, Any]:
     if not 0 < len(parts) <= MAX_SUBREQUESTS:
         raise ValueError(f"a composite request holds 1 to {MAX_SUBREQUESTS} subrequests, not {len(parts)}")
+    return {"allOrNone": True, "compositeRequest": _subrequests(api_version, parts)}
+
+
+def graph_requests(graphs: Sequence[Sequence[Subrequest]]) -> list[list[int]]:
+    """The graphs (by index) of each Composite Graph request: ≤ 75 graphs and ≤ 500 nodes a request (§5.3)."""
+    requests: list[list[int]] = []
+    nodes = 0
+    for index, parts in enumerate(graphs):
+        if not 0 < len(parts) <= MAX_GRAPH_NODES:
+            raise ValueError(f"a graph holds 1 to {MAX_GRAPH_NODES} nodes, not {len(parts)}")
+        if not requests or len(requests[-1]) >= MAX_GRAPHS or nodes + len(parts) > MAX_GRAPH_NODES:
+            requests.append([])
+            nodes = 0
+        requests[-1].append(index)
+        nodes += len(parts)
+    return requests
+
+
+def graph_body(api_version: str, graphs: Mapping[int, Sequence[Subrequest]]) -> dict[str, Any]:
+    """One `POST /composite/graph`: each graph (a lead's records) is its own all-or-none transaction."""
+    return {"graphs": [{"graphId": f"g{index}", "compositeRequest": _subrequests(api_version, parts)}
+                       for index, parts in graphs.items()]}  # fmt: skip
+
+
+def graph_results(answer: Any, graphs: Mapping[int, Sequence[Subrequest]]) -> dict[int, dict[str, str] | CrmError]:
+    """Each graph's new ids by ref, or the error that rolled that graph back."""
+    items = answer.get("graphs") if isinstance(answer, Mapping) else None
+    if not isinstance(items, list):
+        raise CrmUnavailable("Salesforce composite graph answer has no graphs")
+    by_id = {str(g.get("graphId")): g for g in items if isinstance(g, Mapping)}
+    results: dict[int, dict[str, str] | CrmError] = {}
+    for index, parts in graphs.items():
+        graph = by_id.get(f"g{index}")
+        if graph is None:
+            raise CrmUnavailable(f"Salesforce composite graph answer lacks graph g{index}")
+        try:
+            results[index] = created_ids(graph.get("graphResponse"), parts)
+        except CrmError as exc:
+            results[index] = exc
+    return results
+
+
+def _subrequests(api_version: str, parts: Sequence[Subrequest]) -> list[dict[str, Any]]:
     for part in parts:
         if not _REF.fullmatch(part.ref):
             raise ValueError(f"not a Salesforce referenceId: {part.ref!r}")
-    return {
-        "allOrNone": True,
-        "compositeRequest": [
-            {"method": "POST", "url": f"/services/data/{api_version}/sobjects/{p.sobject}", "referenceId": p.ref,
-             "body": dict(p.body)}
-            for p in parts
-        ],
-    }  # fmt: skip
+    return [{"method": "POST", "url": f"/services/data/{api_version}/sobjects/{p.sobject}", "referenceId": p.ref,
+             "body": dict(p.body)} for p in parts]  # fmt: skip
 
 
 def created_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:

@@ -40,6 +40,9 @@ from leadbridge.crm.salesforce.composite import (
     Subrequest,
     composite_body,
     created_ids,
+    graph_body,
+    graph_requests,
+    graph_results,
     reference,
     refused,
 )
@@ -370,7 +373,7 @@ class SalesforceConnector(TransportReporting):
         """One composite request takes 25 records. Lead mode: a new Lead with its (one) person, one record."""
         if self.lead_mode:
             return [r.obj for r in records] == [CrmObject.COMPANY, CrmObject.PERSON]
-        return 1 < len(records) <= MAX_SUBREQUESTS
+        return 0 < len(records) <= MAX_SUBREQUESTS
 
     def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
         """All or none in one `POST /composite` (allOrNone). Each record is checked against its describe first (a
@@ -385,7 +388,7 @@ class SalesforceConnector(TransportReporting):
             obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
             if obj is None:
                 raise
-            self.refresh_metadata(obj)
+            self._forget_refused_describe(records, exc)
             fresh = self.describe(sobject)
             gone = list(dict.fromkeys(n for r in records if r.obj is obj for n in r.fields if fresh.field(n) is None))
             if not isinstance(exc, CrmFieldUnknown) or not gone:
@@ -399,7 +402,61 @@ class SalesforceConnector(TransportReporting):
 
     def _create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
         if self.lead_mode:
+            if len(records) == 1:
+                return {records[0].ref: self._create(records[0].obj, records[0].fields)}
             return self._new_lead_with_person(records[0], records[1])
+        parts = self._subrequests(records)
+        request = composite_body(self.client.api_version, parts)
+        ids = created_ids(self.client.request("composite.create", "POST", "composite", json_body=request), parts)
+        self._note_skipped_fields([])
+        return self._created(records, parts, ids)
+
+    def create_batches_together(
+        self, batches: Sequence[Sequence[NewRecord]]
+    ) -> list[dict[str, CrmRecord] | CrmError]:
+        """One `POST /composite/graph` per 75 batches (500 records): a graph per batch, each all or none. A batch
+        the describe refuses is never sent; one refused for a field deleted in the org meanwhile gets the single
+        path's second try. Lead mode: each batch is one Lead (one POST)."""
+        results: dict[int, dict[str, CrmRecord] | CrmError] = {}
+        graphs: dict[int, list[Subrequest]] = {}
+        for index, batch in enumerate(batches):
+            if self.lead_mode or not self.can_create_together(batch):
+                results[index] = self._created_or_error(batch)
+                continue
+            try:
+                graphs[index] = self._subrequests(batch)
+            except CrmRejected as exc:
+                results[index] = exc
+        order = list(graphs)
+        for request in graph_requests([graphs[i] for i in order]):
+            chunk = {order[i]: graphs[order[i]] for i in request}
+            answer = self.client.request("composite.graph", "POST", "composite/graph",
+                                         json_body=graph_body(self.client.api_version, chunk))  # fmt: skip
+            for index, outcome in graph_results(answer, chunk).items():
+                if isinstance(outcome, CrmFieldUnknown):
+                    results[index] = self._created_or_error(batches[index])  # re-reads the describe, leaves it out
+                elif isinstance(outcome, CrmError):
+                    if isinstance(outcome, CrmRejected):
+                        self._forget_refused_describe(batches[index], outcome)
+                    results[index] = outcome
+                else:
+                    results[index] = self._created(batches[index], graphs[index], outcome)
+        return [results[i] for i in range(len(batches))]
+
+    def _created_or_error(self, batch: Sequence[NewRecord]) -> dict[str, CrmRecord] | CrmError:
+        try:
+            return self.create_together(batch)
+        except CrmError as exc:
+            return exc
+
+    def _forget_refused_describe(self, records: Sequence[NewRecord], exc: CrmRejected) -> None:
+        sobject = str(exc.details.get("object") or "")
+        obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
+        if obj is not None:
+            self.refresh_metadata(obj)
+
+    def _subrequests(self, records: Sequence[NewRecord]) -> list[Subrequest]:
+        """The records as composite subrequests, each checked against its describe (a refusal names the record)."""
         parts: list[Subrequest] = []
         for record in records:
             sobject = self.names[record.obj]
@@ -411,9 +468,12 @@ class SalesforceConnector(TransportReporting):
                 raise refused(Subrequest(record.ref, sobject, {}, label), 400, problem) from None
             body.update(self._links_to_refs(record))
             parts.append(Subrequest(record.ref, sobject, body, label))
-        request = composite_body(self.client.api_version, parts)
-        ids = created_ids(self.client.request("composite.create", "POST", "composite", json_body=request), parts)
-        self._note_skipped_fields([])
+        return parts
+
+    def _created(
+        self, records: Sequence[NewRecord], parts: Sequence[Subrequest], ids: Mapping[str, str]
+    ) -> dict[str, CrmRecord]:
+        """The records as written, the composite references replaced by the new ids."""
         new_ids = {reference(ref): new_id for ref, new_id in ids.items()}
         created: dict[str, CrmRecord] = {}
         for part, record in zip(parts, records, strict=True):
