@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from leadbridge.crm.salesforce.client import translate
-from leadbridge.crm.salesforce.connector import soql_like, soql_string
 from leadbridge.crm.salesforce.describe import Describe, check_write, encode
 from leadbridge.crm.salesforce.oauth import (
     SalesforceOAuth,
@@ -18,6 +17,7 @@ from leadbridge.crm.salesforce.oauth import (
     login_base_for,
     token_signature,
 )
+from leadbridge.crm.salesforce.soql import soql_like, soql_string
 from leadbridge.crm.salesforce.webhooks import ACK, SalesforceWebhooks, id18
 from leadbridge.errors import CrmConflict, CrmNotFound, CrmRejected, NeedsReauth, RateLimited, WebhookRejected
 from leadbridge.models.crm import CrmObject

@@ -38,6 +38,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from leadbridge.crm.search_many import SupportsSearchMany
 from leadbridge.crm.together import SupportsCreateTogether
 from leadbridge.errors import (
     Conflict,
@@ -48,12 +49,14 @@ from leadbridge.errors import (
     NeedsReauth,
     StoreUnavailable,
 )
+from leadbridge.export.company import lead_search
 from leadbridge.export.contracts import BulkExportRequest, ExportChoice, ExportMode, ExportRequest
 from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead
 from leadbridge.export.lease import ExportInProgress, lead_lease
 from leadbridge.export.ports import ExportServices, one_call
 from leadbridge.export.run import CreateDeferred, DeferredCreate
-from leadbridge.models.crm import CrmObject
+from leadbridge.mapping.phones import prepare_lead
+from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.lead import Lead
 from leadbridge.models.runs import BulkExport, BulkExportTotals, RunError, RunKind, RunState, SyncRun
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger, new_entry_id
@@ -351,6 +354,7 @@ def _export_window(
                 retry_after = exc.retry_after
                 break
             ready.append((item, lead))
+        found = _search_ahead(export, run, [lead for _, lead in ready if lead is not None])
         done: list[BulkLead] = []
         for item, maybe_lead in ready:
             if maybe_lead is not None:
@@ -358,7 +362,8 @@ def _export_window(
                     break
                 started = time.monotonic()
                 try:
-                    outcomes[item.index] = _export_one(export, run, maybe_lead, defer=True)
+                    outcomes[item.index] = _export_one(export, run, maybe_lead, defer=True,
+                                                       candidates=found.get(maybe_lead.id))  # fmt: skip
                 except CreateDeferred as wait:
                     deferred.append((item, maybe_lead, wait.deferred))
                 pace.took(started)
@@ -370,6 +375,30 @@ def _export_window(
                 outcomes[item.index] = _export_one(export, run, lead, prepared=prepared)
             pace.took(started)
     return [(item, outcomes[item.index]) for item in done], retry_after
+
+
+def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -> dict[str, list[CrmRecord]]:
+    """The CRM's candidate companies of the leads not linked yet (matching `auto`: a linked lead searches nothing), in
+    one request where the connector can (`SupportsSearchMany`); {} otherwise, or when that search fails: each export
+    then searches on its own, and reports its own failure."""
+    assert run.export is not None
+    if ExportMode(run.export.match) is not ExportMode.AUTO:
+        return {}
+    connector = export.connector(run.tenant, run.crm)
+    if not isinstance(connector, SupportsSearchMany):
+        return {}
+    leads = [lead for lead in leads if export.links.get(run.tenant, run.crm, CrmObject.COMPANY, lead.id) is None]
+    if len(leads) < 2:
+        return {}
+    settings = export.settings(run.tenant, run.crm)
+    prepared = [prepare_lead(lead, settings)[0] for lead in leads]  # as the export will see them
+    try:
+        answers = connector.search_companies_many([lead_search(settings, lead) for lead in prepared])
+    except LeadbridgeError as exc:
+        log.info("bulk export: the window's batched search failed; each lead searches alone", extra={
+            "run_id": run.id, "error_code": exc.code})  # fmt: skip
+        return {}
+    return {lead.id: found for lead, found in zip(leads, answers, strict=True)}
 
 
 def _create_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[DeferredCreate]) -> None:
@@ -388,22 +417,28 @@ def _create_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[De
 
 
 def _export_one(
-    export: ExportServices, run: SyncRun, lead: Lead, *, defer: bool = False, prepared: DeferredCreate | None = None
+    export: ExportServices,
+    run: SyncRun,
+    lead: Lead,
+    *,
+    defer: bool = False,
+    prepared: DeferredCreate | None = None,
+    candidates: list[CrmRecord] | None = None,
 ) -> dict[str, Any]:
     """The single export of one lead (its lease held by the caller), as an outcome to record."""
     assert run.export is not None
     request = ExportRequest(lead=lead, choice=ExportChoice(mode=ExportMode(run.export.match)))
     try:
         result = export_lead(export, run.tenant, request, crm=run.crm, correlation_id=run.id, run_id=run.id,
-                             lock=False, defer_create=defer, prepared=prepared)  # fmt: skip
+                             lock=False, defer_create=defer, prepared=prepared, candidates=candidates)  # fmt: skip
     except CreateDeferred:
         raise
     except PossibleMatchesOnly as exc:
-        candidates = (exc.details.get("match") or {}).get("candidates") or []
+        possible = (exc.details.get("match") or {}).get("candidates") or []
         return {
             "lead_id": lead.id,
             "status": "needs_decision",
-            "candidates": [c.get("crm_id") for c in candidates[:5]],
+            "candidates": [c.get("crm_id") for c in possible[:5]],
             "log_entry_id": exc.details.get("log_entry_id"),
         }
     except StoreUnavailable:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from leadbridge.crm.base import Connector
+from leadbridge.crm.search_many import CompanySearch
 from leadbridge.errors import RefusedBeforeWrite
 from leadbridge.export.matching import (
     FREE_MAIL_DOMAINS,
@@ -112,14 +113,11 @@ def search_candidates(
     the CRM cannot search is the connector's 422; one only the field mapping names (a custom field not created yet,
     a number field) gives way to the connector's standard field."""
 
+    first = lead_search(settings, lead)
+
     def search(org_nr_field: str | None, domain_field: str | None) -> list[CrmRecord]:
-        return connector.search_companies(
-            org_nr=normalise_org_nr(lead.org_number),
-            name=search_name(lead.company_name),
-            domain=search_domain(lead),
-            org_nr_field=org_nr_field,
-            domain_field=domain_field,
-        )
+        return connector.search_companies(org_nr=first.org_nr, name=first.name, domain=first.domain,
+                                          org_nr_field=org_nr_field, domain_field=domain_field)  # fmt: skip
 
     explicit = settings.matching
     try:
@@ -130,10 +128,26 @@ def search_candidates(
         return search(explicit.org_nr_field, explicit.domain_field)
 
 
-def match_company(connector: Connector, settings: SettingsDocument, lead: Lead) -> MatchResult:
-    """Candidate CRM companies for the lead, best first, each with why it matched."""
+def lead_search(settings: SettingsDocument, lead: Lead) -> CompanySearch:
+    """The search `search_candidates` makes first for the lead (a bulk export makes those of many leads at once)."""
     fields = key_fields(settings)
-    found = search_candidates(connector, settings, lead, fields)
+    return CompanySearch(
+        org_nr=normalise_org_nr(lead.org_number),
+        name=search_name(lead.company_name),
+        domain=search_domain(lead),
+        org_nr_field=fields.org_nr,
+        domain_field=fields.website,
+    )
+
+
+def match_company(
+    connector: Connector, settings: SettingsDocument, lead: Lead, found: list[CrmRecord] | None = None
+) -> MatchResult:
+    """Candidate CRM companies for the lead, best first, each with why it matched. `found`: the CRM's candidates
+    when they were searched already (a bulk export's window)."""
+    fields = key_fields(settings)
+    if found is None:
+        found = search_candidates(connector, settings, lead, fields)
     return rank_candidates(lead_keys(lead), [(r.id, candidate_keys(fields, r), r.url) for r in found])
 
 

@@ -73,6 +73,7 @@ def export_lead(
     deal: DealWithCompany | None = None,
     defer_create: bool = False,
     prepared: DeferredCreate | None = None,
+    candidates: list[CrmRecord] | None = None,
 ) -> ExportResult:
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
 
@@ -81,7 +82,8 @@ def export_lead(
     created with the company when the export creates it (all or none, where the CRM can); `deal.created` tells.
     `defer_create`/`prepared` (bulk export): where the export would create the company and its persons together it
     raises `CreateDeferred` with the records instead; run again with `prepared` (the records as a batch request
-    created them, and the match it decided), it links them without searching again."""
+    created them, and the match it decided), it links them without searching again. `candidates`: the CRM's
+    companies for this lead, searched already with other leads' (bulk export)."""
     svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
     settings = svc.settings(tenant, crm)
@@ -97,7 +99,7 @@ def export_lead(
     lead, warnings = prepare_lead(request.lead, settings)
     run = ExportRun(
         tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id,
-        deal=deal, defer_create=defer_create, prepared=prepared,
+        deal=deal, defer_create=defer_create, prepared=prepared, candidates=candidates,
     )
     fingerprint = input_fingerprint(lead, settings)
     if not lock:
@@ -196,7 +198,7 @@ def _export(
     elif run.prepared is not None:  # a bulk export's second pass: decided (to create) and created in its batch
         target, run.match, run.match_log = None, run.prepared.match, run.prepared.match_log
     else:
-        run.match = match_company(connector, settings, run.lead)
+        run.match = match_company(connector, settings, run.lead, run.candidates)
         target = _auto_decision(svc, run)
         if target is not None:
             current = connector.get(CrmObject.COMPANY, target)

@@ -69,6 +69,7 @@ class ExportRun:
     persons_waiting: list[str] = field(default_factory=list)  # contacts a CRM lead cannot hold until converted
     defer_create: bool = False  # bulk export: hold the new records back (`CreateDeferred`) instead of creating them
     prepared: DeferredCreate | None = None  # bulk export: the held-back records as created (or refused) in a batch
+    candidates: list[CrmRecord] | None = None  # bulk export: the CRM's companies for this lead, searched already
 
     def calls(self) -> int:
         return crm_calls(self.connector) - self.calls_before

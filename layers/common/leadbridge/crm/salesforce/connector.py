@@ -54,7 +54,10 @@ from leadbridge.crm.salesforce.conversion import (
     parse_conversion,
     to_target,
 )
-from leadbridge.crm.salesforce.describe import Describe, SfField, check_write, decode
+from leadbridge.crm.salesforce.describe import Describe, check_write, decode
+from leadbridge.crm.salesforce.search import MAX_SEARCH_ROWS, CompanySearchPlan
+from leadbridge.crm.salesforce.soql import soql_datetime, soql_string
+from leadbridge.crm.search_many import CompanySearch
 from leadbridge.crm.together import NewRecord
 from leadbridge.crm.transport import CrmTransport
 from leadbridge.errors import (
@@ -64,7 +67,6 @@ from leadbridge.errors import (
     CrmUnavailable,
     InvalidCursor,
     NeedsReauth,
-    RefusedBeforeWrite,
 )
 from leadbridge.models.crm import (
     ChangePage,
@@ -87,22 +89,6 @@ MANUAL_WEBHOOK_ID = "outbound-message"
 COMPANY_OBJECTS = ("Account", "Lead")
 CONVERTED_PREFIXES = {"001": "Account", "003": "Contact"}  # key prefixes of what a converted Lead became
 CONVERTED_ACCOUNTS = "SELECT ConvertedAccountId FROM Lead WHERE IsConverted = true"
-
-
-def soql_string(value: str) -> str:
-    """A SOQL string literal (quotes and backslashes escaped)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
-    return f"'{escaped}'"
-
-
-def soql_like(value: str) -> str:
-    """A LIKE pattern's literal text: `%` and `_` in the value match themselves."""
-    return value.replace("\\", "\\\\").replace("'", "\\'").replace("%", "\\%").replace("_", "\\_")
-
-
-def soql_datetime(value: datetime) -> str:
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class SalesforceConnector(TransportReporting):
@@ -567,51 +553,32 @@ class SalesforceConnector(TransportReporting):
         has no standard org-number field, so none) and `Website`; a named field must be in the describe and filterable
         as text, else 422 naming `matching.<key>` before any query. An e-mail field matches the host after `@`; Lead's
         `Email` is searched for the domain too."""
-        sobject = self.names[CrmObject.COMPANY]
-        describe = self.describe(sobject)
-        name_field = "Company" if self.lead_mode else "Name"
+        [found] = self.search_companies_many([CompanySearch(org_nr, name, domain, limit, org_nr_field, domain_field)])
+        return found
 
-        def searched(chosen: str | None, key: str, default: str | None) -> SfField | None:
-            if chosen is None:
-                return describe.field(default) if default else None
-            field = describe.field(chosen)
-            # SOQL filters text with = / LIKE; a long text area is not filterable (describe `filterable: false`).
-            searchable = field is not None and (
-                field.type in {"string", "combobox", "email", "phone", "url"}
-                or (field.type == "textarea" and field.length <= 255)
-            )
-            if field is None or not searchable:
-                why = f"{sobject} has no field {chosen!r}" if field is None else \
-                    f"{sobject}.{field.name} ({field.type}) cannot be searched as text"
-                raise RefusedBeforeWrite(
-                    f"The settings' matching.{key} cannot be searched, so nothing was written: {why}. An admin can "
-                    "choose another field in the integration settings.",
-                    errors=[{"loc": ["settings", "matching", key], "type": "unsearchable_field", "message": why}],
-                )
-            return field
-
-        nr_field = searched(org_nr_field, "org_nr_field", None if self.lead_mode else "AccountNumber")
-        site_field = searched(domain_field, "domain_field", "Website")
-        email_field = describe.field("Email")
-        wanted = ["Id", name_field, "Website", "Phone", "Email", *(f.name for f in (nr_field, site_field) if f),
-                  "SystemModstamp"]
-        select = [f for f in dict.fromkeys(wanted) if describe.field(f)]
-        where: list[str] = []
-        if org_nr and org_nr.strip() and nr_field:
-            where.append(f"{nr_field.name} = {soql_string(org_nr.strip())}")
-        if name and name.strip():
-            where.append(f"{name_field} LIKE '{soql_like(name.strip())}%'")
-        if domain and domain.strip():
-            host = soql_like(domain.strip().lower().removeprefix("www."))
-            for field in dict.fromkeys(f for f in (site_field, email_field) if f):
-                pattern = f"%@{host}" if field.type == "email" else f"%{host}%"
-                where.append(f"{field.name} LIKE '{pattern}'")
-        if not where:
+    def search_companies_many(self, searches: Sequence[CompanySearch]) -> list[list[CrmRecord]]:
+        """One SOQL query for all the searches (their conditions OR-ed), each search's candidates picked from the
+        rows by its own conditions (as SOQL compares: case-insensitive). Searches must share their fields."""
+        if not searches:
             return []
+        fields = {(s.org_nr_field, s.domain_field) for s in searches}
+        if len(fields) != 1:
+            raise ValueError("search_companies_many: the searches must share org_nr_field and domain_field")
+        sobject = self.names[CrmObject.COMPANY]
+        (org_nr_field, domain_field), = fields
+        plan = CompanySearchPlan.of(self.describe(sobject), org_nr_field, domain_field, lead_mode=self.lead_mode)
+        groups = [plan.conditions(s.org_nr, s.name, s.domain) for s in searches]
+        where = [f"({' OR '.join(g)})" for g in groups if g]
+        if not where:
+            return [[] for _ in searches]
         extra = " AND IsConverted = false" if self.lead_mode else ""
+        limit = min(MAX_SEARCH_ROWS, sum(s.limit for s, g in zip(searches, groups, strict=True) if g))
         # Values reach SOQL only through soql_string/soql_like; names come from describe.
-        soql = f"SELECT {', '.join(select)} FROM {sobject} WHERE ({' OR '.join(where)}){extra} LIMIT {int(limit)}"  # noqa: S608
-        return [self._record(CrmObject.COMPANY, row) for row in self._query_all("company.search", soql)][:limit]
+        soql = (f"SELECT {', '.join(plan.select)} FROM {sobject} WHERE ({' OR '.join(where)}){extra} "  # noqa: S608
+                f"LIMIT {int(limit)}")  # fmt: skip
+        rows = self._query_all("company.search", soql)
+        return [[self._record(CrmObject.COMPANY, r) for r in rows if plan.matches(r, s.org_nr, s.name, s.domain)]
+                [: s.limit] if group else [] for s, group in zip(searches, groups, strict=True)]  # fmt: skip
 
     def list_persons(self, company_id: str) -> list[CrmRecord]:
         if self.lead_mode and self._sobject_of(CrmObject.COMPANY, company_id) == "Lead":
