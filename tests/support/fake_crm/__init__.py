@@ -328,8 +328,8 @@ class MemoryCrmProvider:
         self._oauth = MemoryOAuth()
         self._webhooks = MemoryWebhooks()
 
-    def default_settings(self) -> SettingsDocument:
-        return default_settings()
+    def default_settings(self, objects: Mapping[str, str] | None = None) -> SettingsDocument:
+        return default_settings()  # one choice of objects
 
     def oauth(self) -> MemoryOAuth:
         return self._oauth

@@ -24,7 +24,10 @@ def profile(crm: str) -> CrmProfile:
 def default_settings(crm: str, objects: Mapping[str, str] | None = None) -> SettingsDocument:
     """The settings a tenant starts from (version 0) for `crm`; for `objects` (a CRM object per app object), the
     defaults that fit that choice."""
-    return provider(crm).default_settings(objects) if crm in supported() else generic_settings(crm)
+    if crm not in supported():
+        return generic_settings(crm)
+    # Asked without a choice of objects, a provider is called as before that parameter existed.
+    return provider(crm).default_settings(objects) if objects is not None else provider(crm).default_settings()
 
 
 def request_budget(crm: str) -> int:
