@@ -416,9 +416,13 @@ class SalesforceConnector(TransportReporting):
         order = list(graphs)
         for request in graph_requests([graphs[i] for i in order]):
             chunk = {order[i]: graphs[order[i]] for i in request}
-            answer = self.client.request("composite.graph", "POST", "composite/graph",
-                                         json_body=graph_body(self.client.api_version, chunk))  # fmt: skip
-            for index, outcome in graph_results(answer, chunk).items():
+            try:
+                answer = self.client.request("composite.graph", "POST", "composite/graph",
+                                             json_body=graph_body(self.client.api_version, chunk))  # fmt: skip
+                outcomes = graph_results(answer, chunk)
+            except CrmError as exc:  # this request as a whole (unavailable, limits): its batches only, not earlier ones
+                outcomes = dict.fromkeys(chunk, exc)
+            for index, outcome in outcomes.items():
                 if isinstance(outcome, CrmFieldUnknown):
                     results[index] = self._created_or_error(batches[index])  # re-reads the describe, leaves it out
                 elif isinstance(outcome, CrmError):
