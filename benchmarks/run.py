@@ -5,7 +5,8 @@
 
 Each `bench_<name>.py` defines `run() -> str`, returning the Markdown body of its section. The runner rewrites only
 that benchmark's section of docs/benchmarks.md, between `<!-- bench:<name> -->` and `<!-- /bench:<name> -->`, and
-keeps every other section as it is. Each section states the exact command, the date and the machine.
+keeps every other section as it is. Each section states the exact command, the date, the machine, the commit measured
+(with any code under test not committed yet: the working tree is shared) and the load average before and after.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ def machine() -> str:
     )
 
 
-def section(name: str, body: str, command: str) -> str:
+def section(name: str, body: str, command: str, *, commit: str, load: tuple[str, str]) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"<!-- bench:{name} -->\n"
         f"## {name}\n\n"
-        f"- command: `{command}` (`make bench` runs every benchmark)\n- date: {stamp}\n- machine: {machine()}\n\n"
+        f"- command: `{command}` (`make bench` runs every benchmark)\n- date: {stamp}\n- machine: {machine()}\n"
+        f"- commit: {commit}\n- load average (1, 5, 15 min) before → after: {load[0]} → {load[1]}\n\n"
         f"{body.strip()}\n"
         f"<!-- /bench:{name} -->"
     )
@@ -70,6 +72,8 @@ def main(argv: list[str]) -> int:
     for path in (str(ROOT), str(ROOT / "layers" / "common")):
         if path not in sys.path:
             sys.path.insert(0, path)
+    from benchmarks import provenance
+
     for bench in discover(argv):
         name = bench.stem.removeprefix("bench_")
         spec = importlib.util.spec_from_file_location(f"benchmarks.{bench.stem}", bench)
@@ -77,11 +81,14 @@ def main(argv: list[str]) -> int:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         print(f"running {bench.relative_to(ROOT)} ...", flush=True)
+        commit, load_before = provenance.describe_commit(), provenance.load_average()
         body = module.run()
+        load = (load_before, provenance.load_average())
         settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
         command = f"{settings} .venv/bin/python benchmarks/run.py {name}".strip()
         document = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
-        DOC.write_text(replace_section(document, name, section(name, body, command)), encoding="utf-8")
+        text = section(name, body, command, commit=commit, load=load)
+        DOC.write_text(replace_section(document, name, text), encoding="utf-8")
         print(body, flush=True)
         print(f"wrote section {name!r} of {DOC.relative_to(ROOT)}", flush=True)
     return 0
