@@ -6,6 +6,7 @@ generic profile and settings (`leadbridge.crm.profile`). Each CRM's own values l
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 from leadbridge.crm.base import provider, supported
@@ -26,8 +27,11 @@ def default_settings(crm: str, objects: Mapping[str, str] | None = None) -> Sett
     defaults that fit that choice."""
     if crm not in supported():
         return generic_settings(crm)
-    # Asked without a choice of objects, a provider is called as before that parameter existed.
-    return provider(crm).default_settings(objects) if objects is not None else provider(crm).default_settings()
+    found = provider(crm)
+    # A provider written before the choice of objects existed offers one choice: its defaults fit every save.
+    if objects is None or "objects" not in inspect.signature(found.default_settings).parameters:
+        return found.default_settings()
+    return found.default_settings(objects)
 
 
 def request_budget(crm: str) -> int:

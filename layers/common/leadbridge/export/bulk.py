@@ -93,7 +93,7 @@ class BulkExportServices:
 
 @dataclass(frozen=True)
 class BulkExportConfig:
-    slice_size: int = 200  # leads per invocation (the size of a Salesforce composite collection)
+    slice_size: int = 200  # leads per invocation (8 windows of `write_batch`)
     reserve_ms: int = 15_000  # stop with at least this much Lambda time left
     lease_seconds: float = 240.0  # longer than BulkExportFunction's timeout (180 s)
     save_every: int = 10  # leads between progress saves (GET /sync-runs/{id})
