@@ -46,16 +46,18 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 @app.post(
     "/connections/<crm>/authorize",
-    summary="Start connecting a CRM account",
-    description="Admin only. Returns the sign-in URL to send the admin's browser to (a top-level navigation, e.g. "
-    "`window.location.assign(authorization_url)`): a leadbridge URL that binds the attempt to that browser with a "
-    "cookie and redirects to the CRM's sign-in. After sign-in the browser comes back to `return_url` with "
-    "`?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, `expired_state`, `invalid_state`, "
-    "`state_mismatch` (the sign-in came back in another browser), `wrong_account`, "
-    "`already_connected_other_account`, `crm_error`, `temporarily_unavailable`, `server_error`). `return_url` must "
-    "start with an entry of ALLOWED_RETURN_URLS. "
+    summary="Start connecting a CRM account (made by the connect page)",
+    description="Admin only. Creates a single-use authorization (10 minutes) bound to the browser making this call: "
+    "the answer sets a cookie (HttpOnly, SameSite=Lax, scoped to the callback path) and gives the CRM's sign-in URL "
+    "to send that same browser to. Make the call from the connect page (GET on this path), which runs on the API's "
+    "own origin so the cookie is first-party; a cross-site call from the app would get a third-party cookie that "
+    "browsers drop, and the sign-in would end in `state_mismatch`. After sign-in the browser comes back to "
+    "`return_url` with `?status=connected&crm=...` or `?status=error&error=<code>` (`denied`, `expired_state`, "
+    "`invalid_state`, `state_mismatch` (the sign-in came back in another browser), `email_mismatch` "
+    "(`require_same_email`), `wrong_account`, `already_connected_other_account`, `crm_error`, "
+    "`temporarily_unavailable`, `server_error`). `return_url` must start with an entry of ALLOWED_RETURN_URLS. "
     "Which CRM account the admin signs in to is only known after sign-in, so a conflict with another connected "
-    "account is reported on the return URL, not here. The sign-in URL is valid for 10 minutes and once.",
+    "account is reported on the return URL, not here.",
     tags=["connections"],
     security=SECURED,
     responses=_ERRORS,
@@ -69,51 +71,58 @@ def authorize(
         user_id=admin.user_id,
         crm=crm,
         return_url=request.return_url,
+        user_email=admin.email,
+        require_same_email=request.require_same_email,
     )
-    return Response(200, content_types.APPLICATION_JSON, started, headers=_NO_STORE)
+    cookie = Cookie(
+        name=started.cookie.name,
+        value=started.cookie.value,
+        path=started.cookie.path,
+        secure=started.cookie.secure,
+        http_only=True,
+        max_age=started.cookie.max_age,
+        # Lax: the cookie comes along on the CRM's top-level redirect back to the callback, on nothing else.
+        same_site=SameSite.LAX_MODE,
+    )
+    return Response(200, content_types.APPLICATION_JSON, started.response(), headers=_NO_STORE, cookies=[cookie])
 
 
 @app.get(
     "/connections/<crm>/authorize",
-    summary="Browser hop to the CRM sign-in (the authorization_url of POST /connections/{crm}/authorize)",
-    description="Public; the single-use `state` is the proof. Sets a cookie (HttpOnly, SameSite=Lax, scoped to the "
-    "callback path) binding the sign-in to this browser and redirects (302) to the CRM's sign-in page. A link that "
-    "is unknown, used, or was already opened in a browser gets a 400 HTML page.",
+    summary="Connect page (open it with window.open from the app)",
+    description="Public, and grants nothing by itself: an HTML page on the API's origin that asks the window that "
+    "opened it for the admin's token (`postMessage`, only to and from the origin of `return_url`), makes POST "
+    "/connections/{crm}/authorize with it (same-origin, so the browser-binding cookie is first-party) and goes on to "
+    "the CRM's sign-in. See docs/connections.md for the messages. An unsupported CRM or a `return_url` off the "
+    "allow-list gets a 400 HTML page.",
     tags=["connections"],
-    responses={302: {"description": "On to the CRM sign-in"}, 400: {"description": "Invalid or used link"}},
+    responses={200: {"description": "The connect page"}, 400: {"description": "Unknown CRM or return URL"}},
 )
-def authorize_browser(
-    crm: CrmName, services: Services, state: Annotated[str | None, Query(max_length=512)] = None
+def connect_page(
+    crm: CrmName, services: Services, return_url: Annotated[str | None, Query(max_length=2048)] = None
 ) -> Response[str]:
-    hop = connect.bind_browser(services, crm=crm, state=state)
-    if hop.redirect_url is None:
-        return _error_response(hop.status, hop.error or "invalid_state", hop.message)
-    cookies = []
-    if hop.cookie is not None:
-        cookies.append(
-            Cookie(
-                name=hop.cookie.name,
-                value=hop.cookie.value,
-                path=hop.cookie.path,
-                secure=hop.cookie.secure,
-                http_only=True,
-                max_age=hop.cookie.max_age,
-                # Lax: the cookie comes along on the CRM's top-level redirect back to the callback, on nothing else.
-                same_site=SameSite.LAX_MODE,
-            )
+    target = connect.connect_page_target(services, crm=crm, return_url=return_url)
+    if target is None:
+        return _error_response(
+            400, "invalid_request", "Unknown CRM, or the return_url is not an allowed return URL of this app."
         )
+    page = connect.render_connect_page(target)
     return Response(
-        302, content_types.TEXT_HTML, "", headers={"Location": hop.redirect_url, **_NO_STORE}, cookies=cookies
+        200,
+        content_types.TEXT_HTML,
+        page.body,
+        headers={**_NO_STORE, "Content-Security-Policy": page.content_security_policy},
     )
 
 
 @app.get(
     "/oauth/<crm>/callback",
     summary="OAuth callback (the CRM redirects the browser here)",
-    description="Public; the single-use `state` and the browser cookie set by GET /connections/{crm}/authorize are "
+    description="Public; the single-use `state` and the browser cookie set by POST /connections/{crm}/authorize are "
     "the proof. Redirects (302) to the return URL given to authorize (`error=state_mismatch` when the cookie is "
     "missing or different: the code is then not exchanged). When the state is missing, unknown, forged or already "
-    "used there is no trustworthy return URL: 400 with an HTML page naming the error.",
+    "used there is no trustworthy return URL: 400 with an HTML page naming the error. With `require_same_email`, a "
+    "CRM user whose e-mail is not the app user's gets `error=email_mismatch` and nothing is stored.",
     tags=["connections"],
     responses={302: {"description": "Back to the app's return URL"}, 400: {"description": "Invalid state"}},
 )

@@ -1,7 +1,7 @@
 """Connecting SuperOffice as an admin would: through the local gateway (template routes, JWT authorizer, handlers) and
 the SuperOffice sandbox (SuperID login with PKCE, REST API, revocation), with moto for DynamoDB, Secrets Manager and
-EventBridge. The browser is played by httpx (with its cookie jar) without following redirects, so every hop is checked:
-leadbridge's binding hop (sets the state cookie), SuperOffice's sign-in, and the callback.
+EventBridge. The browser is played by httpx (with its cookie jar) without following redirects, so every step is checked:
+the admin's authorize call (sets the state cookie in the browser that makes it), SuperOffice's sign-in, the callback.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _state_of(url: str) -> str:
 
 def test_full_connect_round_trip(env: Env, capfd: pytest.CaptureFixture[str]) -> None:
     authorization_url = env.authorize("acme")
-    crm_url = env.hop(authorization_url)
+    crm_url = authorization_url
     assert crm_url.startswith(f"{env.sandbox.login_base}/login/common/oauth/authorize?")
     query = parse_qs(urlsplit(crm_url).query)
     assert query["code_challenge_method"] == ["S256"] and query["redirect_uri"] == [
@@ -119,8 +119,7 @@ def test_expired_state_is_rejected(env: Env) -> None:
 
 
 def test_state_of_another_tenant_is_rejected_by_pkce(env: Env) -> None:
-    authorization_a = env.authorize("tenant-a")
-    env.hop(authorization_a)  # this browser holds A's cookie, so it is PKCE that must catch the swap
+    authorization_a = env.authorize("tenant-a")  # this browser holds A's cookie, so it is PKCE that must catch the swap
     state_a = _state_of(authorization_a)
     callback_b = env.login(env.authorize("tenant-b"))
     code_b = parse_qs(urlsplit(callback_b).query)["code"][0]
@@ -163,21 +162,21 @@ def _set_cookie(response: httpx.Response) -> dict[str, str]:
     return parsed
 
 
-def test_the_binding_hop_sets_a_callback_scoped_http_only_cookie_and_the_callback_spends_it(env: Env) -> None:
-    authorization_url = env.authorize("acme")
+def test_the_authorize_call_sets_a_callback_scoped_http_only_cookie_and_the_callback_spends_it(env: Env) -> None:
+    started = env.call(
+        "POST", "/connections/superoffice/authorize", json={"return_url": env.return_url}, headers=env.auth("acme")
+    )
 
-    hop = env.http.get(authorization_url)
-
-    assert hop.status_code == 302 and hop.headers["location"].startswith(env.sandbox.login_base)
-    cookie = _set_cookie(hop)
+    assert started.status_code == 200 and started.json()["authorization_url"].startswith(env.sandbox.login_base)
+    cookie = _set_cookie(started)
     assert cookie["name"].startswith("lb_oauth_") and len(cookie["value"]) >= 43
     assert cookie["path"] == "/oauth/superoffice/callback"
     assert cookie["samesite"] == "Lax" and "httponly" in cookie
-    assert 590 <= int(cookie["max-age"]) <= 600
+    assert int(cookie["max-age"]) == 600
     assert "secure" not in cookie  # the local gateway is plain http; behind https (API Gateway) it is Secure
-    assert hop.headers["cache-control"] == "no-store"
+    assert started.headers["cache-control"] == "no-store"
 
-    back = env.back_to_leadbridge(env.sign_in(hop.headers["location"]))
+    back = env.back_to_leadbridge(env.sign_in(started.json()["authorization_url"]))
 
     assert landing(back, env.return_url)["status"] == "connected"
     spent = _set_cookie(back)
@@ -185,9 +184,9 @@ def test_the_binding_hop_sets_a_callback_scoped_http_only_cookie_and_the_callbac
 
 
 def test_a_sign_in_completed_in_another_browser_is_refused(env: Env) -> None:
-    # An admin of tenant "acme" opens the link, then hands the CRM sign-in page to someone else (a victim who is
-    # signed in to SuperOffice): the callback comes back in the victim's browser, which never took the hop.
-    crm_url = env.hop(env.authorize("acme"))
+    # An admin of tenant "acme" starts, then hands the CRM sign-in page to someone else (a victim who is signed in
+    # to SuperOffice), or the sign-in URL leaks: the callback comes back in a browser without the binding cookie.
+    crm_url = env.authorize("acme")
     calls_before = env.token_calls()
     with httpx.Client(timeout=15, follow_redirects=False) as victim:
         extra = urlencode({"sandbox_login": ADMIN_EMAIL, "sandbox_consent": "allow"})
@@ -203,9 +202,8 @@ def test_a_sign_in_completed_in_another_browser_is_refused(env: Env) -> None:
 
 def test_a_callback_with_another_attempts_cookie_is_refused(env: Env) -> None:
     first = env.authorize("acme")
-    env.hop(first)
     second = env.authorize("acme")
-    second_callback = env.sign_in(env.hop(second))
+    second_callback = env.sign_in(second)
     first_value = env.http.cookies.get(browser_cookie_name(_state_of(first)))
     assert first_value
     # A cookie this browser really holds, but of the other attempt, under the second attempt's name.
@@ -217,17 +215,110 @@ def test_a_callback_with_another_attempts_cookie_is_refused(env: Env) -> None:
     assert env.status("acme")["status"] == "disconnected"
 
 
-def test_the_sign_in_link_works_in_one_browser_only(env: Env) -> None:
-    authorization_url = env.authorize("acme")
-    crm_url = env.hop(authorization_url)
+# --- the connect link: useless to anyone but the admin (issue 16 finding 7) -----------------------------------------
 
-    with httpx.Client(timeout=15, follow_redirects=False) as other:
-        again = other.get(authorization_url)
 
-    assert again.status_code == 400 and "location" not in again.headers and "set-cookie" not in again.headers
-    assert "state_in_use" in again.text
-    # The browser that took the hop still connects.
+def _connect_page(http: httpx.Client, env: Env, return_url: str | None = None) -> httpx.Response:
+    return http.get(
+        f"{env.stack.gateway_url}/connections/superoffice/authorize",
+        params={"return_url": return_url or env.return_url},
+    )
+
+
+def test_the_connect_page_opened_without_the_admins_token_gives_nothing(env: Env) -> None:
+    # The link the app opens, in an attacker's browser: a page that waits for a token from the app window.
+    with httpx.Client(timeout=15, follow_redirects=False) as attacker:
+        page = _connect_page(attacker, env)
+        # Its authorize call without the admin's token is refused by the gateway's JWT authorizer.
+        without_token = attacker.post(
+            f"{env.stack.gateway_url}/connections/superoffice/authorize", json={"return_url": env.return_url}
+        )
+        jar = dict(attacker.cookies)
+
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "set-cookie" not in page.headers and "location" not in page.headers
+    assert env.sandbox.login_base not in page.text and "state=" not in page.text  # no sign-in URL, no state
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp and "script-src 'nonce-" in csp
+    # The page talks only to the app's origin (that of the allowed return URL).
+    assert f'"app_origin": "{env.stack.gateway_url}"' in page.text
+    assert (without_token.status_code, without_token.json()) == (401, {"message": "Unauthorized"})
+    assert "set-cookie" not in without_token.headers and jar == {}
+    assert env.call("GET", "/sync-log", headers=env.auth("acme", "member")).json()["items"] == []
+    assert env.status("acme")["status"] == "disconnected"
+
+
+def test_the_connect_page_refuses_a_return_url_off_the_allow_list(env: Env) -> None:
+    # Otherwise a page of another site could open it and receive the "ready" message meant for the app.
+    page = _connect_page(env.http, env, "https://evil.example/settings")
+    assert page.status_code == 400 and "set-cookie" not in page.headers and "app_origin" not in page.text
+
+
+def test_another_tenants_admin_gets_nothing_of_the_victims_attempt(env: Env) -> None:
+    # The victim's attempt exists (its sign-in URL and state leaked); another tenant's admin, in their own browser,
+    # gets an attempt of their own tenant only, and the victim's state does not connect anything in that browser.
+    victim_crm_url = env.authorize("acme")
+    with httpx.Client(base_url=env.stack.gateway_url, timeout=15, follow_redirects=False) as attacker:
+        own = attacker.post(
+            "/connections/superoffice/authorize", json={"return_url": env.return_url}, headers=env.auth("evil")
+        )
+        assert own.status_code == 200
+        assert _state_of(own.json()["authorization_url"]) != _state_of(victim_crm_url)
+        # The attacker's own cookie is not the victim's attempt's cookie.
+        assert attacker.cookies.get(browser_cookie_name(_state_of(victim_crm_url))) is None
+        extra = urlencode({"sandbox_login": OTHER_EMAIL, "sandbox_consent": "allow"})
+        callback = attacker.get(f"{victim_crm_url}&{extra}").headers["location"]
+        back = attacker.get(callback)
+
+    assert landing(back, env.return_url)["error"] == "state_mismatch"
+    assert env.status("acme")["status"] == "disconnected" and env.status("evil")["status"] == "disconnected"
+
+
+def test_the_admin_who_started_completes_the_flow(env: Env) -> None:
+    # The leaked attempts above leave the admin's own flow intact.
+    crm_url = env.authorize("acme")
+    with httpx.Client(timeout=15, follow_redirects=False) as attacker:
+        assert _connect_page(attacker, env).status_code == 200
+
     assert landing(env.back_to_leadbridge(env.sign_in(crm_url)), env.return_url)["status"] == "connected"
+    assert env.status("acme")["account_id"] == CTX
+
+
+# --- optional: the same e-mail in the app and in the CRM ------------------------------------------------------------
+
+
+def test_same_email_rule_refuses_a_crm_user_with_another_email(env: Env) -> None:
+    env.sandbox.add_user(CTX, "someone.else@cust40001.test", is_admin=True)
+    crm_url = env.authorize("acme", email=ADMIN_EMAIL, require_same_email=True)
+
+    back = env.back_to_leadbridge(env.sign_in(crm_url, "someone.else@cust40001.test"))
+
+    assert landing(back, env.return_url) == {"status": "error", "error": "email_mismatch", "crm": "superoffice"}
+    assert runtime.connection_store().get("acme", "superoffice") is None  # nothing stored
+    secrets = boto3.client("secretsmanager").list_secrets()["SecretList"]
+    assert [s["Name"] for s in secrets if "/tenants/acme/" in s["Name"]] == []
+    log = env.call("GET", "/sync-log", headers=env.auth("acme", "member")).json()["items"]
+    assert [(e["action"], e["outcome"], e["error"]["code"]) for e in log] == [("connect", "failed", "email_mismatch")]
+
+
+def test_same_email_rule_accepts_the_same_email(env: Env) -> None:
+    crm_url = env.authorize("acme", email=ADMIN_EMAIL.upper(), require_same_email=True)
+
+    back = env.back_to_leadbridge(env.sign_in(crm_url, ADMIN_EMAIL))
+
+    assert landing(back, env.return_url) == {"status": "connected", "crm": "superoffice"}
+    assert env.connection("acme").crm_user_email == ADMIN_EMAIL
+
+
+def test_same_email_rule_needs_an_email_claim(env: Env) -> None:
+    response = env.call(
+        "POST",
+        "/connections/superoffice/authorize",
+        json={"return_url": env.return_url, "require_same_email": True},
+        headers=env.auth("acme"),
+    )
+    assert response.status_code == 422 and "set-cookie" not in response.headers
+    assert response.json()["error"]["details"]["errors"][0]["loc"] == ["body", "require_same_email"]
 
 
 def test_member_cannot_connect(env: Env) -> None:

@@ -1,6 +1,7 @@
 """A tenant connected to the SuperOffice sandbox the way an admin does it: through the local gateway (template routes,
 JWT authorizer, handlers) and the sandbox's SuperID login with PKCE. The browser is played by httpx (with its cookie
-jar) without following redirects, so every hop can be checked.
+jar) without following redirects, so every step can be checked. The authorize call is made from the same "browser", as
+leadbridge's connect page makes it (same-origin), so the browser-binding cookie it sets lands in that browser.
 
 - `sandbox` (module): a started `SuperOfficeSandbox` (webhook retries 100 times faster, no spec check).
 - `env` (function): the `stack` and `sandbox` reset, customers `CTX` and `OTHER_CTX` each with an admin, the OAuth
@@ -66,36 +67,32 @@ class Env:
         self.return_url = f"{stack.gateway_url}/swagger"
         self.seen: list[httpx.Response] = []  # every response the "browser" and the app got
 
-    def auth(self, tenant: str, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.token(tenant, role, sub=f'{role}-of-{tenant}')}"}
+    def auth(self, tenant: str, role: str = "admin", **claims: Any) -> dict[str, str]:
+        token = self.stack.token(tenant, role, sub=f"{role}-of-{tenant}", **claims)
+        return {"Authorization": f"Bearer {token}"}
 
     def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         response = self.http.request(method, url, **kwargs)
         self.seen.append(response)
         return response
 
-    def authorize(self, tenant: str) -> str:
+    def authorize(self, tenant: str, *, email: str | None = None, require_same_email: bool = False) -> str:
+        """The admin's authorize call from the browser (it keeps the binding cookie); returns the CRM sign-in URL."""
+        body: dict[str, Any] = {"return_url": self.return_url}
+        if require_same_email:
+            body["require_same_email"] = True
+        claims = {"email": email} if email else {}
         response = self.call(
-            "POST",
-            "/connections/superoffice/authorize",
-            json={"return_url": self.return_url},
-            headers=self.auth(tenant),
+            "POST", "/connections/superoffice/authorize", json=body, headers=self.auth(tenant, **claims)
         )
         assert response.status_code == 200, response.text
-        return str(response.json()["authorization_url"])
-
-    def hop(self, authorization_url: str, browser: httpx.Client | None = None) -> str:
-        """The browser passes leadbridge's binding hop (which sets the state cookie); returns the CRM sign-in URL."""
-        assert authorization_url.startswith(f"{self.stack.gateway_url}/connections/superoffice/authorize?state=")
-        response = (browser or self.http).get(authorization_url)
-        self.seen.append(response)
-        assert response.status_code == 302, response.text
-        return response.headers["location"]
+        url = str(response.json()["authorization_url"])
+        assert url.startswith(f"{self.sandbox.login_base}/login/common/oauth/authorize?")
+        return url
 
     def login(self, authorization_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
-        """The admin's browser takes the hop and signs in at SuperOffice; returns where SuperOffice sends the browser
-        (our callback)."""
-        return self.sign_in(self.hop(authorization_url), email, consent)
+        """The admin's browser signs in at SuperOffice; returns where SuperOffice sends the browser (our callback)."""
+        return self.sign_in(authorization_url, email, consent)
 
     def sign_in(self, crm_url: str, email: str = ADMIN_EMAIL, consent: str = "allow") -> str:
         extra = urlencode({"sandbox_login": email, "sandbox_consent": consent})

@@ -43,6 +43,7 @@ class FakeCrm:
         self.fail_exchange: Exception | None = None
         self.manual_webhooks = False  # like Salesforce Outbound Messages: an admin sets them up (and removes them)
         self.account_names: dict[str, str | None] = {}  # the name the CRM tells at sign-in, by account
+        self.user_emails: dict[str, str | None] = {}  # the signed-in user's e-mail, by account
 
     # OAuthFlow
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
@@ -74,7 +75,7 @@ class FakeCrm:
             account_id=account,
             account_name=self.account_names.get(account, f"{account} AS"),
             api_base=f"https://crm.example/{account}/api",
-            user_email="admin@example.com",
+            user_email=self.user_emails.get(account, "admin@example.com"),
         )
 
     def refresh(self, grant: Grant) -> Grant:
@@ -173,13 +174,6 @@ class MemoryConnections:
     def get_state(self, state: str) -> OAuthState | None:
         return self.states.get(state)
 
-    def bind_state(self, state: str, browser_binding: str) -> bool:
-        found = self.states.get(state)
-        if found is None or found.browser_binding is not None:
-            return False
-        self.states[state] = found.model_copy(update={"browser_binding": browser_binding})
-        return True
-
     def take_state(self, state: str) -> OAuthState | None:
         return self.states.pop(state, None)
 
@@ -276,8 +270,16 @@ def _secrets(svc: flow.ConnectionServices) -> MemorySecrets:
     return svc.vault._secrets  # type: ignore[return-value]
 
 
+def _start(svc: flow.ConnectionServices, **kwargs: Any) -> flow.AuthorizationStarted:
+    """The admin's authorize call; the admin's browser keeps the cookie it sets."""
+    started = flow.start_authorization(svc, **kwargs)
+    state = _query(started.authorization_url)["state"]
+    svc.store.browser_keys[state] = started.cookie.value  # type: ignore[attr-defined]
+    return started
+
+
 def _connect(svc: flow.ConnectionServices, crm: FakeCrm, tenant: str = "t1", account: str = "Cust1") -> str:
-    started = flow.start_authorization(svc, tenant_id=tenant, user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id=tenant, user_id="u1", crm="fakecrm", return_url=RETURN)
     code = crm.login(started.authorization_url, account)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
     result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
@@ -286,12 +288,8 @@ def _connect(svc: flow.ConnectionServices, crm: FakeCrm, tenant: str = "t1", acc
 
 
 def _from_browser(svc: flow.ConnectionServices, state: str | None, **params: Any) -> flow.CallbackParams:
-    """The callback as the admin's browser makes it: it took the binding hop (once) and sends that hop's cookie."""
+    """The callback as the admin's browser makes it: with the cookie the authorize call set in it."""
     keys: dict[str, str] = svc.store.browser_keys  # type: ignore[attr-defined]
-    if state and state not in keys:
-        hop = flow.bind_browser(svc, crm="fakecrm", state=state)
-        if hop.cookie is not None:
-            keys[state] = hop.cookie.value
     return flow.CallbackParams(state=state, browser_key=keys.get(state or ""), **params)
 
 
@@ -357,54 +355,68 @@ def test_authorize_unknown_crm_is_not_found(svc: flow.ConnectionServices) -> Non
 # --- browser binding (login CSRF) -----------------------------------------------------------------------------------
 
 
-def test_the_sign_in_url_is_a_leadbridge_hop_that_binds_the_browser(
+def test_authorize_binds_the_attempt_to_the_calling_browser(
     svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock
 ) -> None:
     started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
-    assert started.authorization_url.startswith("https://api.example.com/connections/fakecrm/authorize?state=")
+
+    # The CRM's own sign-in URL goes only to the authenticated caller, with the cookie for its browser.
     state = _query(started.authorization_url)["state"]
-    clock.now += timedelta(minutes=4)
-
-    hop = flow.bind_browser(svc, crm="fakecrm", state=state)
-
-    assert hop.redirect_url == f"https://crm.example/authorize?state={state}"
-    assert hop.cookie is not None
-    assert (hop.cookie.name, hop.cookie.path, hop.cookie.max_age, hop.cookie.secure) == (
+    assert started.authorization_url == f"https://crm.example/authorize?state={state}"
+    assert (started.cookie.name, started.cookie.path, started.cookie.max_age, started.cookie.secure) == (
         flow.browser_cookie_name(state),
         "/oauth/fakecrm/callback",
-        6 * 60,  # what is left of the state's 10 minutes
+        10 * 60,
         True,
     )
-    assert len(hop.cookie.value) >= 43
+    assert len(started.cookie.value) >= 43
     stored = svc.store.states[state]  # type: ignore[attr-defined]
     # Only a hash of the cookie is stored: reading the table does not give the cookie.
-    assert stored.browser_binding == hashlib.sha256(hop.cookie.value.encode()).hexdigest()
+    assert stored.browser_binding == hashlib.sha256(started.cookie.value.encode()).hexdigest()
+    assert started.response().model_dump() == {
+        "authorization_url": started.authorization_url,
+        "expires_at": clock.now + timedelta(minutes=10),
+    }
 
 
-def test_the_hop_binds_one_browser_only(svc: flow.ConnectionServices) -> None:
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
-    state = _query(started.authorization_url)["state"]
-    assert flow.bind_browser(svc, crm="fakecrm", state=state).cookie is not None
-
-    second = flow.bind_browser(svc, crm="fakecrm", state=state)
-    unknown = flow.bind_browser(svc, crm="fakecrm", state="never-issued")
-    other_crm = flow.bind_browser(svc, crm="othercrm", state=state)
-
-    assert (second.redirect_url, second.cookie, second.status, second.error) == (None, None, 400, "state_in_use")
-    assert (unknown.status, unknown.error) == (400, "invalid_state")
-    assert (other_crm.status, other_crm.error) == (400, "invalid_state")
+def test_two_attempts_get_their_own_cookie(svc: flow.ConnectionServices) -> None:
+    a = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    b = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    assert a.cookie.name != b.cookie.name and a.cookie.value != b.cookie.value
 
 
-@pytest.mark.parametrize("cookie", ["none", "other-value", "hop-skipped"])
+def test_the_connect_page_talks_only_to_the_return_urls_origin(svc: flow.ConnectionServices) -> None:
+    target = flow.connect_page_target(svc, crm="fakecrm", return_url=RETURN)
+    assert target is not None and target.app_origin == "https://app.example.com"
+    page = flow.render_connect_page(target)
+
+    assert '"app_origin": "https://app.example.com"' in page.body
+    assert "frame-ancestors 'none'" in page.content_security_policy
+    assert "connect-src 'self'" in page.content_security_policy
+    # Nothing in the page is a credential: no state, no cookie, no CRM URL.
+    assert "state" not in page.body.replace("replace", "") and "crm.example" not in page.body
+    assert svc.store.states == {}  # type: ignore[attr-defined]
+    for return_url in (None, "", "https://evil.net/settings", "https://app.example.com.evil.net/settings"):
+        assert flow.connect_page_target(svc, crm="fakecrm", return_url=return_url) is None
+    assert flow.connect_page_target(svc, crm="nocrm", return_url=RETURN) is None
+
+
+def test_the_connect_page_config_cannot_close_its_script(svc: flow.ConnectionServices) -> None:
+    target = flow.connect_page_target(svc, crm="fakecrm", return_url=RETURN + "?x=</script><script>alert(1)")
+    assert target is not None
+    body = flow.render_connect_page(target).body
+    assert "</script><script>alert" not in body and "\\u003c/script>" in body
+
+
+@pytest.mark.parametrize("cookie", ["none", "other-value"])
 def test_a_callback_in_another_browser_is_refused_before_the_code_is_exchanged(
     svc: flow.ConnectionServices, crm: FakeCrm, cookie: str
 ) -> None:
+    # The admin's authorize call bound the attempt to the admin's browser; the sign-in URL leaked to another one.
     started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = _query(started.authorization_url)["state"]
-    if cookie != "hop-skipped":
-        flow.bind_browser(svc, crm="fakecrm", state=state)  # the admin's own browser took the hop
     code = crm.login(started.authorization_url)
-    key = {"none": None, "other-value": secrets.token_urlsafe(32), "hop-skipped": secrets.token_urlsafe(32)}[cookie]
+    key = {"none": None, "other-value": secrets.token_urlsafe(32)}[cookie]
 
     result = flow.complete_authorization(
         svc, crm="fakecrm", params=flow.CallbackParams(state=state, code=code, browser_key=key)
@@ -446,7 +458,7 @@ def test_full_connect_stores_grant_record_and_webhook(svc: flow.ConnectionServic
 
 
 def test_replayed_state_is_rejected_without_redirect(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
     code = crm.login(started.authorization_url)
     first = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
@@ -465,7 +477,7 @@ def test_missing_or_forged_state_gets_an_error_page(svc: flow.ConnectionServices
 
 
 def test_expired_state_redirects_with_expired_state(svc: flow.ConnectionServices, crm: FakeCrm, clock: Clock) -> None:
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
     code = crm.login(started.authorization_url)
     clock.now += timedelta(minutes=10, seconds=1)
@@ -478,8 +490,8 @@ def test_expired_state_redirects_with_expired_state(svc: flow.ConnectionServices
 
 def test_state_of_another_tenant_cannot_complete_a_login(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
     # Tenant t2's login code presented with tenant t1's state: the verifier of t1 does not match t2's challenge.
-    a = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
-    b = flow.start_authorization(svc, tenant_id="t2", user_id="u2", crm="fakecrm", return_url=RETURN)
+    a = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    b = _start(svc, tenant_id="t2", user_id="u2", crm="fakecrm", return_url=RETURN)
     code_b = crm.login(b.authorization_url, "Cust2")
     state_a = parse_qs(urlsplit(a.authorization_url).query)["state"][0]
 
@@ -490,7 +502,7 @@ def test_state_of_another_tenant_cannot_complete_a_login(svc: flow.ConnectionSer
 
 
 def test_user_denied_consent(svc: flow.ConnectionServices) -> None:
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
     result = flow.complete_authorization(
@@ -502,7 +514,7 @@ def test_user_denied_consent(svc: flow.ConnectionServices) -> None:
 
 def test_crm_failure_during_exchange_is_crm_error(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
     crm.fail_exchange = CrmUnavailable("token endpoint down")
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
     result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code="x"))
@@ -749,10 +761,72 @@ def test_a_failed_webhook_registration_is_retried_later(svc: flow.ConnectionServ
 
 def test_an_unexpected_failure_still_sends_the_browser_back(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
     crm.fail_exchange = RuntimeError("client secret not configured")  # type: ignore[assignment]
-    started = flow.start_authorization(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
+    started = _start(svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN)
     state = parse_qs(urlsplit(started.authorization_url).query)["state"][0]
 
     result = flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code="x"))
 
     assert result.redirect_url and _query(result.redirect_url)["error"] == "server_error"
     assert "client secret" not in result.redirect_url
+
+
+# --- require_same_email ----------------------------------------------------------------------------------------------
+
+
+def _connect_as(
+    svc: flow.ConnectionServices, crm: FakeCrm, *, app_email: str | None, crm_email: str | None
+) -> flow.CallbackResult:
+    crm.user_emails["Cust1"] = crm_email
+    started = _start(
+        svc,
+        tenant_id="t1",
+        user_id="u1",
+        crm="fakecrm",
+        return_url=RETURN,
+        user_email=app_email,
+        require_same_email=True,
+    )
+    code = crm.login(started.authorization_url, "Cust1")
+    state = _query(started.authorization_url)["state"]
+    return flow.complete_authorization(svc, crm="fakecrm", params=_from_browser(svc, state, code=code))
+
+
+@pytest.mark.parametrize("crm_email", ["someone.else@example.com", None])
+def test_same_email_required_refuses_another_crm_user_and_stores_nothing(
+    svc: flow.ConnectionServices, crm: FakeCrm, crm_email: str | None
+) -> None:
+    result = _connect_as(svc, crm, app_email="admin@example.com", crm_email=crm_email)
+
+    assert result.redirect_url is not None
+    assert _query(result.redirect_url) == {"status": "error", "error": "email_mismatch", "crm": "fakecrm"}
+    assert svc.store.get("t1", "fakecrm") is None
+    assert _secrets(svc).values == {}
+    assert crm.revoked == ["Cust1"]  # the tokens we will not use are given back
+    log = svc.sync_log.entries  # type: ignore[attr-defined]
+    assert [(e.action, e.outcome, e.error.code if e.error else None) for e in log] == [
+        (Action.CONNECT, Outcome.FAILED, "email_mismatch")
+    ]
+
+
+def test_same_email_required_accepts_the_same_address_in_any_case(
+    svc: flow.ConnectionServices, crm: FakeCrm
+) -> None:
+    result = _connect_as(svc, crm, app_email="Admin@Example.com", crm_email="admin@example.com")
+
+    assert result.redirect_url is not None and _query(result.redirect_url)["status"] == "connected"
+    connection = svc.store.get("t1", "fakecrm")
+    assert connection is not None and connection.crm_user_email == "admin@example.com"
+
+
+def test_same_email_needs_an_email_claim(svc: flow.ConnectionServices) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        flow.start_authorization(
+            svc, tenant_id="t1", user_id="u1", crm="fakecrm", return_url=RETURN, require_same_email=True
+        )
+    assert caught.value.errors[0]["loc"] == ["body", "require_same_email"]
+    assert svc.store.states == {}  # type: ignore[attr-defined]
+
+
+def test_without_the_rule_any_crm_user_may_connect(svc: flow.ConnectionServices, crm: FakeCrm) -> None:
+    crm.user_emails["Cust1"] = "someone.else@example.com"
+    assert _query(_connect(svc, crm))["status"] == "connected"

@@ -1,10 +1,11 @@
-"""Connecting a tenant to a CRM account: the OAuth flow (authorize, browser hop, callback), webhook registration and
+"""Connecting a tenant to a CRM account: the OAuth flow (connect page, authorize, callback), webhook registration and
 its health, connection status, disconnect and needs-reauth.
 
 | module | owns |
 |---|---|
 | `ports` | `ConnectionRepository`, `ConnectionVault` and `ConnectionServices`, the ports every flow here takes first |
-| `authorization` | start authorization, the return-URL allow list, the browser hop (cookie binding), the callback |
+| `authorization` | start authorization (cookie-bound to the admin's browser), return-URL allow list, callback |
+| `connect_page` | the page on the API's origin that makes the authorize call with the app window's token |
 | `webhook_registration` | registering the CRM webhook at connect time and until it succeeds |
 | `webhook_health` | the scheduled check that repairs a webhook the CRM stopped, lost or never had |
 | `status` | a connection as the app sees it, one or one per supported CRM |
@@ -16,18 +17,20 @@ Callers use this package's names (`from leadbridge import connect; connect.start
 """
 
 from leadbridge.connect.authorization import (
+    AuthorizationStarted,
     BrowserCookie,
-    BrowserHop,
     CallbackError,
     CallbackParams,
     CallbackResult,
-    bind_browser,
+    ConnectPageTarget,
     browser_cookie_name,
     complete_authorization,
+    connect_page_target,
     return_url_allowed,
     start_authorization,
     with_query,
 )
+from leadbridge.connect.connect_page import ConnectPage, render_connect_page
 from leadbridge.connect.disconnection import disconnect
 from leadbridge.connect.ports import ConnectionRepository, ConnectionServices, ConnectionVault, require_supported
 from leadbridge.connect.reauth import CONNECTION_NEEDS_REAUTH, mark_needs_reauth
@@ -37,25 +40,28 @@ from leadbridge.connect.webhook_registration import ensure_webhook
 
 __all__ = [
     "CONNECTION_NEEDS_REAUTH",
+    "AuthorizationStarted",
     "BrowserCookie",
-    "BrowserHop",
     "CallbackError",
     "CallbackParams",
     "CallbackResult",
+    "ConnectPage",
+    "ConnectPageTarget",
     "ConnectionRepository",
     "ConnectionServices",
     "ConnectionVault",
     "HealthOutcome",
     "WebhookHealth",
-    "bind_browser",
     "browser_cookie_name",
     "check_registration",
     "complete_authorization",
+    "connect_page_target",
     "connection_status",
     "disconnect",
     "ensure_webhook",
     "list_connections",
     "mark_needs_reauth",
+    "render_connect_page",
     "require_supported",
     "return_url_allowed",
     "start_authorization",

@@ -1,13 +1,15 @@
 """Connecting a tenant to a CRM account with OAuth: start the authorization (return URL checked against the allow
-list), the browser hop that binds the attempt to one browser, and the callback that exchanges the code, stores the
-grant and the connection, and registers the webhook.
+list), bound to the admin's browser, and the callback that exchanges the code, stores the grant and the connection,
+and registers the webhook.
 
 The callback is public: its proof is the `state`, a single-use server-side item bound to tenant, user, CRM,
-return URL, PKCE verifier and nonce, and bound to one browser: the authorize call returns a leadbridge URL (not the
-CRM's) that the app sends the admin's browser to; that hop sets a cookie scoped to the callback path and stores its
-hash on the state (once), then redirects to the CRM sign-in. A callback arriving in a browser without that cookie is
-refused with `state_mismatch` before the code is exchanged (login CSRF / a sign-in link handed to someone else after
-it was opened). See docs/connections.md for what this does and does not protect against.
+return URL, PKCE verifier and nonce, and bound to one browser: the authenticated authorize call itself sets a cookie
+scoped to the callback path and stores its hash on the state. The app makes that call from leadbridge's connect page
+(a page on the API's own origin that receives the admin's token from the app window by `postMessage`), so the cookie
+is first-party and only the authenticated admin's browser ever gets a sign-in URL with a bound state. A callback
+arriving in a browser without that cookie is refused with `state_mismatch` before the code is exchanged (login CSRF,
+a sign-in URL that leaked or was handed to someone else). Optionally the CRM user's e-mail must equal the app user's
+(`require_same_email`). See docs/connections.md.
 
 Because the CRM login decides which CRM account is used, a conflict with an already connected *other* account can only
 be detected in the callback (the authorize call answers normally).
@@ -21,6 +23,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -80,49 +83,7 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-# --- authorize -------------------------------------------------------------------------------------------------------
-
-
-def start_authorization(
-    svc: ConnectionServices, *, tenant_id: str, user_id: str, crm: str, return_url: str
-) -> AuthorizeResponse:
-    """The CRM's authorization URL for an admin's browser; the state and PKCE verifier stay server-side."""
-    require_supported(svc, crm)
-    if not return_url_allowed(return_url, svc.allowed_return_urls):
-        raise InvalidInput(
-            "return_url is not on the allow-list of return URLs (ALLOWED_RETURN_URLS)",
-            errors=[
-                {
-                    "loc": ["body", "return_url"],
-                    "type": "return_url_not_allowed",
-                    "message": "must start with one of the configured allowed return URLs",
-                }
-            ],
-        )
-    now = svc.clock()
-    state = secrets.token_urlsafe(32)  # 256 bits
-    request = svc.providers(crm).oauth().authorization_request(redirect_uri=svc.redirect_uri(crm), state=state)
-    if request.state != state:
-        raise CrmError("The CRM connector did not use the state it was given")
-    svc.store.save_state(
-        OAuthState(
-            state=state,
-            tenant_id=tenant_id,
-            user_id=user_id,
-            crm=crm,
-            return_url=return_url,
-            code_verifier=request.code_verifier,
-            nonce=request.nonce,
-            created_at=now,
-            expires_at=now + STATE_LIFETIME,
-            authorization_url=request.url,
-        )
-    )
-    logger.info("authorization started", extra={"tenant_id": tenant_id, "crm": crm})
-    return AuthorizeResponse(authorization_url=svc.browser_hop_url(crm, state), expires_at=now + STATE_LIFETIME)
-
-
-# --- browser binding -------------------------------------------------------------------------------------------------
+# --- authorize: the admin's call, which also binds the attempt to the admin's browser --------------------------------
 
 
 def browser_cookie_name(state: str) -> str:
@@ -144,56 +105,119 @@ class BrowserCookie:
 
 
 @dataclass(frozen=True)
-class BrowserHop:
-    """The browser-binding hop's answer: a redirect to the CRM sign-in with the cookie, or an error page."""
+class AuthorizationStarted:
+    """The CRM sign-in URL for the admin's browser, and the cookie that binds the attempt to that browser."""
 
-    redirect_url: str | None = None
-    cookie: BrowserCookie | None = None
-    status: int = 302
-    error: str | None = None
-    message: str = ""
+    authorization_url: str
+    expires_at: datetime
+    cookie: BrowserCookie
+
+    def response(self) -> AuthorizeResponse:
+        return AuthorizeResponse(authorization_url=self.authorization_url, expires_at=self.expires_at)
 
 
-def bind_browser(svc: ConnectionServices, *, crm: str, state: str | None) -> BrowserHop:
-    """Bind the state to the browser on its way to the CRM sign-in. Only the first browser gets it bound: the link
-    cannot be opened again elsewhere (for example after it leaked from a browser history or a proxy log)."""
-    if not state:
-        return BrowserHop(status=400, error=CallbackError.INVALID_STATE, message="The sign-in link carries no state.")
-    try:
-        found = svc.store.get_state(state)
-    except (StoreUnavailable, InvalidInput):
-        found = None
-    if found is None or found.crm != crm or found.authorization_url is None:
-        return BrowserHop(
-            status=400,
-            error=CallbackError.INVALID_STATE,
-            message="This sign-in link is unknown or was already used. Start the connection again from the app.",
+def start_authorization(
+    svc: ConnectionServices,
+    *,
+    tenant_id: str,
+    user_id: str,
+    crm: str,
+    return_url: str,
+    user_email: str | None = None,
+    require_same_email: bool = False,
+) -> AuthorizationStarted:
+    """Start an authorization for an authenticated admin: the state (PKCE verifier, nonce, return URL) stays
+    server-side, bound to the browser that receives the returned cookie. That is the browser making this call: the
+    connect page (`connect_page`) makes it from leadbridge's own origin with the admin's token, so the cookie is a
+    first-party one and no unauthenticated link ever leads to the CRM sign-in."""
+    require_supported(svc, crm)
+    if not return_url_allowed(return_url, svc.allowed_return_urls):
+        raise InvalidInput(
+            "return_url is not on the allow-list of return URLs (ALLOWED_RETURN_URLS)",
+            errors=[
+                {
+                    "loc": ["body", "return_url"],
+                    "type": "return_url_not_allowed",
+                    "message": "must start with one of the configured allowed return URLs",
+                }
+            ],
+        )
+    if require_same_email and not user_email:
+        raise InvalidInput(
+            "require_same_email needs the user's e-mail, and the token carries no email claim",
+            errors=[
+                {
+                    "loc": ["body", "require_same_email"],
+                    "type": "email_claim_missing",
+                    "message": "the token has no email claim to compare the CRM user's e-mail with",
+                }
+            ],
         )
     now = svc.clock()
-    if found.expired(now):
-        back = _back(found, CallbackError.EXPIRED_STATE)
-        return BrowserHop(redirect_url=back.redirect_url, error=back.error)
+    state = secrets.token_urlsafe(32)  # 256 bits
     browser_key = secrets.token_urlsafe(32)
-    if not svc.store.bind_state(state, _binding_of(browser_key)):
-        return BrowserHop(
-            status=400,
-            error=CallbackError.STATE_IN_USE,
-            message="This sign-in link was already opened in a browser. Start the connection again from the app.",
+    request = svc.providers(crm).oauth().authorization_request(redirect_uri=svc.redirect_uri(crm), state=state)
+    if request.state != state:
+        raise CrmError("The CRM connector did not use the state it was given")
+    svc.store.save_state(
+        OAuthState(
+            state=state,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            crm=crm,
+            return_url=return_url,
+            code_verifier=request.code_verifier,
+            nonce=request.nonce,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
+            browser_binding=_binding_of(browser_key),
+            required_email=user_email if require_same_email else None,
         )
+    )
+    logger.info("authorization started", extra={"tenant_id": tenant_id, "crm": crm})
     cookie = BrowserCookie(
         name=browser_cookie_name(state),
         value=browser_key,
         path=urlsplit(svc.redirect_uri(crm)).path,
-        max_age=max(1, int((found.expires_at - now).total_seconds())),
+        max_age=int(STATE_LIFETIME.total_seconds()),
         secure=svc.public_api_url.startswith("https://"),
     )
-    return BrowserHop(redirect_url=found.authorization_url, cookie=cookie)
+    return AuthorizationStarted(authorization_url=request.url, expires_at=now + STATE_LIFETIME, cookie=cookie)
+
+
+@dataclass(frozen=True)
+class ConnectPageTarget:
+    """Whom the connect page talks to: the app window on the return URL's origin."""
+
+    crm: str
+    return_url: str
+    app_origin: str
+
+
+def connect_page_target(svc: ConnectionServices, *, crm: str, return_url: str | None) -> ConnectPageTarget | None:
+    """The connect page's partners, or None (an error page) for an unsupported CRM or a return URL off the list:
+    the page accepts a token only from the origin of an allowed return URL."""
+    if crm not in svc.supported_crms() or not return_url:
+        return None
+    if not return_url_allowed(return_url, svc.allowed_return_urls):
+        return None
+    parts = urlsplit(return_url)
+    return ConnectPageTarget(
+        crm=crm,
+        return_url=return_url,
+        app_origin=f"{parts.scheme}://{parts.netloc}",
+    )
 
 
 def _same_browser(state: OAuthState, browser_key: str | None) -> bool:
     if state.browser_binding is None or not browser_key:
         return False
     return hmac.compare_digest(_binding_of(browser_key), state.browser_binding)
+
+
+def _same_email(required: str, crm_email: str | None) -> bool:
+    # Addresses compare without case: mail systems (and both CRMs' user records) treat them so.
+    return crm_email is not None and crm_email.strip().casefold() == required.strip().casefold()
 
 
 # --- callback --------------------------------------------------------------------------------------------------------
@@ -224,10 +248,10 @@ class CallbackError:
     DENIED = "denied"  # the user declined consent at the CRM
     EXPIRED_STATE = "expired_state"  # took longer than 10 minutes
     INVALID_STATE = "invalid_state"  # unknown, used, forged, or for another CRM
-    STATE_IN_USE = "state_in_use"  # the sign-in link was already opened in a browser
     STATE_MISMATCH = "state_mismatch"  # the sign-in came back in a browser that did not start it
     WRONG_ACCOUNT = "wrong_account"  # re-authorizing a needs_reauth connection with another CRM account
     ALREADY_CONNECTED_OTHER_ACCOUNT = "already_connected_other_account"
+    EMAIL_MISMATCH = "email_mismatch"  # require_same_email: the CRM user's e-mail is not the app user's (or unknown)
     CRM_ERROR = "crm_error"  # the CRM refused the code (PKCE mismatch, expired code) or failed
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"  # our own storage failed; try again
     SERVER_ERROR = "server_error"  # unexpected failure (e.g. the CRM app's client secret is not configured)
@@ -299,6 +323,9 @@ def _connect(svc: ConnectionServices, state: OAuthState, code: str) -> CallbackR
         logger.info("code exchange refused", extra={"tenant_id": tenant, "crm": crm, "error_code": exc.code})
         log_connection_event(svc, tenant, crm, Action.CONNECT, Outcome.FAILED, exc.code, exc.message)
         return _back(state, CallbackError.CRM_ERROR)
+
+    if state.required_email is not None and not _same_email(state.required_email, grant.user_email):
+        return _refuse_other_email(svc, state, grant)
 
     existing = svc.store.get(tenant, crm)
     if existing is not None and existing.is_active and existing.account_id != grant.account_id:
@@ -380,6 +407,28 @@ def _refuse_other_account(
         svc, state.tenant_id, state.crm, Action.CONNECT, Outcome.FAILED, code, message, crm_id=grant.account_id
     )
     return _back(state, code, connected_account=existing.account_id)
+
+
+def _refuse_other_email(svc: ConnectionServices, state: OAuthState, grant: Grant) -> CallbackResult:
+    """The tenant asked for the same e-mail in both systems: nothing is stored, the tokens are given back."""
+    with contextlib.suppress(CrmError):
+        svc.providers(state.crm).oauth().revoke(grant)
+    message = (
+        f"the {state.crm} user's e-mail ({grant.user_email or 'not told by the CRM'}) is not the app user's; "
+        "sign in to the CRM with the same e-mail as in the app"
+    )
+    logger.info("connect refused: CRM user e-mail differs", extra={"tenant_id": state.tenant_id, "crm": state.crm})
+    log_connection_event(
+        svc,
+        state.tenant_id,
+        state.crm,
+        Action.CONNECT,
+        Outcome.FAILED,
+        CallbackError.EMAIL_MISMATCH,
+        message,
+        crm_id=grant.account_id,
+    )
+    return _back(state, CallbackError.EMAIL_MISMATCH)
 
 
 def _back(state: OAuthState, error: str, **extra: str) -> CallbackResult:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import urlencode
 
 from leadbridge.crm.base import CrmProvider, TokenSource
 from leadbridge.errors import NotFound
@@ -40,8 +39,6 @@ class ConnectionRepository(Protocol):
     def save_state(self, state: OAuthState) -> None: ...
 
     def get_state(self, state: str) -> OAuthState | None: ...
-
-    def bind_state(self, state: str, browser_binding: str) -> bool: ...
 
     def take_state(self, state: str) -> OAuthState | None: ...
 
@@ -79,10 +76,6 @@ class ConnectionServices:
 
     def redirect_uri(self, crm: str) -> str:
         return f"{self.public_api_url.rstrip('/')}/oauth/{crm}/callback"
-
-    def browser_hop_url(self, crm: str, state: str) -> str:
-        """Where the app sends the admin's browser: binds the state to that browser, then redirects to the CRM."""
-        return f"{self.public_api_url.rstrip('/')}/connections/{crm}/authorize?{urlencode({'state': state})}"
 
     def webhook_url(self, crm: str, connection_key: str) -> str:
         return f"{self.public_api_url.rstrip('/')}/webhooks/{crm}/{connection_key}"

@@ -115,8 +115,9 @@ class OAuthState(BaseModel):
     nonce: str | None = None
     created_at: datetime
     expires_at: datetime
-    authorization_url: str | None = None  # the CRM sign-in URL the browser-binding hop redirects to
-    browser_binding: str | None = None  # sha256 of the cookie set in the browser that took that hop
+    browser_binding: str | None = None  # sha256 of the cookie set in the browser that started the attempt
+    # require_same_email: the app user's e-mail the CRM user's must equal (None: any CRM user may sign in)
+    required_email: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -133,10 +134,18 @@ class AuthorizeRequest(BaseModel):
         max_length=2048,
         description="Where the browser lands after the CRM login; must start with an allowed return URL.",
     )
+    require_same_email: bool = Field(
+        default=False,
+        strict=True,
+        description="Refuse the connection unless the CRM user's e-mail equals the app user's (the token's `email` "
+        "claim, compared without case): the callback answers `error=email_mismatch` and nothing is stored.",
+    )
 
 
 class AuthorizeResponse(BaseModel):
-    authorization_url: str = Field(description="Send the administrator's browser here to log in at the CRM.")
+    authorization_url: str = Field(
+        description="The CRM's sign-in URL: send the browser that made this call there (the connect page does)."
+    )
     expires_at: datetime = Field(description="The authorization must be completed before this time.")
 
 
