@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
 import pytest
@@ -118,3 +118,28 @@ def test_a_reauthorization_keeps_the_setup_step_the_url_and_the_first_connection
     assert after["connected_at"] > before["connected_at"]
     assert after["first_connected_at"] == before["first_connected_at"] == before["connected_at"]
     assert after["account_name"] == "Connect Test Inc"
+
+
+@pytest.mark.parametrize(("signs_in_as", "landed"), [("other.admin@sf-connect.test", "error"), (ADMIN_EMAIL, "ok")])
+def test_same_email_rule_against_the_salesforce_identity(sfc: SfConnect, signs_in_as: str, landed: str) -> None:
+    # The tenant asks for the same e-mail in both systems; Salesforce tells the user's e-mail in its identity.
+    sfc.sandbox.add_user(sfc.org_id, "other.admin@sf-connect.test", name="Other Admin", is_admin=True)
+    token = sfc.stack.token(TENANT, "admin", sub=f"admin-of-{TENANT}", email=ADMIN_EMAIL)
+    started = sfc.http.post(
+        "/connections/salesforce/authorize",
+        json={"return_url": sfc.return_url, "require_same_email": True},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert started.status_code == 200, started.text
+    consent = sfc.http.get(f"{started.json()['authorization_url']}&{urlencode({'sandbox_login': signs_in_as})}")
+    back = sfc.http.get(consent.headers["location"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()}
+
+    if landed == "error":
+        assert query == {"status": "error", "error": "email_mismatch", "crm": "salesforce"}
+        assert sfc.status()["status"] == "disconnected"
+        secrets = boto3.client("secretsmanager").list_secrets()["SecretList"]
+        assert [s["Name"] for s in secrets if f"/tenants/{TENANT}/" in s["Name"]] == []
+    else:
+        assert query == {"status": "connected", "crm": "salesforce"}
+        assert sfc.connection().crm_user_email == ADMIN_EMAIL
