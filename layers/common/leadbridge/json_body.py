@@ -16,10 +16,16 @@ import re
 from typing import Any
 
 MAX_DEPTH = 64
-# The Lambda synchronous invocation payload limit; API Gateway refuses larger requests before the function runs.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+# Request body limits, well below Lambda's 6 MB synchronous invocation limit (the whole event counts: headers, and
+# JSON escaping of the body in it), so a body the function can refuse is refused by it, 413 in the JSON error shape,
+# before anything parses it. One lead, settings document or event is far below 1 MiB; the bulk export (1,000 leads)
+# has its own, larger limit (`leadbridge.api.resolver` picks it by route).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BULK_BODY_BYTES = 5 * 1024 * 1024
 # A JSON string (escapes included) or one bracket: strings are skipped whole, so brackets inside them do not count.
 _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+# A `\uD800`-`\uDFFF` escape: JSON may spell a lone surrogate, which is no character and not UTF-8 either.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class MalformedBody(ValueError):
@@ -67,7 +73,13 @@ def parse_json_body(
     if nesting_depth_exceeds(data, max_depth):
         raise MalformedBody(f"the body nests arrays or objects deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
+        if _SURROGATE_ESCAPE.search(text):
+            # Pairs are one character and fine; a lone surrogate cannot be stored or sent to a CRM as UTF-8.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raise MalformedBody("the body is not valid UTF-8 (a \\u escape of a lone surrogate)") from None
     except MalformedBody:
         raise
     except json.JSONDecodeError as exc:

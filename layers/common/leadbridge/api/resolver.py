@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from leadbridge import __version__
 from leadbridge.api.dependencies import admin_caller, caller
 from leadbridge.api.errors import register_error_handlers
-from leadbridge.json_body import event_body_bytes, parse_json_body
+from leadbridge.json_body import MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, event_body_bytes, parse_json_body
 from leadbridge.observability import logger, metrics, tracer
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -34,7 +34,7 @@ def make_resolver() -> APIGatewayHttpResolver:
 
     Before Powertools validates a request, `CallerFirst` resolves the route's caller (so a member gets 403, not a
     422 naming the fields of an invalid body) and parses the JSON body through `leadbridge.json_body` (bounded; any
-    failure is a 400)."""
+    failure is a 400, a body over the route's size limit a 413)."""
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     app.configure_openapi(
         title="leadbridge",
@@ -52,6 +52,14 @@ def make_resolver() -> APIGatewayHttpResolver:
 # Dependencies that say who is calling: resolved before request validation, in this order.
 _CALLER_DEPENDENCIES = (caller, admin_caller)
 _DEPENDS_CACHE_KEY = "_dependency_cache"  # where Powertools keeps per-request dependency values
+# Routes that take a larger body than `MAX_BODY_BYTES`, by method and path as the route declares them: the bulk
+# export's 1,000 leads (docs/export.md).
+BODY_LIMITS: dict[tuple[str, str], int] = {("POST", "/exports"): MAX_BULK_BODY_BYTES}
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest request body (bytes) the route reads; a larger one is answered 413 before it is parsed."""
+    return BODY_LIMITS.get((method.upper(), path), MAX_BODY_BYTES)
 
 
 class CallerFirst(BaseMiddlewareHandler[APIGatewayHttpResolver]):
@@ -59,7 +67,8 @@ class CallerFirst(BaseMiddlewareHandler[APIGatewayHttpResolver]):
     1. the route's `Caller`/`AdminCaller` dependency is resolved first (401/403 before any 422), its value cached
        for the route the way Powertools caches dependencies;
     2. a route that takes a JSON body gets it parsed by `parse_json_body` from the raw event bytes (400 on any
-       failure), and Powertools' validation reads that value instead of parsing again."""
+       failure, 413 over the route's `body_limit`), and Powertools' validation reads that value instead of parsing
+       again."""
 
     def __init__(self, validation: BaseMiddlewareHandler[Any]) -> None:
         self._validation = validation
@@ -69,7 +78,7 @@ class CallerFirst(BaseMiddlewareHandler[APIGatewayHttpResolver]):
         if isinstance(route, Route):
             self._resolve_caller(app, route)
             if route.dependant.body_params:
-                self._parse_body(app)
+                self._parse_body(app, body_limit(route.method, route.path))
         return self._validation(app, next_middleware)
 
     @staticmethod
@@ -86,14 +95,14 @@ class CallerFirst(BaseMiddlewareHandler[APIGatewayHttpResolver]):
                 )
 
     @staticmethod
-    def _parse_body(app: APIGatewayHttpResolver) -> None:
+    def _parse_body(app: APIGatewayHttpResolver, max_bytes: int) -> None:
         event = app.current_event
         content_type = (event.headers.get("content-type") or "").strip().lower()
         if content_type and not content_type.startswith(content_types.APPLICATION_JSON):
             return  # Powertools answers an unsupported media type
         raw = event_body_bytes(event.body, bool(event.is_base64_encoded))
         # `json_body` is a cached property: the bounded parse is the one Powertools' validation sees.
-        event.__dict__["json_body"] = parse_json_body(raw)
+        event.__dict__["json_body"] = parse_json_body(raw, max_bytes=max_bytes)
 
 
 def model_response(status: int, model: BaseModel, *, headers: dict[str, str] | None = None) -> Response[Any]:

@@ -25,6 +25,14 @@ The 37 catalogue fields (prog id in the seed's SuperOffice setup → app field):
     RabitIQ:13 business_model         RabitIQ:26 opportunities
 
 `lead_ref` defaults to the lead's `id` (the seed's "RabitIQ Lead ID" is the app's own reference).
+
+What a client may send (docs/export.md, "Field limits"): every text field has a length limit, the longest the CRMs
+leadbridge writes to accept for that kind of field: `ShortText` (names, e-mail, phone, web address, address parts,
+ids, stage, owner: 255 characters, Salesforce's longest string field) and `LongText` (the catalogue's free texts:
+32,000 characters, Salesforce's long text area, e.g. Account Description). Longer text is a 422 naming the field, never
+truncated silently. Whole numbers (`score`, `intent_score`, `employees`) must be JSON integers: `"85"` or `true` is a
+422, not converted. Amounts and rates (`Decimal`) and dates stay as documented: `"125000"` and `"2026-05-01"` are
+read, since JSON has no decimal or date type and a client sends exact amounts as strings.
 """
 
 from __future__ import annotations
@@ -35,12 +43,22 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from types import MappingProxyType, NoneType, UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from leadbridge.models.crm import CrmObject
+
+# The longest text of each kind the CRMs leadbridge writes to take (see the module docstring).
+SHORT_TEXT_MAX = 255
+LONG_TEXT_MAX = 32_000
+# Optional fields of each kind. The constraint wraps the whole `X | None`, so a field's annotation stays the plain
+# type (`app_fields` reads the value kinds from it).
+ShortTextOrNone = Annotated[str | None, Field(max_length=SHORT_TEXT_MAX)]
+LongTextOrNone = Annotated[str | None, Field(max_length=LONG_TEXT_MAX)]
+# A count or score: a JSON integer only (strict: no "85" → 85, no true → 1).
+WholeNumberOrNone = Annotated[int | None, Field(strict=True)]
 
 
 def _snake_or_camel(name: str) -> AliasChoices:
@@ -60,14 +78,14 @@ class _AppModel(BaseModel):
 class _PersonFields(_AppModel):
     """A person's fields, shared by the contact on a lead the app sends and the app person leadbridge maps."""
 
-    id: str | None = None
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    title: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    mobile: str | None = None
+    id: ShortTextOrNone = None
+    name: ShortTextOrNone = None
+    first_name: ShortTextOrNone = None
+    last_name: ShortTextOrNone = None
+    title: ShortTextOrNone = None
+    email: ShortTextOrNone = None
+    phone: ShortTextOrNone = None
+    mobile: ShortTextOrNone = None
 
 
 class LeadContact(_PersonFields):
@@ -77,70 +95,70 @@ class LeadContact(_PersonFields):
 class _CompanyFields(_AppModel):
     """The company side of a lead, shared by the lead the app sends and the app company leadbridge maps."""
 
-    id: str
-    stage: str | None = None  # the app's pipeline stage name, e.g. "New", "Lead", "Won"
-    owner: str | None = None  # the app user who owns the lead (id or e-mail, as the app knows its users)
+    id: str = Field(max_length=SHORT_TEXT_MAX)
+    stage: ShortTextOrNone = None  # the app's pipeline stage name, e.g. "New", "Lead", "Won"
+    owner: ShortTextOrNone = None  # the app user who owns the lead (id or e-mail, as the app knows its users)
 
     # --- company standard fields ---
-    company_name: str | None = None
-    website: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    street: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    country: str | None = None
+    company_name: ShortTextOrNone = None
+    website: ShortTextOrNone = None
+    email: ShortTextOrNone = None
+    phone: ShortTextOrNone = None
+    street: ShortTextOrNone = None
+    postal_code: ShortTextOrNone = None
+    city: ShortTextOrNone = None
+    country: ShortTextOrNone = None
 
     # --- the 37 catalogue fields (see module docstring for prog ids) ---
-    score: int | None = None
-    reason_for_fit: str | None = None
-    industry: str | None = None
-    size: str | None = None
-    location: str | None = None
-    lead_ref: str | None = None
-    buying_signals: str | None = None
-    intent_score: int | None = None
-    intent_signals: str | None = None
-    conversation_starters: str | None = None
-    red_flags: str | None = None
-    description: str | None = None
-    business_model: str | None = None
-    target_audience: str | None = None
-    technologies: str | None = None
+    score: WholeNumberOrNone = None
+    reason_for_fit: LongTextOrNone = None
+    industry: LongTextOrNone = None
+    size: LongTextOrNone = None
+    location: LongTextOrNone = None
+    lead_ref: ShortTextOrNone = None
+    buying_signals: LongTextOrNone = None
+    intent_score: WholeNumberOrNone = None
+    intent_signals: LongTextOrNone = None
+    conversation_starters: LongTextOrNone = None
+    red_flags: LongTextOrNone = None
+    description: LongTextOrNone = None
+    business_model: LongTextOrNone = None
+    target_audience: LongTextOrNone = None
+    technologies: LongTextOrNone = None
     revenue: Decimal | None = None
     profit: Decimal | None = None
-    employees: int | None = None
+    employees: WholeNumberOrNone = None
     growth_rate: Decimal | None = None
     profit_margin: Decimal | None = None
-    competitors: str | None = None
-    competitive_analysis: str | None = None
-    market_analysis: str | None = None
-    strengths: str | None = None
-    weaknesses: str | None = None
-    opportunities: str | None = None
-    threats: str | None = None
-    customer_reviews: str | None = None
-    employee_reviews: str | None = None
-    growth_signals: str | None = None
-    industry_pain_points: str | None = None
-    open_positions: str | None = None
-    sales_playbook: str | None = None
-    user_notes: str | None = None
+    competitors: LongTextOrNone = None
+    competitive_analysis: LongTextOrNone = None
+    market_analysis: LongTextOrNone = None
+    strengths: LongTextOrNone = None
+    weaknesses: LongTextOrNone = None
+    opportunities: LongTextOrNone = None
+    threats: LongTextOrNone = None
+    customer_reviews: LongTextOrNone = None
+    employee_reviews: LongTextOrNone = None
+    growth_signals: LongTextOrNone = None
+    industry_pain_points: LongTextOrNone = None
+    open_positions: LongTextOrNone = None
+    sales_playbook: LongTextOrNone = None
+    user_notes: LongTextOrNone = None
     created_date: date | None = None
-    org_number: str | None = Field(default=None, validation_alias=AliasChoices("org_number", "orgNumber", "cvr"))
-    address: str | None = None
+    org_number: ShortTextOrNone = Field(default=None, validation_alias=AliasChoices("org_number", "orgNumber", "cvr"))
+    address: LongTextOrNone = None
 
 
 class Lead(_CompanyFields):
     """One lead as the app sends it."""
 
     id: str = Field(min_length=1, max_length=200)
-    crm_company_id: str | None = None  # set once the lead has been exported/linked
+    crm_company_id: ShortTextOrNone = None  # set once the lead has been exported/linked
 
     # --- the deal side of the lead ---
-    deal_title: str | None = None
+    deal_title: ShortTextOrNone = None
     deal_amount: Decimal | None = None
-    deal_currency: str | None = None
+    deal_currency: ShortTextOrNone = None
     expected_close: date | None = None
 
     contacts: list[LeadContact] = Field(default_factory=list, max_length=200)

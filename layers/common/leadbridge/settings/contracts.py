@@ -24,7 +24,7 @@ class SaveResult(BaseModel):
 
 class PreviewRequest(BaseModel):
     lead: dict[str, Any] = Field(description="A sample app lead, as the app would export it.")
-    linked: bool = Field(default=False, description="Preview as if the lead already had a CRM record.")
+    linked: bool = Field(default=False, strict=True, description="Preview as if the lead already had a CRM record.")
 
 
 class FieldOwnership(BaseModel):
