@@ -4,6 +4,14 @@ Function modules are discovered from template.yaml (each function with an HttpAp
 without a readable template, from functions/*/app.py. Each module's resolver (the module attribute `app`) gives
 its schema; the schemas are merged with Powertools' OpenAPIMerge.
 
+Two things a route's own `responses=` does not say are added to it before its schema is built:
+- its success answer, when the route lists only error statuses (Powertools then drops the default 200 that the
+  return annotation would describe);
+- for a route behind the template's JWT authorizer, the 401 API Gateway answers without calling the function
+  (`leadbridge.api.responses.Unauthorized`).
+A time of day (pydantic `datetime.time`, e.g. a schedule's `"06:00:00"`) is described as RFC 3339 `partial-time`
+with its pattern: pydantic calls it format `time`, which in JSON Schema requires a UTC offset the API never sends.
+
     python scripts/generate_openapi.py           # write docs/openapi.json
     python scripts/generate_openapi.py --check   # exit 1 if docs/openapi.json is not what the code describes
 """
@@ -26,11 +34,14 @@ for entry in (REPO / "layers" / "common", REPO):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
+from aws_lambda_powertools.event_handler import content_types  # noqa: E402
+from aws_lambda_powertools.event_handler.api_gateway import Route  # noqa: E402
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge  # noqa: E402
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer  # noqa: E402
 
 import leadbridge  # noqa: E402
 from leadbridge.api.resolver import BEARER_AUTH  # noqa: E402
+from leadbridge.api.responses import UNAUTHORIZED_DESCRIPTION, Unauthorized  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class HttpFunction:
     name: str  # template logical id, or the folder name without a template
     module_file: Path
     routes: tuple[str, ...]  # template route keys ("GET /sync-log"); empty without a template
+    secured: frozenset[str] = frozenset()  # the route keys behind the template's JWT authorizer
 
 
 def discover() -> list[HttpFunction]:
@@ -46,11 +58,14 @@ def discover() -> list[HttpFunction]:
 
         template = SamTemplate()
         routes: dict[str, list[str]] = {}
+        secured: set[str] = set()
         for route in template.http_routes():
             routes.setdefault(route.function_id, []).append(route.route_key)
+            if route.authorizer is not None:
+                secured.add(route.route_key)
         functions = template.functions()
         return [
-            HttpFunction(fid, functions[fid].module_file, tuple(keys))
+            HttpFunction(fid, functions[fid].module_file, tuple(keys), frozenset(secured.intersection(keys)))
             for fid, keys in sorted(routes.items())
             if functions[fid].module_file.is_file()
         ]
@@ -76,6 +91,46 @@ def load(function: HttpFunction) -> ModuleType:
     return module
 
 
+# HH:MM[:SS[.fraction]], no offset: what pydantic writes for a naive `datetime.time` (and reads back).
+PARTIAL_TIME = {"format": "partial-time", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$"}
+
+
+def describe_times(node: Any) -> None:
+    """Replaces JSON Schema's `"format": "time"` (which needs an offset) by `PARTIAL_TIME`, everywhere in `node`."""
+    if isinstance(node, dict):
+        if node.get("format") == "time" and node.get("type") == "string":
+            node.update(PARTIAL_TIME)
+        for value in node.values():
+            describe_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            describe_times(value)
+
+
+def _route_key(route: Route) -> str:
+    return f"{route.method.upper()} {route.openapi_path}"
+
+
+def complete_responses(routes: list[Route], secured: frozenset[str]) -> None:
+    """Adds to each route's declared responses what the route itself cannot say (see the module docstring).
+
+    Runs before Powertools builds a route's `Dependant` (the first `get_openapi_schema`), which reads the
+    models of `responses`."""
+    for route in routes:
+        if route.responses is None:
+            continue  # Powertools documents the return annotation as the success answer itself
+        responses = dict(route.responses)
+        if not any(200 <= int(status) < 400 for status in responses):
+            # Without `content`, Powertools describes the body by the route's return annotation.
+            responses[route.status_code] = {"description": "Successful Response"}
+        if _route_key(route) in secured:
+            responses[401] = {
+                "description": UNAUTHORIZED_DESCRIPTION,
+                "content": {content_types.APPLICATION_JSON: {"model": Unauthorized}},
+            }
+        route.responses = responses
+
+
 def build() -> dict[str, Any]:
     merge = OpenAPIMerge(
         title="leadbridge",
@@ -89,9 +144,11 @@ def build() -> dict[str, Any]:
         app = getattr(load(function), "app", None)
         if app is None or not hasattr(app, "get_openapi_schema"):
             continue
+        complete_responses([*app._static_routes, *app._dynamic_routes], function.secured)
         merge.add_schema(app.get_openapi_schema())
     # Through Powertools' OpenAPI model: validates the document and serialises enums and aliases correctly.
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
+    describe_times(document)
     return document
 
 

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Depends, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from leadbridge import export as domain
 from leadbridge import lifecycle, runtime
 from leadbridge.api import SECURED, Caller, error_responses, http_lambda_handler, make_resolver, model_response
-from leadbridge.api.errors import domain_error_response
+from leadbridge.api.errors import ERROR_CONTENT, domain_error_response
+from leadbridge.api.responses import BODY_ERRORS
 from leadbridge.errors import Conflict, InvalidInput
 from leadbridge.export.bulk import BulkExportServices, start_bulk_export
 from leadbridge.export.contracts import BulkExportRequest, MatchRequest
@@ -86,6 +88,13 @@ IdempotencyKey = Annotated[
 ]
 
 
+# Every route that takes `?crm=`: a name leadbridge has no provider for is a 404, as an unknown path CRM is.
+# (The 401 of the JWT authorizer in front of every route is added by scripts/generate_openapi.py.)
+UNKNOWN_CRM: dict[int, OpenAPIResponse] = {
+    404: {"description": "`crm` names a CRM leadbridge does not support", "content": ERROR_CONTENT},
+}
+
+
 def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
     if lead.id != lead_id:
         raise InvalidInput(
@@ -105,7 +114,9 @@ def _same_lead(lead_id: str, lead: Lead, loc: list[str]) -> None:
     security=SECURED,
     responses={
         200: {"description": "The match", "content": {"application/json": {"model": MatchResult}}},
-        **error_responses(401, 403, 409, 422, 429, 502, 503),
+        **error_responses(403, 409, 422, 429, 502, 503),
+        **UNKNOWN_CRM,
+        **BODY_ERRORS,
     },
 )
 def match_lead(
@@ -128,7 +139,9 @@ def match_lead(
     security=SECURED,
     responses={
         200: {"description": "Exported", "content": {"application/json": {"model": domain.ExportResult}}},
-        **error_responses(401, 403, 409, 422, 429, 502, 503),
+        **error_responses(403, 409, 422, 429, 502, 503),
+        **UNKNOWN_CRM,
+        **BODY_ERRORS,
     },
 )
 def export_lead(
@@ -184,7 +197,9 @@ def export_lead(
     responses={
         202: {"description": "Accepted: the run, queued (or, for a repeated Idempotency-Key, as it is now)",
               "content": {"application/json": {"model": SyncRun}}},
-        **error_responses(401, 403, 409, 413, 422, 503),
+        **error_responses(403, 409, 422, 503),
+        **UNKNOWN_CRM,
+        **BODY_ERRORS,
     },
 )  # fmt: skip
 def export_leads(
@@ -216,7 +231,9 @@ def export_leads(
               "content": {"application/json": {"model": lifecycle.LeadEventResult}}},
         202: {"description": "Queued: the CRM is unavailable, leadbridge retries with backoff",
               "content": {"application/json": {"model": lifecycle.LeadEventResult}}},
-        **error_responses(401, 403, 409, 422, 502, 503),
+        **error_responses(403, 409, 422, 502, 503),
+        **UNKNOWN_CRM,
+        **BODY_ERRORS,
     },
 )  # fmt: skip
 def lead_event(
@@ -249,7 +266,9 @@ def lead_event(
     responses={
         200: {"description": "Created, updated, unchanged or skipped",
               "content": {"application/json": {"model": activities.ActivityResult}}},
-        **error_responses(401, 403, 409, 422, 429, 502, 503),
+        **error_responses(403, 409, 422, 429, 502, 503),
+        **UNKNOWN_CRM,
+        **BODY_ERRORS,
     },
 )  # fmt: skip
 def lead_activity(
@@ -273,7 +292,8 @@ def lead_activity(
     security=SECURED,
     responses={
         200: {"description": "The status", "content": {"application/json": {"model": domain.SyncStatus}}},
-        **error_responses(401, 403, 409, 422, 503),
+        **error_responses(403, 409, 422, 503),
+        **UNKNOWN_CRM,
     },
 )
 def get_sync_status(

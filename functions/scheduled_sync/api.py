@@ -17,6 +17,7 @@ from leadbridge.api import (
     make_resolver,
     model_response,
 )
+from leadbridge.api.responses import BODY_ERRORS
 from leadbridge.inbound import runs as domain
 from leadbridge.models.changes import ChangeFeedPage
 from leadbridge.models.runs import StartRunRequest, SyncRun, SyncRunPage
@@ -58,7 +59,7 @@ CrmParam = Annotated[
     security=SECURED,
     responses={
         200: {"description": "A page of changes", "content": {"application/json": {"model": ChangeFeedPage}}},
-        **error_responses(400, 401, 403, 422, 503),
+        **error_responses(400, 403, 422, 503),
     },
 )
 def get_changes(
@@ -80,7 +81,8 @@ def get_changes(
     security=SECURED,
     responses={
         202: {"description": "Queued", "content": {"application/json": {"model": SyncRun}}},
-        **error_responses(401, 403, 409, 422, 503),
+        **error_responses(403, 409, 422, 503),
+        **BODY_ERRORS,
     },
 )
 def post_sync_run(
@@ -99,7 +101,7 @@ def post_sync_run(
     security=SECURED,
     responses={
         200: {"description": "A page of runs", "content": {"application/json": {"model": SyncRunPage}}},
-        **error_responses(400, 401, 403, 409, 422, 503),
+        **error_responses(400, 403, 409, 422, 503),
     },
 )
 def list_sync_runs(
@@ -124,7 +126,7 @@ def list_sync_runs(
     security=SECURED,
     responses={
         200: {"description": "The run", "content": {"application/json": {"model": SyncRun}}},
-        **error_responses(401, 403, 404, 422, 503),
+        **error_responses(403, 404, 422, 503),
     },
 )
 def get_sync_run(

@@ -25,6 +25,7 @@ from leadbridge.api import (
     http_lambda_handler,
     make_resolver,
 )
+from leadbridge.api.responses import BODY_ERRORS
 from leadbridge.crm.base import CrmSelection
 from leadbridge.models.crm import CrmObject, CrmObjectInfo, CrmUser, FieldInfo, Stage
 from leadbridge.models.settings import SettingsDocument, SettingsInput
@@ -45,10 +46,12 @@ IfMatch = Annotated[
     str | None,
     Header(max_length=100, description='The `ETag` of the settings you read, e.g. `"3"`; `*` overwrites any version.'),
 ]
+# The success answer comes from each route's return annotation; the 401 of the JWT authorizer is added by
+# scripts/generate_openapi.py for every route behind it.
 _READ_ERRORS: dict[int, OpenAPIResponse] = {
-    401: {"description": "No valid bearer token"},
     403: {"description": "The token carries no tenant", "content": ERROR_CONTENT},
     404: {"description": "Unknown CRM", "content": ERROR_CONTENT},
+    503: {"description": "The store is unavailable; retry later", "content": ERROR_CONTENT},
 }
 _CRM_ERRORS: dict[int, OpenAPIResponse] = {
     **_READ_ERRORS,
@@ -57,8 +60,10 @@ _CRM_ERRORS: dict[int, OpenAPIResponse] = {
     502: {"description": "The CRM failed", "content": ERROR_CONTENT},
     503: {"description": "The CRM or the store is unavailable; retry later", "content": ERROR_CONTENT},
 }
+_PREVIEW_ERRORS: dict[int, OpenAPIResponse] = {**_CRM_ERRORS, **BODY_ERRORS}
 _WRITE_ERRORS: dict[int, OpenAPIResponse] = {
     **_CRM_ERRORS,
+    **BODY_ERRORS,
     403: {"description": "Not an admin, or the token carries no tenant", "content": ERROR_CONTENT},
     412: {"description": "Stale If-Match: the settings changed since you read them", "content": ERROR_CONTENT},
     422: {"description": "Invalid settings: each error names the field path and the reason", "content": ERROR_CONTENT},
@@ -167,7 +172,7 @@ def get_history(
     "sync). Writes nothing.",
     tags=["settings"],
     security=SECURED,
-    responses=_CRM_ERRORS,
+    responses=_PREVIEW_ERRORS,
 )
 def post_preview(
     crm: CrmName, body: Annotated[domain.PreviewRequest, Body()], caller: Caller, services: Services
