@@ -96,8 +96,14 @@ def http_api_event(
         }
     if body:
         raw = body.encode("utf-8") if isinstance(body, str) else body
+        text = None
         if is_text_content_type(merged.get("content-type")):
-            event["body"] = raw.decode("utf-8", errors="replace")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:  # not text after all: passed on as bytes (base64), never with bytes replaced
+                text = None
+        if text is not None:
+            event["body"] = text
         else:
             event["body"] = base64.b64encode(raw).decode("ascii")
             event["isBase64Encoded"] = True

@@ -145,17 +145,33 @@ def test_preview_linked_must_be_a_boolean(connected: Connected) -> None:
     assert [loc for loc, _ in error_locs(body)] == [["body", "linked"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="StartRunRequest.full (layers/common/leadbridge/models/runs.py, not this task's file) still reads 'yes' "
-    "as true: it needs `Field(default=False, strict=True, ...)`",
-)
 def test_a_sync_run_with_full_yes_is_422_naming_full_and_starts_nothing(connected: Connected) -> None:
     response = connected.env.http.post("/sync-runs", json={"full": "yes"}, headers=connected.headers())
 
     body = assert_json_error(response, 422, "invalid_input")
     assert [loc for loc, _ in error_locs(body)] == [["body", "full"]]
     connected.assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("patch", "loc"),
+    [
+        ({"initial_import": "yes"}, ["body", "initial_import"]),
+        ({"selective_sync": {"enabled": 1}}, ["body", "selective_sync", "enabled"]),
+        ({"lead_conversion": {"create_deal": "false"}}, ["body", "lead_conversion", "create_deal"]),
+    ],
+)
+def test_a_settings_flag_that_is_not_a_json_boolean_is_422_and_changes_nothing(
+    connected: Connected, patch: dict[str, object], loc: list[str]
+) -> None:
+    before = connected.env.http.get("/settings/superoffice", headers=connected.headers()).json()
+
+    response = connected.env.http.patch("/settings/superoffice", json=patch,
+                                        headers={**connected.headers(), "If-Match": "*"})  # fmt: skip
+
+    body = assert_json_error(response, 422, "invalid_input")
+    assert [loc_ for loc_, _ in error_locs(body)][0][-1] == loc[-1], body
+    assert connected.env.http.get("/settings/superoffice", headers=connected.headers()).json() == before
 
 
 # --- length limits ----------------------------------------------------------------------------------------------------

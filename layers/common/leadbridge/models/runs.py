@@ -156,5 +156,6 @@ class StartRunRequest(BaseModel):
     )
     full: bool = Field(
         default=False,
+        strict=True,  # `"yes"` is a 422, never a full run
         description="Read the whole data set and detect deletions by absence, instead of changes since the last run.",
     )

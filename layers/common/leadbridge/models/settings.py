@@ -75,7 +75,7 @@ class TruncateTransform(_Section):
     before writing; this transform sets a shorter limit."""
 
     kind: Literal["truncate"]
-    length: int | None = Field(default=None, ge=1, le=1_000_000)
+    length: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
 
 
 class CountryTransform(_Section):
@@ -130,9 +130,9 @@ class FieldMapping(_Section):
     on_existing: OnExisting = OnExisting.OVERWRITE
     # When several CRM fields feed one app field from the CRM: 1 is asked first; the first non-empty value wins.
     # Required (distinct) on each of them, else the settings are refused (422 naming the mappings).
-    precedence: int | None = Field(default=None, ge=1, le=100)
+    precedence: int | None = Field(default=None, ge=1, le=100, strict=True)
     # A custom field that may not exist in the CRM yet: when missing it is listed as skipped, not rejected.
-    custom: bool = False
+    custom: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
     def _shape(self) -> FieldMapping:
@@ -187,7 +187,7 @@ class StageMapping(_Section):
     crm_status: str | None = Field(default=None, max_length=100)  # id of a CRM Stage with group "status"
     # Inbound: when several app stages map to the same CRM stage/status, the one marked `inbound` comes back to the
     # app (at most one per CRM value); without a mark, the first of them in `stages`.
-    inbound: bool = False
+    inbound: bool = Field(default=False, strict=True)
 
     @property
     def crm_key(self) -> tuple[str | None, str | None]:
@@ -383,7 +383,7 @@ class SelectiveSync(_Section):
     """Which app records sync automatically (seed 004). Rules decide whether a record not yet in the CRM is created;
     records already linked keep syncing ("going forward, not retroactively")."""
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, strict=True)
     match: Literal["all", "any"] = "all"
     conditions: list[Condition] = Field(default_factory=list, max_length=50)
     effective_from: datetime | None = None  # set by the server when the rules change
@@ -423,9 +423,10 @@ class Selections(_Section):
         max_length=100,
         description="Static selections whose persons sync in (ids from `GET /crm/{crm}/selections`); checked on save.",
     )
-    favourite_companies: bool = False
-    favourite_persons: bool = False
+    favourite_companies: bool = Field(default=False, strict=True)
+    favourite_persons: bool = Field(default=False, strict=True)
     appointment_persons: bool = Field(
+        strict=True,
         default=True,
         description="Persons linked to the connected user's appointments (from 30 days back on) sync in on every run "
         "(seed 003).",
@@ -481,6 +482,7 @@ class LeadConversion(_Section):
         description="App stage at (or after) which the CRM lead is converted; None: when the lead is won.",
     )
     create_deal: bool = Field(
+        strict=True,
         default=True,
         description="Create the deal (Salesforce Opportunity) in the conversion; needs `objects.deal` outbound.",
     )
@@ -512,7 +514,7 @@ class _SettingsSections(_Section):
     schedule: Schedule
     selective_sync: SelectiveSync
     inbound_filter: InboundFilter = Field(default_factory=InboundFilter)
-    initial_import: bool = False
+    initial_import: bool = Field(default=False, strict=True)
     selections: Selections
     country_mapping: CountryMapping
     matching: Matching = Field(default_factory=Matching)
