@@ -170,8 +170,26 @@ def test_a_settings_flag_that_is_not_a_json_boolean_is_422_and_changes_nothing(
                                         headers={**connected.headers(), "If-Match": "*"})  # fmt: skip
 
     body = assert_json_error(response, 422, "invalid_input")
-    assert [loc_ for loc_, _ in error_locs(body)][0][-1] == loc[-1], body
+    assert loc in [found for found, _ in error_locs(body)], body
     assert connected.env.http.get("/settings/superoffice", headers=connected.headers()).json() == before
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"country_mapping": {"names": {"x" * 300: "Denmark"}}}, "names"),
+        ({"status_mapping": {"app_stages": ["y" * 101]}}, "app_stages"),
+        ({"schedule": {"timezone": "z" * 100}}, "timezone"),
+    ],
+)
+def test_an_overlong_settings_string_is_422_naming_it(
+    connected: Connected, patch: dict[str, object], field: str
+) -> None:
+    response = connected.env.http.patch("/settings/superoffice", json=patch,
+                                        headers={**connected.headers(), "If-Match": "*"})  # fmt: skip
+
+    body = assert_json_error(response, 422, "invalid_input")
+    assert any(field in [str(part) for part in loc] for loc, _ in error_locs(body)), body
 
 
 # --- length limits ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from leadbridge.models.crm import CrmObject
 
@@ -109,7 +109,7 @@ class DefaultTransform(_Section):
     """Use `value` when the app value is empty."""
 
     kind: Literal["default"]
-    value: str | int | float | bool
+    value: Annotated[str, StringConstraints(max_length=32_000)] | int | float | bool
 
 
 Transform = Annotated[
@@ -212,11 +212,13 @@ class OnTransferred(StrEnum):
 
 class StatusMapping(_Section):
     # The app's pipeline, in order. The app sends it; leadbridge does not invent stages.
-    app_stages: list[str] = Field(default_factory=list, max_length=100)
+    app_stages: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100
+    )
     stages: list[StageMapping] = Field(default_factory=list, max_length=100)
     # First app stage at which a lead is sent and the CRM record created; earlier stages are not sent.
     # None: every stage is sent.
-    create_at_stage: str | None = None
+    create_at_stage: str | None = Field(default=None, max_length=100)
     on_won: OnWon = OnWon.MARK_WON
     on_lost: OnLostOrDeleted = OnLostOrDeleted.MARK_LOST
     on_deleted: OnLostOrDeleted = OnLostOrDeleted.NOTHING
@@ -316,7 +318,7 @@ class Schedule(_Section):
     frequency: Frequency = Frequency.MANUAL
     start_date: date | None = None  # None: today in `timezone` when the schedule is saved
     start_time: time = time(0, 0)
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", max_length=64)
     next_run_at: datetime | None = None  # computed by the server (UTC); ignored on input
 
     @field_validator("timezone")
@@ -418,7 +420,7 @@ class InboundFilter(_Section):
 class Selections(_Section):
     """Inbound person sources (seed 003; SuperOffice): static selections and the connected user's favourites."""
 
-    static_selection_ids: list[str] = Field(
+    static_selection_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
         default_factory=list,
         max_length=100,
         description="Static selections whose persons sync in (ids from `GET /crm/{crm}/selections`); checked on save.",
@@ -433,14 +435,17 @@ class Selections(_Section):
     )
 
 
+CountryName = Annotated[str, StringConstraints(max_length=255)]
+
+
 class CountryMapping(_Section):
     # App country/location name → CRM country name. Lookup ignores case and surrounding spaces.
-    names: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    names: dict[CountryName, CountryName] = Field(default_factory=dict, max_length=1000)
     # Used when the app value is empty or not in `names`; None: leave the CRM country unset.
-    default: str | None = None
+    default: str | None = Field(default=None, max_length=255)
     # CRM country name → the value the CRM's country *reference* field takes (SuperOffice CountryId: "208" for
     # Denmark). Needed only when the mapped CRM field is a reference rather than a country name.
-    crm_values: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    crm_values: dict[CountryName, CountryName] = Field(default_factory=dict, max_length=1000)
 
 
 # --- matching -----------------------------------------------------------------------------------------------------
@@ -532,9 +537,9 @@ class SettingsInput(_SettingsSections):
     """What a client PUTs: every section (server-owned fields are ignored when present)."""
 
     # Accepted and ignored so a client can PUT back what it GOT.
-    crm: str | None = None
+    crm: str | None = Field(default=None, max_length=64)
     version: int | None = None
-    updated_by: str | None = None
+    updated_by: str | None = Field(default=None, max_length=255)
     updated_at: datetime | None = None
 
 
