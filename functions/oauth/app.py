@@ -8,12 +8,17 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from leadbridge import connect, runtime
 from leadbridge.api import ERROR_CONTENT, SECURED, AdminCaller, Caller, http_lambda_handler, make_resolver
+from leadbridge.api.responses import BODY_ERRORS
 from leadbridge.models.connection import (
     AuthorizeRequest,
     AuthorizeResponse,
@@ -34,11 +39,19 @@ def _connection_services() -> connect.ConnectionServices:
 Services = Annotated[connect.ConnectionServices, Depends(_connection_services)]
 
 CrmName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{1,31}$", description="CRM name, e.g. `superoffice`.")]
+# The 401 of API Gateway's JWT authorizer is added by scripts/generate_openapi.py to every secured route.
 _ERRORS: dict[int, OpenAPIResponse] = {
-    401: {"description": "No valid bearer token"},
     403: {"description": "Not an admin, or the token carries no tenant", "content": ERROR_CONTENT},
     404: {"description": "Unknown CRM, or nothing connected", "content": ERROR_CONTENT},
     422: {"description": "Invalid request", "content": ERROR_CONTENT},
+}
+# The browser pages (connect page, callback) answer HTML, not the shared JSON error body; only a query parameter
+# failing its declared bounds gets the JSON 422 of every route.
+_HTML: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    content_types.TEXT_HTML: {"schema": {"type": "string"}}
+}
+_PAGE_ERRORS: dict[int, OpenAPIResponse] = {
+    422: {"description": "A query parameter out of its bounds", "content": ERROR_CONTENT},
 }
 # Responses carrying nothing a cache or a later page should keep.
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -60,7 +73,14 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     "account is reported on the return URL, not here.",
     tags=["connections"],
     security=SECURED,
-    responses=_ERRORS,
+    responses={
+        200: {
+            "description": "The CRM's sign-in URL; the answer sets the browser-binding cookie",
+            "content": {content_types.APPLICATION_JSON: {"model": AuthorizeResponse}},
+        },
+        **_ERRORS,
+        **BODY_ERRORS,
+    },
 )
 def authorize(
     crm: CrmName, request: Annotated[AuthorizeRequest, Body()], admin: AdminCaller, services: Services
@@ -96,7 +116,11 @@ def authorize(
     "the CRM's sign-in. See docs/connections.md for the messages. An unsupported CRM or a `return_url` off the "
     "allow-list gets a 400 HTML page.",
     tags=["connections"],
-    responses={200: {"description": "The connect page"}, 400: {"description": "Unknown CRM or return URL"}},
+    responses={
+        200: {"description": "The connect page", "content": _HTML},
+        400: {"description": "Unknown CRM or return URL (an HTML page)", "content": _HTML},
+        **_PAGE_ERRORS,
+    },
 )
 def connect_page(
     crm: CrmName, services: Services, return_url: Annotated[str | None, Query(max_length=2048)] = None
@@ -124,7 +148,12 @@ def connect_page(
     "used there is no trustworthy return URL: 400 with an HTML page naming the error. With `require_same_email`, a "
     "CRM user whose e-mail is not the app user's gets `error=email_mismatch` and nothing is stored.",
     tags=["connections"],
-    responses={302: {"description": "Back to the app's return URL"}, 400: {"description": "Invalid state"}},
+    # 302 has no body: `content: {}` keeps Powertools from describing the return annotation as one.
+    responses={
+        302: {"description": "Back to the app's return URL (`Location`)", "content": {}},
+        400: {"description": "Missing, unknown or already used state (an HTML page)", "content": _HTML},
+        **_PAGE_ERRORS,
+    },
 )
 def callback(
     crm: CrmName,

@@ -153,8 +153,7 @@ def test_every_secured_operation_documents_api_gateways_401(document):
 
 def test_every_operation_that_takes_a_crm_name_documents_the_unknown_crm_404(document):
     # A CRM in the path, or `?crm=` of the lead and export routes, that leadbridge has no provider for is a 404.
-    # (GET /sync-runs?crm= lists that CRM's runs: none. The OAuth browser hops answer 400: their owner's part.)
-    pending_oauth = {"GET /connections/{crm}/authorize", "GET /oauth/{crm}/callback"}
+    # (GET /sync-runs?crm= lists that CRM's runs: none. The browser pages answer an HTML page instead: see below.)
     naming = [
         key
         for key, op in _operations(document)
@@ -164,7 +163,22 @@ def test_every_operation_that_takes_a_crm_name_documents_the_unknown_crm_404(doc
         )
     ]
     assert len(naming) >= 20
-    assert [key for key in naming if key not in pending_oauth and "404" not in _responses(document, key)] == []
+    assert [key for key in naming if key not in BROWSER_PAGES and "404" not in _responses(document, key)] == []
+
+
+# Opened by the browser, not called by the app: they answer HTML pages (the callback a bodiless redirect).
+BROWSER_PAGES = {"GET /connections/{crm}/authorize", "GET /oauth/{crm}/callback"}
+
+
+def test_the_browser_pages_document_html_not_json(document):
+    html = {"text/html": {"schema": {"type": "string"}}}
+    page = _responses(document, "GET /connections/{crm}/authorize")
+    callback = _responses(document, "GET /oauth/{crm}/callback")
+    assert page["200"]["content"] == html
+    assert page["400"]["content"] == html
+    assert callback["302"]["content"] == {}
+    assert callback["400"]["content"] == html
+    assert "200" not in callback
 
 
 def _responses(document: dict, key: str) -> dict:
@@ -175,5 +189,4 @@ def _responses(document: dict, key: str) -> dict:
 def test_every_operation_with_a_json_body_documents_the_shared_body_errors(document):
     with_body = [(key, op) for key, op in _operations(document) if "requestBody" in op]
     missing = [(key, s) for key, op in with_body for s in ("400", "413", "415", "422") if s not in op["responses"]]
-    # POST /connections/{crm}/authorize: its declaration belongs to the OAuth routes' owner (pending).
-    assert [m for m in missing if m[0] != "POST /connections/{crm}/authorize"] == []
+    assert missing == []

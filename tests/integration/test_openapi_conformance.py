@@ -84,10 +84,6 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any] | None) ->
     return path_parameters
 
 
-# The OAuth routes' own declarations (functions/oauth/app.py, being changed by its owner) still miss answers: the HTML
-# error page of the browser hops (documented as JSON) and the 400 of a malformed body on POST .../authorize. They
-# run in the strict xfail below, which fails as soon as they conform: then move them back into the main run.
-PENDING_OAUTH = r"^/(connections/\{crm\}/authorize|oauth/\{crm\}/callback)$"
 HYPOTHESIS = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     derandomize=True,
@@ -103,14 +99,8 @@ def call_and_validate(case: schemathesis.Case, stack: LocalStack, token: str) ->
     )
 
 
-@schema.exclude(path_regex=PENDING_OAUTH).parametrize()
+@schema.parametrize()
 @HYPOTHESIS
 def test_every_answer_is_documented(case: schemathesis.Case, stack: LocalStack, connected_tenant: str) -> None:
     call_and_validate(case, stack, connected_tenant)
 
-
-@pytest.mark.xfail(strict=True, reason="OAuth route declarations pending (functions/oauth/app.py owner)")
-@schema.include(path_regex=PENDING_OAUTH).parametrize()
-@HYPOTHESIS
-def test_oauth_answers_pending(case: schemathesis.Case, stack: LocalStack, connected_tenant: str) -> None:
-    call_and_validate(case, stack, connected_tenant)
