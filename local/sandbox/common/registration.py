@@ -38,10 +38,13 @@ def demo_sandbox_info(
     gateway = ctx.gateway_url.rstrip("/")
     banner = [
         *banner,
-        "  connect (demo admin token): curl -s -X POST -H \"Authorization: Bearer $LB_ADMIN_TOKEN\" "
-        f"-H 'content-type: application/json' -d '{{\"return_url\": \"{gateway}/swagger\"}}' "
-        f"{gateway}/connections/{crm}/authorize",
-        f"    then open authorization_url in a browser, {sign_in}, and land on /swagger?status=connected",
+        # The authorize call's answer sets the cookie that binds the sign-in to a browser: it must be made by the
+        # browser that then signs in (made with curl, the sign-in ends in error=state_mismatch).
+        f"  connect: in {gateway}/swagger Authorize with the admin token, call POST /connections/{crm}/authorize "
+        f'with {{"return_url": "{gateway}/swagger"}},',
+        f"    then open its authorization_url in the same browser, {sign_in}, and land on /swagger?status=connected",
+        f"    (an app opens the connect page instead: window.open(\"{gateway}/connections/{crm}/authorize"
+        '?return_url=<an allowed return URL>"), see docs/connections.md)',
         *more_banner,
     ]
     return SandboxInfo(name=crm, url=url, stop=stop, banner=banner, env=env, secrets=secrets)
