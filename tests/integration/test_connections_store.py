@@ -233,6 +233,23 @@ def test_oauth_state_is_single_use_with_ttl(aws: LocalResources, store: Connecti
         store.save_state(_state("dup"))
 
 
+def test_a_state_saved_before_the_connect_page_still_loads(table: Table, store: ConnectionStore) -> None:
+    # Written by the release with the unauthenticated browser hop: it also held the CRM sign-in URL. A state in flight
+    # during the deploy must still load (the callback then checks it as any other); the old field is ignored.
+    state = _state("o" * 43).model_copy(update={"browser_binding": "b" * 64})
+    table.put({
+        "PK": f"STATE#{state.state}",
+        "SK": "STATE",
+        **state.model_dump(exclude={"expires_at"}, exclude_none=True),
+        "authorization_url": f"https://crm.example/authorize?state={state.state}",
+        "state_expires_at": state.expires_at,
+        "expires_at": int(state.expires_at.timestamp()),
+    })
+
+    assert store.get_state(state.state) == state
+    assert store.take_state(state.state) == state
+
+
 # --- events ----------------------------------------------------------------------------------------------------------
 
 

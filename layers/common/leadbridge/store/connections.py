@@ -175,7 +175,7 @@ class ConnectionStore:
     def save_state(self, state: OAuthState) -> None:
         item: Item = {
             **oauth_state_key(state.state),
-            **state.model_dump(exclude={"expires_at"}, exclude_none=True),  # absent, so bind_state can test for it
+            **state.model_dump(exclude={"expires_at"}, exclude_none=True),
             "state_expires_at": state.expires_at,
             # TTL removes abandoned states (lazily, within ~48 h); expiry is enforced on read, not by TTL.
             TTL_ATTRIBUTE: int(state.expires_at.timestamp()),
@@ -183,24 +183,12 @@ class ConnectionStore:
         self._table.put(item, condition=ITEM_NOT_EXISTS)
 
     def get_state(self, state: str) -> OAuthState | None:
-        """The state without using it up (the browser-binding hop reads it), or None."""
+        """The state without using it up, or None."""
         item = self._table.get(oauth_state_key(state), consistent=True)
         if item is None:
             return None
         item["expires_at"] = item.pop("state_expires_at")
         return OAuthState.model_validate(item)
-
-    def bind_state(self, state: str, browser_binding: str) -> bool:
-        """Bind the state to one browser (the hash of its cookie); False when it is gone or already bound."""
-        try:
-            self._table.update(
-                oauth_state_key(state),
-                set_values={"browser_binding": browser_binding},
-                condition=Condition("attribute_exists(PK) AND attribute_not_exists(browser_binding)"),
-            )
-        except Conflict:
-            return False
-        return True
 
     def take_state(self, state: str) -> OAuthState | None:
         """Delete and return the state, or None if it does not exist (forged, used or cleaned up): single use."""
