@@ -44,10 +44,9 @@ class ConnectedSalesforce:
     def _connect(self) -> None:
         back = {"return_url": f"{self.stack.gateway_url}/swagger"}
         started = self.http.post("/connections/salesforce/authorize", json=back, headers=self.auth("admin"))
-        started.raise_for_status()
-        url = started.json()["authorization_url"]
-        while not url.startswith(self.sb.login_base):  # leadbridge's own browser-binding hop
-            url = self.http.get(url).headers["location"]
+        started.raise_for_status()  # its answer set the browser-binding cookie in self.http, the "browser" below
+        url = started.json()["authorization_url"]  # the CRM's sign-in, directly
+        assert url.startswith(self.sb.login_base), url
         callback = self.http.get(url + "&" + urlencode({"sandbox_login": self.admin})).headers["location"]
         landed = self.http.get(callback)
         assert "status=connected" in landed.headers.get("location", ""), landed.text
