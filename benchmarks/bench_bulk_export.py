@@ -19,6 +19,7 @@ import os
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ def _describes(side: dict[str, Any]) -> int:
     return sum(n for op, n in side["ops"].items() if is_describe(op))
 
 
-def _median(sides: list[dict[str, Any]], how: str, value: Any) -> float:
+def _median(sides: list[dict[str, Any]], how: str, value: Callable[[dict[str, Any]], float]) -> float:
     return statistics.median(value(s) for s in sides if s["how"] == how)
 
 
@@ -164,8 +165,10 @@ def _summary(run: dict[str, Any]) -> str:
     rate = {how: _median(sides, how, lambda s: s["leads"] / s["seconds"]) for how in ("bulk", "single")}
     trips = {how: _median(sides, how, lambda s: _trips(s) / s["leads"]) for how in ("bulk", "single")}
     loads = [float(s[k].split()[0]) for s in sides for k in ("load_average_before", "load_average_after")]
+    order = "alternating" if rounds > 1 else f"{sides[0]['how']} first"
+    longest = max(s["seconds"] for s in sides) / 60
     return (
-        f"| {sides[0]['leads']} | {rounds} | {rate['bulk']:.1f} | {rate['single']:.1f} | "
+        f"| {sides[0]['leads']} | {rounds} ({order}) | {longest:.1f} min | {rate['bulk']:.1f} | {rate['single']:.1f} | "
         f"{rate['bulk'] / rate['single']:.2f} | {trips['bulk']:.2f} | {trips['single']:.2f} | "
         f"{min(loads):.1f}-{max(loads):.1f} | {run['measured_at']} | {run['commit']} |"
     )
@@ -180,7 +183,7 @@ def render(result: dict[str, Any], others: list[dict[str, Any]] | None = None) -
         return float(s["leads"] / s["seconds"])
 
     def per_lead(s: dict[str, Any]) -> float:
-        return _trips(s) / s["leads"]
+        return _trips(s) / int(s["leads"])
 
     rows = "\n".join(
         f"| {s['round']} | {s['how']} | {s['leads']} | {s['seconds']:.1f} s | {rate(s):.1f} | {per_lead(s):.2f} | "
@@ -189,11 +192,11 @@ def render(result: dict[str, Any], others: list[dict[str, Any]] | None = None) -
     )
     medians = {how: (_median(sides, how, rate), _median(sides, how, per_lead)) for how in ("bulk", "single")}
     ops = sorted({op for s in sides for op in s["ops"] if not is_describe(op)})
-    op_rows = "\n".join(
-        f"| `{op}` | {_median(sides, 'bulk', lambda s, o=op: s['ops'].get(o, 0) / s['leads']):.2f} | "
-        f"{_median(sides, 'single', lambda s, o=op: s['ops'].get(o, 0) / s['leads']):.2f} |"
-        for op in ops
-    )
+
+    def op_per_lead(how: str, op: str) -> float:
+        return _median(sides, how, lambda s: int(s["ops"].get(op, 0)) / int(s["leads"]))
+
+    op_rows = "\n".join(f"| `{op}` | {op_per_lead('bulk', op):.2f} | {op_per_lead('single', op):.2f} |" for op in ops)
     slices = _median(sides, "bulk", lambda s: s["slices"])
     warm = ", ".join(
         f"{how}: {', '.join(f'`{k}` {v}' for k, v in sorted(got.items()) if is_describe(k)) or 'none'}"
@@ -225,8 +228,8 @@ CRM round trips per lead by operation (median over the rounds; describes apart):
 {op_rows}
 
 Describes are cached in the process (5 minutes): in AWS each function's container reads them once; on the local
-stack all functions run in one process and share the cache, so the warm-up read them once ({warm}) and the measured
-rounds read none where the column above says 0.
+stack all functions run in one process and share the cache, so the warm-up read them ({warm}), and a side read them
+again only if it outlived the cache (the describes column).
 
 A single export is the match query and one `POST /composite` (`allOrNone`) with the new Account and its Contact
 (issue 18). The bulk export (since 223f332) runs the exports of each window of 25 leads up to their creates, then
@@ -235,6 +238,11 @@ finishes each export with what was created; it saves the HTTP request, the JWT c
 and runs in the background (the app gets its 202 at once). The per-operation table is what was measured: a figure
 below 1.00 per lead is one request shared by several leads. Measured: {bulk_trips:.2f} round trips per lead in bulk,
 {single_trips:.2f} singly.
+
+Leads/s here is the local stack's, not AWS's: moto's DynamoDB Query reads every item of the table for each query
+(`moto/dynamodb/models/table.py`, `Table.query`; DynamoDB reads only the items under the queried key), so each
+export gets slower as the benchmark's own links and log entries pile up: the side that runs later pays for the
+items of the sides before it, more so the larger `BENCH_BULK_LEADS` (alternating rounds share that out).
 {_other_sizes(others)}"""
 
 
@@ -245,8 +253,8 @@ def _other_sizes(others: list[dict[str, Any]]) -> str:
     return f"""
 Other sizes kept in `benchmarks/results/bulk_export.json` (medians; each made by its own command and commit):
 
-| leads | rounds | bulk leads/s | single leads/s | bulk / single | bulk round trips per lead | single round trips \
-per lead | load (1 min) | measured | commit |
-|---|---|---|---|---|---|---|---|---|---|
+| leads | rounds | longest side | bulk leads/s | single leads/s | bulk / single | bulk round trips per lead | single \
+round trips per lead | load (1 min) | measured | commit |
+|---|---|---|---|---|---|---|---|---|---|---|
 {rows}
 """

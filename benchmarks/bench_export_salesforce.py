@@ -18,6 +18,7 @@ import json
 import re
 import statistics
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,7 @@ def _ops_by_kind(measured: list[dict[str, Any]], kind: str) -> tuple[list[str], 
     return names, medians, [sum(ops.values()) for ops in runs]
 
 
-def _headline(medians: dict[str, float]) -> str:
+def _headline(medians: Mapping[str, float]) -> str:
     total = sum(medians.values())
     parts = " + ".join(f"{n:g} {short_name(op)}" for op, n in medians.items() if n)
     return f"{total:g} round trips: {parts}" if parts else "0 round trips"
