@@ -384,15 +384,15 @@ def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -
     assert run.export is not None
     if ExportMode(run.export.match) is not ExportMode.AUTO:
         return {}
-    connector = export.connector(run.tenant, run.crm)
-    if not isinstance(connector, SupportsSearchMany):
-        return {}
-    leads = [lead for lead in leads if export.links.get(run.tenant, run.crm, CrmObject.COMPANY, lead.id) is None]
-    if len(leads) < 2:
-        return {}
-    settings = export.settings(run.tenant, run.crm)
-    prepared = [prepare_lead(lead, settings)[0] for lead in leads]  # as the export will see them
-    try:
+    try:  # the connection, the store or the search failing: each export meets it on its own and reports it
+        connector = export.connector(run.tenant, run.crm)
+        if not isinstance(connector, SupportsSearchMany):
+            return {}
+        leads = [lead for lead in leads if export.links.get(run.tenant, run.crm, CrmObject.COMPANY, lead.id) is None]
+        if len(leads) < 2:
+            return {}
+        settings = export.settings(run.tenant, run.crm)
+        prepared = [prepare_lead(lead, settings)[0] for lead in leads]  # as the export will see them
         answers = connector.search_companies_many([lead_search(settings, lead) for lead in prepared])
     except LeadbridgeError as exc:
         log.info("bulk export: the window's batched search failed; each lead searches alone", extra={
