@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     stage: str = Field(default="dev", alias="STAGE")
     table_name: str = Field(default="leadbridge", alias="TABLE_NAME")
     event_bus_name: str = Field(default="leadbridge", alias="EVENT_BUS_NAME")
@@ -64,6 +66,8 @@ _ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
 class SyncWorkerSettings(BaseModel):
     """SyncWorkerFunction's variables."""
 
+    model_config = ConfigDict(defer_build=True)
+
     # CRM requests per run (all continuations); None: the CRM's default.
     request_budget: int | None = Field(default=None, alias="SYNC_REQUEST_BUDGET")
     # How far before its checkpoint an incremental read starts again.
@@ -74,6 +78,8 @@ class SyncWorkerSettings(BaseModel):
 
 class WebhookProcessorSettings(BaseModel):
     """WebhookProcessorFunction's variables."""
+
+    model_config = ConfigDict(defer_build=True)
 
     # WebhookQueue's maxReceiveCount: the attempt that dead-letters an event.
     max_receive_count: int = Field(default=5, alias="WEBHOOK_MAX_RECEIVE_COUNT")

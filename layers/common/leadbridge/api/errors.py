@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponseContentModel,
     OpenAPIResponseContentSchema,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge import errors
 from leadbridge.json_body import MalformedBody
@@ -58,6 +58,8 @@ _HINTS: dict[type[errors.LeadbridgeError], str] = {
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str = Field(description="Stable machine-readable error code, e.g. `invalid_input`, `not_connected`.")
     message: str = Field(description="Human-readable explanation.")
     details: dict[str, Any] = Field(default_factory=dict, description="Error-specific facts, e.g. `errors` per field.")
@@ -66,6 +68,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     """The body of every non-2xx response."""
+
+    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
 

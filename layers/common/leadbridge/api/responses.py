@@ -9,13 +9,15 @@ reach the client, so a 401 is documented as either.
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from leadbridge.api.errors import ERROR_CONTENT, ErrorBody
 
 
 class GatewayMessage(BaseModel):
     """API Gateway's own error body (the function was not called)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     message: str = Field(description="API Gateway's reason, e.g. `Unauthorized`.", examples=["Unauthorized"])
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from leadbridge.connect.ports import ConnectionServices
 from leadbridge.connect.webhook_registration import ensure_webhook
@@ -52,6 +52,8 @@ class HealthOutcome(StrEnum):
 
 
 class WebhookHealth(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     outcome: HealthOutcome
     webhook_id: str | None = None
     crm_state: str | None = None  # the CRM's own state word before the check, e.g. "TooManyErrors"

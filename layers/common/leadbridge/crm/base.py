@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the settings models cost ~0.05-0.1 s at cold start; functio
 class AuthorizationRequest(BaseModel):
     """What the OAuth function needs to send the browser to the CRM and to check the callback later."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     url: str
     state: str
@@ -181,6 +181,8 @@ class SupportsCreateMany(Protocol):
 
 class CrmSelection(BaseModel):
     """A static selection in the CRM (SuperOffice), for the settings picker (`GET /crm/{crm}/selections`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     name: str

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from leadbridge.crm.search_many import SupportsSearchMany
 from leadbridge.crm.together import SupportsCreateTogether
@@ -103,6 +103,8 @@ class BulkExportConfig:
 
 class BulkExportJob(BaseModel):
     """A message on the export queue: export the run's leads from `from_index` on."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: Literal["bulk_export"] = "bulk_export"
     run_id: str

@@ -21,6 +21,8 @@ class ExportMode(StrEnum):
 
 
 class ExportChoice(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     mode: ExportMode = Field(
         default=ExportMode.AUTO,
         description="`auto`: link on an exact match, create when nothing matches, refuse (409 with the candidates) "
@@ -33,6 +35,8 @@ class ExportChoice(BaseModel):
 
 
 class ExportRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     lead: Lead
     choice: ExportChoice = Field(default_factory=ExportChoice)
 
@@ -43,7 +47,7 @@ MAX_BULK_LEADS = 1000
 class BulkExportRequest(BaseModel):
     """`POST /exports`: up to 1,000 leads, each exported exactly as `POST /leads/{id}/export` would."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     leads: list[Lead] = Field(
         min_length=1, max_length=MAX_BULK_LEADS, description="The leads, each as `/export` takes it; ids unique."
@@ -59,6 +63,8 @@ class BulkExportRequest(BaseModel):
 class IdempotentExportRequest(BaseModel):
     """What Powertools idempotency hashes: the key scoped to tenant, CRM and lead, plus a hash of the body so the
     same key with another body is refused instead of answered with the first result."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tenant: str
     crm: str
@@ -82,12 +88,16 @@ class RecordAction(StrEnum):
 
 
 class CompanyResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     crm_id: str
     url: str | None = None
     action: RecordAction
 
 
 class PersonResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     app_id: str = Field(description="The contact's id in the app, or its e-mail / position when it has none.")
     email: str | None = None
     crm_id: str
@@ -98,12 +108,16 @@ class PersonResult(BaseModel):
 
 
 class FieldSkip(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     field: str
     reason: str
     detail: str = ""
 
 
 class ExportResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: str = Field(description="`exported`, or `unchanged` when nothing differed and nothing was written.")
     lead_id: str
     crm: str
@@ -125,6 +139,8 @@ class ExportResult(BaseModel):
 class MatchRequest(BaseModel):
     """`POST /leads/{id}/match`: the lead, as `/export` and `/preview` take it (`{"lead": {...}}`). The bare lead of
     earlier versions is still read for one release (deprecated: the answer then carries `Deprecation: true`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     lead: Lead
     _bare_lead: bool = PrivateAttr(default=False)

@@ -54,7 +54,7 @@ class MatchReason(StrEnum):
 class CompanyKeys(BaseModel):
     """What identifies a company, from either side. Raw values: normalisation happens here."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str | None = None
     org_nr: str | None = None
@@ -63,6 +63,8 @@ class CompanyKeys(BaseModel):
 
 
 class Candidate(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     crm_id: str
     name: str | None
     confidence: float
@@ -73,6 +75,8 @@ class Candidate(BaseModel):
 
 
 class MatchResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     verdict: MatchVerdict
     candidates: list[Candidate]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.base import supported
 from leadbridge.errors import ConnectionMissing, InvalidInput
@@ -16,12 +16,16 @@ from leadbridge.models.synclog import LogError, Outcome
 
 
 class LinkedRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     app_id: str
     crm_id: str
     url: str | None = None
 
 
 class SyncStatus(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     lead_id: str
     crm: str
     connected: bool = Field(

@@ -44,7 +44,7 @@ ScheduleLookup = Callable[[str, str], Schedule | None]
 class SyncJob(BaseModel):
     """The message a sync worker receives."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: str
     tenant_id: str
@@ -61,6 +61,8 @@ class SyncJob(BaseModel):
 
 
 class DispatchReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     due: int = 0
     queued: int = 0
     unscheduled: int = 0  # due, but the schedule is now manual: taken off the index, nothing queued

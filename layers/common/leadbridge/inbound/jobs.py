@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from leadbridge.crm.defaults import request_budget
 from leadbridge.inbound.dispatch import SyncJob
@@ -48,6 +48,8 @@ class WorkerConfig:
 
 
 class JobResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     run_id: str | None = None
     state: RunState | None = None
     detail: str = ""

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.errors import code_and_message
 from leadbridge.inbound.filtering import held_back
@@ -87,6 +87,8 @@ class Applied(StrEnum):
 
 
 class InboundResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     outcome: Applied
     events: list[ChangeEvent] = Field(default_factory=list)
     reason: str | None = None

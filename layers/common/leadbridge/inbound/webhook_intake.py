@@ -96,7 +96,7 @@ UNAUTHORIZED_MESSAGE = "Webhook rejected: the connection or the signature is not
 class IntakeResult(BaseModel):
     """What to answer the CRM, plus facts for the handler's log line (`reason`, `detail`: internal only)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: int
     outcome: IntakeOutcome
@@ -119,6 +119,8 @@ class QueuedWebhook(BaseModel):
     `raw_body_b64` and `headers` let the processor (or a person debugging) re-verify the original delivery; the raw
     body is left out (`raw_body_omitted`) when it would not fit the SQS size limit.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     version: int = QUEUED_WEBHOOK_VERSION
     tenant_id: str

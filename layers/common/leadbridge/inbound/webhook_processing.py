@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadbridge.crm.base import Connector
 from leadbridge.errors import (
@@ -76,6 +76,8 @@ class EventOutcome(StrEnum):
 
 class ProcessedEvent(BaseModel):
     """What became of one queued event (the processor's log line and metrics)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tenant: str
     crm: str

@@ -84,7 +84,7 @@ class ActivityStatus(StrEnum):
 class Activity(BaseModel):
     """An activity logged in the app on a lead."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[^#~]+$", description="The activity's id in the app.")
     type: ActivityType | None = Field(
@@ -119,6 +119,8 @@ class ActivityOutcome(StrEnum):
 
 
 class ActivityResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     outcome: ActivityOutcome = Field(description="`created`, `updated`, `unchanged`, or `skipped` (see `reason`).")
     lead_id: str
     activity_id: str

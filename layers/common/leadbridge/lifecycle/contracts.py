@@ -24,7 +24,7 @@ class LeadEventType(StrEnum):
 class LeadEvent(BaseModel):
     """Something that happened to a lead in the app."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     type: LeadEventType
     lead: Lead = Field(description="The lead as it is after the event.")
@@ -52,7 +52,7 @@ class LeadEvent(BaseModel):
 class LeadEventMessage(BaseModel):
     """`detail` of a `LeadEvent` the app puts on its EventBridge bus (docs/events.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     tenant_id: str = Field(min_length=1, max_length=200, pattern=r"^[^#]+$")
     crm: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{1,31}$")
@@ -75,6 +75,8 @@ class DealAction(StrEnum):
 
 
 class DealResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     crm_id: str
     url: str | None = None
     action: DealAction
@@ -82,12 +84,16 @@ class DealResult(BaseModel):
 
 
 class RetryInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     attempts: int
     next_attempt_at: datetime
     reason: str
 
 
 class LeadEventResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     outcome: LeadEventOutcome = Field(
         description="`applied`; `skipped` (see `reason`); `needs_decision`: only possible company matches, export the "
         "lead with a choice; `queued`: the CRM is unavailable, leadbridge retries (see `retry`)."
@@ -108,6 +114,8 @@ class LeadEventResult(BaseModel):
 
 
 class RetryCounts(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     due: int = 0  # items whose time had come, up to the budget
     applied: int = 0  # reached the CRM (or turned out to need nothing: skipped, stale)
     rescheduled: int = 0  # failed again, retryably

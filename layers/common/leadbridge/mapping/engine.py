@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.defaults import profile
 from leadbridge.mapping import transforms as t
@@ -57,6 +57,8 @@ class SkipReason(StrEnum):
 
 
 class Skipped(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     crm_field: str | None = None
     app_fields: list[str] = Field(default_factory=list)
     reason: SkipReason
@@ -66,6 +68,8 @@ class Skipped(BaseModel):
 class Refusal(BaseModel):
     """A value the CRM's metadata says the CRM would refuse: `type` is `restricted_picklist`, `wrong_type`,
     `invalid_email` or `required` (the last added by `mapping.validation`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     crm_field: str
     app_fields: list[str] = Field(default_factory=list)
@@ -86,6 +90,8 @@ _EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\
 
 class MappedRecord(BaseModel):
     """What one app record becomes in the CRM: the fields to write, and what was left out and why."""
+
+    model_config = ConfigDict(defer_build=True)
 
     object: CrmObject
     crm_object: str
@@ -296,6 +302,8 @@ def _picklist_value(text: str, info: FieldInfo) -> str:
 
 class InboundValues(BaseModel):
     """CRM values mapped onto app fields, with the conflict policy of each app field."""
+
+    model_config = ConfigDict(defer_build=True)
 
     object: CrmObject
     values: dict[str, Any] = Field(default_factory=dict)

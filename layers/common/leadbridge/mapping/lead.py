@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.defaults import CrmProfile, profile
 from leadbridge.mapping import transforms as t
@@ -21,6 +21,8 @@ from leadbridge.models.settings import OnExisting, SettingsDocument
 
 
 class LeadPlan(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     lead_id: str
     send: bool  # False: nothing is written for this lead now (see `not_sent`)
     not_sent: list[Skipped] = Field(default_factory=list)  # why the lead (or an object of it) is not written

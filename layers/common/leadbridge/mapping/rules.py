@@ -17,13 +17,15 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.models.crm import CrmObject
 from leadbridge.models.settings import Condition, InboundFilter, RuleOp, SelectiveSync, StatusMapping
 
 
 class RuleDecision(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     sync: bool
     reasons: list[str] = Field(default_factory=list)  # why not, one sentence per failed condition
 

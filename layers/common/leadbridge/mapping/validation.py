@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.crm.defaults import profile
 from leadbridge.errors import CrmNotFound, RefusedBeforeWrite
@@ -43,6 +43,8 @@ class MetadataSource(Protocol):
 
 class Metadata(BaseModel):
     """A snapshot of the CRM's metadata, read once per validation/preview."""
+
+    model_config = ConfigDict(defer_build=True)
 
     objects: list[CrmObjectInfo] = Field(default_factory=list)
     fields: dict[CrmObject, list[FieldInfo]] = Field(default_factory=dict)
@@ -83,12 +85,16 @@ class Metadata(BaseModel):
 
 
 class Problem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     path: str
     reason: str
     code: str
 
 
 class MissingField(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     path: str
     object: CrmObject
     crm_field: str
@@ -96,6 +102,8 @@ class MissingField(BaseModel):
 
 
 class ValidationReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     errors: list[Problem] = Field(default_factory=list)
     missing: list[MissingField] = Field(default_factory=list)
     warnings: list[Problem] = Field(default_factory=list)

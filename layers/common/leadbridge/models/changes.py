@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
 
@@ -51,7 +52,7 @@ class ChangeSource(StrEnum):
     WEBHOOK = "webhook"
 
 
-class ChangeEvent(BaseModel):
+class ChangeEvent(DeferredModel):
     """One change of one CRM record, mapped to the app's fields."""
 
     model_config = ConfigDict(frozen=True)
@@ -88,7 +89,7 @@ class ChangeEvent(BaseModel):
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-class ChangeFeedPage(BaseModel):
+class ChangeFeedPage(DeferredModel):
     """A page of `GET /changes`, oldest first."""
 
     items: list[ChangeEvent]

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from leadbridge.models.base import DeferredModel
 
 STATE_LIFETIME = timedelta(minutes=10)
 MANUAL_SETUP_STATE = "ManualSetupRequired"  # a webhook registration an admin must make in the CRM (Salesforce)
 
 
-class ConnectionContext(BaseModel):
+class ConnectionContext(DeferredModel):
     """The non-secret facts about one connection a connector needs to talk to the CRM."""
 
     model_config = ConfigDict(frozen=True)
@@ -40,7 +42,7 @@ class WebhookStatus(StrEnum):
     NONE = "none"  # not registered (never tried, CRM without webhooks, or disconnected)
 
 
-class Connection(BaseModel):
+class Connection(DeferredModel):
     """One tenant's link to one CRM account (item `T#{tenant}` / `CONN#{crm}`)."""
 
     tenant_id: str
@@ -101,7 +103,7 @@ class Connection(BaseModel):
         return self.status in (ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_REAUTH)
 
 
-class OAuthState(BaseModel):
+class OAuthState(DeferredModel):
     """Server-side half of one authorization attempt (item `STATE#{state}`), single use, 10 minutes."""
 
     model_config = ConfigDict(frozen=True)
@@ -126,7 +128,7 @@ class OAuthState(BaseModel):
 # --- API contracts ---------------------------------------------------------------------------------------------------
 
 
-class AuthorizeRequest(BaseModel):
+class AuthorizeRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     return_url: str = Field(
@@ -142,14 +144,14 @@ class AuthorizeRequest(BaseModel):
     )
 
 
-class AuthorizeResponse(BaseModel):
+class AuthorizeResponse(DeferredModel):
     authorization_url: str = Field(
         description="The CRM's sign-in URL: send the browser that made this call there (the connect page does)."
     )
     expires_at: datetime = Field(description="The authorization must be completed before this time.")
 
 
-class WebhookSetup(BaseModel):
+class WebhookSetup(DeferredModel):
     """The step an admin must do in the CRM because its webhooks cannot be created through its API (Salesforce
     Outbound Messages). Shown to admins only: `target_url` carries the connection's secret key."""
 
@@ -168,7 +170,7 @@ class WebhookSetup(BaseModel):
                    objects=list(connection.webhook_events), steps=list(connection.webhook_setup_steps))  # fmt: skip
 
 
-class ConnectionView(BaseModel):
+class ConnectionView(DeferredModel):
     """What the API shows about a connection. Deliberately no token or secret name; the connection key only inside
     `webhook_setup`, which is filled for admins only."""
 
@@ -211,11 +213,11 @@ class ConnectionView(BaseModel):
         return cls(crm=crm, status=ConnectionStatus.DISCONNECTED)
 
 
-class ConnectionList(BaseModel):
+class ConnectionList(DeferredModel):
     connections: list[ConnectionView]
 
 
-class DisconnectResult(BaseModel):
+class DisconnectResult(DeferredModel):
     connection: ConnectionView
     revoked_at_crm: bool = Field(description="False when the CRM could not be reached to revoke the grant.")
     webhook_removed: bool = Field(
@@ -236,7 +238,7 @@ class DisconnectResult(BaseModel):
 # --- events to the app (EventBridge, source "leadbridge") ------------------------------------------------------------
 
 
-class ConnectionNeedsReauthDetail(BaseModel):
+class ConnectionNeedsReauthDetail(DeferredModel):
     """Detail of `ConnectionNeedsReauth`: the CRM refused our refresh token; an admin must connect again."""
 
     tenant_id: str

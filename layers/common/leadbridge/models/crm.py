@@ -13,7 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from leadbridge.models.base import DeferredModel
 
 
 class CrmObject(StrEnum):
@@ -42,14 +44,14 @@ class FieldType(StrEnum):
     COUNTRY = "country"
 
 
-class PicklistValue(BaseModel):
+class PicklistValue(DeferredModel):
     model_config = ConfigDict(frozen=True)
     value: str
     label: str
     active: bool = True
 
 
-class FieldInfo(BaseModel):
+class FieldInfo(DeferredModel):
     """Metadata of one CRM field, as the settings screen and the mapping validator need it."""
 
     model_config = ConfigDict(frozen=True)
@@ -69,7 +71,7 @@ class FieldInfo(BaseModel):
     filterable: bool = True
 
 
-class CrmObjectInfo(BaseModel):
+class CrmObjectInfo(DeferredModel):
     model_config = ConfigDict(frozen=True)
 
     object: CrmObject
@@ -84,7 +86,7 @@ class StageKind(StrEnum):
     STALLED = "stalled"
 
 
-class Stage(BaseModel):
+class Stage(DeferredModel):
     """A pipeline stage or a deal status value the CRM offers (SuperOffice sale stages and statuses, Salesforce
     OpportunityStage/LeadStatus, HubSpot deal stages)."""
 
@@ -98,7 +100,7 @@ class Stage(BaseModel):
     group: str = "stage"  # "stage" or "status" (SuperOffice keeps won/lost in Status, not in the stage list)
 
 
-class CrmUser(BaseModel):
+class CrmUser(DeferredModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -107,7 +109,7 @@ class CrmUser(BaseModel):
     active: bool = True
 
 
-class CrmRecord(BaseModel):
+class CrmRecord(DeferredModel):
     """One CRM record in canonical form."""
 
     object: CrmObject
@@ -130,7 +132,7 @@ class CrmRecord(BaseModel):
     converted_into: dict[CrmObject, str] = Field(default_factory=dict)
 
 
-class ChangePage(BaseModel):
+class ChangePage(DeferredModel):
     """One page of an incremental read. `next_page_token` is None on the last page; the caller persists it (with
     `since`) after every page so that an interrupted run resumes where it stopped."""
 
@@ -138,7 +140,7 @@ class ChangePage(BaseModel):
     next_page_token: str | None = None
 
 
-class Grant(BaseModel):
+class Grant(DeferredModel):
     """What an OAuth exchange or refresh yields. Lives only in the token vault (Secrets Manager)."""
 
     access_token: str
@@ -154,7 +156,7 @@ class Grant(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class WebhookRegistration(BaseModel):
+class WebhookRegistration(DeferredModel):
     id: str
     url: str
     events: list[str] = Field(default_factory=list)
@@ -164,7 +166,7 @@ class WebhookRegistration(BaseModel):
     setup_steps: list[str] = Field(default_factory=list)
 
 
-class WebhookEvent(BaseModel):
+class WebhookEvent(DeferredModel):
     """A CRM event after verification and parsing."""
 
     event_id: str

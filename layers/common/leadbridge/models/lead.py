@@ -45,9 +45,10 @@ from functools import cache
 from types import MappingProxyType, NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, AliasGenerator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
 # The longest text of each kind the CRMs leadbridge writes to take (see the module docstring).
@@ -65,7 +66,7 @@ def _snake_or_camel(name: str) -> AliasChoices:
     return AliasChoices(name, to_camel(name))
 
 
-class _AppModel(BaseModel):
+class _AppModel(DeferredModel):
     # Unknown keys are rejected so a typo in a sample record (preview) or an export payload is a clear 422.
     model_config = ConfigDict(
         extra="forbid",

@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import ConfigDict, Field, computed_field
 
+from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
 
@@ -40,7 +41,7 @@ class RunKind(StrEnum):
     EXPORT = "export"  # a bulk export of leads to the CRM (`POST /exports`)
 
 
-class BulkExportTotals(BaseModel):
+class BulkExportTotals(DeferredModel):
     """Where a bulk export stands: each lead is counted once, under what its export did."""
 
     total: int = Field(description="Leads in the request.")
@@ -57,7 +58,7 @@ class BulkExportTotals(BaseModel):
     failed: int = Field(default=0, description="Leads that failed (their log entries say why, with a hint).")
 
 
-class BulkExport(BaseModel):
+class BulkExport(DeferredModel):
     """A bulk export's request facts and totals (`kind: export`)."""
 
     match: Literal["auto", "create"] = "auto"
@@ -68,7 +69,7 @@ class BulkExport(BaseModel):
                               "is refused.")  # fmt: skip
 
 
-class ObjectCounts(BaseModel):
+class ObjectCounts(DeferredModel):
     read: int = 0
     created: int = 0
     updated: int = 0
@@ -78,7 +79,7 @@ class ObjectCounts(BaseModel):
     failed: int = 0
 
 
-class ImportProgress(BaseModel):
+class ImportProgress(DeferredModel):
     """Progress of reading a whole data set (initial import or full run) for one object."""
 
     done: int = 0
@@ -92,7 +93,7 @@ class ImportProgress(BaseModel):
         return round(min(100.0, 100.0 * self.done / self.estimated_total), 1)
 
 
-class RunError(BaseModel):
+class RunError(DeferredModel):
     at: datetime
     code: str
     message: str
@@ -100,7 +101,7 @@ class RunError(BaseModel):
     crm_id: str | None = None
 
 
-class SyncRun(BaseModel):
+class SyncRun(DeferredModel):
     id: str
     tenant: str
     crm: str
@@ -138,12 +139,12 @@ class SyncRun(BaseModel):
         return self.counts.setdefault(obj, ObjectCounts())
 
 
-class SyncRunPage(BaseModel):
+class SyncRunPage(DeferredModel):
     items: list[SyncRun]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for older runs; None at the end.")
 
 
-class StartRunRequest(BaseModel):
+class StartRunRequest(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
     crm: str | None = Field(

@@ -15,12 +15,13 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
 
-class _Section(BaseModel):
+class _Section(DeferredModel):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from leadbridge.errors import LeadbridgeError
+from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -63,7 +64,7 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
-class LogError(BaseModel):
+class LogError(DeferredModel):
     model_config = ConfigDict(frozen=True)
 
     code: str = Field(description="leadbridge error code, e.g. `crm_rejected`, `needs_reauth`.")
@@ -79,14 +80,14 @@ class LogError(BaseModel):
         return cls(code=exc.code, message=exc.message, cause=None if cause is None else str(cause))
 
 
-class SkippedField(BaseModel):
+class SkippedField(DeferredModel):
     model_config = ConfigDict(frozen=True)
 
     field: str
     reason: str = Field(description="Why the field was not written, e.g. `not in CRM`, `owned by CRM`, `unchanged`.")
 
 
-class SyncLogEntry(BaseModel):
+class SyncLogEntry(DeferredModel):
     """One record-level operation."""
 
     model_config = ConfigDict(frozen=True)
@@ -115,7 +116,7 @@ class SyncLogEntry(BaseModel):
     )
 
 
-class SyncLogPage(BaseModel):
+class SyncLogPage(DeferredModel):
     """A page of the sync log, newest first."""
 
     items: list[SyncLogEntry]

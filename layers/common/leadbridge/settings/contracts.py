@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.export.company import FieldSource
 from leadbridge.mapping import LeadPlan
@@ -15,6 +15,8 @@ from leadbridge.models.settings import ConflictPolicy, OnExisting, SettingsDocum
 
 
 class SaveResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     settings: SettingsDocument
     missing_fields: list[MissingField] = Field(
         default_factory=list, description="Mapped custom fields the CRM does not have (yet): skipped, not fatal."
@@ -23,12 +25,16 @@ class SaveResult(BaseModel):
 
 
 class PreviewRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     lead: dict[str, Any] = Field(description="A sample app lead, as the app would export it.")
     linked: bool = Field(default=False, strict=True, description="Preview as if the lead already had a CRM record.")
 
 
 class FieldOwnership(BaseModel):
     """Who owns one mapped field, and what each policy will do with it (the preview's `ownership`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     object: CrmObject
     crm_field: str
@@ -43,6 +49,8 @@ class FieldOwnership(BaseModel):
 
 class MatchSearch(BaseModel):
     """What exporting the sample lead searches the CRM for to find its company (the settings' `matching`)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     crm_object: str = Field(description="The CRM object searched (Salesforce: Account or Lead).")
     org_nr_field: str | None = Field(
@@ -62,6 +70,8 @@ class MatchSearch(BaseModel):
 
 
 class PreviewResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     settings_version: int
     plan: LeadPlan
     matching: MatchSearch | None = Field(

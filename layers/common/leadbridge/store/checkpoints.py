@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.models.crm import CrmObject
 from leadbridge.store.table import PK, SK, Item, Table, checkpoint_key
@@ -31,6 +31,8 @@ MARKS = "~marks"
 
 
 class Checkpoint(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     object: CrmObject
@@ -53,6 +55,8 @@ class Checkpoint(BaseModel):
 
 
 class SyncMarks(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     first_run_at: datetime | None = None

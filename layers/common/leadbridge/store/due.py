@@ -20,7 +20,7 @@ _INDEX = "GSI1"
 
 
 class DueConnection(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     tenant_id: str
     crm: str

@@ -27,7 +27,7 @@ PUT_EVENTS_MAX_ENTRIES = 10  # EventBridge PutEvents limit per call
 class AppEvent(BaseModel):
     """One event for the app. `detail_type` is the event name (e.g. `ConnectionNeedsReauth`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     detail_type: str
     detail: dict[str, Any]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from leadbridge.models.crm import CrmObject
 from leadbridge.store.table import TTL_ATTRIBUTE, Table, expires_at, held_child_key, tenant_crm_pk
@@ -19,6 +19,8 @@ HELD_DAYS = 180
 
 
 class HeldChild(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     parent_id: str  # the company's CRM id

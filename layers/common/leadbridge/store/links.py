@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.models.crm import CrmObject
 from leadbridge.store.table import Item, Table, link_by_crm_id_key, link_key, part, tenant_crm_pk
@@ -27,6 +27,8 @@ PERSON_SEPARATOR = "~"
 
 
 class RecordLink(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     object: CrmObject

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.errors import Conflict
 from leadbridge.models.synclog import LogError, new_entry_id
@@ -37,6 +37,8 @@ PENDING_TTL_DAYS = 14  # a pending event older than this is dropped by TTL even 
 
 
 class PendingOutbound(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     lead_id: str

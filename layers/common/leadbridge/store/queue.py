@@ -32,7 +32,7 @@ SEND_BATCH_MAX_BYTES = 256 * 1024
 class QueueMessage(BaseModel):
     """One message: a JSON (or other text) body plus string attributes for filtering and debugging."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     body: str
     attributes: dict[str, str] = {}

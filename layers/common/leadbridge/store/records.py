@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.errors import Conflict
 from leadbridge.mapping.hashing import field_hashes
@@ -27,6 +27,8 @@ from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_s
 
 
 class RecordState(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant: str
     crm: str
     object: CrmObject

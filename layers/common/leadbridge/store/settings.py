@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.errors import PreconditionFailed
 from leadbridge.models.settings import SettingsDocument
@@ -19,6 +19,8 @@ from leadbridge.store.table import ITEM_NOT_EXISTS, SK, Condition, Table, settin
 
 class SettingsChange(BaseModel):
     """One saved version: who, when, what."""
+
+    model_config = ConfigDict(defer_build=True)
 
     version: int
     updated_by: str
