@@ -60,6 +60,22 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
+# Prints leadbridge's pydantic models whose validators were built while the handler was imported (`defer_build`).
+BUILT_PROBE = PROBE.replace(
+    "print(json.dumps(sorted(sys.modules)))",
+    """from pydantic import BaseModel
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+print(json.dumps(sorted({f"{c.__module__}.{c.__qualname__}" for c in subclasses(BaseModel)
+                         if c.__module__.startswith("leadbridge.") and c.__pydantic_complete__})))""",
+)
+# Built at class definition whatever the config: a generic model's parametrisation (the 401 body of the OpenAPI
+# declarations), small.
+BUILT_AT_IMPORT_ANYWAY = {"leadbridge.api.responses"}
+
+
 def _functions() -> dict[str, tuple[Path, Path]]:
     template = expand_globals(load_template(ROOT / "template.yaml"))
     found = {}
@@ -76,13 +92,13 @@ def _functions() -> dict[str, tuple[Path, Path]]:
 FUNCTIONS = _functions()
 
 
-def _loaded(module_file: Path, code_dir: Path) -> set[str]:
+def _loaded(module_file: Path, code_dir: Path, probe: str = PROBE) -> set[str]:
     # A clean environment: no PYTHONPATH from the test run, tracing off (on, Powertools' Tracer patches httpx and
     # requests in; a deployed function pays that with the bare handler too).
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "LAMBDA_TASK_ROOT"}}
     env.update(POWERTOOLS_TRACE_DISABLED="true", AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1")
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(module_file), str(code_dir), str(ROOT / "layers" / "common")],
+        [sys.executable, "-c", probe, str(module_file), str(code_dir), str(ROOT / "layers" / "common")],
         capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -106,3 +122,14 @@ def test_importing_the_handler_loads_nothing_deferred_to_first_use(function: str
     assert "handler_under_test" in loaded and _loads(loaded, "leadbridge")  # the probe did import the handler
     deferred = DEFERRED_EVERYWHERE + DEFERRED_BY_FUNCTION.get(function, ())
     assert [name for name in deferred if _loads(loaded, name)] == []
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_importing_the_handler_builds_no_model_validator(function: str) -> None:
+    """leadbridge's models are built on first use (`defer_build`): a model added without it brings the import cost
+    back, and shows up here."""
+    module_file, code_dir = FUNCTIONS[function]
+    built = _loaded(module_file, code_dir, BUILT_PROBE)
+
+    assert [name for name in built if name.rpartition(".")[0] not in BUILT_AT_IMPORT_ANYWAY
+            and not any(name.startswith(f"{module}.") for module in BUILT_AT_IMPORT_ANYWAY)] == []
