@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -26,11 +25,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from leadbridge import runtime
-from leadbridge.crm.base import reset_providers
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.stack import LocalStack
-from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, Env
+from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, Env, configured_app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 EXAMPLES_PER_OPERATION = 25
@@ -47,19 +44,9 @@ def connected_tenant(stack: LocalStack, sandbox: SuperOfficeSandbox) -> Iterator
     sandbox.reset()
     sandbox.add_customer(CTX, "Conformance AS")
     sandbox.add_user(CTX, ADMIN_EMAIL, is_admin=True)
-    app = sandbox.register_app([f"{stack.gateway_url}/oauth/superoffice/callback"], client_secret="app-secret")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SUPEROFFICE_LOGIN_BASE", sandbox.login_base)
-        patch.setenv("SUPEROFFICE_CLIENT_ID", app.client_id)
-        patch.setenv("SUPEROFFICE_CLIENT_SECRET", app.client_secret)
-        patch.delenv("SUPEROFFICE_CLIENT_SECRET_NAME", raising=False)
-        runtime.reset()
-        reset_providers()
-        with httpx.Client(base_url=stack.gateway_url, timeout=15, follow_redirects=False) as http:
-            Env(stack, sandbox, http).connect(CTX)
+    with pytest.MonkeyPatch.context() as patch, configured_app(stack, sandbox, patch) as http:
+        Env(stack, sandbox, http).connect(CTX)
         yield stack.token(CTX, "admin", sub=f"admin-of-{CTX}")
-        runtime.reset()
-        reset_providers()
 
 
 # Loaded when the module is collected (Schemathesis makes one test per operation); where to send requests and the

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -38,6 +39,27 @@ def sandbox() -> Iterator[SuperOfficeSandbox]:
         yield server
 
 
+@contextmanager
+def configured_app(
+    stack: LocalStack, sandbox: SuperOfficeSandbox, patch: pytest.MonkeyPatch
+) -> Iterator[httpx.Client]:
+    """The OAuth app registered in the sandbox and configured for the stack's functions (the environment they read,
+    providers rebuilt); the "browser" for the flow. Customers and users are the caller's."""
+    app = sandbox.register_app([f"{stack.gateway_url}/oauth/superoffice/callback"], client_secret="app-secret")
+    patch.setenv("SUPEROFFICE_LOGIN_BASE", sandbox.login_base)
+    patch.setenv("SUPEROFFICE_CLIENT_ID", app.client_id)
+    patch.setenv("SUPEROFFICE_CLIENT_SECRET", app.client_secret)
+    patch.delenv("SUPEROFFICE_CLIENT_SECRET_NAME", raising=False)
+    runtime.reset()
+    reset_providers()
+    try:
+        with httpx.Client(base_url=stack.gateway_url, timeout=15, follow_redirects=False) as http:
+            yield http
+    finally:
+        runtime.reset()
+        reset_providers()
+
+
 @pytest.fixture
 def env(stack: LocalStack, sandbox: SuperOfficeSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     stack.reset_aws()
@@ -46,17 +68,8 @@ def env(stack: LocalStack, sandbox: SuperOfficeSandbox, monkeypatch: pytest.Monk
     sandbox.add_user(CTX, ADMIN_EMAIL, is_admin=True)
     sandbox.add_customer(OTHER_CTX, "Other Account AS")
     sandbox.add_user(OTHER_CTX, OTHER_EMAIL, is_admin=True)
-    app = sandbox.register_app([f"{stack.gateway_url}/oauth/superoffice/callback"], client_secret="app-secret")
-    monkeypatch.setenv("SUPEROFFICE_LOGIN_BASE", sandbox.login_base)
-    monkeypatch.setenv("SUPEROFFICE_CLIENT_ID", app.client_id)
-    monkeypatch.setenv("SUPEROFFICE_CLIENT_SECRET", app.client_secret)
-    monkeypatch.delenv("SUPEROFFICE_CLIENT_SECRET_NAME", raising=False)
-    runtime.reset()
-    reset_providers()
-    with httpx.Client(base_url=stack.gateway_url, timeout=15, follow_redirects=False) as http:
+    with configured_app(stack, sandbox, monkeypatch) as http:
         yield Env(stack, sandbox, http)
-    runtime.reset()
-    reset_providers()
 
 
 class Env:
