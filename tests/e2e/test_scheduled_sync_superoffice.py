@@ -224,3 +224,10 @@ def test_an_unreadable_job_ends_in_the_dead_letter_queue(sync: Sync) -> None:
     dead = sqs.receive_message(QueueUrl=resources.sync_dlq_url, MaxNumberOfMessages=10).get("Messages", [])
 
     assert [m["Body"] for m in dead] == ['{"job_id": "half a job"}']
+
+
+def test_runs_without_a_connection_are_409_saying_what_waits_for_one(env: Env) -> None:
+    admin = env.auth(TENANT, "admin")
+    for response in (env.http.get("/sync-runs", headers=admin), env.http.post("/sync-runs", json={}, headers=admin)):
+        assert response.status_code == 409 and response.json()["error"]["code"] == "not_connected", response.text
+        assert "synced" in response.json()["error"]["message"] and "exported" not in response.json()["error"]["message"]

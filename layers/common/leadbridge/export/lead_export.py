@@ -439,12 +439,15 @@ def input_fingerprint(lead: Lead, settings: SettingsDocument) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def only_connected_crm(connections: Iterable[Connection], tenant: str) -> str:
-    """The CRM of the tenant's one active connection (routes without a `crm` parameter use it)."""
+def only_connected_crm(
+    connections: Iterable[Connection], tenant: str, *, needed_for: str = "leads can be exported"
+) -> str:
+    """The CRM of the tenant's one active connection (routes without a `crm` parameter use it); `needed_for` says in
+    the refusal what waits for a connection."""
     active = sorted({c.crm for c in connections if c.is_active})
     if not active:
         raise ConnectionMissing(
-            "No CRM account is connected for this tenant; an admin must connect one before leads can be exported.",
+            f"No CRM account is connected for this tenant; an admin must connect one before {needed_for}.",
             details={"tenant": tenant},
         )
     if len(active) > 1:

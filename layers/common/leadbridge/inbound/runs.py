@@ -39,7 +39,7 @@ def resolve_crm(svc: RunServices, tenant: str, crm: str | None) -> str:
     # Imported here: the export package (its models, mapping) is ~0.05 s of the runs API's and worker's cold start.
     from leadbridge.export import only_connected_crm
 
-    return crm or only_connected_crm(svc.connections.list(tenant), tenant)
+    return crm or only_connected_crm(svc.connections.list(tenant), tenant, needed_for="its data can be synced")
 
 
 def start_run(svc: RunServices, tenant: str, request: StartRunRequest, *, requested_by: str | None) -> SyncRun:
