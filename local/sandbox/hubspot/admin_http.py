@@ -1,0 +1,97 @@
+"""The admin API over HTTP (`/__admin/...` on the app host), JSON in and out; each endpoint maps to one Python admin
+method of `HubSpotState`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from local.sandbox.common.admin import (
+    answer_admin,
+    answer_call_counts,
+    answer_shell_endpoint,
+    json_object_body,
+    unknown_endpoint,
+)
+from local.sandbox.common.http import json_response
+from local.sandbox.hubspot.model import HubSpotError, iso
+from local.sandbox.hubspot.state import HubSpotState
+
+HELP = {
+    "POST /__admin/reset": "forget everything",
+    "POST /__admin/apps": "{redirect_uris, client_id?, client_secret?, scopes?, name?} -> app",
+    "POST /__admin/portals": "{name, hub_id?, time_zone?, domain?} -> portal",
+    "GET /__admin/portals": "portals with owners and record counts",
+    "POST /__admin/portals/{hub}/users": "{email, first_name?, last_name?} -> owner (id, userId)",
+    "POST /__admin/portals/{hub}/properties": "{object, name, label, type?, field_type?, options?: [[value, label]], "
+                                              "read_only?, calculated?} -> property",
+    "POST /__admin/portals/{hub}/records/{object}": "properties -> record (validated like the API)",
+    "GET /__admin/portals/{hub}/records/{object}": "live records (?archived=true: archived ones)",
+    "POST /__admin/portals/{hub}/expire-tokens": "access tokens -> 401 EXPIRED_AUTHENTICATION",
+    "GET /__admin/portals/{hub}/calls": "call counts by operation (DELETE resets)",
+    "POST /__admin/faults": "{kind: 423|477|429|502|504|500|latency|timeout, count?, path_prefix?, method?, hub_id?, "
+                            "seconds?, retry_after?}",
+    "GET /__admin/faults": "active faults (DELETE clears, ?id= one)",
+}
+
+
+def handle_admin(sb: HubSpotState, request: Request) -> Response:
+    return answer_admin(lambda: _dispatch(sb, request), api_error=HubSpotError)
+
+
+def _record(record: Any) -> dict[str, Any]:
+    return {"id": record.id, "properties": record.properties, "createdAt": iso(record.created_at),
+            "updatedAt": iso(record.updated_at),
+            "archivedAt": iso(record.archived_at) if record.archived_at is not None else None}
+
+
+def _dispatch(sb: HubSpotState, request: Request) -> Response:
+    parts = request.path.rstrip("/").split("/")[2:]
+    method = request.method
+    if not parts:
+        return json_response({"endpoints": HELP, "app_base": sb.app_base, "api_base": sb.api_base})
+    head = parts[0]
+    b = json_object_body(request) if method in ("POST", "PATCH") else {}
+    shared = answer_shell_endpoint(sb, request, head, fault_scope_key="hub_id", render=str)
+    if shared is not None:
+        return shared
+    if head == "apps" and method == "POST":
+        app = sb.register_app(list(b.get("redirect_uris") or []), b.get("client_id"), b.get("client_secret"),
+                              b.get("scopes"), name=str(b.get("name") or "leadbridge"))
+        return json_response(asdict(app), 201)
+    if head != "portals":
+        return unknown_endpoint(method, request.path, HELP)
+    if len(parts) == 1:
+        if method == "POST":
+            portal = sb.add_portal(str(b.get("name") or "Sandbox Portal"), hub_id=b.get("hub_id"),
+                                   time_zone=str(b.get("time_zone") or "Europe/Copenhagen"), domain=b.get("domain"))
+            return json_response({"hub_id": portal.hub_id, "name": portal.name, "time_zone": portal.time_zone}, 201)
+        with sb.lock:
+            return json_response([{"hub_id": p.hub_id, "name": p.name, "time_zone": p.time_zone,
+                                   "owners": [o.body() for o in p.owners.values()],
+                                   "counts": {k: len(v) for k, v in p.records.items()}} for p in sb.portals.values()])
+    hub = int(parts[1])
+    sb.portal(hub)
+    sub = parts[2] if len(parts) > 2 else ""
+    if sub == "users" and method == "POST":
+        owner = sb.add_user(hub, str(b.get("email", "")), str(b.get("first_name", "")), str(b.get("last_name", "")))
+        return json_response(owner.body(), 201)
+    if sub == "properties" and method == "POST":
+        definition = sb.add_property(hub, str(b.get("object", "")), str(b.get("name", "")), str(b.get("label", "")),
+                                     str(b.get("type", "string")), str(b.get("field_type", "text")),
+                                     options=[(str(v), str(label)) for v, label in b.get("options") or []],
+                                     read_only=bool(b.get("read_only")), calculated=bool(b.get("calculated")))
+        return json_response(definition, 201)
+    if sub == "records" and len(parts) == 4:
+        if method == "POST":
+            return json_response(_record(sb.add_record(hub, parts[3], b)), 201)
+        archived = request.args.get("archived", "false").lower() == "true"
+        return json_response([_record(r) for r in sb.records(hub, parts[3], archived=archived)])
+    if sub == "expire-tokens" and method == "POST":
+        sb.expire_tokens(hub)
+        return json_response({"expired": True})
+    if sub == "calls":
+        return answer_call_counts(sb, request, str(hub), render=str)
+    return unknown_endpoint(method, request.path, HELP)

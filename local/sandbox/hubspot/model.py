@@ -1,0 +1,326 @@
+"""State types of the HubSpot sandbox, its error answers, and hand-written pydantic models of the request and
+response shapes in ../shared/reference/hubspot-api.md (§1 token, §2 objects and batch, §3 search, §7 errors).
+
+Requests are parsed with these models, so a body the reference does not describe is a 400 VALIDATION_ERROR, as HubSpot
+answers it; responses are built through them, so a field the reference does not list cannot slip out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# --- errors -----------------------------------------------------------------------------------------------------
+
+
+class HubSpotError(Exception):
+    """A CRM API error as HubSpot answers it (§7): `{status: "error", message, correlationId, category,
+    subCategory?, context?, errors[]?}`."""
+
+    def __init__(self, status: int, category: str, message: str, *, errors: list[dict[str, Any]] | None = None,
+                 context: dict[str, list[str]] | None = None, sub_category: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.message = message
+        self.errors = errors
+        self.context = context
+        self.sub_category = sub_category
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return ErrorBody(status="error", message=self.message, correlationId=str(uuid.uuid4()),
+                         category=self.category, subCategory=self.sub_category, context=self.context,
+                         errors=self.errors).model_dump(exclude_none=True)
+
+
+class RateLimited(HubSpotError):
+    """429 with the body of §7: `{status, message, errorType: "RATE_LIMIT", correlationId, policyName, requestId}`."""
+
+    def __init__(self, policy_name: str, message: str, headers: dict[str, str]) -> None:
+        super().__init__(429, "RATE_LIMITS", message, headers=headers)
+        self.policy_name = policy_name
+
+    def body(self) -> dict[str, Any]:
+        return RateLimitBody(status="error", message=self.message, errorType="RATE_LIMIT",
+                             correlationId=str(uuid.uuid4()), policyName=self.policy_name,
+                             requestId=str(uuid.uuid4())).model_dump()
+
+
+class OAuthError(Exception):
+    """A token-endpoint error (§1): RFC 6749 `error`/`error_description` plus the legacy `status`/`message`."""
+
+    def __init__(self, error: str, description: str, legacy_status: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.legacy_status = legacy_status
+        self.status = status
+
+    def body(self) -> dict[str, Any]:
+        return OAuthErrorBody(error=self.error, error_description=self.description, status=self.legacy_status,
+                              message=self.description).model_dump()
+
+
+def validation_error(message: str, errors: list[dict[str, Any]] | None = None) -> HubSpotError:
+    return HubSpotError(400, "VALIDATION_ERROR", message, errors=errors)
+
+
+def not_found(message: str = "resource not found") -> HubSpotError:
+    return HubSpotError(404, "OBJECT_NOT_FOUND", message)
+
+
+# --- response shapes ----------------------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(_Out):
+    status: Literal["error"]
+    message: str
+    correlationId: str
+    category: str
+    subCategory: str | None = None
+    context: dict[str, list[str]] | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class RateLimitBody(_Out):
+    status: Literal["error"]
+    message: str
+    errorType: Literal["RATE_LIMIT"]
+    correlationId: str
+    policyName: str
+    requestId: str
+
+
+class OAuthErrorBody(_Out):
+    error: str
+    error_description: str
+    status: str
+    message: str
+
+
+class AccessTokenResponse(_Out):
+    """§1: required `access_token, refresh_token, expires_in, token_type, token_use`; optional `hub_id, user_id,
+    scopes, id_token`."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: Literal["bearer"]
+    token_use: Literal["access_token"]
+    hub_id: int | None = None
+    user_id: int | None = None
+    scopes: list[str] | None = None
+    id_token: str | None = None
+
+
+class SimplePublicObject(_Out):
+    """§2: every property value is a string (or null)."""
+
+    id: str
+    properties: dict[str, str | None]
+    createdAt: str
+    updatedAt: str
+    archived: bool
+    archivedAt: str | None = None
+    objectWriteTraceId: str | None = None
+    url: str | None = None
+
+
+# --- request shapes -----------------------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+PropertyValue = str | int | float | bool | None
+
+
+class AssociationType(_In):
+    associationCategory: Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]
+    associationTypeId: int
+
+
+class AssociationTarget(_In):
+    id: str
+
+
+class AssociationInput(_In):
+    to: AssociationTarget
+    types: list[AssociationType]
+
+
+class ObjectInput(_In):
+    """Single create (and a batch-create input): properties plus optional associations (§2)."""
+
+    properties: dict[str, PropertyValue]
+    associations: list[AssociationInput] = Field(default_factory=list)
+    objectWriteTraceId: str | None = None
+
+
+class UpdateInput(_In):
+    properties: dict[str, PropertyValue]
+
+
+class BatchUpdateInput(_In):
+    id: str
+    idProperty: str | None = None
+    properties: dict[str, PropertyValue]
+    objectWriteTraceId: str | None = None
+
+
+class IdInput(_In):
+    id: str
+
+
+class BatchCreate(_In):
+    inputs: list[ObjectInput]
+
+
+class BatchUpdate(_In):
+    inputs: list[BatchUpdateInput]
+
+
+class BatchRead(_In):
+    inputs: list[IdInput]
+    properties: list[str] = Field(default_factory=list)
+    propertiesWithHistory: list[str] = Field(default_factory=list)
+    idProperty: str | None = None
+
+
+class BatchArchive(_In):
+    inputs: list[IdInput]
+
+
+Operator = Literal["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
+                   "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"]
+
+
+class Filter(_In):
+    propertyName: str
+    operator: Operator
+    value: str | int | float | bool | None = None
+    values: list[str | int | float | bool] | None = None
+    highValue: str | int | float | None = None
+
+
+class FilterGroup(_In):
+    filters: list[Filter]
+
+
+class Sort(_In):
+    propertyName: str
+    direction: Literal["ASCENDING", "DESCENDING"] = "ASCENDING"
+
+
+class SearchRequest(_In):
+    """`PublicObjectSearchRequest` (§3); `after` must be an integer string."""
+
+    filterGroups: list[FilterGroup] = Field(default_factory=list)
+    sorts: list[Sort | str] = Field(default_factory=list)
+    query: str | None = None
+    properties: list[str] = Field(default_factory=list)
+    limit: int = 10
+    after: str | None = None
+
+
+# --- state ------------------------------------------------------------------------------------------------------
+
+
+def iso(ts: float) -> str:
+    """`2026-12-01T05:40:00.123Z`: how the API writes timestamps."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class OAuthApp:
+    client_id: str
+    client_secret: str
+    redirect_uris: list[str]
+    scopes: list[str]
+    app_id: int
+    name: str = "leadbridge"
+
+
+@dataclass
+class Owner:
+    """An owner (`id`, used to assign records) of a user (`userId`, which assigning with errors) (§4)."""
+
+    id: str
+    user_id: int
+    email: str
+    first_name: str
+    last_name: str
+    created_at: float
+
+    def body(self) -> dict[str, Any]:
+        return {"id": self.id, "email": self.email, "firstName": self.first_name, "lastName": self.last_name,
+                "userId": self.user_id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
+                "archived": False}
+
+
+@dataclass
+class Record:
+    id: str
+    properties: dict[str, str]
+    created_at: float
+    updated_at: float
+    archived_at: float | None = None
+
+
+@dataclass
+class Portal:
+    hub_id: int
+    name: str
+    time_zone: str
+    domain: str
+    owners: dict[str, Owner] = field(default_factory=dict)
+    records: dict[str, dict[str, Record]] = field(default_factory=dict)  # object type name -> id -> record
+    custom_properties: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # object -> name -> def
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    hub_id: int
+    user_id: int
+    scopes: list[str]
+    code_challenge: str | None
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class RefreshGrant:
+    token: str
+    client_id: str
+    hub_id: int
+    user_id: int
+    scopes: list[str]
+    revoked: bool = False
+
+
+@dataclass
+class AccessToken:
+    token: str
+    client_id: str
+    hub_id: int
+    user_id: int
+    scopes: list[str]
+    issued_at: float
+    expires_at: float
+    refresh_token: str
+    revoked: bool = False

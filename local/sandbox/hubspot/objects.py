@@ -1,0 +1,184 @@
+"""CRM v3 objects over one portal (§2), as plain functions the state calls behind its lock: property values checked
+against the property definitions and stored as strings, contacts unique by `email`, archive keeps the record (with
+`archivedAt`) for the `archived=true` listing, batches of at most 100 inputs with per-item errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from local.sandbox.hubspot.model import (
+    HubSpotError,
+    Portal,
+    PropertyValue,
+    Record,
+    SimplePublicObject,
+    iso,
+    not_found,
+    validation_error,
+)
+from local.sandbox.hubspot.properties import CREATED_PROPERTY, DEFAULT_RETURNED, MODIFIED_PROPERTY
+from local.sandbox.hubspot.search import to_number
+
+MAX_BATCH = 100
+PropertyDefs = dict[str, dict[str, Any]]
+
+
+def _as_string(definition: dict[str, Any], value: PropertyValue) -> str:
+    """The stored (string) form of a value written to a property; ValueError with the error code when invalid."""
+    kind = definition["type"]
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    if text == "":
+        return ""
+    if kind == "number":
+        if to_number(text) is None or not text.lstrip("-").replace(".", "", 1).isdigit():
+            raise ValueError("INVALID_DECIMAL")
+    elif kind == "bool":
+        if text.lower() not in ("true", "false"):
+            raise ValueError("INVALID_BOOLEAN")
+        text = text.lower()
+    elif kind in ("date", "datetime"):
+        millis = to_number(text)
+        if millis is None:
+            raise ValueError("INVALID_DATE")
+        text = iso(millis / 1000)
+        if kind == "date":
+            text = text[:10]
+    elif kind == "enumeration" and definition["options"]:
+        allowed = {o["value"] for o in definition["options"]}
+        chosen = text.split(";") if definition["fieldType"] == "checkbox" else [text]
+        if not set(chosen) <= allowed:
+            raise ValueError("INVALID_OPTION")
+    if definition["name"] == "email" and ("@" not in text or " " in text):
+        raise ValueError("INVALID_EMAIL")
+    return text
+
+
+def check_values(portal: Portal, defs: PropertyDefs, values: dict[str, PropertyValue]) -> dict[str, str]:
+    """The values as stored strings, or a 400 VALIDATION_ERROR listing every invalid one (`errors[]`, each with
+    `code` and `context.propertyName`)."""
+    clean: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for name, value in values.items():
+        definition = defs.get(name)
+        if definition is None:
+            errors.append({"message": f'Property "{name}" does not exist', "code": "PROPERTY_DOESNT_EXIST",
+                           "context": {"propertyName": [name]}})
+            continue
+        if definition["modificationMetadata"]["readOnlyValue"]:
+            errors.append({"message": f'Property "{name}" is read-only', "code": "READ_ONLY_VALUE",
+                           "context": {"propertyName": [name]}})
+            continue
+        if name == "hubspot_owner_id" and value not in (None, "") and str(value) not in portal.owners:
+            errors.append({"message": f"{value} is not a valid owner id", "code": "INVALID_OWNER_ID",
+                           "context": {"propertyName": [name]}})
+            continue
+        try:
+            clean[name] = "" if value is None else _as_string(definition, value)
+        except ValueError as exc:
+            errors.append({"message": f'{value!r} is not a valid value for property "{name}"', "code": str(exc),
+                           "context": {"propertyName": [name]}})
+    if errors:
+        raise validation_error("Property values were not valid", errors)
+    return clean
+
+
+def _unique_conflict(portal: Portal, obj: str, values: dict[str, str], own_id: str | None) -> None:
+    email = values.get("email") if obj == "contacts" else None
+    if not email:
+        return
+    for record in portal.records[obj].values():
+        if record.archived_at is None and record.id != own_id and (record.properties.get("email") or "").lower() \
+                == email.lower():
+            raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {record.id}")
+
+
+def create(portal: Portal, obj: str, defs: PropertyDefs, values: dict[str, PropertyValue], new_id: str,
+           now: float) -> Record:
+    clean = check_values(portal, defs, values)
+    _unique_conflict(portal, obj, clean, None)
+    stamp = iso(now)
+    clean.update({"hs_object_id": new_id, CREATED_PROPERTY[obj]: stamp, MODIFIED_PROPERTY[obj]: stamp})
+    record = Record(new_id, clean, now, now)
+    portal.records[obj][new_id] = record
+    return record
+
+
+def find(portal: Portal, obj: str, record_id: str, id_property: str | None = None, *,
+         archived: bool = False) -> Record:
+    """A record by id (or by a unique property's value); 404 OBJECT_NOT_FOUND otherwise."""
+    records = portal.records[obj]
+    if id_property in (None, "hs_object_id"):
+        record = records.get(record_id)
+    else:
+        record = next((r for r in records.values()
+                       if (r.properties.get(id_property or "") or "").lower() == record_id.lower()
+                       and (r.archived_at is None) != archived), None)
+    if record is None or (record.archived_at is not None) != archived:
+        raise not_found(f"Object not found.  objectId are usually numeric. id={record_id}")
+    return record
+
+
+def update(portal: Portal, obj: str, defs: PropertyDefs, record: Record, values: dict[str, PropertyValue],
+           now: float) -> Record:
+    clean = check_values(portal, defs, values)
+    _unique_conflict(portal, obj, clean, record.id)
+    record.properties.update(clean)
+    record.updated_at = now
+    record.properties[MODIFIED_PROPERTY[obj]] = iso(now)
+    return record
+
+
+def archive(record: Record, now: float) -> None:
+    record.archived_at = now
+    record.updated_at = now
+
+
+def public(obj: str, record: Record, wanted: list[str] | None, defs: PropertyDefs,
+           trace_id: str | None = None) -> dict[str, Any]:
+    """`SimplePublicObject`: the requested properties that exist (null when unset), or the object's defaults."""
+    names = [n for n in wanted if n in defs] if wanted else DEFAULT_RETURNED[obj]
+    names = [*names, *(n for n in ("hs_object_id", CREATED_PROPERTY[obj], MODIFIED_PROPERTY[obj]) if n not in names)]
+    shown: dict[str, str | None] = {n: record.properties.get(n) or None for n in names}
+    return SimplePublicObject(
+        id=record.id, properties=shown, createdAt=iso(record.created_at), updatedAt=iso(record.updated_at),
+        archived=record.archived_at is not None,
+        archivedAt=iso(record.archived_at) if record.archived_at is not None else None, objectWriteTraceId=trace_id,
+    ).model_dump(exclude_none=True)
+
+
+def check_batch_size(count: int) -> None:
+    if count > MAX_BATCH:
+        raise validation_error(f"Batch input is limited to {MAX_BATCH} inputs, got {count}")
+    if count == 0:
+        raise validation_error("Batch input must not be empty")
+
+
+def item_error(err: HubSpotError, trace_id: str | None, record_id: str | None = None) -> dict[str, Any]:
+    """One entry of a 207 answer's `errors[]`; `context.objectWriteTraceId` ties it to its input (§2)."""
+    context: dict[str, list[str]] = {}
+    if trace_id is not None:
+        context["objectWriteTraceId"] = [trace_id]
+    if record_id is not None:
+        context["ids"] = [record_id]
+    entry: dict[str, Any] = {"status": "error", "category": err.category, "message": err.message,
+                             "context": context}
+    if err.errors:
+        entry["errors"] = err.errors
+    return entry
+
+
+def batch_answer(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float, finished: float,
+                 ok_status: int) -> tuple[dict[str, Any], int]:
+    """`{status: COMPLETE, results, startedAt, completedAt, errors?, numErrors?}`: 207 when any input failed."""
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
+                            "completedAt": iso(finished)}
+    if errors:
+        body["errors"] = errors
+        body["numErrors"] = len(errors)
+        return body, 207
+    return body, ok_status

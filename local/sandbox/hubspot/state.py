@@ -1,0 +1,267 @@
+"""`HubSpotState`: what the HubSpot sandbox knows (apps, portals with their owners, properties and records, OAuth
+codes and tokens, request budgets) and the Python admin API over it. State lives in memory behind one lock; the HTTP
+apps (app.py, admin_http.py) read and change it; `HubSpotSandbox` (sandbox.py) serves them."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from local.sandbox.common.shell import SandboxShell
+from local.sandbox.hubspot import objects
+from local.sandbox.hubspot.model import (
+    AccessToken,
+    AccessTokenResponse,
+    OAuthApp,
+    Owner,
+    Portal,
+    PropertyValue,
+    Record,
+    RefreshGrant,
+)
+from local.sandbox.hubspot.properties import OBJECT_BY_TYPE_ID, OBJECT_TYPE_IDS, prop, standard_properties
+from local.sandbox.hubspot.ratelimit import Policy, RollingWindow
+
+V1_SHUTDOWN = date(2027, 2, 16)  # §1: /oauth/v1/* shuts off on this day
+OBJECTS = tuple(OBJECT_TYPE_IDS)
+RateLimitHeaders = Literal["current", "legacy", "both", "none"]
+IntrospectStyle = Literal["rfc7662", "v1"]
+
+
+class HubSpotState(SandboxShell):
+    """The sandbox's state and admin API. Call counts are per hub id by operation (`call_counts(hub_id)` →
+    `{"POST /crm/v3/objects/contacts": 1}`), or under "oauth" for the token endpoints.
+
+    Options (the reference's **unconfirmed** points are options, defaults in brackets):
+    - `clock` [time.time]: every timestamp, token expiry and rate window reads it; tests pass a settable one.
+    - `today` [the clock's UTC date]: the day the v1 OAuth endpoints compare with `v1_shutdown` [2027-02-16].
+    - `token_ttl` [1800 s], `code_ttl` [600 s].
+    - `rotate_refresh_tokens` [False]: a refresh answers a new refresh token and retires the old one.
+    - `require_pkce` [False]: authorize without `code_challenge` is refused (PKCE on authorize is unconfirmed).
+    - `introspect_style` ["rfc7662"]: introspect answers RFC 7662 fields, or "v1" the v1 token-info fields.
+    - `rate_limit` [110 per 10 s per installed account], `search_rate_limit` [5 per 1 s per account].
+    - `rate_limit_headers` ["current"]: `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`; "legacy"
+      `-Secondly/-Secondly-Remaining`; "both"; "none". Search answers carry none either way.
+    - `list_limit_max` [100]: `limit` above it on a list is a 400 (None: no cap).
+    - `app_port`, `api_port` [0 = ephemeral].
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        today: Callable[[], date] | None = None,
+        v1_shutdown: date = V1_SHUTDOWN,
+        token_ttl: int = 1800,
+        code_ttl: int = 600,
+        rotate_refresh_tokens: bool = False,
+        require_pkce: bool = False,
+        introspect_style: IntrospectStyle = "rfc7662",
+        rate_limit: tuple[int, float] = (110, 10.0),
+        search_rate_limit: tuple[int, float] = (5, 1.0),
+        rate_limit_headers: RateLimitHeaders = "current",
+        list_limit_max: int | None = 100,
+        app_port: int = 0,
+        api_port: int = 0,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.today = today or (lambda: datetime.fromtimestamp(self.clock(), UTC).date())
+        self.v1_shutdown = v1_shutdown
+        self.token_ttl = token_ttl
+        self.code_ttl = code_ttl
+        self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.require_pkce = require_pkce
+        self.introspect_style: IntrospectStyle = introspect_style
+        self.rate_limit_headers: RateLimitHeaders = rate_limit_headers
+        self.list_limit_max = list_limit_max
+        self.general_limit = RollingWindow(Policy("TEN_SECONDLY_ROLLING", *rate_limit), clock)
+        self.search_limit = RollingWindow(Policy("SECONDLY", *search_rate_limit), clock)
+        self.app_port = app_port
+        self.api_port = api_port
+        self._clear_state()
+        self.serve_hosts()
+
+    def serve_hosts(self) -> None:
+        """Register the "app" (app.hubspot.com) and "api" (api.hubapi.com) hosts: `HubSpotSandbox` does."""
+
+    @property
+    def app_base(self) -> str:
+        """Plays `https://app.hubspot.com`: the authorize page and the admin API."""
+        return self.host_url("app")
+
+    @property
+    def api_base(self) -> str:
+        """Plays `https://api.hubapi.com`: token endpoints and the CRM API."""
+        return self.host_url("api")
+
+    def _clear_state(self) -> None:
+        self.apps: dict[str, OAuthApp] = {}
+        self.portals: dict[int, Portal] = {}
+        self.codes: dict[str, Any] = {}
+        self.tokens: dict[str, AccessToken] = {}
+        self.refresh_grants: dict[str, RefreshGrant] = {}
+        self._hub_ids = itertools.count(48_807_701)
+        self._app_ids = itertools.count(16_111_050)
+        self._user_ids = itertools.count(76_023_601)
+        self._owner_ids = itertools.count(110_000_001)
+        self._record_ids = itertools.count(138_017_612_001)
+        self.general_limit.reset()
+        self.search_limit.reset()
+
+    def reset(self) -> None:
+        """Forget everything: apps, portals, tokens, request budgets, faults, call counts."""
+        with self.lock:
+            self._clear_state()
+        super().reset()
+
+    def call_counts(self, scope: str | int) -> dict[str, int]:
+        return super().call_counts(str(scope))
+
+    # --- apps, portals, owners, properties ---------------------------------------------------------------------
+
+    def register_app(self, redirect_uris: list[str], client_id: str | None = None, client_secret: str | None = None,
+                     scopes: list[str] | None = None, *, name: str = "leadbridge") -> OAuthApp:
+        """An OAuth app; `scopes` are those its settings allow (a request for another is refused on authorize)."""
+        app = OAuthApp(client_id or secrets.token_hex(18), client_secret or secrets.token_hex(18),
+                       list(redirect_uris), list(scopes or []), next(self._app_ids), name)
+        with self.lock:
+            self.apps[app.client_id] = app
+        return app
+
+    def add_portal(self, name: str = "Sandbox Portal", *, hub_id: int | None = None,
+                   time_zone: str = "Europe/Copenhagen", domain: str | None = None) -> Portal:
+        with self.lock:
+            hub = hub_id or next(self._hub_ids)
+            if hub in self.portals:
+                raise ValueError(f"hub {hub} exists")
+            portal = Portal(hub, name, time_zone, domain or f"{name.lower().replace(' ', '')}.example",
+                            records={obj: {} for obj in OBJECTS},
+                            custom_properties={obj: {} for obj in OBJECTS})
+            self.portals[hub] = portal
+        return portal
+
+    def portal(self, hub_id: int) -> Portal:
+        with self.lock:
+            return self.portals[hub_id]
+
+    def add_user(self, hub_id: int, email: str, first_name: str = "", last_name: str = "") -> Owner:
+        """A user of the portal and the owner record that goes with it (`id` ≠ `userId`)."""
+        with self.lock:
+            portal = self.portals[hub_id]
+            owner = Owner(str(next(self._owner_ids)), next(self._user_ids), email, first_name, last_name,
+                          self.clock())
+            portal.owners[owner.id] = owner
+        return owner
+
+    def find_user(self, email: str) -> tuple[Portal, Owner] | None:
+        with self.lock:
+            for portal in self.portals.values():
+                for owner in portal.owners.values():
+                    if owner.email.lower() == email.lower():
+                        return portal, owner
+        return None
+
+    def add_property(self, hub_id: int, object_type: str, name: str, label: str, type_: str = "string",
+                     field_type: str = "text", *, options: list[tuple[str, str]] | None = None,
+                     read_only: bool = False, calculated: bool = False) -> dict[str, Any]:
+        """A custom property (e.g. a CVR number on companies); `options` are (value, label) pairs."""
+        from local.sandbox.hubspot.properties import options as make_options
+
+        obj = object_name(object_type)
+        definition = prop(name, label, type_, field_type, opts=make_options(*(options or [])), read_only=read_only,
+                          calculated=calculated, hubspot_defined=False, group=f"{obj[:-1]}information")
+        with self.lock:
+            if name in self.property_defs(hub_id, obj):
+                raise ValueError(f"property {name} exists on {obj}")
+            self.portals[hub_id].custom_properties[obj][name] = definition
+        return definition
+
+    def property_defs(self, hub_id: int, object_type: str) -> dict[str, dict[str, Any]]:
+        obj = object_name(object_type)
+        with self.lock:
+            custom = self.portals[hub_id].custom_properties[obj]
+            defs = standard_properties()[obj]
+            defs.update(copy.deepcopy(custom))
+            if "hubspot_owner_id" in defs:  # the owner property's options are the portal's owners
+                defs["hubspot_owner_id"]["options"] = [
+                    {"label": f"{o.first_name} {o.last_name}".strip() or o.email, "value": o.id, "description": "",
+                     "displayOrder": i, "hidden": False}
+                    for i, o in enumerate(self.portals[hub_id].owners.values())]
+            return defs
+
+    # --- records (admin: validated as the API validates) --------------------------------------------------------
+
+    def add_record(self, hub_id: int, object_type: str, properties: dict[str, PropertyValue]) -> Record:
+        obj = object_name(object_type)
+        with self.lock:
+            portal = self.portals[hub_id]
+            return objects.create(portal, obj, self.property_defs(hub_id, obj), properties, self.next_record_id(),
+                                  self.clock())
+
+    def add_records(self, hub_id: int, object_type: str, many: list[dict[str, PropertyValue]]) -> list[Record]:
+        """Many records at once (e.g. the 10,001 a search-cap test needs), validated as `add_record` does."""
+        obj = object_name(object_type)
+        with self.lock:
+            portal = self.portals[hub_id]
+            defs = self.property_defs(hub_id, obj)
+            return [objects.create(portal, obj, defs, values, self.next_record_id(), self.clock()) for values in many]
+
+    def records(self, hub_id: int, object_type: str, *, archived: bool = False) -> list[Record]:
+        obj = object_name(object_type)
+        with self.lock:
+            return [r for r in self.portals[hub_id].records[obj].values() if (r.archived_at is not None) == archived]
+
+    def next_record_id(self) -> str:
+        with self.lock:
+            return str(next(self._record_ids))
+
+    # --- tokens -------------------------------------------------------------------------------------------------
+
+    def issue_tokens(self, client_id: str, hub_id: int, user_id: int, scopes: list[str],
+                     refresh_token: str | None = None) -> dict[str, Any]:
+        """A token answer (§1) for `user_id` of `hub_id`; a new refresh grant unless one is given."""
+        with self.lock:
+            if refresh_token is None:
+                refresh_token = secrets.token_hex(18)
+                self.refresh_grants[refresh_token] = RefreshGrant(refresh_token, client_id, hub_id, user_id,
+                                                                  list(scopes))
+            now = self.clock()
+            access = AccessToken("CO" + secrets.token_urlsafe(48), client_id, hub_id, user_id, list(scopes), now,
+                                 now + self.token_ttl, refresh_token)
+            self.tokens[access.token] = access
+            return AccessTokenResponse(access_token=access.token, refresh_token=refresh_token,
+                                       expires_in=self.token_ttl, token_type="bearer", token_use="access_token",
+                                       hub_id=hub_id, user_id=user_id, scopes=list(scopes)).model_dump(
+                                           exclude_none=True)
+
+    def access_for(self, token: str) -> AccessToken | None:
+        """The live access token, None when unknown, revoked or expired."""
+        with self.lock:
+            access = self.tokens.get(token)
+            if access is None or access.revoked or self.clock() >= access.expires_at:
+                return None
+            return access
+
+    def expire_tokens(self, hub_id: int) -> None:
+        """Every access token of the portal answers 401 from now on (refresh tokens keep working)."""
+        with self.lock:
+            for access in self.tokens.values():
+                if access.hub_id == hub_id:
+                    access.expires_at = self.clock()
+
+    def v1_available(self) -> bool:
+        return self.today() < self.v1_shutdown
+
+
+def object_name(object_type: str) -> str:
+    """`contacts` or its type id `0-1` → `contacts`; KeyError for an object the sandbox does not have."""
+    name = OBJECT_BY_TYPE_ID.get(object_type, object_type.lower())
+    if name not in OBJECT_TYPE_IDS:
+        raise KeyError(object_type)
+    return name
