@@ -89,3 +89,20 @@ def test_a_lead_salesforce_refuses_leaves_nothing_and_its_batch_neighbours_are_c
     failed = {e["app_id"]: e for e in bulk.log(run["id"]) if e["outcome"] == "failed"}
     assert set(failed) == {"GB-001", "GB-003"}
     assert all("Badge__c" in e["error"]["message"] for e in failed.values())
+
+
+def test_two_leads_of_one_company_in_a_window_make_one_account(bulk: Bulk) -> None:
+    first = {**lead(200), "org_number": "41414141"}
+    # Another contact at the same company (same CVR, another spelling), exported in the same request.
+    second = {**lead(201), "org_number": "41414141", "company_name": "Graph Batch 200 A/S",
+              "website": "https://graph-batch-200.dk"}  # fmt: skip
+
+    run = bulk.export([first, lead(202), second])
+
+    assert run["state"] == "succeeded", run
+    totals = run["export"]["totals"]
+    assert (totals["created"], totals["linked"]) == (2, 1), totals
+    accounts = [a for a in bulk.sb.all_records(bulk.org, "Account") if a["AccountNumber"] == "41414141"]
+    assert len(accounts) == 1  # the second lead linked to what the batch created for the first
+    linked = [e for e in bulk.log(run["id"]) if e["app_id"] == "GB-201" and e["object"] == "company"]
+    assert linked and linked[0]["action"] == "link" and linked[0]["crm_id"] == accounts[0]["Id"]

@@ -263,3 +263,18 @@ def test_an_event_for_a_lead_converted_in_salesforce_before_any_sync_follows_it(
     assert moved["company"]["crm_id"] == done.account_id and moved["deal"]["crm_id"] == done.opportunity_id
     assert lm.sb.get(lm.org, "Opportunity", str(done.opportunity_id))["StageName"] == "Qualification"
     assert len(lm.records("Account")) == 1 and len(lm.records("Opportunity")) == 1
+
+
+def test_an_export_of_a_lead_converted_in_salesforce_before_any_sync_is_a_409_saying_what_to_do(lm: LeadMode) -> None:
+    lm.switch_to_lead()
+    lm.event("created", lead("Lead", id="LM-6"))
+    [sf_lead] = lm.records("Lead")
+    assert lm.sb.convert_lead(lm.org, sf_lead["Id"], "Closed - Converted", actor=_sales_rep(lm)).success
+
+    exported = lm.sf.http.post("/leads/LM-6/export", json={"lead": lead("Qualified", id="LM-6", phone="+4570000000")},
+                               headers=lm.sf.auth(TENANT, "member"))  # fmt: skip
+
+    assert exported.status_code == 409, exported.text
+    error = exported.json()["error"]
+    assert error["code"] == "crm_conflict" and "converted in Salesforce" in error["message"]
+    assert "next sync" in error["details"]["hint"]

@@ -60,3 +60,15 @@ def test_batches_of_records_each_all_or_none_in_one_graph_request(sf: SfEnv) -> 
     assert names == {"Batch 2", "Batch 4"}  # nothing of a refused batch is left
     created = results[1]
     assert isinstance(created, dict) and created["company"].id.startswith("001")
+
+
+def test_a_broad_search_never_crowds_out_another_searchs_match(sf: SfEnv) -> None:
+    connector, _ = sf.connector()
+    for i in range(45):
+        sf.sandbox.create(sf.org_id, "Account", {"Name": f"Nordic {i:02d} ApS"})
+    exact = sf.sandbox.create(sf.org_id, "Account", {"Name": "Zeta Holding", "AccountNumber": "777"})
+
+    broad, narrow = connector.search_companies_many([CompanySearch(name="Nordic"), CompanySearch(org_nr="777")])
+
+    # 40 rows (2 searches x 20) were all the broad one's: the batch saw it was cut short and each searched alone.
+    assert len(broad) == 20 and [r.id for r in narrow] == [exact]

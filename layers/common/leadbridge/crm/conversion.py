@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from leadbridge.errors import CrmRejected
+from leadbridge.errors import CrmConflict
 
 
-class LeadConverted(CrmRejected):
-    """A write to a CRM lead that was converted meanwhile (in the CRM, by a user): sync code converts (which answers
-    what the lead became), relinks, and writes again."""
+class LeadConverted(CrmConflict):
+    """A write to a CRM lead that was converted meanwhile (in the CRM, by a user): a lead event converts (which
+    answers what the lead became), relinks and writes again; elsewhere it is a 409 until the sync relinks."""
 
 
 @dataclass(frozen=True)

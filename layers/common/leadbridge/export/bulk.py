@@ -49,10 +49,11 @@ from leadbridge.errors import (
     NeedsReauth,
     StoreUnavailable,
 )
-from leadbridge.export.company import lead_search
+from leadbridge.export.company import lead_keys, lead_search, search_name
 from leadbridge.export.contracts import BulkExportRequest, ExportChoice, ExportMode, ExportRequest
 from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead
 from leadbridge.export.lease import ExportInProgress, lead_lease
+from leadbridge.export.matching import normalise_domain, normalise_org_nr
 from leadbridge.export.ports import ExportServices, one_call
 from leadbridge.export.run import CreateDeferred, DeferredCreate
 from leadbridge.mapping.phones import prepare_lead
@@ -284,10 +285,14 @@ def _work(
                   "7 days); export the rest in a new request.")  # fmt: skip
             return None
         window = [item for i, item in enumerate(batch) if item.index == progress.next_index + i]
-        outcomes, retry_after = _export_window(export, run, window, time_for_one_more, pace)
-        for item, outcome in outcomes:
-            if item.outcome is None:  # an outcome already there is counted, never exported again
-                outcome = svc.leads.record(run.tenant, run.crm, run.id, item.index, outcome)
+
+        def record(item: BulkLead, outcome: dict[str, Any]) -> dict[str, Any]:
+            return svc.leads.record(run.tenant, run.crm, run.id, item.index, outcome)  # the one that stands
+
+        outcomes, retry_after = _export_window(
+            export, run, window, Pacing(time_for_one_more, pace, config.lease_seconds), record
+        )
+        for _item, outcome in outcomes:
             _count(run, outcome, svc.clock())
             progress.next_index += 1
             done_here += 1
@@ -326,21 +331,35 @@ class _Pace:
         self.slowest_ms = max(self.slowest_ms, (time.monotonic() - started) * 1000)
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """What a window needs of its slice: whether there is time for one more lead, the pace so far, and how long the
+    leads' leases must last (the whole invocation: the window holds them from its first lead to its last)."""
+
+    time_for_one_more: Callable[[], bool]
+    pace: _Pace
+    lease_seconds: float
+
+
 def _export_window(
     export: ExportServices,
     run: SyncRun,
     window: Sequence[BulkLead],
-    time_for_one_more: Callable[[], bool],
-    pace: _Pace,
+    pacing: Pacing,
+    record: Callable[[BulkLead, dict[str, Any]], dict[str, Any]],
 ) -> tuple[list[tuple[BulkLead, dict[str, Any]]], int | None]:
     """Export a window of leads with their new records created in one batch request where the CRM can: each lead's
     export runs up to its create (`defer_create`), the held-back records of all of them go in one request
     (`create_batches_together`: each lead's records all or none), then each export finishes with what was created
-    (or its refusal) and is logged as a single export is. The leads' leases are held throughout. Returns the outcomes
-    of the leads in order (a prefix of the window), and the seconds to wait when a lead is being exported by someone
-    else right now (the window stops before it). Time is checked before each lead, as without batching."""
+    (or its refusal) and is logged as a single export is. A lead whose company is the same as one held back before it
+    in the window (org number, domain, name) waits, and is exported after the batch as a single export, which finds
+    and links what the batch created. Each outcome is recorded (`record`) as soon as it is known; the leads' leases are
+    held throughout. Returns the outcomes of the leads in order (a prefix of the window), and the seconds to wait when
+    a lead is being exported by someone else right now (the window stops before it). Time is checked before each
+    lead, as without batching."""
     outcomes: dict[int, dict[str, Any]] = {}
     deferred: list[tuple[BulkLead, Lead, DeferredCreate]] = []
+    after_batch: list[tuple[BulkLead, Lead]] = []
     retry_after: int | None = None
     with ExitStack() as held:
         ready: list[tuple[BulkLead, Lead | None]] = []  # None: an outcome already recorded, never exported again
@@ -351,7 +370,7 @@ def _export_window(
                 continue
             lead = Lead.model_validate_json(item.lead)
             try:
-                held.enter_context(lead_lease(export, run.tenant, run.crm, lead.id))
+                held.enter_context(lead_lease(export, run.tenant, run.crm, lead.id, seconds=pacing.lease_seconds))
             except ExportInProgress as exc:
                 retry_after = exc.retry_after
                 break
@@ -360,23 +379,52 @@ def _export_window(
         done: list[BulkLead] = []
         for item, maybe_lead in ready:
             if maybe_lead is not None:
-                if not time_for_one_more():
+                if not pacing.time_for_one_more():
                     break
                 started = time.monotonic()
                 try:
-                    outcomes[item.index] = _export_one(export, run, maybe_lead, defer=True,
-                                                       candidates=found.get(maybe_lead.id))  # fmt: skip
+                    outcomes[item.index] = record(item, _export_one(
+                        export, run, maybe_lead, defer=True, candidates=found.get(maybe_lead.id)))  # fmt: skip
                 except CreateDeferred as wait:
-                    deferred.append((item, maybe_lead, wait.deferred))
-                pace.took(started)
+                    if any(_same_company(maybe_lead, other) for _, other, _ in deferred):
+                        after_batch.append((item, maybe_lead))
+                    else:
+                        deferred.append((item, maybe_lead, wait.deferred))
+                pacing.pace.took(started)
             done.append(item)
+        started = time.monotonic()
         if deferred:
-            started = time.monotonic()
             _create_deferred(export, run, [d for _, _, d in deferred])
-            for item, lead, prepared in deferred:
-                outcomes[item.index] = _export_one(export, run, lead, prepared=prepared)
-            pace.took(started)
+        failure: StoreUnavailable | None = None
+        finishing: list[tuple[BulkLead, Lead, DeferredCreate | None]] = [*deferred]
+        finishing += [(item, lead, None) for item, lead in after_batch]
+        for item, lead, prepared in finishing:
+            # Each one finished and recorded on its own: an outage for one leaves the others linked and counted.
+            try:
+                outcomes[item.index] = record(item, _export_one(export, run, lead, prepared=prepared))
+            except StoreUnavailable as exc:
+                failure = failure or exc
+        if finishing:
+            pacing.pace.took(started)
+        if failure is not None:
+            raise failure  # the job is retried from the first lead without an outcome
     return [(item, outcomes[item.index]) for item in done], retry_after
+
+
+def _same_company(lead: Lead, other: Lead) -> bool:
+    """Whether two leads of one window would match the same CRM company (so only one of them may create it)."""
+    mine, theirs = lead_keys(lead), lead_keys(other)
+    org_nr = normalise_org_nr(mine.org_nr)
+    if org_nr and org_nr == normalise_org_nr(theirs.org_nr):
+        return True
+    domains = {normalise_domain(w) for w in mine.websites} - {None}
+    if domains & ({normalise_domain(w) for w in theirs.websites} - {None}):
+        return True
+    name, other_name = search_name(lead.company_name), search_name(other.company_name)
+    if not name or not other_name:
+        return False
+    a, b = name.casefold(), other_name.casefold()
+    return a.startswith(b) or b.startswith(a)  # as the CRM's prefix search would find one from the other
 
 
 def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -> dict[str, list[CrmRecord]]:

@@ -33,13 +33,16 @@ class ExportInProgress(Conflict):
 
 
 @contextmanager
-def lead_lease(svc: ExportServices, tenant: str, crm: str, lead_id: str) -> Iterator[None]:
-    """Hold the lead's lease for the block, or raise ExportInProgress at once (no waiting inside the request)."""
+def lead_lease(
+    svc: ExportServices, tenant: str, crm: str, lead_id: str, *, seconds: float = LEASE_SECONDS
+) -> Iterator[None]:
+    """Hold the lead's lease for the block, or raise ExportInProgress at once (no waiting inside the request).
+    `seconds`: how long it lasts if the holder dies (a bulk export's window holds it for its whole invocation)."""
     if svc.leases is None:
         yield
         return
     owner = new_entry_id()
-    left = svc.leases.acquire(tenant, crm, lead_id, owner, LEASE_SECONDS)
+    left = svc.leases.acquire(tenant, crm, lead_id, owner, seconds)
     if left is not None:
         # Exports take a second or two; the full lease only runs out after a crash.
         raise ExportInProgress(lead_id, retry_after=max(1, min(math.ceil(left), 5)))

@@ -171,10 +171,13 @@ class SalesforceConnector(TransportReporting):
         try:
             yield
         except CrmRejected:
-            self._describes.pop(sobject, None)
-            if self.metadata_cache is not None:
-                self.metadata_cache.invalidate((*self._metadata_key(), sobject))
+            self._forget_describe(sobject)
             raise
+
+    def _forget_describe(self, sobject: str) -> None:
+        self._describes.pop(sobject, None)
+        if self.metadata_cache is not None:
+            self.metadata_cache.invalidate((*self._metadata_key(), sobject))
 
     def fields(self, obj: CrmObject) -> list[FieldInfo]:
         infos = self.describe(self.names[obj]).infos()
@@ -190,20 +193,26 @@ class SalesforceConnector(TransportReporting):
 
     def refresh_metadata(self, obj: CrmObject) -> None:
         """Forget the object's describe here and in the shared cache: the next read asks Salesforce."""
-        sobject = self.names[obj]
-        self._describes.pop(sobject, None)
-        if self.metadata_cache is not None:
-            self.metadata_cache.invalidate((*self._metadata_key(), sobject))
+        self._forget_describe(self.names[obj])
 
-    def _without_gone_fields(self, obj: CrmObject, fields: Mapping[str, Any], exc: CrmFieldUnknown) -> dict[str, Any]:
+    def _without_gone_fields(
+        self, obj: CrmObject, fields: Mapping[str, Any], exc: CrmFieldUnknown, sobject: str | None = None
+    ) -> dict[str, Any]:
         """Schema drift: Salesforce refused a field our describe still had. Read the describe again; the fields it no
-        longer has are left out (and reported as skipped). Nothing gone: the refusal stands."""
-        self.refresh_metadata(obj)
-        describe = self.describe(self.names[obj])
-        gone = [name for name in fields if describe.field(name) is None]
+        longer has are left out (and reported as skipped). Nothing gone: the refusal stands. `sobject`: the record's
+        object when it is not the settings' one (a converted Lead's Account/Contact, its fields under Lead names)."""
+        sobject = sobject or self.names[obj]
+        self._forget_describe(sobject)
+        describe = self.describe(sobject)
+        converted = sobject in TARGET_MAPS and sobject != self.names[obj]
+
+        def on_record(name: str) -> str | None:  # the field's name on the record's object (None: it has none)
+            return next(iter(to_target(sobject, {name: None})[0]), None) if converted else name
+
+        gone = [name for name in fields if (target := on_record(name)) is not None and describe.field(target) is None]
         if not gone:
             raise exc
-        log.info("salesforce %s: fields deleted in the org are left out: %s", self.names[obj], gone)
+        log.info("salesforce %s: fields deleted in the org are left out: %s", sobject, gone)
         self._gone = gone
         return {k: v for k, v in fields.items() if k not in gone}
 
@@ -503,11 +512,12 @@ class SalesforceConnector(TransportReporting):
             return exc
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
-        with self._forget_describe_on_rejection(self.names[obj]):
+        sobject = self._sobject_of(obj, record_id)
+        with self._forget_describe_on_rejection(sobject):
             try:
                 return self._update(obj, record_id, fields)
             except CrmFieldUnknown as exc:
-                kept = self._without_gone_fields(obj, fields, exc)
+                kept = self._without_gone_fields(obj, fields, exc, sobject)
                 updated = self._update(obj, record_id, kept)
                 self._note_skipped_fields(self._gone)
                 return updated
@@ -527,8 +537,11 @@ class SalesforceConnector(TransportReporting):
                                     json_body=body)  # fmt: skip
             except CrmRejected as exc:
                 if sobject == "Lead" and "CANNOT_UPDATE_CONVERTED_LEAD" in exc.message:
-                    raise LeadConverted(f"Lead {record_id} was converted in Salesforce: {exc.reason}",
-                                        fields=exc.fields, status=exc.status) from exc  # fmt: skip
+                    raise LeadConverted(
+                        f"Lead {record_id} was converted in Salesforce: {exc.reason}",
+                        details={"hint": "The next sync links the app lead to the Account and Contact it became; "
+                                 "export it again after that (a lead event does it at once)."},
+                    ) from exc
                 raise
         self._note_skipped_fields(left_out)  # describe-checked: a field Salesforce would refuse fails the write
         return self._written(obj, _sf_id(record_id), self._as_lead(sobject, body))
@@ -581,6 +594,9 @@ class SalesforceConnector(TransportReporting):
         soql = (f"SELECT {', '.join(plan.select)} FROM {sobject} WHERE ({' OR '.join(where)}){extra} "  # noqa: S608
                 f"LIMIT {int(limit)}")  # fmt: skip
         rows = self._query_all("company.search", soql)
+        if len(searches) > 1 and len(rows) >= limit:
+            # The rows hit the limit: one broad search may have crowded out another's match. Each searches alone.
+            return [self.search_companies_many([s])[0] for s in searches]
         return [[self._record(CrmObject.COMPANY, r) for r in rows if plan.matches(r, s.org_nr, s.name, s.domain)]
                 [: s.limit] if group else [] for s, group in zip(searches, groups, strict=True)]  # fmt: skip
 
