@@ -263,6 +263,9 @@ def test_an_event_for_a_lead_converted_in_salesforce_before_any_sync_follows_it(
     assert moved["company"]["crm_id"] == done.account_id and moved["deal"]["crm_id"] == done.opportunity_id
     assert lm.sb.get(lm.org, "Opportunity", str(done.opportunity_id))["StageName"] == "Qualification"
     assert len(lm.records("Account")) == 1 and len(lm.records("Opportunity")) == 1
+    entries = lm.sf.http.get("/sync-log", params={"lead_id": "LM-5"}, headers=lm.admin()).json()["items"]
+    assert [e for e in entries if e["outcome"] == "failed"] == []  # followed, not failed
+    assert any(e["action"] == "convert" for e in entries)
 
 
 def test_an_export_of_a_lead_converted_in_salesforce_before_any_sync_is_a_409_saying_what_to_do(lm: LeadMode) -> None:

@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterable
 
 from leadbridge.crm.base import Connector
+from leadbridge.crm.conversion import LeadConverted
 from leadbridge.crm.metadata_cache import current_fields
 from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput, RefusedBeforeWrite
 from leadbridge.export.company import match_company
@@ -134,6 +135,8 @@ def _export_current(
     try:
         return _export(svc, run, settings, choice, company_link, person_links, fingerprint)
     except (CrmError, RefusedBeforeWrite) as exc:
+        if isinstance(exc, LeadConverted) and run.trigger is Trigger.LEAD_EVENT:
+            raise  # the lead event follows the conversion and then applies itself: no failure to log
         entry = log_failure(svc, run, exc)
         exc.details["log_entry_id"] = entry.id
         raise
