@@ -3,7 +3,7 @@
 - app host (`app_base`, plays `https://app.hubspot.com`): `/oauth/authorize`, `/oauth/{hubId}/authorize`, and the
   admin API `/__admin/...`.
 - api host (`api_base`, plays `https://api.hubapi.com`): the token endpoints (oauth.py) and the CRM API: v3 objects
-  (CRUD, list, batch, search), properties, deal pipelines, owners.
+  (CRUD, list, batch, search), properties, deal pipelines, owners, associations v4 (associations.py).
 
 Every CRM request is counted under its portal, may meet an injected fault, is authenticated with its bearer token,
 and spends the installed account's budget (110 per 10 s, search 5 per s apart) before it is served. Errors are
@@ -16,17 +16,22 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common import Fault
 from local.sandbox.common.http import SandboxHttpApp, json_response
+from local.sandbox.hubspot import associations as links
 from local.sandbox.hubspot import oauth
 from local.sandbox.hubspot import objects as ops
 from local.sandbox.hubspot import search as crm_search
 from local.sandbox.hubspot.admin_http import handle_admin
 from local.sandbox.hubspot.model import (
     AccessToken,
+    AssociationBatchArchive,
+    AssociationBatchCreate,
+    AssociationBatchDefault,
+    AssociationType,
     BatchArchive,
     BatchCreate,
     BatchRead,
@@ -36,6 +41,7 @@ from local.sandbox.hubspot.model import (
     ObjectInput,
     Portal,
     RateLimited,
+    Record,
     SearchRequest,
     UpdateInput,
     not_found,
@@ -75,6 +81,14 @@ def parse(model: type[Model], request: Request) -> Model:
             [{"message": e["msg"], "code": "INVALID_INPUT", "in": ".".join(map(str, e["loc"]))}
              for e in exc.errors()],
         ) from None
+
+
+def parse_list(model: type[Model], request: Request) -> list[Model]:
+    """A JSON array of `model` (e.g. the association specs of a labelled PUT); 400 VALIDATION_ERROR otherwise."""
+    try:
+        return TypeAdapter(list[model]).validate_json(request.get_data() or b"[]")  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise validation_error("Invalid input JSON: " + "; ".join(e["msg"] for e in exc.errors())) from None
 
 
 def operation(method: str, path: str) -> str:
@@ -220,6 +234,8 @@ class HubSpotApp(SandboxHttpApp):
             if len(parts) == 5 and parts[4] == DEFAULT_PIPELINE["id"]:
                 return json_response(DEFAULT_PIPELINE)
             raise not_found(f"Pipeline {parts[4:]} not found")
+        if parts[:2] == ["crm", "v4"]:
+            return self.associations(request, portal, parts[2:])
         if parts[:3] == ["crm", "v3", "owners"] and method == "GET":
             self._require(access, "crm.objects.owners.read")
             return self.owners(request, portal, parts[3:])
@@ -281,8 +297,7 @@ class HubSpotApp(SandboxHttpApp):
             return self.list_objects(request, portal, obj, defs)
         if len(rest) == 1 and method == "POST":
             body = parse(ObjectInput, request)
-            with self.sb.lock:
-                record = ops.create(portal, obj, defs, body.properties, self.sb.next_record_id(), self.sb.clock())
+            record = self._create(portal, obj, defs, body)
             return json_response(ops.public(obj, record, list(body.properties), defs, body.objectWriteTraceId), 201)
         if rest[1:] == ["search"] and method == "POST":
             return self.search(request, portal, obj, defs)
@@ -291,6 +306,20 @@ class HubSpotApp(SandboxHttpApp):
         if len(rest) == 2 and method in ("GET", "PATCH", "DELETE"):
             return self.one_object(request, portal, obj, defs, rest[1])
         raise not_found(f"{method} {request.path} does not exist")
+
+    def _create(self, portal: Portal, obj: str, defs: ops.PropertyDefs, body: ObjectInput) -> Record:
+        """A record and the associations of its create body, all or nothing: the targets are checked first."""
+        with self.sb.lock:
+            targets = []
+            for link in body.associations:
+                for spec in link.types:
+                    target = links.target_object(portal, obj, spec.associationTypeId)
+                    links.check_live(portal, target, link.to.id, status=400)
+                    targets.append((target, link.to.id, spec.associationTypeId))
+            record = ops.create(portal, obj, defs, body.properties, self.sb.next_record_id(), self.sb.clock())
+            for target, target_id, type_id in targets:
+                links.associate(portal, obj, record.id, target, target_id, [type_id])
+            return record
 
     def _wanted(self, request: Request) -> list[str] | None:
         names = [n for raw in request.args.getlist("properties") for n in raw.split(",") if n]
@@ -331,9 +360,7 @@ class HubSpotApp(SandboxHttpApp):
             ops.check_batch_size(len(creates))
             for item in creates:
                 try:
-                    with self.sb.lock:
-                        record = ops.create(portal, obj, defs, item.properties, self.sb.next_record_id(),
-                                            self.sb.clock())
+                    record = self._create(portal, obj, defs, item)
                     results.append(ops.public(obj, record, list(item.properties), defs, item.objectWriteTraceId))
                 except HubSpotError as err:
                     errors.append(ops.item_error(err, item.objectWriteTraceId))
@@ -388,3 +415,87 @@ class HubSpotApp(SandboxHttpApp):
             # the cursor can point at 10,000: following it is the documented 400 (§3)
             answer["paging"] = {"next": {"after": str(offset + len(page))}}
         return json_response(answer)
+
+    # --- associations v4 -------------------------------------------------------------------------------------------
+
+    def associations(self, request: Request, portal: Portal, parts: list[str]) -> Response:
+        """`objects/{obj}/{id}/associations/...` and `associations/{from}/{to}/labels|batch/...` (§5)."""
+        method = request.method
+        if parts[:1] == ["objects"] and len(parts) >= 5 and parts[3] == "associations":
+            obj, record_id, rest = self._object(parts[1]), parts[2], parts[4:]
+            if rest[:1] == ["default"] and len(rest) == 3 and method == "PUT":
+                with self.sb.lock:
+                    written = links.associate(portal, obj, record_id, self._object(rest[1]), rest[2])
+                    return json_response(links.batch_envelope(written, [], self.sb.clock(), self.sb.clock()))
+            to_obj = self._object(rest[0])
+            if len(rest) == 1 and method == "GET":
+                with self.sb.lock:
+                    return json_response({"results": links.read(portal, obj, record_id, to_obj)})
+            if len(rest) == 2 and method == "PUT":
+                specs = parse_list(AssociationType, request)
+                with self.sb.lock:
+                    links.associate(portal, obj, record_id, to_obj, rest[1], [s.associationTypeId for s in specs])
+                    return json_response(links.labelled_answer(obj, record_id, to_obj, rest[1], portal), 201)
+            if len(rest) == 2 and method == "DELETE":
+                with self.sb.lock:
+                    links.remove(portal, obj, record_id, to_obj, rest[1])
+                return Response(status=204)
+        if parts[:1] == ["associations"] and len(parts) >= 4:
+            from_obj, to_obj, action = self._object(parts[1]), self._object(parts[2]), "/".join(parts[3:])
+            if action == "labels" and method == "GET":
+                with self.sb.lock:
+                    return json_response({"results": links.labels(portal, from_obj, to_obj)})
+            if method == "POST" and action.startswith("batch/"):
+                return self.association_batch(request, portal, from_obj, to_obj, action.removeprefix("batch/"))
+        raise not_found(f"{method} {request.path} does not exist")
+
+    def association_batch(self, request: Request, portal: Portal, from_obj: str, to_obj: str,
+                          action: str) -> Response:
+        """create (201), associate/default and read (200); 207 with per-input errors (`context.ids` = the from id);
+        archive 204."""
+        started = self.sb.clock()
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        ok_status = 200
+        if action == "archive":
+            gone = parse(AssociationBatchArchive, request).inputs
+            ops.check_batch_size(len(gone))
+            with self.sb.lock:
+                for g in gone:
+                    for target in g.to:
+                        links.remove(portal, from_obj, g.from_.id, to_obj, target.id)
+            return Response(status=204)
+        if action == "create":
+            creates = parse(AssociationBatchCreate, request).inputs
+            ops.check_batch_size(len(creates))
+            ok_status = 201
+            for c in creates:
+                try:
+                    with self.sb.lock:
+                        links.associate(portal, from_obj, c.from_.id, to_obj, c.to.id,
+                                        [t.associationTypeId for t in c.types])
+                        results.append(links.labelled_answer(from_obj, c.from_.id, to_obj, c.to.id, portal))
+                except HubSpotError as err:
+                    errors.append(ops.item_error(err, None, c.from_.id))
+        elif action == "associate/default":
+            pairs = parse(AssociationBatchDefault, request).inputs
+            ops.check_batch_size(len(pairs))
+            for p in pairs:
+                try:
+                    with self.sb.lock:
+                        results += links.associate(portal, from_obj, p.from_.id, to_obj, p.to.id)
+                except HubSpotError as err:
+                    errors.append(ops.item_error(err, None, p.from_.id))
+        elif action == "read":
+            reads = parse(BatchArchive, request).inputs  # the same `{inputs: [{id}]}` shape
+            ops.check_batch_size(len(reads))
+            for r in reads:
+                try:
+                    with self.sb.lock:
+                        results.append({"from": {"id": r.id}, "to": links.read(portal, from_obj, r.id, to_obj)})
+                except HubSpotError as err:
+                    errors.append(ops.item_error(err, None, r.id))
+        else:
+            raise not_found(f"associations batch/{action} is not supported by the sandbox")
+        return json_response(links.batch_envelope(results, errors, started, self.sb.clock()),
+                             207 if errors else ok_status)

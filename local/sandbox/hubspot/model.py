@@ -183,6 +183,34 @@ class IdInput(_In):
     id: str
 
 
+class AssociationBatchCreateInput(_In):
+    to: IdInput
+    types: list[AssociationType]
+    from_: IdInput = Field(alias="from")
+
+
+class AssociationBatchDefaultInput(_In):
+    to: IdInput
+    from_: IdInput = Field(alias="from")
+
+
+class AssociationBatchArchiveInput(_In):
+    to: list[IdInput]
+    from_: IdInput = Field(alias="from")
+
+
+class AssociationBatchCreate(_In):
+    inputs: list[AssociationBatchCreateInput]
+
+
+class AssociationBatchDefault(_In):
+    inputs: list[AssociationBatchDefaultInput]
+
+
+class AssociationBatchArchive(_In):
+    inputs: list[AssociationBatchArchiveInput]
+
+
 class BatchCreate(_In):
     inputs: list[ObjectInput]
 
@@ -288,6 +316,9 @@ class Portal:
     owners: dict[str, Owner] = field(default_factory=dict)
     records: dict[str, dict[str, Record]] = field(default_factory=dict)  # object type name -> id -> record
     custom_properties: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # object -> name -> def
+    # associations v4: (from object, from id, to object, to id) -> type ids; the type table per (from, to) pair
+    associations: dict[tuple[str, str, str, str], set[int]] = field(default_factory=dict)
+    association_types: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from local.sandbox.common.shell import SandboxShell
-from local.sandbox.hubspot import objects
+from local.sandbox.hubspot import associations, objects
 from local.sandbox.hubspot.model import (
     AccessToken,
     AccessTokenResponse,
@@ -142,7 +142,8 @@ class HubSpotState(SandboxShell):
                 raise ValueError(f"hub {hub} exists")
             portal = Portal(hub, name, time_zone, domain or f"{name.lower().replace(' ', '')}.example",
                             records={obj: {} for obj in OBJECTS},
-                            custom_properties={obj: {} for obj in OBJECTS})
+                            custom_properties={obj: {} for obj in OBJECTS},
+                            association_types=associations.default_types())
             self.portals[hub] = portal
         return portal
 
