@@ -26,7 +26,7 @@ HELP = {
     "GET /__admin/portals": "portals with owners and record counts",
     "POST /__admin/portals/{hub}/users": "{email, first_name?, last_name?} -> owner (id, userId)",
     "POST /__admin/portals/{hub}/properties": "{object, name, label, type?, field_type?, options?: [[value, label]], "
-                                              "read_only?, calculated?} -> property",
+                                              "read_only?, calculated?, unique?} -> property",
     "POST /__admin/portals/{hub}/records/{object}": "properties -> record (validated like the API)",
     "GET /__admin/portals/{hub}/records/{object}": "live records (?archived=true: archived ones)",
     "POST /__admin/portals/{hub}/expire-tokens": "access tokens -> 401 EXPIRED_AUTHENTICATION",
@@ -82,7 +82,8 @@ def _dispatch(sb: HubSpotState, request: Request) -> Response:
         definition = sb.add_property(hub, str(b.get("object", "")), str(b.get("name", "")), str(b.get("label", "")),
                                      str(b.get("type", "string")), str(b.get("field_type", "text")),
                                      options=[(str(v), str(label)) for v, label in b.get("options") or []],
-                                     read_only=bool(b.get("read_only")), calculated=bool(b.get("calculated")))
+                                     read_only=bool(b.get("read_only")), calculated=bool(b.get("calculated")),
+                                     unique=bool(b.get("unique")))
         return json_response(definition, 201)
     if sub == "records" and len(parts) == 4:
         if method == "POST":

@@ -36,6 +36,7 @@ from local.sandbox.hubspot.model import (
     BatchCreate,
     BatchRead,
     BatchUpdate,
+    BatchUpsert,
     HubSpotError,
     OAuthError,
     ObjectInput,
@@ -379,6 +380,20 @@ class HubSpotApp(SandboxHttpApp):
                     errors.append(ops.item_error(err, change.objectWriteTraceId, change.id))
             body, status = ops.batch_answer(results, errors, started, self.sb.clock(), 200)
             return json_response(body, status)
+        if action == "upsert":
+            upserts = parse(BatchUpsert, request).inputs
+            ops.check_batch_size(len(upserts))
+            for up in upserts:
+                try:
+                    with self.sb.lock:
+                        record, new = ops.upsert(portal, obj, defs, up.idProperty, up.id, up.properties,
+                                                 self.sb.next_record_id(), self.sb.clock())
+                    results.append({**ops.public(obj, record, list(up.properties), defs, up.objectWriteTraceId),
+                                    "new": new})
+                except HubSpotError as err:
+                    errors.append(ops.item_error(err, up.objectWriteTraceId, up.id))
+            body, status = ops.batch_answer(results, errors, started, self.sb.clock(), 200)
+            return json_response(body, status)
         if action == "read":
             read = parse(BatchRead, request)
             ops.check_batch_size(len(read.inputs))
@@ -406,7 +421,8 @@ class HubSpotApp(SandboxHttpApp):
     def search(self, request: Request, portal: Portal, obj: str, defs: ops.PropertyDefs) -> Response:
         body = parse(SearchRequest, request)
         with self.sb.lock:
-            live = [r for r in portal.records[obj].values() if r.archived_at is None]
+            as_of = self.sb.clock() - self.sb.search_index_lag
+            live = [seen for r in portal.records[obj].values() if (seen := ops.indexed(r, as_of)) is not None]
             total, page, offset = crm_search.run(
                 body, live, lambda name: defs[name]["type"] if name in defs else None, _QUERY_PROPERTIES[obj])
             results = [ops.public(obj, r, body.properties or None, defs) for r in page]

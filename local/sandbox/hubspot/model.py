@@ -183,6 +183,19 @@ class IdInput(_In):
     id: str
 
 
+class BatchUpsertInput(_In):
+    """§2: `{"id": "<unique value>", "idProperty": "email", "properties": {...}}`."""
+
+    id: str
+    idProperty: str
+    properties: dict[str, PropertyValue]
+    objectWriteTraceId: str | None = None
+
+
+class BatchUpsert(_In):
+    inputs: list[BatchUpsertInput]
+
+
 class AssociationBatchCreateInput(_In):
     to: IdInput
     types: list[AssociationType]
@@ -305,6 +318,8 @@ class Record:
     created_at: float
     updated_at: float
     archived_at: float | None = None
+    # what search's index has seen: (written at, the properties then, or None once archived), oldest first
+    versions: list[tuple[float, dict[str, str] | None]] = field(default_factory=list)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from local.sandbox.hubspot.model import (
     not_found,
     validation_error,
 )
+from local.sandbox.hubspot.pipelines import DEFAULT_PIPELINE
 from local.sandbox.hubspot.properties import CREATED_PROPERTY, DEFAULT_RETURNED, MODIFIED_PROPERTY
 from local.sandbox.hubspot.search import to_number
 
@@ -97,6 +98,29 @@ def _unique_conflict(portal: Portal, obj: str, values: dict[str, str], own_id: s
             raise HubSpotError(409, "CONFLICT", f"Contact already exists. Existing ID: {record.id}")
 
 
+_STAGE_METADATA = {s["id"]: s["metadata"] for s in DEFAULT_PIPELINE["stages"]}
+
+
+def _derive(obj: str, record: Record, now: float) -> None:
+    """Calculated properties that follow from others (deals: closed/won from the stage's metadata, §4), then a new
+    version for search's index."""
+    if obj == "deals":
+        meta = _STAGE_METADATA.get(record.properties.get("dealstage") or "")
+        closed = meta is not None and meta["isClosed"] == "true"
+        record.properties["hs_is_closed"] = "true" if closed else "false"
+        record.properties["hs_is_closed_won"] = "true" if closed and meta and meta["probability"] == "1.0" else "false"
+    record.versions.append((now, dict(record.properties)))
+
+
+def indexed(record: Record, as_of: float) -> Record | None:
+    """The record as search's index has it at `as_of` (writes after it not yet indexed); None when not indexed yet
+    or archived by then."""
+    seen = [props for written, props in record.versions if written <= as_of]
+    if not seen or seen[-1] is None:
+        return None
+    return Record(record.id, seen[-1], record.created_at, record.updated_at)
+
+
 def create(portal: Portal, obj: str, defs: PropertyDefs, values: dict[str, PropertyValue], new_id: str,
            now: float) -> Record:
     clean = check_values(portal, defs, values)
@@ -104,6 +128,7 @@ def create(portal: Portal, obj: str, defs: PropertyDefs, values: dict[str, Prope
     stamp = iso(now)
     clean.update({"hs_object_id": new_id, CREATED_PROPERTY[obj]: stamp, MODIFIED_PROPERTY[obj]: stamp})
     record = Record(new_id, clean, now, now)
+    _derive(obj, record, now)
     portal.records[obj][new_id] = record
     return record
 
@@ -130,12 +155,27 @@ def update(portal: Portal, obj: str, defs: PropertyDefs, record: Record, values:
     record.properties.update(clean)
     record.updated_at = now
     record.properties[MODIFIED_PROPERTY[obj]] = iso(now)
+    _derive(obj, record, now)
     return record
 
 
 def archive(record: Record, now: float) -> None:
     record.archived_at = now
     record.updated_at = now
+    record.versions.append((now, None))
+
+
+def upsert(portal: Portal, obj: str, defs: PropertyDefs, id_property: str, value: str,
+           values: dict[str, PropertyValue], new_id: str, now: float) -> tuple[Record, bool]:
+    """Update the live record whose unique `id_property` is `value`, else create it with that value: (record, new)."""
+    definition = defs.get(id_property)
+    if definition is None or not definition["hasUniqueValue"]:
+        raise validation_error(f"{id_property} is not a unique property of {obj}")
+    try:
+        record = find(portal, obj, value, id_property)
+    except HubSpotError:
+        return create(portal, obj, defs, {**values, id_property: value}, new_id, now), True
+    return update(portal, obj, defs, record, values, now), False
 
 
 def public(obj: str, record: Record, wanted: list[str] | None, defs: PropertyDefs,

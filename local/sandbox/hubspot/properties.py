@@ -95,6 +95,7 @@ def standard_properties() -> dict[str, dict[str, dict[str, Any]]]:
             prop("pipeline", "Pipeline", "enumeration", "select", opts=options(("default", "Sales Pipeline"))),
             prop("dealstage", "Deal Stage", "enumeration", "radio", opts=stages),
             prop("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", calculated=True),
+            prop("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", calculated=True),
         ],
         "tasks": [
             prop("hs_timestamp", "Due date", "datetime", "date"),

@@ -8,7 +8,7 @@ ISO-8601, the reference leaves open which the server takes), everything else as 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from local.sandbox.hubspot.model import Filter, Record, SearchRequest, Sort, validation_error
@@ -61,7 +61,6 @@ def to_number(value: Any) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        from datetime import UTC
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp() * 1000
 

@@ -47,6 +47,7 @@ class HubSpotState(SandboxShell):
     - `rate_limit` [110 per 10 s per installed account], `search_rate_limit` [5 per 1 s per account].
     - `rate_limit_headers` ["current"]: `X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`; "legacy"
       `-Secondly/-Secondly-Remaining`; "both"; "none". Search answers carry none either way.
+    - `search_index_lag` [0 s]: a write reaches search this long after it (the reference gives no magnitude).
     - `list_limit_max` [100]: `limit` above it on a list is a 400 (None: no cap).
     - `app_port`, `api_port` [0 = ephemeral].
     """
@@ -66,6 +67,7 @@ class HubSpotState(SandboxShell):
         search_rate_limit: tuple[int, float] = (5, 1.0),
         rate_limit_headers: RateLimitHeaders = "current",
         list_limit_max: int | None = 100,
+        search_index_lag: float = 0.0,
         app_port: int = 0,
         api_port: int = 0,
     ) -> None:
@@ -80,6 +82,7 @@ class HubSpotState(SandboxShell):
         self.introspect_style: IntrospectStyle = introspect_style
         self.rate_limit_headers: RateLimitHeaders = rate_limit_headers
         self.list_limit_max = list_limit_max
+        self.search_index_lag = search_index_lag
         self.general_limit = RollingWindow(Policy("TEN_SECONDLY_ROLLING", *rate_limit), clock)
         self.search_limit = RollingWindow(Policy("SECONDLY", *search_rate_limit), clock)
         self.app_port = app_port
@@ -170,13 +173,14 @@ class HubSpotState(SandboxShell):
 
     def add_property(self, hub_id: int, object_type: str, name: str, label: str, type_: str = "string",
                      field_type: str = "text", *, options: list[tuple[str, str]] | None = None,
-                     read_only: bool = False, calculated: bool = False) -> dict[str, Any]:
-        """A custom property (e.g. a CVR number on companies); `options` are (value, label) pairs."""
+                     read_only: bool = False, calculated: bool = False, unique: bool = False) -> dict[str, Any]:
+        """A custom property (e.g. a CVR number on companies); `options` are (value, label) pairs; a `unique` one
+        can be an `idProperty`."""
         from local.sandbox.hubspot.properties import options as make_options
 
         obj = object_name(object_type)
         definition = prop(name, label, type_, field_type, opts=make_options(*(options or [])), read_only=read_only,
-                          calculated=calculated, hubspot_defined=False, group=f"{obj[:-1]}information")
+                          calculated=calculated, unique=unique, hubspot_defined=False, group=f"{obj[:-1]}information")
         with self.lock:
             if name in self.property_defs(hub_id, obj):
                 raise ValueError(f"property {name} exists on {obj}")

@@ -50,3 +50,36 @@ def test_batch_update_read_and_archive(hub: HubEnv) -> None:
     assert archive.status_code == 204
     assert [r.id for r in hub.sb.records(hub.hub_id, "companies", archived=True)] == [a]
     assert hub.sb.call_counts(hub.hub_id)["POST /crm/v3/objects/companies/batch/archive"] == 1
+
+
+def test_batch_upsert_by_email_reports_new_and_refuses_a_non_unique_id_property(hub: HubEnv) -> None:
+    old = hub.create("contacts", email="old@acme.example", firstname="Old")["id"]
+    response = hub.api.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": [
+        {"id": "OLD@acme.example", "idProperty": "email", "properties": {"firstname": "Renamed"},
+         "objectWriteTraceId": "u1"},
+        {"id": "new@acme.example", "idProperty": "email", "properties": {"firstname": "New"},
+         "objectWriteTraceId": "u2"},
+        {"id": "x", "idProperty": "firstname", "properties": {}, "objectWriteTraceId": "u3"}]})
+    assert response.status_code == 207, response.text
+    by_trace = {r["objectWriteTraceId"]: r for r in response.json()["results"]}
+    assert by_trace["u1"]["id"] == old and by_trace["u1"]["new"] is False
+    assert by_trace["u1"]["properties"]["firstname"] == "Renamed"
+    assert by_trace["u2"]["new"] is True and by_trace["u2"]["id"] != old
+    assert response.json()["errors"][0]["context"]["objectWriteTraceId"] == ["u3"]
+    emails = sorted(r.properties["email"] for r in hub.sb.records(hub.hub_id, "contacts"))
+    assert emails == ["new@acme.example", "old@acme.example"]
+
+
+def test_deal_closed_and_won_follow_the_stage_metadata(hub: HubEnv) -> None:
+    deal = hub.create("deals", dealname="D", pipeline="default", dealstage="qualifiedtobuy")["id"]
+
+    def flags() -> tuple[str, str]:
+        props = hub.api.get(f"/crm/v3/objects/deals/{deal}",
+                            params={"properties": "hs_is_closed,hs_is_closed_won"}).json()["properties"]
+        return props["hs_is_closed"], props["hs_is_closed_won"]
+
+    assert flags() == ("false", "false")
+    hub.api.patch(f"/crm/v3/objects/deals/{deal}", json={"properties": {"dealstage": "closedlost"}})
+    assert flags() == ("true", "false")
+    hub.api.patch(f"/crm/v3/objects/deals/{deal}", json={"properties": {"dealstage": "closedwon"}})
+    assert flags() == ("true", "true")

@@ -111,3 +111,24 @@ def test_search_has_its_own_five_per_second_budget(hub: HubEnv) -> None:
     assert other.status_code == 200 and other.headers["X-HubSpot-RateLimit-Remaining"] == "109"
     hub.clock.advance(1)
     assert hub.api.post("/crm/v3/objects/contacts/search", json={}).status_code == 200
+
+
+def test_search_index_lag_shows_writes_only_after_the_lag(hub: HubEnv) -> None:
+    hub.sb.search_index_lag = 30
+    try:
+        made = hub.create("companies", name="Acme")["id"]
+        assert _search(hub, "companies").json()["total"] == 0  # not indexed yet
+        hub.clock.advance(30)
+        hub.api.patch(f"/crm/v3/objects/companies/{made}", json={"properties": {"name": "Renamed"}})
+        stale = _search(hub, "companies", properties=["name"]).json()["results"]
+        assert [r["properties"]["name"] for r in stale] == ["Acme"]
+        assert hub.api.get(f"/crm/v3/objects/companies/{made}").json()["properties"]["name"] == "Renamed"
+        hub.clock.advance(30)
+        fresh = _search(hub, "companies", properties=["name"]).json()["results"]
+        assert [r["properties"]["name"] for r in fresh] == ["Renamed"]
+        hub.api.delete(f"/crm/v3/objects/companies/{made}")
+        assert _search(hub, "companies").json()["total"] == 1  # the archive is not indexed yet either
+        hub.clock.advance(30)
+        assert _search(hub, "companies").json()["total"] == 0
+    finally:
+        hub.sb.search_index_lag = 0
