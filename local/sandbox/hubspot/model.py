@@ -146,6 +146,30 @@ class _In(BaseModel):
 PropertyValue = str | int | float | bool | None
 
 
+class TokenRequest(_In):
+    """The token endpoint's form fields (§1); any other field is refused."""
+
+    grant_type: str
+    client_id: str = ""
+    client_secret: str = ""
+    redirect_uri: str | None = None
+    code: str | None = None
+    refresh_token: str | None = None
+    code_verifier: str | None = None
+    scope: str | None = None
+    client_assertion: str | None = None
+    client_assertion_type: str | None = None
+
+
+class TokenFormRequest(_In):
+    """Introspect and revoke: the token plus the app's credentials."""
+
+    token: str
+    client_id: str = ""
+    client_secret: str = ""
+    token_type_hint: str | None = None
+
+
 class AssociationType(_In):
     associationCategory: Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]
     associationTypeId: int

@@ -7,16 +7,26 @@ from __future__ import annotations
 import hmac
 import html
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common.http import json_response
 from local.sandbox.common.oauth_http import authorize_params, carried_params, error_page, pkce_s256, redirect_with
-from local.sandbox.hubspot.model import AccessToken, AuthCode, OAuthApp, OAuthError, RefreshGrant
+from local.sandbox.hubspot.model import (
+    AccessToken,
+    AuthCode,
+    OAuthApp,
+    OAuthError,
+    RefreshGrant,
+    TokenFormRequest,
+    TokenRequest,
+)
 from local.sandbox.hubspot.state import HubSpotState
 
 FORM = "application/x-www-form-urlencoded"
+Form = TypeVar("Form", bound=BaseModel)
 TOKEN_PATHS = ("/oauth/2026-03/token", "/oauth/v3/token")
 
 
@@ -74,31 +84,36 @@ def _login_page(sb: HubSpotState, params: dict[str, str], app: OAuthApp) -> Resp
     return Response(page, mimetype="text/html")
 
 
-def _form(request: Request) -> dict[str, str]:
-    """The form body; parameters anywhere else are refused (§1: form body only, never path or query)."""
+def _form(request: Request, model: type[Form]) -> Form:
+    """The form body as `model`; parameters anywhere else, or fields the reference does not list, are refused (§1:
+    form body only, never path or query)."""
     if request.method != "POST":
         raise OAuthError("invalid_request", "use POST", "BAD_REQUEST", 405)
     if request.args:
         raise OAuthError("invalid_request", "parameters belong in the form body, not the query", "BAD_REQUEST")
     if request.mimetype != FORM:
         raise OAuthError("invalid_request", f"Content-Type must be {FORM}", "BAD_REQUEST")
-    return dict(request.form.items())
+    try:
+        return model.model_validate(dict(request.form.items()))
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())
+        raise OAuthError("invalid_request", f"invalid parameters: {fields}", "BAD_REQUEST") from None
 
 
-def _client(sb: HubSpotState, form: dict[str, str]) -> OAuthApp:
+def _client(sb: HubSpotState, form: TokenRequest | TokenFormRequest) -> OAuthApp:
     with sb.lock:
-        app = sb.apps.get(form.get("client_id", ""))
+        app = sb.apps.get(form.client_id)
     if app is None:
         raise OAuthError("invalid_client", "missing or unknown client_id", "BAD_CLIENT_ID")
-    if not hmac.compare_digest(app.client_secret, form.get("client_secret", "")):
+    if not hmac.compare_digest(app.client_secret, form.client_secret):
         raise OAuthError("invalid_client", "client_secret does not match client_id", "BAD_CLIENT_SECRET")
     return app
 
 
 def token(sb: HubSpotState, request: Request) -> Response:
-    form = _form(request)
+    form = _form(request, TokenRequest)
     app = _client(sb, form)
-    grant_type = form.get("grant_type")
+    grant_type = form.grant_type
     if grant_type == "authorization_code":
         return json_response(_code_grant(sb, app, form))
     if grant_type == "refresh_token":
@@ -106,16 +121,16 @@ def token(sb: HubSpotState, request: Request) -> Response:
     raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported", "BAD_GRANT_TYPE")
 
 
-def _code_grant(sb: HubSpotState, app: OAuthApp, form: dict[str, str]) -> dict[str, Any]:
+def _code_grant(sb: HubSpotState, app: OAuthApp, form: TokenRequest) -> dict[str, Any]:
     with sb.lock:
-        code: AuthCode | None = sb.codes.get(form.get("code", ""))
+        code: AuthCode | None = sb.codes.get(form.code or "")
         if code is None or code.client_id != app.client_id or code.used or sb.clock() > code.expires_at:
             raise OAuthError("invalid_grant", "missing or unknown auth code", "BAD_AUTH_CODE")
-        if form.get("redirect_uri") != code.redirect_uri:
+        if form.redirect_uri != code.redirect_uri:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorize request",
                              "BAD_REDIRECT_URI")
         if code.code_challenge is not None:
-            verifier = form.get("code_verifier", "")
+            verifier = form.code_verifier or ""
             if not verifier or not hmac.compare_digest(pkce_s256(verifier), code.code_challenge):
                 raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge",
                                  "BAD_AUTH_CODE")
@@ -123,9 +138,9 @@ def _code_grant(sb: HubSpotState, app: OAuthApp, form: dict[str, str]) -> dict[s
         return sb.issue_tokens(app.client_id, code.hub_id, code.user_id, code.scopes)
 
 
-def _refresh_grant(sb: HubSpotState, app: OAuthApp, form: dict[str, str]) -> dict[str, Any]:
+def _refresh_grant(sb: HubSpotState, app: OAuthApp, form: TokenRequest) -> dict[str, Any]:
     with sb.lock:
-        grant = sb.refresh_grants.get(form.get("refresh_token", ""))
+        grant = sb.refresh_grants.get(form.refresh_token or "")
         if grant is None or grant.client_id != app.client_id or grant.revoked:
             raise OAuthError("invalid_grant", "missing or unknown refresh token", "BAD_REFRESH_TOKEN")
         if not sb.rotate_refresh_tokens:
@@ -142,9 +157,9 @@ def _find(sb: HubSpotState, value: str) -> AccessToken | RefreshGrant | None:
 def introspect(sb: HubSpotState, request: Request) -> Response:
     """Answer fields are **unconfirmed** (§1): RFC 7662 by default, the v1 token-info fields with
     `introspect_style="v1"`. An unknown, expired or revoked token is `{"active": false}`."""
-    form = _form(request)
+    form = _form(request, TokenFormRequest)
     _client(sb, form)
-    found = _find(sb, form.get("token", ""))
+    found = _find(sb, form.token)
     live = found is not None and not found.revoked and (
         not isinstance(found, AccessToken) or sb.access_for(found.token) is not None)
     if found is None or not live:
@@ -176,9 +191,9 @@ def _revoke_value(sb: HubSpotState, value: str) -> bool:
 
 
 def revoke(sb: HubSpotState, request: Request) -> Response:
-    form = _form(request)
+    form = _form(request, TokenFormRequest)
     _client(sb, form)
-    _revoke_value(sb, form.get("token", ""))  # RFC 7009: unknown tokens are not an error
+    _revoke_value(sb, form.token)  # RFC 7009: unknown tokens are not an error
     return Response("", status=200)
 
 

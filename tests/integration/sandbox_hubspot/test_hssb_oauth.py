@@ -60,6 +60,8 @@ def test_parameters_outside_the_form_body_are_refused(hub: HubEnv) -> None:
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
     in_query = httpx.post(f"{hub.sb.api_base}/oauth/2026-03/token", params={**CODE_FORM, "code": code})
     assert in_query.status_code == 400 and in_query.json()["error"] == "invalid_request"
+    unknown_field = hub.token_call(**CODE_FORM, code=code, tenant="x")
+    assert unknown_field.status_code == 400 and "tenant" in unknown_field.json()["message"]
     assert hub.token_call(**CODE_FORM, code=code).status_code == 200  # the code was not spent by the refusals
 
 
@@ -133,3 +135,12 @@ def test_v1_endpoints_answer_until_the_shutdown_date(hub: HubEnv) -> None:
     assert current.status_code == 200
     deleted = httpx.delete(f"{hub.sb.api_base}/oauth/v1/refresh-tokens/{refresh}")
     assert deleted.status_code == 404
+
+
+def test_v1_delete_of_a_refresh_token_revokes_it(hub: HubEnv) -> None:
+    refresh = hub.token["refresh_token"]
+    assert httpx.delete(f"{hub.sb.api_base}/oauth/v1/refresh-tokens/{refresh}").status_code == 204
+    assert httpx.get(f"{hub.sb.api_base}/oauth/v1/refresh-tokens/{refresh}").status_code == 404
+    again = hub.token_call(grant_type="refresh_token", client_id="cid", client_secret="sec", refresh_token=refresh)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert hub.api.get("/crm/v3/owners").status_code == 401
