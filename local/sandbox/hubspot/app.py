@@ -38,14 +38,19 @@ from local.sandbox.hubspot.model import (
     BatchUpdate,
     BatchUpsert,
     HubSpotError,
+    NextPage,
     OAuthError,
     ObjectInput,
+    Paging,
     Portal,
     RateLimited,
     Record,
     SearchRequest,
+    SearchResponse,
+    SimplePublicObject,
     UpdateInput,
     not_found,
+    page_body,
     validation_error,
 )
 from local.sandbox.hubspot.pipelines import DEFAULT_PIPELINE
@@ -279,12 +284,10 @@ class HubSpotApp(SandboxHttpApp):
             start = next((i for i, item in enumerate(items) if int(key(item)) >= int(after)), len(items)) \
                 if after.isdigit() else len(items)
         page = items[start:start + limit]
-        body: dict[str, Any] = {"results": page}
-        if start + limit < len(items):
-            next_after = key(items[start + limit])
-            body["paging"] = {"next": {"after": next_after,
-                                       "link": f"{self.sb.api_base}{request.path}?after={next_after}"}}
-        return body
+        if start + limit >= len(items):
+            return page_body(page, None)
+        next_after = key(items[start + limit])
+        return page_body(page, next_after, f"{self.sb.api_base}{request.path}?after={next_after}")
 
     # --- CRM v3 objects -------------------------------------------------------------------------------------------
 
@@ -426,11 +429,11 @@ class HubSpotApp(SandboxHttpApp):
             total, page, offset = crm_search.run(
                 body, live, lambda name: defs[name]["type"] if name in defs else None, _QUERY_PROPERTIES[obj])
             results = [ops.public(obj, r, body.properties or None, defs) for r in page]
-        answer: dict[str, Any] = {"total": total, "results": results}
-        if offset + len(page) < total:
-            # the cursor can point at 10,000: following it is the documented 400 (§3)
-            answer["paging"] = {"next": {"after": str(offset + len(page))}}
-        return json_response(answer)
+        # the cursor can point at 10,000: following it is the documented 400 (§3)
+        paging = Paging(next=NextPage(after=str(offset + len(page)))) if offset + len(page) < total else None
+        answer = SearchResponse(total=total, results=[SimplePublicObject.model_validate(r) for r in results],
+                                paging=paging)
+        return json_response(answer.model_dump(exclude_none=True))
 
     # --- associations v4 -------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.sandbox.hubspot.model import Portal, iso, not_found, validation_error
+from local.sandbox.hubspot.model import Portal, batch_body, not_found, validation_error
 from local.sandbox.hubspot.properties import OBJECT_TYPE_IDS
 
 # (from, to) -> [(typeId, label)]; the first is the default ("primary" where the reference says so)
@@ -119,8 +119,4 @@ def labelled_answer(from_obj: str, from_id: str, to_obj: str, to_id: str, portal
 
 def batch_envelope(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float,
                    finished: float) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
-                            "completedAt": iso(finished)}
-    if errors:
-        body.update(errors=errors, numErrors=len(errors))
-    return body
+    return batch_body(results, errors, started, finished)

@@ -136,6 +136,62 @@ class SimplePublicObject(_Out):
     url: str | None = None
 
 
+class NextPage(_Out):
+    after: str
+    link: str | None = None
+
+
+class Paging(_Out):
+    next: NextPage
+
+
+class CollectionResponse(_Out):
+    """A list answer (objects, owners): `{results, paging.next.after}` (§2)."""
+
+    results: list[dict[str, Any]]
+    paging: Paging | None = None
+
+
+class SearchResponse(_Out):
+    """§3: `{total, results[], paging.next.after}`; the results are `SimplePublicObject`s."""
+
+    total: int
+    results: list[SimplePublicObject]
+    paging: Paging | None = None
+
+
+class BatchError(_Out):
+    status: Literal["error"]
+    category: str
+    message: str
+    context: dict[str, list[str]]
+    errors: list[dict[str, Any]] | None = None
+
+
+class BatchResponse(_Out):
+    """§2: `{status, results[], startedAt, completedAt, errors[]?, numErrors?}`."""
+
+    status: Literal["PENDING", "PROCESSING", "CANCELED", "COMPLETE"]
+    results: list[dict[str, Any]]
+    startedAt: str
+    completedAt: str
+    errors: list[BatchError] | None = None
+    numErrors: int | None = None
+
+
+def page_body(results: list[dict[str, Any]], next_after: str | None, link: str | None = None) -> dict[str, Any]:
+    paging = Paging(next=NextPage(after=next_after, link=link)) if next_after is not None else None
+    return CollectionResponse(results=results, paging=paging).model_dump(exclude_none=True)
+
+
+def batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float,
+               finished: float) -> dict[str, Any]:
+    """A batch answer, checked against `BatchResponse`."""
+    return BatchResponse(status="COMPLETE", results=results, startedAt=iso(started), completedAt=iso(finished),
+                         errors=[BatchError.model_validate(e) for e in errors] or None,
+                         numErrors=len(errors) or None).model_dump(exclude_none=True)
+
+
 # --- request shapes -----------------------------------------------------------------------------------------------
 
 

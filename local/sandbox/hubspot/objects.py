@@ -12,6 +12,7 @@ from local.sandbox.hubspot.model import (
     PropertyValue,
     Record,
     SimplePublicObject,
+    batch_body,
     iso,
     not_found,
     validation_error,
@@ -215,10 +216,4 @@ def item_error(err: HubSpotError, trace_id: str | None, record_id: str | None = 
 def batch_answer(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float, finished: float,
                  ok_status: int) -> tuple[dict[str, Any], int]:
     """`{status: COMPLETE, results, startedAt, completedAt, errors?, numErrors?}`: 207 when any input failed."""
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
-                            "completedAt": iso(finished)}
-    if errors:
-        body["errors"] = errors
-        body["numErrors"] = len(errors)
-        return body, 207
-    return body, ok_status
+    return batch_body(results, errors, started, finished), 207 if errors else ok_status
