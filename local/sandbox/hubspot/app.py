@@ -43,6 +43,7 @@ from local.sandbox.hubspot.model import (
     ObjectInput,
     Paging,
     Portal,
+    PropertyCreate,
     RateLimited,
     Record,
     SearchRequest,
@@ -225,6 +226,17 @@ class HubSpotApp(SandboxHttpApp):
         method = request.method
         if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4:
             return self.objects(request, portal, access, parts[3:])
+        if parts[:3] == ["crm", "v3", "properties"] and len(parts) == 4 and method == "POST":
+            obj = self._object(parts[3])
+            self._require(access, _SCHEMA_SCOPE[obj].replace(".read", ".write") if obj in _SCHEMA_SCOPE else None)
+            spec = parse(PropertyCreate, request)
+            if spec.name in self.sb.property_defs(portal.hub_id, obj):
+                raise HubSpotError(409, "OBJECT_ALREADY_EXISTS", f"A property named '{spec.name}' already exists.")
+            definition = self.sb.add_property(
+                portal.hub_id, obj, spec.name, spec.label, spec.type, spec.fieldType,
+                options=[(o.value, o.label) for o in spec.options], unique=spec.hasUniqueValue,
+                group=spec.groupName, description=spec.description or "")
+            return json_response(definition, 201)
         if parts[:3] == ["crm", "v3", "properties"] and len(parts) in (4, 5) and method == "GET":
             obj = self._object(parts[3])
             self._require(access, _SCHEMA_SCOPE.get(obj))
@@ -341,6 +353,7 @@ class HubSpotApp(SandboxHttpApp):
     def one_object(self, request: Request, portal: Portal, obj: str, defs: ops.PropertyDefs,
                    record_id: str) -> Response:
         id_property = request.args.get("idProperty")
+        ops.check_id_property(defs, id_property)
         with self.sb.lock:
             if request.method == "GET":
                 archived = request.args.get("archived", "false").lower() == "true"
@@ -375,6 +388,7 @@ class HubSpotApp(SandboxHttpApp):
             ops.check_batch_size(len(updates))
             for change in updates:
                 try:
+                    ops.check_id_property(defs, change.idProperty)
                     with self.sb.lock:
                         record = ops.find(portal, obj, change.id, change.idProperty)
                         ops.update(portal, obj, defs, record, change.properties, self.sb.clock())
@@ -400,6 +414,7 @@ class HubSpotApp(SandboxHttpApp):
         if action == "read":
             read = parse(BatchRead, request)
             ops.check_batch_size(len(read.inputs))
+            ops.check_id_property(defs, read.idProperty)
             archived = request.args.get("archived", "false").lower() == "true"
             for wanted in read.inputs:
                 try:

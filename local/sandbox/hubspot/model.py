@@ -202,6 +202,31 @@ class _In(BaseModel):
 PropertyValue = str | int | float | bool | None
 
 
+class OptionInput(_In):
+    label: str
+    value: str
+    description: str | None = None
+    displayOrder: int | None = None
+    hidden: bool = False
+
+
+class PropertyCreate(_In):
+    """`POST /crm/v3/properties/{objectType}` (§4): a custom property by its internal name."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: Literal["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"]
+    fieldType: Literal["booleancheckbox", "calculation_equation", "checkbox", "date", "file", "html", "number",
+                       "phonenumber", "radio", "select", "text", "textarea"]
+    groupName: str
+    description: str | None = None
+    options: list[OptionInput] = Field(default_factory=list)
+    displayOrder: int | None = None
+    hasUniqueValue: bool = False
+    hidden: bool = False
+    formField: bool = False
+
+
 class TokenRequest(_In):
     """The token endpoint's form fields (§1); any other field is refused."""
 

@@ -134,6 +134,12 @@ def create(portal: Portal, obj: str, defs: PropertyDefs, values: dict[str, Prope
     return record
 
 
+def check_id_property(defs: PropertyDefs, id_property: str | None) -> None:
+    """Only a unique property (`email`, `hs_object_id`, a custom one with `hasUniqueValue`) identifies a record."""
+    if id_property is not None and not defs.get(id_property, {}).get("hasUniqueValue"):
+        raise validation_error(f"{id_property} is not a unique property and cannot be used as idProperty")
+
+
 def find(portal: Portal, obj: str, record_id: str, id_property: str | None = None, *,
          archived: bool = False) -> Record:
     """A record by id (or by a unique property's value); 404 OBJECT_NOT_FOUND otherwise."""

@@ -173,14 +173,17 @@ class HubSpotState(SandboxShell):
 
     def add_property(self, hub_id: int, object_type: str, name: str, label: str, type_: str = "string",
                      field_type: str = "text", *, options: list[tuple[str, str]] | None = None,
-                     read_only: bool = False, calculated: bool = False, unique: bool = False) -> dict[str, Any]:
+                     read_only: bool = False, calculated: bool = False, unique: bool = False,
+                     group: str | None = None, description: str = "") -> dict[str, Any]:
         """A custom property (e.g. a CVR number on companies); `options` are (value, label) pairs; a `unique` one
         can be an `idProperty`."""
         from local.sandbox.hubspot.properties import options as make_options
 
         obj = object_name(object_type)
         definition = prop(name, label, type_, field_type, opts=make_options(*(options or [])), read_only=read_only,
-                          calculated=calculated, unique=unique, hubspot_defined=False, group=f"{obj[:-1]}information")
+                          calculated=calculated, unique=unique, hubspot_defined=False,
+                          group=group or f"{obj[:-1]}information")
+        definition["description"] = description
         with self.lock:
             if name in self.property_defs(hub_id, obj):
                 raise ValueError(f"property {name} exists on {obj}")

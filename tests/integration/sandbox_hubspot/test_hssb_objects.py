@@ -126,3 +126,23 @@ def test_missing_scope_and_missing_token(hub: HubEnv) -> None:
     anonymous = httpx.get(f"{hub.sb.api_base}/crm/v3/objects/contacts")
     assert anonymous.status_code == 401 and anonymous.json()["category"] == "INVALID_AUTHENTICATION"
     assert hub.api.get("/crm/v3/objects/widgets").status_code == 400
+
+
+def test_creating_a_custom_property_needs_the_optional_schema_write_scope(hub: HubEnv) -> None:
+    spec = {"name": "cvr_number", "label": "CVR", "type": "string", "fieldType": "text",
+            "groupName": "companyinformation", "hasUniqueValue": True}
+    without = hub.api.post("/crm/v3/properties/companies", json=spec)
+    assert without.status_code == 403 and without.json()["category"] == "MISSING_SCOPES"
+    writer = hub.sb.tokens_for(ADMIN, "cid", scopes=["crm.schemas.companies.write", "crm.objects.companies.read",
+                                                     "crm.objects.companies.write"])
+    with httpx.Client(base_url=hub.sb.api_base, headers={"Authorization": f"Bearer {writer['access_token']}"}) as api:
+        created = api.post("/crm/v3/properties/companies", json=spec)
+        assert created.status_code == 201 and created.json()["hasUniqueValue"] is True
+        assert created.json()["hubspotDefined"] is False and created.json()["groupName"] == "companyinformation"
+        assert api.post("/crm/v3/properties/companies", json=spec).status_code == 409
+        assert api.post("/crm/v3/properties/companies", json={**spec, "name": "Bad Name"}).status_code == 400
+        company = api.post("/crm/v3/objects/companies", json={"properties": {"name": "A", "cvr_number": "123"}})
+        by_cvr = api.get("/crm/v3/objects/companies/123", params={"idProperty": "cvr_number"})
+        assert by_cvr.status_code == 200 and by_cvr.json()["id"] == company.json()["id"]
+        by_name = api.get("/crm/v3/objects/companies/A", params={"idProperty": "name"})
+        assert by_name.status_code == 400 and by_name.json()["category"] == "VALIDATION_ERROR"
