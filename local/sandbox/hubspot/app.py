@@ -165,7 +165,11 @@ class HubSpotApp(SandboxHttpApp):
             portal = self.sb.portals.get(access.hub_id)
         if portal is None:
             raise HubSpotError(401, "INVALID_AUTHENTICATION", "The portal of this token no longer exists.")
-        response = self.route(request, portal, access)
+        try:
+            response = self.route(request, portal, access)
+        except HubSpotError as err:  # an error answer spent the budget too, and says so
+            err.headers = {**headers, **err.headers}
+            raise
         for name, value in headers.items():
             response.headers[name] = value
         return response
