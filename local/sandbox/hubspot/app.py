@@ -27,6 +27,7 @@ from local.sandbox.hubspot import objects as ops
 from local.sandbox.hubspot import search as crm_search
 from local.sandbox.hubspot.admin_http import handle_admin
 from local.sandbox.hubspot.model import (
+    WRITER,
     AccessToken,
     AssociationBatchArchive,
     AssociationBatchCreate,
@@ -37,6 +38,7 @@ from local.sandbox.hubspot.model import (
     BatchRead,
     BatchUpdate,
     BatchUpsert,
+    ChangeSource,
     HubSpotError,
     NextPage,
     OAuthError,
@@ -165,11 +167,14 @@ class HubSpotApp(SandboxHttpApp):
             portal = self.sb.portals.get(access.hub_id)
         if portal is None:
             raise HubSpotError(401, "INVALID_AUTHENTICATION", "The portal of this token no longer exists.")
+        writer = WRITER.set(ChangeSource("INTEGRATION", str(self.sb.apps[access.client_id].app_id)))
         try:
             response = self.route(request, portal, access)
         except HubSpotError as err:  # an error answer spent the budget too, and says so
             err.headers = {**headers, **err.headers}
             raise
+        finally:
+            WRITER.reset(writer)
         for name, value in headers.items():
             response.headers[name] = value
         return response
@@ -365,7 +370,7 @@ class HubSpotApp(SandboxHttpApp):
                 return json_response(ops.public(obj, record, self._wanted(request), defs))
             record = ops.find(portal, obj, record_id, id_property)
             if request.method == "DELETE":
-                ops.archive(record, self.sb.clock())
+                ops.archive(portal, obj, record, self.sb.clock())
                 return Response(status=204)
         body = parse(UpdateInput, request)
         with self.sb.lock:
@@ -436,7 +441,7 @@ class HubSpotApp(SandboxHttpApp):
                 for target in gone:
                     doomed = portal.records[obj].get(target.id)
                     if doomed is not None and doomed.archived_at is None:
-                        ops.archive(doomed, self.sb.clock())
+                        ops.archive(portal, obj, doomed, self.sb.clock())
             return Response(status=204)
         raise not_found(f"batch/{action} is not supported by the sandbox")
 

@@ -8,6 +8,7 @@ answers it; responses are built through them, so a field the reference does not 
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -427,6 +428,33 @@ class Record:
     versions: list[tuple[float, dict[str, str] | None]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ChangeSource:
+    """Who made a CRM write, as webhook events tell it (§6.2): `INTEGRATION` + the app id for an app's API write,
+    `CRM_UI` + `userId:<userId>` for a user's edit."""
+
+    change_source: str
+    source_id: str | None = None
+
+
+# the writer of the request being served: the API sets the calling app, the admin a portal user (CRM_UI)
+WRITER: ContextVar[ChangeSource | None] = ContextVar("hubspot_writer", default=None)
+
+
+@dataclass
+class Change:
+    """One CRM write, noted by the objects functions for webhook subscriptions: `kind` is `creation`,
+    `propertyChange` (one per changed property) or `deletion`; `at` in seconds."""
+
+    obj: str
+    object_id: str
+    kind: str
+    at: float
+    source: ChangeSource
+    property_name: str | None = None
+    property_value: str | None = None
+
+
 @dataclass
 class Portal:
     hub_id: int
@@ -439,6 +467,7 @@ class Portal:
     # associations v4: (from object, from id, to object, to id) -> type ids; the type table per (from, to) pair
     associations: dict[tuple[str, str, str, str], set[int]] = field(default_factory=dict)
     association_types: dict[tuple[str, str], list[tuple[int, str | None]]] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)  # CRM writes not yet turned into webhook events
 
 
 @dataclass

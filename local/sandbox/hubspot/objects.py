@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from local.sandbox.hubspot.model import (
+    WRITER,
+    Change,
+    ChangeSource,
     HubSpotError,
     Portal,
     PropertyValue,
@@ -113,6 +116,16 @@ def _derive(obj: str, record: Record, now: float) -> None:
     record.versions.append((now, dict(record.properties)))
 
 
+def _note(portal: Portal, obj: str, record_id: str, kind: str, now: float,
+          changed: dict[str, str] | None = None) -> None:
+    """Note a write for webhooks: the event itself (creation, deletion) and one `propertyChange` per changed value."""
+    source = WRITER.get() or ChangeSource("CRM_UI")
+    if kind != "propertyChange":
+        portal.changes.append(Change(obj, record_id, kind, now, source))
+    for name, value in (changed or {}).items():
+        portal.changes.append(Change(obj, record_id, "propertyChange", now, source, name, value))
+
+
 def indexed(record: Record, as_of: float) -> Record | None:
     """The record as search's index has it at `as_of` (writes after it not yet indexed); None when not indexed yet
     or archived by then."""
@@ -131,6 +144,8 @@ def create(portal: Portal, obj: str, defs: PropertyDefs, values: dict[str, Prope
     record = Record(new_id, clean, now, now)
     _derive(obj, record, now)
     portal.records[obj][new_id] = record
+    # a creation also reports the values it set (sandbox choice: the reference is silent)
+    _note(portal, obj, new_id, "creation", now, {k: v for k, v in clean.items() if k in values and v != ""})
     return record
 
 
@@ -159,14 +174,17 @@ def update(portal: Portal, obj: str, defs: PropertyDefs, record: Record, values:
            now: float) -> Record:
     clean = check_values(portal, defs, values)
     _unique_conflict(portal, obj, clean, record.id)
+    changed = {k: v for k, v in clean.items() if (record.properties.get(k) or "") != v}
     record.properties.update(clean)
     record.updated_at = now
     record.properties[MODIFIED_PROPERTY[obj]] = iso(now)
     _derive(obj, record, now)
+    _note(portal, obj, record.id, "propertyChange", now, changed)
     return record
 
 
-def archive(record: Record, now: float) -> None:
+def archive(portal: Portal, obj: str, record: Record, now: float) -> None:
+    _note(portal, obj, record.id, "deletion", now)
     record.archived_at = now
     record.updated_at = now
     record.versions.append((now, None))

@@ -15,8 +15,10 @@ from typing import Any, Literal
 from local.sandbox.common.shell import SandboxShell
 from local.sandbox.hubspot import associations, objects
 from local.sandbox.hubspot.model import (
+    WRITER,
     AccessToken,
     AccessTokenResponse,
+    ChangeSource,
     OAuthApp,
     Owner,
     Portal,
@@ -26,6 +28,15 @@ from local.sandbox.hubspot.model import (
 )
 from local.sandbox.hubspot.properties import OBJECT_BY_TYPE_ID, OBJECT_TYPE_IDS, prop, standard_properties
 from local.sandbox.hubspot.ratelimit import Policy, RollingWindow
+from local.sandbox.hubspot.webhooks import (
+    RETRY_DELAYS,
+    Subscription,
+    WebhookAttempt,
+    WebhookDispatcher,
+    WebhooksConfig,
+    WebhookSettings,
+    check_event_type,
+)
 
 V1_SHUTDOWN = date(2027, 2, 16)  # §1: /oauth/v1/* shuts off on this day
 OBJECTS = tuple(OBJECT_TYPE_IDS)
@@ -49,6 +60,8 @@ class HubSpotState(SandboxShell):
       `-Secondly/-Secondly-Remaining`; "both"; "none". Search answers carry none either way.
     - `search_index_lag` [0 s]: a write reaches search this long after it (the reference gives no magnitude).
     - `list_limit_max` [100]: `limit` above it on a list is a 400 (None: no cap).
+    - `webhook_retry_delays` [1 min doubling, 10 retries]: the waits before each webhook retry (§6.3 gives only
+      "up to 10 retries over 24 h"); events older than 24 h are dropped either way.
     - `app_port`, `api_port` [0 = ephemeral].
     """
 
@@ -68,6 +81,7 @@ class HubSpotState(SandboxShell):
         rate_limit_headers: RateLimitHeaders = "current",
         list_limit_max: int | None = 100,
         search_index_lag: float = 0.0,
+        webhook_retry_delays: tuple[float, ...] = RETRY_DELAYS,
         app_port: int = 0,
         api_port: int = 0,
     ) -> None:
@@ -87,6 +101,8 @@ class HubSpotState(SandboxShell):
         self.search_limit = RollingWindow(Policy("SECONDLY", *search_rate_limit), clock)
         self.app_port = app_port
         self.api_port = api_port
+        self.webhooks = WebhookDispatcher(lock=self.lock, clock=clock, secret_and_url=self._webhook_target,
+                                          retry_delays=webhook_retry_delays)
         self._clear_state()
         self.serve_hosts()
 
@@ -109,6 +125,10 @@ class HubSpotState(SandboxShell):
         self.codes: dict[str, Any] = {}
         self.tokens: dict[str, AccessToken] = {}
         self.refresh_grants: dict[str, RefreshGrant] = {}
+        self.webhook_settings: dict[str, WebhookSettings] = {}  # client id -> target URL and subscriptions
+        self.webhooks.clear()
+        self._subscription_ids = itertools.count(3_923_621)
+        self._event_ids = itertools.count(531_833_541)
         self._hub_ids = itertools.count(48_807_701)
         self._app_ids = itertools.count(16_111_050)
         self._user_ids = itertools.count(76_023_601)
@@ -205,20 +225,53 @@ class HubSpotState(SandboxShell):
 
     # --- records (admin: validated as the API validates) --------------------------------------------------------
 
-    def add_record(self, hub_id: int, object_type: str, properties: dict[str, PropertyValue]) -> Record:
-        obj = object_name(object_type)
-        with self.lock:
-            portal = self.portals[hub_id]
-            return objects.create(portal, obj, self.property_defs(hub_id, obj), properties, self.next_record_id(),
-                                  self.clock())
+    # Admin writes play a user's edits in the CRM: their webhook events carry `changeSource: CRM_UI` and
+    # `sourceId: userId:<user id>` (of `user_id`, else the portal's first user).
 
-    def add_records(self, hub_id: int, object_type: str, many: list[dict[str, PropertyValue]]) -> list[Record]:
-        """Many records at once (e.g. the 10,001 a search-cap test needs), validated as `add_record` does."""
+    def _as_user(self, hub_id: int, user_id: int | None) -> ChangeSource:
+        if user_id is None:
+            user_id = next((o.user_id for o in self.portals[hub_id].owners.values()), None)
+        return ChangeSource("CRM_UI", f"userId:{user_id}" if user_id is not None else None)
+
+    def add_record(self, hub_id: int, object_type: str, properties: dict[str, PropertyValue], *,
+                   user_id: int | None = None) -> Record:
+        return self.add_records(hub_id, object_type, [properties], user_id=user_id)[0]
+
+    def add_records(self, hub_id: int, object_type: str, many: list[dict[str, PropertyValue]], *,
+                    user_id: int | None = None) -> list[Record]:
+        """Many records at once (e.g. the 10,001 a search-cap test needs), validated as the API validates."""
         obj = object_name(object_type)
         with self.lock:
             portal = self.portals[hub_id]
             defs = self.property_defs(hub_id, obj)
-            return [objects.create(portal, obj, defs, values, self.next_record_id(), self.clock()) for values in many]
+            writer = WRITER.set(self._as_user(hub_id, user_id))
+            try:
+                return [objects.create(portal, obj, defs, values, self.next_record_id(), self.clock())
+                        for values in many]
+            finally:
+                WRITER.reset(writer)
+
+    def update_record(self, hub_id: int, object_type: str, record_id: str, properties: dict[str, PropertyValue],
+                      *, user_id: int | None = None) -> Record:
+        obj = object_name(object_type)
+        with self.lock:
+            portal = self.portals[hub_id]
+            writer = WRITER.set(self._as_user(hub_id, user_id))
+            try:
+                return objects.update(portal, obj, self.property_defs(hub_id, obj),
+                                      objects.find(portal, obj, record_id), properties, self.clock())
+            finally:
+                WRITER.reset(writer)
+
+    def archive_record(self, hub_id: int, object_type: str, record_id: str, *, user_id: int | None = None) -> None:
+        obj = object_name(object_type)
+        with self.lock:
+            portal = self.portals[hub_id]
+            writer = WRITER.set(self._as_user(hub_id, user_id))
+            try:
+                objects.archive(portal, obj, objects.find(portal, obj, record_id), self.clock())
+            finally:
+                WRITER.reset(writer)
 
     def records(self, hub_id: int, object_type: str, *, archived: bool = False) -> list[Record]:
         obj = object_name(object_type)
@@ -262,6 +315,105 @@ class HubSpotState(SandboxShell):
             for access in self.tokens.values():
                 if access.hub_id == hub_id:
                     access.expires_at = self.clock()
+
+    # --- webhooks (§6) ------------------------------------------------------------------------------------------
+
+    def configure_webhooks(self, client_id: str, hsmeta: dict[str, Any]) -> WebhookSettings:
+        """Settings and subscriptions from a project app's `webhooks/*-hsmeta.json` (the whole file or its `config`),
+        replacing the app's; ValueError for a subscription the sandbox cannot serve."""
+        config = WebhooksConfig.model_validate(hsmeta.get("config", hsmeta))
+        settings = WebhookSettings(config.settings.targetUrl, config.settings.maxConcurrentRequests)
+        with self.lock:
+            if client_id not in self.apps:
+                raise KeyError(f"no app {client_id}")
+            for sub in config.subscriptions.legacyCrmObjects:
+                type_id = check_event_type(sub.subscriptionType, sub.propertyName)
+                settings.subscriptions.append(Subscription(next(self._subscription_ids), sub.subscriptionType,
+                                                           sub.propertyName, sub.active, type_id))
+            for sub in config.subscriptions.crmObjects:
+                type_id = check_event_type(sub.subscriptionType, sub.propertyName, sub.objectType)
+                settings.subscriptions.append(Subscription(next(self._subscription_ids), sub.subscriptionType,
+                                                           sub.propertyName, sub.active, type_id))
+            self.webhook_settings[client_id] = settings
+        return settings
+
+    def set_webhook_target(self, client_id: str, target_url: str, max_concurrent_requests: int = 10) -> None:
+        """The v3 settings (`targetUrl`, `throttling.maxConcurrentRequests`); subscriptions are kept."""
+        with self.lock:
+            if client_id not in self.apps:
+                raise KeyError(f"no app {client_id}")
+            current = self.webhook_settings.get(client_id)
+            self.webhook_settings[client_id] = WebhookSettings(
+                target_url, max_concurrent_requests, current.subscriptions if current else [])
+
+    def subscribe(self, client_id: str, event_type: str, property_name: str | None = None, *,
+                  active: bool = True) -> Subscription:
+        """A v3 subscription (`contact.creation`, `company.propertyChange` + `property_name`, `deal.deletion`, ...);
+        the app needs its target URL first (`set_webhook_target`)."""
+        type_id = check_event_type(event_type, property_name)
+        with self.lock:
+            settings = self.webhook_settings[client_id]
+            sub = Subscription(next(self._subscription_ids), event_type, property_name, active, type_id)
+            settings.subscriptions.append(sub)
+            return sub
+
+    def _webhook_target(self, client_id: str) -> tuple[str, str] | None:
+        settings = self.webhook_settings.get(client_id)
+        app = self.apps.get(client_id)
+        return (app.client_secret, settings.target_url) if settings and app else None
+
+    def _installed_apps(self, hub_id: int) -> list[str]:
+        return sorted({g.client_id for g in self.refresh_grants.values() if g.hub_id == hub_id and not g.revoked})
+
+    def _fan_out(self) -> None:
+        """Turn the writes the portals noted into events for the subscriptions of the apps installed there."""
+        with self.lock:
+            for portal in self.portals.values():
+                changes, portal.changes = portal.changes, []
+                for client_id in self._installed_apps(portal.hub_id):
+                    settings = self.webhook_settings.get(client_id)
+                    if settings is None:
+                        continue
+                    app_id = self.apps[client_id].app_id
+                    events = [self._event(portal.hub_id, app_id, sub, change)
+                              for change in changes for sub in settings.subscriptions if sub.matches(change)]
+                    if events:
+                        self.webhooks.enqueue(client_id, portal.hub_id, events)
+
+    def _event(self, hub_id: int, app_id: int, sub: Subscription, change: Any) -> dict[str, Any]:
+        """One event as §6.2 shows it (`attemptNumber` is set per delivery)."""
+        event: dict[str, Any] = {"eventId": next(self._event_ids), "subscriptionId": sub.id, "portalId": hub_id,
+                                 "appId": app_id, "occurredAt": int(change.at * 1000),
+                                 "subscriptionType": sub.event_type, "attemptNumber": 0,
+                                 "objectId": int(change.object_id)}
+        if sub.object_type_id is not None:
+            event["objectTypeId"] = sub.object_type_id
+        if change.kind == "propertyChange":
+            event.update(propertyName=change.property_name, propertyValue=change.property_value)
+        else:  # CREATED per §6.2; DELETED for a deletion is the sandbox's choice
+            event["changeFlag"] = "CREATED" if change.kind == "creation" else "DELETED"
+        event["changeSource"] = change.source.change_source
+        if change.source.source_id is not None:
+            event["sourceId"] = change.source.source_id
+        return event
+
+    def pending_webhook_events(self) -> list[dict[str, Any]]:
+        """Events queued for delivery (new ones and those waiting for a retry)."""
+        self._fan_out()
+        return self.webhooks.pending()
+
+    def tick_webhooks(self) -> list[WebhookAttempt]:
+        """Deliver what is due now (new events, retries whose wait has passed); the POSTs made."""
+        self._fan_out()
+        return self.webhooks.tick()
+
+    def webhook_attempts(self) -> list[WebhookAttempt]:
+        with self.lock:
+            return list(self.webhooks.attempts)
+
+    def dropped_webhook_events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.webhooks.dropped)
 
     def v1_available(self) -> bool:
         return self.today() < self.v1_shutdown
