@@ -44,6 +44,7 @@ HELP = {
     "GET /__admin/apps/{client_id}/webhooks": "settings and subscriptions",
     "POST /__admin/webhooks/tick": "deliver what is due now -> the attempts made",
     "GET /__admin/webhooks": "{pending, attempts, dropped}",
+    "POST /__admin/webhooks/faults": "{kind: stale_timestamp|bad_signature|duplicate_event|out_of_order, count?}",
 }
 
 
@@ -101,6 +102,9 @@ def _dispatch(sb: HubSpotState, request: Request) -> Response:
     if head == "webhooks":
         if parts[1:] == ["tick"] and method == "POST":
             return json_response([_attempt(a) for a in sb.tick_webhooks()])
+        if parts[1:] == ["faults"] and method == "POST":
+            sb.add_webhook_fault(b.get("kind"), int(b.get("count", 1)))  # the kind is checked there
+            return json_response({"kind": b.get("kind"), "count": int(b.get("count", 1))}, 201)
         if len(parts) == 1 and method == "GET":
             return json_response({"pending": sb.pending_webhook_events(),
                                   "attempts": [_attempt(a) for a in sb.webhook_attempts()],

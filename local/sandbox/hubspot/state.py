@@ -33,6 +33,7 @@ from local.sandbox.hubspot.webhooks import (
     Subscription,
     WebhookAttempt,
     WebhookDispatcher,
+    WebhookFault,
     WebhooksConfig,
     WebhookSettings,
     check_event_type,
@@ -406,6 +407,11 @@ class HubSpotState(SandboxShell):
         """Deliver what is due now (new events, retries whose wait has passed); the POSTs made."""
         self._fan_out()
         return self.webhooks.tick()
+
+    def add_webhook_fault(self, kind: WebhookFault, count: int = 1) -> None:
+        """The next `count` webhook POSTs go wrong: `stale_timestamp` (signed, but 301 s old), `bad_signature`,
+        `duplicate_event` (the first event twice), `out_of_order` (the batch reversed)."""
+        self.webhooks.add_fault(kind, count)
 
     def webhook_attempts(self) -> list[WebhookAttempt]:
         with self.lock:

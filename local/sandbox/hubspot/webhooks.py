@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,10 @@ MAX_AGE = 24 * 3600.0  # §6.3: retries spread over 24 h
 RETRY_DELAYS: tuple[float, ...] = tuple(60.0 * 2**i for i in range(10))
 EVENT_OBJECTS = {"contact": "contacts", "company": "companies", "deal": "deals"}  # §6.1 event type prefixes
 EVENT_KINDS = ("creation", "deletion", "propertyChange")  # the kinds the sandbox emits (not merge, restore, ...)
+# §6.4 asks a simulator for these: a receiver must reject the first two and cope with the others
+WebhookFault = Literal["stale_timestamp", "bad_signature", "duplicate_event", "out_of_order"]
+WEBHOOK_FAULTS: tuple[str, ...] = get_args(WebhookFault)
+STALE_BY = 301.0  # seconds: just past the 5 minutes a receiver accepts
 _URI_DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
                "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";"}
 
@@ -196,6 +200,7 @@ class WebhookDispatcher:
         self.queue: list[_Batch] = []
         self.attempts: list[WebhookAttempt] = []
         self.dropped: list[dict[str, Any]] = []  # events given up on (retries spent or older than 24 h)
+        self.faults: list[WebhookFault] = []  # one per coming POST, in order
         self._send_lock = threading.Lock()
 
     def clear(self) -> None:
@@ -203,6 +208,14 @@ class WebhookDispatcher:
             self.queue.clear()
             self.attempts.clear()
             self.dropped.clear()
+            self.faults.clear()
+
+    def add_fault(self, kind: WebhookFault, count: int = 1) -> None:
+        """The next `count` POSTs go wrong this way (after faults already queued)."""
+        if kind not in WEBHOOK_FAULTS:
+            raise ValueError(f"unknown webhook fault {kind!r} (one of {', '.join(WEBHOOK_FAULTS)})")
+        with self.lock:
+            self.faults += [kind] * count
 
     def enqueue(self, client_id: str, hub_id: int, events: list[dict[str, Any]]) -> None:
         """New events of one app and portal, in order, as batches of ≤ 100."""
@@ -242,9 +255,16 @@ class WebhookDispatcher:
                 self._drop(batch)
                 return None
             secret, url = target
+            fault = self.faults.pop(0) if self.faults else None
             events = [{**e, "attemptNumber": batch.attempts} for e in batch.events]
+            if fault == "duplicate_event":  # the same event twice in one request: receivers must de-duplicate
+                events.append(dict(events[0]))
+            elif fault == "out_of_order":
+                events.reverse()
             body = json.dumps(events, separators=(",", ":")).encode()
-            stamp = str(int(self.clock() * 1000))
+            stamp = str(int((self.clock() - (STALE_BY if fault == "stale_timestamp" else 0)) * 1000))
+            if fault == "bad_signature":
+                secret = f"not-{secret}"
         headers = {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": stamp,
                    "X-HubSpot-Signature-v3": signature_v3(secret, "POST", url, body, stamp),
                    "X-HubSpot-Signature-Version": "v1", "X-HubSpot-Signature": signature_v1(secret, body)}

@@ -234,3 +234,40 @@ def test_no_events_for_an_app_without_settings_or_not_installed(hub: HubEnv, rec
     hub.create("contacts", email="ann@acme.test")  # "cid" has no webhook settings
     assert hub.sb.tick_webhooks() == []
     assert receiver.posts == []
+
+
+def test_fault_modes_a_receiver_must_survive(hub: HubEnv, receiver: Receiver) -> None:
+    _subscribed(hub, receiver, ("contact.creation", None))
+    for kind in ("stale_timestamp", "bad_signature", "duplicate_event", "out_of_order"):
+        made = httpx.post(f"{hub.sb.app_base}/__admin/webhooks/faults", json={"kind": kind})
+        assert made.status_code == 201, made.text
+    unknown = httpx.post(f"{hub.sb.app_base}/__admin/webhooks/faults", json={"kind": "gremlins"})
+    assert unknown.status_code == 400
+    now_ms = int(hub.clock() * 1000)
+
+    def deliver_two() -> tuple[dict[str, str], bytes]:
+        hub.create("contacts", email=f"a{len(receiver.posts)}@acme.test")
+        hub.clock.advance(1)
+        hub.create("contacts", email=f"b{len(receiver.posts)}@acme.test")
+        hub.sb.tick_webhooks()
+        return receiver.posts[-1]
+
+    headers, body = deliver_two()  # stale: signed correctly, but 301 s old
+    stamp = headers["x-hubspot-request-timestamp"]
+    assert int(hub.clock() * 1000) - int(stamp) == 301_000
+    assert signature_v3("sec", "POST", receiver.url, body, stamp) == headers["x-hubspot-signature-v3"]
+    assert not hubspot_v3_ok("sec", "POST", receiver.url, body, stamp, headers["x-hubspot-signature-v3"],
+                             int(hub.clock() * 1000))
+    headers, body = deliver_two()  # bad signature
+    assert not hubspot_v3_ok("sec", "POST", receiver.url, body, headers["x-hubspot-request-timestamp"],
+                             headers["x-hubspot-signature-v3"], int(hub.clock() * 1000))
+    deliver_two()  # duplicate event
+    first, second, again = receiver.events()
+    assert again == first != second
+    deliver_two()  # out of order
+    assert [e["occurredAt"] for e in receiver.events()] == sorted((e["occurredAt"] for e in receiver.events()),
+                                                                   reverse=True)
+    assert receiver.events()[0]["occurredAt"] > now_ms
+    headers, body = deliver_two()  # faults spent: a good delivery again
+    assert hubspot_v3_ok("sec", "POST", receiver.url, body, headers["x-hubspot-request-timestamp"],
+                         headers["x-hubspot-signature-v3"], int(hub.clock() * 1000))
