@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from pydantic import TypeAdapter
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common.admin import (
@@ -18,7 +19,7 @@ from local.sandbox.common.admin import (
 from local.sandbox.common.http import json_response
 from local.sandbox.hubspot.model import HubSpotError, iso
 from local.sandbox.hubspot.state import HubSpotState
-from local.sandbox.hubspot.webhooks import WebhookAttempt, WebhookSettings
+from local.sandbox.hubspot.webhooks import WebhookAttempt, WebhookFault, WebhookSettings
 
 HELP = {
     "POST /__admin/reset": "forget everything",
@@ -103,7 +104,7 @@ def _dispatch(sb: HubSpotState, request: Request) -> Response:
         if parts[1:] == ["tick"] and method == "POST":
             return json_response([_attempt(a) for a in sb.tick_webhooks()])
         if parts[1:] == ["faults"] and method == "POST":
-            sb.add_webhook_fault(b.get("kind"), int(b.get("count", 1)))  # the kind is checked there
+            sb.add_webhook_fault(TypeAdapter(WebhookFault).validate_python(b.get("kind")), int(b.get("count", 1)))
             return json_response({"kind": b.get("kind"), "count": int(b.get("count", 1))}, 201)
         if len(parts) == 1 and method == "GET":
             return json_response({"pending": sb.pending_webhook_events(),
