@@ -18,6 +18,7 @@ from local.sandbox.hubspot.model import (
     WRITER,
     AccessToken,
     AccessTokenResponse,
+    Change,
     ChangeSource,
     OAuthApp,
     Owner,
@@ -31,6 +32,7 @@ from local.sandbox.hubspot.ratelimit import Policy, RollingWindow
 from local.sandbox.hubspot.webhooks import (
     RETRY_DELAYS,
     Subscription,
+    Target,
     WebhookAttempt,
     WebhookDispatcher,
     WebhookFault,
@@ -102,7 +104,7 @@ class HubSpotState(SandboxShell):
         self.search_limit = RollingWindow(Policy("SECONDLY", *search_rate_limit), clock)
         self.app_port = app_port
         self.api_port = api_port
-        self.webhooks = WebhookDispatcher(lock=self.lock, clock=clock, secret_and_url=self._webhook_target,
+        self.webhooks = WebhookDispatcher(lock=self.lock, clock=clock, target_of=self._webhook_target,
                                           retry_delays=webhook_retry_delays)
         self._clear_state()
         self.serve_hosts()
@@ -358,10 +360,13 @@ class HubSpotState(SandboxShell):
             settings.subscriptions.append(sub)
             return sub
 
-    def _webhook_target(self, client_id: str) -> tuple[str, str] | None:
-        settings = self.webhook_settings.get(client_id)
-        app = self.apps.get(client_id)
-        return (app.client_secret, settings.target_url) if settings and app else None
+    def _webhook_target(self, client_id: str) -> Target | None:
+        with self.lock:
+            settings = self.webhook_settings.get(client_id)
+            app = self.apps.get(client_id)
+            if settings is None or app is None:
+                return None
+            return Target(settings.target_url, app.client_secret, settings.max_concurrent_requests)
 
     def _installed_apps(self, hub_id: int) -> list[str]:
         return sorted({g.client_id for g in self.refresh_grants.values() if g.hub_id == hub_id and not g.revoked})
@@ -381,7 +386,7 @@ class HubSpotState(SandboxShell):
                     if events:
                         self.webhooks.enqueue(client_id, portal.hub_id, events)
 
-    def _event(self, hub_id: int, app_id: int, sub: Subscription, change: Any) -> dict[str, Any]:
+    def _event(self, hub_id: int, app_id: int, sub: Subscription, change: Change) -> dict[str, Any]:
         """One event as §6.2 shows it (`attemptNumber` is set per delivery)."""
         event: dict[str, Any] = {"eventId": next(self._event_ids), "subscriptionId": sub.id, "portalId": hub_id,
                                  "appId": app_id, "occurredAt": int(change.at * 1000),

@@ -16,6 +16,7 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -174,6 +175,15 @@ class WebhookAttempt:
         return self.status is not None and 200 <= self.status < 300
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where an app's events go: its target URL, the client secret that signs them, its concurrency limit."""
+
+    url: str
+    secret: str
+    max_concurrent_requests: int
+
+
 @dataclass
 class _Batch:
     """Events of one app and portal that go (and are retried) together."""
@@ -187,15 +197,15 @@ class _Batch:
 
 
 class WebhookDispatcher:
-    """Batches per (app, portal), delivered on `tick()`; `secret_and_url(client_id)` answers the app's client secret
-    and target URL (None once the app has no webhook settings: its queued batches are dropped)."""
+    """Batches per (app, portal), delivered on `tick()`; `target_of(client_id)` answers where the app's events go
+    (None once the app has no webhook settings: its queued batches are dropped)."""
 
     def __init__(self, *, lock: threading.RLock, clock: Callable[[], float],
-                 secret_and_url: Callable[[str], tuple[str, str] | None],
+                 target_of: Callable[[str], Target | None],
                  retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self.lock = lock
         self.clock = clock
-        self.secret_and_url = secret_and_url
+        self.target_of = target_of
         self.retry_delays = retry_delays
         self.queue: list[_Batch] = []
         self.attempts: list[WebhookAttempt] = []
@@ -229,19 +239,22 @@ class WebhookDispatcher:
             return [e for b in self.queue for e in b.events]
 
     def tick(self) -> list[WebhookAttempt]:
-        """POST every batch whose time has come (one after another, within the 10 concurrent requests §6.3 allows);
-        the new attempts."""
+        """POST every batch whose time has come, an account's (app and portal) batches in parallel up to the app's
+        `maxConcurrentRequests` (§6.3), one account after another; the new attempts, in batch order."""
         made: list[WebhookAttempt] = []
         with self._send_lock:
             with self.lock:
                 now = self.clock()
                 for batch in [b for b in self.queue if now - b.first_at > MAX_AGE]:
                     self._drop(batch)
-                due = [b for b in self.queue if b.next_at <= now]
-            for batch in due:
-                attempt = self._post(batch)
-                if attempt is not None:
-                    made.append(attempt)
+                accounts: dict[tuple[str, int], list[_Batch]] = {}
+                for batch in self.queue:
+                    if batch.next_at <= now:
+                        accounts.setdefault((batch.client_id, batch.hub_id), []).append(batch)
+            for (client_id, _), due in accounts.items():
+                target = self.target_of(client_id)
+                with ThreadPoolExecutor(max_workers=target.max_concurrent_requests if target else 1) as pool:
+                    made += [a for a in pool.map(self._post, due) if a is not None]
         return made
 
     def _drop(self, batch: _Batch) -> None:
@@ -250,11 +263,11 @@ class WebhookDispatcher:
 
     def _post(self, batch: _Batch) -> WebhookAttempt | None:
         with self.lock:
-            target = self.secret_and_url(batch.client_id)
+            target = self.target_of(batch.client_id)
             if target is None:
                 self._drop(batch)
                 return None
-            secret, url = target
+            secret, url = target.secret, target.url
             fault = self.faults.pop(0) if self.faults else None
             events = [{**e, "attemptNumber": batch.attempts} for e in batch.events]
             if fault == "duplicate_event":  # the same event twice in one request: receivers must de-duplicate

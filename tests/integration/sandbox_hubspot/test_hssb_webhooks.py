@@ -41,6 +41,7 @@ class Receiver:
     replies: list[int] = field(default_factory=list)  # statuses to answer in turn; 200 once empty
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gate: threading.Barrier | None = None  # when set, a POST is answered only once as many are in flight
 
     def events(self, index: int = -1) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = json.loads(self.posts[index][1])
@@ -55,6 +56,12 @@ def receiver() -> Iterator[Receiver]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         rec = box["r"]
+        if rec.gate is not None:
+            try:
+                rec.gate.wait()
+            except threading.BrokenBarrierError:
+                start_response("503 X", [("Content-Type", "text/plain")])
+                return [b"not concurrent"]
         with rec.lock:
             rec.posts.append((headers, body))
             status = rec.replies.pop(0) if rec.replies else 200
@@ -149,6 +156,13 @@ def test_events_go_in_batches_of_at_most_100(hub: HubEnv, receiver: Receiver) ->
     assert [len(a.events) for a in attempts] == [100, 50]
     assert len({e["eventId"] for a in attempts for e in a.events}) == 150
     assert hub.sb.pending_webhook_events() == []
+
+
+def test_an_accounts_batches_are_posted_concurrently(hub: HubEnv, receiver: Receiver) -> None:
+    _subscribed(hub, receiver, ("contact.creation", None))
+    hub.sb.add_records(hub.hub_id, "contacts", [{"email": f"c{i}@acme.test"} for i in range(250)])
+    receiver.gate = threading.Barrier(3, timeout=5)  # all three batches must be in flight at once
+    assert [(a.status, len(a.events)) for a in hub.sb.tick_webhooks()] == [(200, 100), (200, 100), (200, 50)]
 
 
 def test_a_non_2xx_answer_is_retried_after_the_wait_with_the_next_attempt_number(hub: HubEnv,
