@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common import Fault
 from local.sandbox.common.http import SandboxHttpApp, json_response
 from local.sandbox.hubspot import associations as links
-from local.sandbox.hubspot import oauth
+from local.sandbox.hubspot import oauth, webhooks_http
 from local.sandbox.hubspot import objects as ops
 from local.sandbox.hubspot import search as crm_search
 from local.sandbox.hubspot.admin_http import handle_admin
@@ -56,10 +55,10 @@ from local.sandbox.hubspot.model import (
     page_body,
     validation_error,
 )
+from local.sandbox.hubspot.parsing import parse, parse_list
 from local.sandbox.hubspot.pipelines import DEFAULT_PIPELINE
 from local.sandbox.hubspot.state import HubSpotState, object_name
 
-Model = TypeVar("Model", bound=BaseModel)
 _PINNED_AUTHORIZE = re.compile(r"^/oauth/(\d+)/authorize/?$")
 _NUMERIC_SEGMENT = re.compile(r"/\d{3,}(?=/|$)")
 # what `query` searches, per object
@@ -78,26 +77,6 @@ _FAULT_MESSAGES = {
     500: ("INTERNAL_ERROR", "Internal error"),
     401: ("INVALID_AUTHENTICATION", "Authentication credentials not found"),
 }
-
-
-def parse(model: type[Model], request: Request) -> Model:
-    """The JSON body as `model`; 400 VALIDATION_ERROR (with the failing fields in `errors[]`) otherwise."""
-    try:
-        return model.model_validate_json(request.get_data() or b"{}")
-    except ValidationError as exc:
-        raise validation_error(
-            "Invalid input JSON: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-            [{"message": e["msg"], "code": "INVALID_INPUT", "in": ".".join(map(str, e["loc"]))}
-             for e in exc.errors()],
-        ) from None
-
-
-def parse_list(model: type[Model], request: Request) -> list[Model]:
-    """A JSON array of `model` (e.g. the association specs of a labelled PUT); 400 VALIDATION_ERROR otherwise."""
-    try:
-        return TypeAdapter(list[model]).validate_json(request.get_data() or b"[]")  # type: ignore[valid-type]
-    except ValidationError as exc:
-        raise validation_error("Invalid input JSON: " + "; ".join(e["msg"] for e in exc.errors())) from None
 
 
 def operation(method: str, path: str) -> str:
@@ -129,6 +108,9 @@ class HubSpotApp(SandboxHttpApp):
             return Response("Not found", status=404)
         if path.startswith("/oauth/"):
             return self.oauth(request)
+        if path.startswith("/webhooks/v3/"):
+            self.sb.calls.hit("developer", operation(request.method, path))
+            return webhooks_http.handle(self.sb, request)
         return self.crm(request)
 
     def oauth(self, request: Request) -> Response:

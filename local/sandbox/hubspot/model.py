@@ -398,6 +398,8 @@ class OAuthApp:
     scopes: list[str]
     app_id: int
     name: str = "leadbridge"
+    # the developer account's key (`?hapikey=`) for the webhooks v3 management API of legacy public apps (§6.1)
+    developer_api_key: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass

@@ -360,6 +360,30 @@ class HubSpotState(SandboxShell):
             settings.subscriptions.append(sub)
             return sub
 
+    def subscription(self, client_id: str, subscription_id: int) -> Subscription:
+        with self.lock:
+            settings = self.webhook_settings.get(client_id)
+            found = next((s for s in settings.subscriptions if s.id == subscription_id), None) if settings else None
+            if found is None:
+                raise KeyError(f"no subscription {subscription_id}")
+            return found
+
+    def set_subscription_active(self, client_id: str, subscription_id: int, active: bool) -> Subscription:
+        with self.lock:
+            found = self.subscription(client_id, subscription_id)
+            found.active = active
+            return found
+
+    def unsubscribe(self, client_id: str, subscription_id: int) -> None:
+        with self.lock:
+            found = self.subscription(client_id, subscription_id)
+            self.webhook_settings[client_id].subscriptions.remove(found)
+
+    def clear_webhook_settings(self, client_id: str) -> None:
+        """No target URL any more: nothing is delivered (queued batches are dropped); subscriptions go too."""
+        with self.lock:
+            self.webhook_settings.pop(client_id, None)
+
     def _webhook_target(self, client_id: str) -> Target | None:
         with self.lock:
             settings = self.webhook_settings.get(client_id)

@@ -285,3 +285,36 @@ def test_fault_modes_a_receiver_must_survive(hub: HubEnv, receiver: Receiver) ->
     headers, body = deliver_two()  # faults spent: a good delivery again
     assert hubspot_v3_ok("sec", "POST", receiver.url, body, headers["x-hubspot-request-timestamp"],
                          headers["x-hubspot-signature-v3"], int(hub.clock() * 1000))
+
+
+def test_the_v3_management_api_of_legacy_public_apps(hub: HubEnv, receiver: Receiver) -> None:
+    app = hub.sb.apps["cid"]
+    base = f"/webhooks/v3/{app.app_id}"
+    key = {"hapikey": app.developer_api_key}
+    assert hub.api.get(f"{base}/settings", params={"hapikey": "wrong"}).status_code == 401
+    assert hub.api.get(f"{base}/settings").status_code == 401  # a portal token is not enough
+    early = hub.api.post(f"{base}/subscriptions", params=key, json={"eventType": "contact.creation"})
+    assert early.status_code == 400  # no target URL yet
+    settings = hub.api.put(f"{base}/settings", params=key, json={
+        "targetUrl": receiver.url, "throttling": {"maxConcurrentRequests": 5, "period": "SECONDLY"}})
+    assert settings.json() == {"targetUrl": receiver.url,
+                               "throttling": {"maxConcurrentRequests": 5, "period": "SECONDLY"}}
+    made = hub.api.post(f"{base}/subscriptions", params=key,
+                        json={"eventType": "contact.propertyChange", "propertyName": "firstname", "active": False})
+    assert made.status_code == 201, made.text
+    sub = made.json()
+    assert (sub["eventType"], sub["propertyName"], sub["active"]) == ("contact.propertyChange", "firstname", False)
+    assert hub.api.post(f"{base}/subscriptions", params=key, json={"eventType": "contact.teleport"}).status_code == 400
+    contact = hub.create("contacts", email="ann@acme.test", firstname="Ann")
+    assert hub.sb.tick_webhooks() == []  # inactive
+    batch = hub.api.post(f"{base}/subscriptions/batch/update", params=key,
+                         json={"inputs": [{"id": sub["id"], "active": True}]})
+    assert batch.json()["results"][0]["active"] is True
+    hub.api.patch(f"/crm/v3/objects/contacts/{contact['id']}", json={"properties": {"firstname": "Anna"}})
+    hub.sb.tick_webhooks()
+    assert [(e["propertyName"], e["propertyValue"]) for e in receiver.events()] == [("firstname", "Anna")]
+    assert hub.api.get(f"{base}/subscriptions", params=key).json()["results"][0]["id"] == sub["id"]
+    assert hub.api.delete(f"{base}/subscriptions/{sub['id']}", params=key).status_code == 204
+    assert hub.api.get(f"{base}/subscriptions/{sub['id']}", params=key).status_code == 404
+    assert hub.api.delete(f"{base}/settings", params=key).status_code == 204
+    assert hub.api.get(f"{base}/settings", params=key).status_code == 404
