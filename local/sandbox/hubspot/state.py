@@ -65,6 +65,8 @@ class HubSpotState(SandboxShell):
     - `list_limit_max` [100]: `limit` above it on a list is a 400 (None: no cap).
     - `webhook_retry_delays` [1 min doubling, 10 retries]: the waits before each webhook retry (§6.3 gives only
       "up to 10 retries over 24 h"); events older than 24 h are dropped either way.
+    - `webhook_background` [False]: deliver webhooks from a background thread every `webhook_poll` [0.2] seconds
+      (else only on `tick_webhooks()`, what tests on a settable clock want).
     - `app_port`, `api_port` [0 = ephemeral].
     """
 
@@ -85,6 +87,8 @@ class HubSpotState(SandboxShell):
         list_limit_max: int | None = 100,
         search_index_lag: float = 0.0,
         webhook_retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        webhook_background: bool = False,
+        webhook_poll: float = 0.2,
         app_port: int = 0,
         api_port: int = 0,
     ) -> None:
@@ -106,8 +110,17 @@ class HubSpotState(SandboxShell):
         self.api_port = api_port
         self.webhooks = WebhookDispatcher(lock=self.lock, clock=clock, target_of=self._webhook_target,
                                           retry_delays=webhook_retry_delays)
+        self.webhook_background = webhook_background
+        self.webhook_poll = webhook_poll
         self._clear_state()
         self.serve_hosts()
+
+    def start_workers(self) -> None:
+        if self.webhook_background:
+            self.webhooks.start(self.tick_webhooks, self.webhook_poll)
+
+    def stop_workers(self) -> None:
+        self.webhooks.stop()
 
     def serve_hosts(self) -> None:
         """Register the "app" (app.hubspot.com) and "api" (api.hubapi.com) hosts: `HubSpotSandbox` does."""

@@ -212,6 +212,26 @@ class WebhookDispatcher:
         self.dropped: list[dict[str, Any]] = []  # events given up on (retries spent or older than 24 h)
         self.faults: list[WebhookFault] = []  # one per coming POST, in order
         self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, tick: Callable[[], object], poll: float) -> None:
+        """Call `tick` every `poll` seconds (real time) from a daemon thread, for a sandbox nobody ticks by hand."""
+        if self._thread is None:
+            self._stop.clear()
+
+            def run() -> None:
+                while not self._stop.wait(poll):
+                    tick()
+
+            self._thread = threading.Thread(target=run, name="hubspot-webhooks", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
 
     def clear(self) -> None:
         with self.lock:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from local.sandbox.common import LoopbackServer
+from local.sandbox.hubspot import HubSpotSandbox
 from local.sandbox.hubspot.webhooks import RETRY_DELAYS, signature_v1, signature_v2, signature_v3
-from tests.integration.sandbox_hubspot.hub_env import HubEnv
+from tests.integration.sandbox_hubspot.hub_env import ADMIN, REDIRECT_URI, SCOPES, HubEnv
 
 # the reference's verifier (§6.4), kept independent of the sandbox's signer
 _DECODE = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'", "%28": "(",
@@ -42,6 +43,7 @@ class Receiver:
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     gate: threading.Barrier | None = None  # when set, a POST is answered only once as many are in flight
+    arrived: threading.Event = field(default_factory=threading.Event)  # set on every POST
 
     def events(self, index: int = -1) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = json.loads(self.posts[index][1])
@@ -64,6 +66,7 @@ def receiver() -> Iterator[Receiver]:
                 return [b"not concurrent"]
         with rec.lock:
             rec.posts.append((headers, body))
+            rec.arrived.set()
             status = rec.replies.pop(0) if rec.replies else 200
         start_response(f"{status} X", [("Content-Type", "text/plain")])
         return [b""]
@@ -318,3 +321,17 @@ def test_the_v3_management_api_of_legacy_public_apps(hub: HubEnv, receiver: Rece
     assert hub.api.get(f"{base}/subscriptions/{sub['id']}", params=key).status_code == 404
     assert hub.api.delete(f"{base}/settings", params=key).status_code == 204
     assert hub.api.get(f"{base}/settings", params=key).status_code == 404
+
+
+def test_a_background_sandbox_delivers_without_ticks(receiver: Receiver) -> None:
+    with HubSpotSandbox(webhook_background=True, webhook_poll=0.05) as sb:
+        sb.register_app([REDIRECT_URI], "cid", "sec", SCOPES)
+        portal = sb.add_portal("Acme Inc")
+        sb.add_user(portal.hub_id, ADMIN, "Ada", "Admin")
+        sb.tokens_for(ADMIN, "cid")
+        sb.set_webhook_target("cid", receiver.url)
+        sb.subscribe("cid", "company.creation")
+        company = sb.add_record(portal.hub_id, "companies", {"name": "Acme"})
+        assert receiver.arrived.wait(10)
+    event, = receiver.events()
+    assert (event["objectId"], event["changeSource"]) == (int(company.id), "CRM_UI")
