@@ -41,12 +41,13 @@ def export_and_deal(
     ctx: EventContext,
     live_deal: RecordLink | None,
     deal_link: RecordLink | None,
+    company_link: RecordLink | None,
     overrides: Mapping[str, Any],
     *,
     won: bool = False,
 ) -> LeadEventResult:
+    """`company_link`: the lead's company link as the event read it."""
     connector = ctx.connector()
-    company_link = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
     # A company kept as a CRM lead (Salesforce Lead mode) has no deal until it is converted (lifecycle.conversion).
     as_lead = lead_to_convert(connector, company_link) if live_deal is None else None
     new_deal, planned = None, None
@@ -65,7 +66,8 @@ def export_and_deal(
         # Converted in the CRM by a user since the last event: follow what it became, then apply the event to that.
         convert_and_relink(ctx, as_lead, company_link.crm_id)
         deal_now = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.DEAL, ctx.lead.id)
-        return export_and_deal(ctx, deal_now, deal_now, overrides, won=won)
+        company_now = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
+        return export_and_deal(ctx, deal_now, deal_now, company_now, overrides, won=won)
     except Conflict as exc:
         if "match" not in exc.details:
             raise

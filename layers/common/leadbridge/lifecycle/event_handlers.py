@@ -73,11 +73,11 @@ def apply_event(
     try:
         kind = event.type
         if kind in (LeadEventType.CREATED, LeadEventType.STAGE_CHANGED):
-            return _sync_stage(ctx, live_deal, deal_link)
+            return _sync_stage(ctx, live_deal, deal_link, company_link)
         if kind is LeadEventType.WON:
-            return _won(ctx, live_deal, deal_link)
+            return _won(ctx, live_deal, deal_link, company_link)
         if kind in (LeadEventType.LOST, LeadEventType.DELETED):
-            return _lost_or_deleted(ctx, live_deal)
+            return _lost_or_deleted(ctx, live_deal, company_link)
         return _transferred(ctx, live_deal, company_link)
     except CrmError as exc:
         if "log_entry_id" not in exc.details:  # export_lead logged its own failures; this one is the deal's
@@ -94,14 +94,18 @@ def apply_event(
         raise
 
 
-def _sync_stage(ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None) -> LeadEventResult:
+def _sync_stage(
+    ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None, company_link: RecordLink | None
+) -> LeadEventResult:
     mapping = ctx.settings.status_mapping
     if live_deal is None and not mapping.creates_record(ctx.lead.stage):
         return ctx.skip(f"stage {ctx.lead.stage!r} is before create stage {mapping.create_at_stage!r}")
-    return export_and_deal(ctx, live_deal, deal_link, {})
+    return export_and_deal(ctx, live_deal, deal_link, company_link, {})
 
 
-def _won(ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None) -> LeadEventResult:
+def _won(
+    ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink | None, company_link: RecordLink | None
+) -> LeadEventResult:
     if ctx.settings.status_mapping.on_won is OnWon.NOTHING:
         return ctx.skip("status_mapping.on_won is 'nothing'")
     target = status_field(ctx, StageKind.WON)
@@ -110,19 +114,22 @@ def _won(ctx: EventContext, live_deal: RecordLink | None, deal_link: RecordLink 
     if live_deal is None:
         # Won before it ever reached the CRM (e.g. created while the CRM was down), or a CRM lead converted now:
         # create it, already won.
-        return export_and_deal(ctx, None, deal_link, target, won=True)
+        return export_and_deal(ctx, None, deal_link, company_link, target, won=True)
     return write_deal(ctx, live_deal, target)
 
 
-def _lost_or_deleted(ctx: EventContext, live_deal: RecordLink | None) -> LeadEventResult:
+def _lost_or_deleted(
+    ctx: EventContext, live_deal: RecordLink | None, company_link: RecordLink | None
+) -> LeadEventResult:
     lost = ctx.event.type is LeadEventType.LOST
     policy = ctx.settings.status_mapping.on_lost if lost else ctx.settings.status_mapping.on_deleted
     setting = "on_lost" if lost else "on_deleted"
     if policy is OnLostOrDeleted.NOTHING:
         return ctx.skip(f"status_mapping.{setting} is 'nothing'")
     if live_deal is None:
-        if lost and _kept_as_crm_lead(ctx):
-            return export_and_deal(ctx, None, None, {})  # no deal yet: the CRM lead's status follows the stage
+        if lost and company_link is not None and lead_to_convert(ctx.connector(), company_link) is not None:
+            # No deal yet: the CRM lead's status follows the stage.
+            return export_and_deal(ctx, None, None, company_link, {})
         return ctx.skip("the lead has no deal in the CRM")
     if policy is OnLostOrDeleted.DELETE:
         return delete_deal(ctx, live_deal)
@@ -130,11 +137,6 @@ def _lost_or_deleted(ctx: EventContext, live_deal: RecordLink | None) -> LeadEve
     if isinstance(target, str):
         return ctx.skip(target)
     return write_deal(ctx, live_deal, target)
-
-
-def _kept_as_crm_lead(ctx: EventContext) -> bool:
-    link = ctx.svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
-    return link is not None and lead_to_convert(ctx.connector(), link) is not None
 
 
 def _transferred(ctx: EventContext, live_deal: RecordLink | None, company_link: RecordLink | None) -> LeadEventResult:
