@@ -301,13 +301,13 @@ class SalesforceConnector(TransportReporting):
                 return self._lead_person(parent_id, values)
             # A person of a converted Lead's Account: a Contact, its Lead-named values mapped as the conversion does.
             sobject = "Contact"
-            values, left_out = to_target(sobject, values)
+            values, left_out = self._on_converted(obj, sobject, values)
             values.update(self._links(obj, parent_id, person_id))
             body = check_write(self.describe(sobject), values, creating=True)
             answer = self.client.request("contact.create", "POST", "sobjects/Contact", json_body=body)
             if not isinstance(answer, Mapping) or not answer.get("id"):
                 raise CrmUnavailable("Salesforce created a Contact but returned no id")
-            self._note_skipped_fields([n for n in left_out if n not in self._lead_only_fields(obj)])
+            self._note_skipped_fields(left_out)
             return self._written(obj, str(answer["id"]), self._as_lead(sobject, body))
         values.update(self._links(obj, parent_id, person_id))
         if self.lead_mode and obj is CrmObject.COMPANY and not values.get("LastName"):
@@ -379,11 +379,10 @@ class SalesforceConnector(TransportReporting):
             return self._create_together(records)
         except CrmRejected as exc:
             # A refusal may come from fields an admin just changed: the next write reads that describe again.
-            sobject = str(exc.details.get("object") or "")
-            obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
+            obj = self._forget_refused_describe(records, exc)
             if obj is None:
                 raise
-            self._forget_refused_describe(records, exc)
+            sobject = self.names[obj]
             fresh = self.describe(sobject)
             gone = list(dict.fromkeys(n for r in records if r.obj is obj for n in r.fields if fresh.field(n) is None))
             if not isinstance(exc, CrmFieldUnknown) or not gone:
@@ -448,11 +447,13 @@ class SalesforceConnector(TransportReporting):
         except CrmError as exc:
             return exc
 
-    def _forget_refused_describe(self, records: Sequence[NewRecord], exc: CrmRejected) -> None:
+    def _forget_refused_describe(self, records: Sequence[NewRecord], exc: CrmRejected) -> CrmObject | None:
+        """Forget the describe of the refused record's object (the one the refusal names); that object, if any."""
         sobject = str(exc.details.get("object") or "")
         obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
         if obj is not None:
             self.refresh_metadata(obj)
+        return obj
 
     def _subrequests(self, records: Sequence[NewRecord]) -> list[Subrequest]:
         """The records as composite subrequests, each checked against its describe (a refusal names the record)."""
@@ -526,10 +527,7 @@ class SalesforceConnector(TransportReporting):
         sobject = self._sobject_of(obj, record_id)
         left_out: list[str] = []
         if sobject in TARGET_MAPS and self.lead_mode:
-            # A converted Lead's Account/Contact: the Lead-named values through the standard lead field mapping. The
-            # Lead's status has no place there any more (the Opportunity's stage carries the pipeline).
-            fields, unmapped = to_target(sobject, fields)
-            left_out = [name for name in unmapped if name not in self._lead_only_fields(obj)]
+            fields, left_out = self._on_converted(obj, sobject, fields)
         body = check_write(self.describe(sobject), fields, creating=False)
         if body:
             try:
@@ -545,6 +543,15 @@ class SalesforceConnector(TransportReporting):
                 raise
         self._note_skipped_fields(left_out)  # describe-checked: a field Salesforce would refuse fails the write
         return self._written(obj, _sf_id(record_id), self._as_lead(sobject, body))
+
+    def _on_converted(
+        self, obj: CrmObject, sobject: str, fields: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Lead-named values for a converted Lead's Account/Contact through the standard lead field mapping, and the
+        fields it has no place for, to report as skipped. The Lead-only fields leadbridge fills itself (its status:
+        the Opportunity's stage carries the pipeline now) are left out silently."""
+        values, unmapped = to_target(sobject, fields)
+        return values, [name for name in unmapped if name not in self._lead_only_fields(obj)]
 
     def _lead_only_fields(self, obj: CrmObject) -> set[str]:
         """Lead fields leadbridge fills itself that a converted Account/Contact has no counterpart for."""
