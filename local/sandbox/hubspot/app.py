@@ -245,10 +245,28 @@ class HubSpotApp(SandboxHttpApp):
             raise not_found(f"Pipeline {parts[4:]} not found")
         if parts[:2] == ["crm", "v4"]:
             return self.associations(request, portal, parts[2:])
+        if parts[0] == "account-info" and len(parts) == 3 and parts[2] == "details" and method == "GET":
+            return json_response(self._account_details(portal, parts[1]))
         if parts[:3] == ["crm", "v3", "owners"] and method == "GET":
             self._require(access, "crm.objects.owners.read")
             return self.owners(request, portal, parts[3:])
         raise not_found(f"{method} {request.path} does not exist")
+
+    def _account_details(self, portal: Portal, version: str) -> dict[str, Any]:
+        """`GET /account-info/{version}/details` (scope `oauth`). The documented versions (`v3`, `2026-03`) carry no
+        account name; only the `2027-03-beta` version adds `portalName` (HubSpot's account information guide)."""
+        if version not in ("v3", "2026-03", "2027-03-beta"):
+            raise not_found(f"GET /account-info/{version}/details does not exist")
+        offset_ms = 3_600_000 if portal.time_zone.startswith("Europe/") else 0
+        details: dict[str, Any] = {
+            "portalId": portal.hub_id, "accountType": "STANDARD", "timeZone": portal.time_zone,
+            "companyCurrency": "DKK" if portal.time_zone == "Europe/Copenhagen" else "USD",
+            "additionalCurrencies": [], "utcOffset": "+01:00" if offset_ms else "+00:00",
+            "utcOffsetMilliseconds": offset_ms, "uiDomain": "app-eu1.hubspot.com", "dataHostingLocation": "eu1",
+        }
+        if version == "2027-03-beta":
+            details = {"portalId": portal.hub_id, "portalName": portal.name, **details}
+        return details
 
     def _object(self, name: str) -> str:
         try:

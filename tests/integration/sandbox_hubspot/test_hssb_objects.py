@@ -146,3 +146,14 @@ def test_creating_a_custom_property_needs_the_optional_schema_write_scope(hub: H
         assert by_cvr.status_code == 200 and by_cvr.json()["id"] == company.json()["id"]
         by_name = api.get("/crm/v3/objects/companies/A", params={"idProperty": "name"})
         assert by_name.status_code == 400 and by_name.json()["category"] == "VALIDATION_ERROR"
+
+
+def test_account_details_carry_no_name_but_the_beta_does(hub: HubEnv) -> None:
+    details = hub.api.get("/account-info/2026-03/details")
+    assert details.status_code == 200, details.text
+    body = details.json()
+    assert body["portalId"] == hub.hub_id and body["accountType"] == "STANDARD" and "portalName" not in body
+    assert hub.api.get("/account-info/v3/details").json()["portalId"] == hub.hub_id
+    beta = hub.api.get("/account-info/2027-03-beta/details").json()
+    assert beta["portalName"] == hub.sb.portal(hub.hub_id).name
+    assert hub.api.get("/account-info/2099-01/details").status_code == 404
