@@ -225,19 +225,55 @@ class SupportsSelections(Protocol):
         ...
 
 
-class WebhookVerifier(Protocol):
-    """Stateless webhook checks for one CRM; needs no token, so the intake runs it before anything else."""
+class WebhookRequest(BaseModel):
+    """One webhook delivery as the CRM sent it: everything a CRM's signature may cover.
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
-        """Constant-time check of the CRM's signature over the raw body."""
+    `url` is the public URL the CRM called (scheme, host, path, query), rebuilt from the configured public base URL
+    (`PUBLIC_API_URL`), never from the Host headers the gateway passes inside AWS. `headers` are lower-cased.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str = "POST"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    raw_body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class WebhookVerifier(Protocol):
+    """Stateless webhook checks for one CRM; needs no token, so the intake runs it before anything else.
+
+    Per-connection webhooks (SuperOffice, Salesforce) arrive at `/webhooks/{crm}/{connection_key}` and are checked
+    with the connection's secret. A CRM whose webhooks belong to its app (one URL for every account) implements
+    `AppWebhookVerifier` as well."""
+
+    def verify(self, request: WebhookRequest, secret: str) -> bool:
+        """Constant-time check of the CRM's signature over the request (the raw body, and whatever else it signs)."""
         ...
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Raises `WebhookRejected` on a malformed body."""
         ...
 
     def test_response(self, events: list[WebhookEvent]) -> tuple[int, str, str] | None:
         """(status, content type, body) to answer directly, e.g. a SOAP Ack; None for a plain 200."""
+        ...
+
+
+@runtime_checkable
+class AppWebhookVerifier(WebhookVerifier, Protocol):
+    """Webhooks of the CRM *app* (HubSpot): one target URL, `/webhooks/{crm}`, for every installed account, signed
+    with the app's secret; the intake routes each event to its connection(s) by the event's `account_id`."""
+
+    def app_secret(self) -> str | None:
+        """The app's signing secret (HubSpot: the client secret); None when the deployment has none configured."""
+        ...
+
+    def is_own_write(self, event: WebhookEvent) -> bool:
+        """The event reports a change leadbridge's own app made: never reported back to the app (echo)."""
         ...
 
 
