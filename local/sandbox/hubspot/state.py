@@ -289,6 +289,13 @@ class HubSpotState(SandboxShell):
             finally:
                 WRITER.reset(writer)
 
+    def associate(self, hub_id: int, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """A default (primary) association both ways, as a CRM user links two records (demo data, tests)."""
+        from local.sandbox.hubspot import associations as edges
+
+        with self.lock:
+            edges.associate(self.portals[hub_id], object_name(from_type), from_id, object_name(to_type), to_id)
+
     def records(self, hub_id: int, object_type: str, *, archived: bool = False) -> list[Record]:
         obj = object_name(object_type)
         with self.lock:
