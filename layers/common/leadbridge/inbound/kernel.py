@@ -38,7 +38,7 @@ from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.models.time import as_utc
 from leadbridge.store.events import AppEvent
-from leadbridge.store.links import RecordLink
+from leadbridge.store.links import RecordLink, deal_link_from_conversion, moved_by_conversion
 from leadbridge.store.records import PARENT_KEY, STAGE_KIND_KEY, RecordState, StateKey, state_hashes
 
 # The kernel's ports live in `inbound.ports`; `InboundServices` is re-exported above (`X as X`) for callers of the
@@ -260,17 +260,13 @@ def _follow_conversion(
         reason = f"converted in the CRM into {', '.join(became.values())}; those records are read on their own"
         return _Decision(_skipped(reason))
     now = _now()
-    moved = [link.model_copy(update={"crm_id": target, "url": None, "match": "converted", "input_hash": None,
-                                     "updated_at": now})]  # fmt: skip
+    moved = [moved_by_conversion(link, target, url=None, now=now)]
     deal_id = became.get(CrmObject.DEAL)
     lead_id = link.lead_id
     if record.object is CrmObject.COMPANY and deal_id and lead_id and not svc.links.get(
         ctx.tenant, ctx.crm, CrmObject.DEAL, lead_id
     ):
-        moved.append(RecordLink(
-            tenant=ctx.tenant, crm=ctx.crm, object=CrmObject.DEAL, app_id=lead_id, crm_id=deal_id, url=None,
-            lead_id=lead_id, content_hash="", field_hashes={}, match="converted", created_at=now, updated_at=now,
-        ))  # fmt: skip
+        moved.append(deal_link_from_conversion(ctx.tenant, ctx.crm, lead_id, deal_id, url=None, now=now))
     svc.links.save_many(moved)
     entry = _entry(ctx, record.object, target, link, Action.CONVERT, Outcome.SUCCESS).model_copy(
         update={"match": {"converted_from": record.id, **{obj.value: crm_id for obj, crm_id in became.items()}}}

@@ -16,9 +16,7 @@ from leadbridge.export.persons import person_ref
 from leadbridge.lifecycle.event_context import EventContext
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.models.synclog import Action, Outcome
-from leadbridge.store.links import RecordLink, person_app_id
-
-CONVERTED = "converted"  # `match` of the links the conversion moved
+from leadbridge.store.links import RecordLink, deal_link_from_conversion, moved_by_conversion, person_app_id
 
 
 def lead_to_convert(connector: Connector, company_link: RecordLink | None) -> SupportsLeadConversion | None:
@@ -64,25 +62,18 @@ def convert_and_relink(ctx: EventContext, connector: SupportsLeadConversion, crm
     moved: list[RecordLink] = []
     company = svc.links.get(ctx.tenant, ctx.crm, CrmObject.COMPANY, ctx.lead.id)
     if company is not None:
-        # input_hash cleared: the export that follows runs, and creates the contacts that waited for the conversion.
-        moved.append(company.model_copy(update={
-            "crm_id": converted.company_id, "url": record_url(CrmObject.COMPANY, converted.company_id),
-            "match": CONVERTED, "input_hash": None, "updated_at": now,
-        }))  # fmt: skip
+        company_url = record_url(CrmObject.COMPANY, converted.company_id)
+        moved.append(moved_by_conversion(company, converted.company_id, url=company_url, now=now))
     if ctx.lead.contacts:
         first = person_app_id(ctx.lead.id, person_ref(ctx.lead.contacts[0], 0))
         person = svc.links.get(ctx.tenant, ctx.crm, CrmObject.PERSON, first)
         if person is not None:
-            moved.append(person.model_copy(update={
-                "crm_id": converted.person_id, "url": record_url(CrmObject.PERSON, converted.person_id),
-                "match": CONVERTED, "updated_at": now,
-            }))  # fmt: skip
+            person_url = record_url(CrmObject.PERSON, converted.person_id)
+            moved.append(moved_by_conversion(person, converted.person_id, url=person_url, now=now))
     if converted.deal_id is not None and svc.links.get(ctx.tenant, ctx.crm, CrmObject.DEAL, ctx.lead.id) is None:
-        moved.append(RecordLink(
-            tenant=ctx.tenant, crm=ctx.crm, object=CrmObject.DEAL, app_id=ctx.lead.id, crm_id=converted.deal_id,
-            url=record_url(CrmObject.DEAL, converted.deal_id), lead_id=ctx.lead.id, content_hash="", field_hashes={},
-            match=CONVERTED, created_at=now, updated_at=now,
-        ))  # fmt: skip
+        deal_url = record_url(CrmObject.DEAL, converted.deal_id)
+        moved.append(deal_link_from_conversion(ctx.tenant, ctx.crm, ctx.lead.id, converted.deal_id, url=deal_url,
+                                               now=now))  # fmt: skip
     svc.links.save_many(moved)
     svc.sync_log.write(ctx.entry(
         action=Action.CONVERT, outcome=Outcome.SUCCESS, object=CrmObject.COMPANY, crm_id=converted.company_id,

@@ -46,6 +46,28 @@ class RecordLink(BaseModel):
     last_event_at: datetime | None = None  # deal link: when the newest applied lead event happened (event order)
 
 
+CONVERTED = "converted"  # `match` of the links a conversion in the CRM moved (a Salesforce Lead converted)
+
+
+def moved_by_conversion(link: RecordLink, crm_id: str, *, url: str | None, now: datetime) -> RecordLink:
+    """`link` after its CRM record was converted into `crm_id` (by leadbridge or by a CRM user). The input
+    fingerprint is cleared, so the next export of the lead runs and creates the persons that waited for it."""
+    return link.model_copy(
+        update={"crm_id": crm_id, "url": url, "match": CONVERTED, "input_hash": None, "updated_at": now}
+    )
+
+
+def deal_link_from_conversion(
+    tenant: str, crm: str, lead_id: str, deal_id: str, *, url: str | None, now: datetime
+) -> RecordLink:
+    """The link of the deal a conversion made for the app lead. No field hashes yet: the deal write that follows
+    writes every mapped field."""
+    return RecordLink(
+        tenant=tenant, crm=crm, object=CrmObject.DEAL, app_id=lead_id, crm_id=deal_id, url=url, lead_id=lead_id,
+        content_hash="", field_hashes={}, match=CONVERTED, created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
 def person_app_id(lead_id: str, person_ref: str) -> str:
     return f"{part(lead_id, 'lead_id')}{PERSON_SEPARATOR}{part(person_ref, 'person')}"
 
