@@ -1,0 +1,724 @@
+"""`Connector` for one HubSpot account (hub id), CRM API v3 objects and v4 associations (reference §2-§5).
+
+Objects: company = `companies`, person = `contacts`, deal = `deals`, activity = `tasks`. Field names are the internal
+property names; every value travels as a string and is converted by its property's type (`properties.py`). The
+properties API (cached per connector, and across an export's connectors through `metadata_cache`) drives `fields()`
+and the checks made before every write: a write that would be refused fails with `CrmRejected` naming the properties,
+and nothing is sent.
+
+Links: a person's, deal's and task's company and a task's (or deal's) contact are associations, written inline in the
+create body (one request: the record and its links, all or nothing) with the type ids of the portal's labels endpoint
+(`GET /crm/v4/associations/{from}/{to}/labels`, read once per pair and connector, §5's defaults when it cannot be
+read), and read back per page of records with one batch association read (`parent_id`, `person_id`).
+
+Reads go through bodies, never through URLs that grow with the portal's property count: a record by id is a
+one-input `batch/read` with the object's property names, searches name them in the search body.
+
+Writes of more than one record use the batch endpoints (≤ 100 inputs per call): `create_many` creates a company's
+contacts with their associations in one `batch/create` per 100, each result matched to its input by
+`objectWriteTraceId`, never by position. HubSpot has nothing all-or-none, so this connector does not offer
+`SupportsCreateTogether`: the export creates a new company and then its contacts, 2 round trips for a company with up
+to 100 contacts.
+
+Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`
+elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page; before a page would
+pass the 10,000-result cap the search starts again at the last modified date seen, leaving out the ids already
+returned at that instant (keyset paging; §3, §11). The page token is opaque (`hs1.` + base64 JSON) and refused with
+`InvalidCursor` when it is not this connector's. Deletions: the `archived=true` listing, filtered by `archivedAt`.
+
+Webhooks are the app's (project `webhooks/*-hsmeta.json`: one target URL for every portal, signed with the client
+secret), not per account: `register_webhook` registers nothing and describes that subscription.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadbridge.crm.base import ConnectionContext
+from leadbridge.crm.hubspot.client import HubSpotClient, translate_body
+from leadbridge.crm.hubspot.properties import Properties, check_write, decode, parse_datetime
+from leadbridge.crm.hubspot.search import MAX_IN_VALUES, CompanySearchPlan
+from leadbridge.crm.metadata_cache import MetadataCache
+from leadbridge.crm.paging import Page, check_next_token, pages
+from leadbridge.crm.reporting import TransportReporting
+from leadbridge.crm.search_many import CompanySearch
+from leadbridge.crm.transport import CrmTransport
+from leadbridge.errors import (
+    CrmError,
+    CrmFieldUnknown,
+    CrmNotFound,
+    CrmRejected,
+    CrmUnavailable,
+    InvalidCursor,
+)
+from leadbridge.models.crm import (
+    ChangePage,
+    CrmObject,
+    CrmObjectInfo,
+    CrmRecord,
+    CrmUser,
+    FieldInfo,
+    Stage,
+    StageKind,
+    WebhookRegistration,
+)
+
+log = logging.getLogger(__name__)
+
+OBJECTS: dict[CrmObject, str] = {
+    CrmObject.COMPANY: "companies",
+    CrmObject.PERSON: "contacts",
+    CrmObject.DEAL: "deals",
+    CrmObject.ACTIVITY: "tasks",
+}
+LABELS = {"companies": "Companies", "contacts": "Contacts", "deals": "Deals", "tasks": "Tasks"}
+TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tasks": "0-27"}
+MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate", "deals": "hs_lastmodifieddate",
+            "tasks": "hs_lastmodifieddate"}  # fmt: skip
+# §5's HUBSPOT_DEFINED defaults (primary where there is one); task ids are the commonly used ones (not in §5).
+DEFAULT_ASSOCIATION_TYPES = {
+    ("contacts", "companies"): 1,
+    ("deals", "companies"): 5,
+    ("deals", "contacts"): 3,
+    ("tasks", "companies"): 192,
+    ("tasks", "contacts"): 204,
+}
+BATCH_MAX = 100  # §2: inputs per batch call
+SEARCH_PAGE = 200  # §3: results per search page
+SEARCH_CAP = 10_000  # §3: results one search query reaches
+LIST_PAGE = 100  # list `limit` (a cap of 100 is unconfirmed, §9: 100 is safe either way)
+TOKEN_PREFIX = "hs1."
+APP_WEBHOOK_ID = "app"
+# What the app's webhooks/*-hsmeta.json subscribes to (helper B's intake reads them).
+APP_EVENT_TYPES = [f"{o}.{e}" for o in ("company", "contact", "deal") for e in ("creation", "deletion",
+                                                                                  "propertyChange")]  # fmt: skip
+
+
+class HubSpotConnector(TransportReporting):
+    crm = "hubspot"
+
+    def __init__(
+        self,
+        *,
+        context: ConnectionContext,
+        client: HubSpotClient,
+        app_base: str = "https://app.hubspot.com",
+        webhook_url: str = "",
+        lookback: timedelta = timedelta(minutes=2),
+        search_page: int = SEARCH_PAGE,
+        search_cap: int = SEARCH_CAP,
+    ) -> None:
+        self.context = context
+        self.client = client
+        ui_domain = context.extra.get("ui_domain")
+        self.app_base = f"https://{ui_domain}" if ui_domain else app_base.rstrip("/")
+        self.webhook_url = webhook_url
+        self.lookback = lookback
+        self.search_page = search_page
+        self.search_cap = search_cap
+        self._properties: dict[str, Properties] = {}
+        self._association_types: dict[tuple[str, str], int] = {}
+        self._stages: list[Stage] | None = None
+        # Set by the export's composition root: metadata shared by the container's connectors for a few minutes.
+        self.metadata_cache: MetadataCache | None = None
+
+    def _transport(self) -> CrmTransport:
+        return self.client.transport
+
+    # --- metadata -------------------------------------------------------------------------------------------------
+
+    def objects(self) -> list[CrmObjectInfo]:
+        return [CrmObjectInfo(object=obj, crm_name=name, label=LABELS[name]) for obj, name in OBJECTS.items()]
+
+    def _metadata_key(self) -> tuple[str, ...]:
+        # The account and the API host, not only the tenant: a reconnect to another hub never sees these.
+        return (self.crm, self.context.tenant_id, self.context.account_id, self.client.api_base)
+
+    def _cached(self, key: str, load: Any) -> Any:
+        cache = self.metadata_cache  # `is None`, not falsiness: an empty cache has length 0
+        return load() if cache is None else cache.get((*self._metadata_key(), key), load)
+
+    def properties(self, name: str) -> Properties:
+        """The object's properties: once per connector, and through `metadata_cache` when set."""
+        if name not in self._properties:
+
+            def load() -> Properties:
+                raw = self.client.request(f"{name}.properties", "GET", f"/crm/v3/properties/{name}")
+                props = Properties.of(name, raw)
+                if not props.by_name:
+                    raise CrmUnavailable(f"HubSpot listed no properties of {name}")
+                return props
+
+            self._properties[name] = self._cached(name, load)
+        return self._properties[name]
+
+    def fields(self, obj: CrmObject) -> list[FieldInfo]:
+        return self.properties(OBJECTS[obj]).infos()
+
+    def refresh_metadata(self, obj: CrmObject) -> None:
+        """Forget the object's properties here and in the shared cache: the next read asks HubSpot."""
+        name = OBJECTS[obj]
+        self._properties.pop(name, None)
+        if self.metadata_cache is not None:
+            self.metadata_cache.invalidate((*self._metadata_key(), name))
+
+    def stages(self) -> list[Stage]:
+        """Every pipeline's deal stages; closed won/lost from the stage metadata (`isClosed` with probability 1.0 /
+        0.0, strings). Stage ids are unique across a portal's pipelines; a second pipeline's stages are named with
+        the pipeline's label."""
+        if self._stages is None:
+            answer = self.client.request("pipeline.list", "GET", "/crm/v3/pipelines/deals")
+            pipelines = [p for p in _results(answer) if not p.get("archived")]
+            pipelines.sort(key=lambda p: int(p.get("displayOrder") or 0))
+            stages: list[Stage] = []
+            for index, pipeline in enumerate(pipelines):
+                for stage in sorted((s for s in pipeline.get("stages") or [] if isinstance(s, Mapping)
+                                     and not s.get("archived")), key=lambda s: int(s.get("displayOrder") or 0)):
+                    meta = _mapping(stage.get("metadata"))
+                    probability = _float(meta.get("probability"))
+                    label = str(stage.get("label") or stage["id"])
+                    stages.append(Stage(
+                        id=str(stage["id"]),
+                        name=label if index == 0 else f"{pipeline.get('label') or pipeline.get('id')}: {label}",
+                        kind=_stage_kind(meta.get("isClosed"), probability),
+                        probability=round(probability * 100) if probability is not None else None,
+                        rank=index * 1000 + int(stage.get("displayOrder") or 0),
+                        group="stage",
+                    ))  # fmt: skip
+            self._stages = stages
+        return self._stages
+
+    def users(self) -> list[CrmUser]:
+        """Owners, by their `id` (what `hubspot_owner_id` takes; never `userId`)."""
+
+        def fetch(after: str | None) -> Page[dict[str, Any], str]:
+            params = {"limit": str(LIST_PAGE), **({"after": after} if after else {})}
+            answer = self.client.request("owner.list", "GET", "/crm/v3/owners", params=params)
+            return Page(_results(answer), _next_after(answer))
+
+        users: list[CrmUser] = []
+        for page in pages(fetch, crm="HubSpot", op="owner.list"):
+            for owner in page:
+                if not owner.get("id"):
+                    continue
+                name = " ".join(str(owner.get(k) or "") for k in ("firstName", "lastName")).strip()
+                users.append(CrmUser(id=str(owner["id"]), name=name or str(owner.get("email") or owner["id"]),
+                                     email=owner.get("email"), active=not owner.get("archived", False)))
+        return users
+
+    def association_type(self, from_name: str, to_name: str) -> int:
+        """The portal's HUBSPOT_DEFINED type id from one object to another: the primary one where there is one."""
+        key = (from_name, to_name)
+        if key not in self._association_types:
+
+            def load() -> int:
+                try:
+                    answer = self.client.request("association.labels", "GET",
+                                                 f"/crm/v4/associations/{from_name}/{to_name}/labels")
+                except (CrmRejected, CrmNotFound) as exc:
+                    log.info("hubspot association labels %s→%s unreadable (%s); using the default", from_name,
+                             to_name, exc.message)
+                    return DEFAULT_ASSOCIATION_TYPES[key]
+                found = [r for r in _results(answer) if r.get("category") == "HUBSPOT_DEFINED" and r.get("typeId")]
+                primary = [r for r in found if str(r.get("label") or "").lower() == "primary"]
+                chosen = (primary or [r for r in found if not r.get("label")] or found)
+                return int(chosen[0]["typeId"]) if chosen else DEFAULT_ASSOCIATION_TYPES[key]
+
+            self._association_types[key] = self._cached(f"association:{from_name}:{to_name}", load)
+        return self._association_types[key]
+
+    # --- records --------------------------------------------------------------------------------------------------
+
+    def get(self, obj: CrmObject, record_id: str) -> CrmRecord:
+        name = OBJECTS[obj]
+        answer = self.client.request(
+            f"{name}.get", "POST", f"/crm/v3/objects/{name}/batch/read",
+            json_body={"inputs": [{"id": _hs_id(record_id)}], "properties": list(self.properties(name).by_name)},
+        )  # fmt: skip
+        for error in _errors(answer):  # a 207 item: OBJECT_NOT_FOUND for an unknown or archived id
+            raise translate_body(f"{name}.get", 400, error)
+        found = [r for r in _results(answer) if str(r.get("id")) == _hs_id(record_id)]
+        if not found:
+            raise CrmNotFound(f"HubSpot {name} {record_id} not found")
+        return self._with_links(obj, [self._record(obj, found[0])])[0]
+
+    def create(
+        self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
+    ) -> CrmRecord:
+        try:
+            return self._create(obj, fields, parent_id=parent_id, person_id=person_id)
+        except CrmFieldUnknown as exc:
+            kept, gone = self._without_gone_fields(obj, fields, exc)
+            created = self._create(obj, kept, parent_id=parent_id, person_id=person_id)
+            self._note_skipped_fields(gone)
+            return created
+        except CrmRejected:
+            self.refresh_metadata(obj)  # the retry reads properties an admin may just have changed
+            raise
+
+    def _create(
+        self, obj: CrmObject, fields: Mapping[str, Any], *, parent_id: str | None, person_id: str | None
+    ) -> CrmRecord:
+        name = OBJECTS[obj]
+        body = self._create_input(obj, fields, parent_id, person_id)
+        answer = self.client.request(f"{name}.create", "POST", f"/crm/v3/objects/{name}", json_body=body)
+        if not isinstance(answer, Mapping) or not answer.get("id"):
+            raise CrmUnavailable(f"HubSpot created a {name} record but returned no id")
+        self._note_skipped_fields([])  # property-checked: a property HubSpot would refuse fails the write instead
+        return self._record(obj, answer, parent_id=parent_id, person_id=person_id)
+
+    def _create_input(
+        self, obj: CrmObject, fields: Mapping[str, Any], parent_id: str | None, person_id: str | None
+    ) -> dict[str, Any]:
+        name = OBJECTS[obj]
+        values = dict(fields)
+        if obj is CrmObject.ACTIVITY and not values.get("hs_timestamp"):
+            values["hs_timestamp"] = datetime.now(UTC)  # HubSpot requires a task's due time; none given: now
+        body: dict[str, Any] = {"properties": check_write(self.properties(name), values)}
+        associations = self._associations(obj, parent_id, person_id)
+        if associations:
+            body["associations"] = associations
+        return body
+
+    def _associations(self, obj: CrmObject, parent_id: str | None, person_id: str | None) -> list[dict[str, Any]]:
+        name = OBJECTS[obj]
+        links: list[tuple[str, str]] = []
+        if parent_id and obj is not CrmObject.COMPANY:
+            links.append(("companies", parent_id))
+        if person_id and obj in (CrmObject.ACTIVITY, CrmObject.DEAL):
+            links.append(("contacts", person_id))
+        return [{"to": {"id": _hs_id(to_id)}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                                                          "associationTypeId": self.association_type(name, to)}]}
+                for to, to_id in links]  # fmt: skip
+
+    def _without_gone_fields(
+        self, obj: CrmObject, fields: Mapping[str, Any], exc: CrmFieldUnknown
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Schema drift: a property our metadata had (or HubSpot says it lacks) is gone. Read the properties again;
+        the ones no longer there are left out. Nothing gone: the refusal stands."""
+        self.refresh_metadata(obj)
+        props = self.properties(OBJECTS[obj])
+        gone = [name for name in fields if props.get(name) is None]
+        if not gone:
+            raise exc
+        log.info("hubspot %s: properties deleted in the portal are left out: %s", OBJECTS[obj], gone)
+        return {k: v for k, v in fields.items() if k not in gone}, gone
+
+    def create_many(
+        self, obj: CrmObject, records: list[Mapping[str, Any]], *, parent_id: str | None = None
+    ) -> list[CrmRecord | CrmError]:
+        """`batch/create` per 100 records with their associations to `parent_id`; each result is the record or the
+        error for it, in input order, matched by `objectWriteTraceId` (the input's index). Records failing the
+        property checks are never sent; records refused for a property deleted meanwhile are created once more
+        without it."""
+        results = self._create_batch(obj, records, parent_id)
+        drifted = [i for i, r in enumerate(results) if isinstance(r, CrmFieldUnknown)]
+        gone: list[str] = []
+        if drifted:
+            self.refresh_metadata(obj)
+            props = self.properties(OBJECTS[obj])
+            gone = list(dict.fromkeys(n for i in drifted for n in records[i] if props.get(n) is None))
+            if gone:
+                again = self._create_batch(obj, [{k: v for k, v in records[i].items() if k not in gone}
+                                                 for i in drifted], parent_id)  # fmt: skip
+                for index, result in zip(drifted, again, strict=True):
+                    results[index] = result
+        self._note_skipped_fields(gone)
+        return results
+
+    def _create_batch(
+        self, obj: CrmObject, records: Sequence[Mapping[str, Any]], parent_id: str | None
+    ) -> list[CrmRecord | CrmError]:
+        name = OBJECTS[obj]
+        results: list[CrmRecord | CrmError | None] = [None] * len(records)
+        inputs: list[dict[str, Any]] = []
+        for index, fields in enumerate(records):
+            try:
+                inputs.append({**self._create_input(obj, fields, parent_id, None), "objectWriteTraceId": str(index)})
+            except CrmRejected as exc:
+                results[index] = exc
+        for start in range(0, len(inputs), BATCH_MAX):
+            chunk = inputs[start: start + BATCH_MAX]
+            answer = self.client.request(f"{name}.create_many", "POST", f"/crm/v3/objects/{name}/batch/create",
+                                         json_body={"inputs": chunk})  # fmt: skip
+            for result in _results(answer):
+                trace = result.get("objectWriteTraceId")
+                if trace is not None and str(trace).isdigit() and int(trace) < len(records) and result.get("id"):
+                    results[int(trace)] = self._record(obj, result, parent_id=parent_id)
+            for error in _errors(answer):
+                traces = (error.get("context") or {}).get("objectWriteTraceId") or []
+                for trace in traces if isinstance(traces, list) else [traces]:
+                    if str(trace).isdigit() and int(trace) < len(records):  # a 207 item error: by its category
+                        results[int(trace)] = translate_body(f"{name}.create_many", 400, error)
+        sent = {int(i["objectWriteTraceId"]) for i in inputs}
+        return [r if r is not None else CrmUnavailable(
+            f"HubSpot answered nothing for {name} input {i} of a batch create" if i in sent else "not sent")
+            for i, r in enumerate(results)]  # fmt: skip
+
+    def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        try:
+            return self._update(obj, record_id, fields)
+        except CrmFieldUnknown as exc:
+            kept, gone = self._without_gone_fields(obj, fields, exc)
+            updated = self._update(obj, record_id, kept)
+            self._note_skipped_fields(gone)
+            return updated
+        except CrmRejected:
+            self.refresh_metadata(obj)
+            raise
+
+    def _update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        name = OBJECTS[obj]
+        properties = check_write(self.properties(name), fields)
+        self._note_skipped_fields([])
+        if not properties:
+            return self._written(obj, record_id, {})
+        answer = self.client.request(f"{name}.update", "PATCH", f"/crm/v3/objects/{name}/{_hs_id(record_id)}",
+                                     json_body={"properties": properties})  # fmt: skip
+        if isinstance(answer, Mapping) and answer.get("id"):
+            return self._record(obj, answer)
+        return self._written(obj, record_id, properties)
+
+    def delete(self, obj: CrmObject, record_id: str) -> None:
+        """Archive (HubSpot keeps it restorable for 90 days)."""
+        name = OBJECTS[obj]
+        self.client.request(f"{name}.delete", "DELETE", f"/crm/v3/objects/{name}/{_hs_id(record_id)}")
+
+    def search_companies(
+        self,
+        *,
+        org_nr: str | None = None,
+        name: str | None = None,
+        domain: str | None = None,
+        limit: int = 20,
+        org_nr_field: str | None = None,
+        domain_field: str | None = None,
+    ) -> list[CrmRecord]:
+        """`org_nr_field` (the settings' `matching`): a company property holding the org number (e.g. a custom
+        `cvr`); None: HubSpot has no standard one, so the org number is not searched. `domain_field`: None is
+        `domain`. A named property must exist and be text, else 422 naming `matching.<key>` before any search."""
+        [found] = self.search_companies_many([CompanySearch(org_nr, name, domain, limit, org_nr_field, domain_field)])
+        return found
+
+    def search_companies_many(self, searches: Sequence[CompanySearch]) -> list[list[CrmRecord]]:
+        """One search request per 100 searches (an `IN` filter group per criterion), each search's candidates picked
+        from the rows by its own values, de-duplicated by id."""
+        if not searches:
+            return []
+        fields = {(s.org_nr_field, s.domain_field) for s in searches}
+        if len(fields) != 1:
+            raise ValueError("search_companies_many: the searches must share org_nr_field and domain_field")
+        (org_nr_field, domain_field), = fields
+        props = self.properties("companies")
+        plan = CompanySearchPlan.of(props, org_nr_field, domain_field)
+        rows: dict[str, Mapping[str, Any]] = {}
+        active = [s for s in searches if plan.searches_anything(s)]
+        for start in range(0, len(active), MAX_IN_VALUES):
+            chunk = active[start: start + MAX_IN_VALUES]
+            body: dict[str, Any] = {"filterGroups": plan.filter_groups(chunk), "properties": list(props.by_name),
+                                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                                    "limit": SEARCH_PAGE}  # fmt: skip
+            wanted = min(self.search_cap, sum(s.limit for s in chunk))
+            for page in self._search_pages("companies.search", "companies", body, wanted):
+                rows.update({str(r["id"]): r for r in page if r.get("id")})
+        records = {rid: self._record(CrmObject.COMPANY, raw) for rid, raw in rows.items()}
+        return [[records[rid] for rid, raw in rows.items() if plan.matches(raw.get("properties") or {}, s)][: s.limit]
+                if plan.searches_anything(s) else [] for s in searches]  # fmt: skip
+
+    def _search_pages(self, op: str, name: str, body: dict[str, Any], wanted: int) -> Iterator[list[dict[str, Any]]]:
+        seen = 0
+
+        def fetch(after: str | None) -> Page[dict[str, Any], str]:
+            answer = self.client.request(op, "POST", f"/crm/v3/objects/{name}/search", lane="search",
+                                         json_body={**body, **({"after": after} if after else {})})  # fmt: skip
+            following = _next_after(answer)
+            if following is not None and int(following) >= self.search_cap:
+                following = None
+            return Page(_results(answer), following)
+
+        for page in pages(fetch, crm="HubSpot", op=op):
+            yield page
+            seen += len(page)
+            if seen >= wanted:
+                return
+
+    def list_persons(self, company_id: str) -> list[CrmRecord]:
+        """The company's contacts: their ids from the associations, then one batch read per 100."""
+        ids = self._associated("companies", [company_id], "contacts").get(_hs_id(company_id), [])
+        return self._read_many(CrmObject.PERSON, ids)
+
+    def _read_many(self, obj: CrmObject, ids: Sequence[str]) -> list[CrmRecord]:
+        name = OBJECTS[obj]
+        raws: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BATCH_MAX):
+            answer = self.client.request(
+                f"{name}.read_many", "POST", f"/crm/v3/objects/{name}/batch/read",
+                json_body={"inputs": [{"id": i} for i in ids[start: start + BATCH_MAX]],
+                           "properties": list(self.properties(name).by_name)},
+            )  # fmt: skip
+            raws += _results(answer)  # an id archived meanwhile is a 207 item error: left out
+        order = {rid: i for i, rid in enumerate(ids)}
+        raws.sort(key=lambda r: order.get(str(r.get("id")), len(order)))
+        return self._with_links(obj, [self._record(obj, r) for r in raws if r.get("id")])
+
+    def record_url(self, obj: CrmObject, record_id: str) -> str:
+        return f"{self.app_base}/contacts/{self.context.account_id}/record/{TYPE_IDS[OBJECTS[obj]]}/{record_id}"
+
+    # --- incremental reads ----------------------------------------------------------------------------------------
+
+    def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        name = OBJECTS[obj]
+        modified = MODIFIED[name]
+        if page_token is None:
+            start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - self.lookback
+            state: dict[str, Any] = {"o": name, "from": _millis(start), "after": None, "skip": [], "tail": None,
+                                     "tail_ids": []}  # fmt: skip
+        else:
+            state = _decode_token(page_token, name)
+        body = {
+            "filterGroups": [{"filters": [{"propertyName": modified, "operator": "GTE", "value": str(state["from"])}]}],
+            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+            "properties": list(self.properties(name).by_name),
+            "limit": self.search_page,
+            **({"after": str(state["after"])} if state["after"] is not None else {}),
+        }
+        answer = self.client.request(f"{name}.changes", "POST", f"/crm/v3/objects/{name}/search", json_body=body,
+                                     lane="search")  # fmt: skip
+        skip = set(state["skip"])
+        raws = [r for r in _results(answer) if r.get("id") and str(r["id"]) not in skip]
+        tail, tail_ids = state["tail"], list(state["tail_ids"])
+        for raw in raws:  # the last instant seen and the ids returned at it: where a restart resumes
+            at = _modified_millis(raw, modified)
+            if at is None:
+                continue
+            if tail is None or at > tail:
+                tail, tail_ids = at, [str(raw["id"])]
+            elif at == tail:
+                tail_ids.append(str(raw["id"]))
+        following = _next_after(answer)
+        next_state: dict[str, Any] | None = None
+        if following is not None:
+            if int(following) + self.search_page > self.search_cap and tail is not None:
+                # The next page would pass the result cap: search again from the last instant seen (keyset).
+                next_state = {"o": name, "from": tail, "after": None, "skip": tail_ids, "tail": tail,
+                              "tail_ids": tail_ids}  # fmt: skip
+            else:
+                next_state = {**state, "after": int(following), "tail": tail, "tail_ids": tail_ids}
+        next_token = _encode_token(next_state) if next_state is not None else None
+        next_token = check_next_token("HubSpot", f"{name}.changes", page_token, next_token)
+        records = self._with_links(obj, [self._record(obj, r) for r in raws])
+        return ChangePage(records=records, next_page_token=next_token)
+
+    def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
+        """Archived records with `archivedAt` at or after `since`, from the `archived=true` listing (search never
+        shows archived records)."""
+        name = OBJECTS[obj]
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        deleted: list[str] = []
+        for page in self._list(f"{name}.deleted", name, archived=True):
+            for raw in page:
+                at = raw.get("archivedAt")
+                try:
+                    when = parse_datetime(str(at)) if at else None
+                except ValueError:
+                    when = None
+                if raw.get("id") and (when is None or when >= since):
+                    deleted.append(str(raw["id"]))
+        return deleted
+
+    def all_ids(self, obj: CrmObject) -> Iterable[str]:
+        name = OBJECTS[obj]
+        for page in self._list(f"{name}.ids", name, archived=False):
+            yield from (str(r["id"]) for r in page if r.get("id"))
+
+    def _list(self, op: str, name: str, *, archived: bool) -> Iterator[list[dict[str, Any]]]:
+        def fetch(after: str | None) -> Page[dict[str, Any], str]:
+            params = {"limit": str(LIST_PAGE), "properties": "hs_object_id", "archived": str(archived).lower(),
+                      **({"after": after} if after else {})}  # fmt: skip
+            answer = self.client.request(op, "GET", f"/crm/v3/objects/{name}", params=params)
+            return Page(_results(answer), _next_after(answer))
+
+        return pages(fetch, crm="HubSpot", op=op)
+
+    # --- webhooks -------------------------------------------------------------------------------------------------
+
+    def _app_subscription(self) -> WebhookRegistration:
+        return WebhookRegistration(id=APP_WEBHOOK_ID, url=self.webhook_url, events=list(APP_EVENT_TYPES),
+                                   active=True, state="app_subscription")  # fmt: skip
+
+    def register_webhook(self, url: str, secret: str, events: list[str] | None = None) -> WebhookRegistration:
+        """Nothing to register per account: the app's subscriptions (its `webhooks/*-hsmeta.json`) send every
+        installed portal's events to the one `HUBSPOT_WEBHOOK_URL`, signed with the client secret."""
+        return self._app_subscription()
+
+    def list_webhooks(self) -> list[WebhookRegistration]:
+        return [self._app_subscription()]
+
+    def reactivate_webhook(self, webhook_id: str) -> WebhookRegistration:
+        return self._app_subscription()
+
+    def unregister_webhook(self, webhook_id: str) -> None:
+        return None  # an account leaves the app's subscriptions when its grant is revoked (disconnect)
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _associated(self, from_name: str, ids: Sequence[str], to_name: str) -> dict[str, list[str]]:
+        """Per id, the ids of its associated `to_name` records (the primary type first), one batch read per 100."""
+        primary = DEFAULT_ASSOCIATION_TYPES.get((from_name, to_name))
+        if (from_name, to_name) in DEFAULT_ASSOCIATION_TYPES:
+            primary = self.association_type(from_name, to_name)
+        found: dict[str, list[str]] = {}
+        unique = list(dict.fromkeys(_hs_id(i) for i in ids))
+        for start in range(0, len(unique), BATCH_MAX):
+            answer = self.client.request(
+                f"{from_name}.associations", "POST", f"/crm/v4/associations/{from_name}/{to_name}/batch/read",
+                json_body={"inputs": [{"id": i} for i in unique[start: start + BATCH_MAX]]},
+            )  # fmt: skip
+            for result in _results(answer):
+                source = str((result.get("from") or {}).get("id") or "")
+                targets = [t for t in result.get("to") or [] if isinstance(t, Mapping) and t.get("toObjectId")]
+                targets.sort(key=lambda t: 0 if any(a.get("typeId") == primary for a in t.get("associationTypes")
+                                                    or [] if isinstance(a, Mapping)) else 1)  # fmt: skip
+                found[source] = [str(t["toObjectId"]) for t in targets]
+        return found
+
+    def _with_links(self, obj: CrmObject, records: list[CrmRecord]) -> list[CrmRecord]:
+        """`parent_id` (the company) and, for tasks, `person_id` (the contact) from the associations."""
+        if obj is CrmObject.COMPANY or not records:
+            return records
+        name = OBJECTS[obj]
+        ids = [r.id for r in records]
+        companies = self._associated(name, ids, "companies")
+        contacts = self._associated(name, ids, "contacts") if obj is CrmObject.ACTIVITY else {}
+        return [r.model_copy(update={"parent_id": next(iter(companies.get(r.id, [])), None),
+                                     "person_id": next(iter(contacts.get(r.id, [])), None)}) for r in records]
+
+    def _record(
+        self, obj: CrmObject, raw: Mapping[str, Any], *, parent_id: str | None = None, person_id: str | None = None
+    ) -> CrmRecord:
+        name = OBJECTS[obj]
+        props = self.properties(name)
+        values = _mapping(raw.get("properties"))
+        fields = {k: decode(props.get(k), v) for k, v in values.items()}
+        record_id = str(raw["id"])
+        return CrmRecord(
+            object=obj,
+            id=record_id,
+            fields=fields,
+            parent_id=parent_id,
+            person_id=person_id,
+            updated_at=_datetime(raw.get("updatedAt")),
+            created_at=_datetime(raw.get("createdAt")),
+            deleted=bool(raw.get("archived")),
+            url=self.record_url(obj, record_id),
+            stage_kind=self._deal_kind(fields) if obj is CrmObject.DEAL else None,
+        )
+
+    def _written(self, obj: CrmObject, record_id: str, properties: Mapping[str, str]) -> CrmRecord:
+        props = self.properties(OBJECTS[obj])
+        return CrmRecord(object=obj, id=str(record_id), fields={k: decode(props.get(k), v) for k, v in
+                                                                properties.items()},
+                         url=self.record_url(obj, str(record_id)))  # fmt: skip
+
+    def _deal_kind(self, fields: Mapping[str, Any]) -> StageKind:
+        """From HubSpot's own `hs_is_closed` / `hs_is_closed_won` when the deal carries them, else from its stage's
+        metadata."""
+        if fields.get("hs_is_closed_won") is True:
+            return StageKind.WON
+        if fields.get("hs_is_closed") is True:
+            return StageKind.LOST
+        if fields.get("hs_is_closed") is False:
+            return StageKind.OPEN
+        stage = fields.get("dealstage")
+        return next((s.kind for s in self.stages() if s.id == stage), StageKind.OPEN) if stage else StageKind.OPEN
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _results(answer: Any) -> list[dict[str, Any]]:
+    results = answer.get("results") if isinstance(answer, Mapping) else None
+    return [r for r in results or [] if isinstance(r, dict)]
+
+
+def _errors(answer: Any) -> list[dict[str, Any]]:
+    errors = answer.get("errors") if isinstance(answer, Mapping) else None
+    return [e for e in errors or [] if isinstance(e, dict)]
+
+
+def _next_after(answer: Any) -> str | None:
+    paging = answer.get("paging") if isinstance(answer, Mapping) else None
+    following = ((paging or {}).get("next") or {}).get("after") if isinstance(paging, Mapping) else None
+    return str(following) if following not in (None, "") else None
+
+
+def _stage_kind(is_closed: Any, probability: float | None) -> StageKind:
+    if str(is_closed).lower() != "true":
+        return StageKind.OPEN
+    return StageKind.WON if probability is not None and probability >= 1.0 else StageKind.LOST
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_datetime(str(value))
+    except ValueError:
+        return None
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _modified_millis(raw: Mapping[str, Any], modified: str) -> int | None:
+    value = (raw.get("properties") or {}).get(modified) or raw.get("updatedAt")
+    if value is None:
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        return _millis(parse_datetime(text))
+    except ValueError:
+        return None
+
+
+def _encode_token(state: Mapping[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str, name: str) -> dict[str, Any]:
+    """The state of a page token this connector gave for `name`; `InvalidCursor` for anything else."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}")
+    try:
+        text = token.removeprefix(TOKEN_PREFIX)
+        state = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except ValueError as exc:
+        raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}") from exc
+    keys = {"o", "from", "after", "skip", "tail", "tail_ids"}
+    if not isinstance(state, dict) or set(state) != keys or state["o"] != name or not isinstance(state["from"], int):
+        raise InvalidCursor(f"The page token is not one of HubSpot {name}'s change reads")
+    return state
+
+
+def _hs_id(record_id: str) -> str:
+    value = str(record_id).strip()
+    if not value.isdigit():
+        raise CrmRejected(f"HubSpot record ids are digits, not {record_id!r}")
+    return value

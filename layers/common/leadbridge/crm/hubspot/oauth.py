@@ -1,0 +1,226 @@
+"""HubSpot OAuth 2.0 authorization code flow (reference §1) for one app: the `2026-03` token endpoints, form-body
+parameters only.
+
+- Authorize: `{app_base}/oauth/authorize` with the space-separated `scope` of `SCOPES` (exactly what the connector's
+  features need, §1.1) and PKCE S256. Whether HubSpot honours `code_challenge` is **unconfirmed** (§9); an
+  authorize server that ignores it still accepts the `code_verifier` on the token call (the token endpoint lists it),
+  so sending both is harmless either way.
+- Tokens: `POST {api_base}/oauth/2026-03/token` (`authorization_code`, `refresh_token`), client id and secret in the
+  form body (`client_secret_post`). `expires_in` is read on every answer (1800 s today); a refresh stores whatever
+  `refresh_token` comes back (rotation is undocumented) and keeps the old one when none does.
+- The grant's `account_id` is the hub id (`hub_id` of the token answer, optional in the schema: when it is missing
+  the token is introspected, `POST /oauth/2026-03/token/introspect`, whose fields are **unconfirmed**: both the
+  RFC 7662 and the v1 token-info shapes carry `hub_id`).
+- The hub's name (`account_name`), after a code exchange only, best effort like Salesforce's org name:
+  `GET /account-info/2026-03/details` (scope `oauth`; documented fields `portalId`, `accountType`, `timeZone`,
+  `companyCurrency`, `uiDomain`, `dataHostingLocation`). Only the `2027-03-beta` version of that endpoint documents a
+  `portalName`: it is used when present, else the v1 introspection's `hub_domain`, else "HubSpot account {hub id}".
+  `uiDomain` (e.g. `app-eu1.hubspot.com` for an EU-hosted account) is kept in `extra["ui_domain"]` for record links.
+- `invalid_grant` from the token endpoint → `NeedsReauth`; any other answer → `CrmUnavailable` (an `invalid_client`
+  is this deployment's misconfiguration, which connecting again would not fix).
+- Revoke: `POST /oauth/2026-03/token/revoke` with the refresh token, client id and secret in the form body; revoking
+  the refresh token uninstalls nothing but ends the grant (and the access tokens issued from it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+
+from leadbridge.crm.base import AuthorizationRequest
+from leadbridge.crm.http import Timeouts
+from leadbridge.crm.oauth import OAuthClientBuilder
+from leadbridge.errors import CrmUnavailable, NeedsReauth
+from leadbridge.models.crm import Grant
+
+log = logging.getLogger(__name__)
+
+API_BASE = "https://api.hubapi.com"
+APP_BASE = "https://app.hubspot.com"
+TOKEN_PATH = "/oauth/2026-03/token"
+INTROSPECT_PATH = "/oauth/2026-03/token/introspect"
+REVOKE_PATH = "/oauth/2026-03/token/revoke"
+ACCOUNT_DETAILS_PATH = "/account-info/2026-03/details"
+# §1.1: what the connector reads and writes (companies, contacts, deals; owners; property and pipeline metadata).
+# `crm.schemas.*.write` is not asked for: the connector never creates properties.
+SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.companies.read",
+    "crm.schemas.deals.read",
+)
+
+
+class HubSpotOAuth:
+    """`OAuthFlow` for one HubSpot app."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str | Callable[[], str],
+        api_base: str = API_BASE,
+        app_base: str = APP_BASE,
+        scopes: tuple[str, ...] = SCOPES,
+        timeouts: Timeouts | None = None,
+        calls: Counter[str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client_id = client_id
+        self.api_base = api_base.rstrip("/")
+        self.app_base = app_base.rstrip("/")
+        self.scope = " ".join(scopes)
+        self.timeouts = timeouts or Timeouts()
+        self.calls: Counter[str] = calls if calls is not None else Counter()
+        self._clock = clock
+        self._clients = OAuthClientBuilder(
+            service="HubSpot",
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=self.scope,
+            timeouts=self.timeouts,
+            transport=transport,
+            calls=self.calls,
+        )
+
+    # --- OAuthFlow ------------------------------------------------------------------------------------------------
+
+    def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
+        verifier = generate_token(64)
+        with self._clients.client(redirect_uri) as client:
+            url, state = client.create_authorization_url(
+                f"{self.app_base}/oauth/authorize", state=state or generate_token(32), code_verifier=verifier
+            )
+        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+
+    def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None) -> Grant:
+        token = self._token_call(
+            "token.exchange",
+            lambda client: client.fetch_token(
+                f"{self.api_base}{TOKEN_PATH}",
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                redirect_uri=redirect_uri,
+            ),
+            refreshing=False,
+        )
+        grant = self._grant(token, previous=None)
+        return grant.model_copy(update=self._account_details(grant))
+
+    def refresh(self, grant: Grant) -> Grant:
+        if not grant.refresh_token:
+            raise NeedsReauth("No HubSpot refresh token stored; the user must connect again")
+        refresh_token = grant.refresh_token
+        token = self._token_call(
+            "token.refresh",
+            lambda client: client.refresh_token(f"{self.api_base}{TOKEN_PATH}", refresh_token=refresh_token),
+            refreshing=True,
+        )
+        return self._grant(token, previous=grant)
+
+    def revoke(self, grant: Grant) -> None:
+        token = grant.refresh_token or grant.access_token
+
+        def send() -> httpx.Response:
+            form = {"token": token, "client_id": self.client_id, "client_secret": self._clients.client_secret}
+            with self._clients.http() as http:
+                return http.post(f"{self.api_base}{REVOKE_PATH}", data=form)
+
+        self._clients.revoke(send)
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _token_call(self, op: str, call: Callable[[OAuth2Client], Any], *, refreshing: bool) -> dict[str, Any]:
+        def refused(exc: OAuthError | httpx.HTTPStatusError) -> NeedsReauth | None:
+            if isinstance(exc, OAuthError) and exc.error == "invalid_grant":
+                what = "refresh token" if refreshing else "authorization code"
+                return NeedsReauth(f"HubSpot refused the {what} (invalid_grant); the user must connect again")
+            return None
+
+        token = self._clients.token_call(op, call, refused=refused)
+        if not token.get("access_token"):
+            raise CrmUnavailable("HubSpot token answer lacks access_token")
+        return token
+
+    def _grant(self, token: dict[str, Any], *, previous: Grant | None) -> Grant:
+        hub_id = token.get("hub_id")
+        user_id = token.get("user_id")
+        if hub_id is None:
+            info = self._introspect(str(token["access_token"]))
+            hub_id, user_id = info.get("hub_id"), user_id or info.get("user_id")
+        if hub_id is None:
+            raise CrmUnavailable("HubSpot did not say which account the token is for (no hub_id)")
+        if previous is not None and previous.account_id != str(hub_id):
+            raise NeedsReauth("HubSpot refreshed the token for another account")
+        expires_in = _seconds(token.get("expires_in"))
+        refresh_token = token.get("refresh_token") or (previous.refresh_token if previous else None)
+        return Grant(
+            access_token=str(token["access_token"]),
+            refresh_token=str(refresh_token) if refresh_token else None,
+            expires_at=self._clock() + expires_in if expires_in is not None else None,
+            token_type="Bearer",
+            account_id=str(hub_id),
+            account_name=previous.account_name if previous else None,
+            api_base=self.api_base,
+            user_id=str(user_id) if user_id is not None else (previous.user_id if previous else None),
+            user_email=previous.user_email if previous else None,
+            user_is_admin=previous.user_is_admin if previous else None,
+            extra=dict(previous.extra) if previous else {"hub_id": str(hub_id)},
+        )
+
+    def _introspect(self, access_token: str) -> dict[str, Any]:
+        """The token's facts from the introspection endpoint ({} when it does not answer usefully)."""
+        self.calls["token.introspect"] += 1
+        form = {"token": access_token, "client_id": self.client_id, "client_secret": self._clients.client_secret}
+        try:
+            with self._clients.http() as http:
+                response = http.post(f"{self.api_base}{INTROSPECT_PATH}", data=form)
+            body = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("hubspot token introspection failed: %s", type(exc).__name__)
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _account_details(self, grant: Grant) -> dict[str, Any]:
+        """The connection's account name and UI host, best effort: a failure never fails the connect."""
+        self.calls["account.details"] += 1
+        details: dict[str, Any] = {}
+        try:
+            with self._clients.http() as http:
+                response = http.get(f"{self.api_base}{ACCOUNT_DETAILS_PATH}",
+                                    headers={"Authorization": f"Bearer {grant.access_token}"})
+            if response.status_code == 200 and isinstance(response.json(), dict):
+                details = response.json()
+            else:
+                log.info("hubspot account details answered HTTP %s", response.status_code)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("hubspot account details unreadable: %s", type(exc).__name__)
+        name = details.get("portalName") or self._introspect(grant.access_token).get("hub_domain")
+        extra = dict(grant.extra)
+        if details.get("uiDomain"):
+            extra["ui_domain"] = str(details["uiDomain"])
+        return {"account_name": str(name) if name else f"HubSpot account {grant.account_id}", "extra": extra}
+
+
+def _seconds(raw: Any) -> float | None:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
