@@ -41,6 +41,7 @@ from typing import Any
 
 from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.hubspot.client import HubSpotClient, translate_body
+from leadbridge.crm.hubspot.oauth import APP_BASE
 from leadbridge.crm.hubspot.properties import Properties, check_write, decode, parse_datetime
 from leadbridge.crm.hubspot.search import MAX_IN_VALUES, CompanySearchPlan
 from leadbridge.crm.metadata_cache import MetadataCache
@@ -107,7 +108,7 @@ class HubSpotConnector(TransportReporting):
         *,
         context: ConnectionContext,
         client: HubSpotClient,
-        app_base: str = "https://app.hubspot.com",
+        app_base: str = APP_BASE,
         webhook_url: str = "",
         lookback: timedelta = timedelta(minutes=2),
         search_page: int = SEARCH_PAGE,
@@ -115,8 +116,11 @@ class HubSpotConnector(TransportReporting):
     ) -> None:
         self.context = context
         self.client = client
+        # Record links: the account's own UI host (`app-eu1.hubspot.com` for EU hosting) where the app host is
+        # HubSpot's; a configured other host (the sandbox) wins.
         ui_domain = context.extra.get("ui_domain")
-        self.app_base = f"https://{ui_domain}" if ui_domain else app_base.rstrip("/")
+        default_host = app_base.rstrip("/") == APP_BASE
+        self.app_base = f"https://{ui_domain}" if ui_domain and default_host else app_base.rstrip("/")
         self.webhook_url = webhook_url
         self.lookback = lookback
         self.search_page = search_page

@@ -11,11 +11,13 @@ parameters only.
 - The grant's `account_id` is the hub id (`hub_id` of the token answer, optional in the schema: when it is missing
   the token is introspected, `POST /oauth/2026-03/token/introspect`, whose fields are **unconfirmed**: both the
   RFC 7662 and the v1 token-info shapes carry `hub_id`).
-- The hub's name (`account_name`), after a code exchange only, best effort like Salesforce's org name:
-  `GET /account-info/2026-03/details` (scope `oauth`; documented fields `portalId`, `accountType`, `timeZone`,
-  `companyCurrency`, `uiDomain`, `dataHostingLocation`). Only the `2027-03-beta` version of that endpoint documents a
-  `portalName`: it is used when present, else the v1 introspection's `hub_domain`, else "HubSpot account {hub id}".
-  `uiDomain` (e.g. `app-eu1.hubspot.com` for an EU-hosted account) is kept in `extra["ui_domain"]` for record links.
+- The hub's name (`account_name`), after a code exchange only, best effort like Salesforce's org name: the account
+  information API, `GET /account-info/{version}/details` (scope `oauth`; documented fields `portalId`,
+  `accountType`, `timeZone`, `companyCurrency`, `uiDomain`, `dataHostingLocation`). Only the `2027-03-beta` version
+  documents a `portalName`, so that version is asked first and `2026-03` when it does not answer (**unconfirmed**
+  whether the beta stays or the name reaches a dated version); no name: the v1 introspection's `hub_domain`, else
+  "HubSpot account {hub id}". `uiDomain` (e.g. `app-eu1.hubspot.com` for an EU-hosted account) is kept in
+  `extra["ui_domain"]` for record links.
 - `invalid_grant` from the token endpoint → `NeedsReauth`; any other answer → `CrmUnavailable` (an `invalid_client`
   is this deployment's misconfiguration, which connecting again would not fix).
 - Revoke: `POST /oauth/2026-03/token/revoke` with the refresh token, client id and secret in the form body; revoking
@@ -48,7 +50,9 @@ APP_BASE = "https://app.hubspot.com"
 TOKEN_PATH = "/oauth/2026-03/token"
 INTROSPECT_PATH = "/oauth/2026-03/token/introspect"
 REVOKE_PATH = "/oauth/2026-03/token/revoke"
-ACCOUNT_DETAILS_PATH = "/account-info/2026-03/details"
+# The documented version first would never give the name: the beta one answers the same fields plus `portalName`;
+# when it does not answer, the documented one still gives `uiDomain`.
+ACCOUNT_DETAILS_PATHS = ("/account-info/2027-03-beta/details", "/account-info/2026-03/details")
 # §1.1: what the connector reads and writes (companies, contacts, deals; owners; property and pipeline metadata).
 # `crm.schemas.*.write` is not asked for: the connector never creates properties.
 SCOPES = (
@@ -200,18 +204,19 @@ class HubSpotOAuth:
 
     def _account_details(self, grant: Grant) -> dict[str, Any]:
         """The connection's account name and UI host, best effort: a failure never fails the connect."""
-        self.calls["account.details"] += 1
         details: dict[str, Any] = {}
-        try:
-            with self._clients.http() as http:
-                response = http.get(f"{self.api_base}{ACCOUNT_DETAILS_PATH}",
-                                    headers={"Authorization": f"Bearer {grant.access_token}"})
-            if response.status_code == 200 and isinstance(response.json(), dict):
-                details = response.json()
-            else:
-                log.info("hubspot account details answered HTTP %s", response.status_code)
-        except (httpx.HTTPError, ValueError) as exc:
-            log.info("hubspot account details unreadable: %s", type(exc).__name__)
+        for path in ACCOUNT_DETAILS_PATHS:
+            self.calls["account.details"] += 1
+            try:
+                with self._clients.http() as http:
+                    response = http.get(f"{self.api_base}{path}",
+                                        headers={"Authorization": f"Bearer {grant.access_token}"})
+                if response.status_code == 200 and isinstance(response.json(), dict):
+                    details = response.json()
+                    break
+                log.info("hubspot %s answered HTTP %s", path, response.status_code)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.info("hubspot %s unreadable: %s", path, type(exc).__name__)
         name = details.get("portalName") or self._introspect(grant.access_token).get("hub_domain")
         extra = dict(grant.extra)
         if details.get("uiDomain"):

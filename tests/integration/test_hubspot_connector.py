@@ -1,0 +1,388 @@
+"""The HubSpot connector against the HubSpot sandbox over real HTTP on loopback: OAuth, metadata, writes (single,
+batch with per-item results), matching searches, change reads past the result cap, deletions, and the statuses the
+client handles itself (429, 423, 477, 403). Time is the sandbox's settable clock: the connector's pacing and backoff
+sleep by moving it, so no test waits for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from leadbridge.crm.http import RetryPolicy
+from leadbridge.crm.hubspot import HubSpotConnector, HubSpotProvider, pacing
+from leadbridge.crm.search_many import CompanySearch
+from leadbridge.errors import (
+    CrmConflict,
+    CrmNotFound,
+    CrmRejected,
+    InvalidCursor,
+    NeedsReauth,
+    RateLimited,
+    RefusedBeforeWrite,
+)
+from leadbridge.models.connection import ConnectionContext
+from leadbridge.models.crm import CrmObject, FieldType, Grant, StageKind
+from local.sandbox.hubspot import HubSpotSandbox
+from tests.integration.sandbox_hubspot.hub_env import ADMIN, REDIRECT_URI, SCOPES, START, Clock
+from tests.support.grant_tokens import GrantTokens
+
+
+@dataclass
+class Hub:
+    sb: HubSpotSandbox
+    clock: Clock
+    hub_id: int
+    owner_id: str
+    user_id: int
+    provider: HubSpotProvider
+    grant: Grant
+
+    def connector(self, **provider_options: Any) -> HubSpotConnector:
+        provider = self.provider if not provider_options else make_provider(self.sb, self.clock, **provider_options)
+        context = ConnectionContext(tenant_id="t1", crm="hubspot", account_id=self.grant.account_id,
+                                    api_base=self.grant.api_base, extra=self.grant.extra)
+        return provider.connector(context, GrantTokens(provider.oauth(), self.grant))
+
+    def calls(self) -> dict[str, int]:
+        return self.sb.call_counts(self.hub_id)
+
+
+def make_provider(sb: HubSpotSandbox, clock: Clock, **options: Any) -> HubSpotProvider:
+    return HubSpotProvider(client_id="cid", client_secret="sec", app_id="1", api_base=sb.api_base,
+                           app_base=sb.app_base, webhook_url="https://lb.example/webhooks/hubspot", clock=clock,
+                           sleep=clock.advance, rand=lambda: 0.5, retry=RetryPolicy(max_total_wait=60.0),
+                           **options)  # fmt: skip
+
+
+def browser_code(url: str) -> str:
+    """What the user's browser does on the authorize page: sign in as the admin and come back with a code."""
+    answer = httpx.get(f"{url}&{urlencode({'sandbox_login': ADMIN})}")
+    assert answer.status_code == 302, answer.text
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def sandbox(clock: Clock) -> Iterator[HubSpotSandbox]:
+    with HubSpotSandbox(clock=clock) as sb:
+        yield sb
+
+
+@pytest.fixture
+def hub(sandbox: HubSpotSandbox, clock: Clock) -> Iterator[Hub]:
+    clock.now = START
+    sandbox.reset()
+    pacing.reset()
+    sandbox.register_app([REDIRECT_URI], "cid", "sec", SCOPES)
+    portal = sandbox.add_portal("Acme Inc", time_zone="Europe/Copenhagen")
+    owner = sandbox.add_user(portal.hub_id, ADMIN, "Ada", "Admin")
+    sandbox.add_property(portal.hub_id, "companies", "cvr", "CVR number")
+    provider = make_provider(sandbox, clock)
+    oauth = provider.oauth()
+    request = oauth.authorization_request(redirect_uri=REDIRECT_URI)
+    grant = oauth.exchange_code(code=browser_code(request.url), code_verifier=request.code_verifier,
+                                redirect_uri=REDIRECT_URI)
+    yield Hub(sandbox, clock, portal.hub_id, owner.id, owner.user_id, provider, grant)
+    sandbox.clear_faults()
+
+
+# --- OAuth ---------------------------------------------------------------------------------------------------------
+
+
+def test_authorize_exchange_refresh_revoke(hub: Hub) -> None:
+    oauth = hub.provider.oauth()
+    request = oauth.authorization_request(redirect_uri=REDIRECT_URI, state="s1")
+    parts = urlsplit(request.url)
+    query = parse_qs(parts.query)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{hub.sb.app_base}/oauth/authorize"
+    assert query["scope"] == [" ".join(SCOPES)]  # exactly the connector's scopes, space-separated
+    assert query["code_challenge_method"] == ["S256"] and query["state"] == ["s1"]
+
+    grant = oauth.exchange_code(code=browser_code(request.url), code_verifier=request.code_verifier,
+                                redirect_uri=REDIRECT_URI)
+    assert grant.account_id == str(hub.hub_id) and grant.api_base == hub.sb.api_base
+    assert grant.user_id == str(hub.user_id)
+    assert grant.expires_at is not None and 1790 < grant.expires_at - datetime.now(UTC).timestamp() <= 1800
+    assert grant.account_name == "Acme Inc"  # the account information API's portalName (its beta version)
+    assert grant.extra["ui_domain"] == "app-eu1.hubspot.com"
+
+    refreshed = oauth.refresh(grant)
+    assert refreshed.access_token != grant.access_token and refreshed.account_id == grant.account_id
+    assert refreshed.refresh_token == grant.refresh_token  # no rotation: the stored one is kept
+
+    oauth.revoke(refreshed)
+    with pytest.raises(NeedsReauth):
+        oauth.refresh(refreshed)
+    # Every token call went to the 2026-03 endpoints (the sandbox refuses anything but a form body there).
+    oauth_calls = hub.sb.call_counts("oauth")
+    assert oauth_calls.get("POST /oauth/2026-03/token", 0) >= 3
+    assert oauth_calls.get("POST /oauth/2026-03/token/revoke") == 1
+    assert not any("/oauth/v1/" in op for op in oauth_calls)
+
+
+# --- metadata ------------------------------------------------------------------------------------------------------
+
+
+def test_fields_stages_and_owners(hub: Hub) -> None:
+    connector = hub.connector()
+    companies = {f.name: f for f in connector.fields(CrmObject.COMPANY)}
+    assert companies["cvr"].custom and companies["cvr"].type is FieldType.STRING
+    assert not companies["name"].custom and companies["name"].updateable
+    assert not companies["num_associated_contacts"].updateable  # calculated
+    assert companies["industry"].restricted_picklist
+    assert {p.value for p in companies["industry"].picklist} == {"COMPUTER_SOFTWARE", "ACCOUNTING"}
+    assert companies["numberofemployees"].type is FieldType.DECIMAL
+    assert companies["hubspot_owner_id"].type is FieldType.REFERENCE
+    assert not any(f.required for f in companies.values())
+
+    stages = {s.id: s for s in connector.stages()}
+    assert stages["closedwon"].kind is StageKind.WON and stages["closedlost"].kind is StageKind.LOST
+    assert stages["appointmentscheduled"].kind is StageKind.OPEN and stages["appointmentscheduled"].probability == 20
+
+    [user] = connector.users()
+    assert user.id == hub.owner_id and user.id != str(hub.user_id) and user.email == ADMIN
+    assert user.name == "Ada Admin"
+
+
+# --- writes --------------------------------------------------------------------------------------------------------
+
+
+def test_company_and_contacts_in_two_round_trips(hub: Hub) -> None:
+    connector = hub.connector()
+    connector.fields(CrmObject.COMPANY), connector.fields(CrmObject.PERSON)  # metadata read ahead, as an export does
+    connector.association_type("contacts", "companies")
+    before = hub.calls()
+
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme", "domain": "acme.dk", "cvr": "12345678",
+                                                   "numberofemployees": 12, "hubspot_owner_id": hub.owner_id})
+    people = connector.create_many(CrmObject.PERSON, [
+        {"firstname": "Ann", "lastname": "A", "email": "ann@acme.dk"},
+        {"firstname": "Bo", "lastname": "B", "email": "bo@acme.dk"},
+    ], parent_id=company.id)  # fmt: skip
+
+    after = hub.calls()
+    spent = {op: n - before.get(op, 0) for op, n in after.items() if n != before.get(op, 0)}
+    assert spent == {"POST /crm/v3/objects/companies": 1, "POST /crm/v3/objects/contacts/batch/create": 1}
+    assert company.fields["numberofemployees"] == 12 and company.fields["cvr"] == "12345678"
+    assert company.url == f"{hub.sb.app_base}/contacts/{hub.hub_id}/record/0-2/{company.id}"
+    assert [p.fields["email"] for p in people if not isinstance(p, Exception)] == ["ann@acme.dk", "bo@acme.dk"]
+
+    listed = connector.list_persons(company.id)
+    assert [p.fields["email"] for p in listed] == ["ann@acme.dk", "bo@acme.dk"]
+    assert {p.parent_id for p in listed} == {company.id}
+
+
+def test_batch_partial_failure_matched_by_trace_id(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    results = connector.create_many(CrmObject.PERSON, [
+        {"lastname": "A", "email": "ann@acme.dk"},
+        {"lastname": "B", "email": "not an address"},  # HubSpot refuses it (INVALID_EMAIL): a 207 item
+        {"lastname": "C", "email": "cy@acme.dk"},
+        {"lastname": "D", "lifecyclestage": "nope"},  # refused before sending: not an option
+    ], parent_id=company.id)  # fmt: skip
+    first, second, third, fourth = results
+    assert not isinstance(first, Exception) and first.fields["email"] == "ann@acme.dk"
+    assert isinstance(second, CrmRejected) and second.fields == ["email"]
+    # The answer lists 2 results for 3 inputs: by position the third would get nothing or the wrong record.
+    assert not isinstance(third, Exception) and third.fields["email"] == "cy@acme.dk"
+    assert third.parent_id == company.id
+    assert isinstance(fourth, CrmRejected) and fourth.fields == ["lifecyclestage"]
+    assert hub.calls()["POST /crm/v3/objects/contacts/batch/create"] == 1
+
+
+def test_refusals_name_the_properties(hub: Hub) -> None:
+    connector = hub.connector()
+    connector.fields(CrmObject.PERSON)
+    sent = hub.calls().get("POST /crm/v3/objects/contacts", 0)
+    with pytest.raises(CrmRejected) as before_write:
+        connector.create(CrmObject.PERSON, {"lastname": "X", "lifecyclestage": "nope", "associatedcompanyid": 1})
+    assert before_write.value.fields == ["lifecyclestage", "associatedcompanyid"]
+    assert hub.calls().get("POST /crm/v3/objects/contacts", 0) == sent  # nothing was sent
+
+    with pytest.raises(CrmRejected) as by_hubspot:  # VALIDATION_ERROR naming the property
+        connector.create(CrmObject.PERSON, {"lastname": "X", "email": "no-at-sign"})
+    assert by_hubspot.value.fields == ["email"] and by_hubspot.value.status == 400
+
+    connector.create(CrmObject.PERSON, {"lastname": "X", "email": "x@acme.dk"})
+    with pytest.raises(CrmConflict):  # contacts are unique by e-mail
+        connector.create(CrmObject.PERSON, {"lastname": "Y", "email": "X@acme.dk"})
+
+
+def test_update_get_delete(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    deal = connector.create(CrmObject.DEAL, {"dealname": "Big", "amount": "1200.50", "dealstage": "qualifiedtobuy",
+                                             "closedate": datetime(2026, 7, 1, tzinfo=UTC)}, parent_id=company.id)
+    connector.update(CrmObject.DEAL, deal.id, {"dealstage": "closedwon"})
+    read = connector.get(CrmObject.DEAL, deal.id)
+    assert read.stage_kind is StageKind.WON and read.parent_id == company.id
+    assert read.fields["amount"] == Decimal("1200.5") and read.fields["closedate"] == datetime(2026, 7, 1, tzinfo=UTC)
+    assert read.updated_at is not None
+
+    task = connector.create(CrmObject.ACTIVITY, {"hs_task_subject": "Call", "hs_task_status": "NOT_STARTED"},
+                            parent_id=company.id)
+    assert connector.get(CrmObject.ACTIVITY, task.id).parent_id == company.id
+
+    connector.delete(CrmObject.DEAL, deal.id)
+    with pytest.raises(CrmNotFound):
+        connector.get(CrmObject.DEAL, deal.id)
+
+
+# --- matching ------------------------------------------------------------------------------------------------------
+
+
+def test_search_by_domain_name_and_cvr(hub: Hub) -> None:
+    acme = hub.sb.add_record(hub.hub_id, "companies", {"name": "Acme ApS", "domain": "acme.dk", "cvr": "12345678"})
+    beta = hub.sb.add_record(hub.hub_id, "companies", {"name": "Beta", "domain": "beta.dk"})
+    connector = hub.connector()
+    connector.fields(CrmObject.COMPANY)
+
+    assert [r.id for r in connector.search_companies(domain="https://www.ACME.dk/about")] == [acme.id]
+    assert [r.id for r in connector.search_companies(name="beta")] == [beta.id]
+    assert [r.id for r in connector.search_companies(org_nr="12345678", org_nr_field="cvr")] == [acme.id]
+    assert connector.search_companies(org_nr="12345678") == []  # no org-number property named: not searched
+    # Several criteria matching one company: one candidate.
+    both = connector.search_companies(name="Acme ApS", domain="acme.dk", org_nr="12345678", org_nr_field="cvr")
+    assert [r.id for r in both] == [acme.id] and both[0].fields["cvr"] == "12345678"
+
+    before = hub.calls().get("POST /crm/v3/objects/companies/search", 0)
+    many = connector.search_companies_many([CompanySearch(domain="beta.dk"), CompanySearch(name="nobody"),
+                                            CompanySearch(name="acme aps")])
+    assert [[r.id for r in found] for found in many] == [[beta.id], [], [acme.id]]
+    assert hub.calls()["POST /crm/v3/objects/companies/search"] == before + 1
+
+    with pytest.raises(RefusedBeforeWrite) as refused:
+        connector.search_companies(org_nr_field="numberofemployees")
+    assert refused.value.errors[0]["loc"] == ["settings", "matching", "org_nr_field"]
+
+
+# --- incremental reads ---------------------------------------------------------------------------------------------
+
+
+def test_changes_since_pages_past_the_result_cap_without_a_gap(hub: Hub) -> None:
+    since = datetime.fromtimestamp(hub.clock.now, UTC)
+    old = hub.sb.add_record(hub.hub_id, "contacts", {"lastname": "before", "email": "old@acme.dk"})
+    hub.clock.advance(600)
+    since = datetime.fromtimestamp(hub.clock.now, UTC)
+    expected: list[str] = []
+    for burst in range(5):  # 5 instants with 5 changes each: ties at the instants where a restart lands
+        expected += [r.id for r in hub.sb.add_records(hub.hub_id, "contacts", [
+            {"lastname": f"n{burst}-{i}", "email": f"p{burst}-{i}@acme.dk"} for i in range(5)])]  # fmt: skip
+        hub.clock.advance(1)
+    # A cap of 7 with pages of 3: the search starts again from the last instant seen, twice or more.
+    connector = hub.connector(search_page=3, search_cap=7)
+    seen: list[str] = []
+    token: str | None = None
+    pages_read = 0
+    while True:
+        page = connector.changes_since(CrmObject.PERSON, since, token)
+        seen += [r.id for r in page.records]
+        pages_read += 1
+        token = page.next_page_token
+        if token is None:
+            break
+        assert pages_read < 30
+    assert sorted(set(seen)) == sorted(expected) and len(seen) == len(expected)  # every change once, none lost
+    assert old.id not in seen  # 10 minutes before `since`: outside the 2-minute lookback
+
+    with pytest.raises(InvalidCursor):
+        connector.changes_since(CrmObject.PERSON, since, "hs1.eyJvIjoiY29tcGFuaWVzIn0")
+    with pytest.raises(InvalidCursor):
+        connector.changes_since(CrmObject.PERSON, since, "/services/data/v62.0/query/01g")
+
+
+def test_changes_since_reads_back_inside_the_lookback(hub: Hub) -> None:
+    company = hub.sb.add_record(hub.hub_id, "companies", {"name": "Acme"})
+    hub.clock.advance(60)
+    page = hub.connector().changes_since(CrmObject.COMPANY, datetime.fromtimestamp(hub.clock.now, UTC))
+    assert [r.id for r in page.records] == [company.id] and page.next_page_token is None
+
+
+def test_deleted_since_reads_the_archived_listing(hub: Hub) -> None:
+    gone_early = hub.sb.add_record(hub.hub_id, "companies", {"name": "Early"})
+    gone_late = hub.sb.add_record(hub.hub_id, "companies", {"name": "Late"})
+    kept = hub.sb.add_record(hub.hub_id, "companies", {"name": "Kept"})
+    hub.sb.archive_record(hub.hub_id, "companies", gone_early.id)
+    hub.clock.advance(3600)
+    since = datetime.fromtimestamp(hub.clock.now, UTC) - timedelta(seconds=1)
+    hub.sb.archive_record(hub.hub_id, "companies", gone_late.id)
+    connector = hub.connector()
+    assert connector.deleted_since(CrmObject.COMPANY, since) == [gone_late.id]
+    assert sorted(connector.all_ids(CrmObject.COMPANY)) == [kept.id]
+
+
+# --- limits and errors ---------------------------------------------------------------------------------------------
+
+
+def test_a_burst_is_paced_under_the_account_limit(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    started = hub.clock.now
+    for _ in range(120):
+        connector.update(CrmObject.COMPANY, company.id, {"city": "Aarhus"})
+    # 121 requests at most 110 per rolling 10 s: the connector waited (on the clock) instead of meeting a 429.
+    assert hub.clock.now - started >= 9.0
+    assert connector.calls["companies.update"] == 120  # none refused and sent again
+
+
+def test_429_backs_off_and_sends_again(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    hub.sb.faults.add(429, count=1, scope=str(hub.hub_id), retry_after=3)
+    started = hub.clock.now
+    connector.update(CrmObject.COMPANY, company.id, {"city": "Aarhus"})
+    assert hub.clock.now - started >= 3.0  # Retry-After honoured, on the injected clock
+    assert connector.calls["companies.update"] == 2
+
+
+def test_423_waits_at_least_two_seconds(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    hub.sb.faults.add(423, count=1, scope=str(hub.hub_id))
+    started = hub.clock.now
+    connector.update(CrmObject.COMPANY, company.id, {"city": "Aarhus"})
+    assert hub.clock.now - started >= 2.0
+    assert connector.calls["companies.update"] == 2
+
+
+def test_477_is_rescheduled_not_retried(hub: Hub) -> None:
+    connector = hub.connector()
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme"})
+    hub.sb.faults.add(477, count=1, scope=str(hub.hub_id), retry_after=3600)
+    with pytest.raises(RateLimited) as limited:
+        connector.update(CrmObject.COMPANY, company.id, {"city": "Aarhus"})
+    assert limited.value.retry_after == 3600
+    assert connector.calls["companies.update"] == 1
+
+
+def test_missing_scope_asks_to_connect_again(hub: Hub) -> None:
+    token = hub.sb.tokens_for(ADMIN, "cid", scopes=["oauth", "crm.objects.companies.read"])
+    grant = hub.grant.model_copy(update={"access_token": token["access_token"]})
+    narrow = Hub(hub.sb, hub.clock, hub.hub_id, hub.owner_id, hub.user_id, hub.provider, grant)
+    with pytest.raises(NeedsReauth) as refused:
+        narrow.connector().users()
+    assert "crm.objects.owners.read" in refused.value.message and "connect HubSpot again" in refused.value.message
+
+
+def test_webhooks_are_the_apps_subscription(hub: Hub) -> None:
+    connector = hub.connector()
+    before = hub.calls()
+    registration = connector.register_webhook("https://ignored.example/x", "secret")
+    assert registration.id == "app" and registration.active and registration.state == "app_subscription"
+    assert registration.url == "https://lb.example/webhooks/hubspot"
+    assert "contact.creation" in registration.events and "deal.propertyChange" in registration.events
+    assert connector.list_webhooks() == [registration]
+    connector.unregister_webhook("app")
+    assert hub.calls() == before  # nothing of it talks to HubSpot
