@@ -294,7 +294,8 @@ def test_changes_since_pages_past_the_result_cap_without_a_gap(hub: Hub) -> None
         if token is None:
             break
         assert pages_read < 30
-    assert sorted(set(seen)) == sorted(expected) and len(seen) == len(expected)  # every change once, none lost
+    assert sorted(set(seen)) == sorted(expected)  # none lost
+    assert len(seen) - len(expected) <= 10  # only the records of an instant where a restart landed come twice
     assert old.id not in seen  # 10 minutes before `since`: outside the 2-minute lookback
 
     with pytest.raises(InvalidCursor):
@@ -386,3 +387,36 @@ def test_webhooks_are_the_apps_subscription(hub: Hub) -> None:
     assert connector.list_webhooks() == [registration]
     connector.unregister_webhook("app")
     assert hub.calls() == before  # nothing of it talks to HubSpot
+
+
+def test_changes_since_crosses_hubspots_10000_result_cap(hub: Hub) -> None:
+    """The sandbox's real cap (a search `after` ≥ 10,000 is a 400) with HubSpot's page of 200: 10,050 changes, 50
+    per instant, all read; only the 50 of the instant where the search starts again may come twice."""
+    since = datetime.fromtimestamp(hub.clock.now, UTC)
+    ids: list[str] = []
+    for burst in range(201):
+        ids += [r.id for r in hub.sb.add_records(hub.hub_id, "companies", [{"name": f"c{burst}-{i}"}
+                                                                           for i in range(50)])]  # fmt: skip
+        hub.clock.advance(0.01)
+    connector = hub.connector()
+    seen: list[str] = []
+    token: str | None = None
+    while True:
+        page = connector.changes_since(CrmObject.COMPANY, since, token)
+        seen += [r.id for r in page.records]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert set(seen) == set(ids) and len(seen) - len(ids) <= 50
+
+
+def test_a_property_deleted_meanwhile_is_left_out_and_reported(hub: Hub) -> None:
+    connector = hub.connector()
+    assert "cvr" in {f.name for f in connector.fields(CrmObject.COMPANY)}
+    with hub.sb.lock:  # an admin deletes the property after the connector read the metadata
+        del hub.sb.portal(hub.hub_id).custom_properties["companies"]["cvr"]
+    company = connector.create(CrmObject.COMPANY, {"name": "Acme", "cvr": "12345678"})
+    assert connector.take_skipped_fields() == ["cvr"]
+    assert hub.sb.records(hub.hub_id, "companies")[0].properties["name"] == "Acme"
+    assert "cvr" not in company.fields
+    assert hub.calls()["POST /crm/v3/objects/companies"] == 2  # refused (PROPERTY_DOESNT_EXIST), then without it

@@ -22,9 +22,10 @@ to 100 contacts.
 
 Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`
 elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page; before a page would
-pass the 10,000-result cap the search starts again at the last modified date seen, leaving out the ids already
-returned at that instant (keyset paging; §3, §11). The page token is opaque (`hs1.` + base64 JSON) and refused with
-`InvalidCursor` when it is not this connector's. Deletions: the `archived=true` listing, filtered by `archivedAt`.
+pass the 10,000-result cap, the records of the last instant seen are read by `hs_object_id` (keyset, any number of
+them), and the search goes on `GT` that instant (§3, §11: never a gap, only that instant's records may come
+twice). The page token is opaque (`hs1.` + base64 JSON) and refused with `InvalidCursor` when it is not this
+connector's. Deletions: the `archived=true` listing, filtered by `archivedAt`.
 
 Webhooks are the app's (project `webhooks/*-hsmeta.json`: one target URL for every portal, signed with the client
 secret), not per account: `register_webhook` registers nothing and describes that subscription.
@@ -476,47 +477,53 @@ class HubSpotConnector(TransportReporting):
     # --- incremental reads ----------------------------------------------------------------------------------------
 
     def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
+        """One page of `obj`'s records changed at or after `since - lookback`. Two kinds of page: the modified-date
+        search (`after` offsets) and, where it would pass the result cap, the records of its last instant by
+        `hs_object_id` (keyset, no offsets); the modified-date search then goes on after that instant. The records of
+        that instant may come twice (the sync absorbs repeats, as it does the lookback's)."""
         name = OBJECTS[obj]
         modified = MODIFIED[name]
         if page_token is None:
             start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - self.lookback
-            state: dict[str, Any] = {"o": name, "from": _millis(start), "after": None, "skip": [], "tail": None,
-                                     "tail_ids": []}  # fmt: skip
+            state: dict[str, Any] = {"o": name, "from": _millis(start), "op": "GTE", "after": None, "tie": None,
+                                     "tail": None}  # fmt: skip
         else:
             state = _decode_token(page_token, name)
-        body = {
-            "filterGroups": [{"filters": [{"propertyName": modified, "operator": "GTE", "value": str(state["from"])}]}],
-            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
-            "properties": list(self.properties(name).by_name),
-            "limit": self.search_page,
-            **({"after": str(state["after"])} if state["after"] is not None else {}),
-        }
+        tie = state["tie"]
+        if tie is None:
+            filters = [{"propertyName": modified, "operator": state["op"], "value": str(state["from"])}]
+            sorts = [{"propertyName": modified, "direction": "ASCENDING"}]
+        else:
+            filters = [{"propertyName": modified, "operator": "EQ", "value": str(tie["at"])},
+                       {"propertyName": "hs_object_id", "operator": "GT", "value": str(tie["id"])}]
+            sorts = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+        body = {"filterGroups": [{"filters": filters}], "sorts": sorts, "limit": self.search_page,
+                "properties": list(self.properties(name).by_name),
+                **({"after": str(state["after"])} if state["after"] is not None else {})}  # fmt: skip
         answer = self.client.request(f"{name}.changes", "POST", f"/crm/v3/objects/{name}/search", json_body=body,
                                      lane="search")  # fmt: skip
-        skip = set(state["skip"])
-        raws = [r for r in _results(answer) if r.get("id") and str(r["id"]) not in skip]
-        tail, tail_ids = state["tail"], list(state["tail_ids"])
-        for raw in raws:  # the last instant seen and the ids returned at it: where a restart resumes
-            at = _modified_millis(raw, modified)
-            if at is None:
-                continue
-            if tail is None or at > tail:
-                tail, tail_ids = at, [str(raw["id"])]
-            elif at == tail:
-                tail_ids.append(str(raw["id"]))
-        following = _next_after(answer)
-        next_state: dict[str, Any] | None = None
-        if following is not None:
-            if int(following) + self.search_page > self.search_cap and tail is not None:
-                # The next page would pass the result cap: search again from the last instant seen (keyset).
-                next_state = {"o": name, "from": tail, "after": None, "skip": tail_ids, "tail": tail,
-                              "tail_ids": tail_ids}  # fmt: skip
-            else:
-                next_state = {**state, "after": int(following), "tail": tail, "tail_ids": tail_ids}
+        raws = [r for r in _results(answer) if r.get("id")]
+        next_state = self._next_change_state(state, raws, _next_after(answer), modified)
         next_token = _encode_token(next_state) if next_state is not None else None
         next_token = check_next_token("HubSpot", f"{name}.changes", page_token, next_token)
         records = self._with_links(obj, [self._record(obj, r) for r in raws])
         return ChangePage(records=records, next_page_token=next_token)
+
+    def _next_change_state(
+        self, state: dict[str, Any], raws: list[dict[str, Any]], following: str | None, modified: str
+    ) -> dict[str, Any] | None:
+        tie = state["tie"]
+        if tie is not None:  # the instant's records by id: more while pages come full, then on after the instant
+            if len(raws) >= self.search_page:
+                return {**state, "tie": {"at": tie["at"], "id": int(raws[-1]["id"])}}
+            return {**state, "from": tie["at"], "op": "GT", "after": None, "tie": None, "tail": tie["at"]}
+        seen = [m for m in (_modified_millis(r, modified) for r in raws) if m is not None]
+        tail = max([*seen, *([state["tail"]] if state["tail"] is not None else [])], default=None)
+        if following is None:
+            return None
+        if int(following) + self.search_page > self.search_cap and tail is not None:
+            return {**state, "after": None, "tie": {"at": tail, "id": 0}, "tail": tail}
+        return {**state, "after": int(following), "tail": tail}
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
         """Archived records with `archivedAt` at or after `since`, from the `archived=true` listing (search never
@@ -715,7 +722,7 @@ def _decode_token(token: str, name: str) -> dict[str, Any]:
         state = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except ValueError as exc:
         raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}") from exc
-    keys = {"o", "from", "after", "skip", "tail", "tail_ids"}
+    keys = {"o", "from", "op", "after", "tie", "tail"}
     if not isinstance(state, dict) or set(state) != keys or state["o"] != name or not isinstance(state["from"], int):
         raise InvalidCursor(f"The page token is not one of HubSpot {name}'s change reads")
     return state
