@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -30,7 +31,9 @@ from leadbridge.crm.hubspot.connector import SEARCH_CAP, SEARCH_PAGE, HubSpotCon
 from leadbridge.crm.hubspot.oauth import API_BASE, APP_BASE, HubSpotOAuth
 from leadbridge.crm.hubspot.webhooks import HubSpotWebhooks
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
-from leadbridge.models.settings import SettingsDocument
+
+if TYPE_CHECKING:  # the settings models load when a tenant's defaults are built, not for a webhook's verification
+    from leadbridge.models.settings import SettingsDocument
 
 __all__ = ["HubSpotConnector", "HubSpotOAuth", "HubSpotProvider", "HubSpotWebhooks"]
 

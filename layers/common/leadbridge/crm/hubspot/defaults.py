@@ -6,7 +6,7 @@ Field names are HubSpot's internal property names (`name`, `domain`, `firstname`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadbridge.crm.profile import (
     SEED_APP_STAGES,
@@ -17,7 +17,9 @@ from leadbridge.crm.profile import (
 )
 from leadbridge.crm.profile import field_mapping as _m
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.settings import SettingsDocument
+
+if TYPE_CHECKING:  # imported where used: a webhook's verification never builds settings
+    from leadbridge.models.settings import SettingsDocument
 
 # CRM requests one scheduled sync run may send. The hard limit is the account's 110 requests per 10 s (reference §7),
 # which the client paces itself; this bounds one run's share so other work on the account keeps room.
@@ -85,6 +87,8 @@ def default_settings(objects: Mapping[str, str] | None = None) -> SettingsDocume
         {"app_stage": "Won", "crm_stage": "closedwon"},
         {"app_stage": "Lost", "crm_stage": "closedlost"},
     ]
+    from leadbridge.models.settings import SettingsDocument
+
     return SettingsDocument.model_validate(
         {
             "crm": "hubspot",
