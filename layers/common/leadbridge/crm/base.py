@@ -341,5 +341,5 @@ def _load_builtin() -> None:
     # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly.
     import importlib
 
-    for module in ("leadbridge.crm.superoffice", "leadbridge.crm.salesforce"):
+    for module in ("leadbridge.crm.superoffice", "leadbridge.crm.salesforce", "leadbridge.crm.hubspot"):
         importlib.import_module(module)
