@@ -11,7 +11,7 @@ import pytest
 from leadbridge.crm.defaults import default_settings
 from leadbridge.mapping import SkipReason, apply, apply_inbound, plan_lead
 from leadbridge.mapping.conflicts import winner
-from leadbridge.mapping.transforms import TransformError, convert, map_country, split_name
+from leadbridge.mapping.transforms import TransformError, convert, map_country, split_name, web_domain
 from leadbridge.models.crm import CrmObject, FieldType, PicklistValue
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import ConflictPolicy, CountryMapping, SettingsDocument
@@ -140,6 +140,26 @@ def test_unknown_country_id_is_skipped_with_what_to_do() -> None:
     out = apply(settings, CrmObject.COMPANY, lead(location="Finland").company(), COMPANY_FIELDS)
     skipped = next(s for s in out.skipped if s.crm_field == "CountryId")
     assert skipped.reason is SkipReason.INVALID_VALUE and "country_mapping.crm_values" in skipped.detail
+
+
+@pytest.mark.parametrize(
+    ("address", "domain"),
+    [
+        ("https://www.Fjord-Analytics.dk/om-os?x=1", "fjord-analytics.dk"),
+        ("http://user:pw@shop.acme.example:8080/", "shop.acme.example"),
+        ("www.acme.dk", "acme.dk"),
+        ("acme.dk", "acme.dk"),
+        ("  ", None),
+        (None, None),
+    ],
+)
+def test_domain_transform_keeps_the_bare_host(address: str | None, domain: str | None) -> None:
+    assert web_domain(address) == domain
+    settings = _with_company_mappings(
+        [{"app_fields": ["website"], "crm_field": "Department", "transforms": [{"kind": "domain"}]}]
+    )
+    out = apply(settings, CrmObject.COMPANY, lead(website=address).company(), COMPANY_FIELDS)
+    assert out.fields.get("Department") == domain
 
 
 def test_split_name_and_conversions() -> None:

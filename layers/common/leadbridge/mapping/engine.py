@@ -227,6 +227,8 @@ def _scalar_transform(settings: SettingsDocument, transform: Any, value: Any) ->
         return t.convert(value, transform.to)
     if kind == "default":
         return transform.value if t.is_empty(value) else value
+    if kind == "domain":
+        return t.web_domain(value)
     raise t.TransformError(f"unknown transform {kind!r}")
 
 

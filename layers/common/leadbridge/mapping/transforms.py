@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from leadbridge.models.lead import split_full_name
 from leadbridge.models.settings import CountryMapping
@@ -57,6 +58,17 @@ def split_name(full_name: Any, part: str) -> str | None:
         return None
     first, last = split_full_name(str(full_name))
     return first if part == "first" else last
+
+
+def web_domain(value: Any) -> str | None:
+    """The host of a web address, lower-cased, without `www.`, port, path or credentials ("https://www.Acme.dk/om"
+    → "acme.dk"; "acme.dk" stays). Empty stays None."""
+    if is_empty(value):
+        return None
+    text = str(value).strip()
+    host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    host = host.lower().rstrip(".")
+    return host.removeprefix("www.") or None
 
 
 def join(values: Iterable[Any], separator: str) -> str | None:

@@ -106,6 +106,13 @@ class ConvertTransform(_Section):
     to: Literal["string", "integer", "decimal", "boolean", "date", "datetime"]
 
 
+class DomainTransform(_Section):
+    """Keep only the host of a web address, without `www.` (`https://www.acme.dk/about` → `acme.dk`), for CRM
+    fields that hold a bare domain (HubSpot's company `domain`, which HubSpot matches companies by)."""
+
+    kind: Literal["domain"]
+
+
 class DefaultTransform(_Section):
     """Use `value` when the app value is empty."""
 
@@ -114,7 +121,13 @@ class DefaultTransform(_Section):
 
 
 Transform = Annotated[
-    TruncateTransform | CountryTransform | SplitNameTransform | JoinTransform | ConvertTransform | DefaultTransform,
+    TruncateTransform
+    | CountryTransform
+    | SplitNameTransform
+    | JoinTransform
+    | ConvertTransform
+    | DefaultTransform
+    | DomainTransform,
     Field(discriminator="kind"),
 ]
 
