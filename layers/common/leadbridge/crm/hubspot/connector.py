@@ -129,6 +129,7 @@ class HubSpotConnector(TransportReporting):
         self._properties: dict[str, Properties] = {}
         self._association_types: dict[tuple[str, str], int] = {}
         self._stages: list[Stage] | None = None
+        self._stage_pipelines: dict[str, str] = {}  # deal stage id -> its pipeline's id
         # Set by the export's composition root: metadata shared by the container's connectors for a few minutes.
         self.metadata_cache: MetadataCache | None = None
 
@@ -187,6 +188,7 @@ class HubSpotConnector(TransportReporting):
                     meta = _mapping(stage.get("metadata"))
                     probability = _float(meta.get("probability"))
                     label = str(stage.get("label") or stage["id"])
+                    self._stage_pipelines[str(stage["id"])] = str(pipeline.get("id"))
                     stages.append(Stage(
                         id=str(stage["id"]),
                         name=label if index == 0 else f"{pipeline.get('label') or pipeline.get('id')}: {label}",
@@ -284,11 +286,21 @@ class HubSpotConnector(TransportReporting):
         values = dict(fields)
         if obj is CrmObject.ACTIVITY and not values.get("hs_timestamp"):
             values["hs_timestamp"] = datetime.now(UTC)  # HubSpot requires a task's due time; none given: now
-        body: dict[str, Any] = {"properties": check_write(self.properties(name), values)}
+        body: dict[str, Any] = {"properties": check_write(self.properties(name), self._with_pipeline(obj, values))}
         associations = self._associations(obj, parent_id, person_id)
         if associations:
             body["associations"] = associations
         return body
+
+    def _with_pipeline(self, obj: CrmObject, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A deal's stage written with the pipeline it belongs to: a stage id is only valid in its own pipeline, and
+        a deal moved to a stage of another pipeline must move pipeline with it."""
+        stage = values.get("dealstage")
+        if obj is not CrmObject.DEAL or not stage or values.get("pipeline"):
+            return values
+        self.stages()
+        pipeline = self._stage_pipelines.get(str(stage))
+        return {**values, "pipeline": pipeline} if pipeline else values
 
     def _associations(self, obj: CrmObject, parent_id: str | None, person_id: str | None) -> list[dict[str, Any]]:
         name = OBJECTS[obj]
@@ -379,7 +391,7 @@ class HubSpotConnector(TransportReporting):
 
     def _update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         name = OBJECTS[obj]
-        properties = check_write(self.properties(name), fields)
+        properties = check_write(self.properties(name), self._with_pipeline(obj, fields))
         self._note_skipped_fields([])
         if not properties:
             return self._written(obj, record_id, {})

@@ -54,7 +54,7 @@ def default_settings(objects: Mapping[str, str] | None = None) -> SettingsDocume
     in `matching.org_nr_field`."""
     company = [
         _both("company_name", "name"),
-        _both("website", "domain"),
+        _both("website", "domain", transforms=[{"kind": "domain"}]),  # HubSpot holds (and matches by) the bare domain
         _both("phone", "phone"),
         _both("street", "address"),
         _both("postal_code", "zip"),

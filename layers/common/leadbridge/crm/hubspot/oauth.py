@@ -53,6 +53,7 @@ REVOKE_PATH = "/oauth/2026-03/token/revoke"
 # The documented version first would never give the name: the beta one answers the same fields plus `portalName`;
 # when it does not answer, the documented one still gives `uiDomain`.
 ACCOUNT_DETAILS_PATHS = ("/account-info/2027-03-beta/details", "/account-info/2026-03/details")
+OWNER_PAGES_FOR_EMAIL = 5  # a user of a portal with more than 500 owners is left without an e-mail
 # §1.1: what the connector reads and writes (companies, contacts, deals; owners; property and pipeline metadata).
 # `crm.schemas.*.write` is not asked for: the connector never creates properties.
 SCOPES = (
@@ -221,7 +222,37 @@ class HubSpotOAuth:
         extra = dict(grant.extra)
         if details.get("uiDomain"):
             extra["ui_domain"] = str(details["uiDomain"])
-        return {"account_name": str(name) if name else f"HubSpot account {grant.account_id}", "extra": extra}
+        facts: dict[str, Any] = {"account_name": str(name) if name else f"HubSpot account {grant.account_id}",
+                                 "extra": extra}  # fmt: skip
+        email = self._user_email(grant)
+        if email:
+            facts["user_email"] = email
+        return facts
+
+    def _user_email(self, grant: Grant) -> str | None:
+        """The consenting user's e-mail (the connect page binds the sign-in to the app user's address): the token
+        answer gives only `user_id`; the owner record of that user (`userId`, scope `crm.objects.owners.read`) holds
+        it. Best effort: a user who owns nothing in the portal may have no owner record."""
+        if not grant.user_id:
+            return None
+        url: str | None = f"{self.api_base}/crm/v3/owners?limit=100"
+        for _ in range(OWNER_PAGES_FOR_EMAIL):
+            if url is None:
+                break
+            self.calls["owners.email"] += 1
+            try:
+                with self._clients.http() as http:
+                    response = http.get(url, headers={"Authorization": f"Bearer {grant.access_token}"})
+                body = response.json() if response.status_code == 200 else {}
+            except (httpx.HTTPError, ValueError) as exc:
+                log.info("hubspot owners unreadable: %s", type(exc).__name__)
+                return None
+            for owner in body.get("results") or []:
+                if str(owner.get("userId")) == grant.user_id and owner.get("email"):
+                    return str(owner["email"])
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            url = f"{self.api_base}/crm/v3/owners?limit=100&after={after}" if after else None
+        return None
 
 
 def _seconds(raw: Any) -> float | None:
