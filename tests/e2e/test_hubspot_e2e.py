@@ -284,3 +284,98 @@ def test_disconnect_revokes_the_grant(hub: Hub) -> None:
     assert hub.c.status()["status"] == "disconnected"
     assert hub.sb.refresh_grants[token].revoked
     assert REP_EMAIL  # the rep never connected: only the admin's grant existed
+
+
+def test_the_preview_shows_what_an_export_writes_and_the_match_explains_itself(hub: Hub) -> None:
+    saved = hub.patch_settings({"matching": {"org_nr_field": "cvr"}})
+    assert saved.status_code == 200, saved.text
+    preview = hub.c.http.post("/settings/hubspot/preview", json={"lead": LEAD}, headers=hub.c.auth(TENANT, "member"))
+    assert preview.status_code == 200, preview.text
+    company = preview.json()["plan"]["company"]["fields"]
+    assert company["name"] == "Fjeldstue Analytics ApS" and company["domain"] == "fjeldstue-analytics.dk"
+    assert preview.json()["matching"]["org_nr_field"] == "cvr"
+    existing = hub.sb.add_record(hub.hub, "companies", {"name": "Fjeldstue Analytics A/S", "cvr": "39005678"})
+    hub.sb.add_record(hub.hub, "companies", {"name": "Fjeldstue Holding", "cvr": "11111111"})
+
+    match = hub.c.http.post(f"/leads/{LEAD['id']}/match", json={"lead": LEAD}, headers=hub.c.auth(TENANT, "member"))
+
+    assert match.status_code == 200, match.text
+    body = match.json()
+    assert body["verdict"] == "exact"
+    best = body["candidates"][0]
+    assert best["crm_id"] == existing.id and "org_number" in best["reasons"] and best["confidence"] == 1.0
+    assert f"/{hub.hub}/" in best["url"]
+    exported = hub.export(LEAD).json()
+    assert exported["company"]["crm_id"] == existing.id and len(hub.sb.records(hub.hub, "companies")) == 2
+
+
+def test_lost_closes_the_deal_lost(hub: Hub) -> None:
+    lead = {"id": "HS-L2", "stage": "Lead", "companyName": "Tabt Sag ApS", "dealTitle": "Pilot",
+            "contacts": [{"id": "c1", "name": "Bo Holm", "email": "bo@tabtsag.dk"}]}  # fmt: skip
+    deal_id = hub.event("created", lead, occurred_at=T0.isoformat())["deal"]["crm_id"]
+
+    lost = hub.event("lost", {**lead, "stage": "Lost"}, occurred_at=(T0 + timedelta(minutes=1)).isoformat())
+
+    assert lost["outcome"] == "applied" and lost["deal"]["fields_written"] == ["dealstage"]
+    closed = hub.record("deals", deal_id)
+    assert closed["dealstage"] == "closedlost" and closed["hs_is_closed"] == "true"
+    assert closed["hs_is_closed_won"] == "false"
+
+
+def test_an_activity_becomes_a_task_on_the_company_and_contact_and_the_log_says_so(hub: Hub) -> None:
+    exported = hub.export(LEAD).json()
+    current = hub.settings()
+    objects = {**current["objects"], "activity": {**current["objects"]["activity"], "direction": "to_crm"}}
+    assert hub.patch_settings({"objects": objects}).status_code == 200
+    activity = {"id": "act-hs-1", "type": "call", "subject": "Intro call", "description": "Wants a demo",
+                "due_date": "2026-03-20", "status": "open", "created_at": datetime.now(UTC).isoformat(),
+                "person_ref": "c2"}  # fmt: skip
+    post = f"/leads/{LEAD['id']}/activities"
+    member = hub.c.auth(TENANT, "member")
+
+    created = hub.c.http.post(post, json=activity, headers=member)
+
+    assert created.status_code == 200, created.text
+    task_id = created.json()["crm_id"]
+    task = hub.record("tasks", task_id)
+    assert task["hs_task_subject"] == "Intro call" and task["hs_task_status"] != "COMPLETED"
+    person = next(p["crm_id"] for p in exported["persons"] if p["app_id"] == "c2")
+    assert hub.associated("tasks", task_id, "companies") == {exported["company"]["crm_id"]}
+    assert hub.associated("tasks", task_id, "contacts") == {person}
+
+    done = hub.c.http.post(post, json={**activity, "status": "done"}, headers=member)
+
+    assert done.status_code == 200 and done.json()["outcome"] == "updated", done.text
+    assert hub.record("tasks", task_id)["hs_task_status"] == "COMPLETED"
+    log = hub.c.http.get("/sync-log", params={"lead_id": LEAD["id"], "object": "activity"}, headers=member).json()
+    assert [(e["action"], e["outcome"]) for e in reversed(log["items"])] == [("create", "success"),
+                                                                             ("update", "success")]
+
+
+def test_a_run_cut_short_by_hubspot_resumes_where_it_stopped_without_loss_or_duplicates(hub: Hub) -> None:
+    sync = Sync(hub)
+    ids = [r.id for r in hub.sb.add_records(hub.hub, "companies", [{"name": f"Firma {i:03d} ApS"}
+                                                                   for i in range(450)])]  # fmt: skip
+    sync.configure()
+    # HubSpot answers the first page of companies, then fails every search for longer than the retries wait.
+    fault = hub.sb.faults.add(502, count=None, scope=str(hub.hub), path_prefix="/crm/v3/objects/companies/search",
+                              after=1)  # fmt: skip
+    http, member = hub.c.http, hub.c.auth(TENANT, "member")
+    started = http.post("/sync-runs", json={"objects": ["company"]}, headers=hub.c.auth(TENANT, "admin"))
+    assert started.status_code == 202, started.text
+
+    cut = hub.c.stack.pump.poll_once(WORKER)
+
+    assert cut.failed and not cut.deleted  # the job goes back to the queue: SQS delivers it again
+    first_part = {e["crm_id"] for e in sync.bus_events("CompanyChanged")}
+    assert 0 < len(first_part) < len(ids)
+    hub.sb.faults.clear(fault.id)
+
+    resumed = hub.c.stack.pump.poll_once(WORKER)
+
+    assert resumed.deleted and not resumed.failed
+    run = http.get(f"/sync-runs/{started.json()['id']}", headers=member).json()
+    assert run["state"] == "succeeded", run
+    rest = [e["crm_id"] for e in sync.bus_events("CompanyChanged")]
+    assert sorted(first_part | set(rest)) == sorted(ids)  # none lost
+    assert not first_part & set(rest) and len(rest) == len(set(rest))  # none reported twice

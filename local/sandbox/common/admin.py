@@ -58,7 +58,7 @@ def answer_shell_endpoint(
     shell: SandboxShell, request: Request, head: str, *, fault_scope_key: str, render: Render
 ) -> Response | None:
     """`POST reset` and `faults` (POST adds one: `{kind, count?, path_prefix?, method?, <fault_scope_key>?,
-    retry_after?, seconds?}`; GET lists; DELETE clears, `?id=` one). None: not one of these."""
+    retry_after?, seconds?, after?}`; GET lists; DELETE clears, `?id=` one). None: not one of these."""
     method = request.method
     if head == "reset" and method == "POST":
         shell.reset()
@@ -70,6 +70,7 @@ def answer_shell_endpoint(
         fault = shell.faults.add(
             str(b.get("kind", "")), count=b.get("count", 1), path_prefix=b.get("path_prefix"), method=b.get("method"),
             scope=b.get(fault_scope_key), retry_after=b.get("retry_after"), seconds=float(b.get("seconds", 0)),
+            after=int(b.get("after", 0)),
         )
         return json_response(fault.to_dict(), 201, render=render)
     if method == "DELETE":

@@ -5,8 +5,9 @@ Kinds:
 - "latency": sleep `seconds`, then handle the request normally.
 - "timeout": sleep `seconds` (pick longer than the client timeout), then answer nobody (the client gave up).
 
-A fault matches when every filter it has matches (method, path prefix, scope such as a customer id). `count=None`
-keeps it active until cleared; otherwise each matching request consumes one.
+A fault matches when every filter it has matches (method, path prefix, scope such as a customer id). `after=N` lets
+the first N matching requests through untouched (a failure in the middle of a run). `count=None` keeps it active
+until cleared; otherwise each matching request it applies to consumes one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Fault:
     retry_after: int | None = None
     seconds: float = 0.0
     message: str | None = None
+    after: int = 0  # matching requests still to let through before the fault applies
 
     @property
     def status(self) -> int | None:
@@ -71,12 +73,15 @@ class FaultInjector:
         retry_after: int | None = None,
         seconds: float = 0.0,
         message: str | None = None,
+        after: int = 0,
     ) -> Fault:
         kind = str(kind).lower()
         if kind not in _KINDS_NON_STATUS and not (kind.isdigit() and len(kind) == 3):
             raise ValueError(f"unknown fault kind {kind!r}: use a 3-digit status, 'latency' or 'timeout'")
         if count is not None and count < 1:
             raise ValueError("count must be >= 1, or None for 'until cleared'")
+        if after < 0:
+            raise ValueError("after must be >= 0")
         if kind in _KINDS_NON_STATUS and seconds <= 0:
             raise ValueError(f"fault kind {kind!r} needs seconds > 0")
         fault = Fault(
@@ -89,6 +94,7 @@ class FaultInjector:
             retry_after=retry_after,
             seconds=seconds,
             message=message,
+            after=after,
         )
         with self._lock:
             self._faults.append(fault)
@@ -102,6 +108,9 @@ class FaultInjector:
             terminal_taken = False
             for fault in list(self._faults):
                 if not fault.matches(method, paths, scope):
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 terminal = fault.kind != "latency"
                 if terminal and terminal_taken:
