@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
 from leadbridge.errors import StoreUnavailable
 from leadbridge.inbound.webhook_intake import (
@@ -131,8 +132,7 @@ class Intake:
         return accept_webhook(
             crm,
             key,
-            headers,
-            raw,
+            WebhookRequest(url=f"https://api.test/webhooks/{crm}/{key}", headers=dict(headers), raw_body=raw),
             verifiers=lambda name: {"superoffice": SuperOfficeWebhooks()}[name],
             connections=self.connections,
             secrets=self.secrets,
@@ -170,7 +170,8 @@ def test_valid_event_is_queued_with_what_processing_needs() -> None:
     assert queued.received_at == NOW
     # The original delivery can be re-verified from the message alone.
     assert base64.b64decode(queued.raw_body_b64 or "") == raw
-    assert SuperOfficeWebhooks().verify(queued.headers, raw, SECRET)
+    request = WebhookRequest(url="https://api.test/", headers=queued.headers, raw_body=raw)
+    assert SuperOfficeWebhooks().verify(request, SECRET)
     assert "authorization" not in queued.headers
     assert intake.log.entries == []
 
@@ -448,8 +449,7 @@ def test_sync_log_failure_does_not_change_the_answer() -> None:
     result = accept_webhook(
         "superoffice",
         KEY,
-        signed(body(), secret="wrong"),
-        body(),
+        WebhookRequest(url="https://api.test/", headers=signed(body(), secret="wrong"), raw_body=body()),
         verifiers=lambda name: SuperOfficeWebhooks(),
         connections=Connections(connection()),
         secrets=Secrets(),

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from leadbridge.crm import base
-from leadbridge.crm.base import ConnectionContext, Connector, OAuthFlow
+from leadbridge.crm.base import ConnectionContext, Connector, OAuthFlow, WebhookRequest
 from leadbridge.crm.superoffice import SuperOfficeProvider
 from leadbridge.models.crm import CrmObject
 from tests.support.superoffice_connector import CTX, SoEnv
+
+
+def delivery(raw_body: bytes, headers: Mapping[str, str] | None = None) -> WebhookRequest:
+    """A webhook delivery as the intake hands it to a verifier."""
+    return WebhookRequest(url="https://api.test/webhooks", headers=dict(headers or {}), raw_body=raw_body)
 
 
 def test_environment_selects_the_superoffice_host() -> None:
@@ -49,7 +56,7 @@ def test_registered_provider_reads_the_client_secret_from_secrets_manager(
         connector = provider.connector(context, tokens)
         assert isinstance(connector, Connector)
         assert connector.create(CrmObject.COMPANY, {"Name": "Via env AS"}).fields["Name"] == "Via env AS"
-        assert provider.webhooks().verify({}, b"{}", "secret") is False
+        assert provider.webhooks().verify(delivery(b"{}"), "secret") is False
     finally:
         base.reset_providers()
         parameters.clear_caches()

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.crm.superoffice import SuperOfficeWebhooks
 from leadbridge.errors import CrmNotFound, CrmRejected
 from leadbridge.models.crm import CrmObject, FieldType, StageKind
 from tests.support.superoffice_connector import ADMIN_ID, CTX, SoEnv
+
+
+def delivery(raw_body: bytes, headers: Mapping[str, str] | None = None) -> WebhookRequest:
+    """A webhook delivery as the intake hands it to a verifier."""
+    return WebhookRequest(url="https://api.test/webhooks", headers=dict(headers or {}), raw_body=raw_body)
+
 
 # --- CRUD ----------------------------------------------------------------------------------------------------------
 
@@ -357,9 +364,9 @@ def test_webhook_lifecycle_and_signed_deliveries(so: SoEnv, receiver: tuple[str,
     hooks = SuperOfficeWebhooks()
     events = []
     for headers, body in received:
-        assert hooks.verify(headers, body, "per-connection-secret")
-        assert not hooks.verify(headers, body, "wrong-secret")
-        events += hooks.parse(body, headers)
+        assert hooks.verify(delivery(body, headers), "per-connection-secret")
+        assert not hooks.verify(delivery(body, headers), "wrong-secret")
+        events += hooks.parse(delivery(body, headers))
     created = [e for e in events if e.event == "contact.created"]
     assert created and created[0].record_id == company.id and created[0].object == CrmObject.COMPANY
     assert created[0].account_id == CTX

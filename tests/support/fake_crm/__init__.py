@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadbridge.crm.base import AuthorizationRequest, ConnectionContext, TokenSource, register, unregister
+from leadbridge.crm.base import (
+    AuthorizationRequest,
+    ConnectionContext,
+    TokenSource,
+    WebhookRequest,
+    register,
+    unregister,
+)
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
 from leadbridge.crm.paging import check_next_token, keyset_pages
 from leadbridge.crm.profile import SEED_APP_STAGES, CrmProfile, field_mapping, seed_starting_sections
@@ -294,13 +301,13 @@ class MemoryOAuth:
 class MemoryWebhooks:
     """`WebhookVerifier`: HMAC-SHA256 of the body in `X-Memcrm-Signature`, events as a JSON list."""
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
-        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, headers.get("x-memcrm-signature", ""))
+    def verify(self, request: WebhookRequest, secret: str) -> bool:
+        expected = hmac.new(secret.encode(), request.raw_body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, request.header("x-memcrm-signature") or "")
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         try:
-            items = json.loads(raw_body)
+            items = json.loads(request.raw_body)
         except ValueError as exc:
             raise WebhookRejected("Memory CRM webhook body is not JSON") from exc
         return [

@@ -3,11 +3,13 @@ error translation, describe checks, and Outbound Message parsing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.crm.salesforce.client import translate
 from leadbridge.crm.salesforce.describe import Describe, check_write, encode
 from leadbridge.crm.salesforce.oauth import (
@@ -21,6 +23,12 @@ from leadbridge.crm.salesforce.soql import soql_like, soql_string
 from leadbridge.crm.salesforce.webhooks import ACK, SalesforceWebhooks, id18
 from leadbridge.errors import CrmConflict, CrmNotFound, CrmRejected, NeedsReauth, RateLimited, WebhookRejected
 from leadbridge.models.crm import CrmObject
+
+
+def delivery(raw_body: bytes, headers: Mapping[str, str] | None = None) -> WebhookRequest:
+    """A webhook delivery as the intake hands it to a verifier."""
+    return WebhookRequest(url="https://api.test/webhooks", headers=dict(headers or {}), raw_body=raw_body)
+
 
 IDENTITY = "https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS"
 # The documented real-org fixture (reference §8).
@@ -103,7 +111,7 @@ def test_check_write_encodes_and_names_problems() -> None:
 
 def test_outbound_message_fixture_parses_and_is_acked() -> None:
     hooks = SalesforceWebhooks()
-    events = hooks.parse(FIXTURE, {})
+    events = hooks.parse(delivery(FIXTURE))
     assert len(events) == 1
     event = events[0]
     assert event.event_id == "04l7F000008aeAyQAI" and event.object is CrmObject.DEAL
@@ -111,7 +119,7 @@ def test_outbound_message_fixture_parses_and_is_acked() -> None:
     assert event.payload["StageName"] == "Perception Analysis" and event.payload["action_id"] == "04k7F0000008V3hQAE"
     assert hooks.test_response(events) == (200, "text/xml", ACK)
     assert "<Ack>true</Ack>" in ACK
-    assert hooks.verify({}, FIXTURE, "key-secret") and not hooks.verify({}, FIXTURE, "")
+    assert hooks.verify(delivery(FIXTURE), "key-secret") and not hooks.verify(delivery(FIXTURE), "")
     assert id18("00D7F00000107Xs") == "00D7F00000107XsUAI"
 
 
@@ -124,4 +132,4 @@ def test_outbound_message_fixture_parses_and_is_acked() -> None:
 ])
 def test_malformed_outbound_messages_are_rejected(body: bytes) -> None:
     with pytest.raises(WebhookRejected):
-        SalesforceWebhooks().parse(body, {})
+        SalesforceWebhooks().parse(delivery(body))

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.crm.http import RetryPolicy, backoff_delay, parse_retry_after
 from leadbridge.crm.superoffice import odata
 from leadbridge.crm.superoffice.webhooks import SuperOfficeWebhooks
 from leadbridge.errors import WebhookRejected
 from leadbridge.models.crm import CrmObject
+
+
+def delivery(raw_body: bytes, headers: Mapping[str, str] | None = None) -> WebhookRequest:
+    """A webhook delivery as the intake hands it to a verifier."""
+    return WebhookRequest(url="https://api.test/webhooks", headers=dict(headers or {}), raw_body=raw_body)
+
 
 # --- OData ---------------------------------------------------------------------------------------------------------
 
@@ -70,7 +78,7 @@ hooks = SuperOfficeWebhooks()
 
 def test_signature_matches_the_independently_computed_value_with_any_header_casing() -> None:
     for name in ("X-SuperOffice-Signature", "X-Superoffice-Signature", "x-superoffice-signature"):
-        assert hooks.verify({name: DOC_SIGNATURE}, DOC_BODY, DOC_SECRET)
+        assert hooks.verify(delivery(DOC_BODY, {name: DOC_SIGNATURE}), DOC_SECRET)
 
 
 @pytest.mark.parametrize(
@@ -84,20 +92,20 @@ def test_signature_matches_the_independently_computed_value_with_any_header_casi
     ],
 )
 def test_signature_rejects_tampering_and_missing_parts(headers: dict[str, str], body: bytes, secret: str) -> None:
-    assert not hooks.verify(headers, body, secret)
+    assert not hooks.verify(delivery(body, headers), secret)
 
 
 def test_signature_is_over_raw_bytes_not_reserialised_json() -> None:
     reserialised = json.dumps(json.loads(DOC_BODY)).encode()
     assert reserialised != DOC_BODY
-    assert not hooks.verify({"X-SuperOffice-Signature": DOC_SIGNATURE}, reserialised, DOC_SECRET)
+    assert not hooks.verify(delivery(reserialised, {"X-SuperOffice-Signature": DOC_SIGNATURE}), DOC_SECRET)
 
 
 # --- webhook parsing -----------------------------------------------------------------------------------------------
 
 
 def test_parse_documented_changed_event() -> None:
-    [event] = hooks.parse(DOC_BODY, {"X-SuperOffice-Event": "contact.changed"})
+    [event] = hooks.parse(delivery(DOC_BODY, {"X-SuperOffice-Event": "contact.changed"}))
     assert event.event_id == "88f91933-edce-4c1a-8ded-ade8e2f72434"
     assert (event.event, event.object, event.action, event.record_id) == (
         "contact.changed",
@@ -133,7 +141,7 @@ def test_parse_maps_entities_and_actions(name: str, entity: str, obj: CrmObject 
         "Changes": [],
         "Values": {"contact_id": 5},
     }
-    [event] = hooks.parse(json.dumps(body).encode(), {})
+    [event] = hooks.parse(delivery(json.dumps(body).encode()))
     assert (event.object, event.action, event.record_id) == (obj, action, "7")
     if name.endswith("deleted"):
         assert event.payload == {"contact_id": 5}  # deleted events carry Values instead of FieldValues
@@ -141,7 +149,7 @@ def test_parse_maps_entities_and_actions(name: str, entity: str, obj: CrmObject 
 
 def test_parse_flags_test_events() -> None:
     body = {"EventId": "t1", "Event": "test", "Entity": "test", "PrimaryKey": 0, "ContextIdentifier": "Default"}
-    [event] = hooks.parse(json.dumps(body).encode(), {"X-Hook-Test": "true"})
+    [event] = hooks.parse(delivery(json.dumps(body).encode(), {"X-Hook-Test": "true"}))
     assert event.is_test and event.action == "test" and event.object is None and event.record_id is None
     assert hooks.test_response([event]) is None
 
@@ -159,7 +167,7 @@ def test_parse_flags_test_events() -> None:
 )
 def test_parse_rejects_malformed_bodies(raw: bytes, why: str) -> None:
     with pytest.raises(WebhookRejected) as exc:
-        hooks.parse(raw, {})
+        hooks.parse(delivery(raw))
     assert why in exc.value.message
 
 

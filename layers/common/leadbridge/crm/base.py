@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadbridge.crm.metadata_cache import MetadataCachePolicy
 from leadbridge.crm.profile import CrmProfile
@@ -238,6 +238,11 @@ class WebhookRequest(BaseModel):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     raw_body: bytes = b""
+
+    @field_validator("headers")
+    @classmethod
+    def _lower_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        return {name.lower(): value for name, value in headers.items()}
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

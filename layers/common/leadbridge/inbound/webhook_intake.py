@@ -21,6 +21,19 @@ Answers, in the order they are decided:
   re-send an Outbound Message for 24 hours.
 - valid events → one SQS message per event; 200 only after SQS accepted all of them. Queue or store failures raise
   `StoreUnavailable` (HTTP 503) so the CRM retries; duplicates from a partial send are removed by the processor.
+
+`accept_app_webhook` is the intake of a CRM whose webhooks belong to its *app* (HubSpot: one target URL,
+`/webhooks/{crm}`, for every installed account; the CRM's verifier is an `AppWebhookVerifier`). It differs in:
+- the secret is the app's (`app_secret()`, HubSpot's client secret), not a connection's; a CRM that is not app-level
+  → 404 `unsupported_crm` (its webhooks have a per-connection URL). Bad signature (or stale timestamp) → 401.
+- after verifying and parsing, events that report leadbridge's own writes (`is_own_write`) are dropped and counted
+  (`own_writes`), and a delivery's repeated event ids are queued once (`duplicates`);
+- each event goes to every connection of its `account_id` (`AccountConnections.by_account`; a portal connected by
+  two tenants reaches both). An account no connection has (an uninstalled or unknown portal) → acknowledged 200 and
+  counted (`unrouted`), since the CRM would retry any other answer for a day; a disconnected connection of it →
+  acknowledged with the disconnected sync-log entry, as above.
+- the raw body is not copied into the queue messages (`raw_body_omitted`): a delivery holds up to 100 events of
+  which each message carries its own parsed event.
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadbridge.crm.base import WebhookVerifier
+from leadbridge.crm.base import AppWebhookVerifier, WebhookRequest, WebhookVerifier
 from leadbridge.errors import LeadbridgeError, WebhookRejected
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.crm import WebhookEvent
@@ -111,6 +124,11 @@ class IntakeResult(BaseModel):
     event_ids: list[str] = Field(default_factory=list)
     # A body the CRM expects verbatim (e.g. a SOAP Ack): (status, content type, body).
     reply: tuple[int, str, str] | None = None
+    # App-level deliveries (`accept_app_webhook`): every tenant reached, and what was not queued.
+    tenants: list[str] = Field(default_factory=list)
+    own_writes: int = 0  # echoes of leadbridge's own writes, dropped
+    duplicates: int = 0  # repeated event ids within the delivery, queued once
+    unrouted: int = 0  # events of an account no connection has, acknowledged and dropped
 
 
 class QueuedWebhook(BaseModel):
@@ -164,6 +182,12 @@ class SyncLogWriter(Protocol):
     def write(self, entry: SyncLogEntry) -> None: ...
 
 
+class AccountConnections(Protocol):
+    def by_account(self, crm: str, account_id: str) -> list[Connection]:
+        """Every connection of `crm` (any status) whose CRM account is `account_id`. Raises StoreUnavailable."""
+        ...
+
+
 VerifierLookup = Callable[[str], WebhookVerifier]  # raises KeyError for a CRM leadbridge does not support
 
 
@@ -173,8 +197,7 @@ VerifierLookup = Callable[[str], WebhookVerifier]  # raises KeyError for a CRM l
 def accept_webhook(
     crm: str,
     connection_key: str,
-    headers: Mapping[str, str],
-    raw_body: bytes,
+    request: WebhookRequest,
     *,
     verifiers: VerifierLookup,
     connections: ConnectionFinder,
@@ -185,7 +208,7 @@ def accept_webhook(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IntakeResult:
     """Verify and queue one CRM webhook delivery. Raises only `StoreUnavailable` (answer 503, the CRM retries)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+    lowered, raw_body = request.headers, request.raw_body
     verifier = _verifier(verifiers, crm)
     if verifier is None:
         return IntakeResult(
@@ -217,14 +240,14 @@ def accept_webhook(
             skipped = _skip(log, connection, detail, [], now(), correlation_id)
             return skipped.model_copy(update={"reply": verifier.test_response([])})
         return reject(RejectReason.NO_WEBHOOK_SECRET, "no webhook secret is stored for this connection")
-    if not verifier.verify(lowered, raw_body, secret):
+    if not verifier.verify(request, secret):
         # The cached secret may be stale (re-registered webhook, rotated secret): look once more before rejecting.
         fresh = secrets.secret_for(connection, fresh=True)
-        if fresh is None or fresh == secret or not verifier.verify(lowered, raw_body, fresh):
+        if fresh is None or fresh == secret or not verifier.verify(request, fresh):
             return reject(RejectReason.SIGNATURE_INVALID, "signature does not match the raw body")
 
     try:
-        events = verifier.parse(raw_body, lowered)
+        events = verifier.parse(request)
         if not events:
             raise WebhookRejected("the body contains no events")
     except WebhookRejected as exc:
@@ -285,6 +308,97 @@ def accept_webhook(
     )
 
 
+def accept_app_webhook(
+    crm: str,
+    request: WebhookRequest,
+    *,
+    verifiers: VerifierLookup,
+    accounts: AccountConnections,
+    queue: MessageQueue,
+    log: SyncLogWriter,
+    correlation_id: str | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> IntakeResult:
+    """Verify one delivery of a CRM app's webhooks and queue its events for the connections of their accounts
+    (module docstring). Raises only `StoreUnavailable` (answer 503, the CRM retries)."""
+    verifier = _verifier(verifiers, crm)
+    if not isinstance(verifier, AppWebhookVerifier):
+        where = f" (its webhooks go to /webhooks/{crm}/{{connection_key}})" if verifier is not None else ""
+        return IntakeResult(
+            status=404,
+            outcome=IntakeOutcome.REJECTED,
+            public_code="unsupported_crm",
+            public_message=f"leadbridge has no app-level webhook intake for CRM '{crm[:32]}'{where}.",
+            public_details={"loc": ["path", "crm"]},
+            reason=RejectReason.UNSUPPORTED_CRM,
+        )
+    secret = verifier.app_secret()
+    if not secret:
+        return _unauthorized(RejectReason.NO_WEBHOOK_SECRET, f"the deployment has no {crm} app secret")
+    if not verifier.verify(request, secret):
+        return _unauthorized(RejectReason.SIGNATURE_INVALID, "signature, timestamp or URL does not match the request")
+    try:
+        parsed = verifier.parse(request)
+        if not parsed:
+            raise WebhookRejected("the body contains no events")
+    except WebhookRejected as exc:
+        # Correctly signed by the app, so no tenant to log for yet: the handler's log line carries it.
+        return IntakeResult(
+            status=400,
+            outcome=IntakeOutcome.REJECTED,
+            public_code="webhook_malformed",
+            public_message=f"Malformed webhook body: {exc.message}",
+            public_details={"loc": ["body"], **exc.details},
+            reason=RejectReason.MALFORMED_BODY,
+            detail=exc.message,
+        )
+
+    unique = list({e.event_id: e for e in parsed if not e.is_test}.values())
+    wanted = [e for e in unique if not verifier.is_own_write(e)]
+    by_account: dict[str, list[WebhookEvent]] = {}
+    unrouted = 0
+    for event in wanted:
+        if event.account_id is None:
+            unrouted += 1
+        else:
+            by_account.setdefault(event.account_id, []).append(event)
+
+    received_at = now()
+    messages: list[QueueMessage] = []
+    tenants: list[str] = []
+    for account_id, events in by_account.items():
+        connections = accounts.by_account(crm, account_id)
+        if not connections:
+            unrouted += len(events)  # an uninstalled or unknown account: answered 200 so the CRM stops retrying
+        for connection in connections:
+            tenants.append(connection.tenant_id)
+            if connection.status is ConnectionStatus.DISCONNECTED:
+                _skip(log, connection, "events not queued", events, received_at, correlation_id)
+                continue
+            messages += [
+                _queued(
+                    connection, connection.connection_key, e, len(events), request.headers, None, received_at
+                ).message()
+                for e in events
+            ]
+    if messages:
+        queue.send_all(messages)
+    return IntakeResult(
+        status=200,
+        outcome=IntakeOutcome.ACCEPTED if messages else IntakeOutcome.SKIPPED,
+        reason=None if messages else _nothing_queued(bool(tenants), len(unique) - len(wanted), unrouted),
+        tenant_id=tenants[0] if len(tenants) == 1 else None,
+        tenants=tenants,
+        received=len(parsed),
+        enqueued=len(messages),
+        event_ids=[e.event_id for e in wanted],
+        own_writes=len(unique) - len(wanted),
+        duplicates=len(parsed) - len(unique),
+        unrouted=unrouted,
+        reply=verifier.test_response(parsed),
+    )
+
+
 def key_ref(connection_key: str) -> str:
     """A short, non-reversible reference to a connection key for logs (the key itself is a capability)."""
     return hashlib.sha256(connection_key.encode()).hexdigest()[:12]
@@ -300,6 +414,15 @@ def _verifier(verifiers: VerifierLookup, crm: str) -> WebhookVerifier | None:
         return verifiers(crm)
     except KeyError:
         return None
+
+
+def _nothing_queued(disconnected: bool, own_writes: int, unrouted: int) -> str:
+    """Why an app-level delivery queued nothing (the handler's log line)."""
+    if disconnected:
+        return SKIPPED_DISCONNECTED
+    if unrouted:
+        return "unknown_account"
+    return "own_writes" if own_writes else "test"
 
 
 def _unauthorized(reason: RejectReason, detail: str, *, tenant_id: str | None = None) -> IntakeResult:
@@ -380,9 +503,10 @@ def _queued(
     event: WebhookEvent,
     count: int,
     headers: Mapping[str, str],
-    raw_body: bytes,
+    raw_body: bytes | None,
     received_at: datetime,
 ) -> QueuedWebhook:
+    """`raw_body` None: not copied (app-level deliveries)."""
     queued = QueuedWebhook(
         tenant_id=connection.tenant_id,
         crm=connection.crm,
@@ -394,7 +518,7 @@ def _queued(
         headers=_kept_headers(headers),
     )
     budget = SEND_BATCH_MAX_BYTES - _MESSAGE_HEADROOM
-    if len(queued.model_dump_json()) + (len(raw_body) * 4) // 3 + 4 <= budget:
+    if raw_body is not None and len(queued.model_dump_json()) + (len(raw_body) * 4) // 3 + 4 <= budget:
         return queued.model_copy(update={"raw_body_b64": base64.b64encode(raw_body).decode("ascii")})
     queued = queued.model_copy(update={"raw_body_omitted": True})
     if len(queued.model_dump_json()) > budget:

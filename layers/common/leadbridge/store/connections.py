@@ -13,6 +13,13 @@ connection always has one. Pointers are never deleted:
 - a reconnect of the same CRM account keeps the key (a URL an admin entered in the CRM keeps working);
   connecting another account issues a new key, and the old pointer then leads to a connection with another key,
   which the lookup treats as unknown. A pointer left by a save that failed is just as harmless.
+
+The app-level webhook intake (HubSpot: one URL for every installed account) finds the connections of a CRM account
+through account pointers (`ACCT#{crm}#{account_id}` / `T#{tenant}`, one per tenant that connected that account,
+nothing secret): a consistent query of the account's partition, then a consistent read of each connection, kept only
+if it still holds that account. `save` writes the pointer with the webhook pointer; account pointers are never
+deleted either (a tenant that connected another account since is filtered out by that check; a disconnected one is
+still found, so late events are acknowledged as skipped for it).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from leadbridge.store.table import (
     connection_due_index,
     connection_key,
     oauth_state_key,
+    part,
     tenant_pk,
     webhook_pointer_key,
 )
@@ -70,6 +78,18 @@ class ConnectionStore:
             return None  # the save that wrote the pointer failed, or a reconnect replaced the key
         return connection
 
+    def by_account(self, crm: str, account_id: str) -> list[Connection]:
+        """Every connection of `crm` (any status) whose CRM account is `account_id`, oldest tenant pointer first: the
+        app-level webhook intake routes an event to each (a portal connected by two tenants reaches both)."""
+        if not account_id or "#" in account_id:
+            return []  # no pointer can exist for it (`_save_account_pointer`)
+        found = []
+        for pointer in self._table.query_all(_account_pk(crm, account_id), consistent=True):
+            connection = self.get(str(pointer["tenant_id"]), crm)
+            if connection is not None and connection.account_id == account_id:
+                found.append(connection)
+        return found
+
     def webhook_key_owner(self, connection_key_value: str) -> tuple[str, str] | None:
         """(tenant, crm) of the connection a webhook key was issued to, from its pointer, or None. A key never changes
         owner (`_save_webhook_pointer`), so the answer may be remembered."""
@@ -81,6 +101,7 @@ class ConnectionStore:
         `only_if_account`, refuse (Conflict) if the stored record holds credentials of another CRM account, so that
         two concurrent connects cannot both win."""
         self._save_webhook_pointer(connection)
+        self._save_account_pointer(connection)
         condition = None
         if only_if_account is not None:
             condition = Condition(
@@ -113,6 +134,20 @@ class ConnectionStore:
                 values={":tenant": connection.tenant_id, ":crm": connection.crm},
             ),
             conflict_message="The connection key belongs to another connection.",
+        )
+
+    def _save_account_pointer(self, connection: Connection) -> None:
+        """Idempotent like the webhook pointer. An account id no key can hold (empty, or with `#`) gets none: no CRM
+        leadbridge supports issues such ids, and `by_account` answers no connection for them."""
+        if not connection.account_id or "#" in connection.account_id:
+            return
+        self._table.put(
+            {
+                PK: _account_pk(connection.crm, connection.account_id),
+                SK: tenant_pk(connection.tenant_id),
+                "tenant_id": connection.tenant_id,
+                "crm": connection.crm,
+            }
         )
 
     def transition(
@@ -200,6 +235,10 @@ class ConnectionStore:
             return None
         old["expires_at"] = old.pop("state_expires_at")
         return OAuthState.model_validate(old)
+
+
+def _account_pk(crm: str, account_id: str) -> str:
+    return f"ACCT#{part(crm, 'crm')}#{part(account_id, 'account_id')}"
 
 
 def _item(connection: Connection) -> Item:

@@ -14,9 +14,9 @@ anything else is retried for up to 24 hours.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from typing import Any
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.errors import WebhookRejected
 from leadbridge.models.crm import CrmObject, WebhookEvent
 
@@ -53,12 +53,13 @@ def id18(value: str) -> str:
 class SalesforceWebhooks:
     """`WebhookVerifier` for Outbound Messages."""
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
+    def verify(self, request: WebhookRequest, secret: str) -> bool:
         # No signature exists. Reaching here means the URL key matched a connection; a connection without a stored
         # secret (never set up, or disconnected) still fails. The OrganizationId check follows in the intake.
         return bool(secret)
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        raw_body = request.raw_body
         if len(raw_body) > MAX_BODY:
             raise WebhookRejected("Outbound Message body is too large")
         head = raw_body[:2048].upper()

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from leadbridge.crm.base import WebhookRequest
 from leadbridge.crm.superoffice.fields import entity_datetime
 from leadbridge.crm.superoffice.mapping import BY_EVENT_ENTITY
 from leadbridge.errors import WebhookRejected
@@ -37,15 +38,17 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 class SuperOfficeWebhooks:
     """`WebhookVerifier` for SuperOffice."""
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes, secret: str) -> bool:
-        received = header(headers, SIGNATURE_HEADER)
+    def verify(self, request: WebhookRequest, secret: str) -> bool:
+        received = header(request.headers, SIGNATURE_HEADER)
         if not received or not secret:
             return False
-        return hmac.compare_digest(signature(secret, raw_body).encode("ascii"), received.strip().encode("utf-8"))
+        expected = signature(secret, request.raw_body).encode("ascii")
+        return hmac.compare_digest(expected, received.strip().encode("utf-8"))
 
-    def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        headers = request.headers
         try:
-            body = parse_json_body(raw_body)  # bounded: depth, size, digits (a MalformedBody is a ValueError)
+            body = parse_json_body(request.raw_body)  # bounded: depth, size, digits (a MalformedBody is a ValueError)
         except (ValueError, UnicodeDecodeError) as exc:
             raise WebhookRejected("SuperOffice webhook body is not JSON") from exc
         if body is None:
