@@ -15,9 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
+from leadbridge.crm.base import AuthorizationRequest
 from leadbridge.crm.http import Timeouts
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 
@@ -71,6 +73,20 @@ class OAuthClientBuilder:
             transport=self.transport,
             **extra,
         )
+
+    def authorization_request(
+        self, authorize_url: str, *, redirect_uri: str, state: str | None, oidc: bool = False
+    ) -> AuthorizationRequest:
+        """The browser's authorize URL with a fresh state (unless given) and PKCE S256 verifier; `oidc` adds the
+        nonce an OpenID Connect provider echoes in its id_token."""
+        verifier = generate_token(64)
+        nonce = generate_token(32) if oidc else None
+        with self.client(redirect_uri) as client:
+            url, state = client.create_authorization_url(
+                authorize_url, state=state or generate_token(32), code_verifier=verifier,
+                **({"nonce": nonce} if nonce else {}),
+            )  # fmt: skip
+        return AuthorizationRequest(url=url, state=state, code_verifier=verifier, nonce=nonce)
 
     def http(self) -> httpx.Client:
         """A plain client with the same timeouts and transport (discovery documents, identity, revocation forms)."""

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
@@ -107,12 +106,8 @@ class HubSpotOAuth:
     # --- OAuthFlow ------------------------------------------------------------------------------------------------
 
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
-        verifier = generate_token(64)
-        with self._clients.client(redirect_uri) as client:
-            url, state = client.create_authorization_url(
-                f"{self.app_base}/oauth/authorize", state=state or generate_token(32), code_verifier=verifier
-            )
-        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+        return self._clients.authorization_request(f"{self.app_base}/oauth/authorize", redirect_uri=redirect_uri,
+                                                   state=state)  # fmt: skip
 
     def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None) -> Grant:
         token = self._token_call(

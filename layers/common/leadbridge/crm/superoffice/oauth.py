@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jws, jwt
@@ -146,16 +145,8 @@ class SuperOfficeOAuth:
     # --- OAuthFlow ------------------------------------------------------------------------------------------------
 
     def authorization_request(self, *, redirect_uri: str, state: str | None = None) -> AuthorizationRequest:
-        verifier = generate_token(64)
-        nonce = generate_token(32)
-        with self._clients.client(redirect_uri) as client:
-            url, state = client.create_authorization_url(
-                str(self.metadata()["authorization_endpoint"]),
-                state=state or generate_token(32),
-                code_verifier=verifier,
-                nonce=nonce,
-            )
-        return AuthorizationRequest(url=url, state=state, code_verifier=verifier, nonce=nonce)
+        return self._clients.authorization_request(str(self.metadata()["authorization_endpoint"]),
+                                                   redirect_uri=redirect_uri, state=state, oidc=True)  # fmt: skip
 
     def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str | None = None) -> Grant:
         token = self._token_call(
