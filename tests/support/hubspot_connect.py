@@ -12,18 +12,16 @@ A test module imports both fixtures (`from tests.support.hubspot_connect import 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
-from leadbridge.models.connection import Connection
 from local.sandbox.hubspot import HubSpotSandbox
 from local.sandbox.hubspot.demo import DEMO_SCOPES
 from local.stack import LocalStack
+from tests.support.gateway_connect import GatewayConnect
 
 ADMIN_EMAIL = "admin@hs-connect.test"
 REP_EMAIL = "rep@hs-connect.test"
@@ -37,53 +35,15 @@ def hs_sandbox() -> Iterator[HubSpotSandbox]:
         yield server
 
 
-class HsConnect:
+class HsConnect(GatewayConnect):
     def __init__(self, stack: LocalStack, sandbox: HubSpotSandbox, http: httpx.Client, hub_id: int,
-                 app_id: int, owner_ids: dict[str, str]) -> None:
-        self.stack = stack
+                 app_id: int, owner_ids: dict[str, str]) -> None:  # fmt: skip
+        super().__init__(stack, http, crm="hubspot", tenant=TENANT, admin_email=ADMIN_EMAIL,
+                         authorize_prefix=f"{sandbox.app_base}/oauth/")  # fmt: skip
         self.sandbox = sandbox
-        self.http = http
         self.hub_id = hub_id
         self.app_id = app_id
         self.owner_ids = owner_ids  # e-mail -> owner id (what records are assigned with)
-        self.return_url = f"{stack.gateway_url}/swagger"
-
-    def auth(self, tenant: str = TENANT, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.token(tenant, role, sub=f'{role}-of-{tenant}')}"}
-
-    def sign_in_url(self, tenant: str = TENANT) -> str:
-        """Ask leadbridge to connect; follow any leadbridge hop to HubSpot's authorize page."""
-        response = self.http.post("/connections/hubspot/authorize", json={"return_url": self.return_url},
-                                  headers=self.auth(tenant))
-        assert response.status_code == 200, response.text
-        url = str(response.json()["authorization_url"])
-        while url.startswith(self.stack.gateway_url):
-            hop = self.http.get(url)
-            assert hop.status_code == 302, hop.text
-            url = hop.headers["location"]
-        assert url.startswith(f"{self.sandbox.app_base}/oauth/"), url
-        return url
-
-    def connect(self, tenant: str = TENANT, email: str = ADMIN_EMAIL) -> dict[str, str]:
-        consent = self.http.get(f"{self.sign_in_url(tenant)}&{urlencode({'sandbox_login': email})}")
-        assert consent.status_code == 302, consent.text
-        callback = consent.headers["location"]
-        assert callback.startswith(f"{self.stack.gateway_url}/oauth/hubspot/callback?"), callback
-        landed = self.http.get(callback)
-        assert landed.status_code == 302, landed.text
-        location = landed.headers["location"]
-        assert location.startswith(self.return_url + "?"), location
-        return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-    def status(self, tenant: str = TENANT) -> dict[str, Any]:
-        response = self.http.get("/connections/hubspot", headers=self.auth(tenant, "member"))
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def connection(self, tenant: str = TENANT) -> Connection:
-        found = runtime.connection_store().get(tenant, "hubspot")
-        assert found is not None
-        return found
 
     def calls(self, *methods: str) -> dict[str, int]:
         """The portal's CRM calls so far by operation, only those of `methods` when given."""

@@ -11,17 +11,15 @@ Registered for every test by tests/conftest.py; a module defining its own `sf_sa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from leadbridge import runtime
 from leadbridge.crm.base import reset_providers
-from leadbridge.models.connection import Connection
 from local.sandbox.salesforce import SalesforceSandbox
 from local.stack import LocalStack
+from tests.support.gateway_connect import GatewayConnect
 
 ADMIN_EMAIL = "admin@sf-connect.test"
 TENANT = "acme-sf"
@@ -33,50 +31,12 @@ def sf_sandbox() -> Iterator[SalesforceSandbox]:
         yield server
 
 
-class SfConnect:
+class SfConnect(GatewayConnect):
     def __init__(self, stack: LocalStack, sandbox: SalesforceSandbox, http: httpx.Client, org_id: str) -> None:
-        self.stack = stack
+        super().__init__(stack, http, crm="salesforce", tenant=TENANT, admin_email=ADMIN_EMAIL,
+                         authorize_prefix=f"{sandbox.login_base}/services/oauth2/authorize?")  # fmt: skip
         self.sandbox = sandbox
-        self.http = http
         self.org_id = org_id
-        self.return_url = f"{stack.gateway_url}/swagger"
-
-    def auth(self, tenant: str = TENANT, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.stack.token(tenant, role, sub=f'{role}-of-{tenant}')}"}
-
-    def sign_in_url(self, tenant: str = TENANT) -> str:
-        """Ask leadbridge to connect; follow any leadbridge hop to the Salesforce authorize page."""
-        response = self.http.post("/connections/salesforce/authorize", json={"return_url": self.return_url},
-                                  headers=self.auth(tenant))
-        assert response.status_code == 200, response.text
-        url = str(response.json()["authorization_url"])
-        while url.startswith(self.stack.gateway_url):
-            hop = self.http.get(url)
-            assert hop.status_code == 302, hop.text
-            url = hop.headers["location"]
-        assert url.startswith(f"{self.sandbox.login_base}/services/oauth2/authorize?")
-        return url
-
-    def connect(self, tenant: str = TENANT, email: str = ADMIN_EMAIL) -> dict[str, str]:
-        consent = self.http.get(f"{self.sign_in_url(tenant)}&{urlencode({'sandbox_login': email})}")
-        assert consent.status_code == 302, consent.text
-        callback = consent.headers["location"]
-        assert callback.startswith(f"{self.stack.gateway_url}/oauth/salesforce/callback?")
-        landed = self.http.get(callback)
-        assert landed.status_code == 302, landed.text
-        location = landed.headers["location"]
-        assert location.startswith(self.return_url + "?")
-        return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-    def status(self, tenant: str = TENANT) -> dict[str, Any]:
-        response = self.http.get("/connections/salesforce", headers=self.auth(tenant, "member"))
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def connection(self, tenant: str = TENANT) -> Connection:
-        found = runtime.connection_store().get(tenant, "salesforce")
-        assert found is not None
-        return found
 
     def webhook_url(self, tenant: str = TENANT) -> str:
         return f"{self.stack.gateway_url}/webhooks/salesforce/{self.connection(tenant).connection_key}"
