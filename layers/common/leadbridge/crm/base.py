@@ -232,7 +232,7 @@ class WebhookRequest(BaseModel):
     (`PUBLIC_API_URL`), never from the Host headers the gateway passes inside AWS. `headers` are lower-cased.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     method: str = "POST"
     url: str

@@ -76,7 +76,7 @@ class HubSpotEvent(BaseModel):
     """One element of a delivery's JSON array (§6.2). Unknown fields are ignored; the ids are numbers in HubSpot's
     JSON but read as text, so nothing depends on their size."""
 
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, defer_build=True)
 
     eventId: str
     subscriptionId: str
