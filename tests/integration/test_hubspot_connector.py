@@ -420,3 +420,24 @@ def test_a_property_deleted_meanwhile_is_left_out_and_reported(hub: Hub) -> None
     assert hub.sb.records(hub.hub_id, "companies")[0].properties["name"] == "Acme"
     assert "cvr" not in company.fields
     assert hub.calls()["POST /crm/v3/objects/companies"] == 2  # refused (PROPERTY_DOESNT_EXIST), then without it
+
+
+def test_get_many_reads_a_batch_of_records_in_one_request_and_leaves_out_the_gone(hub: Hub) -> None:
+    records = hub.sb.add_records(hub.hub_id, "contacts", [{"email": f"p{i}@acme.example", "firstname": f"P{i}"}
+                                                          for i in range(3)])  # fmt: skip
+    hub.sb.archive_record(hub.hub_id, "contacts", records[2].id)
+    connector = connector_with_metadata(hub)
+    before = hub.calls().get("POST /crm/v3/objects/contacts/batch/read", 0)
+
+    found = connector.get_many(CrmObject.PERSON, [records[0].id, records[1].id, records[2].id, "999999", records[0].id])
+
+    assert set(found) == {records[0].id, records[1].id}
+    assert found[records[1].id].fields["firstname"] == "P1" and found[records[1].id].updated_at is not None
+    assert hub.calls().get("POST /crm/v3/objects/contacts/batch/read", 0) - before == 1
+
+
+def connector_with_metadata(hub: Hub) -> HubSpotConnector:
+    """A connector whose property metadata is read already, so a test counts only the reads it is about."""
+    connector = hub.connector()
+    connector.fields(CrmObject.PERSON)
+    return connector
