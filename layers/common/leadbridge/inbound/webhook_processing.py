@@ -12,6 +12,14 @@ Every event leaves at least one sync-log entry whose `correlation_id` is the CRM
 it changed something, a `skipped` entry otherwise (why: unchanged, stale, not connected, ...), and a `failed` entry
 per failed attempt. A duplicate leaves none (its first processing did).
 
+One SQS batch, one read per record: the events of a batch are ordered (`order_batch`: by `occurred_at` per record,
+a creation before the other events of its record) and the records they name are read through one `BatchReads`,
+which asks the CRM once per distinct (connection, object, record id), with one `get_many` per object where the
+connector can read many (`leadbridge.crm.read_many.SupportsReadMany`, HubSpot's batch read). A HubSpot creation
+brings a `creation` and a `propertyChange` per value set: one read; the later events of the record then find it
+unchanged (`unchanged`/`stale`). A batch read that fails is not an error of its own: each event then reads its
+record alone, and fails or retries as it would have.
+
 Errors: the CRM throttling or failing, or our own store or bus failing, raise `RetryLater` (the message returns to the
 queue and is retried; after the queue's last attempt it goes to the dead-letter queue). The CRM refusing the read for
 good (permissions, bad id) is logged as failed and not retried: the scheduled sync reads the record again later.
@@ -23,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,6 +40,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadbridge.crm.base import Connector
+from leadbridge.crm.read_many import SupportsReadMany
 from leadbridge.errors import (
     ConnectionMissing,
     CrmError,
@@ -54,7 +63,7 @@ from leadbridge.inbound.ports import InboundServices
 from leadbridge.inbound.webhook_intake import QUEUED_WEBHOOK_VERSION, SKIPPED_DISCONNECTED, QueuedWebhook
 from leadbridge.models.changes import ChangeSource
 from leadbridge.models.connection import Connection, ConnectionStatus
-from leadbridge.models.crm import CrmObject
+from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger
 from leadbridge.store.ports import WebhookEventClaims
@@ -148,6 +157,79 @@ class Delivery:
         return self.attempt >= self.max_attempts
 
 
+class BatchReads:
+    """The CRM records one batch's events need, each read at most once (module docstring). One per SQS batch: a
+    record read here is the CRM's state when the batch started, which is what every event of the batch may show."""
+
+    def __init__(self, svc: WebhookProcessingServices) -> None:
+        self._svc = svc
+        # (tenant, crm, account, object, record id) -> the record, or None when the CRM has it no more
+        self._records: dict[tuple[str, str, str, CrmObject, str], CrmRecord | None] = {}
+        self.reads = 0  # CRM read calls made (get or get_many)
+
+    def prefetch(self, messages: Sequence[QueuedWebhook]) -> None:
+        """Read the records of `messages` that will need reading, one `get_many` per connection and object where
+        the connector has it. Best effort: anything that fails here is read again, per event, by `get`."""
+        wanted: dict[tuple[str, str, CrmObject], list[str]] = {}
+        for message in messages:
+            event = message.event
+            if event.object is None or event.record_id is None or event.action in DELETE_ACTIONS:
+                continue
+            ids = wanted.setdefault((message.tenant_id, message.crm, event.object), [])
+            if event.record_id not in ids:
+                ids.append(event.record_id)
+        for (tenant, crm, obj), ids in wanted.items():
+            with contextlib.suppress(LeadbridgeError):
+                connection = self._svc.connections.get(tenant, crm)
+                if connection is None or connection.status is not ConnectionStatus.CONNECTED:
+                    continue
+                connector = self._svc.connector(connection)
+                if not isinstance(connector, SupportsReadMany) or len(ids) < 2:
+                    continue  # one id: `get` is as cheap, and keeps the CRM's own not-found answer
+                self.reads += 1
+                found = connector.get_many(obj, ids)
+                for record_id in ids:
+                    self._records[(tenant, crm, connection.account_id, obj, record_id)] = found.get(record_id)
+
+    def get(self, connection: Connection, obj: CrmObject, record_id: str) -> CrmRecord:
+        """The record as the CRM has it; raises `CrmNotFound` when it is gone, and the CRM errors of `get`."""
+        key = (connection.tenant_id, connection.crm, connection.account_id, obj, record_id)
+        if key not in self._records:
+            self.reads += 1
+            try:
+                self._records[key] = self._svc.connector(connection).get(obj, record_id)
+            except CrmNotFound:
+                self._records[key] = None
+        record = self._records[key]
+        if record is None:
+            raise CrmNotFound(f"{obj.value} {record_id} was not found in the CRM")
+        return record
+
+
+def order_batch(messages: Sequence[QueuedWebhook]) -> list[int]:
+    """The positions of `messages` in the order to process them: by `occurred_at` within each record (events
+    without one keep their place), a creation before the other events of its record. Events of different records
+    keep their relative order."""
+    by_record: dict[tuple[str, str, str, str], list[int]] = {}
+    for index, message in enumerate(messages):
+        event = message.event
+        record = event.record_id or f"#{index}"
+        by_record.setdefault((message.tenant_id, message.crm, str(event.object), record), []).append(index)
+    order = list(range(len(messages)))
+    for positions in by_record.values():
+        if len(positions) < 2:
+            continue
+
+        def when(index: int) -> tuple[int, float, int]:
+            event = messages[index].event
+            at = event.occurred_at.timestamp() if event.occurred_at is not None else float("inf")
+            return (0 if event.action == "created" else 1, at, index)
+
+        for slot, index in zip(positions, sorted(positions, key=when), strict=True):
+            order[slot] = index
+    return order
+
+
 # --- entry points ----------------------------------------------------------------------------------------------------
 
 
@@ -172,9 +254,12 @@ def read_message(body: str) -> QueuedWebhook:
         raise UnreadableMessage(f"the queued webhook is invalid at {where}", **known) from exc
 
 
-def process_event(svc: WebhookProcessingServices, message: QueuedWebhook, delivery: Delivery) -> ProcessedEvent:
+def process_event(
+    svc: WebhookProcessingServices, message: QueuedWebhook, delivery: Delivery, reads: BatchReads | None = None
+) -> ProcessedEvent:
     """Apply one queued CRM event once. Raises `RetryLater` for failures a later attempt may not have; anything
-    unexpected propagates (after a sync-log entry) so the queue retries and finally dead-letters it."""
+    unexpected propagates (after a sync-log entry) so the queue retries and finally dead-letters it. `reads`: the
+    batch's record reads (module docstring); None reads the record for this event alone."""
     event = message.event
     now = svc.clock()
     token = uuid.uuid4().hex
@@ -191,7 +276,7 @@ def process_event(svc: WebhookProcessingServices, message: QueuedWebhook, delive
         raise RetryLater("event_in_progress", "another processor is working on this event")
 
     try:
-        result = _process(svc, message)
+        result = _process(svc, message, reads or BatchReads(svc))
     except RetryLater as exc:
         _give_up_claim(svc, message, token)
         _log_failed_attempt(svc, message, delivery, exc.code, exc.message)
@@ -232,7 +317,7 @@ def log_unreadable(log: LogWriter, error: UnreadableMessage, delivery: Delivery)
 # --- steps -----------------------------------------------------------------------------------------------------------
 
 
-def _process(svc: WebhookProcessingServices, message: QueuedWebhook) -> ProcessedEvent:
+def _process(svc: WebhookProcessingServices, message: QueuedWebhook, reads: BatchReads) -> ProcessedEvent:
     event = message.event
     try:
         connection = svc.connections.get(message.tenant_id, message.crm)
@@ -255,7 +340,7 @@ def _process(svc: WebhookProcessingServices, message: QueuedWebhook) -> Processe
         if event.action in DELETE_ACTIONS:
             return _applied(svc, message, apply_deletion(svc.inbound, ctx, event.object, event.record_id))
         try:
-            record = svc.connector(connection).get(event.object, event.record_id)
+            record = reads.get(connection, event.object, event.record_id)
         except CrmNotFound:
             # Changed, then deleted before we read it (or moved to the recycle bin).
             return _applied(svc, message, apply_deletion(svc.inbound, ctx, event.object, event.record_id))
