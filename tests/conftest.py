@@ -26,7 +26,7 @@ import pytest
 from local.aws import LocalResources, MotoServer, configure_process_env, create_resources, reset_moto
 from local.lambda_runtime import FakeLambdaContext
 from local.template import SamTemplate
-from tests.support.local_stack import clear_settings_cache, running_stack
+from tests.support.local_stack import clear_settings_cache, finish_stopping, running_stack
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
@@ -38,6 +38,10 @@ pytest_plugins = [
 ]
 
 
+def pytest_sessionfinish() -> None:
+    finish_stopping()  # servers of module-scoped fixtures shutting down in the background (without a moto_server)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     saved = dict(os.environ)
@@ -45,6 +49,7 @@ def moto_server() -> Iterator[str]:
     endpoint = server.start()
     configure_process_env(endpoint)
     yield endpoint
+    finish_stopping()  # the local stacks' servers, stopping in the background
     server.stop()
     os.environ.clear()
     os.environ.update(saved)

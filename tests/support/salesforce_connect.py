@@ -20,6 +20,7 @@ from leadbridge.crm.base import reset_providers
 from local.sandbox.salesforce import SalesforceSandbox
 from local.stack import LocalStack
 from tests.support.gateway_connect import GatewayConnect
+from tests.support.local_stack import stop_in_background
 
 ADMIN_EMAIL = "admin@sf-connect.test"
 TENANT = "acme-sf"
@@ -27,8 +28,10 @@ TENANT = "acme-sf"
 
 @pytest.fixture(scope="module")
 def sf_sandbox() -> Iterator[SalesforceSandbox]:
-    with SalesforceSandbox(outbound_background=False) as server:
-        yield server
+    server = SalesforceSandbox(outbound_background=False).start()
+    yield server
+    server.stop_workers()  # now: a late webhook must not reach the next module's stack
+    stop_in_background(server.stop)
 
 
 class SfConnect(GatewayConnect):

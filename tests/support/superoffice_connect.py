@@ -27,6 +27,7 @@ from leadbridge.crm.base import reset_providers
 from leadbridge.models.connection import Connection
 from local.sandbox.superoffice.sandbox import SuperOfficeSandbox
 from local.stack import LocalStack
+from tests.support.local_stack import stop_in_background
 
 CTX, OTHER_CTX = "Cust40001", "Cust40002"
 ADMIN_EMAIL, OTHER_EMAIL = "admin@cust40001.test", "admin@cust40002.test"
@@ -35,8 +36,10 @@ TOKEN_CALL = "POST /login/common/oauth/tokens"
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SuperOfficeSandbox]:
-    with SuperOfficeSandbox(webhook_delay_factor=0.01, spec_check=False) as server:
-        yield server
+    server = SuperOfficeSandbox(webhook_delay_factor=0.01, spec_check=False).start()
+    yield server
+    server.stop_workers()  # now: a late webhook must not reach the next module's stack
+    stop_in_background(server.stop)
 
 
 @contextmanager
