@@ -7,9 +7,11 @@ the app through the CRM API with the installed portal's token (`INTEGRATION` + o
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +25,7 @@ from leadbridge.models.synclog import Outcome
 from local.sandbox.hubspot import HubSpotSandbox
 from local.sandbox.hubspot.webhooks import WebhookAttempt
 from local.stack import LocalStack
+from scripts.hubspot_hsmeta import main as hsmeta_command
 from tests.support.hubspot_connect import ADMIN_EMAIL, TENANT, HsConnect, hsc
 
 __all__ = ["hsc"]  # the fixture, imported for pytest
@@ -218,3 +221,25 @@ def test_the_app_level_route_refuses_crms_without_app_webhooks(portal: Portal, c
                           headers={"content-type": "application/json"})
     body: dict[str, Any] = response.json()
     assert (response.status_code, body["error"]["code"]) == (status, "unsupported_crm"), body
+
+
+def test_the_generated_hsmeta_configures_the_app_that_delivers_to_the_gateway(
+    portal: Portal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLIC_API_URL", portal.hsc.stack.gateway_url)
+    monkeypatch.delenv("HUBSPOT_WEBHOOK_URL")
+    out = tmp_path / "webhooks" / "webhooks-hsmeta.json"
+    assert hsmeta_command(["--defaults", "--out", str(out)]) == 0
+    meta = json.loads(out.read_text())
+    assert meta["config"]["settings"]["targetUrl"] == f"{portal.hsc.stack.gateway_url}/webhooks/hubspot"
+    portal.sb.configure_webhooks(portal.client_id, meta)  # what `hs project upload` does with the file
+
+    [company] = portal.sb.add_records(portal.hub_id, "companies", [{"name": "Meta ApS"}])
+    portal.deliver()
+    portal.sb.update_record(portal.hub_id, "companies", company.id, {"industry": "ACCOUNTING"})  # not mapped
+    assert portal.sb.tick_webhooks() == []
+    portal.sb.update_record(portal.hub_id, "companies", company.id, {"numberofemployees": "12"})
+    [mapped] = portal.deliver()
+    assert mapped.status == 200
+    assert [(q.event.event, q.event.changed_fields) for q in drain(portal.hsc.stack)] == [
+        ("object.creation", []), ("object.propertyChange", ["name"]), ("object.propertyChange", ["numberofemployees"])]

@@ -157,3 +157,63 @@ def test_own_writes_are_recognised_by_integration_and_our_app_id() -> None:
 def test_malformed_bodies_are_rejected(body: bytes) -> None:
     with pytest.raises(WebhookRejected):
         hooks().parse(delivery(body=body))
+
+
+# --- the project app's webhooks-hsmeta.json (§6.1) -------------------------------------------------------------------
+
+
+def test_hsmeta_subscribes_to_the_union_of_what_the_tenants_sync_from_hubspot() -> None:
+    from leadbridge.crm.hubspot import defaults
+    from leadbridge.crm.hubspot.webhooks import hsmeta
+    from leadbridge.models.settings import Direction, FieldMapping
+
+    acme = defaults.default_settings()
+    acme.objects.deal.direction = Direction.TO_CRM  # acme never reads deals back
+    acme.field_mappings.company.append(FieldMapping(app_fields=["org_number"], crm_field="cvr", direction="from_crm"))
+    acme.field_mappings.company.append(
+        FieldMapping(app_fields=["notes"], crm_field="hs_lastmodifieddate", direction="from_crm"))
+    globex = defaults.default_settings()
+    globex.objects.company.direction = Direction.TO_CRM
+    globex.objects.person.direction = Direction.OFF
+    globex.field_mappings.deal.append(FieldMapping(app_fields=["notes"], crm_field="hs_priority", direction="to_crm"))
+
+    meta = hsmeta([acme, globex], target_url="https://api.example.com/webhooks/hubspot", max_concurrent_requests=7)
+
+    config = meta["config"]
+    assert (meta["type"], config["settings"]) == (
+        "webhooks", {"targetUrl": "https://api.example.com/webhooks/hubspot", "maxConcurrentRequests": 7})
+    subs = config["subscriptions"]["crmObjects"]
+    by_object: dict[str, set[str]] = {}
+    for sub in subs:
+        assert sub["active"] is True
+        kind = sub["subscriptionType"].removeprefix("object.")
+        by_object.setdefault(sub["objectType"], set()).add(sub.get("propertyName") or kind)
+    inbound_company = {m.crm_field for m in acme.field_mappings.company if m.inbound} - {"hs_lastmodifieddate"}
+    assert by_object["company"] == {"creation", "deletion", *inbound_company}  # acme's cvr included
+    assert "cvr" in by_object["company"] and "hs_lastmodifieddate" not in by_object["company"]  # HubSpot refuses it
+    assert by_object["contact"] == {"creation", "deletion", *(m.crm_field for m in acme.field_mappings.person
+                                                              if m.inbound)}
+    # Deals come from globex alone; their stage always matters (won, lost), a property written only to HubSpot never.
+    assert {"creation", "deletion", "dealstage"} <= by_object["deal"] and "hs_priority" not in by_object["deal"]
+    assert set(by_object) == {"company", "contact", "deal"}  # activities sync to HubSpot only
+
+
+def test_hsmeta_refuses_more_than_hubspots_subscription_limit() -> None:
+    from leadbridge.crm.hubspot import defaults
+    from leadbridge.crm.hubspot.webhooks import hsmeta
+    from leadbridge.models.settings import FieldMapping
+
+    def mapped(prefix: str, count: int) -> list[FieldMapping]:
+        return [FieldMapping(app_fields=["notes"], crm_field=f"{prefix}_{i}", direction="from_crm")
+                for i in range(count)]
+
+    one = defaults.default_settings()
+    for obj in ("company", "person", "deal"):
+        setattr(one.field_mappings, obj, mapped("custom", 300))
+    # 3 objects x (300 properties + creation + deletion) + dealstage
+    assert len(hsmeta([one], target_url="https://x.test/webhooks/hubspot")["config"]["subscriptions"]
+               ["crmObjects"]) == 907
+    other = defaults.default_settings()
+    other.field_mappings.company = mapped("more", 100)  # the union passes 1,000
+    with pytest.raises(ValueError, match="1000 per app"):
+        hsmeta([one, other], target_url="https://x.test/webhooks/hubspot")

@@ -1,10 +1,10 @@
 """HubSpot webhooks (Webhooks API v3 deliveries of a project app; reference hubspot-api.md §6).
 
 HubSpot webhooks belong to the *app*, not to a connection: every installed portal's events go to one target URL,
-`{PUBLIC_API_URL}/webhooks/hubspot` (written into the app's `webhooks/webhooks-hsmeta.json`, see
-`leadbridge.crm.hubspot.hsmeta`), batched up to 100 per POST (one portal per POST). So `HubSpotWebhooks` is an
-`AppWebhookVerifier`: the intake checks the signature with the app's client secret and routes each event to the
-connection(s) of its `portalId` (the connection's `account_id`, the hub id).
+`{PUBLIC_API_URL}/webhooks/hubspot` (written into the app's `webhooks/webhooks-hsmeta.json` by
+`scripts/hubspot_hsmeta.py`, from `hsmeta` below), batched up to 100 per POST (one portal per POST). So
+`HubSpotWebhooks` is an `AppWebhookVerifier`: the intake checks the signature with the app's client secret and
+routes each event to the connection(s) of its `portalId` (the connection's `account_id`, the hub id).
 
 Signature: v3 only. `X-HubSpot-Signature-v3` = base64(HMAC-SHA256(key = client secret, message = method + URI +
 raw body + timestamp)), the URI being the full public URL with the §6.4 sequences decoded, and
@@ -25,9 +25,9 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -35,6 +35,9 @@ from leadbridge.crm.base import WebhookRequest
 from leadbridge.errors import WebhookRejected
 from leadbridge.json_body import MalformedBody, parse_json_body
 from leadbridge.models.crm import CrmObject, WebhookEvent
+
+if TYPE_CHECKING:  # the settings models are for the hsmeta command, not for the intake's cold start
+    from leadbridge.models.settings import SettingsDocument
 
 SIGNATURE_HEADER = "x-hubspot-signature-v3"
 TIMESTAMP_HEADER = "x-hubspot-request-timestamp"
@@ -57,6 +60,12 @@ ACTIONS = {
     "merge": "merged",
 }
 OWN_WRITE_SOURCE = "INTEGRATION"
+# hsmeta: the app objects whose CRM changes leadbridge syncs, as `crmObjects` object types, and the properties a
+# subscription always needs besides the mapped ones (a deal's stage says open, won or lost).
+HSMETA_OBJECTS = {CrmObject.COMPANY: "company", CrmObject.PERSON: "contact", CrmObject.DEAL: "deal"}
+ALWAYS_SUBSCRIBED = {CrmObject.DEAL: ("dealstage",)}
+UNSUBSCRIBABLE = frozenset({"hs_lastmodifieddate", "lastmodifieddate"})  # §6.1: refused as propertyChange
+MAX_SUBSCRIPTIONS = 1000  # per app (§6.1)
 
 
 def decoded_uri(uri: str) -> str:
@@ -189,3 +198,42 @@ def _writer(source_id: str | None) -> str | None:
     if not source_id:
         return None
     return source_id.split(":", 1)[1] if source_id.startswith("userId:") else source_id
+
+
+def hsmeta(
+    documents: Iterable[SettingsDocument], *, target_url: str, max_concurrent_requests: int = 10
+) -> dict[str, Any]:
+    """The project app's `webhooks/webhooks-hsmeta.json` for the settings of every HubSpot tenant of a deployment
+    (reference §6.1): for each object any tenant syncs from HubSpot, its creation and deletion, and a propertyChange
+    per property any tenant maps from HubSpot (plus `dealstage` for deals). Raises ValueError past HubSpot's 1,000
+    subscriptions per app."""
+    properties: dict[CrmObject, set[str]] = {}
+    for document in documents:
+        for obj in HSMETA_OBJECTS:
+            if not document.objects.for_object(obj).direction.inbound:
+                continue
+            wanted = properties.setdefault(obj, set(ALWAYS_SUBSCRIBED.get(obj, ())))
+            wanted.update(m.crm_field for m in document.field_mappings.for_object(obj) if m.inbound)
+    subscriptions: list[dict[str, Any]] = []
+    for obj, object_type in HSMETA_OBJECTS.items():
+        if obj not in properties:
+            continue
+        subscriptions += [
+            {"subscriptionType": f"object.{kind}", "objectType": object_type, "active": True}
+            for kind in ("creation", "deletion")
+        ]
+        subscriptions += [
+            {"subscriptionType": "object.propertyChange", "objectType": object_type, "propertyName": name,
+             "active": True}
+            for name in sorted(properties[obj] - UNSUBSCRIBABLE)
+        ]  # fmt: skip
+    if len(subscriptions) > MAX_SUBSCRIPTIONS:
+        raise ValueError(f"{len(subscriptions)} subscriptions: HubSpot allows {MAX_SUBSCRIPTIONS} per app")
+    return {
+        "uid": "leadbridge_webhooks",
+        "type": "webhooks",
+        "config": {
+            "settings": {"targetUrl": target_url, "maxConcurrentRequests": max_concurrent_requests},
+            "subscriptions": {"crmObjects": subscriptions},
+        },
+    }
