@@ -55,7 +55,7 @@ lint: $(STAMP) $(TOOLS_STAMP)
 	$(LINT_ENV) $(BIN)/cfn-lint template.yaml
 	$(LINT_ENV) $(TOOLS_VENV)/bin/sam validate --lint --template template.yaml
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP) $(TOOLS_STAMP) ui-browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n auto --dist loadfile
@@ -81,6 +81,28 @@ bench: $(STAMP) $(TAP_STAMP)
 	else \
 		echo "no benchmarks/ yet"; \
 	fi
+
+# The embeddable UI (ui/): npm ci, type check, unit tests, then the versioned bundle in ui/dist. Its manifest is the
+# stamp (written last), so the whole step runs again only when a ui/ source changes or the last run failed.
+.PHONY: ui chromium ui-browser
+UI_STAMP := ui/dist/manifest.json
+UI_SOURCES := $(shell find ui/src ui/test -type f 2>/dev/null) ui/package.json ui/package-lock.json ui/tsconfig.json ui/build.mjs
+CHROMIUM := /usr/bin/chromium
+
+$(UI_STAMP): $(UI_SOURCES)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	cd ui && npm run --silent typecheck && npm test --silent && npm run --silent build
+
+ui: $(UI_STAMP)
+
+# The browser tests drive Debian's Chromium (never a browser downloaded from elsewhere); installed only when missing.
+$(CHROMIUM):
+	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo -E ) apt-get install -y -qq chromium
+
+chromium: $(CHROMIUM)
+
+ui-browser: ui chromium
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state

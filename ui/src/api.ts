@@ -1,0 +1,259 @@
+// The HTTP client of leadbridge's API for the components: `fetch` with the host's `getToken()`, JSON in and out,
+// every failure an ApiError. Shapes follow docs/openapi.json (only the fields the components read are typed).
+import { ApiError, errorFromResponse, networkError } from "./errors.js";
+
+export type TokenSource = () => string | null | undefined | Promise<string | null | undefined>;
+
+export type ConnectionStatus = "connected" | "needs_reauth" | "disconnected";
+
+export interface ConnectionView {
+  crm: string;
+  status: ConnectionStatus;
+  account_id?: string | null;
+  account_name?: string | null;
+  connected_by?: string | null;
+  connected_at?: string | null;
+  last_error?: string | null;
+  last_error_at?: string | null;
+  disconnected_at?: string | null;
+}
+
+export interface DisconnectResult {
+  connection: ConnectionView;
+  revoked_at_crm: boolean;
+  webhook_removed: boolean;
+  webhook_manual_removal?: string[];
+  secret_recovery_days: number;
+}
+
+export interface AuthorizeResponse {
+  authorization_url: string;
+  expires_at?: string;
+}
+
+export type MatchVerdict = "exact" | "possible" | "none";
+
+export interface Candidate {
+  crm_id: string;
+  name: string | null;
+  confidence: number;
+  verdict: MatchVerdict;
+  reasons: string[];
+  explanation: string;
+  url?: string | null;
+}
+
+export interface MatchResult {
+  verdict: MatchVerdict;
+  candidates: Candidate[];
+}
+
+/** The lead document as the app has it (docs/openapi.json `Lead`); `id` is required, the rest optional. */
+export interface Lead {
+  id: string;
+  company_name?: string | null;
+  [field: string]: unknown;
+}
+
+export interface ExportChoice {
+  mode: "auto" | "link" | "create";
+  crm_company_id?: string | null;
+}
+
+export interface SkippedField {
+  field: string;
+  reason: string;
+  detail?: string;
+}
+
+export interface ExportResult {
+  status: string;
+  lead_id: string;
+  crm: string;
+  company: { crm_id: string; url?: string | null; action: string };
+  persons?: { app_id: string; email?: string | null; crm_id: string; url?: string | null; action: string }[];
+  fields_written?: string[];
+  fields_skipped?: SkippedField[];
+  warnings?: string[];
+  log_entry_id: string;
+}
+
+export interface LogError {
+  code: string;
+  message: string;
+  cause?: string | null;
+  hint?: string | null;
+}
+
+export interface SyncStatus {
+  lead_id: string;
+  crm: string;
+  connected?: boolean;
+  synced: boolean;
+  synced_at?: string | null;
+  company?: { app_id: string; crm_id: string; url?: string | null } | null;
+  last_error?: LogError | null;
+}
+
+export type Outcome = "success" | "failed" | "skipped";
+export type CrmObject = "company" | "person" | "deal" | "activity";
+
+export interface SyncLogEntry {
+  id?: string;
+  time?: string;
+  crm: string;
+  direction: string;
+  trigger: string;
+  action: string;
+  outcome: Outcome;
+  object?: CrmObject | null;
+  app_id?: string | null;
+  crm_id?: string | null;
+  error?: LogError | null;
+  fields_written?: string[];
+  fields_skipped?: SkippedField[];
+  crm_calls?: number;
+  correlation_id?: string | null;
+  actor?: string | null;
+}
+
+export interface SyncLogPage {
+  items: SyncLogEntry[];
+  next_cursor?: string | null;
+}
+
+export interface SyncLogFilter {
+  status?: Outcome | "";
+  object?: CrmObject | "";
+  lead_id?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ClientOptions {
+  apiUrl: string;
+  getToken: TokenSource;
+  fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  method?: string;
+  query?: Record<string, string | number | null | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export class LeadbridgeClient {
+  readonly apiUrl: string;
+  private readonly getToken: TokenSource;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: ClientOptions) {
+    this.apiUrl = options.apiUrl.replace(/\/+$/, "");
+    this.getToken = options.getToken;
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  url(path: string, query: RequestOptions["query"] = {}): string {
+    const url = new URL(this.apiUrl + path);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
+    }
+    return url.toString();
+  }
+
+  async token(): Promise<string> {
+    const token = await this.getToken();
+    if (!token) throw new ApiError(401, "no_token", "The host page gave no token (getToken returned nothing).");
+    return token;
+  }
+
+  async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json", ...(options.headers ?? {}) };
+    headers["Authorization"] = `Bearer ${await this.token()}`;
+    const init: RequestInit = { method: options.method ?? "GET", headers };
+    if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.url(path, options.query), init);
+    } catch (cause) {
+      throw networkError(cause);
+    }
+    const text = await response.text();
+    let parsed: unknown = null;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = null;
+      }
+    }
+    if (!response.ok) throw errorFromResponse(response.status, parsed);
+    return parsed as T;
+  }
+
+  // ---- connections (docs/connections.md)
+  async connections(): Promise<ConnectionView[]> {
+    return (await this.request<{ connections: ConnectionView[] }>("/connections")).connections;
+  }
+
+  connection(crm: string): Promise<ConnectionView> {
+    return this.request(`/connections/${encodeURIComponent(crm)}`);
+  }
+
+  disconnect(crm: string): Promise<DisconnectResult> {
+    return this.request(`/connections/${encodeURIComponent(crm)}`, { method: "DELETE" });
+  }
+
+  /** The connect page the popup opens (public; it asks this window for the token by postMessage). */
+  connectPageUrl(crm: string, returnUrl: string): string {
+    return this.url(`/connections/${encodeURIComponent(crm)}/authorize`, { return_url: returnUrl });
+  }
+
+  // ---- export (docs/export.md)
+  match(lead: Lead, crm?: string): Promise<MatchResult> {
+    return this.request(`/leads/${encodeURIComponent(lead.id)}/match`, { method: "POST", query: { crm }, body: { lead } });
+  }
+
+  exportLead(lead: Lead, choice: ExportChoice, options: { crm?: string; idempotencyKey?: string } = {}):
+      Promise<ExportResult> {
+    const headers: Record<string, string> = {};
+    if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
+    return this.request(`/leads/${encodeURIComponent(lead.id)}/export`,
+                        { method: "POST", query: { crm: options.crm }, body: { lead, choice }, headers });
+  }
+
+  syncStatus(leadId: string, crm?: string): Promise<SyncStatus> {
+    return this.request(`/leads/${encodeURIComponent(leadId)}/sync-status`, { query: { crm } });
+  }
+
+  syncLog(filter: SyncLogFilter = {}): Promise<SyncLogPage> {
+    const query: Record<string, string | number | null | undefined> = {};
+    for (const [name, value] of Object.entries(filter)) query[name] = value as string | number | null | undefined;
+    return this.request("/sync-log", { query });
+  }
+}
+
+/** The claims of a JWT, read without verifying it (only to choose what to show; the API decides what is allowed). */
+export function tokenClaims(token: string): Record<string, unknown> {
+  const part = token.split(".")[1];
+  if (!part) return {};
+  try {
+    const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof claims === "object" && claims !== null ? (claims as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export function isAdminToken(token: string, roleClaim = "role", adminRole = "admin"): boolean {
+  const role = tokenClaims(token)[roleClaim];
+  return Array.isArray(role) ? role.includes(adminRole) : role === adminRole;
+}
