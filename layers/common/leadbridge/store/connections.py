@@ -24,6 +24,7 @@ still found, so late events are acknowledged as skipped for it).
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -78,12 +79,12 @@ class ConnectionStore:
             return None  # the save that wrote the pointer failed, or a reconnect replaced the key
         return connection
 
-    def by_account(self, crm: str, account_id: str) -> list[Connection]:
+    def by_account(self, crm: str, account_id: str) -> builtins.list[Connection]:
         """Every connection of `crm` (any status) whose CRM account is `account_id`, oldest tenant pointer first: the
         app-level webhook intake routes an event to each (a portal connected by two tenants reaches both)."""
         if not account_id or "#" in account_id:
             return []  # no pointer can exist for it (`_save_account_pointer`)
-        found = []
+        found: builtins.list[Connection] = []
         for pointer in self._table.query_all(_account_pk(crm, account_id), consistent=True):
             connection = self.get(str(pointer["tenant_id"]), crm)
             if connection is not None and connection.account_id == account_id:
