@@ -146,3 +146,25 @@ def test_an_echo_the_intake_cannot_recognise_is_caught_by_the_record_state(
     assert log.status_code == 200, log.text
     inbound = [e for e in log.json()["items"] if e.get("crm_id") == company_id and e["direction"] == "from_crm"]
     assert inbound and all((e["outcome"], e["error"]["code"]) == ("skipped", "unchanged") for e in inbound), inbound
+
+
+def test_a_batch_is_ordered_per_record_by_time_with_creations_first() -> None:
+    from datetime import UTC, datetime
+
+    from leadbridge.inbound.webhook_intake import QueuedWebhook
+    from leadbridge.inbound.webhook_processing import order_batch
+    from leadbridge.models.crm import CrmObject, WebhookEvent
+
+    def queued(record: str, action: str, second: int) -> QueuedWebhook:
+        at = datetime(2026, 3, 1, 9, 0, second, tzinfo=UTC)
+        event = WebhookEvent(event_id=f"{record}-{action}-{second}", event=f"company.{action}",
+                             object=CrmObject.COMPANY, record_id=record, account_id="1", action=action, occurred_at=at)
+        return QueuedWebhook(tenant_id="t", crm="hubspot", connection_key="k" * 20, account_id="1", event=event,
+                             received_at=at)
+
+    batch = [queued("a", "changed", 5), queued("b", "changed", 9), queued("a", "created", 6),
+             queued("a", "changed", 2), queued("b", "deleted", 1)]
+    ordered = [batch[i].event.event_id for i in order_batch(batch)]
+    # a's creation first although HubSpot stamped it later, then a's changes by time; b's events in their time
+    # order, each record keeping the batch positions its events had.
+    assert ordered == ["a-created-6", "b-deleted-1", "a-changed-2", "a-changed-5", "b-changed-9"]
