@@ -224,7 +224,7 @@ export function languageOf(tag: string | null | undefined): string {
 }
 
 export function translate(lang: string, key: MessageKey, params: Record<string, string | number> = {}): string {
-  const text = catalogues[languageOf(lang)]?.[key] ?? en[key];
+  const text: string = catalogues[languageOf(lang)]?.[key] ?? en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 }
 
