@@ -7,11 +7,15 @@ import { errorText, translate } from "./i18n.js";
 import { themeProperties } from "./theme.js";
 import { LeadbridgeIntegrations } from "./elements/integrations.js";
 import { LeadbridgeExportButton } from "./elements/export-button.js";
+import { LeadbridgeSyncLog } from "./elements/sync-log.js";
 
 declare const __LEADBRIDGE_UI_VERSION__: string;
 export const version = __LEADBRIDGE_UI_VERSION__;
 
-export { ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, configure, errorText, isAdminToken, themeProperties, tokenClaims, translate };
+export {
+  ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, LeadbridgeSyncLog, configure, errorText,
+  isAdminToken, themeProperties, tokenClaims, translate,
+};
 
 // In the connect popup, back on the app's return page: report to the opener and close (docs/connections.md step 3).
 if (typeof window !== "undefined") completeConnectReturn(window);
