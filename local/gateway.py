@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import mimetypes
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +36,8 @@ log = logging.getLogger("local.gateway")
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # HTTP API payload limit
 OPENAPI_PATH = REPO_ROOT / "docs" / "openapi.json"
 SWAGGER_HTML = Path(__file__).with_name("swagger.html")
+UI_ROOT = REPO_ROOT / "ui"  # /ui/: the demo host page (ui/demo) and the built components (ui/dist, `make ui`)
+UI_CONFIG_MARK = "<!-- leadbridge:demo-config -->"
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ class Gateway:
         _, self.authorizers = template.http_api_auth()
         self.cors: CorsConfig | None = template.cors()
         self.openapi_path = openapi_path
+        # Set by the stack: what the demo page at /ui/ gets (API URL, the demo tenant's tokens); None: no demo page.
+        self.demo_config: Callable[[], dict[str, Any]] | None = None
         self.host = host
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
@@ -297,7 +303,35 @@ class Gateway:
             return GatewayResponse(200, [("content-type", "text/html; charset=utf-8")], SWAGGER_HTML.read_bytes())
         if path == "/.well-known/jwks.json":
             return _json_response(200, self.issuer.jwks())
+        if path == "/ui":
+            return GatewayResponse(302, [("location", "/ui/")], b"")
+        if path.startswith("/ui/"):
+            return self._ui(path.removeprefix("/ui").lstrip("/"))
         return None
+
+    def _ui(self, name: str) -> GatewayResponse:
+        """The demo host page (its config and the bundle's script tag put where the page marks) and its files."""
+        if name in ("", "index.html") and self.demo_config is not None:
+            manifest = UI_ROOT / "dist" / "manifest.json"
+            config = json.dumps(self.demo_config()).replace("<", "\\u003c")
+            if manifest.is_file():
+                script = json.loads(manifest.read_text(encoding="utf-8"))["script"]
+                head = (f"<script>window.LEADBRIDGE_DEMO = {config};</script>\n"
+                        f'<script defer src="dist/{script}"></script>')
+            else:
+                head = "<script>document.addEventListener('DOMContentLoaded', () => document.body.prepend("
+                head += "'The UI bundle is not built: run make ui, then reload.'));</script>"
+            page = (UI_ROOT / "demo" / "index.html").read_text(encoding="utf-8").replace(UI_CONFIG_MARK, head)
+            return GatewayResponse(200, [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")],
+                                   page.encode("utf-8"))
+        folder = UI_ROOT / ("dist" if name.startswith("dist/") else "demo")
+        file = (folder / name.removeprefix("dist/")).resolve()
+        if not file.is_relative_to(folder.resolve()) or not file.is_file():
+            return _json_response(404, {"message": "Not Found"})
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        charset = "; charset=utf-8" if kind.startswith("text/") or kind.endswith(("javascript", "json")) else ""
+        return GatewayResponse(200, [("content-type", kind + charset), ("cache-control", "no-cache")],
+                               file.read_bytes())
 
     def openapi_document(self) -> dict[str, Any]:
         if self.openapi_path.is_file():

@@ -75,6 +75,21 @@ class LocalStack:
     def swagger_url(self) -> str:
         return f"{self.gateway.url}/swagger"
 
+    @property
+    def ui_demo_url(self) -> str:
+        return f"{self.gateway.url}/ui/"
+
+    def _ui_demo_config(self) -> dict[str, Any]:
+        """The demo page at /ui/ is the demo tenant's lead app: the API URL and fresh admin and member tokens."""
+        return {
+            "apiUrl": self.gateway.url,
+            "tenant": self.demo_tenant_id,
+            "adminToken": self.admin_token(self.demo_tenant_id, sub="demo-admin", email="admin@demo-tenant.example",
+                                           ttl=BANNER_TOKEN_TTL),
+            "memberToken": self.member_token(self.demo_tenant_id, sub="demo-member",
+                                             email="member@demo-tenant.example", ttl=BANNER_TOKEN_TTL),
+        }
+
     def start(self) -> LocalStack:
         if self._external_moto:
             self.moto_endpoint = self._external_moto
@@ -95,6 +110,7 @@ class LocalStack:
         )
         self.runtime = FunctionRuntime(self.template)
         self.gateway = Gateway(self.template, self.runtime, self.issuer, host=self.host, port=self.port)
+        self.gateway.demo_config = self._ui_demo_config
         self._create_aws()
         self.gateway.start()
 
@@ -204,6 +220,7 @@ class LocalStack:
             "leadbridge local stack is up",
             f"  gateway (HTTP API)  {self.gateway.url}",
             f"  swagger             {self.swagger_url}   (spec: {self.gateway.url}/openapi.json)",
+            f"  UI demo (lead app)  {self.ui_demo_url}   (ui/ in a demo lead app, as the demo admin)",
             f"  moto (AWS)          {self.moto_endpoint}   (AWS_ENDPOINT_URL for the aws CLI / boto3)",
             f"  table / bus         {self.resources.table_name} / {self.resources.event_bus_name}",
         ]

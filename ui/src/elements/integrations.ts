@@ -110,7 +110,8 @@ export class LeadbridgeIntegrations extends LeadbridgeElement {
     let outcome: ConnectOutcome;
     try {
       const client = this.client();
-      const returnUrl = this.getAttribute("return-url") || config().returnUrl || returnUrlFor(window.location.href);
+      // Marked, so the return page (this one, or the host's own) knows it is the popup's and reports and closes.
+      const returnUrl = returnUrlFor(this.getAttribute("return-url") || config().returnUrl || window.location.href);
       outcome = await connectInPopup({
         crm, returnUrl, connectPageUrl: client.connectPageUrl(crm, returnUrl),
         getToken: () => client.token(), requireSameEmail: this.hasAttribute("require-same-email"), host: window,

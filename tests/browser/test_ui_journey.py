@@ -1,0 +1,170 @@
+"""The embeddable UI in a real browser, as a person uses the demo lead app that `make run` serves at {gateway}/ui/:
+connect SuperOffice in the popup through the sandbox's sign-in page, export a lead that matches a company, read the
+export in the sync log, and disconnect; members see the integrations read-only. Everything goes over real HTTP to the
+local gateway and the SuperOffice sandbox (`env` of tests/support/superoffice_connect.py: the sandbox and the OAuth
+app the functions use). Every control is reached and used from the keyboard, found by its role and accessible name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from local.template import REPO_ROOT
+from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, Env
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
+AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+# The demo page's first lead (ui/demo/demo.js): its org number matches the company made in the CRM below.
+LEAD_ID, COMPANY, ORG_NUMBER = "lead-dansk-trae", "Dansk Træ IVS", "16728806"
+
+
+@pytest.fixture(autouse=True)
+def built_ui() -> None:
+    if not MANIFEST.exists():
+        pytest.skip("the UI bundle is not built: `make ui`")
+
+
+def demo(page: Page, env: Env, screen: str = "") -> None:
+    page.goto(f"{env.stack.gateway_url}/ui/{screen}")
+
+
+def press_tab_until(page: Page, name: str, *, described_by: str | None = None) -> None:
+    """Tab through the page (into the components' shadow roots) until the focused control has this text (and, when
+    given, is described by that element: which CRM's "Connect" it is)."""
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => {
+            let el = document.activeElement;
+            while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+            return el ? [(el.textContent || '').trim(), el.getAttribute('aria-describedby')] : ['', null];
+        }""")
+        if focused[0] == name and (described_by is None or focused[1] == described_by):
+            return
+    raise AssertionError(f"no control named {name!r} is reachable with Tab")
+
+
+def connect_superoffice(page: Page, integrations: Locator) -> None:
+    card = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="SuperOffice"))
+    with page.expect_popup() as opened:
+        press_tab_until(page, "Connect", described_by="lb-crm-superoffice")
+        page.keyboard.press("Enter")
+    popup = opened.value
+    # The sandbox's SuperOffice sign-in page, in the popup that leadbridge's connect page sent there.
+    popup.get_by_label("Sign in as").select_option(ADMIN_EMAIL)
+    popup.get_by_role("button", name="Allow").click()
+    popup.wait_for_event("close")  # the return page reported to the app and closed itself
+    card.get_by_text("Connected", exact=True).wait_for()
+    assert integrations.get_by_text("SuperOffice is connected.").is_visible()
+
+
+def check_accessibility(page: Page) -> None:
+    """axe-core in the page: no serious or critical violation in the components (the demo app's own look aside)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make ui` installs axe-core")
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await axe.run({include: [['leadbridge-integrations'], ['leadbridge-export-button'],
+                                          ['leadbridge-sync-log']]}, {resultTypes: ['violations']});
+        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
+    }""")
+    assert result == [], json.dumps(result, indent=1)
+
+
+def test_connect_export_with_a_match_and_read_the_sync_log(page: Page, env: Env, screenshots: Path) -> None:
+    env.sandbox.create(CTX, "contact", {"Name": COMPANY, "OrgNr": ORG_NUMBER, "Domains": ["dansktrae.dk"]})
+    demo(page, env, "#integrations")
+    integrations = page.locator("leadbridge-integrations")
+    superoffice = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="SuperOffice"))
+    superoffice.get_by_text("Not connected").wait_for()
+    check_accessibility(page)
+
+    connect_superoffice(page, integrations)
+
+    assert superoffice.get_by_text("Account: Connect Test AS").is_visible()
+    assert env.status(env.stack.demo_tenant_id)["status"] == "connected"
+    page.screenshot(path=screenshots / "integrations.png", full_page=True)
+
+    # A saved lead: "Export to SuperOffice" finds the company by its org number and offers to link it.
+    page.get_by_role("link", name="Saved leads").click()
+    page.get_by_role("link", name=f"{COMPANY} ·").click()
+    export = page.locator("leadbridge-export-button")
+    export.get_by_text("Not synced yet").wait_for()
+    press_tab_until(page, "Export to SuperOffice")
+    page.keyboard.press("Enter")
+    preview = export.get_by_role("region", name=f"Export {COMPANY} to SuperOffice")
+    preview.get_by_text("The company already exists in SuperOffice.").wait_for()
+    chosen = preview.get_by_role("radio", name=COMPANY)
+    assert chosen.is_checked()
+    assert preview.get_by_text("100% match").is_visible()
+    assert preview.get_by_text("Same organisation number").is_visible()
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "export-match.png", full_page=True)
+    crm_id = chosen.get_attribute("value")
+    assert crm_id
+
+    page.keyboard.press("Enter")  # "Sync to selected" has the focus once the candidates are shown
+
+    export.get_by_text("Linked to the existing company in SuperOffice.").wait_for()
+    assert export.get_by_role("link", name="Open in SuperOffice").first.get_attribute("href")
+    assert export.get_by_text("1 contact person(s) exported").is_visible()
+    export.get_by_text("Synced ").wait_for()
+    company = env.sandbox.get(CTX, "contact", int(crm_id))
+    assert company["Name"] == COMPANY
+    page.screenshot(path=screenshots / "export-result.png", full_page=True)
+
+    # The sync log shows the export: the company linked, its fields, and the person created.
+    page.get_by_role("link", name="Sync log").click()
+    log = page.locator("leadbridge-sync-log")
+    log.get_by_label("Lead").fill(LEAD_ID)
+    log.get_by_label("Object").select_option("company")
+    log.get_by_role("button", name="Show").click()
+    linked = log.locator("tbody").filter(has_text="link").filter(has_text="export")
+    linked.wait_for()
+    assert linked.get_by_text(f"{LEAD_ID} → SuperOffice #{crm_id}").is_visible()
+    linked.get_by_role("button", name="Details").click()
+    assert log.get_by_role("heading", name="Fields written").is_visible()
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "sync-log.png", full_page=True)
+
+    # Only failed entries: there are none.
+    log.get_by_label("Outcome").select_option("failed")
+    log.get_by_role("button", name="Show").click()
+    log.get_by_text("No sync log entries match.").wait_for()
+
+    # Disconnect, confirmed inline.
+    page.get_by_role("link", name="Integrations").click()
+    superoffice.get_by_role("button", name="Disconnect").click()
+    superoffice.get_by_text("Disconnect SuperOffice? Nothing is deleted in the CRM").wait_for()
+    superoffice.get_by_role("button", name="Disconnect").click()
+    integrations.get_by_text("SuperOffice is disconnected.").wait_for()
+    superoffice.get_by_text("Not connected").wait_for()
+    assert env.status(env.stack.demo_tenant_id)["status"] == "disconnected"
+
+
+def test_members_see_the_integrations_read_only_and_danish_texts(page: Page, env: Env) -> None:
+    demo(page, env, "#integrations")
+    page.get_by_label("Signed in as").select_option("member")
+    page.get_by_label("Language").select_option("da")
+    integrations = page.locator("leadbridge-integrations")
+    integrations.get_by_text("Kun en administrator kan forbinde eller fjerne CRM-systemer.").wait_for()
+    assert integrations.get_by_role("heading", name="CRM-integrationer").is_visible()
+    assert integrations.get_by_role("button").count() == 0
+    assert integrations.get_by_text("Ikke forbundet").count() == 3
+
+
+def test_a_blocked_popup_says_so(page: Page, env: Env) -> None:
+    page.add_init_script("window.open = () => null;")  # what a popup blocker does to window.open
+    demo(page, env, "#integrations")
+    superoffice = page.locator("leadbridge-integrations").get_by_role("listitem").filter(
+        has=page.get_by_role("heading", name="SuperOffice"))
+    superoffice.get_by_role("button", name="Connect").click()
+    page.locator("leadbridge-integrations").get_by_text("The browser blocked the popup.").wait_for()
+    assert env.status(env.stack.demo_tenant_id)["status"] == "disconnected"

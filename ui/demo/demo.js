@@ -1,0 +1,91 @@
+// The demo lead app: a few saved leads, its own navigation, and leadbridge's components embedded the way the
+// README tells a real app to (configure once with the API URL and a getToken function; give the export button the
+// lead document). `make run` serves it at {gateway}/ui/ with the demo tenant's tokens in window.LEADBRIDGE_DEMO.
+(() => {
+  const demo = window.LEADBRIDGE_DEMO;
+  const ui = window.LeadbridgeUI;
+  if (!demo || !ui) return;
+
+  const leads = [
+    {
+      id: "lead-dansk-trae", company_name: "Dansk Træ IVS", org_number: "16728806",
+      website: "https://www.dansktrae.dk", email: "info@dansktrae.dk", phone: "+45 70 20 30 40",
+      street: "Industrivej 66", postal_code: "1050", city: "København K", country: "DK", industry: "Træindustri",
+      score: 82, reason_for_fit: "Growing timber wholesaler opening a second warehouse",
+      contacts: [{ id: "c-1", first_name: "Mette", last_name: "Jensen", title: "Indkøbschef",
+                   email: "mette.jensen@dansktrae.dk", phone: "+45 20 11 22 33" }],
+    },
+    {
+      id: "lead-skandinavisk-data", company_name: "Skandinavisk Data", website: "https://skandinaviskdata.dk",
+      city: "Horsens", country: "DK", industry: "Software", score: 64,
+      contacts: [{ id: "c-2", first_name: "Lars", last_name: "Nielsen", title: "CTO",
+                   email: "lars.nielsen@skandinaviskdata.dk" }],
+    },
+    {
+      id: "lead-fjordlys", company_name: "Fjordlys Solenergi ApS", org_number: "41234567",
+      website: "https://fjordlys-sol.dk", city: "Vejle", country: "DK", industry: "Solceller", score: 71,
+      contacts: [{ id: "c-3", first_name: "Freja", last_name: "Holm", title: "Direktør", email: "freja@fjordlys-sol.dk" }],
+    },
+  ];
+
+  const role = document.getElementById("role");
+  const language = document.getElementById("language");
+  const saved = JSON.parse(sessionStorage.getItem("lb-demo") || "{}");
+  role.value = saved.role || "admin";
+  language.value = saved.lang || "en";
+  document.documentElement.lang = language.value;
+
+  ui.configure({ apiUrl: demo.apiUrl, getToken: () => (role.value === "admin" ? demo.adminToken : demo.memberToken) });
+
+  const remember = () => sessionStorage.setItem("lb-demo", JSON.stringify({ role: role.value, lang: language.value }));
+  role.addEventListener("change", () => { remember(); ui.configure({}); });
+  language.addEventListener("change", () => {
+    remember();
+    document.documentElement.lang = language.value;
+    ui.configure({});
+  });
+
+  const list = document.getElementById("lead-list");
+  for (const lead of leads) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `#lead/${lead.id}`;
+    link.textContent = `${lead.company_name} · ${lead.city || ""} · score ${lead.score}`;
+    item.append(link);
+    list.append(item);
+  }
+
+  const pages = ["integrations", "leads", "lead", "log"];
+  const show = () => {
+    const [page, id] = (location.hash.slice(1) || "integrations").split("/");
+    for (const name of pages) document.getElementById(`page-${name}`).hidden = name !== page;
+    for (const link of document.querySelectorAll(".app-nav a")) {
+      const current = link.getAttribute("href") === `#${page === "lead" ? "leads" : page}`;
+      if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+    }
+    if (page === "lead") showLead(leads.find((lead) => lead.id === id) || leads[0]);
+  };
+
+  const showLead = (lead) => {
+    document.getElementById("lead-title").textContent = lead.company_name;
+    const facts = document.getElementById("lead-facts");
+    facts.replaceChildren();
+    for (const [label, value] of [["Org. number", lead.org_number], ["Website", lead.website], ["City", lead.city],
+                                  ["Industry", lead.industry], ["Score", lead.score],
+                                  ["Contact", lead.contacts.map((c) => `${c.first_name} ${c.last_name}`).join(", ")]]) {
+      if (value === undefined) continue;
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = String(value);
+      facts.append(dt, dd);
+    }
+    const button = document.createElement("leadbridge-export-button");
+    button.lead = lead; // the lead document, as the app has it
+    button.setAttribute("lead-id", lead.id);
+    document.getElementById("lead-export").replaceChildren(button);
+  };
+
+  window.addEventListener("hashchange", show);
+  show();
+})();
