@@ -5,6 +5,8 @@ sleep by moving it, so no test waits for real."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -441,3 +443,39 @@ def connector_with_metadata(hub: Hub) -> HubSpotConnector:
     connector = hub.connector()
     connector.fields(CrmObject.PERSON)
     return connector
+
+
+def test_a_record_edited_while_a_read_pages_moves_behind_and_nothing_is_skipped(hub: Hub) -> None:
+    since = datetime.fromtimestamp(hub.clock.now, UTC)
+    ids: list[str] = []
+    for i in range(12):
+        ids.append(hub.sb.add_record(hub.hub_id, "contacts", {"email": f"e{i}@acme.dk", "lastname": f"L{i}"}).id)
+        hub.clock.advance(1)
+    connector = hub.connector(search_page=5)
+    first = connector.changes_since(CrmObject.PERSON, since)
+    # A user edits a record already read: it moves to the end of the order; an offset would now skip one.
+    hub.sb.update_record(hub.hub_id, "contacts", first.records[0].id, {"lastname": "Edited"})
+    seen = [r.id for r in first.records]
+    token = first.next_page_token
+    while token is not None:
+        page = connector.changes_since(CrmObject.PERSON, since, token)
+        seen += [r.id for r in page.records]
+        token = page.next_page_token
+    assert set(seen) == set(ids)
+    assert seen.count(first.records[0].id) == 2 and len(seen) == len(ids) + 1  # the edit is read again, nothing else
+
+
+def test_a_page_token_works_only_for_its_own_read(hub: Hub) -> None:
+    since = datetime.fromtimestamp(hub.clock.now, UTC)
+    hub.sb.add_records(hub.hub_id, "companies", [{"name": f"c{i}"} for i in range(4)])
+    connector = hub.connector(search_page=2)
+    token = connector.changes_since(CrmObject.COMPANY, since).next_page_token
+    assert token is not None
+    with pytest.raises(InvalidCursor):  # another object
+        connector.changes_since(CrmObject.PERSON, since, token)
+    with pytest.raises(InvalidCursor):  # another `since`
+        connector.changes_since(CrmObject.COMPANY, since - timedelta(hours=1), token)
+    state = json.loads(base64.urlsafe_b64decode(token.removeprefix("hs2.") + "=="))
+    damaged = "hs2." + base64.urlsafe_b64encode(json.dumps({**state, "tie": "5"}).encode()).decode().rstrip("=")
+    with pytest.raises(InvalidCursor):
+        connector.changes_since(CrmObject.COMPANY, since, damaged)

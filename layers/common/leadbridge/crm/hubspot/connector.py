@@ -21,11 +21,13 @@ contacts with their associations in one `batch/create` per 100, each result matc
 to 100 contacts.
 
 Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`
-elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page; before a page would
-pass the 10,000-result cap, the records of the last instant seen are read by `hs_object_id` (keyset, any number of
-them), and the search goes on `GT` that instant (§3, §11: never a gap, only that instant's records may come
-twice). The page token is opaque (`hs1.` + base64 JSON) and refused with `InvalidCursor` when it is not this
-connector's. Deletions: the `archived=true` listing, filtered by `archivedAt`.
+elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page, by keyset: each page
+is a fresh search from the last instant read, the ids already read at that instant left out (`NOT_IN`), never an
+`after` offset (an offset skips a record when one read before it is edited and moves behind, and cannot pass the
+10,000-result cap, §3, §11). An instant with more records than that list holds is read by `hs_object_id` (keyset),
+then the search goes on after it. The page token is opaque (`hs2.` + base64 JSON), bound to the object, the account
+and the read's `since`, and refused with `InvalidCursor` otherwise. Deletions: the `archived=true` listing, filtered
+by `archivedAt`.
 
 Webhooks are the app's (project `webhooks/*-hsmeta.json`: one target URL for every portal, signed with the client
 secret), not per account: `register_webhook` registers nothing and describes that subscription.
@@ -37,6 +39,7 @@ import base64
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,7 +97,8 @@ BATCH_MAX = 100  # §2: inputs per batch call
 SEARCH_PAGE = 200  # §3: results per search page
 SEARCH_CAP = 10_000  # §3: results one search query reaches
 LIST_PAGE = 100  # list `limit` (a cap of 100 is unconfirmed, §9: 100 is safe either way)
-TOKEN_PREFIX = "hs1."
+TOKEN_PREFIX = "hs2."  # hs1 tokens paged by offset; a run holding one starts its read again
+SEEN_AT_INSTANT_MAX = 50  # ids left out by NOT_IN at one instant; more are read by id (keyset)
 APP_WEBHOOK_ID = "app"
 # What the app's webhooks/*-hsmeta.json subscribes to (helper B's intake reads them).
 APP_EVENT_TYPES = [f"{o}.{e}" for o in ("company", "contact", "deal") for e in ("creation", "deletion",
@@ -508,53 +512,55 @@ class HubSpotConnector(TransportReporting):
     # --- incremental reads ----------------------------------------------------------------------------------------
 
     def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
-        """One page of `obj`'s records changed at or after `since - lookback`. Two kinds of page: the modified-date
-        search (`after` offsets) and, where it would pass the result cap, the records of its last instant by
-        `hs_object_id` (keyset, no offsets); the modified-date search then goes on after that instant. The records of
-        that instant may come twice (the sync absorbs repeats, as it does the lookback's)."""
+        """One page of `obj`'s records changed at or after `since - lookback`, by keyset: every page is a fresh
+        search from the last instant read (modified date `GTE` it, the ids already read at that instant left out,
+        sorted by the modified date), never an `after` offset. An offset would skip a record whenever one read
+        before it is edited meanwhile and moves behind (HubSpot re-sorts on every request), and could not pass the
+        10,000-result cap. More records at one instant than fit the left-out list are read by `hs_object_id`
+        (keyset too), then the search goes on after that instant. A record edited after it was read comes again."""
         name = OBJECTS[obj]
         modified = MODIFIED[name]
+        start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - self.lookback
         if page_token is None:
-            start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - self.lookback
-            state: dict[str, Any] = {"o": name, "from": _millis(start), "op": "GTE", "after": None, "tie": None,
-                                     "tail": None}  # fmt: skip
+            state = _ChangeCursor(name, self.context.account_id, _millis(since), _millis(start), [], None)
         else:
-            state = _decode_token(page_token, name)
-        tie = state["tie"]
-        if tie is None:
-            filters = [{"propertyName": modified, "operator": state["op"], "value": str(state["from"])}]
+            state = _ChangeCursor.decode(page_token, name, self.context.account_id, _millis(since))
+        if state.tie is None:
+            filters: list[dict[str, Any]] = [{"propertyName": modified, "operator": "GTE", "value": str(state.at)}]
+            if state.seen:
+                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN",
+                                "values": [str(i) for i in state.seen]})  # fmt: skip
             sorts = [{"propertyName": modified, "direction": "ASCENDING"}]
         else:
-            filters = [{"propertyName": modified, "operator": "EQ", "value": str(tie["at"])},
-                       {"propertyName": "hs_object_id", "operator": "GT", "value": str(tie["id"])}]
+            filters = [{"propertyName": modified, "operator": "EQ", "value": str(state.at)},
+                       {"propertyName": "hs_object_id", "operator": "GT", "value": str(state.tie)}]  # fmt: skip
             sorts = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
         body = {"filterGroups": [{"filters": filters}], "sorts": sorts, "limit": self.search_page,
-                "properties": list(self.properties(name).by_name),
-                **({"after": str(state["after"])} if state["after"] is not None else {})}  # fmt: skip
+                "properties": list(self.properties(name).by_name)}  # fmt: skip
         answer = self.client.request(f"{name}.changes", "POST", f"/crm/v3/objects/{name}/search", json_body=body,
                                      lane="search")  # fmt: skip
         raws = [r for r in _results(answer) if r.get("id")]
-        next_state = self._next_change_state(state, raws, _next_after(answer), modified)
-        next_token = _encode_token(next_state) if next_state is not None else None
+        following = self._next_cursor(state, raws, modified)
+        next_token = following.encode() if following is not None else None
         next_token = check_next_token("HubSpot", f"{name}.changes", page_token, next_token)
         records = self._with_links(obj, [self._record(obj, r) for r in raws])
         return ChangePage(records=records, next_page_token=next_token)
 
-    def _next_change_state(
-        self, state: dict[str, Any], raws: list[dict[str, Any]], following: str | None, modified: str
-    ) -> dict[str, Any] | None:
-        tie = state["tie"]
-        if tie is not None:  # the instant's records by id: more while pages come full, then on after the instant
-            if len(raws) >= self.search_page:
-                return {**state, "tie": {"at": tie["at"], "id": int(raws[-1]["id"])}}
-            return {**state, "from": tie["at"], "op": "GT", "after": None, "tie": None, "tail": tie["at"]}
-        seen = [m for m in (_modified_millis(r, modified) for r in raws) if m is not None]
-        tail = max([*seen, *([state["tail"]] if state["tail"] is not None else [])], default=None)
-        if following is None:
-            return None
-        if int(following) + self.search_page > self.search_cap and tail is not None:
-            return {**state, "after": None, "tie": {"at": tail, "id": 0}, "tail": tail}
-        return {**state, "after": int(following), "tail": tail}
+    def _next_cursor(self, state: _ChangeCursor, raws: list[dict[str, Any]], modified: str) -> _ChangeCursor | None:
+        if len(raws) < self.search_page:  # the last page of its query
+            if state.tie is None:
+                return None
+            return replace(state, at=state.at + 1, seen=[], tie=None)  # the crowded instant is read: on after it
+        if state.tie is not None:
+            return replace(state, tie=int(raws[-1]["id"]))
+        last = _modified_millis(raws[-1], modified)
+        if last is None:  # HubSpot always sends the modified date it sorted by; without it, nothing safe to go on
+            raise CrmUnavailable(f"HubSpot sent a {state.obj} change without its modified date")
+        at_last = [int(r["id"]) for r in raws if _modified_millis(r, modified) == last]
+        seen = [*state.seen, *at_last] if last == state.at else at_last
+        if len(seen) > SEEN_AT_INSTANT_MAX:
+            return replace(state, at=last, seen=[], tie=0)
+        return replace(state, at=last, seen=seen)
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
         """Archived records with `archivedAt` at or after `since`, from the `archived=true` listing (search never
@@ -739,24 +745,47 @@ def _modified_millis(raw: Mapping[str, Any], modified: str) -> int | None:
         return None
 
 
-def _encode_token(state: Mapping[str, Any]) -> str:
-    raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+@dataclass(frozen=True)
+class _ChangeCursor:
+    """Where a change read stands: the instant `at` (ms) it goes on from, the ids already read at it (`seen`), or,
+    for an instant with more records than `seen` may hold, the last id read at it (`tie`). Bound to the object, the
+    account and the read's `since` (ms): a token of another read is refused."""
+
+    obj: str
+    account: str
+    since: int
+    at: int
+    seen: list[int]
+    tie: int | None
+
+    def encode(self) -> str:
+        state = {"o": self.obj, "a": self.account, "s": self.since, "at": self.at, "seen": self.seen, "tie": self.tie}
+        raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, obj: str, account: str, since: int) -> _ChangeCursor:
+        """The cursor of a token this connector gave for this read; `InvalidCursor` for anything else."""
+        if not token.startswith(TOKEN_PREFIX):
+            raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}")
+        try:
+            text = token.removeprefix(TOKEN_PREFIX)
+            state = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except ValueError as exc:
+            raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}") from exc
+        if not isinstance(state, dict) or set(state) != {"o", "a", "s", "at", "seen", "tie"}:
+            raise InvalidCursor(f"The page token is not one of HubSpot {obj}'s change reads")
+        if (state["o"], state["a"], state["s"]) != (obj, account, since):
+            raise InvalidCursor(f"The page token belongs to another HubSpot read than {obj} of account {account}")
+        seen, tie = state["seen"], state["tie"]
+        if not (_is_int(state["at"]) and isinstance(seen, list) and all(_is_int(i) for i in seen)
+                and len(seen) <= SEEN_AT_INSTANT_MAX and (tie is None or _is_int(tie))):  # fmt: skip
+            raise InvalidCursor(f"The page token of HubSpot {obj}'s change read is damaged")
+        return cls(obj, account, since, state["at"], seen, tie)
 
 
-def _decode_token(token: str, name: str) -> dict[str, Any]:
-    """The state of a page token this connector gave for `name`; `InvalidCursor` for anything else."""
-    if not token.startswith(TOKEN_PREFIX):
-        raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}")
-    try:
-        text = token.removeprefix(TOKEN_PREFIX)
-        state = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except ValueError as exc:
-        raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}") from exc
-    keys = {"o", "from", "op", "after", "tie", "tail"}
-    if not isinstance(state, dict) or set(state) != keys or state["o"] != name or not isinstance(state["from"], int):
-        raise InvalidCursor(f"The page token is not one of HubSpot {name}'s change reads")
-    return state
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _hs_id(record_id: str) -> str:
