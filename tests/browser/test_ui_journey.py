@@ -193,3 +193,29 @@ def test_the_gateway_serves_the_demo_page_with_the_demo_tenants_tokens_and_only_
         for outside in ("/ui/dist/../../pyproject.toml", "/ui/../local/tokens.py", "/ui/%2e%2e/pyproject.toml",
                         "/ui/dist/missing.js"):
             assert http.get(outside).status_code == 404, outside
+
+
+def test_a_lead_without_a_match_is_created_in_the_crm(page: Page, env: Env) -> None:
+    assert env.connect(env.stack.demo_tenant_id)["status"] == "connected"  # over HTTP, as the first test clicks it
+    demo(page, env, "#lead/lead-fjordlys")
+    export = page.locator("leadbridge-export-button")
+    export.get_by_role("button", name="Export to SuperOffice").click()
+    preview = export.get_by_role("region", name="Export Fjordlys Solenergi ApS to SuperOffice")
+    preview.get_by_text("No match in SuperOffice: a new company will be created.").wait_for()
+    assert preview.get_by_role("radio", name="Create a new company").is_checked()
+
+    preview.get_by_role("button", name="Create & sync").click()
+
+    export.get_by_text("Created in SuperOffice.").wait_for()
+    href = export.get_by_role("link", name="Open in SuperOffice").first.get_attribute("href")
+    assert href and href.startswith("http")
+    status = env.http.get("/leads/lead-fjordlys/sync-status", headers=env.auth(env.stack.demo_tenant_id, "member"))
+    crm_id = int(status.json()["company"]["crm_id"])
+    assert env.sandbox.get(CTX, "contact", crm_id)["Name"] == "Fjordlys Solenergi ApS"
+
+
+def test_without_a_connected_crm_the_export_button_says_what_to_do(page: Page, env: Env) -> None:
+    demo(page, env, f"#lead/{LEAD_ID}")
+    export = page.locator("leadbridge-export-button")
+    export.get_by_text("Connect a CRM to export leads.").wait_for()
+    assert export.get_by_role("button", name="Export to CRM").is_disabled()
