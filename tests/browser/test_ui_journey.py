@@ -185,7 +185,7 @@ def test_the_gateway_serves_the_demo_page_with_the_demo_tenants_tokens_and_only_
         assert config["apiUrl"] == base and config["tenant"] == env.stack.demo_tenant_id
         issuer: LocalIssuer = env.stack.issuer
         for token, role in ((config["adminToken"], "admin"), (config["memberToken"], "member")):
-            claims = issuer.verify(token, issuer=issuer.issuer, audience=[issuer.audience])
+            claims = issuer.verify(token, issuer=issuer.issuer, audience=(issuer.audience,))
             assert claims["tenant_id"] == env.stack.demo_tenant_id and claims["role"] == role
         bundle = http.get(f"/ui/dist/{script}")
         assert bundle.status_code == 200 and bundle.headers["content-type"].startswith("text/javascript")
