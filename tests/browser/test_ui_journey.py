@@ -219,3 +219,42 @@ def test_without_a_connected_crm_the_export_button_says_what_to_do(page: Page, e
     export = page.locator("leadbridge-export-button")
     export.get_by_text("Connect a CRM to export leads.").wait_for()
     assert export.get_by_role("button", name="Export to CRM").is_disabled()
+
+
+def test_declining_at_the_crm_says_so_and_leaves_it_unconnected(page: Page, env: Env) -> None:
+    demo(page, env, "#integrations")
+    integrations = page.locator("leadbridge-integrations")
+    superoffice = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="SuperOffice"))
+    with page.expect_popup() as opened:
+        superoffice.get_by_role("button", name="Connect").click()
+    popup = opened.value
+    popup.get_by_label("Sign in as").select_option(ADMIN_EMAIL)
+    with popup.expect_event("close"):
+        popup.get_by_role("button", name="Deny").click()
+
+    integrations.get_by_text("SuperOffice was not connected: you declined access in the CRM").wait_for()
+    assert superoffice.get_by_text("Not connected").is_visible()
+    assert env.status(env.stack.demo_tenant_id)["status"] == "disconnected"
+
+
+def test_possible_matches_are_chosen_with_the_arrow_keys(page: Page, env: Env) -> None:
+    env.sandbox.create(CTX, "contact", {"Name": "Skandinavisk Data A/S", "Domains": ["skandinaviskdata.dk"]})
+    assert env.connect(env.stack.demo_tenant_id)["status"] == "connected"
+    demo(page, env, "#lead/lead-skandinavisk-data")
+    export = page.locator("leadbridge-export-button")
+    export.get_by_role("button", name="Export to SuperOffice").click()
+    preview = export.get_by_role("region", name="Export Skandinavisk Data to SuperOffice")
+    preview.get_by_text("Possible matches in SuperOffice: choose one, or create a new company.").wait_for()
+    candidate = preview.get_by_role("radio", name="Skandinavisk Data A/S")
+    create = preview.get_by_role("radio", name="Create a new company")
+    assert candidate.is_checked()
+    assert preview.get_by_role("button", name="Sync to selected").is_visible()
+
+    candidate.focus()
+    page.keyboard.press("ArrowDown")  # the radio group moves to "Create a new company"
+
+    preview.get_by_role("button", name="Create & sync").wait_for()
+    assert create.is_checked() and not candidate.is_checked()
+    page.keyboard.press("ArrowUp")
+    preview.get_by_role("button", name="Sync to selected").wait_for()
+    assert candidate.is_checked()
