@@ -1,7 +1,7 @@
-"""What the HubSpot export benchmark (`bench_export_hubspot`: single and bulk exports) stands on: the local stack with
-a HubSpot sandbox portal (one admin; the app registered with the connector's scopes) connected through the gateway's
-real OAuth flow (leadbridge's PKCE hop, the sandbox's install page), as an admin does it, and an HTTP client on the
-gateway."""
+"""What the HubSpot benchmarks stand on: `count_refusals` (both `bench_export_hubspot` and `bench_sync_hubspot`), and
+for the export benchmark `ConnectedHubSpot`: the local stack with a HubSpot sandbox portal (one admin; the app
+registered with the connector's scopes) connected through the gateway's real OAuth flow (leadbridge's PKCE hop, the
+sandbox's install page), as an admin does it, and an HTTP client on the gateway."""
 
 from __future__ import annotations
 
@@ -11,6 +11,25 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+
+
+def count_refusals(sb: Any) -> Counter[str]:
+    """The sandbox's 429s by policy (`SECONDLY`: search; `TEN_SECONDLY_ROLLING`: the rest), counted as they happen:
+    the sandbox counts a refused request under its operation like any other, so they are told apart here."""
+    refused: Counter[str] = Counter()
+
+    def counting(take: Any, policy: str) -> Any:
+        def counted(key: str) -> int | None:
+            remaining: int | None = take(key)
+            if remaining is None:
+                refused[policy] += 1
+            return remaining
+
+        return counted
+
+    for window in (sb.general_limit, sb.search_limit):
+        window.take = counting(window.take, window.policy.name)
+    return refused
 
 
 class ConnectedHubSpot:
@@ -29,9 +48,7 @@ class ConnectedHubSpot:
         self.sb = HubSpotSandbox().start()
         self.hub = self.sb.add_portal(portal_name, domain="bench-portal.dk").hub_id
         self.sb.add_user(self.hub, admin, "Bench", "Admin")
-        self.refused: Counter[str] = Counter()  # the sandbox's 429s by policy (SECONDLY: search), counted as they go
-        for window in (self.sb.general_limit, self.sb.search_limit):
-            window.take = self._counting(window.take, window.policy.name)  # type: ignore[method-assign]
+        self.refused = count_refusals(self.sb)
         app = self.sb.register_app([f"{self.stack.gateway_url}/oauth/hubspot/callback"],
                                    client_secret="hs-bench-secret", scopes=DEMO_SCOPES)  # fmt: skip
         os.environ.update(
@@ -49,15 +66,6 @@ class ConnectedHubSpot:
         pacing.reset()
         self.http = httpx.Client(base_url=self.stack.gateway_url, timeout=timeout, follow_redirects=False)
         self._connect()
-
-    def _counting(self, take: Any, policy: str) -> Any:
-        def counted(key: str) -> int | None:
-            remaining: int | None = take(key)
-            if remaining is None:
-                self.refused[policy] += 1
-            return remaining
-
-        return counted
 
     def auth(self, role: str = "member") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.stack.token(self.tenant, role, sub=f'{role}-bench')}"}
