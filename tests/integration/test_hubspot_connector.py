@@ -97,6 +97,7 @@ def hub(sandbox: HubSpotSandbox, clock: Clock) -> Iterator[Hub]:
                                 redirect_uri=REDIRECT_URI)
     yield Hub(sandbox, clock, portal.hub_id, owner.id, owner.user_id, provider, grant)
     sandbox.clear_faults()
+    pacing.reset()  # hub ids repeat after a sandbox reset: later tests start with empty windows
 
 
 # --- OAuth ---------------------------------------------------------------------------------------------------------
@@ -263,7 +264,8 @@ def test_search_by_domain_name_and_cvr(hub: Hub) -> None:
     many = connector.search_companies_many([CompanySearch(domain="beta.dk"), CompanySearch(name="nobody"),
                                             CompanySearch(name="acme aps")])
     assert [[r.id for r in found] for found in many] == [[beta.id], [], [acme.id]]
-    assert hub.calls()["POST /crm/v3/objects/companies/search"] == before + 1
+    # One request per criterion the searches give (domain, name), whatever their number.
+    assert hub.calls()["POST /crm/v3/objects/companies/search"] == before + 2
 
     with pytest.raises(RefusedBeforeWrite) as refused:
         connector.search_companies(org_nr_field="numberofemployees")
@@ -479,3 +481,17 @@ def test_a_page_token_works_only_for_its_own_read(hub: Hub) -> None:
     damaged = "hs2." + base64.urlsafe_b64encode(json.dumps({**state, "tie": "5"}).encode()).decode().rstrip("=")
     with pytest.raises(InvalidCursor):
         connector.changes_since(CrmObject.COMPANY, since, damaged)
+
+
+def test_many_rows_of_one_search_never_hide_another_searchs_match(hub: Hub) -> None:
+    hub.sb.add_records(hub.hub_id, "companies", [{"name": "Acme"} for _ in range(450)])
+    zeta = hub.sb.add_record(hub.hub_id, "companies", {"name": "Zeta ApS", "domain": "zeta.dk"})
+    connector = hub.connector()
+
+    acme, zeta_found = connector.search_companies_many([CompanySearch(None, "Acme", None, 20, None, None),
+                                                        CompanySearch(None, "Acme", "zeta.dk", 1, None, None)])
+
+    assert len(acme) == 20
+    assert [r.id for r in zeta_found] == [zeta.id]  # its domain match first, though 450 rows match its name
+    alone = connector.search_companies(name="Acme", domain="https://www.zeta.dk", limit=3)
+    assert alone[0].id == zeta.id and len(alone) == 3

@@ -446,8 +446,9 @@ class HubSpotConnector(TransportReporting):
         return found
 
     def search_companies_many(self, searches: Sequence[CompanySearch]) -> list[list[CrmRecord]]:
-        """One search request per 100 searches (an `IN` filter group per criterion), each search's candidates picked
-        from the rows by its own values, de-duplicated by id."""
+        """Each criterion (org number, domain, name) searched on its own for up to 100 searches at once (an `IN`
+        group), paged until every search has its `limit` of matches on it or the results end, so one search's many
+        rows never hide another's match. Each search's candidates: its matches, strongest criterion first, by id."""
         if not searches:
             return []
         fields = {(s.org_nr_field, s.domain_field) for s in searches}
@@ -456,36 +457,52 @@ class HubSpotConnector(TransportReporting):
         (org_nr_field, domain_field), = fields
         props = self.properties("companies")
         plan = CompanySearchPlan.of(props, org_nr_field, domain_field)
-        rows: dict[str, Mapping[str, Any]] = {}
         active = [s for s in searches if plan.searches_anything(s)]
-        for start in range(0, len(active), MAX_IN_VALUES):
-            chunk = active[start: start + MAX_IN_VALUES]
-            body: dict[str, Any] = {"filterGroups": plan.filter_groups(chunk), "properties": list(props.by_name),
-                                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                                    "limit": SEARCH_PAGE}  # fmt: skip
-            wanted = min(self.search_cap, sum(s.limit for s in chunk))
-            for page in self._search_pages("companies.search", "companies", body, wanted):
-                rows.update({str(r["id"]): r for r in page if r.get("id")})
-        records = {rid: self._record(CrmObject.COMPANY, raw) for rid, raw in rows.items()}
-        return [[records[rid] for rid, raw in rows.items() if plan.matches(raw.get("properties") or {}, s)][: s.limit]
-                if plan.searches_anything(s) else [] for s in searches]  # fmt: skip
+        found: dict[str, dict[str, Mapping[str, Any]]] = {prop: {} for prop in plan.criteria()}
+        for prop in plan.criteria():
+            for start in range(0, len(active), MAX_IN_VALUES):
+                found[prop].update(self._search_criterion(plan, prop, active[start : start + MAX_IN_VALUES]))
+        results: list[list[CrmRecord]] = []
+        for search in searches:
+            picked: dict[str, Mapping[str, Any]] = {}
+            for prop in plan.criteria():
+                picked |= {rid: raw for rid, raw in found[prop].items()
+                           if plan.matches_on(prop, raw.get("properties") or {}, search)}  # fmt: skip
+            results.append([self._record(CrmObject.COMPANY, raw) for raw in list(picked.values())[: search.limit]])
+        return results
 
-    def _search_pages(self, op: str, name: str, body: dict[str, Any], wanted: int) -> Iterator[list[dict[str, Any]]]:
-        seen = 0
-
-        def fetch(after: str | None) -> Page[dict[str, Any], str]:
-            answer = self.client.request(op, "POST", f"/crm/v3/objects/{name}/search", lane="search",
-                                         json_body={**body, **({"after": after} if after else {})})  # fmt: skip
+    def _search_criterion(
+        self, plan: CompanySearchPlan, prop: str, searches: Sequence[CompanySearch]
+    ) -> dict[str, Mapping[str, Any]]:
+        """The rows matching `prop` for `searches`, until each has its `limit` of them. Where HubSpot's result cap
+        ends the pages first, the searches still short of matches are searched one by one."""
+        group = plan.filter_group(prop, searches)
+        if group is None:
+            return {}
+        body: dict[str, Any] = {"filterGroups": [group], "properties": list(self.properties("companies").by_name),
+                                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                                "limit": SEARCH_PAGE}  # fmt: skip
+        wanting = [s for s in searches if plan.wanted(prop, s)]
+        rows: dict[str, Mapping[str, Any]] = {}
+        after: str | None = None
+        while True:
+            answer = self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search",
+                                         lane="search", json_body={**body, **({"after": after} if after else {})})
+            rows |= {str(r["id"]): r for r in _results(answer) if r.get("id")}
+            short = [s for s in wanting
+                     if sum(plan.matches_on(prop, r.get("properties") or {}, s) for r in rows.values()) < s.limit]
             following = _next_after(answer)
-            if following is not None and int(following) >= self.search_cap:
-                following = None
-            return Page(_results(answer), following)
-
-        for page in pages(fetch, crm="HubSpot", op=op):
-            yield page
-            seen += len(page)
-            if seen >= wanted:
-                return
+            if not short or following is None:
+                return rows
+            if int(following) >= self.search_cap:  # HubSpot's 10,000: the rest of this query cannot be read
+                if len(searches) == 1:
+                    log.warning("hubspot company search on %s reached the result cap; the first %s rows are used",
+                                prop, len(rows))
+                    return rows
+                for search in short:
+                    rows |= self._search_criterion(plan, prop, [search])
+                return rows
+            after = following
 
     def list_persons(self, company_id: str) -> list[CrmRecord]:
         """The company's contacts: their ids from the associations, then one batch read per 100."""

@@ -47,30 +47,29 @@ class CompanySearchPlan:
     def properties(self) -> list[str]:
         return list(dict.fromkeys(p for p in (self.name_field, self.domain_field, self.nr_field) if p))
 
-    def filter_groups(self, searches: Sequence[CompanySearch]) -> list[dict[str, Any]]:
-        """One group per criterion any search gives: `IN` over the searches' values."""
-        wanted = {
-            self.nr_field: [s.org_nr.strip().lower() for s in searches if s.org_nr and s.org_nr.strip()]
-            if self.nr_field else [],
-            self.name_field: [s.name.strip().lower() for s in searches if s.name and s.name.strip()],
-            self.domain_field: [host_of(s.domain) for s in searches if s.domain and s.domain.strip()],
-        }  # fmt: skip
-        return [
-            {"filters": [{"propertyName": prop, "operator": "IN", "values": list(dict.fromkeys(values))}]}
-            for prop, values in wanted.items()
-            if prop and values
-        ]
+    def criteria(self) -> list[str]:
+        """The properties searched, strongest first (the order candidates are listed in): org number, domain, name."""
+        return [p for p in (self.nr_field, self.domain_field, self.name_field) if p]
+
+    def wanted(self, prop: str, search: CompanySearch) -> str | None:
+        """The value `search` looks for in `prop`, as compared (lower case; a domain as its host); None: none."""
+        raw = {self.nr_field: search.org_nr, self.domain_field: search.domain, self.name_field: search.name}.get(prop)
+        if not raw or not raw.strip():
+            return None
+        return host_of(raw) if prop == self.domain_field else raw.strip().lower()
+
+    def filter_group(self, prop: str, searches: Sequence[CompanySearch]) -> dict[str, Any] | None:
+        """One criterion's group: `IN` over the searches' values; None when none of them gives one."""
+        values = list(dict.fromkeys(v for v in (self.wanted(prop, s) for s in searches) if v))
+        return {"filters": [{"propertyName": prop, "operator": "IN", "values": values}]} if values else None
+
+    def matches_on(self, prop: str, properties: Mapping[str, Any], search: CompanySearch) -> bool:
+        wanted = self.wanted(prop, search)
+        have = str(properties.get(prop) or "").strip().lower()
+        return bool(wanted and have and (host_of(have) if prop == self.domain_field else have) == wanted)
 
     def matches(self, properties: Mapping[str, Any], search: CompanySearch) -> bool:
-        def text(name: str | None) -> str:
-            return str(properties.get(name) or "").strip().lower() if name else ""
-
-        if search.org_nr and search.org_nr.strip() and text(self.nr_field) == search.org_nr.strip().lower():
-            return True
-        if search.name and search.name.strip() and text(self.name_field) == search.name.strip().lower():
-            return True
-        return bool(search.domain and search.domain.strip() and text(self.domain_field)
-                    and text(self.domain_field) == host_of(search.domain))  # fmt: skip
+        return any(self.matches_on(prop, properties, search) for prop in self.criteria())
 
     def searches_anything(self, search: CompanySearch) -> bool:
         return bool((search.org_nr and search.org_nr.strip() and self.nr_field) or (search.name and search.name.strip())
