@@ -9,8 +9,10 @@ A request waits (the injected `sleep`) until its window has room, then counts. T
 `X-HubSpot-RateLimit-Remaining` when HubSpot sends it (another process or container using the same account):
 when HubSpot says fewer remain than this process counted, the difference is counted as spent now.
 
-Windows live at module level keyed by hub id, so connectors built for different runs of one account share them;
-thread-safe. Tests pass their own clock and sleep and call `reset()` between tests.
+Windows live at module level keyed by hub id and clock, so connectors built for different runs of one account share
+them (in a deployment every connector reads the one monotonic clock); thread-safe. A test's own clock gets windows of
+its own: a window counted on a clock that stopped would otherwise make the next connector of that hub id wait for
+ever. Tests call `reset()` between tests.
 """
 
 from __future__ import annotations
@@ -78,19 +80,19 @@ class AccountLimits:
 
 
 _lock = threading.Lock()
-_accounts: dict[str, AccountLimits] = {}
+_accounts: dict[tuple[str, Callable[[], float]], AccountLimits] = {}
 
 
 def for_account(
     hub_id: str, *, clock: Callable[[], float] = time.monotonic, general: tuple[int, float] = GENERAL,
     search: tuple[int, float] = SEARCH,
 ) -> AccountLimits:
-    """The account's windows (made on first use with `clock`)."""
+    """The account's windows on `clock` (made on first use)."""
     with _lock:
-        limits = _accounts.get(hub_id)
+        limits = _accounts.get((hub_id, clock))
         if limits is None:
             limits = AccountLimits(Window(*general, clock), Window(*search, clock))
-            _accounts[hub_id] = limits
+            _accounts[(hub_id, clock)] = limits
         return limits
 
 
