@@ -495,3 +495,13 @@ def test_many_rows_of_one_search_never_hide_another_searchs_match(hub: Hub) -> N
     assert [r.id for r in zeta_found] == [zeta.id]  # its domain match first, though 450 rows match its name
     alone = connector.search_companies(name="Acme", domain="https://www.zeta.dk", limit=3)
     assert alone[0].id == zeta.id and len(alone) == 3
+
+
+def test_a_name_without_its_legal_form_finds_the_company_by_prefix(hub: Hub) -> None:
+    fjord = hub.sb.add_record(hub.hub_id, "companies", {"name": "Fjord Analytics A/S"})
+    hub.sb.add_record(hub.hub_id, "companies", {"name": "Analytics Fjord ApS"})  # the words, not the start
+    hub.sb.add_record(hub.hub_id, "companies", {"name": "Fjordland ApS"})
+
+    found = hub.connector().search_companies(name="Fjord Analytics", limit=5)
+
+    assert [r.id for r in found] == [fjord.id]

@@ -47,7 +47,7 @@ from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.hubspot.client import HubSpotClient, translate_body
 from leadbridge.crm.hubspot.oauth import APP_BASE
 from leadbridge.crm.hubspot.properties import Properties, check_write, decode, parse_datetime
-from leadbridge.crm.hubspot.search import MAX_IN_VALUES, CompanySearchPlan
+from leadbridge.crm.hubspot.search import GROUPS_PER_SEARCH, MAX_IN_VALUES, CompanySearchPlan
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
@@ -474,22 +474,30 @@ class HubSpotConnector(TransportReporting):
     def _search_criterion(
         self, plan: CompanySearchPlan, prop: str, searches: Sequence[CompanySearch]
     ) -> dict[str, Mapping[str, Any]]:
-        """The rows matching `prop` for `searches`, until each has its `limit` of them. Where HubSpot's result cap
-        ends the pages first, the searches still short of matches are searched one by one."""
-        group = plan.filter_group(prop, searches)
-        if group is None:
-            return {}
-        body: dict[str, Any] = {"filterGroups": [group], "properties": list(self.properties("companies").by_name),
+        """The rows matching `prop` for `searches`: its filter groups, 5 to a request (§3)."""
+        groups = plan.filter_groups(prop, searches)
+        rows: dict[str, Mapping[str, Any]] = {}
+        for start in range(0, len(groups), GROUPS_PER_SEARCH):
+            chosen = groups[start : start + GROUPS_PER_SEARCH]
+            served = [s for _, group_searches in chosen for s in group_searches]
+            rows |= self._search_groups(plan, prop, [g for g, _ in chosen], served)
+        return rows
+
+    def _search_groups(
+        self, plan: CompanySearchPlan, prop: str, groups: list[dict[str, Any]], searches: Sequence[CompanySearch]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Pages of one request's groups until each search has its `limit` of matches on `prop`. Where HubSpot's
+        result cap ends the pages first, the searches still short of matches are searched one by one."""
+        body: dict[str, Any] = {"filterGroups": groups, "properties": list(self.properties("companies").by_name),
                                 "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                                 "limit": SEARCH_PAGE}  # fmt: skip
-        wanting = [s for s in searches if plan.wanted(prop, s)]
         rows: dict[str, Mapping[str, Any]] = {}
         after: str | None = None
         while True:
             answer = self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search",
                                          lane="search", json_body={**body, **({"after": after} if after else {})})
             rows |= {str(r["id"]): r for r in _results(answer) if r.get("id")}
-            short = [s for s in wanting
+            short = [s for s in searches
                      if sum(plan.matches_on(prop, r.get("properties") or {}, s) for r in rows.values()) < s.limit]
             following = _next_after(answer)
             if not short or following is None:

@@ -1,14 +1,16 @@
-"""Company matching through HubSpot search (reference §3): the searches of one or many leads in one request.
+"""Company matching through HubSpot search (reference §3): the searches of one or many leads, a criterion at a time.
 
-Each criterion is one filter group of one `IN` filter over every lead's value (groups are ORed, so a request has at
-most 3 groups of 1 filter, well within the limits of 5 groups, 6 filters a group, 18 in all), each lead's candidates
-then picked from the rows by its own values. `IN` on a text property compares lower-case values, so the values are
-sent lower-case and compared case-insensitively here too. Matching is exact: the org number and the name as given
-(case-insensitive), the domain as a bare host (`https://www.Acme.dk/x` → `acme.dk`).
+Org number and domain: one filter group of one `IN` filter over every lead's value, each lead's candidates then
+picked from the rows by its own value. `IN` on a text property compares lower-case values, so the values are sent
+lower-case and compared case-insensitively here too; the domain as a bare host (`https://www.Acme.dk/x` → `acme.dk`).
+Name: a group per name, its words as `CONTAINS_TOKEN` filters (the last one a prefix, `word*`), kept where the
+company's name starts with the searched one (the export searches a name without its legal form, "Acme" for "Acme
+ApS", and must find "Acme A/S"), at most 5 groups a request (§3's limits: 5 groups, 6 filters a group, 18 in all).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,9 @@ from leadbridge.crm.search_many import CompanySearch
 from leadbridge.errors import RefusedBeforeWrite
 
 MAX_IN_VALUES = 100  # values per IN filter (HubSpot documents no number; 100 keeps requests small)
+GROUPS_PER_SEARCH = 5  # §3: filterGroups per search request
+NAME_TOKENS_MAX = 3  # words of a name searched as tokens (3 in each of 5 groups stays within §3's 18 filters)
+_WORD_EDGES = re.compile(r"^\W+|\W+$")
 TEXT_TYPES = ("string", "phone_number", "enumeration")
 
 
@@ -58,15 +63,41 @@ class CompanySearchPlan:
             return None
         return host_of(raw) if prop == self.domain_field else raw.strip().lower()
 
-    def filter_group(self, prop: str, searches: Sequence[CompanySearch]) -> dict[str, Any] | None:
-        """One criterion's group: `IN` over the searches' values; None when none of them gives one."""
-        values = list(dict.fromkeys(v for v in (self.wanted(prop, s) for s in searches) if v))
-        return {"filters": [{"propertyName": prop, "operator": "IN", "values": values}]} if values else None
+    def filter_groups(
+        self, prop: str, searches: Sequence[CompanySearch]
+    ) -> list[tuple[dict[str, Any], list[CompanySearch]]]:
+        """The filter groups that search `prop` for `searches`, each with the searches it serves. Org number and
+        domain: one `IN` group over every search's value. Name: a group per name, its words as tokens
+        (`CONTAINS_TOKEN`, the last one a prefix `word*`), since HubSpot compares whole values otherwise and the
+        export searches a name without its legal form ("Acme" must find "Acme A/S"); `matches_on` then keeps the
+        names that start with it, as Salesforce's `LIKE 'name%'` does."""
+        wanting = [s for s in searches if self.wanted(prop, s)]
+        if not wanting:
+            return []
+        if prop != self.name_field:
+            values = list(dict.fromkeys(v for v in (self.wanted(prop, s) for s in wanting) if v))
+            return [({"filters": [{"propertyName": prop, "operator": "IN", "values": values}]}, wanting)]
+        by_name: dict[str, list[CompanySearch]] = {}
+        for search in wanting:
+            by_name.setdefault(self.wanted(prop, search) or "", []).append(search)
+        groups: list[tuple[dict[str, Any], list[CompanySearch]]] = []
+        for name, served in by_name.items():
+            words = [w for w in (_WORD_EDGES.sub("", w) for w in name.split()) if w][:NAME_TOKENS_MAX]
+            if not words:
+                continue
+            tokens = [*words[:-1], f"{words[-1]}*"]
+            filters = [{"propertyName": prop, "operator": "CONTAINS_TOKEN", "value": t} for t in tokens]
+            groups.append(({"filters": filters}, served))
+        return groups
 
     def matches_on(self, prop: str, properties: Mapping[str, Any], search: CompanySearch) -> bool:
         wanted = self.wanted(prop, search)
         have = str(properties.get(prop) or "").strip().lower()
-        return bool(wanted and have and (host_of(have) if prop == self.domain_field else have) == wanted)
+        if not wanted or not have:
+            return False
+        if prop == self.name_field:
+            return have.startswith(wanted)
+        return (host_of(have) if prop == self.domain_field else have) == wanted
 
     def matches(self, properties: Mapping[str, Any], search: CompanySearch) -> bool:
         return any(self.matches_on(prop, properties, search) for prop in self.criteria())
