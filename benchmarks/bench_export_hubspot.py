@@ -255,7 +255,7 @@ def _ops_by_kind(measured: list[dict[str, Any]], kind: str) -> tuple[list[str], 
     return names, medians, [sum(ops.values()) for ops in runs]
 
 
-def _headline(medians: dict[str, float]) -> str:
+def _headline(medians: Mapping[str, float]) -> str:
     total = sum(medians.values())
     parts = " + ".join(f"{n:g} {short_name(op)}" for op, n in medians.items() if n)
     return f"{total:g} round trips: {parts}" if parts else "0 round trips"
@@ -387,7 +387,7 @@ def _render_bulk(sides: list[dict[str, Any]]) -> str:
         return _trips(s["ops"]) / int(s["leads"])
 
     def median(how: str, value: Any) -> float:
-        return statistics.median(value(s) for s in sides if s["how"] == how)
+        return float(statistics.median(value(s) for s in sides if s["how"] == how))
 
     rows = "\n".join(
         f"| {s['round']} | {s['how']} | {s['leads']} | {s['seconds']:.1f} s | {rate(s):.1f} | {per_lead(s):.2f} | "
