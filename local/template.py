@@ -43,8 +43,9 @@ class TemplateError(ValueError):
 # ------------------------------------------------------------------------------------------------ loading
 
 
-class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that turns CloudFormation short-form tags into their long form ({"Ref": ...}, {"Fn::Sub": ...})."""
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's when PyYAML has it: ~10x faster on template.yaml) that turns CloudFormation short-form
+    tags into their long form ({"Ref": ...}, {"Fn::Sub": ...})."""
 
 
 def _construct_tag(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:

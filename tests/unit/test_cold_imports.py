@@ -4,8 +4,8 @@ measures the time.
 
 What is deferred, and why (docs/operations.md, "Cold start"):
 - `phonenumbers` (E.164 formatting, `leadbridge.mapping.phones`): only when a phone field is mapped;
-- the CRM packages (`leadbridge.crm.superoffice`, `leadbridge.crm.salesforce`, `leadbridge.crm.hubspot`), authlib and httpx: only when a
-  request reaches a CRM (the provider registry imports a CRM's package on first lookup);
+- the CRM packages (`leadbridge.crm.superoffice`, `leadbridge.crm.salesforce`, `leadbridge.crm.hubspot`), authlib
+  and httpx: only when a request reaches a CRM (the provider registry imports a CRM's package on first lookup);
 - Powertools' idempotency utility (its DynamoDB layer): only for `POST /leads/{id}/export` with an Idempotency-Key;
 - Powertools' OpenAPI models: only to write the OpenAPI document (`scripts/generate_openapi.py`);
 - the token vault and the sync log adapter: built by their factories on first use;

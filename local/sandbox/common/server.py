@@ -10,6 +10,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+# How soon a stopping server notices (serve_forever's poll); the default 0.5 s is paid by every stop of a test stack.
+SERVE_POLL_SECONDS = 0.05
+
 
 class _QuietHandler(WSGIRequestHandler):
     """Request logging off: tests run thousands of requests and the lines only hide real failures."""
@@ -33,7 +36,8 @@ class LoopbackServer:
             return
         # threaded=True gives a ThreadedWSGIServer, whose request threads are daemons: stop() never waits on them
         self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(SERVE_POLL_SECONDS,),
+                                        name=f"sandbox-{self.port}", daemon=True)
         self._thread.start()
 
     @property
