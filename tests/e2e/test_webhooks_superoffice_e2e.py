@@ -11,6 +11,7 @@ What "processed once" means here: one event to the app per distinct change, and 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,7 +27,10 @@ from tests.support.superoffice_webhooks import TENANT, Hooks, resend
 from tests.support.waiting import wait_until, wait_while_progressing
 
 PROCESSOR = "WebhookProcessorFunction"
-BURST = 1000
+# Events of the burst through the whole path (signed delivery, intake, queue, processor, log, bus): 300 keep many
+# concurrent SQS batches in flight at once, at a third of the 1,000-event run's time in `make test`; the 1,000 events
+# of issue 19's target 7 are `make bench`'s webhook_intake. LEADBRIDGE_BURST_EVENTS=1000 runs the full burst here.
+BURST = int(os.environ.get("LEADBRIDGE_BURST_EVENTS", "300"))
 EXTRA_POLLERS = 1
 
 
@@ -297,7 +301,7 @@ def test_a_deal_won_in_the_app_sets_the_crm_sale_to_sold(wh: Hooks) -> None:
 # for minutes (every call it makes while waiting has its own timeout). How fast the burst goes belongs in `make bench`.
 @pytest.mark.slow
 @pytest.mark.timeout(0)
-def test_a_burst_of_1000_events_is_processed_without_loss(wh: Hooks) -> None:
+def test_a_burst_of_events_is_processed_without_loss(wh: Hooks) -> None:
     with wh.sb.lock:
         hook = next(iter(wh.sb.customers[CTX].webhooks.values()))
         hook["Events"] = ["contact.created"]
