@@ -505,3 +505,11 @@ def test_a_name_without_its_legal_form_finds_the_company_by_prefix(hub: Hub) -> 
     found = hub.connector().search_companies(name="Fjord Analytics", limit=5)
 
     assert [r.id for r in found] == [fjord.id]
+
+
+def test_a_refresh_hubspot_refuses_with_any_4xx_needs_a_new_connect(hub: Hub) -> None:
+    wrong = HubSpotProvider(client_id="cid", client_secret="not-the-secret", app_id="1", api_base=hub.sb.api_base,
+                            app_base=hub.sb.app_base, webhook_url="https://lb.example/webhooks/hubspot",
+                            clock=hub.clock, sleep=hub.clock.advance)  # fmt: skip
+    with pytest.raises(NeedsReauth, match="invalid_client"):  # retrying a refused refresh cannot help
+        wrong.oauth().refresh(hub.grant)

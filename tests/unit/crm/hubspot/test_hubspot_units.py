@@ -72,6 +72,8 @@ def test_translation_of_error_bodies() -> None:
     scopes = translate_body("owners", 403, error(403, "MISSING_SCOPES", errors=[
         {"context": {"requiredGranularScopes": ["crm.objects.owners.read"]}}]))  # fmt: skip
     assert isinstance(scopes, NeedsReauth) and "crm.objects.owners.read" in scopes.message
+    forbidden = translate_body("companies.update", 403, error(403, "FORBIDDEN"))
+    assert isinstance(forbidden, NeedsReauth) and "permission" in forbidden.message  # the account's, not a record's
     moving = translate_body("update", 477, error(477, "MIGRATION_IN_PROGRESS"), retry_after=86400)
     assert isinstance(moving, RateLimited) and moving.retry_after == 86400
 

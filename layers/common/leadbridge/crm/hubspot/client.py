@@ -89,6 +89,11 @@ def translate_body(op: str, status: int, body: Any, *, retry_after: float | None
             f"The HubSpot app lacks the scope {', '.join(scopes) or '(not named)'} for {op}; connect HubSpot again to "
             "grant it",
         )
+    if status == 403:  # not a scope: the connected user or the portal may not do this, for any record
+        return NeedsReauth(
+            f"HubSpot refused {op} (HTTP 403: {reason}); the connected HubSpot user lacks a permission this needs: "
+            "an admin can grant it in HubSpot, or connect HubSpot again as a user who has it",
+        )
     if status in (429, 477) or category == "RATE_LIMIT":
         return RateLimited(f"HubSpot {op}: {reason}", retry_after=retry_after)
     if status == 423 or status >= 500:

@@ -149,9 +149,15 @@ class HubSpotOAuth:
 
     def _token_call(self, op: str, call: Callable[[OAuth2Client], Any], *, refreshing: bool) -> dict[str, Any]:
         def refused(exc: OAuthError | httpx.HTTPStatusError) -> NeedsReauth | None:
+            what = "refresh token" if refreshing else "authorization code"
             if isinstance(exc, OAuthError) and exc.error == "invalid_grant":
-                what = "refresh token" if refreshing else "authorization code"
                 return NeedsReauth(f"HubSpot refused the {what} (invalid_grant); the user must connect again")
+            # §1: any other 4xx on a refresh is terminal too (retrying it cannot help); a 5xx is retried.
+            if refreshing and isinstance(exc, OAuthError):
+                return NeedsReauth(f"HubSpot refused the {what} ({exc.error}); the user must connect again")
+            if refreshing and isinstance(exc, httpx.HTTPStatusError) and 400 <= exc.response.status_code < 500:
+                return NeedsReauth(f"HubSpot refused the {what} (HTTP {exc.response.status_code}); the user must "
+                                   "connect again")  # fmt: skip
             return None
 
         token = self._clients.token_call(op, call, refused=refused)
