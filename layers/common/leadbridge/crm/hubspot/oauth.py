@@ -153,6 +153,10 @@ class HubSpotOAuth:
             if isinstance(exc, OAuthError) and exc.error == "invalid_grant":
                 return NeedsReauth(f"HubSpot refused the {what} (invalid_grant); the user must connect again")
             # §1: any other 4xx on a refresh is terminal too (retrying it cannot help); a 5xx is retried.
+            if refreshing and isinstance(exc, OAuthError) and exc.error in ("invalid_client", "unauthorized_client"):
+                return NeedsReauth(f"HubSpot does not accept this deployment's app credentials ({exc.error}): the "
+                                   "operator must correct the client id or the secret at leadbridge/<stage>/apps/"
+                                   "hubspot; connecting again will not help until then")  # fmt: skip
             if refreshing and isinstance(exc, OAuthError):
                 return NeedsReauth(f"HubSpot refused the {what} ({exc.error}); the user must connect again")
             if refreshing and isinstance(exc, httpx.HTTPStatusError) and 400 <= exc.response.status_code < 500:
