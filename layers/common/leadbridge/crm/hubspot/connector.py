@@ -22,12 +22,12 @@ to 100 contacts.
 
 Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`
 elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page, by keyset: each page
-is a fresh search from the last instant read, the ids already read at that instant left out (`NOT_IN`), never an
-`after` offset (an offset skips a record when one read before it is edited and moves behind, and cannot pass the
-10,000-result cap, §3, §11). An instant with more records than that list holds is read by `hs_object_id` (keyset),
-then the search goes on after it. The page token is opaque (`hs2.` + base64 JSON), bound to the object, the account
-and the read's `since`, and refused with `InvalidCursor` otherwise. Deletions: the `archived=true` listing, filtered
-by `archivedAt`.
+is a fresh search from the last instant reached, never an `after` offset (an offset skips a record when one read
+before it is edited and moves behind, and cannot pass the 10,000-result cap, §3, §11). A full page gives the records
+before its last instant, which comes whole with the next page; an instant with more records than a page is read by
+`hs_object_id` (keyset), then the search goes on after it. Each record comes once. The page token is opaque (`hs2.`
++ base64 JSON), bound to the object, the account and the read's `since`, and refused with `InvalidCursor`
+otherwise. Deletions: the `archived=true` listing, filtered by `archivedAt`.
 
 Webhooks are the app's (project `webhooks/*-hsmeta.json`: one target URL for every portal, signed with the client
 secret), not per account: `register_webhook` registers nothing and describes that subscription.
@@ -98,7 +98,6 @@ SEARCH_PAGE = 200  # §3: results per search page
 SEARCH_CAP = 10_000  # §3: results one search query reaches
 LIST_PAGE = 100  # list `limit` (a cap of 100 is unconfirmed, §9: 100 is safe either way)
 TOKEN_PREFIX = "hs2."  # hs1 tokens paged by offset; a run holding one starts its read again
-SEEN_AT_INSTANT_MAX = 50  # ids left out by NOT_IN at one instant; more are read by id (keyset)
 APP_WEBHOOK_ID = "app"
 # What the app's webhooks/*-hsmeta.json subscribes to (helper B's intake reads them).
 APP_EVENT_TYPES = [f"{o}.{e}" for o in ("company", "contact", "deal") for e in ("creation", "deletion",
@@ -538,23 +537,21 @@ class HubSpotConnector(TransportReporting):
 
     def changes_since(self, obj: CrmObject, since: datetime, page_token: str | None = None) -> ChangePage:
         """One page of `obj`'s records changed at or after `since - lookback`, by keyset: every page is a fresh
-        search from the last instant read (modified date `GTE` it, the ids already read at that instant left out,
-        sorted by the modified date), never an `after` offset. An offset would skip a record whenever one read
-        before it is edited meanwhile and moves behind (HubSpot re-sorts on every request), and could not pass the
-        10,000-result cap. More records at one instant than fit the left-out list are read by `hs_object_id`
-        (keyset too), then the search goes on after that instant. A record edited after it was read comes again."""
+        search from the last instant reached (modified date `GTE` it, sorted by it), never an `after` offset. An
+        offset would skip a record whenever one read before it is edited meanwhile and moves behind (HubSpot sorts
+        anew on every request), and could not pass the 10,000-result cap. A full page gives the records before its
+        last instant; that instant's records come whole with the next page. An instant with more records than a
+        page is read by `hs_object_id` (keyset too), then the search goes on after it. Each record comes once; one
+        edited after it was read comes again."""
         name = OBJECTS[obj]
         modified = MODIFIED[name]
         start = (since if since.tzinfo else since.replace(tzinfo=UTC)) - self.lookback
         if page_token is None:
-            state = _ChangeCursor(name, self.context.account_id, _millis(since), _millis(start), [], None)
+            state = _ChangeCursor(name, self.context.account_id, _millis(since), _millis(start), None)
         else:
             state = _ChangeCursor.decode(page_token, name, self.context.account_id, _millis(since))
         if state.tie is None:
-            filters: list[dict[str, Any]] = [{"propertyName": modified, "operator": "GTE", "value": str(state.at)}]
-            if state.seen:
-                filters.append({"propertyName": "hs_object_id", "operator": "NOT_IN",
-                                "values": [str(i) for i in state.seen]})  # fmt: skip
+            filters = [{"propertyName": modified, "operator": "GTE", "value": str(state.at)}]
             sorts = [{"propertyName": modified, "direction": "ASCENDING"}]
         else:
             filters = [{"propertyName": modified, "operator": "EQ", "value": str(state.at)},
@@ -565,27 +562,29 @@ class HubSpotConnector(TransportReporting):
         answer = self.client.request(f"{name}.changes", "POST", f"/crm/v3/objects/{name}/search", json_body=body,
                                      lane="search")  # fmt: skip
         raws = [r for r in _results(answer) if r.get("id")]
-        following = self._next_cursor(state, raws, modified)
+        kept, following = self._page_and_next(state, raws, modified)
         next_token = following.encode() if following is not None else None
         next_token = check_next_token("HubSpot", f"{name}.changes", page_token, next_token)
-        records = self._with_links(obj, [self._record(obj, r) for r in raws])
+        records = self._with_links(obj, [self._record(obj, r) for r in kept])
         return ChangePage(records=records, next_page_token=next_token)
 
-    def _next_cursor(self, state: _ChangeCursor, raws: list[dict[str, Any]], modified: str) -> _ChangeCursor | None:
+    def _page_and_next(
+        self, state: _ChangeCursor, raws: list[dict[str, Any]], modified: str
+    ) -> tuple[list[dict[str, Any]], _ChangeCursor | None]:
+        """The records this page gives, and where the next one starts (None: the read is done)."""
         if len(raws) < self.search_page:  # the last page of its query
             if state.tie is None:
-                return None
-            return replace(state, at=state.at + 1, seen=[], tie=None)  # the crowded instant is read: on after it
+                return raws, None
+            return raws, replace(state, at=state.at + 1, tie=None)  # the crowded instant is read: on after it
         if state.tie is not None:
-            return replace(state, tie=int(raws[-1]["id"]))
+            return raws, replace(state, tie=int(raws[-1]["id"]))
         last = _modified_millis(raws[-1], modified)
         if last is None:  # HubSpot always sends the modified date it sorted by; without it, nothing safe to go on
             raise CrmUnavailable(f"HubSpot sent a {state.obj} change without its modified date")
-        at_last = [int(r["id"]) for r in raws if _modified_millis(r, modified) == last]
-        seen = [*state.seen, *at_last] if last == state.at else at_last
-        if len(seen) > SEEN_AT_INSTANT_MAX:
-            return replace(state, at=last, seen=[], tie=0)
-        return replace(state, at=last, seen=seen)
+        before = [r for r in raws if (_modified_millis(r, modified) or last) < last]
+        if before:  # the last instant may go on past this page: all of it comes with the next page
+            return before, replace(state, at=last)
+        return [], replace(state, at=last, tie=0)  # a page of one instant: that instant by id, from the first
 
     def deleted_since(self, obj: CrmObject, since: datetime) -> list[str]:
         """Archived records with `archivedAt` at or after `since`, from the `archived=true` listing (search never
@@ -772,19 +771,18 @@ def _modified_millis(raw: Mapping[str, Any], modified: str) -> int | None:
 
 @dataclass(frozen=True)
 class _ChangeCursor:
-    """Where a change read stands: the instant `at` (ms) it goes on from, the ids already read at it (`seen`), or,
-    for an instant with more records than `seen` may hold, the last id read at it (`tie`). Bound to the object, the
-    account and the read's `since` (ms): a token of another read is refused."""
+    """Where a change read stands: the instant `at` (ms) it goes on from or, for an instant with more records than a
+    page, the last id read at it (`tie`). Bound to the object, the account and the read's `since` (ms): a token of
+    another read is refused."""
 
     obj: str
     account: str
     since: int
     at: int
-    seen: list[int]
     tie: int | None
 
     def encode(self) -> str:
-        state = {"o": self.obj, "a": self.account, "s": self.since, "at": self.at, "seen": self.seen, "tie": self.tie}
+        state = {"o": self.obj, "a": self.account, "s": self.since, "at": self.at, "tie": self.tie}
         raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode("utf-8")
         return TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
@@ -798,15 +796,13 @@ class _ChangeCursor:
             state = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         except ValueError as exc:
             raise InvalidCursor(f"Not a HubSpot page token: {token[:60]!r}") from exc
-        if not isinstance(state, dict) or set(state) != {"o", "a", "s", "at", "seen", "tie"}:
+        if not isinstance(state, dict) or set(state) != {"o", "a", "s", "at", "tie"}:
             raise InvalidCursor(f"The page token is not one of HubSpot {obj}'s change reads")
         if (state["o"], state["a"], state["s"]) != (obj, account, since):
             raise InvalidCursor(f"The page token belongs to another HubSpot read than {obj} of account {account}")
-        seen, tie = state["seen"], state["tie"]
-        if not (_is_int(state["at"]) and isinstance(seen, list) and all(_is_int(i) for i in seen)
-                and len(seen) <= SEEN_AT_INSTANT_MAX and (tie is None or _is_int(tie))):  # fmt: skip
+        if not (_is_int(state["at"]) and (state["tie"] is None or _is_int(state["tie"]))):
             raise InvalidCursor(f"The page token of HubSpot {obj}'s change read is damaged")
-        return cls(obj, account, since, state["at"], seen, tie)
+        return cls(obj, account, since, state["at"], state["tie"])
 
 
 def _is_int(value: Any) -> bool:
