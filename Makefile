@@ -1,4 +1,5 @@
-# leadbridge: `make run` (local stack), `make test` (lint + types + tests). Needs only python3 (3.11+) and pip.
+# leadbridge: `make run` (local stack), `make test` (lint + types + tests). Needs python3 (3.11+) with pip, and the
+# machine's Node.js and npm for the UI (ui/); `make test` installs Debian's Chromium for the browser tests when missing.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -18,10 +19,11 @@ LINT_ENV := AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_AC
 
 help:
 	@echo "make run      start the local stack (moto, gateway on :3000, queue pump, scheduler, CRM sandboxes)"
-	@echo "make test     ruff + mypy + pytest (installs the dev environment first if needed)"
+	@echo "make test     the UI build and unit tests, ruff, mypy, pytest with the browser tests (installs what is missing)"
 	@echo "make lint     ruff + mypy + cfn-lint + sam validate --lint"
 	@echo "make openapi  regenerate docs/openapi.json from the HTTP handlers"
 	@echo "make bench    run benchmarks/ (if present)"
+	@echo "make ui       build the embeddable UI (ui/dist) and run its unit tests"
 
 # pip brings in only uv (pinned), and uv installs the rest: on a clean clone the two virtualenvs take about 40 s
 # instead of 2¼ minutes with pip (same packages and versions; uv unpacks and compiles in parallel). Bytecode is
@@ -46,7 +48,7 @@ $(TOOLS_STAMP): | $(STAMP)
 
 tools: $(TOOLS_STAMP)
 
-run: $(STAMP)
+run: $(STAMP) ui
 	$(BIN)/python -m local.stack
 
 lint: $(STAMP) $(TOOLS_STAMP)
