@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -136,3 +136,17 @@ def test_values_convert_by_property_type() -> None:
     with pytest.raises(CrmRejected) as refused:
         check_write(props, {"amount": "lots", "kind": "B", "won": True, "flag": "maybe"})
     assert refused.value.fields == ["amount", "kind", "won", "flag"]
+
+
+def test_multi_select_values_and_local_dates_are_written_as_hubspot_stores_them() -> None:
+    props = Properties.of("companies", {"results": [
+        {"name": "tags", "type": "enumeration", "fieldType": "checkbox",
+         "options": [{"value": "a", "label": "A"}, {"value": "b", "label": "B"}]},
+        {"name": "day", "type": "date", "fieldType": "date"},
+    ]})  # fmt: skip
+    copenhagen = timezone(timedelta(hours=2))
+    body = check_write(props, {"tags": ["a", "b"], "day": datetime(2026, 6, 2, 0, 30, tzinfo=copenhagen)})
+    assert body == {"tags": "a;b", "day": "2026-06-02"}  # not "['a', 'b']", not the UTC date 2026-06-01
+    with pytest.raises(CrmRejected) as refused:
+        check_write(props, {"tags": ["a", "c"]})
+    assert refused.value.fields == ["tags"]

@@ -145,6 +145,9 @@ def encode(prop: Property, value: Any) -> str:
     """The canonical value as the string HubSpot stores; ValueError when it cannot be one of the property's type."""
     if value is None:
         return ""
+    if prop.type == "enumeration" and isinstance(value, list | tuple | set | frozenset):
+        # A multi-select (checkbox) property holds its options joined by ';' (a list's repr would be refused).
+        return ";".join(str(v).strip() for v in value if v is not None and str(v).strip())
     if prop.type == "bool":
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -164,7 +167,7 @@ def encode(prop: Property, value: Any) -> str:
         if isinstance(value, datetime):
             moment = value if value.tzinfo else value.replace(tzinfo=UTC)
             if prop.type == "date":
-                return moment.astimezone(UTC).date().isoformat()
+                return moment.date().isoformat()  # the calendar date it names where it was written, not in UTC
             return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         if isinstance(value, date):
             return value.isoformat() if prop.type == "date" else f"{value.isoformat()}T00:00:00.000Z"
