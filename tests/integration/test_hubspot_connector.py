@@ -510,5 +510,5 @@ def test_a_refresh_hubspot_refuses_with_any_4xx_needs_a_new_connect(hub: Hub) ->
     wrong = HubSpotProvider(client_id="cid", client_secret="not-the-secret", app_id="1", api_base=hub.sb.api_base,
                             app_base=hub.sb.app_base, webhook_url="https://lb.example/webhooks/hubspot",
                             clock=hub.clock, sleep=hub.clock.advance)  # fmt: skip
-    with pytest.raises(NeedsReauth, match="invalid_client.*operator"):  # retrying a refused refresh cannot help
+    with pytest.raises(NeedsReauth, match=r"invalid_client.*operator"):  # retrying a refused refresh cannot help
         wrong.oauth().refresh(hub.grant)
