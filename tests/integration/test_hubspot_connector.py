@@ -512,3 +512,15 @@ def test_a_refresh_hubspot_refuses_with_any_4xx_needs_a_new_connect(hub: Hub) ->
                             clock=hub.clock, sleep=hub.clock.advance)  # fmt: skip
     with pytest.raises(NeedsReauth, match=r"invalid_client.*operator"):  # retrying a refused refresh cannot help
         wrong.oauth().refresh(hub.grant)
+
+
+def test_a_failed_second_batch_leaves_the_first_batchs_records_reported(hub: Hub) -> None:
+    company = hub.sb.add_record(hub.hub_id, "companies", {"name": "Big ApS"})
+    hub.sb.faults.add(400, path_prefix="/crm/v3/objects/contacts/batch/create", after=1, scope=str(hub.hub_id))
+    people = [{"email": f"p{i}@big.dk", "lastname": f"P{i}"} for i in range(150)]
+
+    results = hub.connector().create_many(CrmObject.PERSON, people, parent_id=company.id)
+
+    created = [r for r in results if not isinstance(r, Exception)]
+    assert len(created) == 100 and all(isinstance(r, CrmRejected) for r in results[100:])
+    assert {r.id for r in created} == {r.id for r in hub.sb.records(hub.hub_id, "contacts")}  # none unknown

@@ -383,8 +383,17 @@ class HubSpotConnector(TransportReporting):
                 results[index] = exc
         for start in range(0, len(inputs), BATCH_MAX):
             chunk = inputs[start: start + BATCH_MAX]
-            answer = self.client.request(f"{name}.create_many", "POST", f"/crm/v3/objects/{name}/batch/create",
-                                         json_body={"inputs": chunk})  # fmt: skip
+            try:
+                answer = self.client.request(f"{name}.create_many", "POST", f"/crm/v3/objects/{name}/batch/create",
+                                             json_body={"inputs": chunk})  # fmt: skip
+            except CrmError as exc:
+                if start == 0:
+                    raise  # nothing is created yet: the caller gets the error itself
+                # Earlier batches created records the caller must learn of (else a retry duplicates them): this
+                # batch's inputs each carry the error, as a per-item failure would.
+                for item in chunk:
+                    results[int(item["objectWriteTraceId"])] = exc
+                continue
             for result in _results(answer):
                 trace = result.get("objectWriteTraceId")
                 if trace is not None and str(trace).isdigit() and int(trace) < len(records) and result.get("id"):
