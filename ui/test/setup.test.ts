@@ -1,0 +1,120 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  buildPatch, chooseStage, clone, controlForPath, isDirty, placeProblems, settingsProblems, stageChoice, stepOfPath,
+  wizardSettings, type WizardSettings,
+} from "../src/elements/setup/model.js";
+
+// A settings document as GET /settings/superoffice answers it (shortened).
+const document = {
+  crm: "superoffice", version: 3, updated_by: "admin",
+  objects: { company: { crm_object: "Contact", direction: "both" }, activity: { crm_object: "Appointment", direction: "off" } },
+  field_mappings: {
+    company: [{ app_fields: ["company_name"], crm_field: "Name", direction: "both", custom: false }],
+    person: [{ app_fields: ["first_name"], crm_field: "Firstname", direction: "both" }],
+  },
+  status_mapping: { app_stages: ["New", "Won", "Lost"], create_at_stage: "New",
+                    stages: [{ app_stage: "Won", crm_stage: null, crm_status: "Sold", inbound: false }] },
+  owners: { default_crm_user: null, default_app_user: null, user_map: {}, on_existing: "keep" },
+  schedule: { frequency: "manual", start_date: null, start_time: "00:00:00", timezone: "Europe/Copenhagen",
+              next_run_at: null },
+  initial_import: false,
+  matching: { org_nr_field: null },
+};
+
+function edited(): [WizardSettings, WizardSettings] {
+  const read = wizardSettings(document);
+  return [read, clone(read)];
+}
+
+test("nothing edited: not dirty, an empty patch, and the document's other sections are not in the state", () => {
+  const [read, state] = edited();
+  assert.equal(isDirty(read, state), false);
+  assert.deepEqual(buildPatch(read, state), {});
+  assert.equal("matching" in state, false);
+});
+
+test("editing then undoing a change is not dirty", () => {
+  const [read, state] = edited();
+  state.schedule.frequency = "daily";
+  assert.equal(isDirty(read, state), true);
+  state.schedule.frequency = "manual";
+  assert.equal(isDirty(read, state), false);
+});
+
+test("the patch holds only the changed keys of each section, never the server's next_run_at", () => {
+  const [read, state] = edited();
+  state.objects["activity"]!.direction = "to_crm";
+  state.owners.default_crm_user = "101";
+  state.schedule = { ...state.schedule, frequency: "daily", start_date: "2026-12-02", start_time: "08:30",
+                     next_run_at: "2026-12-02T07:30:00Z" };
+  state.initial_import = true;
+  assert.deepEqual(buildPatch(read, state), {
+    objects: { activity: { crm_object: "Appointment", direction: "to_crm" } },
+    owners: { default_crm_user: "101" },
+    schedule: { frequency: "daily", start_date: "2026-12-02", start_time: "08:30" },
+    initial_import: true,
+  });
+});
+
+test("a changed mapping list is sent whole for its object only; the stage table is sent whole", () => {
+  const [read, state] = edited();
+  state.field_mappings["company"]!.push({ app_fields: ["org_number"], crm_field: "OrgNr", direction: "to_crm" });
+  chooseStage(state.status_mapping, "New", "stage:1");
+  const patch = buildPatch(read, state);
+  assert.deepEqual(Object.keys(patch.field_mappings as object), ["company"]);
+  assert.equal((patch.field_mappings as Record<string, unknown[]>)["company"]!.length, 2);
+  assert.deepEqual(patch.status_mapping, { stages: [
+    { app_stage: "Won", crm_stage: null, crm_status: "Sold", inbound: false },
+    { app_stage: "New", inbound: false, crm_stage: "1", crm_status: null },
+  ] });
+  assert.deepEqual(read.status_mapping.stages.length, 1, "the state read stays as read");
+});
+
+test("one choice per app stage: a stage or a won/lost status, or not mapped", () => {
+  const [, state] = edited();
+  assert.equal(stageChoice(state.status_mapping, "Won"), "status:Sold");
+  assert.equal(stageChoice(state.status_mapping, "New"), "");
+  chooseStage(state.status_mapping, "Won", "stage:5");
+  assert.equal(stageChoice(state.status_mapping, "Won"), "stage:5");
+  chooseStage(state.status_mapping, "Won", "");
+  assert.deepEqual(state.status_mapping.stages, []);
+});
+
+test("a 422 path names its step", () => {
+  assert.equal(stepOfPath("objects.company.direction"), "objects");
+  assert.equal(stepOfPath("field_mappings.company[3].crm_field"), "objects");
+  assert.equal(stepOfPath("status_mapping.stages[0].crm_stage"), "status");
+  assert.equal(stepOfPath("owners.default_crm_user"), "owners");
+  assert.equal(stepOfPath("schedule.timezone"), "schedule");
+  assert.equal(stepOfPath("initial_import"), "schedule");
+  assert.equal(stepOfPath("matching.org_nr_field"), "done");
+});
+
+test("a 422 path names the control that is it or its longest whole-segment prefix", () => {
+  const controls = ["schedule.timezone", "schedule.start_time", "field_mappings.company[3]",
+                    "field_mappings.company[3].crm_field", "field_mappings.company[1]", "owners.default_crm_user"];
+  assert.equal(controlForPath("schedule.timezone", controls), "schedule.timezone");
+  assert.equal(controlForPath("field_mappings.company[3].crm_field", controls), "field_mappings.company[3].crm_field");
+  assert.equal(controlForPath("field_mappings.company[3].transforms[0]", controls), "field_mappings.company[3]");
+  assert.equal(controlForPath("field_mappings.company[31].crm_field", controls), null, "31 is not 3");
+  assert.equal(controlForPath("owners", controls), null);
+  assert.deepEqual(placeProblems([{ path: "owners.default_crm_user", message: "not a user" },
+                                  { path: "matching.domain_field", message: "no field" }], controls), [
+    { path: "owners.default_crm_user", message: "not a user", step: "owners", control: "owners.default_crm_user" },
+    { path: "matching.domain_field", message: "no field", step: "done", control: null },
+  ]);
+});
+
+test("the settings 422 is read by its path, or by its loc when a problem has no path", () => {
+  assert.deepEqual(settingsProblems({ errors: [
+    { loc: ["body", "owners", "default_crm_user"], path: "owners.default_crm_user", type: "unknown_crm_user",
+      message: "'4242' is not a user in the CRM" },
+    { loc: ["body", "field_mappings", "company", 3, "crm_field"], msg: "Field required" },
+    "noise",
+  ] }), [
+    { path: "owners.default_crm_user", message: "'4242' is not a user in the CRM" },
+    { path: "field_mappings.company[3].crm_field", message: "Field required" },
+  ]);
+  assert.deepEqual(settingsProblems({}), []);
+});
