@@ -132,6 +132,70 @@ export interface SyncLogFilter {
   cursor?: string | null;
 }
 
+// ---- settings (docs/settings.md); the document is kept as read (the wizard's model types the parts it edits)
+export type SettingsDocument = Record<string, unknown> & { crm: string; version: number };
+
+export interface Versioned<T> {
+  body: T;
+  /** The ETag to send back in If-Match (`"3"`). */
+  etag: string | null;
+}
+
+export interface SettingsSaveResult {
+  settings: SettingsDocument;
+  missing_fields?: { object: string; crm_field: string }[];
+  warnings?: { path?: string; type?: string; message: string }[];
+}
+
+export interface CrmObjectInfo {
+  object: CrmObject;
+  crm_name: string;
+  label: string;
+}
+
+export interface CrmField {
+  name: string;
+  label: string;
+  type: string;
+  required?: boolean;
+  updateable?: boolean;
+  custom?: boolean;
+}
+
+export interface CrmStage {
+  id: string;
+  name: string;
+  kind: "open" | "won" | "lost" | string;
+  probability?: number | null;
+  rank?: number;
+  group: "stage" | "status" | string;
+  pipeline?: string | null;
+}
+
+export interface CrmUser {
+  id: string;
+  name: string;
+  email?: string | null;
+  active?: boolean;
+}
+
+export interface PreviewRecord {
+  object: CrmObject;
+  crm_object: string;
+  app_id?: string | null;
+  fields?: Record<string, unknown>;
+  skipped?: { crm_field?: string | null; app_fields?: string[]; reason: string; detail: string }[];
+  refused?: { crm_field?: string; message?: string }[];
+  warnings?: string[];
+}
+
+export interface SettingsPreview {
+  settings_version: number;
+  plan: { lead_id: string; send: boolean; not_sent?: { reason: string; detail: string }[];
+          company?: PreviewRecord | null; persons?: PreviewRecord[]; deal?: PreviewRecord | null };
+  warnings?: string[];
+}
+
 export interface ClientOptions {
   apiUrl: string;
   getToken: TokenSource;
@@ -236,6 +300,52 @@ export class LeadbridgeClient {
     const query: Record<string, string | number | null | undefined> = {};
     for (const [name, value] of Object.entries(filter)) query[name] = value as string | number | null | undefined;
     return this.request("/sync-log", { query });
+  }
+
+  // ---- settings and CRM metadata (docs/settings.md)
+  /** A request whose answer's ETag is kept (the settings' version for If-Match). */
+  async requestVersioned<T>(path: string, options: RequestOptions = {}): Promise<Versioned<T>> {
+    let etag: string | null = null;
+    const capturing = new LeadbridgeClient({
+      apiUrl: this.apiUrl, getToken: this.getToken,
+      fetch: async (input, init) => {
+        const response = await this.fetchImpl(input, init);
+        etag = response.headers.get("ETag");
+        return response;
+      },
+    });
+    const body = await capturing.request<T>(path, options);
+    return { body, etag };
+  }
+
+  settings(crm: string): Promise<Versioned<SettingsDocument>> {
+    return this.requestVersioned(`/settings/${encodeURIComponent(crm)}`);
+  }
+
+  /** A JSON merge patch over the settings read at `etag`; a 412 when someone saved in between. */
+  patchSettings(crm: string, patch: Record<string, unknown>, etag: string): Promise<Versioned<SettingsSaveResult>> {
+    return this.requestVersioned(`/settings/${encodeURIComponent(crm)}`,
+                                 { method: "PATCH", body: patch, headers: { "If-Match": etag } });
+  }
+
+  previewSettings(crm: string, lead: Lead): Promise<SettingsPreview> {
+    return this.request(`/settings/${encodeURIComponent(crm)}/preview`, { method: "POST", body: { lead } });
+  }
+
+  crmObjects(crm: string): Promise<CrmObjectInfo[]> {
+    return this.request(`/crm/${encodeURIComponent(crm)}/objects`);
+  }
+
+  crmFields(crm: string, object: string): Promise<CrmField[]> {
+    return this.request(`/crm/${encodeURIComponent(crm)}/fields/${encodeURIComponent(object)}`);
+  }
+
+  crmStages(crm: string): Promise<CrmStage[]> {
+    return this.request(`/crm/${encodeURIComponent(crm)}/stages`);
+  }
+
+  crmUsers(crm: string): Promise<CrmUser[]> {
+    return this.request(`/crm/${encodeURIComponent(crm)}/users`);
   }
 }
 

@@ -4,6 +4,8 @@ import {
   buildPatch, chooseStage, clone, controlForPath, isDirty, placeProblems, settingsProblems, stageChoice, stepOfPath,
   wizardSettings, type WizardSettings,
 } from "../src/elements/setup/model.js";
+import { LeadbridgeClient } from "../src/api.js";
+import type { ApiError } from "../src/errors.js";
 
 // A settings document as GET /settings/superoffice answers it (shortened).
 const document = {
@@ -117,4 +119,26 @@ test("the settings 422 is read by its path, or by its loc when a problem has no 
     { path: "field_mappings.company[3].crm_field", message: "Field required" },
   ]);
   assert.deepEqual(settingsProblems({}), []);
+});
+
+test("the client keeps the settings' ETag and sends it back as If-Match on a PATCH; a 412 is stale", async () => {
+  const seen: { url: string; init: RequestInit }[] = [];
+  const answers = [
+    new Response(JSON.stringify(document), { status: 200, headers: { ETag: '"3"' } }),
+    new Response(JSON.stringify({ error: { code: "precondition_failed", message: "stale",
+                                           details: { current_version: 4, etag: '"4"' } } }), { status: 412 }),
+  ];
+  const client = new LeadbridgeClient({ apiUrl: "http://api", getToken: () => "t", fetch: (async (input, init) => {
+    seen.push({ url: String(input), init: init ?? {} });
+    return answers.shift()!;
+  }) as typeof fetch });
+  const read = await client.settings("superoffice");
+  assert.equal(read.etag, '"3"');
+  assert.equal(read.body.version, 3);
+  await assert.rejects(client.patchSettings("superoffice", { initial_import: true }, read.etag!),
+                       (error: ApiError) => error.isStale && error.details["etag"] === '"4"');
+  assert.equal(seen[1]!.url, "http://api/settings/superoffice");
+  assert.equal(seen[1]!.init.method, "PATCH");
+  assert.equal((seen[1]!.init.headers as Record<string, string>)["If-Match"], '"3"');
+  assert.equal(seen[1]!.init.body, JSON.stringify({ initial_import: true }));
 });
