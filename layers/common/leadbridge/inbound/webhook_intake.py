@@ -253,16 +253,7 @@ def accept_webhook(
     except WebhookRejected as exc:
         code = LOG_CODES[RejectReason.MALFORMED_BODY]
         _write_log(log, connection, Outcome.FAILED, code, exc.message, [], now(), correlation_id)
-        return IntakeResult(
-            status=400,
-            outcome=IntakeOutcome.REJECTED,
-            public_code="webhook_malformed",
-            public_message=f"Malformed webhook body: {exc.message}",
-            public_details={"loc": ["body"], **exc.details},
-            reason=RejectReason.MALFORMED_BODY,
-            detail=exc.message,
-            tenant_id=connection.tenant_id,
-        )
+        return _malformed(exc, tenant_id=connection.tenant_id)
 
     if all(e.is_test for e in events):
         return IntakeResult(
@@ -343,15 +334,7 @@ def accept_app_webhook(
             raise WebhookRejected("the body contains no events")
     except WebhookRejected as exc:
         # Correctly signed by the app, so no tenant to log for yet: the handler's log line carries it.
-        return IntakeResult(
-            status=400,
-            outcome=IntakeOutcome.REJECTED,
-            public_code="webhook_malformed",
-            public_message=f"Malformed webhook body: {exc.message}",
-            public_details={"loc": ["body"], **exc.details},
-            reason=RejectReason.MALFORMED_BODY,
-            detail=exc.message,
-        )
+        return _malformed(exc)
 
     unique = list({e.event_id: e for e in parsed if not e.is_test}.values())
     wanted = [e for e in unique if not verifier.is_own_write(e)]
@@ -423,6 +406,20 @@ def _nothing_queued(disconnected: bool, own_writes: int, unrouted: int) -> str:
     if unrouted:
         return "unknown_account"
     return "own_writes" if own_writes else "test"
+
+
+def _malformed(exc: WebhookRejected, *, tenant_id: str | None = None) -> IntakeResult:
+    """400 naming what is wrong with a correctly signed body."""
+    return IntakeResult(
+        status=400,
+        outcome=IntakeOutcome.REJECTED,
+        public_code="webhook_malformed",
+        public_message=f"Malformed webhook body: {exc.message}",
+        public_details={"loc": ["body"], **exc.details},
+        reason=RejectReason.MALFORMED_BODY,
+        detail=exc.message,
+        tenant_id=tenant_id,
+    )
 
 
 def _unauthorized(reason: RejectReason, detail: str, *, tenant_id: str | None = None) -> IntakeResult:
