@@ -44,7 +44,9 @@ _MOTO_TYPES = ("AWS::KMS::Key", "AWS::KMS::Alias", "AWS::SQS::Queue", "AWS::Dyna
                "AWS::Events::Rule", "AWS::SQS::QueuePolicy")
 _IN_PROCESS_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi")
 # Operations resources (logs retention, alarms, their topic, the dashboard) only matter in AWS: nothing runs on them.
-_DEPLOY_ONLY_TYPES = ("AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SNS::Topic")
+_DEPLOY_ONLY_TYPES = ("AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::SNS::Topic",
+                      "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::CloudFront::Distribution",
+                      "AWS::CloudFront::OriginAccessControl")  # fmt: skip
 
 
 class MotoServer:
