@@ -55,15 +55,35 @@
     list.append(item);
   }
 
-  const pages = ["integrations", "leads", "lead", "log"];
+  const pages = ["integrations", "leads", "lead", "setup", "log"];
+  // The setup wizard is made when its page is first shown (after the admin connected the CRM) and kept, with its
+  // unsaved edits, while other pages are shown; leaving its page with unsaved edits asks first (confirmLeave).
+  let setup = null;
+  let shown = null;
+  const showSetup = () => {
+    if (!setup) {
+      setup = document.createElement("leadbridge-setup");
+      setup.setAttribute("crm", "superoffice");
+      setup.sampleLead = leads[0]; // the preview shows what exporting a real lead of the app would write
+      document.getElementById("setup-host").replaceChildren(setup);
+    } else if (!setup.hasUnsavedChanges) {
+      setup.load(); // read again: the CRM may have been connected, or the settings changed, meanwhile
+    }
+  };
   const show = () => {
     const [page, id] = (location.hash.slice(1) || "integrations").split("/");
+    if (shown === "setup" && page !== "setup" && setup && !setup.confirmLeave()) {
+      history.replaceState(null, "", "#setup");
+      return;
+    }
+    shown = page;
     for (const name of pages) document.getElementById(`page-${name}`).hidden = name !== page;
     for (const link of document.querySelectorAll(".app-nav a")) {
       const current = link.getAttribute("href") === `#${page === "lead" ? "leads" : page}`;
       if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
     }
     if (page === "lead") showLead(leads.find((lead) => lead.id === id) || leads[0]);
+    if (page === "setup") showSetup();
   };
 
   const showLead = (lead) => {

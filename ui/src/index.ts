@@ -8,13 +8,14 @@ import { themeProperties } from "./theme.js";
 import { LeadbridgeIntegrations } from "./elements/integrations.js";
 import { LeadbridgeExportButton } from "./elements/export-button.js";
 import { LeadbridgeSyncLog } from "./elements/sync-log.js";
+import { LeadbridgeSetup } from "./elements/setup.js";
 
 declare const __LEADBRIDGE_UI_VERSION__: string;
 export const version = __LEADBRIDGE_UI_VERSION__;
 
 export {
-  ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, LeadbridgeSyncLog, configure, errorText,
-  isAdminToken, themeProperties, tokenClaims, translate,
+  ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, LeadbridgeSetup, LeadbridgeSyncLog,
+  configure, errorText, isAdminToken, themeProperties, tokenClaims, translate,
 };
 
 // In the connect popup, back on the app's return page: report to the opener and close (docs/connections.md step 3).

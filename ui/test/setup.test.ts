@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  buildPatch, chooseStage, clone, controlForPath, isDirty, placeProblems, settingsProblems, stageChoice, stepOfPath,
+  buildPatch, chooseStage, clone, controlForPath, controlPaths, isDirty, placeProblems, settingsProblems, stageChoice, stepOfPath,
   wizardSettings, type WizardSettings,
 } from "../src/elements/setup/model.js";
 import { LeadbridgeClient } from "../src/api.js";
@@ -141,4 +141,13 @@ test("the client keeps the settings' ETag and sends it back as If-Match on a PAT
   assert.equal(seen[1]!.init.method, "PATCH");
   assert.equal((seen[1]!.init.headers as Record<string, string>)["If-Match"], '"3"');
   assert.equal(seen[1]!.init.body, JSON.stringify({ initial_import: true }));
+});
+
+test("every control the wizard shows has a path a 422 can name", () => {
+  const paths = controlPaths(wizardSettings(document));
+  for (const path of ["objects.company.direction", "field_mappings.company[0].crm_field", "field_mappings.person[0]",
+                      "status_mapping.stages[0]", "owners.default_crm_user", "schedule.timezone", "initial_import"]) {
+    assert.ok(paths.includes(path), path);
+  }
+  assert.equal(controlForPath("status_mapping.stages[0].crm_status", paths), "status_mapping.stages[0]");
 });

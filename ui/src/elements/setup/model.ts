@@ -208,3 +208,21 @@ export function chooseStage(mapping: StatusMapping, appStage: string, choice: st
   entry.crm_status = kind === "status" ? id : null;
   if (index < 0) mapping.stages.push(entry);
 }
+
+/** The path of every control the wizard shows for these settings (a 422 is placed against them). */
+export function controlPaths(settings: WizardSettings): string[] {
+  const paths: string[] = [];
+  for (const object of Object.keys(settings.objects)) {
+    paths.push(`objects.${object}.crm_object`, `objects.${object}.direction`);
+  }
+  for (const [object, mappings] of Object.entries(settings.field_mappings)) {
+    mappings.forEach((_, i) => {
+      const row = `field_mappings.${object}[${i}]`;
+      paths.push(row, `${row}.app_fields`, `${row}.crm_field`, `${row}.direction`);
+    });
+  }
+  settings.status_mapping.stages.forEach((_, i) => paths.push(`status_mapping.stages[${i}]`));
+  paths.push("owners.default_crm_user", "owners.default_app_user", "schedule.frequency", "schedule.start_date",
+             "schedule.start_time", "schedule.timezone", "initial_import");
+  return paths;
+}

@@ -1,0 +1,279 @@
+"""`<leadbridge-setup crm="superoffice">` in a real browser: the demo lead app's Setup page, as the demo admin with
+SuperOffice connected through its sandbox. The five steps are walked with the keyboard (Tab to "Next", Enter), the
+choices are saved with PATCH /settings/superoffice and read back over HTTP and after a reload; a stale save shows the
+412 message, a refused value shows the 422 next to its control, a member sees everything read-only. Everything goes
+over real HTTP to the local gateway and the SuperOffice sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from local.template import REPO_ROOT
+from tests.support.superoffice_connect import CTX, Env
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
+AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+SO_ADMIN_USER = "101"  # the sandbox customer's one user (GET /crm/superoffice/users)
+
+
+@pytest.fixture(autouse=True)
+def built_ui() -> None:
+    if not MANIFEST.exists():
+        pytest.skip("the UI bundle is not built: `make ui`")
+
+
+@pytest.fixture
+def connected(env: Env) -> Env:
+    assert env.connect(env.stack.demo_tenant_id)["status"] == "connected"  # as the journey test clicks it
+    return env
+
+
+def open_setup(page: Page, env: Env) -> Locator:
+    page.goto(f"{env.stack.gateway_url}/ui/#setup")
+    setup = page.locator("leadbridge-setup")
+    setup.get_by_role("heading", name="Objects and directions").wait_for()
+    return setup
+
+
+def settings(env: Env) -> dict[str, Any]:
+    response = env.http.get("/settings/superoffice", headers=env.auth(env.stack.demo_tenant_id, "member"))
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def focused_text(page: Page) -> str:
+    return str(
+        page.evaluate("""() => {
+        let el = document.activeElement;
+        while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+        return el ? (el.textContent || '').trim() : '';
+    }""")
+    )
+
+
+def tab_to(page: Page, name: str) -> None:
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if focused_text(page) == name:
+            return
+    raise AssertionError(f"no control named {name!r} is reachable with Tab")
+
+
+def next_step(page: Page, setup: Locator, title: str) -> None:
+    tab_to(page, "Next")
+    page.keyboard.press("Enter")
+    setup.get_by_role("heading", name=title).wait_for()
+
+
+def check_accessibility(page: Page) -> None:
+    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("""async () => {
+        const r = await axe.run({include: [['leadbridge-setup']]}, {resultTypes: ['violations']});
+        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
+                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
+    }""")
+    assert result == [], json.dumps(result, indent=1)
+
+
+def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
+    page: Page, connected: Env, screenshots: Path
+) -> None:
+    env = connected
+    env.sandbox.define_udef(CTX, "contact", "Lead:score", "Lead score", "Number")  # a custom field of the company
+    setup = open_setup(page, env)
+    assert settings(env)["version"] == 0
+
+    # 1. Objects and directions: activities go to SuperOffice (arrow keys in the radio group); the company's
+    # field mapping lists every Contact field with its label, custom fields marked.
+    activity = setup.get_by_role("group", name="Activity: direction")
+    activity.get_by_role("radio", name="Off", exact=True).focus()
+    page.keyboard.press("ArrowRight")
+    assert activity.get_by_role("radio", name="To SuperOffice").is_checked()
+    setup.get_by_text("You have unsaved changes.").wait_for()
+    company = setup.locator('li[data-object="company"]')
+    company.get_by_role("button", name=re.compile("^View mapping")).focus()
+    page.keyboard.press("Enter")
+    mapping = setup.get_by_role("group", name="Company field mapping")
+    picker = mapping.get_by_role("combobox", name="SuperOffice field of mapping 1", exact=True)
+    picker.locator("option", has_text="Organisation number (OrgNr)").wait_for(state="attached")
+    assert picker.input_value() == "Name"
+    assert picker.locator("option", has_text="Lead score (Lead:score) · custom").count() == 1
+    # The default mappings' custom fields the CRM does not have yet are marked (an admin creates them).
+    assert (
+        mapping.get_by_role("combobox", name="SuperOffice field of mapping 12", exact=True)
+        .locator("option:checked")
+        .inner_text()
+        == "RabitIQ:1 · custom · not in SuperOffice"
+    )
+    rows = mapping.locator("tbody tr").count()
+    mapping.get_by_role("button", name="Add mapping").click()
+    assert mapping.locator("tbody tr").count() == rows + 1
+    mapping.get_by_role("button", name=f"Remove mapping {rows + 1}").click()
+    assert mapping.locator("tbody tr").count() == rows
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "setup-1-objects.png", full_page=True)
+    company.get_by_role("button", name=re.compile("^Hide mapping")).focus()
+    page.keyboard.press("Enter")
+    mapping.wait_for(state="detached")
+
+    # 2. Status mapping: the app's "New" becomes SuperOffice's stage "Lead"; won/lost statuses are marked.
+    next_step(page, setup, "Status mapping")
+    new = setup.get_by_role("combobox", name="SuperOffice stage or status for New")
+    assert setup.get_by_role("combobox", name="SuperOffice stage or status for Won").input_value() == "status:Sold"
+    assert new.locator("option", has_text="Sold (won)").count() == 1
+    new.select_option(label="Lead")
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "setup-2-status.png", full_page=True)
+
+    # 3. Default owners.
+    next_step(page, setup, "Default owners")
+    setup.get_by_label("To SuperOffice: default SuperOffice owner").select_option(SO_ADMIN_USER)
+    page.screenshot(path=screenshots / "setup-3-owners.png", full_page=True)
+
+    # 4. Scheduler: daily from a date and time, with the initial import.
+    next_step(page, setup, "Scheduler")
+    setup.get_by_label("How often").select_option("daily")
+    setup.get_by_label("Start date").fill("2026-12-02")
+    setup.get_by_label("Start time").fill("08:30")
+    setup.get_by_label("Start time").press("Tab")
+    setup.get_by_label("Import the existing SuperOffice data on the first run").focus()
+    page.keyboard.press("Space")
+    assert setup.get_by_label("Import the existing SuperOffice data on the first run").is_checked()
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "setup-4-schedule.png", full_page=True)
+
+    # 5. Done: the summary, the preview of the app's lead, Save.
+    next_step(page, setup, "Done and ready to go")
+    assert setup.get_by_text("Activity → Appointment: To SuperOffice").is_visible()
+    assert setup.get_by_text("Default SuperOffice owner: Admin").is_visible()
+    assert setup.get_by_text("Schedule: Every day").is_visible()
+    tab_to(page, "Preview with a sample lead")
+    page.keyboard.press("Enter")
+    preview = setup.get_by_role("region", name="What exporting Dansk Træ IVS would write to SuperOffice")
+    company_record = preview.locator("table", has=page.locator("caption", has_text="Company → Contact"))
+    company_record.get_by_role("row", name="Name Dansk Træ IVS").wait_for()
+    assert setup.get_by_text("The preview uses the saved settings").is_visible()
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "setup-5-done.png", full_page=True)
+    tab_to(page, "Save")
+    page.keyboard.press("Enter")
+    setup.get_by_text("Settings saved (version 1).").wait_for()
+    assert setup.get_by_text("No unsaved changes.").is_visible()
+
+    saved = settings(env)
+    assert saved["version"] == 1
+    assert saved["objects"]["activity"]["direction"] == "to_crm"
+    assert {"app_stage": "New", "crm_stage": "1", "crm_status": None, "inbound": False} in saved["status_mapping"][
+        "stages"
+    ]
+    assert saved["owners"]["default_crm_user"] == SO_ADMIN_USER
+    schedule = saved["schedule"]
+    assert (schedule["frequency"], schedule["start_date"], schedule["start_time"][:5]) == (
+        "daily",
+        "2026-12-02",
+        "08:30",
+    )
+    assert schedule["next_run_at"]
+    assert saved["initial_import"] is True
+    assert len(saved["field_mappings"]["company"]) == rows  # the added-and-removed mapping was not sent
+
+    # A reload shows what was saved.
+    page.reload()
+    setup = open_setup(page, env)
+    assert (
+        setup.get_by_role("group", name="Activity: direction").get_by_role("radio", name="To SuperOffice").is_checked()
+    )
+    setup.get_by_role("button", name="4. Scheduler").click()
+    assert setup.get_by_label("How often").input_value() == "daily"
+    assert setup.get_by_text(re.compile(r"^Next run: ")).is_visible()
+    setup.get_by_role("button", name="3. Default owners").click()
+    assert setup.get_by_label("To SuperOffice: default SuperOffice owner").input_value() == SO_ADMIN_USER
+
+
+def test_a_stale_save_says_someone_else_changed_the_settings_and_reloads(page: Page, connected: Env) -> None:
+    env = connected
+    setup = open_setup(page, env)
+    setup.get_by_role("button", name="4. Scheduler").click()
+    setup.get_by_label("How often").select_option("hourly")
+    # Someone else saves meanwhile.
+    other = env.http.patch(
+        "/settings/superoffice",
+        json={"initial_import": True},
+        headers={**env.auth(env.stack.demo_tenant_id), "If-Match": '"0"'},
+    )
+    assert other.status_code == 200, other.text
+
+    setup.get_by_role("button", name="5. Done and ready to go").click()
+    setup.get_by_role("button", name="Save").click()
+
+    setup.get_by_role("alert").get_by_text("Someone else changed these settings while you were editing.").wait_for()
+    assert settings(env)["schedule"]["frequency"] == "manual"
+    setup.get_by_role("button", name="Reload settings").click()
+    setup.get_by_text("No unsaved changes.").wait_for()
+    assert setup.get_by_role("alert").count() == 0
+    setup.get_by_role("button", name="4. Scheduler").click()
+    assert setup.get_by_label("Import the existing SuperOffice data on the first run").is_checked()
+    assert setup.get_by_label("How often").input_value() == "manual"
+
+
+def test_a_refused_value_is_shown_next_to_its_control_and_its_step_is_marked(
+    page: Page, connected: Env, screenshots: Path
+) -> None:
+    env = connected
+    setup = open_setup(page, env)
+    setup.get_by_role("button", name="4. Scheduler").click()
+    setup.get_by_label("Time zone").fill("Europe/Atlantis")
+    setup.get_by_label("Time zone").press("Tab")
+    setup.get_by_role("button", name="5. Done and ready to go").click()
+    setup.get_by_role("button", name="Save").click()
+
+    setup.get_by_role("heading", name="Scheduler").wait_for()
+    zone = setup.get_by_label("Time zone")
+    assert zone.get_attribute("aria-invalid") == "true"
+    error = setup.locator('[data-error-for="schedule.timezone"]')
+    assert "Europe/Atlantis" in error.inner_text()
+    assert zone.get_attribute("aria-describedby") == error.get_attribute("id")
+    assert setup.get_by_role("button", name="4. Scheduler ⚠ (has errors)").get_attribute("aria-current") == "step"
+    assert setup.get_by_role("button", name=re.compile("^1. Objects and directions$")).is_visible()
+    page.screenshot(path=screenshots / "setup-refused.png", full_page=True)
+    assert settings(env)["version"] == 0
+
+
+def test_leaving_with_unsaved_changes_asks_first(page: Page, connected: Env) -> None:
+    setup = open_setup(page, connected)
+    setup.get_by_role("group", name="Deal: direction").get_by_role("radio", name="Off", exact=True).check()
+    asked: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", stay)
+    with page.expect_event("dialog"):  # the hashchange runs after the click returns
+        page.get_by_role("link", name="Sync log").click()
+    assert asked == ["You have unsaved changes to the SuperOffice setup. Leave without saving?"]
+    page.wait_for_url(re.compile(r"#setup$"))  # the demo app put its address back: still on the setup page
+    assert setup.is_visible() and page.get_by_role("heading", name="Sync log").is_hidden()
+
+
+def test_a_member_sees_the_setup_read_only(page: Page, connected: Env) -> None:
+    page.goto(f"{connected.stack.gateway_url}/ui/#integrations")
+    page.get_by_label("Signed in as").select_option("member")
+    page.get_by_role("link", name="Setup").click()
+    setup = page.locator("leadbridge-setup")
+    setup.get_by_text("Only an admin can change the setup. You see it read-only.").wait_for()
+    assert setup.get_by_role("radio", name="Both ways").first.is_disabled()
+    for step in ("2. Status mapping", "3. Default owners", "4. Scheduler", "5. Done and ready to go"):
+        setup.get_by_role("button", name=step).click()
+        assert all(control.is_disabled() for control in setup.locator("select, input").all())
+    assert setup.get_by_role("button", name="Save").count() == 0
+    check_accessibility(page)
