@@ -241,6 +241,7 @@ def test_a_refused_value_is_shown_next_to_its_control_and_its_step_is_marked(
     assert zone.get_attribute("aria-invalid") == "true"
     error = setup.locator('[data-error-for="schedule.timezone"]')
     assert "Europe/Atlantis" in error.inner_text()
+    assert setup.get_by_text("SuperOffice refused 1 setting(s).").is_visible()
     assert zone.get_attribute("aria-describedby") == error.get_attribute("id")
     assert setup.get_by_role("button", name="4. Scheduler ⚠ (has errors)").get_attribute("aria-current") == "step"
     assert setup.get_by_role("button", name=re.compile("^1. Objects and directions$")).is_visible()
@@ -265,15 +266,17 @@ def test_leaving_with_unsaved_changes_asks_first(page: Page, connected: Env) -> 
     assert setup.is_visible() and page.get_by_role("heading", name="Sync log").is_hidden()
 
 
-def test_a_member_sees_the_setup_read_only(page: Page, connected: Env) -> None:
+def test_a_member_sees_the_setup_read_only_in_danish(page: Page, connected: Env) -> None:
     page.goto(f"{connected.stack.gateway_url}/ui/#integrations")
     page.get_by_label("Signed in as").select_option("member")
+    page.get_by_label("Language").select_option("da")
     page.get_by_role("link", name="Setup").click()
     setup = page.locator("leadbridge-setup")
-    setup.get_by_text("Only an admin can change the setup. You see it read-only.").wait_for()
-    assert setup.get_by_role("radio", name="Both ways").first.is_disabled()
-    for step in ("2. Status mapping", "3. Default owners", "4. Scheduler", "5. Done and ready to go"):
+    setup.get_by_text("Kun en administrator kan ændre opsætningen. Du ser den skrivebeskyttet.").wait_for()
+    assert setup.get_by_role("heading", name="Objekter og retninger").is_visible()
+    assert setup.get_by_role("radio", name="Begge veje").first.is_disabled()
+    for step in ("2. Statusmapping", "3. Standardejere", "4. Planlægning", "5. Færdig og klar"):
         setup.get_by_role("button", name=step).click()
         assert all(control.is_disabled() for control in setup.locator("select, input").all())
-    assert setup.get_by_role("button", name="Save").count() == 0
+    assert setup.get_by_role("button", name="Gem").count() == 0
     check_accessibility(page)

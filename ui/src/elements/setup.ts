@@ -23,7 +23,7 @@ export const SAMPLE_LEAD: Lead = {
                email: "ida@nordlys.example", phone: "+45 20 30 40 50" }],
 };
 
-type Notice = { kind: "success" | "info"; text: string } | { kind: "api-error"; error: unknown } | { kind: "stale" };
+type Notice = { kind: "success" | "info" | "error"; text: string } | { kind: "api-error"; error: unknown } | { kind: "stale" };
 
 export class LeadbridgeSetup extends LeadbridgeElement {
   /** The lead the preview uses (the host's, e.g. the lead open in the app); else a built-in sample. */
@@ -603,7 +603,8 @@ export class LeadbridgeSetup extends LeadbridgeElement {
         this.notice = { kind: "stale" };
       } else if (error instanceof ApiError && error.status === 422 && settingsProblems(error.details).length) {
         this.problems = placeProblems(settingsProblems(error.details), controlPaths(this.state));
-        this.notice = { kind: "api-error", error };
+        this.notice = { kind: "error", text: this.t("setup.refused", { crm: this.crm(this.crmId),
+                                                                       count: this.problems.length }) };
         for (const p of this.problems) {
           const object = /^field_mappings\.(\w+)\[/.exec(p.path)?.[1];
           if (object) this.openMappings.add(object);
