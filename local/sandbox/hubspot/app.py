@@ -28,9 +28,11 @@ from local.sandbox.hubspot.admin_http import handle_admin
 from local.sandbox.hubspot.model import (
     WRITER,
     AccessToken,
+    AccountDetails,
     AssociationBatchArchive,
     AssociationBatchCreate,
     AssociationBatchDefault,
+    AssociationReadResult,
     AssociationType,
     BatchArchive,
     BatchCreate,
@@ -38,19 +40,28 @@ from local.sandbox.hubspot.model import (
     BatchUpdate,
     BatchUpsert,
     ChangeSource,
+    DefaultAssociation,
     HubSpotError,
+    LabelledAssociation,
     NextPage,
     OAuthError,
     ObjectInput,
+    OwnerPage,
     Paging,
+    Pipeline,
+    PipelineList,
     Portal,
     PropertyCreate,
+    PropertyDefinition,
+    PropertyList,
     RateLimited,
     Record,
     SearchRequest,
     SearchResponse,
     SimplePublicObject,
     UpdateInput,
+    UpsertedObject,
+    checked,
     not_found,
     page_body,
     validation_error,
@@ -227,7 +238,7 @@ class HubSpotApp(SandboxHttpApp):
                 portal.hub_id, obj, spec.name, spec.label, spec.type, spec.fieldType,
                 options=[(o.value, o.label) for o in spec.options], unique=spec.hasUniqueValue,
                 group=spec.groupName, description=spec.description or "")
-            return json_response(definition, 201)
+            return json_response(checked(PropertyDefinition, definition), 201)
         if parts[:3] == ["crm", "v3", "properties"] and len(parts) in (4, 5) and method == "GET":
             obj = self._object(parts[3])
             self._require(access, _SCHEMA_SCOPE.get(obj))
@@ -235,13 +246,13 @@ class HubSpotApp(SandboxHttpApp):
             if len(parts) == 5:
                 if parts[4] not in defs:
                     raise not_found(f"Unable to find property {parts[4]} on {obj}")
-                return json_response(defs[parts[4]])
-            return json_response({"results": list(defs.values())})
+                return json_response(checked(PropertyDefinition, defs[parts[4]]))
+            return json_response(checked(PropertyList, {"results": list(defs.values())}))
         if parts[:4] == ["crm", "v3", "pipelines", "deals"] and method == "GET":
             if len(parts) == 4:
-                return json_response({"results": [DEFAULT_PIPELINE]})
+                return json_response(checked(PipelineList, {"results": [DEFAULT_PIPELINE]}))
             if len(parts) == 5 and parts[4] == DEFAULT_PIPELINE["id"]:
-                return json_response(DEFAULT_PIPELINE)
+                return json_response(checked(Pipeline, DEFAULT_PIPELINE))
             raise not_found(f"Pipeline {parts[4:]} not found")
         if parts[:2] == ["crm", "v4"]:
             return self.associations(request, portal, parts[2:])
@@ -258,15 +269,13 @@ class HubSpotApp(SandboxHttpApp):
         if version not in ("v3", "2026-03", "2027-03-beta"):
             raise not_found(f"GET /account-info/{version}/details does not exist")
         offset_ms = 3_600_000 if portal.time_zone.startswith("Europe/") else 0
-        details: dict[str, Any] = {
-            "portalId": portal.hub_id, "accountType": "STANDARD", "timeZone": portal.time_zone,
-            "companyCurrency": "DKK" if portal.time_zone == "Europe/Copenhagen" else "USD",
-            "additionalCurrencies": [], "utcOffset": "+01:00" if offset_ms else "+00:00",
-            "utcOffsetMilliseconds": offset_ms, "uiDomain": "app-eu1.hubspot.com", "dataHostingLocation": "eu1",
-        }
-        if version == "2027-03-beta":
-            details = {"portalId": portal.hub_id, "portalName": portal.name, **details}
-        return details
+        return AccountDetails(
+            portalId=portal.hub_id, portalName=portal.name if version == "2027-03-beta" else None,
+            accountType="STANDARD", timeZone=portal.time_zone,
+            companyCurrency="DKK" if portal.time_zone == "Europe/Copenhagen" else "USD",
+            additionalCurrencies=[], utcOffset="+01:00" if offset_ms else "+00:00",
+            utcOffsetMilliseconds=offset_ms, uiDomain="app-eu1.hubspot.com", dataHostingLocation="eu1",
+        ).model_dump(exclude_none=True)
 
     def _object(self, name: str) -> str:
         try:
@@ -290,7 +299,7 @@ class HubSpotApp(SandboxHttpApp):
             return json_response(found.body())
         email = request.args.get("email")
         chosen = [o.body() for o in owners if email is None or o.email.lower() == email.lower()]
-        return json_response(self._page(chosen, request, key=lambda o: o["id"]))
+        return json_response(checked(OwnerPage, self._page(chosen, request, key=lambda o: o["id"])))
 
     def _page(self, items: list[dict[str, Any]], request: Request, *, key: Callable[[dict[str, Any]], str],
               limit_max: int | None = 100) -> dict[str, Any]:
@@ -414,8 +423,8 @@ class HubSpotApp(SandboxHttpApp):
                     with self.sb.lock:
                         record, new = ops.upsert(portal, obj, defs, up.idProperty, up.id, up.properties,
                                                  self.sb.next_record_id(), self.sb.clock())
-                    results.append({**ops.public(obj, record, list(up.properties), defs, up.objectWriteTraceId),
-                                    "new": new})
+                    shown = ops.public(obj, record, list(up.properties), defs, up.objectWriteTraceId)
+                    results.append(UpsertedObject.model_validate({**shown, "new": new}).model_dump(exclude_none=True))
                 except HubSpotError as err:
                     errors.append(ops.item_error(err, up.objectWriteTraceId, up.id))
             body, status = ops.batch_answer(results, errors, started, self.sb.clock(), 200)
@@ -469,16 +478,16 @@ class HubSpotApp(SandboxHttpApp):
             if rest[:1] == ["default"] and len(rest) == 3 and method == "PUT":
                 with self.sb.lock:
                     written = links.associate(portal, obj, record_id, self._object(rest[1]), rest[2])
-                    return json_response(links.batch_envelope(written, [], self.sb.clock(), self.sb.clock()))
+                    return json_response(links.default_batch_body(written, [], self.sb.clock(), self.sb.clock()))
             to_obj = self._object(rest[0])
             if len(rest) == 1 and method == "GET":
                 with self.sb.lock:
-                    return json_response({"results": links.read(portal, obj, record_id, to_obj)})
+                    return json_response(links.list_body(links.read(portal, obj, record_id, to_obj)))
             if len(rest) == 2 and method == "PUT":
                 specs = parse_list(AssociationType, request)
                 with self.sb.lock:
                     links.associate(portal, obj, record_id, to_obj, rest[1], [s.associationTypeId for s in specs])
-                    return json_response(links.labelled_answer(obj, record_id, to_obj, rest[1], portal), 201)
+                    return json_response(links.labelled(obj, record_id, to_obj, rest[1], portal).model_dump(), 201)
             if len(rest) == 2 and method == "DELETE":
                 with self.sb.lock:
                     links.remove(portal, obj, record_id, to_obj, rest[1])
@@ -487,7 +496,7 @@ class HubSpotApp(SandboxHttpApp):
             from_obj, to_obj, action = self._object(parts[1]), self._object(parts[2]), "/".join(parts[3:])
             if action == "labels" and method == "GET":
                 with self.sb.lock:
-                    return json_response({"results": links.labels(portal, from_obj, to_obj)})
+                    return json_response(links.labels_body(links.labels(portal, from_obj, to_obj)))
             if method == "POST" and action.startswith("batch/"):
                 return self.association_batch(request, portal, from_obj, to_obj, action.removeprefix("batch/"))
         raise not_found(f"{method} {request.path} does not exist")
@@ -497,9 +506,7 @@ class HubSpotApp(SandboxHttpApp):
         """create (201), associate/default and read (200); 207 with per-input errors (`context.ids` = the from id);
         archive 204."""
         started = self.sb.clock()
-        results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        ok_status = 200
         if action == "archive":
             gone = parse(AssociationBatchArchive, request).inputs
             ops.check_batch_size(len(gone))
@@ -511,34 +518,39 @@ class HubSpotApp(SandboxHttpApp):
         if action == "create":
             creates = parse(AssociationBatchCreate, request).inputs
             ops.check_batch_size(len(creates))
-            ok_status = 201
+            created: list[LabelledAssociation] = []
             for c in creates:
                 try:
                     with self.sb.lock:
                         links.associate(portal, from_obj, c.from_.id, to_obj, c.to.id,
                                         [t.associationTypeId for t in c.types])
-                        results.append(links.labelled_answer(from_obj, c.from_.id, to_obj, c.to.id, portal))
+                        created.append(links.labelled(from_obj, c.from_.id, to_obj, c.to.id, portal))
                 except HubSpotError as err:
                     errors.append(ops.item_error(err, None, c.from_.id))
-        elif action == "associate/default":
+            body = links.labelled_batch_body(created, errors, started, self.sb.clock())
+            return json_response(body, 207 if errors else 201)
+        if action == "associate/default":
             pairs = parse(AssociationBatchDefault, request).inputs
             ops.check_batch_size(len(pairs))
+            written: list[DefaultAssociation] = []
             for p in pairs:
                 try:
                     with self.sb.lock:
-                        results += links.associate(portal, from_obj, p.from_.id, to_obj, p.to.id)
+                        written += links.associate(portal, from_obj, p.from_.id, to_obj, p.to.id)
                 except HubSpotError as err:
                     errors.append(ops.item_error(err, None, p.from_.id))
-        elif action == "read":
+            body = links.default_batch_body(written, errors, started, self.sb.clock())
+            return json_response(body, 207 if errors else 200)
+        if action == "read":
             reads = parse(BatchArchive, request).inputs  # the same `{inputs: [{id}]}` shape
             ops.check_batch_size(len(reads))
+            found: list[AssociationReadResult] = []
             for r in reads:
                 try:
                     with self.sb.lock:
-                        results.append({"from": {"id": r.id}, "to": links.read(portal, from_obj, r.id, to_obj)})
+                        found.append(links.read_result(portal, from_obj, r.id, to_obj))
                 except HubSpotError as err:
                     errors.append(ops.item_error(err, None, r.id))
-        else:
-            raise not_found(f"associations batch/{action} is not supported by the sandbox")
-        return json_response(links.batch_envelope(results, errors, started, self.sb.clock()),
-                             207 if errors else ok_status)
+            body = links.read_batch_body(found, errors, started, self.sb.clock())
+            return json_response(body, 207 if errors else 200)
+        raise not_found(f"associations batch/{action} is not supported by the sandbox")

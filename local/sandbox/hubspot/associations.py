@@ -3,13 +3,31 @@ both directions (a contact→company edge of type 1 is also the company→contac
 
 The type ids are the defaults of §5, copied per portal so a test can give a portal other ids (the reference says to
 confirm them per portal through the labels endpoint). Task types are not in the reference: the values below are the
-commonly used ones, a sandbox choice."""
+commonly used ones, a sandbox choice.
+
+Every answer is built through the response models of model.py (`DefaultAssociation`, `LabelledAssociation`,
+`AssociationList`, `AssociationLabels`, the batch envelopes), so a shape the sandbox gets wrong fails loudly."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from local.sandbox.hubspot.model import Portal, batch_body, not_found, validation_error
+from local.sandbox.hubspot.model import (
+    AssociatedObject,
+    AssociationLabels,
+    AssociationList,
+    AssociationReadResult,
+    AssociationSpec,
+    AssociationTypeOut,
+    BatchResponse,
+    DefaultAssociation,
+    LabelledAssociation,
+    ObjectRef,
+    Portal,
+    not_found,
+    typed_batch_body,
+    validation_error,
+)
 from local.sandbox.hubspot.properties import OBJECT_TYPE_IDS
 
 # (from, to) -> [(typeId, label)]; the first is the default ("primary" where the reference says so)
@@ -66,20 +84,20 @@ def target_object(portal: Portal, from_obj: str, type_id: int) -> str:
 
 
 def associate(portal: Portal, from_obj: str, from_id: str, to_obj: str, to_id: str,
-              type_ids: list[int] | None = None) -> list[dict[str, Any]]:
+              type_ids: list[int] | None = None) -> list[DefaultAssociation]:
     """Add edges (the default type when `type_ids` is None) in both directions; the specs written, both sides."""
     check_live(portal, from_obj, from_id)
     check_live(portal, to_obj, to_id)
     chosen = type_ids if type_ids is not None else [_types(portal, from_obj, to_obj)[0][0]]
-    written: list[dict[str, Any]] = []
+    written: list[DefaultAssociation] = []
     for type_id in chosen:
         back = _reverse_type(portal, from_obj, to_obj, type_id)
         portal.associations.setdefault((from_obj, from_id, to_obj, to_id), set()).add(type_id)
         portal.associations.setdefault((to_obj, to_id, from_obj, from_id), set()).add(back)
-        written += [{"from": {"id": from_id}, "to": {"id": to_id},
-                     "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}},
-                    {"from": {"id": to_id}, "to": {"id": from_id},
-                     "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": back}}]
+        written += [DefaultAssociation(from_=ObjectRef(id=source), to=ObjectRef(id=target),
+                                       associationSpec=AssociationSpec(associationCategory="HUBSPOT_DEFINED",
+                                                                       associationTypeId=spec))
+                    for source, target, spec in ((from_id, to_id, type_id), (to_id, from_id, back))]
     return written
 
 
@@ -88,12 +106,15 @@ def remove(portal: Portal, from_obj: str, from_id: str, to_obj: str, to_id: str)
     portal.associations.pop((to_obj, to_id, from_obj, from_id), None)
 
 
-def labels(portal: Portal, from_obj: str, to_obj: str) -> list[dict[str, Any]]:
-    return [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": label} for t, label in _types(portal, from_obj,
-                                                                                                 to_obj)]
+def _type_out(type_id: int, label: str | None) -> AssociationTypeOut:
+    return AssociationTypeOut(category="HUBSPOT_DEFINED", typeId=type_id, label=label)
 
 
-def read(portal: Portal, from_obj: str, from_id: str, to_obj: str) -> list[dict[str, Any]]:
+def labels(portal: Portal, from_obj: str, to_obj: str) -> list[AssociationTypeOut]:
+    return [_type_out(t, label) for t, label in _types(portal, from_obj, to_obj)]
+
+
+def read(portal: Portal, from_obj: str, from_id: str, to_obj: str) -> list[AssociatedObject]:
     """`[{toObjectId, associationTypes: [{category, typeId, label}]}]` to live records, in id order."""
     check_live(portal, from_obj, from_id)
     names = dict(_types(portal, from_obj, to_obj))
@@ -104,19 +125,48 @@ def read(portal: Portal, from_obj: str, from_id: str, to_obj: str) -> list[dict[
         record = portal.records[target].get(target_id)
         if record is None or record.archived_at is not None:
             continue
-        found.append({"toObjectId": int(target_id), "associationTypes": [
-            {"category": "HUBSPOT_DEFINED", "typeId": t, "label": names.get(t)} for t in sorted(type_ids)]})
-    return sorted(found, key=lambda item: item["toObjectId"])
+        found.append(AssociatedObject(toObjectId=int(target_id),
+                                      associationTypes=[_type_out(t, names.get(t)) for t in sorted(type_ids)]))
+    return sorted(found, key=lambda item: item.toObjectId)
 
 
-def labelled_answer(from_obj: str, from_id: str, to_obj: str, to_id: str, portal: Portal) -> dict[str, Any]:
+def labelled(from_obj: str, from_id: str, to_obj: str, to_id: str, portal: Portal) -> LabelledAssociation:
+    """The pair's current labels (a labelled PUT's answer, a batch create's item)."""
     names = dict(_types(portal, from_obj, to_obj))
     type_ids = sorted(portal.associations.get((from_obj, from_id, to_obj, to_id), set()))
-    return {"fromObjectTypeId": OBJECT_TYPE_IDS[from_obj], "fromObjectId": int(from_id),
-            "toObjectTypeId": OBJECT_TYPE_IDS[to_obj], "toObjectId": int(to_id),
-            "labels": [names[t] for t in type_ids if names.get(t)]}
+    return LabelledAssociation(fromObjectTypeId=OBJECT_TYPE_IDS[from_obj], fromObjectId=int(from_id),
+                               toObjectTypeId=OBJECT_TYPE_IDS[to_obj], toObjectId=int(to_id),
+                               labels=[label for t in type_ids if (label := names.get(t))])
 
 
-def batch_envelope(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float,
-                   finished: float) -> dict[str, Any]:
-    return batch_body(results, errors, started, finished)
+def read_result(portal: Portal, from_obj: str, from_id: str, to_obj: str) -> AssociationReadResult:
+    """A batch read's item for one from id."""
+    return AssociationReadResult(from_=ObjectRef(id=from_id), to=read(portal, from_obj, from_id, to_obj))
+
+
+# --- answers: each built through its response model -----------------------------------------------------------------
+
+def list_body(found: list[AssociatedObject]) -> dict[str, Any]:
+    return AssociationList(results=found).model_dump()
+
+
+def labels_body(types: list[AssociationTypeOut]) -> dict[str, Any]:
+    return AssociationLabels(results=types).model_dump()
+
+
+def default_batch_body(results: list[DefaultAssociation], errors: list[dict[str, Any]], started: float,
+                       finished: float) -> dict[str, Any]:
+    """The default PUT and `batch/associate/default`: both directions of each pair written."""
+    return typed_batch_body(BatchResponse[DefaultAssociation], results, errors, started, finished)
+
+
+def labelled_batch_body(results: list[LabelledAssociation], errors: list[dict[str, Any]], started: float,
+                        finished: float) -> dict[str, Any]:
+    """`batch/create`."""
+    return typed_batch_body(BatchResponse[LabelledAssociation], results, errors, started, finished)
+
+
+def read_batch_body(results: list[AssociationReadResult], errors: list[dict[str, Any]], started: float,
+                    finished: float) -> dict[str, Any]:
+    """`batch/read`."""
+    return typed_batch_body(BatchResponse[AssociationReadResult], results, errors, started, finished)

@@ -11,7 +11,7 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,6 +137,12 @@ class SimplePublicObject(_Out):
     url: str | None = None
 
 
+class UpsertedObject(SimplePublicObject):
+    """A batch upsert's result: the object plus whether the upsert created it (§2)."""
+
+    new: bool
+
+
 class NextPage(_Out):
     after: str
     link: str | None = None
@@ -169,11 +175,15 @@ class BatchError(_Out):
     errors: list[dict[str, Any]] | None = None
 
 
-class BatchResponse(_Out):
-    """§2: `{status, results[], startedAt, completedAt, errors[]?, numErrors?}`."""
+ResultT = TypeVar("ResultT")
+
+
+class BatchResponse(_Out, Generic[ResultT]):
+    """§2: `{status, results[], startedAt, completedAt, errors[]?, numErrors?}`; `BatchResponse[Shape]` checks the
+    results too (the association batches' items)."""
 
     status: Literal["PENDING", "PROCESSING", "CANCELED", "COMPLETE"]
-    results: list[dict[str, Any]]
+    results: list[ResultT]
     startedAt: str
     completedAt: str
     errors: list[BatchError] | None = None
@@ -188,9 +198,204 @@ def page_body(results: list[dict[str, Any]], next_after: str | None, link: str |
 def batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: float,
                finished: float) -> dict[str, Any]:
     """A batch answer, checked against `BatchResponse`."""
-    return BatchResponse(status="COMPLETE", results=results, startedAt=iso(started), completedAt=iso(finished),
-                         errors=[BatchError.model_validate(e) for e in errors] or None,
-                         numErrors=len(errors) or None).model_dump(exclude_none=True)
+    return BatchResponse[dict[str, Any]](
+        status="COMPLETE", results=results, startedAt=iso(started), completedAt=iso(finished),
+        errors=[BatchError.model_validate(e) for e in errors] or None,
+        numErrors=len(errors) or None).model_dump(exclude_none=True)
+
+
+def typed_batch_body(shape: type[BatchResponse[Any]], results: list[Any], errors: list[dict[str, Any]],
+                     started: float, finished: float) -> dict[str, Any]:
+    """A batch answer whose results are checked against `shape`'s item model; nulls inside the items (an
+    association type's `label`) are kept, `errors`/`numErrors` appear only when an input failed."""
+    fields: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
+                              "completedAt": iso(finished)}
+    if errors:
+        fields.update(errors=errors, numErrors=len(errors))
+    return checked(shape, fields)
+
+
+def checked(shape: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """An answer assembled from stored data (property definitions, a page of owners) validated against its response
+    model before it is sent, and dumped as sent (aliases; absent optional fields stay absent): a sandbox bug that
+    breaks the shape is a loud 500 naming the field, never a wrong answer."""
+    return shape.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
+
+
+# properties, owners, pipelines, account details (§4)
+
+PropertyType = Literal["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"]
+FieldType = Literal["booleancheckbox", "calculation_equation", "checkbox", "date", "file", "html", "number",
+                    "phonenumber", "radio", "select", "text", "textarea"]
+
+
+class PropertyOption(_Out):
+    label: str
+    value: str
+    description: str
+    displayOrder: int
+    hidden: bool
+
+
+class ModificationMetadata(_Out):
+    archivable: bool
+    readOnlyDefinition: bool
+    readOnlyValue: bool
+
+
+class PropertyDefinition(_Out):
+    """§4's `Property`; `createdAt`/`updatedAt` are optional (the sandbox's standard properties carry none)."""
+
+    name: str
+    label: str
+    description: str
+    groupName: str
+    type: PropertyType
+    fieldType: FieldType
+    options: list[PropertyOption]
+    displayOrder: int
+    calculated: bool
+    externalOptions: bool
+    hasUniqueValue: bool
+    hidden: bool
+    hubspotDefined: bool
+    formField: bool
+    modificationMetadata: ModificationMetadata
+    archived: bool
+    createdAt: str | None = None
+    updatedAt: str | None = None
+
+
+class PropertyList(_Out):
+    results: list[PropertyDefinition]
+
+
+class OwnerOut(_Out):
+    """§4: `id` assigns records, `userId` is the user's (assigning with it errors)."""
+
+    id: str
+    email: str
+    firstName: str
+    lastName: str
+    userId: int
+    createdAt: str
+    updatedAt: str
+    archived: bool
+
+
+class OwnerPage(_Out):
+    results: list[OwnerOut]
+    paging: Paging | None = None
+
+
+class StageMetadata(_Out):
+    """§4: metadata values are strings: `isClosed` "true"|"false", `probability` "0.0".."1.0"."""
+
+    isClosed: Literal["true", "false"]
+    probability: str = Field(pattern=r"^(0(\.\d+)?|1(\.0+)?)$")
+
+
+class PipelineStage(_Out):
+    id: str
+    label: str
+    displayOrder: int
+    metadata: StageMetadata
+    createdAt: str
+    updatedAt: str
+    archived: bool
+
+
+class Pipeline(_Out):
+    id: str
+    label: str
+    displayOrder: int
+    stages: list[PipelineStage]
+    createdAt: str
+    updatedAt: str
+    archived: bool
+
+
+class PipelineList(_Out):
+    results: list[Pipeline]
+
+
+class AccountDetails(_Out):
+    """`GET /account-info/{version}/details`: no account name, except `portalName` in the `2027-03-beta` version."""
+
+    portalId: int
+    portalName: str | None = None
+    accountType: str
+    timeZone: str
+    companyCurrency: str
+    additionalCurrencies: list[str]
+    utcOffset: str = Field(pattern=r"^[+-]\d{2}:\d{2}$")
+    utcOffsetMilliseconds: int
+    uiDomain: str
+    dataHostingLocation: str
+
+
+# associations v4 (§5); the shapes beyond the reference's are the sandbox's
+
+AssociationCategory = Literal["HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]
+
+
+class _AliasOut(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ObjectRef(_Out):
+    id: str
+
+
+class AssociationSpec(_Out):
+    associationCategory: AssociationCategory
+    associationTypeId: int
+
+
+class DefaultAssociation(_AliasOut):
+    """One direction of a default association written: `{from: {id}, to: {id}, associationSpec}`."""
+
+    from_: ObjectRef = Field(alias="from")
+    to: ObjectRef
+    associationSpec: AssociationSpec
+
+
+class LabelledAssociation(_Out):
+    """A labelled PUT's answer (and a batch create's item): the pair by type id and the labels it now has."""
+
+    fromObjectTypeId: str
+    fromObjectId: int
+    toObjectTypeId: str
+    toObjectId: int
+    labels: list[str]
+
+
+class AssociationTypeOut(_Out):
+    """`{category, typeId, label}`; an unlabelled type's `label` is null (sent, not left out)."""
+
+    category: AssociationCategory
+    typeId: int
+    label: str | None
+
+
+class AssociatedObject(_Out):
+    toObjectId: int
+    associationTypes: list[AssociationTypeOut]
+
+
+class AssociationList(_Out):
+    results: list[AssociatedObject]
+
+
+class AssociationLabels(_Out):
+    results: list[AssociationTypeOut]
+
+
+class AssociationReadResult(_AliasOut):
+    """A batch read's item: `{from: {id}, to: [{toObjectId, associationTypes}]}`."""
+
+    from_: ObjectRef = Field(alias="from")
+    to: list[AssociatedObject]
 
 
 # --- request shapes -----------------------------------------------------------------------------------------------
@@ -216,9 +421,8 @@ class PropertyCreate(_In):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
-    type: Literal["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"]
-    fieldType: Literal["booleancheckbox", "calculation_equation", "checkbox", "date", "file", "html", "number",
-                       "phonenumber", "radio", "select", "text", "textarea"]
+    type: PropertyType
+    fieldType: FieldType
     groupName: str
     description: str | None = None
     options: list[OptionInput] = Field(default_factory=list)
@@ -414,9 +618,9 @@ class Owner:
     created_at: float
 
     def body(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "firstName": self.first_name, "lastName": self.last_name,
-                "userId": self.user_id, "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-                "archived": False}
+        return OwnerOut(id=self.id, email=self.email, firstName=self.first_name, lastName=self.last_name,
+                        userId=self.user_id, createdAt=iso(self.created_at), updatedAt=iso(self.created_at),
+                        archived=False).model_dump()
 
 
 @dataclass

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-_STAGES = [
+from local.sandbox.hubspot.model import Pipeline, PipelineStage, StageMetadata
+
+_STAGES: list[tuple[str, str, Literal["true", "false"], str]] = [
     ("appointmentscheduled", "Appointment Scheduled", "false", "0.2"),
     ("qualifiedtobuy", "Qualified To Buy", "false", "0.4"),
     ("presentationscheduled", "Presentation Scheduled", "false", "0.6"),
@@ -16,10 +18,10 @@ _STAGES = [
 ]
 _EPOCH = "2020-01-01T00:00:00.000Z"
 
-DEFAULT_PIPELINE: dict[str, Any] = {
-    "id": "default", "label": "Sales Pipeline", "displayOrder": 0, "archived": False,
-    "createdAt": _EPOCH, "updatedAt": _EPOCH,
-    "stages": [{"id": sid, "label": label, "displayOrder": i, "archived": False, "createdAt": _EPOCH,
-                "updatedAt": _EPOCH, "metadata": {"isClosed": closed, "probability": probability}}
-               for i, (sid, label, closed, probability) in enumerate(_STAGES)],
-}
+# built through `model.Pipeline` (a metadata value that is not a string fails at import); kept as the dict it answers
+DEFAULT_PIPELINE: dict[str, Any] = Pipeline(
+    id="default", label="Sales Pipeline", displayOrder=0, archived=False, createdAt=_EPOCH, updatedAt=_EPOCH,
+    stages=[PipelineStage(id=sid, label=label, displayOrder=i, archived=False, createdAt=_EPOCH, updatedAt=_EPOCH,
+                          metadata=StageMetadata(isClosed=closed, probability=probability))
+            for i, (sid, label, closed, probability) in enumerate(_STAGES)],
+).model_dump()

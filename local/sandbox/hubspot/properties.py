@@ -1,5 +1,6 @@
 """The standard properties of the sandbox's objects and the Property shape of the properties API (§4): `name`,
-`label`, `type`, `fieldType`, `options[]`, `calculated`, `hubspotDefined`, `modificationMetadata.readOnlyValue`.
+`label`, `type`, `fieldType`, `options[]`, `calculated`, `hubspotDefined`, `modificationMetadata.readOnlyValue`,
+built through `model.PropertyDefinition` (stored as dicts, checked again when answered).
 
 Only the properties the reference or the connector needs are defined; a portal adds custom ones through the admin API
 (`add_property`). Deal stages come from the default pipeline (pipeline.py)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from local.sandbox.hubspot.model import ModificationMetadata, PropertyDefinition, PropertyOption
 from local.sandbox.hubspot.pipelines import DEFAULT_PIPELINE
 
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "tasks": "0-27"}
@@ -25,31 +27,28 @@ DEFAULT_RETURNED = {
               "pipeline"],
     "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
-TYPES = ("bool", "date", "datetime", "enumeration", "number", "phone_number", "string")
-FIELD_TYPES = ("booleancheckbox", "calculation_equation", "checkbox", "date", "file", "html", "number",
-               "phonenumber", "radio", "select", "text", "textarea")
 
 
 def options(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
-    return [{"label": label, "value": value, "description": "", "displayOrder": i, "hidden": False}
+    return [PropertyOption(label=label, value=value, description="", displayOrder=i, hidden=False).model_dump()
             for i, (value, label) in enumerate(pairs)]
 
 
 def prop(name: str, label: str, type_: str = "string", field_type: str = "text", *, group: str = "",
          opts: list[dict[str, Any]] | None = None, read_only: bool = False, calculated: bool = False,
          unique: bool = False, hubspot_defined: bool = True) -> dict[str, Any]:
-    """One property definition as the properties API returns it."""
-    if type_ not in TYPES or field_type not in FIELD_TYPES:
-        raise ValueError(f"property {name}: type {type_!r} / fieldType {field_type!r} not in the reference's lists")
-    return {
+    """One property definition as the properties API returns it, built through `PropertyDefinition` (a `type` or
+    `fieldType` outside the reference's lists is a ValidationError, which the admin API answers as a 400)."""
+    return PropertyDefinition.model_validate({
         "name": name, "label": label, "description": "", "groupName": group, "type": type_,
         "fieldType": field_type, "options": opts or [], "displayOrder": -1, "calculated": calculated,
         "externalOptions": False, "hasUniqueValue": unique, "hidden": False, "hubspotDefined": hubspot_defined,
         "formField": not read_only,
-        "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
-                                 "readOnlyValue": read_only or calculated},
+        "modificationMetadata": ModificationMetadata(archivable=not hubspot_defined,
+                                                     readOnlyDefinition=hubspot_defined,
+                                                     readOnlyValue=read_only or calculated),
         "archived": False,
-    }
+    }).model_dump(exclude_none=True)
 
 
 def _system(obj: str) -> list[dict[str, Any]]:
