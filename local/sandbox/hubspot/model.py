@@ -222,6 +222,77 @@ def checked(shape: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     return shape.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
 
 
+# token information (§1: introspect fields unconfirmed; the v1 token-info answer)
+
+
+class IntrospectInactive(_Out):
+    active: Literal[False]
+
+
+class IntrospectActive(_Out):
+    """RFC 7662 style (`introspect_style="rfc7662"`)."""
+
+    active: Literal[True]
+    client_id: str
+    hub_id: int
+    user_id: int
+    scope: str
+    token_type: Literal["access_token", "refresh_token"]
+    iat: int | None = None
+    exp: int | None = None
+
+
+class V1TokenInfo(_Out):
+    """The v1 token-info fields (`GET /oauth/v1/access-tokens/{t}`, `.../refresh-tokens/{t}`, or an introspect answer
+    with `introspect_style="v1"`, then with `active`)."""
+
+    active: Literal[True] | None = None
+    token: str
+    user: str | None
+    user_id: int
+    hub_id: int
+    hub_domain: str | None
+    scopes: list[str]
+    token_type: Literal["access", "refresh"]
+    app_id: int | None = None
+    expires_in: int | None = None
+    client_id: str | None = None
+
+
+# webhooks v3 management API of legacy public apps (§6.1; answer shapes beyond the reference's are the sandbox's)
+
+
+class WebhookThrottling(_Out):
+    maxConcurrentRequests: int = Field(ge=1)
+    period: Literal["SECONDLY"]
+
+
+class WebhookSettingsOut(_Out):
+    targetUrl: str
+    throttling: WebhookThrottling
+
+
+class WebhookSubscriptionOut(_Out):
+    id: int
+    eventType: str
+    active: bool
+    propertyName: str | None = None
+    objectTypeId: str | None = None
+    createdAt: str
+    updatedAt: str
+
+
+class WebhookSubscriptionList(_Out):
+    results: list[WebhookSubscriptionOut]
+
+
+class WebhookSubscriptionBatch(_Out):
+    status: Literal["COMPLETE"]
+    results: list[WebhookSubscriptionOut]
+    startedAt: str
+    completedAt: str
+
+
 # properties, owners, pipelines, account details (§4)
 
 PropertyType = Literal["bool", "date", "datetime", "enumeration", "number", "phone_number", "string"]

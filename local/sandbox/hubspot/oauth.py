@@ -17,11 +17,15 @@ from local.sandbox.common.oauth_http import authorize_params, carried_params, er
 from local.sandbox.hubspot.model import (
     AccessToken,
     AuthCode,
+    IntrospectActive,
+    IntrospectInactive,
     OAuthApp,
     OAuthError,
     RefreshGrant,
     TokenFormRequest,
     TokenRequest,
+    V1TokenInfo,
+    checked,
 )
 from local.sandbox.hubspot.state import HubSpotState
 
@@ -163,15 +167,15 @@ def introspect(sb: HubSpotState, request: Request) -> Response:
     live = found is not None and not found.revoked and (
         not isinstance(found, AccessToken) or sb.access_for(found.token) is not None)
     if found is None or not live:
-        return json_response({"active": False})
+        return json_response(checked(IntrospectInactive, {"active": False}))
     if sb.introspect_style == "v1":
-        return json_response({"active": True, **_v1_info(sb, found)})
+        return json_response(checked(V1TokenInfo, {"active": True, **_v1_info(sb, found)}))
     body: dict[str, Any] = {"active": True, "client_id": found.client_id, "hub_id": found.hub_id,
                             "user_id": found.user_id, "scope": " ".join(found.scopes),
                             "token_type": "access_token" if isinstance(found, AccessToken) else "refresh_token"}
     if isinstance(found, AccessToken):
         body.update(iat=int(found.issued_at), exp=int(found.expires_at))
-    return json_response(body)
+    return json_response(checked(IntrospectActive, body))
 
 
 def _revoke_value(sb: HubSpotState, value: str) -> bool:
@@ -227,12 +231,12 @@ def v1(sb: HubSpotState, request: Request) -> Response:
     if kind == "access-tokens" and request.method == "GET":
         if not isinstance(found, AccessToken) or sb.access_for(found.token) is None:
             raise OAuthError("invalid_token", "missing or unknown access token", "BAD_ACCESS_TOKEN", 404)
-        return json_response(_v1_info(sb, found))
+        return json_response(checked(V1TokenInfo, _v1_info(sb, found)))
     if kind == "refresh-tokens" and request.method in ("GET", "DELETE"):
         if not isinstance(found, RefreshGrant) or found.revoked:
             raise OAuthError("invalid_grant", "missing or unknown refresh token", "BAD_REFRESH_TOKEN", 404)
         if request.method == "DELETE":
             _revoke_value(sb, value)
             return Response("", status=204)
-        return json_response(_v1_info(sb, found))
+        return json_response(checked(V1TokenInfo, _v1_info(sb, found)))
     raise OAuthError("invalid_request", f"{request.method} {path} does not exist", "NOT_FOUND", 404)

@@ -17,7 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Request, Response
 
 from local.sandbox.common.http import json_response
-from local.sandbox.hubspot.model import HubSpotError, OAuthApp, iso, not_found, validation_error
+from local.sandbox.hubspot.model import (
+    HubSpotError,
+    OAuthApp,
+    WebhookSettingsOut,
+    WebhookSubscriptionBatch,
+    WebhookSubscriptionList,
+    WebhookSubscriptionOut,
+    checked,
+    iso,
+    not_found,
+    validation_error,
+)
 from local.sandbox.hubspot.parsing import parse
 from local.sandbox.hubspot.state import HubSpotState
 from local.sandbox.hubspot.webhooks import Subscription
@@ -70,7 +81,7 @@ def _app(sb: HubSpotState, request: Request, app_id: str) -> OAuthApp:
 
 
 def _subscription(sub: Subscription, now: float) -> dict[str, Any]:
-    return {**sub.body(), "createdAt": iso(now), "updatedAt": iso(now)}
+    return checked(WebhookSubscriptionOut, {**sub.body(), "createdAt": iso(now), "updatedAt": iso(now)})
 
 
 def handle(sb: HubSpotState, request: Request) -> Response:
@@ -91,8 +102,8 @@ def handle(sb: HubSpotState, request: Request) -> Response:
             settings = sb.webhook_settings.get(app.client_id)
             if settings is None:
                 raise not_found(f"No settings for app {app.app_id}")
-            return json_response({"targetUrl": settings.target_url, "throttling": {
-                "maxConcurrentRequests": settings.max_concurrent_requests, "period": "SECONDLY"}})
+            return json_response(checked(WebhookSettingsOut, {"targetUrl": settings.target_url, "throttling": {
+                "maxConcurrentRequests": settings.max_concurrent_requests, "period": "SECONDLY"}}))
     if rest[:1] != ["subscriptions"]:
         raise not_found(f"{method} {request.path} does not exist")
     now = sb.clock()
@@ -101,7 +112,7 @@ def handle(sb: HubSpotState, request: Request) -> Response:
             with sb.lock:
                 settings = sb.webhook_settings.get(app.client_id)
                 subs = list(settings.subscriptions) if settings else []
-            return json_response({"results": [_subscription(s, now) for s in subs]})
+            return json_response(checked(WebhookSubscriptionList, {"results": [_subscription(s, now) for s in subs]}))
         if len(rest) == 1 and method == "POST":
             wanted_sub = parse(SubscriptionInput, request)
             if app.client_id not in sb.webhook_settings:
@@ -112,8 +123,8 @@ def handle(sb: HubSpotState, request: Request) -> Response:
             changes = parse(BatchActive, request).inputs
             results = [_subscription(sb.set_subscription_active(app.client_id, c.id, c.active), now)
                        for c in changes]
-            return json_response({"status": "COMPLETE", "results": results, "startedAt": iso(now),
-                                  "completedAt": iso(sb.clock())})
+            return json_response(checked(WebhookSubscriptionBatch, {
+                "status": "COMPLETE", "results": results, "startedAt": iso(now), "completedAt": iso(sb.clock())}))
         if len(rest) == 2 and rest[1].isdigit():
             sub_id = int(rest[1])
             if method == "GET":
