@@ -499,8 +499,11 @@ export class LeadbridgeSetup extends LeadbridgeElement {
                   date.note),
           control(this.t("setup.schedule.start_time"), text("start_time", "time", time.attrs),
                   time.note),
-          control(this.t("setup.schedule.timezone"), text("timezone", "text", zone.attrs),
-                  zone.note)),
+          control(this.t("setup.schedule.timezone"),
+                  text("timezone", "text", { ...zone.attrs, list: "lb-timezones", autocomplete: "off" }), zone.note),
+          // The browser's IANA zones as suggestions; the server checks the name on save.
+          h("datalist", { id: "lb-timezones" },
+            timeZones().map((zone) => h("option", { value: zone })))),
         this.nextRunAt ? h("p", { class: "muted" },
                            this.t("setup.schedule.next_run", { when: formatTime(this.language, this.nextRunAt) })) : null,
         h("label", { class: "choice" },
@@ -621,6 +624,11 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     this.draw();
     this.root.querySelector<HTMLElement>("[role='status'] .notice, [role='alert'] button")?.focus();
   }
+}
+
+function timeZones(): string[] {
+  const intl = Intl as unknown as { supportedValuesOf?: (key: string) => string[] };
+  return intl.supportedValuesOf ? intl.supportedValuesOf("timeZone") : [];
 }
 
 const SETUP_STYLES = `
