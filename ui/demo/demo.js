@@ -62,8 +62,11 @@
   let shown = null;
   const showSetup = () => {
     if (!setup) {
-      setup = document.createElement("leadbridge-setup");
-      setup.setAttribute("crm", "superoffice");
+      setup = document.createElement("leadbridge-setup"); // no crm attribute: the CRM the tenant connected
+      setup.addEventListener("leadbridge-setup-crm", (event) => {
+        const names = { superoffice: "SuperOffice", salesforce: "Salesforce", hubspot: "HubSpot" };
+        document.getElementById("setup-title").textContent = `Settings · ${names[event.detail.crm] || event.detail.crm} setup`;
+      });
       setup.sampleLead = leads[0]; // the preview shows what exporting a real lead of the app would write
       document.getElementById("setup-host").replaceChildren(setup);
     } else if (!setup.hasUnsavedChanges) {

@@ -56,9 +56,12 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     return [...super.observedAttributes, "crm"];
   }
 
+  /** The `crm` attribute; without one, the CRM the tenant has connected (found when the wizard loads). */
   get crmId(): string {
-    return this.getAttribute("crm") || "superoffice";
+    return this.getAttribute("crm") || this.connectedCrm || "superoffice";
   }
+
+  private connectedCrm: string | null = null;
 
   /** Whether the wizard holds changes not saved yet (the host may ask before it navigates away). */
   get hasUnsavedChanges(): boolean {
@@ -102,9 +105,12 @@ export class LeadbridgeSetup extends LeadbridgeElement {
   /** (Re)read the settings and the CRM's metadata, dropping unsaved edits. */
   async load(): Promise<void> {
     this.render(h("p", { class: "muted", role: "status" }, this.t("loading")));
-    const crm = this.crmId;
     try {
       const client = this.client();
+      if (!this.getAttribute("crm")) {
+        this.connectedCrm = (await client.connections()).find((c) => c.status === "connected")?.crm ?? null;
+      }
+      const crm = this.crmId;
       const [settings, objects, stages, users, admin] = await Promise.all([
         client.settings(crm), client.crmObjects(crm), client.crmStages(crm), client.crmUsers(crm), this.isAdmin()]);
       this.accept(settings.body, settings.etag);
@@ -117,6 +123,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
       this.preview = null;
       this.loadedFor = crm;
       this.loadError = null;
+      this.dispatchEvent(new CustomEvent("leadbridge-setup-crm", { detail: { crm }, bubbles: true }));
     } catch (error) {
       this.loadError = error;
     }
