@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 GENERAL = (110, 10.0)  # requests, seconds (public apps, per installing account, search excluded)
 SEARCH = (5, 1.0)
+MARGIN = 0.05  # of a window, added to it on this side (see Window.span)
+MIN_MARGIN_SECONDS = 0.05
 
 
 @dataclass
@@ -37,8 +39,15 @@ class Window:
         self._lock = threading.Lock()
         self._hits: deque[float] = deque()
 
+    @property
+    def span(self) -> float:
+        """How long a request counts here: HubSpot's window plus a margin, since HubSpot counts a request when it
+        arrives, and one sent just as the window allows it can arrive before an earlier one counted there (a 429
+        the margin avoids)."""
+        return self.seconds + max(self.seconds * MARGIN, MIN_MARGIN_SECONDS)
+
     def _expire(self, now: float) -> None:
-        while self._hits and self._hits[0] <= now - self.seconds:
+        while self._hits and self._hits[0] <= now - self.span:
             self._hits.popleft()
 
     def acquire(self, sleep: Callable[[float], None]) -> float:
@@ -51,7 +60,7 @@ class Window:
                 if len(self._hits) < self.limit:
                     self._hits.append(now)
                     return waited
-                delay = max(self._hits[0] + self.seconds - now, 0.001)
+                delay = max(self._hits[0] + self.span - now, 0.001)
             sleep(delay)  # outside the lock: others may count meanwhile; the loop checks again
             waited += delay
 
