@@ -43,13 +43,14 @@ test("progress is done of the estimate; without an estimate it is unknown, and n
   assert.equal(progressOf(null), null);
 });
 
-test("the overall progress adds the objects and the selections; one unknown total makes it unknown", () => {
+test("the overall progress adds the objects'; one unknown total makes it unknown; selections alone are no estimate", () => {
   assert.deepEqual(overallProgress(running), { done: 200, total: 400, percent: 50 });
   assert.deepEqual(overallProgress({ ...running, selections: { done: 0, estimated_total: 100 } }),
-                   { done: 200, total: 500, percent: 40 });
-  assert.deepEqual(overallProgress({ ...running, selections: { done: 4, estimated_total: null } }),
+                   { done: 200, total: 400, percent: 50 });
+  assert.deepEqual(overallProgress({ ...running, progress: { ...running.progress, deal: { done: 4 } } }),
                    { done: 204, total: null, percent: null });
-  assert.equal(overallProgress({ ...running, progress: {} }), null);
+  // An incremental SuperOffice run: no object measured, only the selections' persons listed.
+  assert.equal(overallProgress({ ...running, progress: {}, selections: { done: 0, estimated_total: 0 } }), null);
 });
 
 test("the time left is the pace so far applied to what remains, only while the run goes on", () => {

@@ -1,72 +1,10 @@
 // The pure parts of <leadbridge-run>: a sync run as `GET /sync-runs/{id}` answers it (docs/sync.md), what state a user
 // reads from it, its progress and estimate, what to do when it failed, and how often to ask again. No DOM here, so
 // the unit tests run under node.
-import type { CrmObject } from "../../api.js";
+import type { CrmObject, ImportProgress, RunError, RunState, SyncRun, SyncRunPage } from "../../api.js";
 import type { ApiError } from "../../errors.js";
 
-export type RunState = "queued" | "running" | "continued" | "succeeded" | "failed";
-
-export interface ObjectCounts {
-  read?: number;
-  created?: number;
-  updated?: number;
-  unchanged?: number;
-  deleted?: number;
-  skipped?: number;
-  failed?: number;
-}
-
-/** Initial import or full run: records done of those the CRM held when the run started. */
-export interface ImportProgress {
-  done?: number;
-  estimated_total?: number | null;
-  percent?: number | null;
-}
-
-export interface RunError {
-  at: string;
-  code: string;
-  message: string;
-  object?: CrmObject | null;
-  crm_id?: string | null;
-}
-
-export interface SyncRun {
-  id: string;
-  crm: string;
-  kind?: "sync" | "export";
-  trigger: "schedule" | "manual" | string;
-  state: RunState;
-  mode?: "incremental" | "first" | "housekeeping" | "full" | null;
-  objects?: CrmObject[] | null;
-  full?: boolean;
-  requested_by?: string | null;
-  created_at: string;
-  started_at?: string | null;
-  updated_at?: string | null;
-  finished_at?: string | null;
-  counts?: Partial<Record<CrmObject, ObjectCounts>>;
-  progress?: Partial<Record<CrmObject, ImportProgress>>;
-  selections?: ImportProgress | null;
-  errors?: RunError[];
-  errors_total?: number;
-  crm_calls?: number;
-  request_budget?: number | null;
-  budget_exhausted?: boolean;
-  continuations?: number;
-  outbound?: Record<string, number> | null;
-}
-
-export interface SyncRunPage {
-  items: SyncRun[];
-  next_cursor?: string | null;
-}
-
-export interface StartRunRequest {
-  crm?: string | null;
-  objects?: CrmObject[] | null;
-  full?: boolean;
-}
+export type { ImportProgress, ObjectCounts, RunError, RunState, StartRunRequest, SyncRun, SyncRunPage } from "../../api.js";
 
 export const RUN_OBJECTS: CrmObject[] = ["company", "person", "deal", "activity"];
 export const COUNT_COLUMNS = ["read", "created", "updated", "unchanged", "deleted", "skipped", "failed"] as const;
@@ -113,10 +51,11 @@ export function progressOf(progress: ImportProgress | null | undefined): Progres
   return { done, total, percent: percent === null ? null : Math.min(100, Math.floor(percent)) };
 }
 
-/** All objects' progress together (plus the selections' persons); null when the run reports none. */
+/** All objects' progress together; null when the run reports none (an incremental run reads what changed). The
+ *  selections' persons are left out: they are listed on every SuperOffice run, so they would make any run look
+ *  measured; they have a row of their own. */
 export function overallProgress(run: SyncRun): Progress | null {
-  const parts = [...RUN_OBJECTS.map((obj) => run.progress?.[obj]), run.selections].map(progressOf)
-    .filter((p): p is Progress => p !== null);
+  const parts = RUN_OBJECTS.map((obj) => progressOf(run.progress?.[obj])).filter((p): p is Progress => p !== null);
   if (parts.length === 0) return null;
   const done = parts.reduce((sum, p) => sum + p.done, 0);
   if (parts.some((p) => p.total === null)) return { done, total: null, percent: null };
