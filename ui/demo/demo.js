@@ -55,7 +55,7 @@
     list.append(item);
   }
 
-  const pages = ["integrations", "leads", "lead", "setup", "log"];
+  const pages = ["integrations", "leads", "lead", "setup", "sync", "log"];
   // The setup wizard is made when its page is first shown (after the admin connected the CRM) and kept, with its
   // unsaved edits, while other pages are shown; leaving its page with unsaved edits asks first (confirmLeave).
   let setup = null;
@@ -87,6 +87,7 @@
     }
     if (page === "lead") showLead(leads.find((lead) => lead.id === id) || leads[0]);
     if (page === "setup") showSetup();
+    if (page === "sync") document.querySelector("leadbridge-run").refresh(); // the CRM may have been connected meanwhile
   };
 
   const showLead = (lead) => {
@@ -108,6 +109,12 @@
     button.setAttribute("lead-id", lead.id);
     document.getElementById("lead-export").replaceChildren(button);
   };
+
+  // "Show in the sync log" on a run: the app's log page, read again (newest first, so the run's entries lead).
+  document.addEventListener("leadbridge-show-sync-log", () => {
+    location.hash = "#log";
+    document.querySelector("leadbridge-sync-log").refresh();
+  });
 
   window.addEventListener("hashchange", show);
   show();

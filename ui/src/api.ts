@@ -196,6 +196,71 @@ export interface SettingsPreview {
   warnings?: string[];
 }
 
+// ---- sync runs (docs/sync.md)
+export type RunState = "queued" | "running" | "continued" | "succeeded" | "failed";
+
+export interface ObjectCounts {
+  read?: number;
+  created?: number;
+  updated?: number;
+  unchanged?: number;
+  deleted?: number;
+  skipped?: number;
+  failed?: number;
+}
+
+/** Initial import or full run: records done of those the CRM held when the run started. */
+export interface ImportProgress {
+  done?: number;
+  estimated_total?: number | null;
+  percent?: number | null;
+}
+
+export interface RunError {
+  at: string;
+  code: string;
+  message: string;
+  object?: CrmObject | null;
+  crm_id?: string | null;
+}
+
+export interface SyncRun {
+  id: string;
+  crm: string;
+  kind?: "sync" | "export";
+  trigger: "schedule" | "manual" | string;
+  state: RunState;
+  mode?: "incremental" | "first" | "housekeeping" | "full" | null;
+  objects?: CrmObject[] | null;
+  full?: boolean;
+  requested_by?: string | null;
+  created_at: string;
+  started_at?: string | null;
+  updated_at?: string | null;
+  finished_at?: string | null;
+  counts?: Partial<Record<CrmObject, ObjectCounts>>;
+  progress?: Partial<Record<CrmObject, ImportProgress>>;
+  selections?: ImportProgress | null;
+  errors?: RunError[];
+  errors_total?: number;
+  crm_calls?: number;
+  request_budget?: number | null;
+  budget_exhausted?: boolean;
+  continuations?: number;
+  outbound?: Record<string, number> | null;
+}
+
+export interface SyncRunPage {
+  items: SyncRun[];
+  next_cursor?: string | null;
+}
+
+export interface StartRunRequest {
+  crm?: string | null;
+  objects?: CrmObject[] | null;
+  full?: boolean;
+}
+
 export interface ClientOptions {
   apiUrl: string;
   getToken: TokenSource;
@@ -346,6 +411,21 @@ export class LeadbridgeClient {
 
   crmUsers(crm: string): Promise<CrmUser[]> {
     return this.request(`/crm/${encodeURIComponent(crm)}/users`);
+  }
+
+  // ---- sync runs (docs/sync.md)
+  /** Queue a run now (admin); a 409 names the run already queued or running (`details.run_id`). */
+  startSyncRun(request: StartRunRequest = {}): Promise<SyncRun> {
+    return this.request("/sync-runs", { method: "POST", body: request });
+  }
+
+  syncRun(runId: string): Promise<SyncRun> {
+    return this.request(`/sync-runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** Recent runs, newest first (sync runs and bulk exports). */
+  syncRuns(options: { crm?: string | null; limit?: number; cursor?: string | null } = {}): Promise<SyncRunPage> {
+    return this.request("/sync-runs", { query: { crm: options.crm, limit: options.limit, cursor: options.cursor } });
   }
 }
 

@@ -9,12 +9,13 @@ import { LeadbridgeIntegrations } from "./elements/integrations.js";
 import { LeadbridgeExportButton } from "./elements/export-button.js";
 import { LeadbridgeSyncLog } from "./elements/sync-log.js";
 import { LeadbridgeSetup } from "./elements/setup.js";
+import { LeadbridgeRun } from "./elements/run.js";
 
 declare const __LEADBRIDGE_UI_VERSION__: string;
 export const version = __LEADBRIDGE_UI_VERSION__;
 
 export {
-  ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, LeadbridgeSetup, LeadbridgeSyncLog,
+  ApiError, LeadbridgeClient, LeadbridgeExportButton, LeadbridgeIntegrations, LeadbridgeRun, LeadbridgeSetup, LeadbridgeSyncLog,
   configure, errorText, isAdminToken, themeProperties, tokenClaims, translate,
 };
 
