@@ -47,7 +47,7 @@ from leadbridge.crm.base import ConnectionContext
 from leadbridge.crm.hubspot.client import HubSpotClient, translate_body
 from leadbridge.crm.hubspot.oauth import APP_BASE
 from leadbridge.crm.hubspot.properties import Properties, check_write, decode, parse_datetime
-from leadbridge.crm.hubspot.search import GROUPS_PER_SEARCH, MAX_IN_VALUES, CompanySearchPlan
+from leadbridge.crm.hubspot.search import FILTERS_PER_SEARCH, GROUPS_PER_SEARCH, MAX_IN_VALUES, CompanySearchPlan
 from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
@@ -467,7 +467,11 @@ class HubSpotConnector(TransportReporting):
         plan = CompanySearchPlan.of(props, org_nr_field, domain_field)
         active = [s for s in searches if plan.searches_anything(s)]
         found: dict[str, dict[str, Mapping[str, Any]]] = {prop: {} for prop in plan.criteria()}
+        every = self._search_at_once(plan, active)
         for prop in plan.criteria():
+            if every is not None:  # one request held every row of every criterion: nothing can have been crowded out
+                found[prop] = every
+                continue
             for start in range(0, len(active), MAX_IN_VALUES):
                 found[prop].update(self._search_criterion(plan, prop, active[start : start + MAX_IN_VALUES]))
         results: list[list[CrmRecord]] = []
@@ -478,6 +482,23 @@ class HubSpotConnector(TransportReporting):
                            if plan.matches_on(prop, raw.get("properties") or {}, search)}  # fmt: skip
             results.append([self._record(CrmObject.COMPANY, raw) for raw in list(picked.values())[: search.limit]])
         return results
+
+    def _search_at_once(
+        self, plan: CompanySearchPlan, searches: Sequence[CompanySearch]
+    ) -> dict[str, Mapping[str, Any]] | None:
+        """Every criterion's groups in one request, when they fit one (§3: 5 groups, 18 filters) and its first page
+        holds every row (a single lead's export: one search); None when they do not, or more rows follow."""
+        groups = [g for prop in plan.criteria() for g, _ in plan.filter_groups(prop, searches)]
+        if not groups or len(groups) > GROUPS_PER_SEARCH or sum(len(g["filters"]) for g in groups) > FILTERS_PER_SEARCH:
+            return None
+        body = {"filterGroups": groups, "properties": list(self.properties("companies").by_name),
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "limit": SEARCH_PAGE}  # fmt: skip
+        answer = self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search", lane="search",
+                                     json_body=body)  # fmt: skip
+        if _next_after(answer) is not None:
+            return None  # more rows than a page: each criterion on its own, so none hides another's match
+        return {str(r["id"]): r for r in _results(answer) if r.get("id")}
 
     def _search_criterion(
         self, plan: CompanySearchPlan, prop: str, searches: Sequence[CompanySearch]

@@ -22,6 +22,7 @@ from leadbridge.errors import RefusedBeforeWrite
 
 MAX_IN_VALUES = 100  # values per IN filter (HubSpot documents no number; 100 keeps requests small)
 GROUPS_PER_SEARCH = 5  # §3: filterGroups per search request
+FILTERS_PER_SEARCH = 18  # §3: filters in all groups of a request
 NAME_TOKENS_MAX = 3  # words of a name searched as tokens (3 in each of 5 groups stays within §3's 18 filters)
 _WORD_EDGES = re.compile(r"^\W+|\W+$")
 TEXT_TYPES = ("string", "phone_number", "enumeration")
