@@ -169,7 +169,10 @@ def test_the_admin_starts_a_run_and_follows_it_to_its_counts(page: Page, connect
     log = page.locator("leadbridge-sync-log")
     log.locator("tbody[data-entry]").first.wait_for()
     companies = log.locator("tbody[data-entry]").filter(has=page.get_by_role("cell", name="Company", exact=True))
-    assert companies.count() == done["counts"]["company"]["created"]
+    # Waited for, not counted at once: the log may still be drawing the entries it read again after the click.
+    from playwright.sync_api import expect
+
+    expect(companies).to_have_count(done["counts"]["company"]["created"], timeout=60_000)
 
 
 def test_a_run_already_going_is_shown_instead_of_a_second_one(page: Page, connected: Env) -> None:
