@@ -491,14 +491,18 @@ class HubSpotConnector(TransportReporting):
         groups = [g for prop in plan.criteria() for g, _ in plan.filter_groups(prop, searches)]
         if not groups or len(groups) > GROUPS_PER_SEARCH or sum(len(g["filters"]) for g in groups) > FILTERS_PER_SEARCH:
             return None
-        body = {"filterGroups": groups, "properties": list(self.properties("companies").by_name),
-                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                "limit": SEARCH_PAGE}  # fmt: skip
-        answer = self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search", lane="search",
-                                     json_body=body)  # fmt: skip
+        answer = self._company_search(groups)
         if _next_after(answer) is not None:
             return None  # more rows than a page: each criterion on its own, so none hides another's match
         return {str(r["id"]): r for r in _results(answer) if r.get("id")}
+
+    def _company_search(self, groups: list[dict[str, Any]], after: str | None = None) -> Any:
+        """One page of the companies matching any of `groups`, every property, by id (the matching searches')."""
+        body: dict[str, Any] = {"filterGroups": groups, "properties": list(self.properties("companies").by_name),
+                                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                                "limit": SEARCH_PAGE, **({"after": after} if after else {})}  # fmt: skip
+        return self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search", lane="search",
+                                   json_body=body)
 
     def _search_criterion(
         self, plan: CompanySearchPlan, prop: str, searches: Sequence[CompanySearch]
@@ -517,14 +521,10 @@ class HubSpotConnector(TransportReporting):
     ) -> dict[str, Mapping[str, Any]]:
         """Pages of one request's groups until each search has its `limit` of matches on `prop`. Where HubSpot's
         result cap ends the pages first, the searches still short of matches are searched one by one."""
-        body: dict[str, Any] = {"filterGroups": groups, "properties": list(self.properties("companies").by_name),
-                                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                                "limit": SEARCH_PAGE}  # fmt: skip
         rows: dict[str, Mapping[str, Any]] = {}
         after: str | None = None
         while True:
-            answer = self.client.request("companies.search", "POST", "/crm/v3/objects/companies/search",
-                                         lane="search", json_body={**body, **({"after": after} if after else {})})
+            answer = self._company_search(groups, after)
             rows |= {str(r["id"]): r for r in _results(answer) if r.get("id")}
             short = [s for s in searches
                      if sum(plan.matches_on(prop, r.get("properties") or {}, s) for r in rows.values()) < s.limit]
