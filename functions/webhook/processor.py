@@ -11,7 +11,6 @@ reads many, HubSpot's batch read), so a delivery of ten events about one record 
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +31,7 @@ from leadbridge.inbound.webhook_processing import (
     UnreadableMessage,
     WebhookProcessingServices,
     log_unreadable,
-    order_batch,
+    prepare_batch,
     process_event,
     read_message,
 )
@@ -52,41 +51,38 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     lease = max(timedelta(milliseconds=context.get_remaining_time_in_millis()) - _LEASE_MARGIN, timedelta(seconds=5))
 
     reads = BatchReads(services)
-    event = _ordered(event, reads)
+    event, messages = _ordered(event, reads)
 
     def handle(record: SQSRecord) -> ProcessedEvent:
         delivery = Delivery(
             attempt=int(record.attributes.approximate_receive_count or 1), max_attempts=max_attempts, lease=lease
         )
-        return _handle(services, record, delivery, reads)
+        return _handle(services, record, delivery, reads, messages.get(record.message_id))
 
     response = process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
     metrics.add_metric(name="WebhookCrmReads", unit=MetricUnit.Count, value=reads.reads)
     return response
 
 
-def _ordered(event: dict[str, Any], reads: BatchReads) -> dict[str, Any]:
-    """The batch in processing order, its records read ahead; poison messages keep their place (`_handle` reports
-    them)."""
+def _ordered(event: dict[str, Any], reads: BatchReads) -> tuple[dict[str, Any], dict[str, QueuedWebhook]]:
+    """The batch in processing order with its records read ahead (`prepare_batch`), and each readable message by its
+    SQS message id, so `_handle` does not read the body again."""
     records = list(event.get("Records") or [])
-    messages: list[QueuedWebhook] = []
-    readable: list[int] = []
-    for index, record in enumerate(records):
-        with contextlib.suppress(UnreadableMessage):
-            messages.append(read_message(str(record.get("body", ""))))
-            readable.append(index)
-    reads.prefetch(messages)
-    ordered = list(records)
-    for slot, position in zip(readable, order_batch(messages), strict=True):
-        ordered[slot] = records[readable[position]]
-    return {**event, "Records": ordered}
+    order, parsed = prepare_batch([str(r.get("body", "")) for r in records], reads)
+    by_id = {str(r.get("messageId")): m for r, m in zip(records, parsed, strict=True) if m is not None}
+    return {**event, "Records": [records[i] for i in order]}, by_id
 
 
 def _handle(
-    services: WebhookProcessingServices, record: SQSRecord, delivery: Delivery, reads: BatchReads
+    services: WebhookProcessingServices,
+    record: SQSRecord,
+    delivery: Delivery,
+    reads: BatchReads,
+    message: QueuedWebhook | None = None,
 ) -> ProcessedEvent:
+    """`message`: the body as the batch's preparation read it (None: read here, and reported when unreadable)."""
     try:
-        message = read_message(record.body)
+        message = message or read_message(record.body)
     except UnreadableMessage as exc:
         metrics.add_metric(name="WebhookUnreadable", unit=MetricUnit.Count, value=1)
         logger.error(

@@ -233,6 +233,25 @@ def order_batch(messages: Sequence[QueuedWebhook]) -> list[int]:
 # --- entry points ----------------------------------------------------------------------------------------------------
 
 
+def prepare_batch(bodies: Sequence[str], reads: BatchReads) -> tuple[list[int], list[QueuedWebhook | None]]:
+    """A batch's message bodies read once: the positions in processing order (`order_batch`; an unreadable message
+    keeps its place, to be reported when it is handled), each body's message (None: unreadable), and their records
+    read ahead into `reads`."""
+    parsed: list[QueuedWebhook | None] = []
+    for body in bodies:
+        try:
+            parsed.append(read_message(body))
+        except UnreadableMessage:
+            parsed.append(None)
+    readable = [i for i, message in enumerate(parsed) if message is not None]
+    messages = [m for m in parsed if m is not None]
+    reads.prefetch(messages)
+    order = list(range(len(bodies)))
+    for slot, position in zip(readable, order_batch(messages), strict=True):
+        order[slot] = readable[position]
+    return order, parsed
+
+
 def read_message(body: str) -> QueuedWebhook:
     """The queued event in a message body; raises `UnreadableMessage` (naming tenant and CRM when it can)."""
     try:
