@@ -322,6 +322,10 @@ def get_sync_log(
     lead_id: Annotated[
         str | None, Query(min_length=1, max_length=200, pattern=r"^[^#]+$", description="Only this lead's entries.")
     ] = None,
+    run_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, pattern=r"^[^#]+$", description="Only entries of this sync or export run."),
+    ] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; entries at or after this time.")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601; entries at or before this time.")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
@@ -332,6 +336,7 @@ def get_sync_log(
         status=status,
         object=object_,
         lead_id=lead_id,
+        run_id=run_id,
         since=since,
         until=until,
         limit=limit,

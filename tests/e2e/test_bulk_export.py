@@ -181,6 +181,9 @@ def test_fifty_leads_export_in_the_background_with_right_totals_one_entry_each_a
 
     # One entry per lead says what became of it (persons written get their own entries, as in a single export).
     entries = [e for e in crm.log() if e.get("run_id") == run["id"]]
+    # The log read for just this run (`run_id`) is the same entries, newest first, across pages.
+    by_run = crm.log(run_id=run["id"])
+    assert [e["id"] for e in by_run] == [e["id"] for e in entries] and len(by_run) >= 50
     per_lead = [e for e in entries if not (e["object"] == "person" and e["outcome"] == "success")]
     assert Counter(e["app_id"] for e in per_lead) == Counter(list(expected))
     outcome_of = {e["app_id"]: e for e in per_lead}
@@ -236,6 +239,8 @@ def test_a_second_bulk_export_of_the_same_leads_writes_nothing(crm: Crm) -> None
     second = crm.finished(crm.post_exports({"leads": leads}).json()["id"])  # no key: a new run
 
     assert second["id"] != first["id"]
+    assert {e["run_id"] for e in crm.log(run_id=second["id"])} == {second["id"]}
+    assert len(crm.log(run_id=second["id"])) == 5 and len(crm.log(run_id=first["id"])) >= 5
     assert second["export"]["totals"] == {"total": 5, "done": 5, "created": 0, "linked": 0, "updated": 0,
                                           "unchanged": 5, "needs_decision": 0, "failed": 0}  # fmt: skip
     assert crm.requests() == requests_before  # an unchanged lead makes no CRM call

@@ -112,6 +112,7 @@ class DynamoSyncLog:
         status: Outcome | None = None,
         object: CrmObject | None = None,
         lead_id: str | None = None,
+        run_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
@@ -128,9 +129,11 @@ class DynamoSyncLog:
             exact["GSI3PK"] = partition
             prefixed["GSI3SK"] = "LOG#"
         bounds = (f"LOG#{iso(since)}" if since else "LOG#", f"LOG#{iso(until)}#{HIGH}" if until else f"LOG#{HIGH}")
-        scope = "|".join(["synclog", tenant, lead_id or "", status or "", object or "", bounds[0], bounds[1]])
+        scope = "|".join(
+            ["synclog", tenant, lead_id or "", status or "", object or "", run_id or "", bounds[0], bounds[1]]
+        )
         start = decode_cursor(cursor, scope=scope, exact=exact, prefixed=prefixed, counts=(_TAKEN,)) if cursor else None
-        condition = _filter(status, object)
+        condition = _filter(status, object, run_id)
 
         # A cursor inside a group item (`taken` of its entries returned): read again from that item, skipping them.
         taken = 0
@@ -188,9 +191,13 @@ def _check_arguments(limit: int, since: datetime | None, until: datetime | None)
         raise InvalidInput("Invalid sync log query", errors=problems)
 
 
-def _filter(status: Outcome | None, obj: CrmObject | None) -> Condition | None:
+def _filter(status: Outcome | None, obj: CrmObject | None, run_id: str | None) -> Condition | None:
     clauses: list[str] = []
     condition = Condition("")
+    if run_id is not None:  # a group item keeps its entries' run id as an attribute: they share it (`_group_key`)
+        clauses.append("#run_id = :run_id")
+        condition.names["#run_id"] = "run_id"
+        condition.values[":run_id"] = run_id
     if status is not None:
         clauses.append("#outcome = :outcome")
         condition.names["#outcome"] = "outcome"

@@ -44,6 +44,7 @@ class SyncLog(Protocol):
         status: Outcome | None = None,
         object: CrmObject | None = None,
         lead_id: str | None = None,
+        run_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 50,
