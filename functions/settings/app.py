@@ -206,8 +206,17 @@ def get_fields(
     object: Annotated[CrmObject, Path(description="company, person, deal or activity")],
     caller: Caller,
     services: Services,
+    crm_object: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="A CRM object the CRM offers for `object` (`GET /crm/{crm}/objects`), e.g. `Lead`; default: "
+            "the one the saved settings map it to.",
+        ),
+    ] = None,
 ) -> list[FieldInfo]:
-    return domain.crm_source(services, caller.tenant_id, crm).fields(object)
+    return domain.crm_fields(services, caller.tenant_id, crm, object, crm_object)
 
 
 @app.get(

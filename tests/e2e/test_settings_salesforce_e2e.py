@@ -273,3 +273,53 @@ def test_matching_fields_are_checked_against_the_describe_and_shown_in_the_previ
         "name": "Havblik Design", "domain_field": "Website", "domain_field_from": "field_mapping",
         "domain": "havblik.dk",
     }  # fmt: skip
+
+
+def test_a_choice_s_fields_are_listed_before_it_is_saved(st: Settings) -> None:
+    """The setup screen lists the fields of the object an admin just picked (Account -> Lead) before saving it."""
+    saved = {f["name"] for f in st.get("/crm/salesforce/fields/company").json()}
+    lead = st.get("/crm/salesforce/fields/company", crm_object="Lead")
+    account = st.get("/crm/salesforce/fields/company", crm_object="Account")
+
+    assert lead.status_code == 200, lead.text
+    lead_fields = {f["name"] for f in lead.json()}
+    assert {"Company", "LastName", "Status"} <= lead_fields and "AccountNumber" not in lead_fields
+    assert {f["name"] for f in account.json()} == saved and "AccountNumber" in saved
+    assert st.document()["objects"]["company"]["crm_object"] == "Account"  # nothing was saved
+    for wrong in ("Opportunity", "Nope"):
+        refused = st.get("/crm/salesforce/fields/company", crm_object=wrong)
+        assert [(p, t) for p, t, _ in _errors(refused)] == [("crm_object", "unknown_crm_object")]
+        assert "Account, Lead" in refused.json()["error"]["message"]
+
+
+def test_the_preview_takes_unsaved_changes_and_saves_nothing(st: Settings) -> None:
+    before = st.document()
+    patch = {"field_mappings": {"company": [*before["field_mappings"]["company"],
+                                           {"app_fields": ["industry"], "crm_field": "Industry"}]}}  # fmt: skip
+
+    def preview(body: dict[str, Any]) -> httpx.Response:
+        return st.sf.http.post("/settings/salesforce/preview", json=body, headers=st.sf.auth(TENANT, "member"))
+
+    unsaved = preview({"lead": {**LEAD, "industry": "Furniture"}, "settings": patch})
+    as_saved = preview({"lead": {**LEAD, "industry": "Furniture"}})
+
+    assert unsaved.status_code == 200, unsaved.text
+    assert unsaved.json()["plan"]["company"]["fields"]["Industry"] == "Furniture"
+    assert unsaved.json()["unsaved_changes"] is True and unsaved.json()["settings_version"] == before["version"]
+    assert "Industry" not in as_saved.json()["plan"]["company"]["fields"]
+    assert as_saved.json()["unsaved_changes"] is False
+    assert st.document() == before  # the preview saved nothing
+
+    # Switching to Lead in the same unsaved change: the mappings still at the defaults follow, as a save would.
+    lead_mode = preview({"lead": LEAD, "settings": {"objects": {"company": {"crm_object": "Lead"},
+                                                                "person": {"crm_object": "Lead"}}}})  # fmt: skip
+    assert lead_mode.status_code == 200, lead_mode.text
+    assert lead_mode.json()["plan"]["company"]["crm_object"] == "Lead"
+    assert lead_mode.json()["plan"]["company"]["fields"]["Company"] == "Havblik Design ApS"
+
+    # Unsaved changes the CRM would refuse: the 422 a save would give, each problem at its settings path.
+    bad = preview({"lead": LEAD, "settings": {"field_mappings": {"company": [
+        {"app_fields": ["company_name"], "crm_field": "Nmae"}]}}})  # fmt: skip
+    assert [(p, t) for p, t, _ in _errors(bad)] == [("field_mappings.company[0].crm_field", "unknown_crm_field")]
+    assert bad.json()["error"]["details"]["errors"][0]["loc"][:3] == ["body", "settings", "field_mappings"]
+    assert [t for _, t, _ in _errors(preview({"lead": LEAD, "settings": {"colour": "red"}}))] == ["unknown_section"]

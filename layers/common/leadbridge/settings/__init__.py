@@ -19,6 +19,7 @@ names (`from leadbridge import settings; settings.get_settings(svc, tenant_id, c
 from leadbridge.settings.contracts import PreviewRequest, PreviewResult, SaveResult
 from leadbridge.settings.crm_metadata import (
     connector_for,
+    crm_fields,
     crm_selections,
     crm_source,
     metadata_source,
@@ -48,6 +49,7 @@ __all__ = [
     "SyncLogWriter",
     "Vault",
     "connector_for",
+    "crm_fields",
     "crm_selections",
     "crm_source",
     "etag",

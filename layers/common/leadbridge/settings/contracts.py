@@ -29,6 +29,12 @@ class PreviewRequest(BaseModel):
 
     lead: dict[str, Any] = Field(description="A sample app lead, as the app would export it.")
     linked: bool = Field(default=False, strict=True, description="Preview as if the lead already had a CRM record.")
+    settings: dict[str, Any] | None = Field(
+        default=None,
+        description="Unsaved changes to preview with: a JSON merge patch over the saved settings, as `PATCH "
+        "/settings/{crm}` takes it. They are validated as a save would validate them (422 naming each `path`) and "
+        "saved nowhere.",
+    )
 
 
 class FieldOwnership(BaseModel):
@@ -72,7 +78,10 @@ class MatchSearch(BaseModel):
 class PreviewResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
-    settings_version: int
+    settings_version: int = Field(description="The saved version the preview starts from.")
+    unsaved_changes: bool = Field(
+        default=False, description="True when the request's `settings` patch was applied over that version."
+    )
     plan: LeadPlan
     matching: MatchSearch | None = Field(
         default=None, description="What the export searches to find the company; None when companies are not exported."

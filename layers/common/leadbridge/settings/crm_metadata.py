@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 
 from leadbridge.crm.base import Connector, CrmProvider, CrmSelection, SupportsSelections
 from leadbridge.crm.defaults import profile
-from leadbridge.errors import ConnectionMissing, NeedsReauth, NotFound
+from leadbridge.errors import ConnectionMissing, InvalidInput, NeedsReauth, NotFound
 from leadbridge.mapping import MetadataSource
 from leadbridge.models.connection import ConnectionStatus
-from leadbridge.models.crm import CrmObject
+from leadbridge.models.crm import CrmObject, FieldInfo
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.settings.ports import Connections, SettingsServices, Vault, require_supported
 
@@ -52,6 +52,35 @@ def crm_source(svc: SettingsServices, tenant_id: str, crm: str) -> MetadataSourc
     """The connected CRM's metadata (objects, fields, stages, users), read live."""
     require_supported(svc, crm)
     return svc.metadata(tenant_id, crm)
+
+
+def crm_fields(
+    svc: SettingsServices, tenant_id: str, crm: str, obj: CrmObject, crm_object: str | None = None
+) -> list[FieldInfo]:
+    """The fields of the CRM object the settings map `obj` to, or of `crm_object` when given: one of the objects
+    the CRM offers for `obj` (`GET /crm/{crm}/objects`), so a screen can list a choice's fields before it is saved
+    (Salesforce Account or Lead). InvalidInput naming `crm_object` when the CRM does not offer it for `obj`."""
+    source = crm_source(svc, tenant_id, crm)
+    if crm_object is None:
+        return source.fields(obj)
+    offered = [o.crm_name for o in source.objects() if o.object is obj]
+    if crm_object not in offered:
+        raise InvalidInput(
+            f"{profile(crm).label} offers {', '.join(offered) or 'no object'} for {obj.value}, not {crm_object!r}",
+            errors=[
+                {
+                    "loc": ["query", "crm_object"],
+                    "path": "crm_object",
+                    "type": "unknown_crm_object",
+                    "message": f"choose one of: {', '.join(offered)}",
+                }
+            ],
+        )
+    if svc.metadata_for is None:  # a CRM with one object per app object: the offered one is the saved one
+        return source.fields(obj)
+    stored = svc.store.current(tenant_id, crm)
+    names = object_names(stored) if stored else {}
+    return svc.metadata_for(tenant_id, crm, {**names, obj.value: crm_object}).fields(obj)
 
 
 def crm_selections(svc: SettingsServices, tenant_id: str, crm: str) -> list[CrmSelection]:

@@ -3,7 +3,7 @@ nothing."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -22,12 +22,15 @@ from leadbridge.settings.contracts import FieldOwnership, MatchSearch, PreviewRe
 from leadbridge.settings.crm_metadata import metadata_source
 from leadbridge.settings.ports import SettingsServices
 from leadbridge.settings.reading import get_settings
+from leadbridge.settings.saving import candidate_settings, check_patch, patched
 from leadbridge.settings.validation import invalid_from_pydantic
 
 
 def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewRequest) -> PreviewResult:
-    """Exactly what exporting the sample lead would write under the current settings; writes nothing."""
-    settings = get_settings(svc, tenant_id, crm)
+    """Exactly what exporting the sample lead would write under the current settings, or under them with the
+    request's unsaved changes (`settings`, a merge patch validated as a save would); writes nothing."""
+    saved = get_settings(svc, tenant_id, crm)
+    settings = saved if request.settings is None else _with_unsaved(svc, tenant_id, saved, request.settings)
     try:
         lead = Lead.model_validate(request.lead)
     except ValidationError as exc:
@@ -51,12 +54,30 @@ def preview(svc: SettingsServices, tenant_id: str, crm: str, request: PreviewReq
     # What export would refuse (422, nothing written) and what the CRM would change, in the same words.
     warnings += plan_warnings(plan, fields, creating=not request.linked)
     return PreviewResult(
-        settings_version=settings.version,
+        settings_version=saved.version,
+        unsaved_changes=request.settings is not None,
         plan=plan,
         matching=match_search(settings, lead, fields[CrmObject.COMPANY]) if CrmObject.COMPANY in fields else None,
         ownership=ownership(settings),
         warnings=warnings,
     )
+
+
+def _with_unsaved(
+    svc: SettingsServices, tenant_id: str, saved: SettingsDocument, patch: dict[str, Any]
+) -> SettingsDocument:
+    check_patch(patch, loc=("body", "settings"))
+    try:
+        candidate, _report = candidate_settings(
+            svc, tenant_id, saved, patched(saved, patch), actor=None, now=svc.clock()
+        )
+    except InvalidInput as exc:
+        for problem in exc.errors:  # the same `path` a save names; `loc` says it was in the request's `settings`
+            loc = problem.get("loc")
+            if isinstance(loc, list) and loc[:1] == ["body"]:
+                problem["loc"] = ["body", "settings", *loc[1:]]
+        raise
+    return candidate
 
 
 def match_search(settings: SettingsDocument, lead: Lead, company_fields: list[FieldInfo]) -> MatchSearch:

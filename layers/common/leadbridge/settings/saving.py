@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import Conflict, InvalidInput, PreconditionFailed, StoreUnavailable
-from leadbridge.mapping.validation import Problem
+from leadbridge.mapping.validation import Problem, ValidationReport
 from leadbridge.models.settings import SECTIONS, SettingsDocument, SettingsInput
 from leadbridge.models.synclog import Action, Direction, Outcome, SyncLogEntry, Trigger
 from leadbridge.settings.contracts import SaveResult
@@ -62,24 +63,34 @@ def patch_settings(
     """PATCH: a JSON merge patch (RFC 7396) over top-level sections, e.g. `{"schedule": {"frequency": "daily"}}`.
     Objects merge, lists and scalars replace, null resets a key to its default."""
     require_supported(svc, crm)
+    check_patch(patch)
+    current = get_settings(svc, tenant_id, crm)
+    _check_version(current, if_match)
+    return _save(svc, tenant_id, current, patched(current, patch), actor=actor, operation="patch")
+
+
+def check_patch(patch: Mapping[str, Any], *, loc: tuple[str, ...] = ("body",)) -> None:
+    """A merge patch names one or more sections and nothing else; InvalidInput naming each unknown key."""
     unknown = [k for k in patch if k not in SECTIONS]
     if unknown or not patch:
         raise InvalidInput(
             "A settings patch names one or more sections: " + ", ".join(SECTIONS),
             errors=[
-                {"loc": ["body", k], "path": k, "type": "unknown_section", "message": f"{k!r} is not a section"}
+                {"loc": [*loc, k], "path": k, "type": "unknown_section", "message": f"{k!r} is not a section"}
                 for k in unknown
             ]
-            or [{"loc": ["body"], "path": "", "type": "empty_patch", "message": "the patch is empty"}],
+            or [{"loc": list(loc), "path": "", "type": "empty_patch", "message": "the patch is empty"}],
         )
-    current = get_settings(svc, tenant_id, crm)
-    _check_version(current, if_match)
+
+
+def patched(current: SettingsDocument, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The sections of `current` with the merge patch applied (a section set to null goes back to its default)."""
     data = current.model_dump(mode="json", include=set(SECTIONS))
     for section, value in patch.items():
         data[section] = merge_patch(data.get(section), value)
         if data[section] is None:
             data.pop(section)  # null resets the whole section to its default
-    return _save(svc, tenant_id, current, data, actor=actor, operation="patch")
+    return data
 
 
 SWITCHED_SECTIONS = ("field_mappings", "status_mapping")
@@ -141,23 +152,7 @@ def _save(
     operation: str,
 ) -> SaveResult:
     now = svc.clock()
-    defaults = default_settings(current.crm).model_dump(mode="json", include=set(SECTIONS))
-    merged = {**defaults, **data}
-    proposal = follow_object_switch(current, merged)
-    try:
-        try:
-            candidate = SettingsDocument.model_validate(
-                {**merged, "crm": current.crm, "version": current.version + 1, "updated_by": actor, "updated_at": now}
-            )
-        except ValidationError as exc:
-            raise invalid_from_pydantic(exc) from None
-        report = validate_against_crm(svc, tenant_id, candidate)
-    except InvalidInput as exc:
-        if proposal is not None:  # a switch of objects whose mappings were changed by hand: say what would fit
-            exc.details["proposal"] = proposal
-            exc.message += (" The CRM objects were switched: `details.proposal` holds the default field mappings and "
-                            "status mapping for the new objects.")  # fmt: skip
-        raise
+    candidate, report = candidate_settings(svc, tenant_id, current, data, actor=actor, now=now)
 
     # Server-owned values: the next run and the moment the selective-sync rules took effect.
     candidate.schedule.next_run_at = next_run(candidate.schedule, now)
@@ -189,6 +184,38 @@ def _save(
             )
         )
     return SaveResult(settings=candidate, missing_fields=report.missing, warnings=warnings)
+
+
+def candidate_settings(
+    svc: SettingsServices,
+    tenant_id: str,
+    current: SettingsDocument,
+    data: dict[str, Any],
+    *,
+    actor: str | None,
+    now: datetime,
+) -> tuple[SettingsDocument, ValidationReport]:
+    """The next version of the settings from `data` (sections; the missing ones at their defaults), with an object
+    switch followed (`follow_object_switch`), validated as a whole and against the connected CRM. A save stores it;
+    a preview of unsaved changes plans with it. Raises InvalidInput naming each path (with `details.proposal` when
+    the objects were switched)."""
+    defaults = default_settings(current.crm).model_dump(mode="json", include=set(SECTIONS))
+    merged = {**defaults, **data}
+    proposal = follow_object_switch(current, merged)
+    try:
+        try:
+            candidate = SettingsDocument.model_validate(
+                {**merged, "crm": current.crm, "version": current.version + 1, "updated_by": actor, "updated_at": now}
+            )
+        except ValidationError as exc:
+            raise invalid_from_pydantic(exc) from None
+        return candidate, validate_against_crm(svc, tenant_id, candidate)
+    except InvalidInput as exc:
+        if proposal is not None:  # a switch of objects whose mappings were changed by hand: say what would fit
+            exc.details["proposal"] = proposal
+            exc.message += (" The CRM objects were switched: `details.proposal` holds the default field mappings and "
+                            "status mapping for the new objects.")  # fmt: skip
+        raise
 
 
 def _log_change(
