@@ -256,4 +256,17 @@ def get_selections(crm: CrmName, caller: Caller, services: Services) -> list[Crm
     return domain.crm_selections(services, caller.tenant_id, crm)
 
 
+@app.get(
+    "/app-fields",
+    summary="The app's fields that mappings and selective-sync rules can name",
+    description="Per app object (company, person, deal, activity): each field's name and value kind. A save refuses "
+    "a mapping or rule naming another (`unknown_app_field`).",
+    tags=["settings"],
+    security=SECURED,
+    responses={403: _READ_ERRORS[403]},
+)
+def get_app_fields(caller: Caller) -> list[domain.AppField]:
+    return domain.app_field_catalogue()
+
+
 lambda_handler = http_lambda_handler(app)

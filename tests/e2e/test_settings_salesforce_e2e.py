@@ -84,7 +84,10 @@ def test_lookups_come_from_the_org(st: Settings) -> None:
     assert "Completed" in {p["value"] for p in task["Status"]["picklist"]}
     by_id = {s["id"]: s for s in stages}
     assert (by_id["Closed Won"]["kind"], by_id["Closed Lost"]["kind"], by_id["Prospecting"]["kind"]) == (
-        "won", "lost", "open")
+        "won",
+        "lost",
+        "open",
+    )
     assert (seller, "Sam Seller") in {(u["id"], u["name"]) for u in users}
 
 
@@ -92,7 +95,11 @@ def test_defaults_are_the_account_contact_opportunity_profile(st: Settings) -> N
     body = st.document()
     assert body["version"] == 0 and body["crm"] == "salesforce"
     assert {k: v["crm_object"] for k, v in body["objects"].items()} == {
-        "company": "Account", "person": "Contact", "deal": "Opportunity", "activity": "Task"}
+        "company": "Account",
+        "person": "Contact",
+        "deal": "Opportunity",
+        "activity": "Task",
+    }
     assert body["objects"]["activity"]["direction"] == "off"
     assert [m["crm_field"] for m in body["field_mappings"]["person"]][:2] == ["FirstName", "LastName"]
     assert {s["app_stage"]: s["crm_stage"] for s in body["status_mapping"]["stages"]}["Won"] == "Closed Won"
@@ -135,7 +142,8 @@ def test_choosing_lead_checks_the_mappings_against_the_lead_object(st: Settings)
     response = st.patch({"objects": lead_objects})
     refused = _errors(response)
     assert {p for p, t, _ in refused if t in ("unknown_crm_field", "read_only")} >= {
-        p for p, _, _ in refused if "field_mappings.company" in p}
+        p for p, _, _ in refused if "field_mappings.company" in p
+    }
     assert any("AccountNumber" in m for _, _, m in refused)
     proposal = response.json()["error"]["details"]["proposal"]
     assert {m["crm_field"] for m in proposal["field_mappings"]["company"]} >= {"Company", "Street", "City"}
@@ -323,3 +331,16 @@ def test_the_preview_takes_unsaved_changes_and_saves_nothing(st: Settings) -> No
     assert [(p, t) for p, t, _ in _errors(bad)] == [("field_mappings.company[0].crm_field", "unknown_crm_field")]
     assert bad.json()["error"]["details"]["errors"][0]["loc"][:3] == ["body", "settings", "field_mappings"]
     assert [t for _, t, _ in _errors(preview({"lead": LEAD, "settings": {"colour": "red"}}))] == ["unknown_section"]
+
+
+def test_the_app_fields_a_mapping_or_rule_may_name_are_listed(st: Settings) -> None:
+    response = st.get("/app-fields")
+    assert response.status_code == 200, response.text
+    listed = {(f["object"], f["name"]): f["kind"] for f in response.json()}
+    assert listed[("company", "score")] == "integer" and listed[("company", "company_name")] == "text"
+    assert ("person", "email") in listed and ("deal", "stage") in listed
+    # A name outside the list is what a save refuses.
+    rule = {"enabled": True, "conditions": [{"field": "colour", "op": "eq", "value": "red"}]}
+    assert ("company", "colour") not in listed
+    assert [t for _, t, _ in _errors(st.patch({"selective_sync": rule}))] == ["unknown_app_field"]
+    assert st.sf.http.get("/app-fields").status_code == 401

@@ -61,7 +61,7 @@ def test_sync_log_operation_is_described_by_its_models(document):
     op = document["paths"]["/sync-log"]["get"]
     assert op["security"] == [{"bearerAuth": []}]
     params = {p["name"]: p for p in op["parameters"]}
-    assert set(params) == {"status", "object", "lead_id", "since", "until", "limit", "cursor"}
+    assert set(params) == {"status", "object", "lead_id", "run_id", "since", "until", "limit", "cursor"}
     assert params["limit"]["schema"]["maximum"] == 200 and params["limit"]["schema"]["minimum"] == 1
     ok = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/SyncLogPage"}

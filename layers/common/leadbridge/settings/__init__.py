@@ -4,8 +4,8 @@ version, preview an export, and compute the schedule's next run.
 | module | owns |
 |---|---|
 | `ports` | `SettingsServices` (store, live metadata, scheduler, log), `Connections`, `Vault`, `require_supported` |
-| `contracts` | `SaveResult`, `PreviewRequest`, `PreviewResult` |
-| `reading` | the stored document or the CRM's defaults (`get_settings`), the history of changes |
+| `contracts` | `AppField`, `SaveResult`, `PreviewRequest`, `PreviewResult` |
+| `reading` | the stored document or the CRM's defaults (`get_settings`), the history of changes, the app fields |
 | `saving` | replace / merge-patch with If-Match (ETags), a new version with its audit record and log entry |
 | `validation` | a document against the CRM's live metadata; pydantic errors as 422s naming each field path |
 | `preview` | what exporting a sample lead would write; writes nothing |
@@ -16,7 +16,7 @@ Every function takes its ports in `SettingsServices`; nothing here imports boto3
 names (`from leadbridge import settings; settings.get_settings(svc, tenant_id, crm)`).
 """
 
-from leadbridge.settings.contracts import PreviewRequest, PreviewResult, SaveResult
+from leadbridge.settings.contracts import AppField, PreviewRequest, PreviewResult, SaveResult
 from leadbridge.settings.crm_metadata import (
     connector_for,
     crm_fields,
@@ -34,12 +34,13 @@ from leadbridge.settings.ports import (
     require_supported,
 )
 from leadbridge.settings.preview import preview
-from leadbridge.settings.reading import get_settings, settings_history
+from leadbridge.settings.reading import app_field_catalogue, get_settings, settings_history
 from leadbridge.settings.saving import etag, merge_patch, parse_if_match, patch_settings, replace_settings
 from leadbridge.settings.schedule import next_run, runs_between
 from leadbridge.settings.validation import invalid_from_pydantic, validate_against_crm
 
 __all__ = [
+    "AppField",
     "Connections",
     "PreviewRequest",
     "PreviewResult",
@@ -48,6 +49,7 @@ __all__ = [
     "SettingsServices",
     "SyncLogWriter",
     "Vault",
+    "app_field_catalogue",
     "connector_for",
     "crm_fields",
     "crm_selections",

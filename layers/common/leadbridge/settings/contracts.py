@@ -11,7 +11,18 @@ from leadbridge.export.company import FieldSource
 from leadbridge.mapping import LeadPlan
 from leadbridge.mapping.validation import MissingField, Problem
 from leadbridge.models.crm import CrmObject
+from leadbridge.models.lead import AppFieldKind
 from leadbridge.models.settings import ConflictPolicy, OnExisting, SettingsDocument
+
+
+class AppField(BaseModel):
+    """A field of the app's records that mappings and selective-sync rules can name (`GET /app-fields`)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    object: CrmObject
+    name: str
+    kind: AppFieldKind
 
 
 class SaveResult(BaseModel):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from leadbridge.crm.defaults import default_settings
+from leadbridge.models.crm import CrmObject
+from leadbridge.models.lead import app_fields
 from leadbridge.models.settings import SettingsDocument
+from leadbridge.settings.contracts import AppField
 from leadbridge.settings.ports import SettingsServices, require_supported
 from leadbridge.store.settings import SettingsChange
 
@@ -17,3 +20,9 @@ def get_settings(svc: SettingsServices, tenant_id: str, crm: str) -> SettingsDoc
 def settings_history(svc: SettingsServices, tenant_id: str, crm: str, *, limit: int = 50) -> list[SettingsChange]:
     require_supported(svc, crm)
     return svc.store.history(tenant_id, crm, limit=limit)
+
+
+def app_field_catalogue() -> list[AppField]:
+    """Every app field a mapping or a selective-sync rule may name, per object, with its value kind: the same list
+    a save validates against."""
+    return [AppField(object=obj, name=name, kind=kind) for obj in CrmObject for name, kind in app_fields(obj).items()]
