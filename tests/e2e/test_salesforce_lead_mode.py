@@ -281,3 +281,21 @@ def test_an_export_of_a_lead_converted_in_salesforce_before_any_sync_is_a_409_sa
     error = exported.json()["error"]
     assert error["code"] == "crm_conflict" and "converted in Salesforce" in error["message"]
     assert "next sync" in error["details"]["hint"]
+
+
+def test_the_inbound_filter_holds_back_a_lead_as_company_and_as_person(lm: LeadMode) -> None:
+    """In Lead mode one Salesforce Lead is the app's company and its person: a Lead the inbound filter holds back
+    must not reach the app as a person either."""
+    lm.switch_to_lead(initial_import=True, inbound_filter={"conditions": [
+        {"object": "company", "crm_field": "Industry", "op": "eq", "value": "Technology"}]})  # fmt: skip
+    tech = lm.sb.create(lm.org, "Lead", {"Company": "Nordic Robotics A/S", "LastName": "Berg",
+                                         "Industry": "Technology"})  # fmt: skip
+    retail = lm.sb.create(lm.org, "Lead", {"Company": "Butik Hansen", "LastName": "Hansen", "Industry": "Retail"})
+
+    run = lm.run()
+
+    entries = lm.sf.http.get("/sync-log", params={"run_id": run["id"]}, headers=lm.admin()).json()["items"]
+    outcomes = {(e["object"], e["crm_id"]): e["outcome"] for e in entries}
+    assert outcomes[("company", tech)] == "success" and outcomes[("person", tech)] == "success"
+    assert outcomes[("company", retail)] == "skipped"
+    assert outcomes.get(("person", retail)) == "skipped", entries

@@ -827,6 +827,10 @@ class SalesforceConnector(TransportReporting):
         describe = self.describe(self.names[obj])
         fields = {k: decode(describe.field(k), v) for k, v in raw.items() if k not in ("attributes", "Id")}
         parent = raw.get("AccountId") if obj is not CrmObject.ACTIVITY else (raw.get("WhatId") or raw.get("AccountId"))
+        if obj is CrmObject.PERSON and self._sobject_of(obj, str(raw["Id"])) == "Lead":
+            # Lead mode: an unconverted Lead is its own company, as the export made it (`_new_lead_with_person`);
+            # the inbound filter holds the person back with that company.
+            parent = raw["Id"]
         updated = fields.get("SystemModstamp") or fields.get("LastModifiedDate")
         created = fields.get("CreatedDate")
         return CrmRecord(
