@@ -64,7 +64,7 @@ def connect_superoffice(page: Page, integrations: Locator) -> None:
     with popup.expect_event("close"):  # the return page reports to the app and closes itself
         popup.get_by_role("button", name="Allow").click()
     card.get_by_text("Connected", exact=True).wait_for()
-    assert integrations.get_by_text("SuperOffice is connected.").is_visible()
+    integrations.get_by_text("SuperOffice is connected.").wait_for()
 
 
 def check_accessibility(page: Page) -> None:

@@ -1,5 +1,5 @@
 """`<leadbridge-setup crm="superoffice">` in a real browser: the demo lead app's Setup page, as the demo admin with
-SuperOffice connected through its sandbox. The five steps are walked with the keyboard (Tab to "Next", Enter), the
+SuperOffice connected through its sandbox. The six steps are walked with the keyboard (Tab to "Next", Enter), the
 choices are saved with PATCH /settings/superoffice and read back over HTTP and after a reload; a stale save shows the
 412 message, a refused value shows the 422 next to its control, a member sees everything read-only. Everything goes
 over real HTTP to the local gateway and the SuperOffice sandbox.
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from playwright.sync_api import expect
 
 from local.template import REPO_ROOT
 from tests.support.superoffice_connect import CTX, Env
@@ -84,7 +85,7 @@ def check_accessibility(page: Page) -> None:
     assert result == [], json.dumps(result, indent=1)
 
 
-def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
+def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     page: Page, connected: Env, screenshots: Path
 ) -> None:
     env = connected
@@ -114,11 +115,11 @@ def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
         .inner_text()
         == "RabitIQ:1 · custom · not in SuperOffice"
     )
-    rows = mapping.locator("tbody tr").count()
+    rows = mapping.locator("tbody tr").count()  # drawn with the options awaited above
     mapping.get_by_role("button", name="Add mapping").click()
-    assert mapping.locator("tbody tr").count() == rows + 1
+    expect(mapping.locator("tbody tr")).to_have_count(rows + 1)
     mapping.get_by_role("button", name=f"Remove mapping {rows + 1}").click()
-    assert mapping.locator("tbody tr").count() == rows
+    expect(mapping.locator("tbody tr")).to_have_count(rows)
     check_accessibility(page)
     page.screenshot(path=screenshots / "setup-1-objects.png", full_page=True)
     company.get_by_role("button", name=re.compile("^Hide mapping")).focus()
@@ -134,12 +135,26 @@ def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
     check_accessibility(page)
     page.screenshot(path=screenshots / "setup-2-status.png", full_page=True)
 
-    # 3. Default owners.
+    # 3. Selective sync (seed 004): only leads with a score of at least 50 are created in SuperOffice.
+    next_step(page, setup, "Selective sync")
+    assert setup.get_by_text("No conditions: every SuperOffice record comes in.").is_visible()
+    setup.get_by_label("Only create leads in SuperOffice that match these rules").focus()
+    page.keyboard.press("Space")
+    rules = setup.locator('section[data-rules="selective_sync"]')
+    rules.get_by_role("button", name="Add condition").click()
+    rules.get_by_role("combobox", name="Field of condition 1").select_option("score")
+    rules.get_by_role("combobox", name="Comparison of condition 1").select_option(label="is at least")
+    rules.get_by_role("textbox", name="Value of condition 1").fill("50")
+    rules.get_by_role("textbox", name="Value of condition 1").press("Tab")
+    check_accessibility(page)
+    page.screenshot(path=screenshots / "setup-3-selective-sync.png", full_page=True)
+
+    # 4. Default owners.
     next_step(page, setup, "Default owners")
     setup.get_by_label("To SuperOffice: default SuperOffice owner").select_option(SO_ADMIN_USER)
-    page.screenshot(path=screenshots / "setup-3-owners.png", full_page=True)
+    page.screenshot(path=screenshots / "setup-4-owners.png", full_page=True)
 
-    # 4. Scheduler: daily from a date and time, with the initial import.
+    # 5. Scheduler: daily from a date and time, with the initial import.
     next_step(page, setup, "Scheduler")
     setup.get_by_label("How often").select_option("daily")
     setup.get_by_label("Start date").fill("2026-12-02")
@@ -149,21 +164,22 @@ def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
     page.keyboard.press("Space")
     assert setup.get_by_label("Import the existing SuperOffice data on the first run").is_checked()
     check_accessibility(page)
-    page.screenshot(path=screenshots / "setup-4-schedule.png", full_page=True)
+    page.screenshot(path=screenshots / "setup-5-schedule.png", full_page=True)
 
-    # 5. Done: the summary, the preview of the app's lead, Save.
+    # 6. Done: the summary, the preview of the app's lead (with the unsaved changes), Save.
     next_step(page, setup, "Done and ready to go")
     assert setup.get_by_text("Activity → Appointment: To SuperOffice").is_visible()
     assert setup.get_by_text("Default SuperOffice owner: Admin").is_visible()
     assert setup.get_by_text("Schedule: Every day").is_visible()
+    assert setup.get_by_text("Selective sync: 1 rule(s) decide which leads are created in SuperOffice").is_visible()
     tab_to(page, "Preview with a sample lead")
     page.keyboard.press("Enter")
     preview = setup.get_by_role("region", name="What exporting Dansk Træ IVS would write to SuperOffice")
     company_record = preview.locator("table", has=page.locator("caption", has_text="Company → Contact"))
     company_record.get_by_role("row", name="Name Dansk Træ IVS").wait_for()
-    assert setup.get_by_text("The preview uses the saved settings").is_visible()
+    assert setup.get_by_text("The preview includes your unsaved changes.").is_visible()
     check_accessibility(page)
-    page.screenshot(path=screenshots / "setup-5-done.png", full_page=True)
+    page.screenshot(path=screenshots / "setup-6-done.png", full_page=True)
     tab_to(page, "Save")
     page.keyboard.press("Enter")
     setup.get_by_text("Settings saved (version 1).").wait_for()
@@ -184,6 +200,8 @@ def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
     )
     assert schedule["next_run_at"]
     assert saved["initial_import"] is True
+    assert saved["selective_sync"]["enabled"] is True and saved["selective_sync"]["effective_from"]
+    assert saved["selective_sync"]["conditions"] == [{"object": "company", "field": "score", "op": "gte", "value": 50}]
     assert len(saved["field_mappings"]["company"]) == rows  # the added-and-removed mapping was not sent
 
     # A reload shows what was saved.
@@ -192,17 +210,17 @@ def test_the_admin_walks_the_five_steps_with_the_keyboard_previews_and_saves(
     assert (
         setup.get_by_role("group", name="Activity: direction").get_by_role("radio", name="To SuperOffice").is_checked()
     )
-    setup.get_by_role("button", name="4. Scheduler").click()
+    setup.get_by_role("button", name="5. Scheduler").click()
     assert setup.get_by_label("How often").input_value() == "daily"
     assert setup.get_by_text(re.compile(r"^Next run: ")).is_visible()
-    setup.get_by_role("button", name="3. Default owners").click()
+    setup.get_by_role("button", name="4. Default owners").click()
     assert setup.get_by_label("To SuperOffice: default SuperOffice owner").input_value() == SO_ADMIN_USER
 
 
 def test_a_stale_save_says_someone_else_changed_the_settings_and_reloads(page: Page, connected: Env) -> None:
     env = connected
     setup = open_setup(page, env)
-    setup.get_by_role("button", name="4. Scheduler").click()
+    setup.get_by_role("button", name="5. Scheduler").click()
     setup.get_by_label("How often").select_option("hourly")
     # Someone else saves meanwhile.
     other = env.http.patch(
@@ -212,15 +230,15 @@ def test_a_stale_save_says_someone_else_changed_the_settings_and_reloads(page: P
     )
     assert other.status_code == 200, other.text
 
-    setup.get_by_role("button", name="5. Done and ready to go").click()
+    setup.get_by_role("button", name="6. Done and ready to go").click()
     setup.get_by_role("button", name="Save").click()
 
     setup.get_by_role("alert").get_by_text("Someone else changed these settings while you were editing.").wait_for()
     assert settings(env)["schedule"]["frequency"] == "manual"
     setup.get_by_role("button", name="Reload settings").click()
     setup.get_by_text("No unsaved changes.").wait_for()
-    assert setup.get_by_role("alert").count() == 0
-    setup.get_by_role("button", name="4. Scheduler").click()
+    expect(setup.get_by_role("alert")).to_have_count(0)
+    setup.get_by_role("button", name="5. Scheduler").click()
     assert setup.get_by_label("Import the existing SuperOffice data on the first run").is_checked()
     assert setup.get_by_label("How often").input_value() == "manual"
 
@@ -230,10 +248,10 @@ def test_a_refused_value_is_shown_next_to_its_control_and_its_step_is_marked(
 ) -> None:
     env = connected
     setup = open_setup(page, env)
-    setup.get_by_role("button", name="4. Scheduler").click()
+    setup.get_by_role("button", name="5. Scheduler").click()
     setup.get_by_label("Time zone").fill("Europe/Atlantis")
     setup.get_by_label("Time zone").press("Tab")
-    setup.get_by_role("button", name="5. Done and ready to go").click()
+    setup.get_by_role("button", name="6. Done and ready to go").click()
     setup.get_by_role("button", name="Save").click()
 
     setup.get_by_role("heading", name="Scheduler").wait_for()
@@ -243,7 +261,7 @@ def test_a_refused_value_is_shown_next_to_its_control_and_its_step_is_marked(
     assert "Europe/Atlantis" in error.inner_text()
     assert setup.get_by_text("SuperOffice refused 1 setting(s).").is_visible()
     assert zone.get_attribute("aria-describedby") == error.get_attribute("id")
-    assert setup.get_by_role("button", name="4. Scheduler ⚠ (has errors)").get_attribute("aria-current") == "step"
+    assert setup.get_by_role("button", name="5. Scheduler ⚠ (has errors)").get_attribute("aria-current") == "step"
     assert setup.get_by_role("button", name=re.compile("^1. Objects and directions$")).is_visible()
     page.screenshot(path=screenshots / "setup-refused.png", full_page=True)
     assert settings(env)["version"] == 0
@@ -275,8 +293,9 @@ def test_a_member_sees_the_setup_read_only_in_danish(page: Page, connected: Env)
     setup.get_by_text("Kun en administrator kan ændre opsætningen. Du ser den skrivebeskyttet.").wait_for()
     assert setup.get_by_role("heading", name="Objekter og retninger").is_visible()
     assert setup.get_by_role("radio", name="Begge veje").first.is_disabled()
-    for step in ("2. Statusmapping", "3. Standardejere", "4. Planlægning", "5. Færdig og klar"):
+    for step in ("2. Statusmapping", "3. Selektiv synkronisering", "4. Standardejere", "5. Planlægning",
+                 "6. Færdig og klar"):
         setup.get_by_role("button", name=step).click()
         assert all(control.is_disabled() for control in setup.locator("select, input").all())
-    assert setup.get_by_role("button", name="Gem").count() == 0
+    expect(setup.get_by_role("button", name="Gem")).to_have_count(0)
     check_accessibility(page)

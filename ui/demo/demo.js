@@ -110,10 +110,10 @@
     document.getElementById("lead-export").replaceChildren(button);
   };
 
-  // "Show in the sync log" on a run: the app's log page, read again (newest first, so the run's entries lead).
-  document.addEventListener("leadbridge-show-sync-log", () => {
+  // "Show in the sync log" on a run: the app's log page, narrowed to that run (the log offers "Show every run").
+  document.addEventListener("leadbridge-show-sync-log", (event) => {
     location.hash = "#log";
-    document.querySelector("leadbridge-sync-log").refresh();
+    document.querySelector("leadbridge-sync-log").setAttribute("run-id", event.detail.run_id);
   });
 
   window.addEventListener("hashchange", show);

@@ -126,6 +126,8 @@ export interface SyncLogFilter {
   status?: Outcome | "";
   object?: CrmObject | "";
   lead_id?: string;
+  /** Only the entries of this sync run or bulk export. */
+  run_id?: string;
   since?: string;
   until?: string;
   limit?: number;
@@ -189,8 +191,15 @@ export interface PreviewRecord {
   warnings?: string[];
 }
 
+export interface AppField {
+  object: CrmObject;
+  name: string;
+  kind: "text" | "integer" | "decimal" | "boolean" | "date" | "datetime" | string;
+}
+
 export interface SettingsPreview {
   settings_version: number;
+  unsaved_changes?: boolean;
   plan: { lead_id: string; send: boolean; not_sent?: { reason: string; detail: string }[];
           company?: PreviewRecord | null; persons?: PreviewRecord[]; deal?: PreviewRecord | null };
   warnings?: string[];
@@ -393,16 +402,25 @@ export class LeadbridgeClient {
                                  { method: "PATCH", body: patch, headers: { "If-Match": etag } });
   }
 
-  previewSettings(crm: string, lead: Lead): Promise<SettingsPreview> {
-    return this.request(`/settings/${encodeURIComponent(crm)}/preview`, { method: "POST", body: { lead } });
+  /** What exporting `lead` would write; with `unsaved` (a merge patch over the saved settings), under those edits. */
+  previewSettings(crm: string, lead: Lead, unsaved?: Record<string, unknown> | null): Promise<SettingsPreview> {
+    const body = unsaved && Object.keys(unsaved).length ? { lead, settings: unsaved } : { lead };
+    return this.request(`/settings/${encodeURIComponent(crm)}/preview`, { method: "POST", body });
+  }
+
+  /** The app fields mappings and selective-sync rules may name. */
+  appFields(): Promise<AppField[]> {
+    return this.request("/app-fields");
   }
 
   crmObjects(crm: string): Promise<CrmObjectInfo[]> {
     return this.request(`/crm/${encodeURIComponent(crm)}/objects`);
   }
 
-  crmFields(crm: string, object: string): Promise<CrmField[]> {
-    return this.request(`/crm/${encodeURIComponent(crm)}/fields/${encodeURIComponent(object)}`);
+  /** The fields of the CRM object the saved settings map `object` to, or of `crmObject` (a choice not saved yet). */
+  crmFields(crm: string, object: string, crmObject?: string | null): Promise<CrmField[]> {
+    return this.request(`/crm/${encodeURIComponent(crm)}/fields/${encodeURIComponent(object)}`,
+                        { query: { crm_object: crmObject ?? undefined } });
   }
 
   crmStages(crm: string): Promise<CrmStage[]> {

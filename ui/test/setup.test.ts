@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  buildPatch, chooseStage, clone, controlForPath, controlPaths, isDirty, placeProblems, settingsProblems, stageChoice, stepOfPath,
-  wizardSettings, type WizardSettings,
+  INBOUND_OPS, applyProposal, buildPatch, chooseObject, chooseStage, clone, controlForPath, controlPaths, isDirty,
+  placeProblems, ruleText, ruleValue, settingsProblems, stageChoice, stepOfPath, withOp, wizardSettings,
+  type WizardSettings,
 } from "../src/elements/setup/model.js";
 import { LeadbridgeClient } from "../src/api.js";
 import type { ApiError } from "../src/errors.js";
@@ -150,4 +151,73 @@ test("every control the wizard shows has a path a 422 can name", () => {
     assert.ok(paths.includes(path), path);
   }
   assert.equal(controlForPath("status_mapping.stages[0].crm_status", paths), "status_mapping.stages[0]");
+});
+
+test("selective sync and the inbound filter: their own step, sent whole per changed key, never effective_from", () => {
+  const read = wizardSettings({ ...document, selective_sync: { enabled: false, match: "all", conditions: [],
+                                                              effective_from: "2026-11-01T00:00:00Z" } });
+  const state = clone(read);
+  assert.deepEqual(read.inbound_filter, { match: "all", conditions: [] }, "a document without it gets the default");
+  state.selective_sync.enabled = true;
+  state.selective_sync.conditions.push({ object: "company", field: "score", op: "gte", value: 50 });
+  state.selective_sync.effective_from = "2026-12-01T00:00:00Z";
+  state.inbound_filter.conditions.push({ object: "company", crm_field: "Industry", op: "eq", value: "Software" });
+  assert.deepEqual(buildPatch(read, state), {
+    selective_sync: { enabled: true, conditions: [{ object: "company", field: "score", op: "gte", value: 50 }] },
+    inbound_filter: { conditions: [{ object: "company", crm_field: "Industry", op: "eq", value: "Software" }] },
+  });
+  assert.equal(stepOfPath("selective_sync.conditions[0].value"), "rules");
+  assert.equal(stepOfPath("inbound_filter.conditions[0].crm_field"), "rules");
+  const controls = controlPaths(state);
+  assert.equal(controlForPath("selective_sync.conditions[0].value", controls), "selective_sync.conditions[0].value");
+  assert.equal(controlForPath("inbound_filter.conditions[0].crm_field", controls),
+               "inbound_filter.conditions[0].crm_field");
+  assert.equal(controlForPath("selective_sync.conditions[3].field", controls), null, "no fourth condition is shown");
+});
+
+test("a condition's value from what the user typed", () => {
+  assert.equal(ruleValue("gte", "50", "integer"), 50);
+  assert.equal(ruleValue("gte", "50"), 50, "a size comparison of a number");
+  assert.equal(ruleValue("eq", "50", "text"), "50", "a text field keeps the text");
+  assert.equal(ruleValue("eq", "  Software "), "Software");
+  assert.deepEqual(ruleValue("in", "Software, Retail,, ", "text"), ["Software", "Retail"]);
+  assert.deepEqual(ruleValue("not_in", "1, 2", "integer"), [1, 2]);
+  assert.equal(ruleValue("eq", "   "), undefined, "no value: the server names it");
+  assert.equal(ruleValue("is_empty", "x"), undefined);
+  assert.equal(ruleText(["a", "b"]), "a, b");
+  assert.equal(ruleText(undefined), "");
+  assert.deepEqual(withOp({ object: "company", field: "industry", op: "eq", value: "Software" }, "in", "text"),
+                   { object: "company", field: "industry", op: "in", value: ["Software"] });
+  assert.deepEqual(withOp({ object: "company", field: "industry", op: "eq", value: "x" }, "is_empty"),
+                   { object: "company", field: "industry", op: "is_empty" });
+  assert.equal(withOp({ object: "company", field: "score", op: "eq", value: "Won" }, "at_or_after_stage").field,
+               "stage");
+  assert.equal(INBOUND_OPS.includes("at_or_after_stage"), false);
+});
+
+test("switching Salesforce's company to Lead takes the person along, and back", () => {
+  const objects = { company: { crm_object: "Account", direction: "both" as const },
+                    person: { crm_object: "Contact", direction: "both" as const } };
+  const choices = { company: ["Account", "Lead"], person: ["Contact", "Lead"] };
+  chooseObject(objects, "company", "Lead", choices);
+  assert.deepEqual([objects.company.crm_object, objects.person.crm_object], ["Lead", "Lead"]);
+  chooseObject(objects, "company", "Account", choices);
+  assert.deepEqual([objects.company.crm_object, objects.person.crm_object], ["Account", "Contact"]);
+  const single = { company: { crm_object: "contact", direction: "both" as const },
+                   person: { crm_object: "person", direction: "both" as const } };
+  chooseObject(single, "company", "contact", { company: ["contact"], person: ["person"] });
+  assert.equal(single.person.crm_object, "person");
+});
+
+test("a refused switch's proposal replaces the mappings and the stage table", () => {
+  const [, state] = edited();
+  const applied = applyProposal(state, {
+    field_mappings: { company: [{ app_fields: ["company_name"], crm_field: "Company", direction: "both" }] },
+    status_mapping: { app_stages: ["New"], stages: [{ app_stage: "New", crm_status: "Open", inbound: true }] },
+  });
+  assert.equal(applied, true);
+  assert.equal(state.field_mappings["company"]![0]!.crm_field, "Company");
+  assert.equal(state.field_mappings["person"]!.length, 1, "objects the proposal does not name keep theirs");
+  assert.deepEqual(state.status_mapping.app_stages, ["New"]);
+  assert.equal(applyProposal(state, {}), false);
 });

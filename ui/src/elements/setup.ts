@@ -1,17 +1,19 @@
 // <leadbridge-setup crm="superoffice">: seed 000's setup as one wizard over GET/PATCH /settings/{crm}
-// (docs/settings.md): 1 objects and directions (with each object's field mapping), 2 status mapping, 3 default
-// owners, 4 scheduler and initial import, 5 summary, preview of a sample lead and Save. Save sends only what changed
+// (docs/settings.md): 1 objects and directions (with each object's field mapping), 2 status mapping, 3 selective
+// sync (seed 004: which app leads are created in the CRM; which CRM records come in), 4 default owners, 5 scheduler
+// and initial import, 6 summary, preview of a sample lead (with the unsaved edits) and Save. Save sends only what changed
 // as a JSON merge patch with If-Match; a 412 offers a reload, a 422 is shown next to the control its path names.
 // Members see every step read-only. The state logic is in setup/model.ts.
-import type { CrmField, CrmObjectInfo, CrmStage, CrmUser, Lead, SettingsPreview, PreviewRecord } from "../api.js";
+import type { AppField, CrmField, CrmObjectInfo, CrmStage, CrmUser, Lead, SettingsPreview, PreviewRecord } from "../api.js";
 import { h, type Child } from "../dom.js";
 import { ApiError } from "../errors.js";
 import { formatTime, type MessageKey } from "../i18n.js";
 import { LeadbridgeElement, define } from "./base.js";
 import {
-  APP_OBJECTS, DIRECTIONS, FREQUENCIES, MAPPING_DIRECTIONS, STEPS, buildPatch, chooseStage, clone, controlPaths,
-  isDirty, placeProblems, settingsProblems, stageChoice, wizardSettings, type Direction, type FieldMapping,
-  type MappingDirection, type PlacedProblem, type Step, type WizardSettings,
+  APP_OBJECTS, DIRECTIONS, FREQUENCIES, INBOUND_OPS, MAPPING_DIRECTIONS, RULE_OPS, STEPS, applyProposal, buildPatch,
+  chooseObject, chooseStage, clone, controlPaths, isDirty, placeProblems, ruleText, ruleValue, settingsProblems,
+  stageChoice, takesValue, withOp, wizardSettings, type Direction, type FieldMapping, type MappingDirection,
+  type PlacedProblem, type RuleCondition, type RuleOp, type Step, type WizardSettings,
 } from "./setup/model.js";
 
 /** The lead previewed when the host gives none (`element.sampleLead = lead`). */
@@ -23,7 +25,10 @@ export const SAMPLE_LEAD: Lead = {
                email: "ida@nordlys.example", phone: "+45 20 30 40 50" }],
 };
 
-type Notice = { kind: "success" | "info" | "error"; text: string } | { kind: "api-error"; error: unknown } | { kind: "stale" };
+type Notice = { kind: "success" | "info" | "error"; text: string } | { kind: "api-error"; error: unknown } | { kind: "stale" }
+  | { kind: "proposal"; text: string; proposal: Record<string, unknown> };
+/** The app objects a selective-sync rule or an inbound-filter condition can be about. */
+const RULE_OBJECTS = ["company", "person", "deal"] as const;
 
 export class LeadbridgeSetup extends LeadbridgeElement {
   /** The lead the preview uses (the host's, e.g. the lead open in the app); else a built-in sample. */
@@ -37,6 +42,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
   private objects: CrmObjectInfo[] = [];
   private stages: CrmStage[] = [];
   private users: CrmUser[] = [];
+  private appFields: AppField[] = [];
   private fields = new Map<string, CrmField[] | "loading" | { error: unknown }>();
   private openMappings = new Set<string>();
   private step: Step = "objects";
@@ -111,9 +117,11 @@ export class LeadbridgeSetup extends LeadbridgeElement {
         this.connectedCrm = (await client.connections()).find((c) => c.status === "connected")?.crm ?? null;
       }
       const crm = this.crmId;
-      const [settings, objects, stages, users, admin] = await Promise.all([
-        client.settings(crm), client.crmObjects(crm), client.crmStages(crm), client.crmUsers(crm), this.isAdmin()]);
+      const [settings, objects, stages, users, admin, appFields] = await Promise.all([
+        client.settings(crm), client.crmObjects(crm), client.crmStages(crm), client.crmUsers(crm), this.isAdmin(),
+        client.appFields().catch(() => [] as AppField[])]); // only suggestions: the wizard works without them
       this.accept(settings.body, settings.etag);
+      this.appFields = appFields;
       this.objects = objects;
       this.stages = stages;
       this.users = users;
@@ -201,7 +209,26 @@ export class LeadbridgeSetup extends LeadbridgeElement {
         h("button", { class: "secondary", "data-focus": "reload", style: "margin-top:.5em",
                       onclick: () => { this.notice = null; void this.load(); } }, this.t("setup.reload")));
     }
+    if (notice.kind === "proposal") {
+      return h("div", { class: "notice error", role: "alert" },
+        h("div", {}, notice.text),
+        h("button", { class: "secondary", "data-focus": "use-proposal", style: "margin-top:.5em",
+                      onclick: () => this.useProposal(notice.proposal) }, this.t("setup.proposal.use")));
+    }
     return h("div", { class: `notice ${notice.kind}` }, notice.text);
+  }
+
+  /** The new objects' default mappings (a refused switch's `details.proposal`) replace the wizard's; not saved yet. */
+  private useProposal(proposal: Record<string, unknown>): void {
+    if (!this.state || !applyProposal(this.state, proposal)) return;
+    this.problems = [];
+    this.notice = { kind: "info", text: this.t("setup.proposal.applied") };
+    this.step = "objects";
+    for (const object of Object.keys((proposal["field_mappings"] as Record<string, unknown>) ?? {})) {
+      if (this.openMappings.has(object)) void this.loadFields(object);
+    }
+    this.draw();
+    this.root.querySelector<HTMLElement>("[role='status'] .notice")?.focus();
   }
 
   /** This step's problems no control shows (and on the last step, every problem without a step of its own). */
@@ -217,6 +244,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     switch (this.step) {
       case "objects": return this.objectsStep();
       case "status": return this.statusStep();
+      case "rules": return this.rulesStep();
       case "owners": return this.ownersStep();
       case "schedule": return this.scheduleStep();
       case "done": return this.doneStep();
@@ -267,13 +295,16 @@ export class LeadbridgeSetup extends LeadbridgeElement {
             choices.length > 1
               ? h("select", { "data-path": objectPath, "data-focus": objectPath, disabled: !this.admin,
                               ...objectProblem.attrs,
-                              onchange: (e: Event) => { setting.crm_object = (e.target as HTMLSelectElement).value;
-                                                         this.fields.delete(object); this.changed(); } },
+                              onchange: (e: Event) => this.switchObject(object, (e.target as HTMLSelectElement).value) },
                   choices.map((c) => h("option", { value: c.crm_name, selected: c.crm_name === setting.crm_object },
                                        c.label)))
               : h("input", { value: choices[0]?.label ?? setting.crm_object, readonly: true,
                              "data-path": objectPath, ...objectProblem.attrs })),
           objectProblem.note,
+          this.read && this.read.objects[object] && this.read.objects[object]!.crm_object !== setting.crm_object
+            ? h("p", { class: "muted switched", "data-switched": object },
+                this.t("setup.objects.switched", { crm, from: this.read.objects[object]!.crm_object,
+                                                   to: setting.crm_object })) : null,
           h("fieldset", { class: "directions", "data-path": directionPath, ...directionProblem.attrs },
             h("legend", {}, this.t("setup.objects.direction", { object: this.objectName(object) })),
             DIRECTIONS.map((direction) => h("label", { class: "choice" },
@@ -293,6 +324,16 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     ];
   }
 
+  /** A new CRM object for an app object (Salesforce Account or Lead): the person follows where the CRM pairs them,
+   * and open mappings list the new object's fields. */
+  private switchObject(object: string, crmObject: string): void {
+    const choices: Record<string, string[]> = {};
+    for (const c of this.objects) (choices[c.object] ??= []).push(c.crm_name);
+    chooseObject(this.state!.objects, object, crmObject, choices);
+    for (const open of this.openMappings) void this.loadFields(open);
+    this.changed();
+  }
+
   private toggleMapping(object: string): void {
     if (this.openMappings.has(object)) {
       this.openMappings.delete(object);
@@ -303,24 +344,45 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     this.draw();
   }
 
+  /** The fields of the CRM object `object` is set to now (saved or not), read once per object and choice. */
   private async loadFields(object: string): Promise<void> {
-    if (this.fields.has(object)) return;
-    this.fields.set(object, "loading");
+    const key = this.fieldsKey(object);
+    if (this.fields.has(key)) return;
+    this.fields.set(key, "loading");
+    const chosen = this.state?.objects[object]?.crm_object;
+    const saved = this.read?.objects[object]?.crm_object;
     try {
-      this.fields.set(object, await this.client().crmFields(this.crmId, object));
+      this.fields.set(key, await this.client().crmFields(this.crmId, object, chosen !== saved ? chosen : null));
     } catch (error) {
-      this.fields.set(object, { error });
+      this.fields.set(key, { error });
     }
     this.draw();
   }
 
+  private fieldsKey(object: string): string {
+    return `${object}:${this.state?.objects[object]?.crm_object ?? ""}`;
+  }
+
+  private knownFields(object: string): CrmField[] {
+    const fields = this.fields.get(this.fieldsKey(object));
+    return Array.isArray(fields) ? fields : [];
+  }
+
+  /** A datalist of the app fields of `object` (suggestions for a text input), once per drawing. */
+  private appFieldList(object: string): HTMLElement {
+    return h("datalist", { id: `lb-app-fields-${object}` },
+      this.appFields.filter((f) => f.object === object).map((f) => h("option", { value: f.name })));
+  }
+
   private mappingTable(object: string, mappings: FieldMapping[]): HTMLElement {
     const crm = this.crm(this.crmId);
-    const fields = this.fields.get(object);
+    const fields = this.fields.get(this.fieldsKey(object));
     const known = Array.isArray(fields) ? fields : [];
     const titleId = `lb-mapping-title-${object}`;
     return h("div", { id: `lb-mapping-${object}`, class: "mapping", role: "group", "aria-labelledby": titleId },
-      h("h5", { id: titleId }, this.t("setup.mapping.title", { object: this.objectName(object) })),
+      h("h5", { id: titleId }, this.t("setup.mapping.title", { object: this.objectName(object) }),
+        h("span", { class: "muted" }, ` (${this.state!.objects[object]?.crm_object ?? ""})`)),
+      this.appFieldList(object),
       fields === "loading" ? h("p", { class: "muted", role: "status" }, this.t("loading")) : null,
       fields && !Array.isArray(fields) && fields !== "loading" ? this.errorNotice(fields.error) : null,
       h("table", {},
@@ -361,6 +423,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
       h("td", {},
         h("input", { value: mapping.app_fields.join(", "), disabled: !this.admin, "data-path": `${row}.app_fields`,
                      "data-focus": `${row}.app_fields`, "aria-label": this.t("setup.mapping.row_app_fields", { n }),
+                     list: `lb-app-fields-${object}`, autocomplete: "off",
                      ...app.attrs,
                      oninput: (e: Event) => {
                        mapping.app_fields = (e.target as HTMLInputElement).value.split(",").map((s) => s.trim())
@@ -432,7 +495,161 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     ];
   }
 
-  // ---- step 3: owners
+  // ---- step 3: selective sync (seed 004) and the inbound filter
+
+  private rulesStep(): Child {
+    const state = this.state!;
+    const crm = this.crm(this.crmId);
+    const selective = state.selective_sync;
+    const inbound = state.inbound_filter;
+    const enabled = this.problemAt("selective_sync.enabled");
+    for (const c of inbound.conditions) void this.loadFields(c.object);
+    return [
+      h("section", { class: "rules", "aria-labelledby": "lb-rules-out", "data-rules": "selective_sync" },
+        h("h4", { id: "lb-rules-out" }, this.t("setup.rules.out_title", { crm })),
+        h("p", { class: "muted" }, this.t("setup.rules.out_intro", { crm })),
+        h("label", { class: "choice" },
+          h("input", { type: "checkbox", checked: selective.enabled, disabled: !this.admin,
+                       "data-path": "selective_sync.enabled", "data-focus": "selective_sync.enabled", ...enabled.attrs,
+                       onchange: (e: Event) => { selective.enabled = (e.target as HTMLInputElement).checked;
+                                                 this.changed(); } }),
+          this.t("setup.rules.enabled", { crm })),
+        enabled.note,
+        selective.enabled ? this.conditionList("selective_sync", selective, RULE_OPS) : null,
+        selective.effective_from
+          ? h("p", { class: "muted" }, this.t("setup.rules.effective_from",
+                                              { when: formatTime(this.language, selective.effective_from) })) : null),
+      h("section", { class: "rules", "aria-labelledby": "lb-rules-in", "data-rules": "inbound_filter" },
+        h("h4", { id: "lb-rules-in" }, this.t("setup.rules.in_title", { crm })),
+        h("p", { class: "muted" }, this.t("setup.rules.in_intro", { crm })),
+        this.conditionList("inbound_filter", inbound, INBOUND_OPS)),
+    ];
+  }
+
+  private conditionList(section: "selective_sync" | "inbound_filter",
+                        rules: { match: "all" | "any"; conditions: RuleCondition[] }, ops: readonly RuleOp[]):
+      HTMLElement {
+    const inbound = section === "inbound_filter";
+    const match = this.problemAt(`${section}.match`);
+    const objects = RULE_OBJECTS.filter((o) => this.state!.objects[o]);
+    return h("div", { class: "conditions" },
+      rules.conditions.length > 1 || inbound
+        ? h("label", {}, this.t("setup.rules.match"),
+            h("select", { disabled: !this.admin, "data-path": `${section}.match`, "data-focus": `${section}.match`,
+                          ...match.attrs,
+                          onchange: (e: Event) => {
+                            rules.match = (e.target as HTMLSelectElement).value as "all" | "any";
+                            this.changed();
+                          } },
+              (["all", "any"] as const).map((m) => h("option", { value: m, selected: rules.match === m },
+                                                     this.t(`setup.rules.match_${m}` as MessageKey)))))
+        : null,
+      match.note,
+      rules.conditions.length === 0
+        ? h("p", { class: "muted" }, this.t(inbound ? "setup.rules.in_none" : "setup.rules.out_none",
+                                            { crm: this.crm(this.crmId) })) : null,
+      rules.conditions.length ? h("table", {},
+        h("thead", {}, h("tr", {},
+          h("th", { scope: "col" }, this.t("setup.rules.object")),
+          h("th", { scope: "col" }, inbound ? this.t("setup.mapping.crm_field", { crm: this.crm(this.crmId) })
+                                            : this.t("setup.rules.app_field")),
+          h("th", { scope: "col" }, this.t("setup.rules.op")),
+          h("th", { scope: "col" }, this.t("setup.rules.value")),
+          this.admin ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, this.t("setup.rules.remove", { n: "" })))
+            : null)),
+        h("tbody", {}, rules.conditions.map((c, i) => this.conditionRow(section, rules.conditions, c, i, ops, objects))))
+        : null,
+      this.admin ? h("button", { class: "secondary", "data-focus": `add-${section}`,
+                                 onclick: () => {
+                                   rules.conditions.push(inbound ? { object: "company", crm_field: "", op: "eq" }
+                                                                 : { object: "company", field: "", op: "eq" });
+                                   this.changed();
+                                   this.root.querySelector<HTMLElement>(
+                                     `[data-path="${section}.conditions[${rules.conditions.length - 1}].${inbound ? "crm_field" : "field"}"]`)
+                                     ?.focus();
+                                 } }, this.t("setup.rules.add")) : null);
+  }
+
+  private conditionRow(section: "selective_sync" | "inbound_filter", conditions: RuleCondition[], c: RuleCondition,
+                       i: number, ops: readonly RuleOp[], objects: readonly string[]): HTMLElement {
+    const inbound = section === "inbound_filter";
+    const row = `${section}.conditions[${i}]`;
+    const n = i + 1;
+    const fieldKey = inbound ? "crm_field" : "field";
+    const rowProblem = this.problemAt(row);
+    const objectProblem = this.problemAt(`${row}.object`);
+    const fieldProblem = this.problemAt(`${row}.${fieldKey}`);
+    const opProblem = this.problemAt(`${row}.op`);
+    const valueProblem = this.problemAt(`${row}.value`);
+    const kind = inbound ? undefined : this.appFields.find((f) => f.object === c.object && f.name === c.field)?.kind;
+    const name = inbound ? (c.crm_field ?? "") : (c.field ?? "");
+    let fieldControl: HTMLElement;
+    if (inbound) {
+      const known = this.knownFields(c.object);
+      const options = known.map((f) => ({ value: f.name, text: `${f.label} (${f.name})` }));
+      if (name && !known.some((f) => f.name === name)) options.unshift({ value: name, text: name });
+      fieldControl = h("select", { disabled: !this.admin, "data-path": `${row}.crm_field`, "data-focus": `${row}.crm_field`,
+                                   "aria-label": this.t("setup.rules.row_field", { n }), ...fieldProblem.attrs,
+                                   onchange: (e: Event) => { c.crm_field = (e.target as HTMLSelectElement).value;
+                                                             this.changed(); } },
+        name ? null : h("option", { value: "", selected: true }, this.t("setup.mapping.choose_field")),
+        options.map((o) => h("option", { value: o.value, selected: o.value === name }, o.text)));
+    } else {
+      const known = this.appFields.filter((f) => f.object === c.object);
+      fieldControl = h("select", { disabled: !this.admin || c.op === "at_or_after_stage", "data-path": `${row}.field`,
+                                   "data-focus": `${row}.field`, "aria-label": this.t("setup.rules.row_field", { n }),
+                                   ...fieldProblem.attrs,
+                                   onchange: (e: Event) => { c.field = (e.target as HTMLSelectElement).value;
+                                                             this.changed(); } },
+        name ? null : h("option", { value: "", selected: true }, this.t("setup.mapping.choose_field")),
+        name && !known.some((f) => f.name === name) ? h("option", { value: name, selected: true }, name) : null,
+        known.map((f) => h("option", { value: f.name, selected: f.name === name }, f.name)));
+    }
+    const stages = this.state!.status_mapping.app_stages;
+    const valueControl = !takesValue(c.op) ? h("span", { class: "muted" }, "–")
+      : c.op === "at_or_after_stage"
+        ? h("select", { disabled: !this.admin, "data-path": `${row}.value`, "data-focus": `${row}.value`,
+                        "aria-label": this.t("setup.rules.row_value", { n }), ...valueProblem.attrs,
+                        onchange: (e: Event) => { c.value = (e.target as HTMLSelectElement).value; this.changed(); } },
+            c.value ? null : h("option", { value: "", selected: true }, this.t("setup.rules.choose_stage")),
+            stages.map((stage) => h("option", { value: stage, selected: stage === c.value }, stage)))
+        : h("input", { value: ruleText(c.value), disabled: !this.admin, "data-path": `${row}.value`,
+                       "data-focus": `${row}.value`, "aria-label": this.t("setup.rules.row_value", { n }),
+                       placeholder: c.op === "in" || c.op === "not_in" ? this.t("setup.rules.list_hint") : "",
+                       ...valueProblem.attrs,
+                       oninput: (e: Event) => {
+                         const value = ruleValue(c.op, (e.target as HTMLInputElement).value, kind);
+                         if (value === undefined) delete c.value; else c.value = value;
+                       },
+                       onchange: () => this.changed() });
+    return h("tr", { "data-path": row, ...rowProblem.attrs },
+      h("td", {},
+        h("select", { disabled: !this.admin, "data-path": `${row}.object`, "data-focus": `${row}.object`,
+                      "aria-label": this.t("setup.rules.row_object", { n }), ...objectProblem.attrs,
+                      onchange: (e: Event) => {
+                        c.object = (e.target as HTMLSelectElement).value;
+                        if (inbound) void this.loadFields(c.object);
+                        this.changed();
+                      } },
+          objects.map((o) => h("option", { value: o, selected: o === c.object }, this.objectName(o)))),
+        objectProblem.note, rowProblem.note),
+      h("td", {}, fieldControl, fieldProblem.note),
+      h("td", {},
+        h("select", { disabled: !this.admin, "data-path": `${row}.op`, "data-focus": `${row}.op`,
+                      "aria-label": this.t("setup.rules.row_op", { n }), ...opProblem.attrs,
+                      onchange: (e: Event) => {
+                        conditions[i] = withOp(c, (e.target as HTMLSelectElement).value as RuleOp, kind);
+                        this.changed();
+                      } },
+          ops.map((op) => h("option", { value: op, selected: op === c.op }, this.t(`setup.rules.op.${op}` as MessageKey)))),
+        opProblem.note),
+      h("td", {}, valueControl, valueProblem.note),
+      this.admin ? h("td", {},
+        h("button", { class: "danger", "aria-label": this.t("setup.rules.remove", { n }), "data-focus": `remove-${row}`,
+                      onclick: () => { conditions.splice(i, 1); this.changed(); } }, "✕")) : null);
+  }
+
+  // ---- step 4: owners
 
   private ownersStep(): Child {
     const owners = this.state!.owners;
@@ -467,7 +684,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     ];
   }
 
-  // ---- step 4: scheduler and initial import
+  // ---- step 5: scheduler and initial import
 
   private scheduleStep(): Child {
     const schedule = this.state!.schedule;
@@ -523,7 +740,7 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     ];
   }
 
-  // ---- step 5: summary, preview, save
+  // ---- step 6: summary, preview, save
 
   private doneStep(): Child {
     const state = this.state!;
@@ -539,6 +756,11 @@ export class LeadbridgeSetup extends LeadbridgeElement {
           `${this.objectName(o)} → ${state.objects[o]!.crm_object}: `,
           h("strong", {}, this.t(`setup.direction.${state.objects[o]!.direction}` as MessageKey, { crm })))),
         h("li", {}, this.t("setup.summary.stages", { count: mapped, total: state.status_mapping.app_stages.length })),
+        h("li", {}, state.selective_sync.enabled
+          ? this.t("setup.summary.rules_on", { crm, count: state.selective_sync.conditions.length })
+          : this.t("setup.summary.rules_off", { crm })),
+        state.inbound_filter.conditions.length
+          ? h("li", {}, this.t("setup.summary.filter", { crm, count: state.inbound_filter.conditions.length })) : null,
         h("li", {}, this.t("setup.summary.owner", { crm, name: owner })),
         h("li", {}, this.t("setup.summary.schedule",
                            { frequency: this.t(`setup.schedule.${state.schedule.frequency}` as MessageKey) })),
@@ -547,7 +769,8 @@ export class LeadbridgeSetup extends LeadbridgeElement {
       h("div", { class: "row" },
         h("button", { class: "secondary", "data-focus": "preview", disabled: preview === "loading",
                       onclick: () => void this.runPreview() }, this.t("setup.preview"))),
-      this.hasUnsavedChanges && preview ? h("p", { class: "muted" }, this.t("setup.preview.saved_only")) : null,
+      preview && preview !== "loading" && "plan" in preview && preview.unsaved_changes
+        ? h("p", { class: "muted", "data-preview-unsaved": "" }, this.t("setup.preview.unsaved")) : null,
       preview === "loading" ? h("p", { class: "muted", role: "status" }, this.t("loading")) : null,
       preview && preview !== "loading" && "error" in preview ? this.errorNotice(preview.error) : null,
       preview && preview !== "loading" && "plan" in preview ? this.previewElement(preview) : null,
@@ -560,10 +783,16 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     try {
       // A lead without a stage is previewed at the stage that creates CRM records, so the fields show.
       const lead = this.sampleLead ?? SAMPLE_LEAD;
-      const createAt = this.read?.status_mapping["create_at_stage"];
+      const createAt = this.state?.status_mapping["create_at_stage"];
+      // The wizard's unsaved edits go along: the preview shows what saving them would make an export write.
+      const unsaved = this.read && this.state ? buildPatch(this.read, this.state) : null;
       this.preview = await this.client().previewSettings(
-        this.crmId, lead["stage"] || typeof createAt !== "string" ? lead : { ...lead, stage: createAt });
+        this.crmId, lead["stage"] || typeof createAt !== "string" ? lead : { ...lead, stage: createAt }, unsaved);
     } catch (error) {
+      if (this.showRefusal(error, "setup.preview.refused")) {
+        this.preview = null;
+        return;
+      }
       this.preview = { error };
     }
     this.draw();
@@ -595,6 +824,32 @@ export class LeadbridgeSetup extends LeadbridgeElement {
                          h("ul", {}, warnings.map((w) => h("li", {}, w)))] : null);
   }
 
+  /** A 422 naming settings paths (a save's, or a preview's of unsaved edits): each problem next to its control, the
+   * first step with one opened; after a switch of objects, the new objects' default mappings offered. False for
+   * any other error. */
+  private showRefusal(error: unknown, message: "setup.refused" | "setup.preview.refused"): boolean {
+    if (!(error instanceof ApiError) || error.status !== 422 || !settingsProblems(error.details).length || !this.state) {
+      return false;
+    }
+    this.problems = placeProblems(settingsProblems(error.details), controlPaths(this.state));
+    const text = this.t(message, { crm: this.crm(this.crmId), count: this.problems.length });
+    const proposal = error.details["proposal"];
+    this.notice = proposal && typeof proposal === "object"
+      ? { kind: "proposal", text: `${text} ${this.t("setup.proposal.offer", { crm: this.crm(this.crmId) })}`,
+          proposal: proposal as Record<string, unknown> }
+      : { kind: "error", text };
+    for (const p of this.problems) {
+      const object = /^field_mappings\.(\w+)\[/.exec(p.path)?.[1];
+      if (object) {
+        this.openMappings.add(object);
+        void this.loadFields(object);
+      }
+    }
+    this.goTo(this.problems[0]!.step);
+    this.root.querySelector<HTMLElement>("[aria-invalid='true']")?.focus();
+    return true;
+  }
+
   private async save(): Promise<void> {
     if (!this.read || !this.state || !this.etag) return;
     const patch = buildPatch(this.read, this.state);
@@ -611,17 +866,8 @@ export class LeadbridgeSetup extends LeadbridgeElement {
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) {
         this.notice = { kind: "stale" };
-      } else if (error instanceof ApiError && error.status === 422 && settingsProblems(error.details).length) {
-        this.problems = placeProblems(settingsProblems(error.details), controlPaths(this.state));
-        this.notice = { kind: "error", text: this.t("setup.refused", { crm: this.crm(this.crmId),
-                                                                       count: this.problems.length }) };
-        for (const p of this.problems) {
-          const object = /^field_mappings\.(\w+)\[/.exec(p.path)?.[1];
-          if (object) this.openMappings.add(object);
-        }
+      } else if (this.showRefusal(error, "setup.refused")) {
         this.saving = false;
-        this.goTo(this.problems[0]!.step);
-        this.root.querySelector<HTMLElement>("[aria-invalid='true']")?.focus();
         return;
       } else {
         this.notice = { kind: "api-error", error };
@@ -662,6 +908,10 @@ label.choice { flex-direction: row; align-items: center; gap: .4em; color: var(-
 .actions { margin-top: 1em; }
 .preview-record { margin: .75em 0; }
 .preview-record caption { text-align: left; font-weight: 600; padding: .3em 0; }
+section.rules { display: grid; gap: .5em; justify-items: start; border-bottom: 1px solid var(--_lb-color-border);
+  padding-bottom: 1em; }
+section.rules h4 { margin: 0; }
+.conditions { display: grid; gap: .5em; justify-items: start; width: 100%; overflow-x: auto; }
 [aria-invalid="true"] { border-color: var(--_lb-color-danger); }
 `;
 

@@ -1,6 +1,6 @@
 // <leadbridge-sync-log>: the per-record sync log (GET /sync-log) with filters by outcome, object, lead and time,
 // and each record's detail: the fields written and skipped, the error, and what to do about it. Attributes preset
-// the filters: lead-id, outcome, object.
+// the filters: lead-id, outcome, object, run-id (one sync run's or bulk export's entries, e.g. from <leadbridge-run>).
 import type { CrmObject, Outcome, SyncLogEntry, SyncLogFilter } from "../api.js";
 import { h, uid } from "../dom.js";
 import { ApiError } from "../errors.js";
@@ -21,11 +21,11 @@ export class LeadbridgeSyncLog extends LeadbridgeElement {
   private initialised = false;
 
   static override get observedAttributes(): string[] {
-    return [...super.observedAttributes, "lead-id", "outcome", "object"];
+    return [...super.observedAttributes, "lead-id", "outcome", "object", "run-id"];
   }
 
   override attributeChangedCallback(name: string, previous: string | null, next: string | null): void {
-    if (["lead-id", "outcome", "object"].includes(name)) this.initialised = false;
+    if (["lead-id", "outcome", "object", "run-id"].includes(name)) this.initialised = false;
     super.attributeChangedCallback(name, previous, next);
   }
 
@@ -33,7 +33,8 @@ export class LeadbridgeSyncLog extends LeadbridgeElement {
     if (!this.initialised) {
       this.filter = { lead_id: this.getAttribute("lead-id") ?? "",
                       status: (this.getAttribute("outcome") ?? "") as Outcome | "",
-                      object: (this.getAttribute("object") ?? "") as CrmObject | "" };
+                      object: (this.getAttribute("object") ?? "") as CrmObject | "",
+                      run_id: this.getAttribute("run-id") ?? "" };
       this.initialised = true;
     }
     await this.load(false);
@@ -107,7 +108,14 @@ export class LeadbridgeSyncLog extends LeadbridgeElement {
       select("log.filter.object", "object", OBJECTS, "log.object"),
       text("log.filter.lead", "lead_id", "search", this.filter.lead_id ?? "", (v) => { this.filter.lead_id = v; }),
       text("log.filter.since", "since", "datetime-local", this.since, (v) => { this.since = v; }),
-      h("button", { type: "submit", "data-focus": "apply" }, this.t("log.filter.apply")));
+      h("button", { type: "submit", "data-focus": "apply" }, this.t("log.filter.apply")),
+      this.filter.run_id
+        ? h("p", { class: "run-filter", style: "margin:0;flex-basis:100%", "data-run": this.filter.run_id },
+            this.t("log.filter.run", { id: this.filter.run_id }), " ",
+            h("button", { type: "button", class: "secondary", "data-focus": "clear-run",
+                          onclick: () => { this.filter.run_id = ""; this.open.clear(); void this.load(false); } },
+              this.t("log.filter.all_runs")))
+        : null);
   }
 
   private table(): HTMLElement {

@@ -1,5 +1,5 @@
 // The setup wizard's state, without the DOM (unit-tested with node --test): the sections of the settings document
-// (docs/settings.md) the five steps edit, the JSON merge patch a save sends, whether anything is unsaved, and which
+// (docs/settings.md) the six steps edit, the JSON merge patch a save sends, whether anything is unsaved, and which
 // step and control a 422's `path` names.
 
 export type Direction = "off" | "to_crm" | "from_crm" | "both";
@@ -50,24 +50,51 @@ export interface Schedule {
   next_run_at?: string | null;
 }
 
+/** A selective-sync rule (on an app field) or an inbound-filter condition (on a CRM field). */
+export interface RuleCondition {
+  object: string;
+  field?: string;
+  crm_field?: string;
+  op: RuleOp;
+  value?: unknown;
+}
+
+export interface SelectiveSync {
+  enabled: boolean;
+  match: "all" | "any";
+  conditions: RuleCondition[];
+  effective_from?: string | null;
+}
+
+export interface InboundFilter {
+  match: "all" | "any";
+  conditions: RuleCondition[];
+}
+
 /** The part of the settings document the wizard edits; the rest of the document is never sent back. */
 export interface WizardSettings {
   objects: Record<string, ObjectSetting>;
   field_mappings: Record<string, FieldMapping[]>;
   status_mapping: StatusMapping;
+  selective_sync: SelectiveSync;
+  inbound_filter: InboundFilter;
   owners: Owners;
   schedule: Schedule;
   initial_import: boolean;
 }
 
-export const SECTIONS = ["objects", "field_mappings", "status_mapping", "owners", "schedule", "initial_import"] as const;
+export const SECTIONS = ["objects", "field_mappings", "status_mapping", "selective_sync", "inbound_filter", "owners",
+                         "schedule", "initial_import"] as const;
 /** Computed by the server on save; never sent. */
-const SERVER_ONLY: Record<string, string[]> = { schedule: ["next_run_at"] };
+const SERVER_ONLY: Record<string, string[]> = { schedule: ["next_run_at"], selective_sync: ["effective_from"] };
 
 /** The wizard's sections of a settings document, deep-copied so editing them leaves the document as read. */
 export function wizardSettings(document: Record<string, unknown>): WizardSettings {
   const picked: Record<string, unknown> = {};
   for (const section of SECTIONS) picked[section] = document[section];
+  // The API always answers both (with their defaults); a document from an older leadbridge may lack them.
+  picked["selective_sync"] ??= { enabled: false, match: "all", conditions: [] };
+  picked["inbound_filter"] ??= { match: "all", conditions: [] };
   return clone(picked) as unknown as WizardSettings;
 }
 
@@ -114,12 +141,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 // ---- steps and the controls a 422 names
 
-export const STEPS = ["objects", "status", "owners", "schedule", "done"] as const;
+export const STEPS = ["objects", "status", "rules", "owners", "schedule", "done"] as const;
 export type Step = (typeof STEPS)[number];
 
 const STEP_OF_SECTION: Record<string, Step> = {
   objects: "objects", field_mappings: "objects", status_mapping: "status", lead_conversion: "status",
-  owners: "owners", schedule: "schedule", initial_import: "schedule",
+  selective_sync: "rules", inbound_filter: "rules", owners: "owners", schedule: "schedule", initial_import: "schedule",
 };
 
 /** The step whose controls edit this path (`field_mappings.company[3].crm_field` -> objects); else the last step. */
@@ -222,7 +249,106 @@ export function controlPaths(settings: WizardSettings): string[] {
     });
   }
   settings.status_mapping.stages.forEach((_, i) => paths.push(`status_mapping.stages[${i}]`));
+  paths.push("selective_sync.enabled", "selective_sync.match", "inbound_filter.match");
+  for (const [section, field] of [["selective_sync", "field"], ["inbound_filter", "crm_field"]] as const) {
+    settings[section].conditions.forEach((_, i) => {
+      const row = `${section}.conditions[${i}]`;
+      paths.push(row, `${row}.object`, `${row}.${field}`, `${row}.op`, `${row}.value`);
+    });
+  }
   paths.push("owners.default_crm_user", "owners.default_app_user", "schedule.frequency", "schedule.start_date",
              "schedule.start_time", "schedule.timezone", "initial_import");
   return paths;
+}
+
+// ---- selective sync and the inbound filter: conditions and their values
+
+export const RULE_OPS = ["eq", "ne", "in", "not_in", "contains", "not_contains", "starts_with", "gt", "gte", "lt",
+                         "lte", "is_empty", "is_not_empty", "at_or_after_stage"] as const;
+export type RuleOp = (typeof RULE_OPS)[number];
+/** The inbound filter compares CRM values: the app's pipeline position means nothing there. */
+export const INBOUND_OPS: RuleOp[] = RULE_OPS.filter((op) => op !== "at_or_after_stage");
+const LIST_OPS: RuleOp[] = ["in", "not_in"];
+const NUMBER_KINDS = ["integer", "decimal"];
+
+/** Whether the op compares with a value (is_empty and is_not_empty do not). */
+export function takesValue(op: RuleOp): boolean {
+  return op !== "is_empty" && op !== "is_not_empty";
+}
+
+/**
+ * A condition's value from what the user typed: none for is_empty/is_not_empty; a list for in/not_in (comma-separated);
+ * a number where the field holds numbers (`kind` integer/decimal) or the op compares sizes and the text is a number;
+ * else the text. An empty text is no value (the server then names the condition: "op 'eq' needs a value").
+ */
+export function ruleValue(op: RuleOp, text: string, kind?: string): unknown {
+  if (!takesValue(op)) return undefined;
+  const asValue = (part: string): unknown => {
+    const trimmed = part.trim();
+    const numeric = trimmed !== "" && !Number.isNaN(Number(trimmed));
+    const numberField = kind !== undefined && NUMBER_KINDS.includes(kind);
+    return numeric && (numberField || (kind === undefined && ["gt", "gte", "lt", "lte"].includes(op)))
+      ? Number(trimmed) : trimmed;
+  };
+  if (LIST_OPS.includes(op)) return text.split(",").map((p) => p.trim()).filter(Boolean).map(asValue);
+  return text.trim() === "" ? undefined : asValue(text);
+}
+
+/** The text an input shows for a stored value. */
+export function ruleText(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  return Array.isArray(value) ? value.map(String).join(", ") : String(value);
+}
+
+/** A condition with a new op: the value kept when it still fits, reshaped between a list and one value. */
+export function withOp(condition: RuleCondition, op: RuleOp, kind?: string): RuleCondition {
+  const next: RuleCondition = { ...condition, op };
+  if (!takesValue(op)) delete next.value;
+  else if (op === "at_or_after_stage") next.field = "stage";
+  if (takesValue(op)) {
+    const value = ruleValue(op, ruleText(condition.value), kind);
+    if (value === undefined) delete next.value;
+    else next.value = value;
+  }
+  return next;
+}
+
+// ---- switching a CRM's object (Salesforce Account <-> Lead)
+
+/**
+ * Sets an app object's CRM object. The person follows the company where the CRM pairs them (Salesforce Lead mode:
+ * company and person are both the Lead): a person on the company's old object moves off it, and one whose choices
+ * include the company's new object moves onto it. `choices`: the CRM objects offered per app object.
+ */
+export function chooseObject(objects: Record<string, ObjectSetting>, object: string, crmObject: string,
+                             choices: Record<string, string[]>): void {
+  const setting = objects[object];
+  if (!setting) return;
+  const previous = setting.crm_object;
+  setting.crm_object = crmObject;
+  const person = objects["person"];
+  if (object !== "company" || !person) return;
+  const offered = choices["person"] ?? [];
+  if (offered.includes(crmObject)) person.crm_object = crmObject;
+  else if (person.crm_object === previous) person.crm_object = offered.find((c) => c !== previous) ?? person.crm_object;
+}
+
+/** A 422's `details.proposal` (the new objects' default mappings, after a switch), applied to the wizard's state. */
+export function applyProposal(settings: WizardSettings, proposal: Record<string, unknown>): boolean {
+  const mappings = proposal["field_mappings"];
+  const status = proposal["status_mapping"];
+  let applied = false;
+  if (isRecord(mappings)) {
+    for (const [object, list] of Object.entries(mappings)) {
+      if (Array.isArray(list)) {
+        settings.field_mappings[object] = clone(list) as FieldMapping[];
+        applied = true;
+      }
+    }
+  }
+  if (isRecord(status) && Array.isArray(status["app_stages"])) {
+    settings.status_mapping = clone(status) as unknown as StatusMapping;
+    applied = true;
+  }
+  return applied;
 }
