@@ -148,6 +148,11 @@ class QueuePump:
             reported_missing = False
             try:
                 self.poll_once(subscription.function_id, wait_seconds=self.wait_seconds)
+            except self._sqs.exceptions.QueueDoesNotExist:
+                # The stack's reset_aws empties moto and makes the queues again (same URLs): wait for them.
+                log.debug("%s: queue %s not there (a reset in progress); retrying", subscription.function_id,
+                          subscription.queue_logical_id)
+                self._stop.wait(0.2)
             except Exception:
                 if self._stop.is_set():
                     break
