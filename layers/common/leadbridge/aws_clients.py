@@ -12,12 +12,14 @@ hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
   the issue's profile. The requests are typed (boto3 stubs, mypy strict) and AWS validates server-side: a malformed
   request is answered with a 400 that the adapters translate like any other AWS error (tests/integration/
   test_aws_clients.py).
-- `max_pool_connections` 16: the record-state and change-feed stores write from up to 8 threads.
+- `max_pool_connections` 16: the record-state and change-feed stores write from up to 8 threads, and a page's
+  independent calls overlap (`leadbridge.concurrency`).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
@@ -55,7 +57,11 @@ def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
 def client(service: str) -> Any:
     """A new client of `service` with the shared config (region, credentials and endpoint from the environment)."""
     factory: Any = boto3.client  # the typed overloads above stand in for boto3's literal ones
-    return factory(service, config=_config())
+    with _MAKING:  # boto3's default session is not thread-safe while it makes a client; using one is
+        return factory(service, config=_config())
+
+
+_MAKING = threading.Lock()
 
 
 def _config() -> Config:

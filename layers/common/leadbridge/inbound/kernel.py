@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadbridge.concurrency import together
 from leadbridge.errors import code_and_message
 from leadbridge.inbound.filtering import held_back
 from leadbridge.inbound.ports import InboundServices as InboundServices
@@ -150,11 +151,19 @@ def _apply_batch(
     if not records:
         return []
     syncing = [r for r in records if syncs_from_crm(ctx.settings, r.object)]
-    states = svc.states.get_many(ctx.tenant, ctx.crm, [(r.object, r.id) for r in syncing]) if syncing else {}
+    states: dict[StateKey, RecordState] = {}
     links: dict[StateKey, RecordLink] = {}
-    for obj in dict.fromkeys(r.object for r in syncing):
+
+    def read_states() -> None:
+        if syncing:
+            states.update(svc.states.get_many(ctx.tenant, ctx.crm, [(r.object, r.id) for r in syncing]))
+
+    def read_links(obj: CrmObject) -> None:
         found = svc.links.by_crm_ids(ctx.tenant, ctx.crm, obj, [r.id for r in syncing if r.object is obj])
         links.update({(obj, crm_id): link for crm_id, link in found.items()})
+
+    # The states and each object's links are independent reads: overlapped, they cost about the slowest of them.
+    together(read_states, *(lambda obj=obj: read_links(obj) for obj in dict.fromkeys(r.object for r in syncing)))
     # The inbound filter (never the outbound selective-sync rules) holds back records the app has not heard of.
     held = held_back(svc, ctx.tenant, ctx.crm, ctx.settings.inbound_filter, syncing, states, links)
 
@@ -181,7 +190,8 @@ def _apply_batch(
             failed = InboundResult(outcome=Applied.FAILED, code=code, reason=message)
             decisions.append(_Decision(failed, entry=_failure_entry(ctx, record.object, record.id, code, message)))
 
-    # Report, log, then remember: a run killed in between reports again (same event ids) rather than never.
+    # Report, log (a success is logged only once reported), then remember: a run killed in between reports again
+    # (same event ids) rather than never.
     _report(svc, [event for d in decisions for event in d.result.events], exclusive=ctx.holds_run_lease)
     entries = [d.entry for d in decisions if d.entry is not None]
     if entries:
@@ -420,12 +430,13 @@ def _next_state(ctx: InboundContext, record: CrmRecord, hashes: Mapping[str, str
 
 
 def _report(svc: InboundServices, events: Sequence[ChangeEvent], *, exclusive: bool = False) -> None:
-    """On the change feed, then on the bus. Before the record states are stored, so that a failure or a kill makes
-    the retry report again: at least once, never lost."""
+    """On the change feed and on the bus, overlapped. Before the record states are stored, so that a failure or a
+    kill makes the retry report again (same event ids, which the feed and the app de-duplicate): at least once, never
+    lost."""
     if not events:
         return
-    svc.feed.append(events, exclusive=exclusive)
-    svc.publisher.publish([AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events])
+    app_events = [AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events]
+    together(lambda: svc.feed.append(events, exclusive=exclusive), lambda: svc.publisher.publish(app_events))
 
 
 def _event(

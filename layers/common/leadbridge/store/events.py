@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from leadbridge import aws_clients
+from leadbridge.concurrency import each
 from leadbridge.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -56,29 +57,36 @@ class EventBridgePublisher:
         self._client = client or aws_clients.client("events")
 
     def publish(self, events: Sequence[AppEvent]) -> None:
-        failed: list[tuple[AppEvent, str, str]] = []
-        for start in range(0, len(events), PUT_EVENTS_MAX_ENTRIES):
-            chunk = list(events[start : start + PUT_EVENTS_MAX_ENTRIES])
-            entries: list[PutEventsRequestEntryTypeDef] = [
-                {
-                    "EventBusName": self.bus_name,
-                    "Source": EVENT_SOURCE,
-                    "DetailType": event.detail_type,
-                    "Detail": json.dumps(event.detail, separators=(",", ":")),
-                }
-                for event in chunk
-            ]
-            try:
-                response = self._client.put_events(Entries=entries)
-            except (ClientError, BotoCoreError) as exc:
-                failed.extend((event, _error_code(exc), str(exc)) for event in chunk)
-                continue
-            # Entries come back in request order; an entry with ErrorCode was not delivered.
-            for event, result in zip(chunk, response.get("Entries", []), strict=False):
-                if "ErrorCode" in result:
-                    failed.append((event, result.get("ErrorCode", ""), result.get("ErrorMessage", "")))
+        """Every event, 10 to a call, a few calls in flight (a page's events are independent; EventBridge does not
+        keep their order anyway). Raises `EventDeliveryError` naming each event the bus did not take."""
+        chunks = [list(events[start : start + PUT_EVENTS_MAX_ENTRIES]) for start in range(0, len(events),
+                                                                                        PUT_EVENTS_MAX_ENTRIES)]
+        failed = [problem for problems in each(self._put, chunks) for problem in problems]
         if failed:
             raise EventDeliveryError(f"{len(failed)} of {len(events)} events were not delivered", failed=failed)
+
+
+    def _put(self, chunk: list[AppEvent]) -> list[tuple[AppEvent, str, str]]:
+        """One PutEvents call; the events it did not deliver, with the error of each."""
+        entries: list[PutEventsRequestEntryTypeDef] = [
+            {
+                "EventBusName": self.bus_name,
+                "Source": EVENT_SOURCE,
+                "DetailType": event.detail_type,
+                "Detail": json.dumps(event.detail, separators=(",", ":")),
+            }
+            for event in chunk
+        ]
+        try:
+            response = self._client.put_events(Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            return [(event, _error_code(exc), str(exc)) for event in chunk]
+        # Entries come back in request order; an entry with ErrorCode was not delivered.
+        return [
+            (event, result.get("ErrorCode", ""), result.get("ErrorMessage", ""))
+            for event, result in zip(chunk, response.get("Entries", []), strict=False)
+            if "ErrorCode" in result
+        ]
 
 
 def _error_code(exc: Exception) -> str:

@@ -26,6 +26,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leadbridge import aws_clients
+from leadbridge.concurrency import each
 from leadbridge.errors import (
     Conflict,
     InvalidCursor,
@@ -371,28 +372,32 @@ class Table:
     ) -> list[Item]:
         """The items that exist among `keys`, in no particular order; only `attributes` of them when given (e.g.
         the keys alone, to learn which exist without reading large items)."""
-        found: list[Item] = []
-        for start in range(0, len(keys), BATCH_GET_MAX):
-            request: dict[str, Any] = {
-                "Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]],
-                "ConsistentRead": consistent,
-            }
-            if attributes:
-                names = {f"#a{i}": name for i, name in enumerate(attributes)}
-                request["ProjectionExpression"] = ", ".join(names)
-                request["ExpressionAttributeNames"] = names
-            for resp in self._until_processed(self.client.batch_get_item, {self.name: request}, "UnprocessedKeys"):
-                found += [_deser_map(i) for i in resp.get("Responses", {}).get(self.name, [])]
-        return found
+        projection: dict[str, Any] = {}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        send = self.client.batch_get_item  # the client made here, before the threads
+
+        def get_chunk(start: int) -> list[Item]:
+            request = {"Keys": [_ser_map(k) for k in keys[start : start + BATCH_GET_MAX]],
+                       "ConsistentRead": consistent, **projection}  # fmt: skip
+            responses = self._until_processed(send, {self.name: request}, "UnprocessedKeys")
+            return [_deser_map(i) for resp in responses for i in resp.get("Responses", {}).get(self.name, [])]
+
+        # The chunks are independent: a few in flight at once.
+        return [item for found in each(get_chunk, range(0, len(keys), BATCH_GET_MAX)) for item in found]
 
     def write_many(self, puts: Sequence[Mapping[str, Any]] = (), deletes: Sequence[Mapping[str, str]] = ()) -> None:
         """Unconditional puts and deletes, 25 to a call. Not atomic: a failure can leave part of them written, so
         callers use this only for writes that are safe to repeat."""
         requests: list[Any] = [{"PutRequest": {"Item": _ser_map(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": _ser_map(k)}} for k in deletes]
-        for start in range(0, len(requests), BATCH_WRITE_MAX):
-            pending = {self.name: requests[start : start + BATCH_WRITE_MAX]}
-            self._until_processed(self.client.batch_write_item, pending, "UnprocessedItems")
+        send = self.client.batch_write_item  # the client made here, before the threads
+        # The chunks are independent (callers only write what is safe to repeat): a few in flight at once.
+        def write_chunk(start: int) -> None:
+            self._until_processed(send, {self.name: requests[start : start + BATCH_WRITE_MAX]}, "UnprocessedItems")
+
+        each(write_chunk, range(0, len(requests), BATCH_WRITE_MAX))
 
     def _until_processed(self, send: Callable[..., Any], pending: Any, unprocessed: str) -> list[Any]:
         """Sends a batch request, then what DynamoDB left unprocessed (a throttled partition), with backoff."""
