@@ -10,7 +10,10 @@ What is deferred, and why (docs/operations.md, "Cold start"):
 - Powertools' OpenAPI models: only to write the OpenAPI document (`scripts/generate_openapi.py`);
 - the token vault and the sync log adapter: built by their factories on first use;
 - for the webhook intake, which only verifies and queues: the settings models, every store port, mapping and the
-  inbound kernel.
+  inbound kernel;
+- the export flow (`leadbridge.export`) for every function that does not export: the area packages import their
+  modules when a name is first read (`leadbridge.lazy_exports`), so importing `leadbridge.settings.schedule` no longer
+  loads every settings module and, through them, the export code.
 """
 
 from __future__ import annotations
@@ -39,13 +42,22 @@ DEFERRED_EVERYWHERE = (
     "leadbridge.store.vault",
     "leadbridge.store.log",
 )
+_NOT_EXPORTING = ("leadbridge.export",)
 DEFERRED_BY_FUNCTION = {
     "WebhookIntakeFunction": (
         "leadbridge.models.settings",
         "leadbridge.store.ports",
         "leadbridge.mapping",
         "leadbridge.inbound.kernel",
+        *_NOT_EXPORTING,
     ),
+    "SyncWorkerFunction": _NOT_EXPORTING,
+    "DispatcherFunction": _NOT_EXPORTING,
+    "WebhookProcessorFunction": _NOT_EXPORTING,
+    "SyncApiFunction": _NOT_EXPORTING,
+    "OauthFunction": _NOT_EXPORTING,
+    # Its preview and validation modules come with the first request that needs them.
+    "SettingsFunction": (*_NOT_EXPORTING, "leadbridge.settings.preview", "leadbridge.settings.validation"),
 }
 
 # Prints the modules loaded by importing the handler file the way Lambda does (code directory and layer on the path).

@@ -7,23 +7,62 @@ company), `persons`, `run` (one export's run record), `log_entries`, `status` (t
 phone numbers are shared with other areas and live in `leadbridge.mapping`.
 """
 
-from leadbridge.export.company import match_company, match_lead
-from leadbridge.export.contracts import (
-    CompanyResult,
-    ExportChoice,
-    ExportMode,
-    ExportRequest,
-    ExportResult,
-    FieldSkip,
-    IdempotentExportRequest,
-    PersonResult,
-    RecordAction,
+from typing import TYPE_CHECKING
+
+from leadbridge.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from leadbridge.export.company import match_company, match_lead
+    from leadbridge.export.contracts import (
+        CompanyResult,
+        ExportChoice,
+        ExportMode,
+        ExportRequest,
+        ExportResult,
+        FieldSkip,
+        IdempotentExportRequest,
+        PersonResult,
+        RecordAction,
+    )
+    from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead, input_fingerprint, only_connected_crm
+    from leadbridge.export.lease import LEASE_SECONDS, ExportInProgress, lead_lease
+    from leadbridge.export.matching import MatchResult, MatchVerdict
+    from leadbridge.export.ports import ExportServices, LeadLeases, Links, one_call
+    from leadbridge.export.status import LinkedRecord, SyncStatus, sync_status
+
+# Imported when first read (leadbridge.lazy_exports): a submodule's import no longer loads the whole area.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "match_company": "company",
+        "match_lead": "company",
+        "CompanyResult": "contracts",
+        "ExportChoice": "contracts",
+        "ExportMode": "contracts",
+        "ExportRequest": "contracts",
+        "ExportResult": "contracts",
+        "FieldSkip": "contracts",
+        "IdempotentExportRequest": "contracts",
+        "PersonResult": "contracts",
+        "RecordAction": "contracts",
+        "PossibleMatchesOnly": "lead_export",
+        "export_lead": "lead_export",
+        "input_fingerprint": "lead_export",
+        "only_connected_crm": "lead_export",
+        "LEASE_SECONDS": "lease",
+        "ExportInProgress": "lease",
+        "lead_lease": "lease",
+        "MatchResult": "matching",
+        "MatchVerdict": "matching",
+        "ExportServices": "ports",
+        "LeadLeases": "ports",
+        "Links": "ports",
+        "one_call": "ports",
+        "LinkedRecord": "status",
+        "SyncStatus": "status",
+        "sync_status": "status",
+    },
 )
-from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead, input_fingerprint, only_connected_crm
-from leadbridge.export.lease import LEASE_SECONDS, ExportInProgress, lead_lease
-from leadbridge.export.matching import MatchResult, MatchVerdict
-from leadbridge.export.ports import ExportServices, LeadLeases, Links, one_call
-from leadbridge.export.status import LinkedRecord, SyncStatus, sync_status
 
 __all__ = [
     "LEASE_SECONDS",

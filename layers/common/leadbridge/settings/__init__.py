@@ -16,28 +16,69 @@ Every function takes its ports in `SettingsServices`; nothing here imports boto3
 names (`from leadbridge import settings; settings.get_settings(svc, tenant_id, crm)`).
 """
 
-from leadbridge.settings.contracts import AppField, PreviewRequest, PreviewResult, SaveResult
-from leadbridge.settings.crm_metadata import (
-    connector_for,
-    crm_fields,
-    crm_selections,
-    crm_source,
-    metadata_source,
-    object_names,
+from typing import TYPE_CHECKING
+
+from leadbridge.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from leadbridge.settings.contracts import AppField, PreviewRequest, PreviewResult, SaveResult
+    from leadbridge.settings.crm_metadata import (
+        connector_for,
+        crm_fields,
+        crm_selections,
+        crm_source,
+        metadata_source,
+        object_names,
+    )
+    from leadbridge.settings.ports import (
+        Connections,
+        Scheduler,
+        SettingsServices,
+        SyncLogWriter,
+        Vault,
+        require_supported,
+    )
+    from leadbridge.settings.preview import preview
+    from leadbridge.settings.reading import app_field_catalogue, get_settings, settings_history
+    from leadbridge.settings.saving import etag, merge_patch, parse_if_match, patch_settings, replace_settings
+    from leadbridge.settings.schedule import next_run, runs_between
+    from leadbridge.settings.validation import invalid_from_pydantic, validate_against_crm
+
+# Imported when first read (leadbridge.lazy_exports): a submodule's import no longer loads the whole area.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AppField": "contracts",
+        "PreviewRequest": "contracts",
+        "PreviewResult": "contracts",
+        "SaveResult": "contracts",
+        "connector_for": "crm_metadata",
+        "crm_fields": "crm_metadata",
+        "crm_selections": "crm_metadata",
+        "crm_source": "crm_metadata",
+        "metadata_source": "crm_metadata",
+        "object_names": "crm_metadata",
+        "Connections": "ports",
+        "Scheduler": "ports",
+        "SettingsServices": "ports",
+        "SyncLogWriter": "ports",
+        "Vault": "ports",
+        "require_supported": "ports",
+        "preview": "preview",
+        "app_field_catalogue": "reading",
+        "get_settings": "reading",
+        "settings_history": "reading",
+        "etag": "saving",
+        "merge_patch": "saving",
+        "parse_if_match": "saving",
+        "patch_settings": "saving",
+        "replace_settings": "saving",
+        "next_run": "schedule",
+        "runs_between": "schedule",
+        "invalid_from_pydantic": "validation",
+        "validate_against_crm": "validation",
+    },
 )
-from leadbridge.settings.ports import (
-    Connections,
-    Scheduler,
-    SettingsServices,
-    SyncLogWriter,
-    Vault,
-    require_supported,
-)
-from leadbridge.settings.preview import preview
-from leadbridge.settings.reading import app_field_catalogue, get_settings, settings_history
-from leadbridge.settings.saving import etag, merge_patch, parse_if_match, patch_settings, replace_settings
-from leadbridge.settings.schedule import next_run, runs_between
-from leadbridge.settings.validation import invalid_from_pydantic, validate_against_crm
 
 __all__ = [
     "AppField",
