@@ -20,6 +20,9 @@ What runs:
   `0,50`) choose fewer. Each pair is kept in `results/peer.json` when measured; a case measured again replaces its
   pairs. `BENCH_PEER_PROFILE=0` skips the profile (one more leadbridge run, profiled: every thread under cProfile,
   wall time of CRM requests and AWS calls by kind, and the same AWS requests replayed alone against a fresh moto).
+- `BENCH_PEER_AWS_LATENCY_MS` (default 0) adds that much to every AWS call of leadbridge's run (a wait in botocore's
+  `before-send`, in the worker process): moto answers on loopback, while DynamoDB and EventBridge answer in a few
+  milliseconds over the network, which the worker's overlapped calls hide. Its pairs are a case of their own.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ HEADER = (
 )
 VARIABLES = (
     "BENCH_PEER_ACCOUNTS", "BENCH_PEER_PAIRS", "BENCH_PEER_CASES", "BENCH_PEER_LATENCIES", "BENCH_PEER_PROFILE",
+    "BENCH_PEER_AWS_LATENCY_MS",
 )
 
 # Runs the installed tap with its login host redirected: the tap hard-codes https://login.salesforce.com (or
@@ -108,6 +112,14 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     from leadbridge.models.settings import SettingsDocument
 
     boto3.setup_default_session()
+    aws_wait = float(args.get("aws_latency_ms") or 0) / 1000
+    if aws_wait:
+
+        def network_time(**_: Any) -> None:  # the round trip to an AWS endpoint, which loopback does not have
+            time.sleep(aws_wait)
+
+        # Before any client exists: a client copies the session's handlers when it is made.
+        boto3.DEFAULT_SESSION.events.register("before-send", network_time)  # type: ignore[attr-defined]
     profiling = bool(args.get("profile"))
     calls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # kind -> [count, seconds summed over threads]
     sent: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -391,7 +403,7 @@ class Bench:
         env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         return env
 
-    def run_leadbridge(self, run: str, *, profile: bool = False) -> dict[str, Any]:
+    def run_leadbridge(self, run: str, *, profile: bool = False, aws_latency_ms: int = 0) -> dict[str, Any]:
         self._forget_locators()
         code = _leadbridge_code()
         args = {
@@ -404,6 +416,7 @@ class Bench:
             "sobjects": list(self.sobjects),
             "run": run,
             "profile": profile,
+            "aws_latency_ms": aws_latency_ms,
             "sent_file": str(self.workdir / "aws-requests.pickle"),
         }
         before = self._calls()
@@ -456,6 +469,7 @@ def run() -> str:
     cases = [c.strip() for c in os.environ.get("BENCH_PEER_CASES", "accounts,contacts").split(",") if c.strip()]
     latencies = [int(v) for v in os.environ.get("BENCH_PEER_LATENCIES", "0,50").split(",") if v.strip()]
     profile = os.environ.get("BENCH_PEER_PROFILE", "1") != "0"
+    aws_latency = int(os.environ.get("BENCH_PEER_AWS_LATENCY_MS", "0"))
     unknown = set(cases) - set(CASES)
     if unknown:
         raise SystemExit(f"BENCH_PEER_CASES: no case {sorted(unknown)} (have {sorted(CASES)})")
@@ -472,8 +486,10 @@ def run() -> str:
                     got: dict[str, dict[str, Any]] = {}
                     for tool in order:
                         run_id = f"{case}-{latency}-{pair}"
-                        got[tool] = bench.run_leadbridge(run_id) if tool == "leadbridge" else bench.run_tap()
+                        got[tool] = (bench.run_leadbridge(run_id, aws_latency_ms=aws_latency) if tool == "leadbridge"
+                                     else bench.run_tap())  # fmt: skip
                     measured.append(_pair(case, accounts, latency, pair, order, got["leadbridge"], got["tap"]))
+                    measured[-1]["aws_latency_ms"] = aws_latency
                     print("  " + _pair_line(measured[-1]), flush=True)
                     _keep(measured)
             if profile and case == cases[-1]:
@@ -560,14 +576,18 @@ def _kept_profile() -> dict[str, Any] | None:
 def _keep(measured: list[dict[str, Any]]) -> None:
     """Keep this series' pairs (so far) in place of what an earlier measurement kept for the same case, size and
     latency."""
-    key = (measured[0]["case"], measured[0]["accounts"], measured[0]["latency_ms"])
-    kept = [p for p in _kept() if (p["case"], p["accounts"], p["latency_ms"]) != key]
+    kept = [p for p in _kept() if _series(p) != _series(measured[0])]
     kept.extend(measured)
-    kept.sort(key=lambda p: (list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p["pair"]))
+    kept.sort(key=lambda p: (*_series(p), p["pair"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     temporary = RESULTS.with_suffix(".tmp")
     temporary.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
     temporary.replace(RESULTS)
+
+
+def _series(p: dict[str, Any]) -> tuple[int, int, int, int]:
+    """The case a pair belongs to: objects, size, CRM latency, AWS latency (0 for pairs kept before it existed)."""
+    return list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0)
 
 
 def _spread(values: list[float], digits: int = 0) -> str:
@@ -575,17 +595,18 @@ def _spread(values: list[float], digits: int = 0) -> str:
 
 
 def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
-    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]] = defaultdict(list)
     for p in kept:
-        groups[(p["case"], p["accounts"], p["latency_ms"])].append(p)
+        groups[(p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0))].append(p)
     rows = []
-    for (case, accounts, latency), series in groups.items():
+    for (case, accounts, latency, aws_latency), series in groups.items():
         lb = [p["leadbridge_rps"] for p in series]
         tap = [p["tap_rps"] for p in series]
         ratio = [p["ratio"] for p in series]
         first = series[0]
         rows.append(
-            f"| {CASE_LABELS[case]} ({accounts:,} Accounts) | {first['records']:,} | {latency} ms | {len(series)} "
+            f"| {CASE_LABELS[case]} ({accounts:,} Accounts) | {first['records']:,} | {latency} ms"
+            f"{f' (AWS +{aws_latency} ms)' if aws_latency else ''} | {len(series)} "
             f"| {statistics.median(lb):,.0f} ({_spread(lb)}) | {statistics.median(tap):,.0f} ({_spread(tap)}) "
             f"| **{statistics.median(ratio):.3f}** ({_spread(ratio, 3)}) "
             f"| {first['leadbridge_crm_calls']} / {first['tap_crm_calls']} | {series[-1]['measured_at']} |"
@@ -596,7 +617,8 @@ def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
     return f"""
 leadbridge's sync worker and [tap-salesforce](https://pypi.org/project/tap-salesforce/) {TAP_VERSION} (REST API,
 full table, every field selected) read the same records from the Salesforce sandbox, one tool after the other in
-pairs (the first tool alternates), at 0 ms and with 50 ms added to every Salesforce REST request. Both make one query
+pairs (the first tool alternates), at 0 ms and with 50 ms added to every Salesforce REST request ("AWS +N ms": N ms
+added to each of leadbridge's AWS calls as well, `BENCH_PEER_AWS_LATENCY_MS`). Both make one query
 request per 2,000-row page. records/s: leadbridge = records read / `process_job` time in a fresh worker process over a
 fresh moto; tap = RECORD messages / time in its `main()` (its stdout to a file). ratio = leadbridge / tap per pair
 (≥ 1.0: leadbridge is at least as fast). Every pair is in `benchmarks/results/peer.json`; median (min to max) below.
@@ -641,7 +663,7 @@ def _render_profile(profile: dict[str, Any] | None) -> str:
                             for k, v in sorted(replay.items(), key=lambda kv: -kv[1]["seconds"]))  # fmt: skip
     aws_total = sum(v["seconds"] for v in aws.values())
     case = (profile["case"], profile["accounts"], 0)
-    same = [p for p in _kept() if (p["case"], p["accounts"], p["latency_ms"]) == case]
+    same = [p for p in _kept() if (p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0)) == (*case, 0)]
     floor = ""
     if same:
         lb_ms = 1000 / statistics.median(p["leadbridge_rps"] for p in same)
