@@ -3,6 +3,7 @@ driven headless by the Python `playwright` package over its own driver; no brows
 
 - `browser` (module): a launched Chromium. Without /usr/bin/chromium the tests are skipped, except in CI (`CI` set),
   where `make test` must have installed it, so there a missing browser fails.
+- `built_ui` (every test): the UI bundle must be built (`make ui`); skipped without it, except in CI.
 - `page` (function): a fresh browser context (own cookies and storage) and page; JavaScript errors on the page fail
   the test.
 - `screenshots` (session): where screens are saved: `UI_SCREENSHOTS_DIR` (e.g. `docs/ui` to refresh the docs' images)
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.browser_ui import MANIFEST
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -41,6 +44,15 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(autouse=True)
+def built_ui() -> None:
+    """The bundle the demo page loads; `make test` builds it first, so in CI its absence fails."""
+    if not MANIFEST.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{MANIFEST} is missing in CI: `make test` builds the UI first")
+        pytest.skip("the UI bundle is not built: `make ui`")
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ it in the sync log, and disconnect. Everything goes over real HTTP to the local 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from playwright.sync_api import expect
 
-from local.template import REPO_ROOT
+from tests.support.browser_ui import check_accessibility
 from tests.support.hubspot_connect import ADMIN_EMAIL, PORTAL_NAME, HsConnect, hs_sandbox, hsc
 
 if TYPE_CHECKING:
@@ -23,28 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["hs_sandbox", "hsc"]  # the fixtures this module uses
 
-MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
-AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 LEAD_ID, COMPANY = "lead-fjordlys", "Fjordlys Solenergi ApS"  # the demo page's lead with no match anywhere
-
-
-@pytest.fixture(autouse=True)
-def built_ui() -> None:
-    if not MANIFEST.exists():
-        pytest.skip("the UI bundle is not built: `make ui`")
-
-
-def check_accessibility(page: Page, element: str) -> None:
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        """async (name) => {
-        const r = await axe.run({include: [[name]]}, {resultTypes: ['violations']});
-        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
-    }""",
-        element,
-    )
-    assert result == [], json.dumps(result, indent=1)
 
 
 def test_connect_set_up_export_read_the_log_and_disconnect(page: Page, hsc: HsConnect, screenshots: Path) -> None:

@@ -13,25 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 
-from local.template import REPO_ROOT
 from local.tokens import LocalIssuer
+from tests.support.browser_ui import MANIFEST, check_accessibility
 from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, Env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
-AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 # The demo page's first lead (ui/demo/demo.js): its org number matches the company made in the CRM below.
 LEAD_ID, COMPANY, ORG_NUMBER = "lead-dansk-trae", "Dansk Træ IVS", "16728806"
-
-
-@pytest.fixture(autouse=True)
-def built_ui() -> None:
-    if not MANIFEST.exists():
-        pytest.skip("the UI bundle is not built: `make ui`")
 
 
 def demo(page: Page, env: Env, screen: str = "") -> None:
@@ -65,20 +56,6 @@ def connect_superoffice(page: Page, integrations: Locator) -> None:
         popup.get_by_role("button", name="Allow").click()
     card.get_by_text("Connected", exact=True).wait_for()
     integrations.get_by_text("SuperOffice is connected.").wait_for()
-
-
-def check_accessibility(page: Page) -> None:
-    """axe-core in the page: no serious or critical violation in the components (the demo app's own look aside)."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `make ui` installs axe-core")
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    result = page.evaluate("""async () => {
-        const r = await axe.run({include: [['leadbridge-integrations'], ['leadbridge-export-button'],
-                                          ['leadbridge-sync-log']]}, {resultTypes: ['violations']});
-        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
-    }""")
-    assert result == [], json.dumps(result, indent=1)
 
 
 def test_connect_export_with_a_match_and_read_the_sync_log(page: Page, env: Env, screenshots: Path) -> None:

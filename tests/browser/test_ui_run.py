@@ -8,14 +8,13 @@ instead of a second one (409), a failed run says why and what to do, and a membe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.template import REPO_ROOT
+from tests.support.browser_ui import check_accessibility
 from tests.support.local_stack import stepped_stack
 from tests.support.superoffice_connect import CTX, Env
 
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
     from local.stack import LocalStack
 
-MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
-AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 WORKER = "SyncWorkerFunction"
 COUNTS = ["read", "created", "updated", "unchanged", "deleted", "skipped", "failed"]
 
@@ -34,12 +31,6 @@ COUNTS = ["read", "created", "updated", "unchanged", "deleted", "skipped", "fail
 def stack(moto_server: str) -> Iterator[LocalStack]:
     """The local stack with the queue pump stepped by the test: a queued run stays queued until the test runs it."""
     yield from stepped_stack(moto_server)
-
-
-@pytest.fixture(autouse=True)
-def built_ui() -> None:
-    if not MANIFEST.exists():
-        pytest.skip("the UI bundle is not built: `make ui`")
 
 
 @pytest.fixture
@@ -112,16 +103,6 @@ def shown_counts(run: Locator, obj: str) -> dict[str, int]:
     return {c: int(row.locator(f'td[data-count="{c}"]').inner_text().replace(",", "").replace(".", "")) for c in COUNTS}
 
 
-def check_accessibility(page: Page) -> None:
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    result = page.evaluate("""async () => {
-        const r = await axe.run({include: [['leadbridge-run']]}, {resultTypes: ['violations']});
-        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
-    }""")
-    assert result == [], json.dumps(result, indent=1)
-
-
 def test_the_admin_starts_a_run_and_follows_it_to_its_counts(page: Page, connected: Env, screenshots: Path) -> None:
     env = connected
     for name in ("Nordhavn Byg ApS", "Vesterbro Kaffe", "Aarhus Cykler"):
@@ -141,7 +122,7 @@ def test_the_admin_starts_a_run_and_follows_it_to_its_counts(page: Page, connect
     [queued] = api(env, "/sync-runs")["items"]
     assert (queued["state"], queued["trigger"]) == ("queued", "manual")
     assert run.locator("section[data-run]").get_attribute("data-run") == queued["id"]
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-run")
 
     work(env)
 
@@ -160,7 +141,7 @@ def test_the_admin_starts_a_run_and_follows_it_to_its_counts(page: Page, connect
     assert run.get_by_text("First sync · started by hand").is_visible()
     assert run.get_by_text(f"{done['crm_calls']} of 20,000").is_visible()
     assert run.get_by_role("button", name="Sync now").is_enabled()
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-run")
     page.screenshot(path=screenshots / "sync-run.png", full_page=True)
 
     # "Show in the sync log" takes the app to its log, where the run's records are.
@@ -211,7 +192,7 @@ def test_a_failed_run_says_why_and_what_to_do(page: Page, connected: Env, screen
     assert run.get_by_text(
         "SuperOffice no longer accepts the stored sign-in. An admin must reconnect it under Integrations."
     ).is_visible()
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-run")
     page.screenshot(path=screenshots / "sync-run-failed.png", full_page=True)
 
 
@@ -232,4 +213,4 @@ def test_a_member_sees_the_run_read_only_in_danish(page: Page, connected: Env) -
     assert run.get_by_role("button", name="Synkroniser nu").count() == 0
     assert run.get_by_role("columnheader", name="Oprettet").is_visible()
     assert shown_counts(run, "company")["created"] >= 1
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-run")

@@ -10,49 +10,26 @@ tests/support/salesforce_connect.py: the sandbox and the connected app the funct
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from playwright.sync_api import expect
 
-from local.template import REPO_ROOT
+from tests.support.browser_ui import check_accessibility
 from tests.support.salesforce_connect import ADMIN_EMAIL, SfConnect
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
-AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 # The demo page's first lead (ui/demo/demo.js): score 82.
 LEAD_ID, COMPANY = "lead-dansk-trae", "Dansk Træ IVS"
-
-
-@pytest.fixture(autouse=True)
-def built_ui() -> None:
-    if not MANIFEST.exists():
-        pytest.skip("the UI bundle is not built: `make ui`")
 
 
 def settings(sfc: SfConnect) -> dict[str, Any]:
     response = sfc.http.get("/settings/salesforce", headers=sfc.auth(sfc.stack.demo_tenant_id, "member"))
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-def check_accessibility(page: Page, *elements: str) -> None:
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        """async (names) => {
-        const r = await axe.run({include: names.map(n => [n])}, {resultTypes: ['violations']});
-        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
-    }""",
-        list(elements),
-    )
-    assert result == [], json.dumps(result, indent=1)
 
 
 def connect_salesforce(page: Page, sfc: SfConnect) -> Locator:

@@ -7,7 +7,6 @@ over real HTTP to the local gateway and the SuperOffice sandbox.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,21 +14,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from playwright.sync_api import expect
 
-from local.template import REPO_ROOT
+from tests.support.browser_ui import check_accessibility
 from tests.support.superoffice_connect import CTX, Env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-MANIFEST = REPO_ROOT / "ui" / "dist" / "manifest.json"
-AXE = REPO_ROOT / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 SO_ADMIN_USER = "101"  # the sandbox customer's one user (GET /crm/superoffice/users)
-
-
-@pytest.fixture(autouse=True)
-def built_ui() -> None:
-    if not MANIFEST.exists():
-        pytest.skip("the UI bundle is not built: `make ui`")
 
 
 @pytest.fixture
@@ -75,16 +66,6 @@ def next_step(page: Page, setup: Locator, title: str) -> None:
     setup.get_by_role("heading", name=title).wait_for()
 
 
-def check_accessibility(page: Page) -> None:
-    page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    result = page.evaluate("""async () => {
-        const r = await axe.run({include: [['leadbridge-setup']]}, {resultTypes: ['violations']});
-        return r.violations.filter(v => ['serious', 'critical'].includes(v.impact))
-                           .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}));
-    }""")
-    assert result == [], json.dumps(result, indent=1)
-
-
 def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     page: Page, connected: Env, screenshots: Path
 ) -> None:
@@ -120,7 +101,7 @@ def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     expect(mapping.locator("tbody tr")).to_have_count(rows + 1)
     mapping.get_by_role("button", name=f"Remove mapping {rows + 1}").click()
     expect(mapping.locator("tbody tr")).to_have_count(rows)
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
     page.screenshot(path=screenshots / "setup-1-objects.png", full_page=True)
     company.get_by_role("button", name=re.compile("^Hide mapping")).focus()
     page.keyboard.press("Enter")
@@ -132,7 +113,7 @@ def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     assert setup.get_by_role("combobox", name="SuperOffice stage or status for Won").input_value() == "status:Sold"
     assert new.locator("option", has_text="Sold (won)").count() == 1
     new.select_option(label="Lead")
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
     page.screenshot(path=screenshots / "setup-2-status.png", full_page=True)
 
     # 3. Selective sync (seed 004): only leads with a score of at least 50 are created in SuperOffice.
@@ -146,7 +127,7 @@ def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     rules.get_by_role("combobox", name="Comparison of condition 1").select_option(label="is at least")
     rules.get_by_role("textbox", name="Value of condition 1").fill("50")
     rules.get_by_role("textbox", name="Value of condition 1").press("Tab")
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
     page.screenshot(path=screenshots / "setup-3-selective-sync.png", full_page=True)
 
     # 4. Default owners.
@@ -163,7 +144,7 @@ def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     setup.get_by_label("Import the existing SuperOffice data on the first run").focus()
     page.keyboard.press("Space")
     assert setup.get_by_label("Import the existing SuperOffice data on the first run").is_checked()
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
     page.screenshot(path=screenshots / "setup-5-schedule.png", full_page=True)
 
     # 6. Done: the summary, the preview of the app's lead (with the unsaved changes), Save.
@@ -178,7 +159,7 @@ def test_the_admin_walks_the_six_steps_with_the_keyboard_previews_and_saves(
     company_record = preview.locator("table", has=page.locator("caption", has_text="Company → Contact"))
     company_record.get_by_role("row", name="Name Dansk Træ IVS").wait_for()
     assert setup.get_by_text("The preview includes your unsaved changes.").is_visible()
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
     page.screenshot(path=screenshots / "setup-6-done.png", full_page=True)
     tab_to(page, "Save")
     page.keyboard.press("Enter")
@@ -298,4 +279,4 @@ def test_a_member_sees_the_setup_read_only_in_danish(page: Page, connected: Env)
         setup.get_by_role("button", name=step).click()
         assert all(control.is_disabled() for control in setup.locator("select, input").all())
     expect(setup.get_by_role("button", name="Gem")).to_have_count(0)
-    check_accessibility(page)
+    check_accessibility(page, "leadbridge-setup")
