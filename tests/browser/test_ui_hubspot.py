@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import expect
 
-from tests.support.browser_ui import check_accessibility
+from tests.support.browser_ui import check_accessibility, crm_card, show_sync_log, sign_in_in_popup
 from tests.support.hubspot_connect import ADMIN_EMAIL, PORTAL_NAME, HsConnect, hs_sandbox, hsc
 
 if TYPE_CHECKING:
@@ -27,16 +27,11 @@ LEAD_ID, COMPANY = "lead-fjordlys", "Fjordlys Solenergi ApS"  # the demo page's 
 def test_connect_set_up_export_read_the_log_and_disconnect(page: Page, hsc: HsConnect, screenshots: Path) -> None:
     tenant = hsc.stack.demo_tenant_id
     page.goto(f"{hsc.stack.gateway_url}/ui/#integrations")
-    integrations = page.locator("leadbridge-integrations")
-    card = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="HubSpot"))
+    card = crm_card(page, "HubSpot")
     card.get_by_text("Not connected").wait_for()
-    with page.expect_popup() as opened:
-        card.get_by_role("button", name="Connect").click()
-    popup = opened.value
     # The sandbox's HubSpot install page: choose the account, connect the app.
-    popup.get_by_label("Account").select_option(ADMIN_EMAIL)
-    with popup.expect_event("close"):
-        popup.get_by_role("button", name="Connect app").click()
+    sign_in_in_popup(page, card.get_by_role("button", name="Connect").click, account_label="Account",
+                     account=ADMIN_EMAIL, allow="Connect app")  # fmt: skip
     card.get_by_text("Connected", exact=True).wait_for()
     assert card.get_by_text(f"Account: {PORTAL_NAME}").is_visible()
     assert hsc.status(tenant)["status"] == "connected"
@@ -85,11 +80,7 @@ def test_connect_set_up_export_read_the_log_and_disconnect(page: Page, hsc: HsCo
     page.screenshot(path=screenshots / "hubspot-export.png", full_page=True)
 
     # The sync log: the company created, with the fields written.
-    page.get_by_role("link", name="Sync log").click()
-    log = page.locator("leadbridge-sync-log")
-    log.get_by_label("Lead").fill(LEAD_ID)
-    log.get_by_label("Object").select_option("company")
-    log.get_by_role("button", name="Show").click()
+    log = show_sync_log(page, LEAD_ID, "company")
     created = log.locator("tbody").filter(has_text=f"{LEAD_ID} → HubSpot #{made.id}")
     expect(created).to_have_count(1)
     created.get_by_role("button", name="Details").click()

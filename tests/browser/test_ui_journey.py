@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from local.tokens import LocalIssuer
-from tests.support.browser_ui import MANIFEST, check_accessibility
+from tests.support.browser_ui import MANIFEST, check_accessibility, crm_card, show_sync_log, sign_in_in_popup
 from tests.support.superoffice_connect import ADMIN_EMAIL, CTX, Env
 
 if TYPE_CHECKING:
@@ -45,15 +45,14 @@ def press_tab_until(page: Page, name: str, *, described_by: str | None = None) -
 
 
 def connect_superoffice(page: Page, integrations: Locator) -> None:
-    card = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="SuperOffice"))
-    with page.expect_popup() as opened:
+    card = crm_card(page, "SuperOffice")
+
+    def connect_with_the_keyboard() -> None:
         press_tab_until(page, "Connect", described_by="lb-crm-superoffice")
         page.keyboard.press("Enter")
-    popup = opened.value
+
     # The sandbox's SuperOffice sign-in page, in the popup that leadbridge's connect page sent there.
-    popup.get_by_label("Sign in as").select_option(ADMIN_EMAIL)
-    with popup.expect_event("close"):  # the return page reports to the app and closes itself
-        popup.get_by_role("button", name="Allow").click()
+    sign_in_in_popup(page, connect_with_the_keyboard, account_label="Sign in as", account=ADMIN_EMAIL, allow="Allow")
     card.get_by_text("Connected", exact=True).wait_for()
     integrations.get_by_text("SuperOffice is connected.").wait_for()
 
@@ -101,11 +100,7 @@ def test_connect_export_with_a_match_and_read_the_sync_log(page: Page, env: Env,
     page.screenshot(path=screenshots / "export-result.png", full_page=True)
 
     # The sync log shows the export: the company linked, its fields, and the person created.
-    page.get_by_role("link", name="Sync log").click()
-    log = page.locator("leadbridge-sync-log")
-    log.get_by_label("Lead").fill(LEAD_ID)
-    log.get_by_label("Object").select_option("company")
-    log.get_by_role("button", name="Show").click()
+    log = show_sync_log(page, LEAD_ID, "company")
     linked = log.locator("tbody").filter(has_text="link").filter(has_text="export")
     linked.wait_for()
     assert linked.get_by_text(f"{LEAD_ID} → SuperOffice #{crm_id}").is_visible()

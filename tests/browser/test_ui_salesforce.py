@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import expect
 
-from tests.support.browser_ui import check_accessibility
+from tests.support.browser_ui import check_accessibility, crm_card, show_sync_log, sign_in_in_popup
 from tests.support.salesforce_connect import ADMIN_EMAIL, SfConnect
 
 if TYPE_CHECKING:
@@ -34,18 +34,13 @@ def settings(sfc: SfConnect) -> dict[str, Any]:
 
 def connect_salesforce(page: Page, sfc: SfConnect) -> Locator:
     page.goto(f"{sfc.stack.gateway_url}/ui/#integrations")
-    integrations = page.locator("leadbridge-integrations")
-    card = integrations.get_by_role("listitem").filter(has=page.get_by_role("heading", name="Salesforce"))
+    card = crm_card(page, "Salesforce")
     card.get_by_text("Not connected").wait_for()
-    with page.expect_popup() as opened:
-        card.get_by_role("button", name="Connect").click()
-    popup = opened.value
     # The sandbox's Salesforce login page, in the popup that leadbridge's connect page sent there.
-    popup.get_by_label("Log in as").select_option(ADMIN_EMAIL)
-    with popup.expect_event("close"):  # the return page reports to the app and closes itself
-        popup.get_by_role("button", name="Allow").click()
+    sign_in_in_popup(page, card.get_by_role("button", name="Connect").click, account_label="Log in as",
+                     account=ADMIN_EMAIL, allow="Allow")  # fmt: skip
     card.get_by_text("Connected", exact=True).wait_for()
-    integrations.get_by_text("Salesforce is connected.").wait_for()
+    page.locator("leadbridge-integrations").get_by_text("Salesforce is connected.").wait_for()
     assert sfc.status(sfc.stack.demo_tenant_id)["status"] == "connected"
     return card
 
@@ -148,10 +143,7 @@ def test_lead_mode_selective_sync_export_log_run_and_disconnect(
     page.screenshot(path=screenshots / "salesforce-export.png", full_page=True)
 
     # The sync log has the export.
-    page.get_by_role("link", name="Sync log").click()
-    log = page.locator("leadbridge-sync-log")
-    log.get_by_label("Lead").fill(LEAD_ID)
-    log.get_by_role("button", name="Show").click()
+    log = show_sync_log(page, LEAD_ID)
     created = log.locator("tbody").filter(has_text="create").filter(has_text=f"Salesforce #{leads[0]['Id']}")
     expect(created.first).to_be_visible()
 
