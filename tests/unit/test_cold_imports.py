@@ -57,7 +57,7 @@ DEFERRED_BY_FUNCTION = {
     "SyncApiFunction": _NOT_EXPORTING,
     "OauthFunction": _NOT_EXPORTING,
     # Its preview and validation modules come with the first request that needs them.
-    "SettingsFunction": (*_NOT_EXPORTING, "leadbridge.settings.preview", "leadbridge.settings.validation"),
+    "SettingsFunction": (*_NOT_EXPORTING, "leadbridge.settings.previewing", "leadbridge.settings.validation"),
 }
 
 # Prints the modules loaded by importing the handler file the way Lambda does (code directory and layer on the path).

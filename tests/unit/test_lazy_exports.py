@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,12 @@ def test_importing_one_submodule_loads_only_what_it_needs(package: str) -> None:
              f"print(sorted(m for m in sys.modules if m.startswith('{package}.')))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_exported_name_is_also_a_submodule(package: str) -> None:
+    # Importing a submodule binds its name on the package, over the lazy name: `settings.preview` would then be the
+    # module, not the function (a 500 on the preview route once any code imported the module first).
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert sorted(set(module.__all__) & submodules) == []

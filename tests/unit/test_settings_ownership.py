@@ -17,7 +17,7 @@ from leadbridge.mapping.lead import for_existing_record
 from leadbridge.models.crm import CrmObject, Stage
 from leadbridge.models.lead import Lead
 from leadbridge.models.settings import ConflictPolicy, SettingsDocument, StatusMapping
-from leadbridge.settings.preview import ownership
+from leadbridge.settings.previewing import ownership
 from tests.support.crm_metadata import InMemoryMetadata
 
 META = Metadata.read(InMemoryMetadata())

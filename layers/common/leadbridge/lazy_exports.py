@@ -5,6 +5,9 @@ Area packages (`leadbridge.settings`, `leadbridge.export`, ...) name their API i
 of one small submodule: `leadbridge.settings.schedule` runs `leadbridge/settings/__init__.py` first) load the whole
 area: the sync worker paid for the export code at every cold start (issue #19, target 6). With these, a name's
 module is imported when the name is first read; type checkers still see the names through `TYPE_CHECKING` imports.
+
+A name must not also be a submodule's: importing the submodule binds the module to that name on the package, and
+`__getattr__` is never asked again (`tests/unit/test_lazy_exports.py` checks).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ version, preview an export, and compute the schedule's next run.
 | `reading` | the stored document or the CRM's defaults (`get_settings`), the history of changes, the app fields |
 | `saving` | replace / merge-patch with If-Match (ETags), a new version with its audit record and log entry |
 | `validation` | a document against the CRM's live metadata; pydantic errors as 422s naming each field path |
-| `preview` | what exporting a sample lead would write; writes nothing |
+| `previewing` | what exporting a sample lead would write; writes nothing |
 | `crm_metadata` | the connector of a tenant's connection, the settings' object choice, the settings screen's lookups |
 | `schedule` | the schedule's next run and the runs in a window |
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         Vault,
         require_supported,
     )
-    from leadbridge.settings.preview import preview
+    from leadbridge.settings.previewing import preview
     from leadbridge.settings.reading import app_field_catalogue, get_settings, settings_history
     from leadbridge.settings.saving import etag, merge_patch, parse_if_match, patch_settings, replace_settings
     from leadbridge.settings.schedule import next_run, runs_between
@@ -64,7 +64,7 @@ __getattr__, __dir__ = lazy_exports(
         "SyncLogWriter": "ports",
         "Vault": "ports",
         "require_supported": "ports",
-        "preview": "preview",
+        "preview": "previewing",
         "app_field_catalogue": "reading",
         "get_settings": "reading",
         "settings_history": "reading",
