@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import expect
 
+from local.sandbox.salesforce.demo import DEMO_ADMIN as SF_DEMO_ADMIN
 from tests.support.browser_ui import check_accessibility, crm_card, show_sync_log, sign_in_in_popup
 from tests.support.hubspot_connect import ADMIN_EMAIL, PORTAL_NAME, HsConnect, hs_sandbox, hsc
 
@@ -93,3 +94,31 @@ def test_connect_set_up_export_read_the_log_and_disconnect(page: Page, hsc: HsCo
     card.get_by_role("button", name="Disconnect").click()
     card.get_by_text("Not connected").wait_for()
     assert hsc.status(tenant)["status"] == "disconnected"
+
+
+def test_with_two_crms_connected_the_app_says_which_one_the_wizard_sets_up(
+    page: Page, hsc: HsConnect
+) -> None:
+    # Salesforce through the stack's own sandbox (its demo org, as `make run` has it), HubSpot through this module's.
+    page.goto(f"{hsc.stack.gateway_url}/ui/#integrations")
+    hubspot, salesforce = crm_card(page, "HubSpot"), crm_card(page, "Salesforce")
+    sign_in_in_popup(page, hubspot.get_by_role("button", name="Connect").click, account_label="Account",
+                     account=ADMIN_EMAIL, allow="Connect app")  # fmt: skip
+    hubspot.get_by_text("Connected", exact=True).wait_for()
+    sign_in_in_popup(page, salesforce.get_by_role("button", name="Connect").click, account_label="Log in as",
+                     account=SF_DEMO_ADMIN, allow="Allow")  # fmt: skip
+    salesforce.get_by_text("Connected", exact=True).wait_for()
+
+    page.get_by_role("link", name="Setup").click()
+    choice = page.get_by_label("CRM to set up")
+    expect(choice.locator("option")).to_have_text(["HubSpot", "Salesforce"])
+    page.get_by_role("heading", name="Settings · HubSpot setup").wait_for()
+    setup = page.locator("leadbridge-setup")
+    company = setup.locator('li[data-object="company"]')
+    expect(company.get_by_role("combobox", name="Company: object in Salesforce")).to_have_count(0)
+
+    choice.select_option("salesforce")
+    page.get_by_role("heading", name="Settings · Salesforce setup").wait_for()
+    # Salesforce's own choice of object (Account or Lead) is shown: the wizard reads that CRM's settings.
+    expect(company.get_by_role("combobox", name="Company: object in Salesforce")).to_have_value("Account")
+    assert hsc.status(hsc.stack.demo_tenant_id)["status"] == "connected"

@@ -60,12 +60,33 @@
   // unsaved edits, while other pages are shown; leaving its page with unsaved edits asks first (confirmLeave).
   let setup = null;
   let shown = null;
+  // With more than one CRM connected, the app says which one the wizard sets up (the element's `crm` attribute).
+  const crmChoice = document.getElementById("setup-crm");
+  const crmNames = { superoffice: "SuperOffice", salesforce: "Salesforce", hubspot: "HubSpot" };
+  const offerConnectedCrms = async () => {
+    const token = role.value === "admin" ? demo.adminToken : demo.memberToken;
+    const response = await fetch(`${demo.apiUrl}/connections`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!response.ok) return;
+    const connected = (await response.json()).connections.filter((c) => c.status === "connected").map((c) => c.crm);
+    const current = setup && setup.crmId;
+    crmChoice.replaceChildren(...connected.map((crm) => new Option(crmNames[crm] || crm, crm, false, crm === current)));
+    document.getElementById("setup-crm-choice").hidden = connected.length < 2;
+  };
+  crmChoice.addEventListener("change", () => {
+    if (setup && !setup.confirmLeave()) {
+      crmChoice.value = setup.crmId; // the user kept the unsaved changes of the CRM shown
+      return;
+    }
+    setup.setAttribute("crm", crmChoice.value);
+  });
   const showSetup = () => {
+    void offerConnectedCrms();
     if (!setup) {
       setup = document.createElement("leadbridge-setup"); // no crm attribute: the CRM the tenant connected
       setup.addEventListener("leadbridge-setup-crm", (event) => {
         const names = { superoffice: "SuperOffice", salesforce: "Salesforce", hubspot: "HubSpot" };
         document.getElementById("setup-title").textContent = `Settings · ${names[event.detail.crm] || event.detail.crm} setup`;
+        crmChoice.value = event.detail.crm;
       });
       setup.sampleLead = leads[0]; // the preview shows what exporting a real lead of the app would write
       document.getElementById("setup-host").replaceChildren(setup);
