@@ -43,6 +43,9 @@ export interface ConnectOptions {
   host: HostWindow;
   /** How often to check whether the user closed the popup (ms). */
   pollMs?: number;
+  /** How long a closed popup's result may still be on its way (ms): the return page posts it and closes at once, and
+   * the close can be seen before the message is delivered. */
+  closeGraceMs?: number;
 }
 
 /** The return URL for a page: the page itself with the marker, and without a previous attempt's answer. */
@@ -62,11 +65,13 @@ export function connectInPopup(options: ConnectOptions): Promise<ConnectOutcome>
   if (!popup) return Promise.resolve({ status: "blocked", crm });
   return new Promise((resolve) => {
     let finished = false;
+    let grace: ReturnType<typeof setTimeout> | undefined;
     const finish = (outcome: ConnectOutcome): void => {
       if (finished) return;
       finished = true;
       host.removeEventListener("message", onMessage);
       clearInterval(timer);
+      clearTimeout(grace);
       resolve(outcome);
     };
     const onMessage = (event: MessageLike): void => {
@@ -84,9 +89,11 @@ export function connectInPopup(options: ConnectOptions): Promise<ConnectOutcome>
       }
     };
     host.addEventListener("message", onMessage);
-    // A popup the user closes sends nothing; notice it so the button does not wait forever.
+    // A popup the user closes sends nothing; notice it so the button does not wait forever. A popup that closed
+    // itself after posting its result may be seen closed before that message arrives: wait for it a little first.
     const timer = setInterval(() => {
-      if (popup.closed) finish({ status: "cancelled", crm });
+      if (!popup.closed || grace !== undefined) return;
+      grace = setTimeout(() => finish({ status: "cancelled", crm }), options.closeGraceMs ?? 1500);
     }, options.pollMs ?? 400);
   });
 }

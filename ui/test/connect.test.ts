@@ -31,6 +31,7 @@ const options = (host: HostWindow) => ({
   getToken: async () => "admin-jwt",
   host,
   pollMs: 5,
+  closeGraceMs: 20,
 });
 
 test("a blocked popup is reported at once", async () => {
@@ -94,4 +95,15 @@ test("the return page reports to its opener on its own origin and closes; any ot
   assert.equal(completeConnectReturn(win("?status=connected&crm=superoffice")), false); // not our return URL
   assert.equal(completeConnectReturn(win("?lb_connect_return=1&status=connected", false)), false); // no opener
   assert.equal(sent.length, 1);
+});
+
+test("a result posted just before the popup closed itself still counts: the close is not taken for a cancel",
+     async () => {
+  const { popup } = fakePopup();
+  const { host, send } = fakeHost(popup);
+  const outcome = connectInPopup({ ...options(host), closeGraceMs: 60_000 });
+  popup.closed = true;                                  // seen closed first ...
+  await new Promise((r) => setTimeout(r, 30));          // ... by several polls
+  send("https://app.example.com", popup, { type: RESULT, status: "connected", crm: "superoffice" }); // then delivered
+  assert.deepEqual(await outcome, { status: "connected", crm: "superoffice" });
 });

@@ -104,6 +104,7 @@ export class LeadbridgeIntegrations extends LeadbridgeElement {
 
   private async connect(crm: string): Promise<void> {
     const name = this.crm(crm);
+    const connectedBefore = this.hasConnected(crm);
     this.busy = crm;
     this.notice = { kind: "info", text: this.t("connect.waiting", { crm: name }) };
     this.draw();
@@ -128,8 +129,18 @@ export class LeadbridgeIntegrations extends LeadbridgeElement {
       : outcome.status === "cancelled" ? { kind: "info", text: this.t("connect.cancelled", { crm: name }) }
       : { kind: "error", text: this.t("connect.failed", { crm: name,
                                                          reason: connectErrorText(this.language, outcome.error) }) };
-    this.emit("leadbridge-connect", outcome);
     await this.refresh();
+    if (outcome.status === "cancelled" && !connectedBefore && this.hasConnected(crm)) {
+      // The popup closed before it could tell us (a slow message): the connection itself says how it ended.
+      outcome = { status: "connected", crm };
+      this.notice = { kind: "success", text: this.t("connect.success", { crm: name }) };
+      this.draw();
+    }
+    this.emit("leadbridge-connect", outcome);
+  }
+
+  private hasConnected(crm: string): boolean {
+    return this.connections?.some((c) => c.crm === crm && c.status === "connected") ?? false;
   }
 
   private async disconnect(crm: string): Promise<void> {
