@@ -42,6 +42,7 @@ from local.template import ACCOUNT_ID, REGION, REPO_ROOT, FunctionSpec, SamTempl
 log = logging.getLogger("local.runtime")
 
 COMMON_LAYER = REPO_ROOT / "layers" / "common"
+_LOADING = threading.RLock()  # handler modules are loaded one at a time (`_load_module`)
 
 
 @dataclass
@@ -333,7 +334,11 @@ def _load_module(spec: FunctionSpec, copy: int = 1) -> ModuleType:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
+        # One at a time, as Lambda initializes each environment in its own process: here the environments share one
+        # interpreter, and two threads importing the same package cycle at once can each see the other's module only
+        # partly initialized (ImportError "partially initialized module", KeyError in importlib).
+        with _LOADING:
+            module_spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise

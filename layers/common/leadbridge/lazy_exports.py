@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
+
+_IMPORTING = threading.RLock()
 
 
 def lazy_exports(package: str, modules: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -25,8 +28,11 @@ def lazy_exports(package: str, modules: Mapping[str, str]) -> tuple[Callable[[st
         module = modules.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
-        setattr(sys.modules[package], name, value)  # the next read is a plain attribute
+        # One lazy import at a time: two threads (the local stack runs requests in threads) importing modules that
+        # import each other could each see the other's module partly initialized.
+        with _IMPORTING:
+            value = getattr(importlib.import_module(f"{package}.{module}"), name)
+            setattr(sys.modules[package], name, value)  # the next read is a plain attribute
         return value
 
     def __dir__() -> list[str]:
