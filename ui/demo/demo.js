@@ -84,8 +84,8 @@
     if (!setup) {
       setup = document.createElement("leadbridge-setup"); // no crm attribute: the CRM the tenant connected
       setup.addEventListener("leadbridge-setup-crm", (event) => {
-        const names = { superoffice: "SuperOffice", salesforce: "Salesforce", hubspot: "HubSpot" };
-        document.getElementById("setup-title").textContent = `Settings · ${names[event.detail.crm] || event.detail.crm} setup`;
+        const name = crmNames[event.detail.crm] || event.detail.crm;
+        document.getElementById("setup-title").textContent = `Settings · ${name} setup`;
         crmChoice.value = event.detail.crm;
       });
       setup.sampleLead = leads[0]; // the preview shows what exporting a real lead of the app would write

@@ -124,19 +124,23 @@ export class LeadbridgeIntegrations extends LeadbridgeElement {
       return;
     }
     this.busy = null;
-    this.notice = outcome.status === "connected" ? { kind: "success", text: this.t("connect.success", { crm: name }) }
-      : outcome.status === "blocked" ? { kind: "error", text: this.t("connect.blocked") }
-      : outcome.status === "cancelled" ? { kind: "info", text: this.t("connect.cancelled", { crm: name }) }
-      : { kind: "error", text: this.t("connect.failed", { crm: name,
-                                                         reason: connectErrorText(this.language, outcome.error) }) };
+    this.notice = this.outcomeNotice(outcome, name);
     await this.refresh();
     if (outcome.status === "cancelled" && !connectedBefore && this.hasConnected(crm)) {
       // The popup closed before it could tell us (a slow message): the connection itself says how it ended.
       outcome = { status: "connected", crm };
-      this.notice = { kind: "success", text: this.t("connect.success", { crm: name }) };
+      this.notice = this.outcomeNotice(outcome, name);
       this.draw();
     }
     this.emit("leadbridge-connect", outcome);
+  }
+
+  private outcomeNotice(outcome: ConnectOutcome, name: string): Notice {
+    return outcome.status === "connected" ? { kind: "success", text: this.t("connect.success", { crm: name }) }
+      : outcome.status === "blocked" ? { kind: "error", text: this.t("connect.blocked") }
+      : outcome.status === "cancelled" ? { kind: "info", text: this.t("connect.cancelled", { crm: name }) }
+      : { kind: "error", text: this.t("connect.failed", { crm: name,
+                                                         reason: connectErrorText(this.language, outcome.error) }) };
   }
 
   private hasConnected(crm: string): boolean {
