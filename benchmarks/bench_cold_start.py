@@ -40,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "common"
 RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
 VARIABLES = ("BENCH_COLD_ROUNDS", "BENCH_COLD_TRACING")
+# What a deployed function has on its path: the layer's requirements and the runtime's boto3 (`make bench` builds
+# it). The dev virtualenv holds more (rich, which httpx imports when present; test tools' pydantic plugins), which
+# a deployed function never loads; without it the benchmark falls back to the current interpreter and says so.
+LAYER_PYTHON = ROOT / ".venv-bench-layer" / "bin" / "python"
 TARGET = 1.3
 
 BARE_HANDLER = '''
@@ -194,8 +198,20 @@ def _environment(extra: dict[str, str], tracing: bool) -> dict[str, str]:
     return env
 
 
+def _python() -> str:
+    return str(LAYER_PYTHON) if LAYER_PYTHON.exists() else sys.executable
+
+
+def _interpreter() -> str:
+    if LAYER_PYTHON.exists():
+        return ("a virtualenv holding only the layer's requirements and boto3, as deployed "
+                "(`.venv-bench-layer`, made by `make bench`)")
+    return ("the dev virtualenv (`.venv-bench-layer` missing: run `make bench`), which holds more than a deployed "
+            "function")
+
+
 def _measure(module_file: str, code_dir: str, env: dict[str, str], event: dict[str, Any] | None) -> dict[str, Any]:
-    command = [sys.executable, "-c", DRIVER, module_file, code_dir, str(LAYER), json.dumps(event) if event else ""]
+    command = [_python(), "-c", DRIVER, module_file, code_dir, str(LAYER), json.dumps(event) if event else ""]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"{module_file}: {done.stderr[-2000:]}")
@@ -205,7 +221,7 @@ def _measure(module_file: str, code_dir: str, env: dict[str, str], event: dict[s
 
 def _importtime(module_file: str, code_dir: str, env: dict[str, str]) -> dict[str, int]:
     """Self time (µs) of each module imported, from `python -X importtime`."""
-    command = [sys.executable, "-X", "importtime", "-c", DRIVER, module_file, code_dir, str(LAYER), ""]
+    command = [_python(), "-X", "importtime", "-c", DRIVER, module_file, code_dir, str(LAYER), ""]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)  # noqa: S603
     times: dict[str, int] = {}
     for line in done.stderr.splitlines():
@@ -299,6 +315,7 @@ def run() -> str:
         "command": _command(),
         "rounds": rounds,
         "tracing": tracing,
+        "interpreter": _interpreter(),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "bare": {"import_ms": _spread([b["import_s"] * 1000 for b in bares]),
@@ -326,7 +343,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"CPU time of importing each handler module in a fresh process over a bare handler's (Powertools Logger, "
         f"Tracer, APIGatewayHttpResolver), interleaved, {result['rounds']} rounds; tracing "
-        f"{'on (LAMBDA_TASK_ROOT set, as deployed)' if result['tracing'] else 'off'}. Target: ratio ≤ "
+        f"{'on (LAMBDA_TASK_ROOT set, as deployed)' if result['tracing'] else 'off'}; the processes run "
+        f"{result.get('interpreter', 'the dev virtualenv')}. Target: ratio ≤ "
         f"{result['target_ratio']}. Bare handler: median {bare['import_ms']['median']:.0f} ms CPU "
         f"({bare['import_ms']['min']:.0f} to {bare['import_ms']['max']:.0f}), {bare['modules']} modules. "
         f"Load average (1, 5, 15 min) before: {result['load_average_before']}, after: "

@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,16 +107,20 @@ FUNCTIONS = _functions()
 
 
 def _loaded(module_file: Path, code_dir: Path, probe: str = PROBE) -> set[str]:
-    # A clean environment: no PYTHONPATH from the test run, tracing off (on, Powertools' Tracer patches httpx and
-    # requests in; a deployed function pays that with the bare handler too).
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "LAMBDA_TASK_ROOT"}}
-    env.update(POWERTOOLS_TRACE_DISABLED="true", AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1")
+    return set(_probe(probe, module_file, code_dir))
+
+
+def _probe(probe: str, module_file: Path, code_dir: Path) -> Any:
+    # A clean environment: no PYTHONPATH from the test run, tracing on as deployed (LAMBDA_TASK_ROOT set: Powertools'
+    # Tracer patches at import, and patching everything would import httpx).
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "POWERTOOLS_TRACE_DISABLED"}}
+    env.update(LAMBDA_TASK_ROOT=str(ROOT), AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1")
     done = subprocess.run(
         [sys.executable, "-c", probe, str(module_file), str(code_dir), str(ROOT / "layers" / "common")],
         capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _loads(loaded: set[str], package: str) -> bool:
@@ -146,3 +151,26 @@ def test_importing_the_handler_builds_no_model_validator(function: str) -> None:
 
     assert [name for name in built if name.rpartition(".")[0] not in BUILT_AT_IMPORT_ANYWAY
             and not any(name.startswith(f"{module}.") for module in BUILT_AT_IMPORT_ANYWAY)] == []
+
+
+# With tracing on, loading the CRM packages (as the provider registry does on first lookup) patches httpx for X-Ray
+# before authlib is imported, so the OAuth clients (authlib subclasses `httpx.Client`) are traced too.
+TRACED_PROBE = """
+import json, sys
+sys.path[:0] = [sys.argv[3]]
+import httpx
+from aws_xray_sdk.core import patcher
+before = "httpx" in patcher._PATCHED_MODULES
+from leadbridge.crm.base import supported
+supported()
+from authlib.integrations.httpx_client import OAuth2Client
+print(json.dumps([before, httpx.Client.__name__, [c.__name__ for c in OAuth2Client.__mro__]]))
+"""
+
+
+def test_crm_requests_are_still_traced_once_the_crm_packages_are_loaded() -> None:
+    before, client, oauth_bases = _probe(TRACED_PROBE, Path("-"), Path("-"))
+
+    assert before is False  # not at import: that is the cold start saved
+    assert client == "_InstrumentedClient"  # X-Ray's traced client, which every `httpx.Client(...)` now builds
+    assert "_InstrumentedClient" in oauth_bases

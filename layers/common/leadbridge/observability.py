@@ -122,8 +122,17 @@ class RedactingFilter(logging.Filter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
-tracer = Tracer(service=SERVICE)
+# Only botocore is patched at import: patching everything (the default) imports httpx in every function, ~50-90 ms
+# of a cold start that most requests never use; `trace_crm_http` patches httpx when the CRM code is first loaded.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def trace_crm_http() -> None:
+    """Trace every CRM request in X-Ray: patch httpx (idempotent). X-Ray swaps `httpx.Client` for a traced subclass,
+    so this must run before a CRM package is imported: authlib's OAuth2Client subclasses whatever `httpx.Client` is
+    when authlib is first imported."""
+    tracer.patch(modules=("httpx",))
 # Most requests add no metric; an empty flush is normal here, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 

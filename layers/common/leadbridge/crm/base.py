@@ -31,6 +31,7 @@ from leadbridge.models.crm import (
     WebhookEvent,
     WebhookRegistration,
 )
+from leadbridge.observability import trace_crm_http
 
 if TYPE_CHECKING:  # the settings models cost ~0.05-0.1 s at cold start; functions that never read settings skip them
     from leadbridge.models.settings import SettingsDocument
@@ -346,5 +347,6 @@ def _load_builtin() -> None:
     # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly.
     import importlib
 
+    trace_crm_http()
     for module in ("leadbridge.crm.superoffice", "leadbridge.crm.salesforce", "leadbridge.crm.hubspot"):
         importlib.import_module(module)

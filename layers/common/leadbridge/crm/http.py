@@ -22,6 +22,9 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from leadbridge.errors import CrmError, CrmUnavailable, RateLimited
+from leadbridge.observability import trace_crm_http
+
+trace_crm_http()  # before any client below is built (the registry has done it already when it loads a CRM)
 
 log = logging.getLogger(__name__)
 
