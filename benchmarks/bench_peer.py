@@ -23,6 +23,10 @@ What runs:
 - `BENCH_PEER_AWS_LATENCY_MS` (default 0) adds that much to every AWS call of leadbridge's run (a wait in botocore's
   `before-send`, in the worker process): moto answers on loopback, while DynamoDB and EventBridge answer in a few
   milliseconds over the network, which the worker's overlapped calls hide. Its pairs are a case of their own.
+- `BENCH_PEER_AWS=instant` answers the run's PutEvents, BatchWriteItem and BatchGetItem in the worker process (a
+  botocore `before-send` hook returning a well-formed answer, which botocore parses as AWS's) instead of sending them
+  to moto: leadbridge's own work and botocore's, with no AWS service time at all. What it leaves out is measured by
+  the profile's replay; what is left is what leadbridge could improve. Its pairs are a case of their own.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +66,7 @@ HEADER = (
 )
 VARIABLES = (
     "BENCH_PEER_ACCOUNTS", "BENCH_PEER_PAIRS", "BENCH_PEER_CASES", "BENCH_PEER_LATENCIES", "BENCH_PEER_PROFILE",
-    "BENCH_PEER_AWS_LATENCY_MS",
+    "BENCH_PEER_AWS_LATENCY_MS", "BENCH_PEER_AWS",
 )
 
 # Runs the installed tap with its login host redirected: the tap hard-codes https://login.salesforce.com (or
@@ -120,6 +124,15 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
 
         # Before any client exists: a client copies the session's handlers when it is made.
         boto3.DEFAULT_SESSION.events.register("before-send", network_time)  # type: ignore[attr-defined]
+    # AWS answered in-process (BENCH_PEER_AWS=instant): the batch calls of the run get a well-formed answer from a
+    # before-send hook instead of moto, so what is left is leadbridge's own work plus botocore's (serialize, sign,
+    # parse), with no service time at all. Faithful for this run only: it starts over a fresh table, where a
+    # BatchGetItem finds nothing for records never seen (writes are answered, not stored; the run's own reads and
+    # writes of job, lease and checkpoint items still go to moto).
+    answered: Counter[str] = Counter()
+    answering = False
+    if args.get("aws_instant"):
+        boto3.DEFAULT_SESSION.events.register("before-send", _instant_answer(lambda: answering, answered))  # type: ignore[attr-defined]
     profiling = bool(args.get("profile"))
     calls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # kind -> [count, seconds summed over threads]
     sent: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -184,6 +197,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         main_profile = cProfile.Profile()
         profiles.append(main_profile)
         main_profile.enable()
+    answering = True
     started = time.perf_counter()
     # The per-run request budget would split a large read into continuations; here one run reads everything.
     result = process_job(svc, job, remaining_ms=lambda: 10**9, config=WorkerConfig(request_budget=10**9))
@@ -204,8 +218,40 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         failed=sum(c.failed for c in run.counts.values()),
         seconds=elapsed,
         crm_calls=run.crm_calls,
+        aws_answered_in_process=dict(answered),
     )
     results.put(outcome)
+
+
+def _instant_answer(answering: Any, answered: Counter[str]) -> Any:
+    """A botocore before-send handler answering PutEvents, BatchWriteItem and BatchGetItem itself (see `_leadbridge`):
+    a handler that returns a response stands in for the HTTP round trip; botocore parses it as it would AWS's."""
+    from botocore.awsrequest import AWSResponse
+
+    class Body:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def stream(self, **_: Any) -> Any:
+            yield self.data
+
+    def answer(request: Any, event_name: str, **_: Any) -> Any:
+        operation = event_name.rsplit(".", 1)[-1]
+        if not answering() or operation not in {"PutEvents", "BatchWriteItem", "BatchGetItem"}:
+            return None
+        sent = json.loads(request.body or b"{}")
+        if operation == "PutEvents":
+            body: dict[str, Any] = {"FailedEntryCount": 0,
+                                    "Entries": [{"EventId": f"bench-{i}"} for i in range(len(sent["Entries"]))]}
+        elif operation == "BatchWriteItem":
+            body = {"UnprocessedItems": {}}
+        else:
+            body = {"Responses": {table: [] for table in sent["RequestItems"]}, "UnprocessedKeys": {}}
+        answered[operation] += 1
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"},
+                           Body(json.dumps(body).encode()))
+
+    return answer
 
 
 def _add(calls: dict[str, list[float]], lock: threading.Lock, kind: str, started: float) -> None:
@@ -403,7 +449,8 @@ class Bench:
         env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         return env
 
-    def run_leadbridge(self, run: str, *, profile: bool = False, aws_latency_ms: int = 0) -> dict[str, Any]:
+    def run_leadbridge(self, run: str, *, profile: bool = False, aws_latency_ms: int = 0,
+                       aws_instant: bool = False) -> dict[str, Any]:
         self._forget_locators()
         code = _leadbridge_code()
         args = {
@@ -417,6 +464,7 @@ class Bench:
             "run": run,
             "profile": profile,
             "aws_latency_ms": aws_latency_ms,
+            "aws_instant": aws_instant,
             "sent_file": str(self.workdir / "aws-requests.pickle"),
         }
         before = self._calls()
@@ -470,6 +518,7 @@ def run() -> str:
     latencies = [int(v) for v in os.environ.get("BENCH_PEER_LATENCIES", "0,50").split(",") if v.strip()]
     profile = os.environ.get("BENCH_PEER_PROFILE", "1") != "0"
     aws_latency = int(os.environ.get("BENCH_PEER_AWS_LATENCY_MS", "0"))
+    aws_instant = os.environ.get("BENCH_PEER_AWS", "moto") == "instant"
     unknown = set(cases) - set(CASES)
     if unknown:
         raise SystemExit(f"BENCH_PEER_CASES: no case {sorted(unknown)} (have {sorted(CASES)})")
@@ -486,10 +535,13 @@ def run() -> str:
                     got: dict[str, dict[str, Any]] = {}
                     for tool in order:
                         run_id = f"{case}-{latency}-{pair}"
-                        got[tool] = (bench.run_leadbridge(run_id, aws_latency_ms=aws_latency) if tool == "leadbridge"
-                                     else bench.run_tap())  # fmt: skip
+                        got[tool] = (bench.run_leadbridge(run_id, aws_latency_ms=aws_latency, aws_instant=aws_instant)
+                                     if tool == "leadbridge" else bench.run_tap())  # fmt: skip
                     measured.append(_pair(case, accounts, latency, pair, order, got["leadbridge"], got["tap"]))
                     measured[-1]["aws_latency_ms"] = aws_latency
+                    if aws_instant:
+                        measured[-1]["aws"] = "instant"
+                        measured[-1]["aws_answered_in_process"] = got["leadbridge"]["aws_answered_in_process"]
                     print("  " + _pair_line(measured[-1]), flush=True)
                     _keep(measured)
             if profile and case == cases[-1]:
@@ -585,9 +637,11 @@ def _keep(measured: list[dict[str, Any]]) -> None:
     temporary.replace(RESULTS)
 
 
-def _series(p: dict[str, Any]) -> tuple[int, int, int, int]:
-    """The case a pair belongs to: objects, size, CRM latency, AWS latency (0 for pairs kept before it existed)."""
-    return list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0)
+def _series(p: dict[str, Any]) -> tuple[int, int, int, int, str]:
+    """The case a pair belongs to: objects, size, CRM latency, AWS latency (0 for pairs kept before it existed), who
+    answers AWS calls (moto, or `instant`: the run's batch calls answered in-process)."""
+    return (list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0),
+            p.get("aws", "moto"))
 
 
 def _spread(values: list[float], digits: int = 0) -> str:
@@ -595,18 +649,19 @@ def _spread(values: list[float], digits: int = 0) -> str:
 
 
 def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
-    groups: dict[tuple[str, int, int, int], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, int, int, int, str], list[dict[str, Any]]] = defaultdict(list)
     for p in kept:
-        groups[(p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0))].append(p)
+        groups[(p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0), p.get("aws", "moto"))].append(p)
     rows = []
-    for (case, accounts, latency, aws_latency), series in groups.items():
+    for (case, accounts, latency, aws_latency, aws), series in groups.items():
         lb = [p["leadbridge_rps"] for p in series]
         tap = [p["tap_rps"] for p in series]
         ratio = [p["ratio"] for p in series]
         first = series[0]
         rows.append(
             f"| {CASE_LABELS[case]} ({accounts:,} Accounts) | {first['records']:,} | {latency} ms"
-            f"{f' (AWS +{aws_latency} ms)' if aws_latency else ''} | {len(series)} "
+            f"{f' (AWS +{aws_latency} ms)' if aws_latency else ''}"
+            f"{' (AWS batch calls answered in-process)' if aws == 'instant' else ''} | {len(series)} "
             f"| {statistics.median(lb):,.0f} ({_spread(lb)}) | {statistics.median(tap):,.0f} ({_spread(tap)}) "
             f"| **{statistics.median(ratio):.3f}** ({_spread(ratio, 3)}) "
             f"| {first['leadbridge_crm_calls']} / {first['tap_crm_calls']} | {series[-1]['measured_at']} |"
@@ -663,7 +718,7 @@ def _render_profile(profile: dict[str, Any] | None) -> str:
                             for k, v in sorted(replay.items(), key=lambda kv: -kv[1]["seconds"]))  # fmt: skip
     aws_total = sum(v["seconds"] for v in aws.values())
     case = (profile["case"], profile["accounts"], 0)
-    same = [p for p in _kept() if (p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0)) == (*case, 0)]
+    same = [p for p in _kept() if _series(p) == (list(CASES).index(case[0]), case[1], 0, 0, "moto")]
     floor = ""
     if same:
         lb_ms = 1000 / statistics.median(p["leadbridge_rps"] for p in same)
