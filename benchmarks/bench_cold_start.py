@@ -14,7 +14,9 @@ is import + that request, against the bare handler's import + its first request.
 Both run in the Lambda environment the template gives them (Globals and the function's own variables, resolved to
 placeholders; nothing is read from AWS at import) with `LAMBDA_TASK_ROOT` set, so Powertools' Tracer is on and
 patches botocore/httpx/requests as it does in a deployed function (`Tracing: Active`); `BENCH_COLD_TRACING=0`
-measures with tracing off (the local stack's case). The heaviest imports per handler come from one extra
+measures with tracing off (the local stack's case). The processes run `.venv-bench-layer`'s interpreter (made by
+`make bench`): only the layer's requirements and boto3, what a deployed function has on its path; the dev virtualenv
+holds more that Powertools' Tracer and httpx import when present. The heaviest imports per handler come from one extra
 `python -X importtime` process per handler: the modules the bare handler does not load, summed by package.
 
     BENCH_COLD_ROUNDS=7 .venv/bin/python benchmarks/run.py cold_start
