@@ -45,3 +45,37 @@ def test_together_runs_every_call_and_raises_the_failure() -> None:
     with pytest.raises(RuntimeError, match="bus down"):
         together(fails, lambda: ran.append("feed"))
     assert sorted(ran) == ["fails", "feed"]
+
+
+def test_calls_nested_in_calls_never_wait_on_threads_their_callers_hold() -> None:
+    # More outer calls than a level has threads, each waiting on nested calls: with one pool for both levels, the
+    # outer calls would hold every thread and the nested ones would wait behind them for ever.
+    from leadbridge.concurrency import _THREADS_PER_LEVEL
+
+    outer = _THREADS_PER_LEVEL + 4
+    results: list[list[list[int]]] = []
+
+    def middle(group: int) -> list[int]:
+        return each(lambda n: group * 10 + n, [1, 2])
+
+    runner = threading.Thread(target=lambda: results.append(each(middle, list(range(outer)), limit=outer)))
+    runner.start()
+    runner.join(timeout=60)
+
+    assert not runner.is_alive(), "nested calls waited on the threads their callers held"
+    assert results == [[[g * 10 + 1, g * 10 + 2] for g in range(outer)]]
+
+
+def test_calls_nested_deeper_than_the_levels_run_in_their_callers_thread() -> None:
+    from leadbridge.concurrency import LEVELS
+
+    threads: list[str] = []
+
+    def nest(depth: int) -> int:
+        if depth == LEVELS + 1:
+            threads.append(threading.current_thread().name)
+            return depth
+        return max(each(nest, [depth + 1, depth + 1]))
+
+    assert nest(0) == LEVELS + 1
+    assert all(name.startswith(f"overlap-{LEVELS - 1}") for name in threads)

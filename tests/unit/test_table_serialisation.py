@@ -1,0 +1,61 @@
+"""The table adapter writes item values to DynamoDB's attribute format itself for the common types (a fast path, see
+`leadbridge.store.table._attribute`): it must write exactly what boto3's TypeSerializer writes for them, and still
+hand everything else to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+
+from leadbridge.store.table import _deser_map, _ser_map, _to_dynamo
+
+ITEM: dict[str, Any] = {
+    "PK": "T#acme#salesforce",
+    "empty": "",
+    "unicode": "Ærø Æble 🍎",
+    "yes": True,
+    "no": False,
+    "nothing": None,
+    "zero": 0,
+    "negative": -42,
+    "big": 10**37,
+    "float": 12.5,
+    "decimal": Decimal("3.14"),
+    "when": datetime(2026, 12, 2, 13, 0, tzinfo=UTC),
+    "hashes": {"name": "a1b2", "phone": "c3d4", "nested": {"deeper": [1, "two", None, {"x": False}]}},
+    "list": ["a", 1, True, None, 2.5, {"k": "v"}],
+    "tuple": ("a", 1),
+    "strings": {"x", "y"},
+    "numbers": {1, 2},
+    "bytes": b"\x00\x01",
+    "empty_map": {},
+    "empty_list": [],
+}
+
+
+def test_the_fast_path_writes_what_boto3s_serializer_writes() -> None:
+    expected = {k: TypeSerializer().serialize(_to_dynamo(v)) for k, v in ITEM.items()}
+
+    assert _ser_map(ITEM) == expected
+
+
+def test_values_read_back_as_written() -> None:
+    back = _deser_map(_ser_map(ITEM))
+
+    assert back["hashes"] == ITEM["hashes"] and back["list"][:4] == ["a", 1, True, None]
+    assert back["yes"] is True and back["zero"] == 0 and back["big"] == 10**37 and back["nothing"] is None
+    assert back["float"] == 12.5 and back["when"] == "2026-12-02T13:00:00.000000Z"
+    assert back["bytes"] == b"\x00\x01"
+    assert TypeDeserializer().deserialize(_ser_map({"b": Binary(b"x")})["b"]) == Binary(b"x")
+
+
+@pytest.mark.parametrize("number", [10**38, -(10**38), 10**40])
+def test_a_number_dynamodb_cannot_hold_is_refused_as_boto3_refuses_it(number: int) -> None:
+    with pytest.raises(Exception) as refused:
+        TypeSerializer().serialize(number)
+    with pytest.raises(type(refused.value)):
+        _ser_map({"n": number})
