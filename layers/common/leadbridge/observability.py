@@ -133,6 +133,8 @@ def trace_crm_http() -> None:
     so this must run before a CRM package is imported: authlib's OAuth2Client subclasses whatever `httpx.Client` is
     when authlib is first imported."""
     tracer.patch(modules=("httpx",))
+
+
 # Most requests add no metric; an empty flush is normal here, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
