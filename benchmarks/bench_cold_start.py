@@ -13,7 +13,8 @@ is import + that request, against the bare handler's import + its first request.
 
 Both run in the Lambda environment the template gives them (Globals and the function's own variables, resolved to
 placeholders; nothing is read from AWS at import) with `LAMBDA_TASK_ROOT` set, so Powertools' Tracer is on and
-patches botocore/httpx/requests as it does in a deployed function (`Tracing: Active`); `BENCH_COLD_TRACING=0`
+patches at import as it does in a deployed function (`Tracing: Active`: the bare handler every library X-Ray knows
+that is installed, leadbridge only botocore); `BENCH_COLD_TRACING=0`
 measures with tracing off (the local stack's case). The processes run `.venv-bench-layer`'s interpreter (made by
 `make bench`): only the layer's requirements and boto3, what a deployed function has on its path; the dev virtualenv
 holds more that Powertools' Tracer and httpx import when present. The heaviest imports per handler come from one extra
@@ -43,8 +44,8 @@ LAYER = ROOT / "layers" / "common"
 RESULTS = ROOT / "benchmarks" / "results" / "cold_start.json"
 VARIABLES = ("BENCH_COLD_ROUNDS", "BENCH_COLD_TRACING")
 # What a deployed function has on its path: the layer's requirements and the runtime's boto3 (`make bench` builds
-# it). The dev virtualenv holds more (rich, which httpx imports when present; test tools' pydantic plugins), which
-# a deployed function never loads; without it the benchmark falls back to the current interpreter and says so.
+# it). The dev virtualenv holds more that a deployed function never loads (requests, which X-Ray patches when present;
+# rich, which httpx imports when present); without it the benchmark falls back to the current interpreter and says so.
 LAYER_PYTHON = ROOT / ".venv-bench-layer" / "bin" / "python"
 TARGET = 1.3
 

@@ -649,11 +649,12 @@ def _spread(values: list[float], digits: int = 0) -> str:
 
 
 def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
-    groups: dict[tuple[str, int, int, int, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, int, int, int, str], list[dict[str, Any]]] = defaultdict(list)
     for p in kept:
-        groups[(p["case"], p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0), p.get("aws", "moto"))].append(p)
+        groups[_series(p)].append(p)
     rows = []
-    for (case, accounts, latency, aws_latency, aws), series in groups.items():
+    for (case_index, accounts, latency, aws_latency, aws), series in groups.items():
+        case = list(CASES)[case_index]
         lb = [p["leadbridge_rps"] for p in series]
         tap = [p["tap_rps"] for p in series]
         ratio = [p["ratio"] for p in series]
