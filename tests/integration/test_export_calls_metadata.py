@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from leadbridge.crm.base import ConnectionContext
-from leadbridge.crm.metadata_cache import MetadataCache
+from leadbridge.crm.metadata_cache import MetadataCache, current_fields
 from leadbridge.crm.superoffice.connector import SuperOfficeConnector
 from leadbridge.errors import CrmRejected
 from leadbridge.models.crm import CrmObject
@@ -80,6 +80,24 @@ def test_after_the_ttl_a_field_the_admin_added_is_seen(so: SoEnv) -> None:
     clock.now += 1
     assert "RabitIQ:3" in {f.name for f in cached_connector(so, cache).fields(CrmObject.COMPANY)}
     assert metadata_requests(so.sandbox) == 6
+
+
+def test_a_mapped_field_the_account_lacks_is_read_for_again_once_per_connector_not_per_lead(so: SoEnv) -> None:
+    cache = MetadataCache(clock=Clock())
+    wanted = ["Name", "RabitIQ:7"]  # a mapping to a custom field this account does not have
+    slice_connector = cached_connector(so, cache)  # a bulk export's slice writes its leads with one connector
+    current_fields(slice_connector, CrmObject.COMPANY, wanted)
+    first = metadata_requests(so.sandbox)
+    assert first > 3  # the cached read, and once more in case the field was created a moment ago
+
+    for _ in range(5):  # the slice's next leads: the same answer, not read for again
+        current_fields(slice_connector, CrmObject.COMPANY, wanted)
+    assert metadata_requests(so.sandbox) == first
+
+    so.sandbox.define_udef(CTX, "contact", "RabitIQ:7", "Segment", "ShortText")
+    found = current_fields(cached_connector(so, cache), CrmObject.COMPANY, wanted)  # the next export
+    assert "RabitIQ:7" in {f.name for f in found}  # created since: the next connector looks for it again
+    assert metadata_requests(so.sandbox) == first + (first - 3)
 
 
 def test_a_connector_without_a_cache_reads_live_every_time(so: SoEnv) -> None:

@@ -60,13 +60,17 @@ def _export_services(*, per_call: bool) -> ExportServices:
 
     connections = _ConnectionsReadOnce(connection_store()) if per_call else connection_store()
     settings = _read_once(read_settings) if per_call else read_settings
+
+    def connector(tenant: str, crm: str) -> Connector:
+        names = object_names(settings(tenant, crm))
+        return _with_metadata_cache(connector_for(connections, token_vault(), provider, tenant, crm, names))
+
+    # Per call one connector: a bulk export's slice writes its leads with one (its describes and token read once).
     return ExportServices(
         links=link_store(),
         sync_log=sync_log(),
         settings=settings,
-        connector=lambda tenant, crm: _with_metadata_cache(
-            connector_for(connections, token_vault(), provider, tenant, crm, object_names(settings(tenant, crm)))
-        ),
+        connector=_read_once(connector) if per_call else connector,
         active_crm=lambda tenant: only_connected_crm(connections.list(tenant), tenant),
         leases=lead_leases(),
         states=written_record_states(),

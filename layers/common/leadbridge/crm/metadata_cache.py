@@ -12,15 +12,17 @@ account never sees the old account's fields. Thread-safe: the local gateway serv
 
 Schema drift: a cached answer must never hide a field an admin just created or deleted. `current_fields` reads an
 object's fields and, when a field the caller is about to write is not among them, asks the connector to forget its
-metadata and reads once more (`RefreshesMetadata`); writers call it once per operation. A write the CRM refuses
-because a field is gone (`errors.CrmFieldUnknown`) makes the connector refresh, leave the field out and report it
-as skipped (`take_skipped_fields`).
+metadata and reads once more (`RefreshesMetadata`); writers call it once per operation, and a connector reads again
+once per object (a bulk export's slice writes many leads with one connector). A write the CRM refuses because a
+field is gone (`errors.CrmFieldUnknown`) makes the connector refresh, leave the field out and report it as skipped
+(`take_skipped_fields`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
@@ -128,10 +130,20 @@ class ReadsFields(Protocol):
 
 def current_fields(connector: ReadsFields, obj: CrmObject, wanted: Iterable[str]) -> list[FieldInfo]:
     """`connector.fields(obj)`, read again from the CRM once when a field of `wanted` is not among the (possibly
-    cached) answer: a field created in the CRM a moment ago is written at once, not after the cache's TTL."""
+    cached) answer: a field created in the CRM a moment ago is written at once, not after the cache's TTL. Once per
+    connector and object: a field still missing after that read is missing (a mapping to a field the account lacks),
+    and a connector that writes many leads (a bulk export's slice) would otherwise read again for every lead."""
     fields = connector.fields(obj)
     names = {f.name for f in fields}
     if all(name in names for name in wanted) or not isinstance(connector, RefreshesMetadata):
         return fields
+    checked = _read_again.setdefault(connector, set())
+    if obj in checked:
+        return fields
+    checked.add(obj)
     connector.refresh_metadata(obj)
     return connector.fields(obj)
+
+
+# The objects each live connector has read again for a missing field (`current_fields`); gone with the connector.
+_read_again: weakref.WeakKeyDictionary[Any, set[CrmObject]] = weakref.WeakKeyDictionary()
