@@ -50,7 +50,7 @@ def test_batches_of_records_each_all_or_none_in_one_graph_request(sf: SfEnv) -> 
 
     writes = sf.sandbox.call_counts(sf.org_id).get("POST /composite/graph", 0)
 
-    results = connector.create_batches_together([lead(1, True), lead(2, False), lead(3, True), lead(4, False)])
+    results = connector.write_batches_together([lead(1, True), lead(2, False), lead(3, True), lead(4, False)])
 
     assert sf.sandbox.call_counts(sf.org_id).get("POST /composite/graph", 0) == writes + 1
     assert [type(r).__name__ for r in results] == ["CrmRejected", "dict", "CrmRejected", "dict"]

@@ -1,4 +1,5 @@
-"""Optional connector capability: read many records of one object in one request (HubSpot `batch/read`).
+"""Optional connector capabilities: read many records of one object in one request (HubSpot `batch/read`), and the
+persons of many companies in one request (`SupportsPersonsOfMany`).
 
 The webhook processor reads each record an SQS batch's events name once (a HubSpot creation brings a `creation`
 event and a `propertyChange` per value set, all about one record). Where the connector has `get_many`, the records
@@ -30,4 +31,15 @@ class SupportsReadMany(Protocol):
     def get_many(self, obj: CrmObject, record_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """The existing records of `record_ids` by id (absent: not found); raises what `Connector.get` raises,
         except `CrmNotFound`."""
+        ...
+
+
+@runtime_checkable
+class SupportsPersonsOfMany(Protocol):
+    """A bulk export's window of linked leads with new contacts matches each among its company's CRM persons: one
+    request for all of the window's companies (Salesforce: one SOQL query) instead of one `list_persons` each."""
+
+    def list_persons_many(self, company_ids: Sequence[str]) -> dict[str, list[CrmRecord]]:
+        """Each company's persons, as `Connector.list_persons` answers them, by company id (every id is a key);
+        raises what `list_persons` raises."""
         ...

@@ -1,9 +1,12 @@
-"""Optional connector capability: create several related records all or none, in one request.
+"""Optional connector capability: write several related records all or none, in one request.
 
 A first export creates a company, its persons and, on a lead event, the deal. Written one by one, a refusal of a
 later record leaves the earlier ones in the CRM (a company without its persons, an Account without its Opportunity).
 A CRM that can write them in one transaction (Salesforce `POST /composite` with `allOrNone: true`) implements
-`SupportsCreateTogether`; the export checks `isinstance` and otherwise writes one by one, as before.
+`SupportsWriteTogether`; the export checks `isinstance` and otherwise writes one by one, as before.
+
+A bulk export goes further: each lead's writes (new records, and the changes to records it is linked to) are held
+back and the writes of a window of leads go in one request (`write_batches_together`), each lead's all or none.
 """
 
 from __future__ import annotations
@@ -27,11 +30,26 @@ class NewRecord:
     parent_ref: str | None = None
     person_ref: str | None = None
     label: str = field(default="", compare=False)  # what to call it in a refusal ("person 2 (ann@acme.dk)")
+    parent_id: str | None = None  # the parent when it exists in the CRM already (a new person of a linked company)
+
+
+@dataclass(frozen=True)
+class RecordUpdate:
+    """Changed fields of an existing record; `ref` names it in its batch, as `NewRecord.ref` does."""
+
+    ref: str
+    obj: CrmObject
+    crm_id: str
+    fields: Mapping[str, Any]
+    label: str = field(default="", compare=False)
+
+
+RecordWrite = NewRecord | RecordUpdate
 
 
 @runtime_checkable
-class SupportsCreateTogether(Protocol):
-    """Create related records in one all-or-none request."""
+class SupportsWriteTogether(Protocol):
+    """Write related records in one all-or-none request."""
 
     def can_create_together(self, records: Sequence[NewRecord]) -> bool:
         """Whether this batch fits one request (object kinds, counts); False → the caller writes one by one."""
@@ -42,7 +60,12 @@ class SupportsCreateTogether(Protocol):
         (`details.record`, its `ref`) and the fields refused."""
         ...
 
-    def create_batches_together(self, batches: Sequence[Sequence[NewRecord]]) -> list[dict[str, CrmRecord] | CrmError]:
+    def can_write_together(self, records: Sequence[RecordWrite]) -> bool:
+        """Whether these writes (a bulk export's lead) fit one all-or-none batch of `write_batches_together`; False →
+        the export writes them as a single export does."""
+        ...
+
+    def write_batches_together(self, batches: Sequence[Sequence[RecordWrite]]) -> list[dict[str, CrmRecord] | CrmError]:
         """Several such batches (a bulk export's leads) in as few requests as the CRM allows, each batch all or none
-        on its own: per batch its created records, or the error that left nothing of it."""
+        on its own: per batch its records as written (by `ref`), or the error that left nothing of it."""
         ...

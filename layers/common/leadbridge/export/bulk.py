@@ -18,9 +18,9 @@ fields, the written state, the lead's lease, one log entry), followed as a run (
   re-authorisation, disconnected) stops the run as `failed`: the rest would fail the same way.
 
 Writes are batched where the CRM can (`_export_window`): the leads of a window (`write_batch`) are exported up to
-the point where each would create its company and persons; the records all of them would create go in one batch
-request (Salesforce Composite Graph: one graph, all or none, per lead), then each export finishes as a single export
-does with what was created. Updates of linked or matched leads are written per lead, as the single export does.
+their writes (a new company with its persons; or the changes to the company and persons a lead is linked or matched
+to, and its new persons); the writes of all of them go in one batch request (Salesforce Composite Graph: one graph,
+all or none, per lead), then each export finishes as a single export does with what was written.
 """
 
 from __future__ import annotations
@@ -30,16 +30,18 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from leadbridge.crm.base import Connector
+from leadbridge.crm.read_many import SupportsPersonsOfMany, SupportsReadMany
 from leadbridge.crm.search_many import SupportsSearchMany
-from leadbridge.crm.together import SupportsCreateTogether
+from leadbridge.crm.together import SupportsWriteTogether
 from leadbridge.errors import (
     Conflict,
     ConnectionMissing,
@@ -55,7 +57,7 @@ from leadbridge.export.lead_export import PossibleMatchesOnly, export_lead
 from leadbridge.export.lease import ExportInProgress, lead_lease
 from leadbridge.export.matching import normalise_domain, normalise_org_nr
 from leadbridge.export.ports import ExportServices, one_call
-from leadbridge.export.run import CreateDeferred, DeferredCreate
+from leadbridge.export.run import COMPANY_READ, PERSONS_READ, DeferredWrites, WritesDeferred
 from leadbridge.mapping.phones import prepare_lead
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.lead import Lead
@@ -99,7 +101,7 @@ class BulkExportConfig:
     lease_seconds: float = 240.0  # longer than BulkExportFunction's timeout (180 s)
     save_every: int = 10  # leads between progress saves (GET /sync-runs/{id})
     page_size: int = 25  # leads read per query
-    write_batch: int = 25  # leads whose new records one batch request creates (Salesforce Composite Graph)
+    write_batch: int = 25  # leads whose writes one batch request makes (Salesforce Composite Graph)
 
 
 class BulkExportJob(BaseModel):
@@ -348,17 +350,17 @@ def _export_window(
     pacing: Pacing,
     record: Callable[[BulkLead, dict[str, Any]], dict[str, Any]],
 ) -> tuple[list[tuple[BulkLead, dict[str, Any]]], int | None]:
-    """Export a window of leads with their new records created in one batch request where the CRM can: each lead's
-    export runs up to its create (`defer_create`), the held-back records of all of them go in one request
-    (`create_batches_together`: each lead's records all or none), then each export finishes with what was created
-    (or its refusal) and is logged as a single export is. A lead whose company is the same as one held back before it
-    in the window (org number, domain, name) waits, and is exported after the batch as a single export, which finds
-    and links what the batch created. Each outcome is recorded (`record`) as soon as it is known; the leads' leases are
-    held throughout. Returns the outcomes of the leads in order (a prefix of the window), and the seconds to wait when
-    a lead is being exported by someone else right now (the window stops before it). Time is checked before each
-    lead, as without batching."""
+    """Export a window of leads with their writes made in one batch request where the CRM can: each lead's export runs
+    up to its writes (`defer_writes`), the held-back writes of all of them go in one request
+    (`write_batches_together`: each lead's writes all or none), then each export finishes with what was written (or
+    its refusal) and is logged as a single export is. A lead whose company is the same as one a lead before it in
+    the window would create (org number, domain, name) waits, and is exported after the batch as a single export,
+    which finds and links what the batch created. Each outcome is recorded (`record`) as soon as it is known; the
+    leads' leases are held throughout. Returns the outcomes of the leads in order (a prefix of the window), and the
+    seconds to wait when a lead is being exported by someone else right now (the window stops before it). Time is
+    checked before each lead, as without batching."""
     outcomes: dict[int, dict[str, Any]] = {}
-    deferred: list[tuple[BulkLead, Lead, DeferredCreate]] = []
+    deferred: list[tuple[BulkLead, Lead, DeferredWrites]] = []
     after_batch: list[tuple[BulkLead, Lead]] = []
     retry_after: int | None = None
     with ExitStack() as held:
@@ -385,18 +387,21 @@ def _export_window(
                 try:
                     outcomes[item.index] = record(item, _export_one(
                         export, run, maybe_lead, defer=True, candidates=found.get(maybe_lead.id)))  # fmt: skip
-                except CreateDeferred as wait:
-                    if any(_same_company(maybe_lead, other) for _, other, _ in deferred):
+                except WritesDeferred as wait:
+                    run.crm_calls += wait.deferred.crm_calls
+                    creating = [other for _, other, writes in deferred if writes.creates_company]
+                    if wait.deferred.creates_company and any(_same_company(maybe_lead, o) for o in creating):
                         after_batch.append((item, maybe_lead))
                     else:
                         deferred.append((item, maybe_lead, wait.deferred))
                 pacing.pace.took(started)
             done.append(item)
         started = time.monotonic()
+        deferred = _with_reads(export, run, deferred, outcomes, record)
         if deferred:
-            _create_deferred(export, run, [d for _, _, d in deferred])
+            _write_deferred(export, run, [d for _, _, d in deferred])
         failure: StoreUnavailable | None = None
-        finishing: list[tuple[BulkLead, Lead, DeferredCreate | None]] = [*deferred]
+        finishing: list[tuple[BulkLead, Lead, DeferredWrites | None]] = [*deferred]
         finishing += [(item, lead, None) for item, lead in after_batch]
         for item, lead, prepared in finishing:
             # Each one finished and recorded on its own: an outage for one leaves the others linked and counted.
@@ -443,7 +448,8 @@ def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -
             return {}
         settings = export.settings(run.tenant, run.crm)
         prepared = [prepare_lead(lead, settings)[0] for lead in leads]  # as the export will see them
-        answers = connector.search_companies_many([lead_search(settings, lead) for lead in prepared])
+        with _counted(run, connector):
+            answers = connector.search_companies_many([lead_search(settings, lead) for lead in prepared])
     except LeadbridgeError as exc:
         log.info("bulk export: the window's batched search failed; each lead searches alone", extra={
             "run_id": run.id, "error_code": exc.code})  # fmt: skip
@@ -451,19 +457,101 @@ def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -
     return {lead.id: found for lead, found in zip(leads, answers, strict=True)}
 
 
-def _create_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[DeferredCreate]) -> None:
-    """One batch request for the leads' held-back records; each gets what was created, or the error."""
+def _with_reads(
+    export: ExportServices,
+    run: SyncRun,
+    deferred: list[tuple[BulkLead, Lead, DeferredWrites]],
+    outcomes: dict[int, dict[str, Any]],
+    record: Callable[[BulkLead, dict[str, Any]], dict[str, Any]],
+) -> list[tuple[BulkLead, Lead, DeferredWrites]]:
+    """The leads that wait for a CRM read (the company they matched, the persons of their company to match new
+    contacts among) get it in one request for the window (`SupportsReadMany`, `SupportsPersonsOfMany`), then plan
+    their writes again; a lead may wait once more (its company first, then its persons). A lead that needs no writes
+    after all is finished here (its outcome recorded in `outcomes`). Returns the leads with writes to batch."""
+    for _ in range(MAX_READ_ROUNDS):
+        waiting = [entry for entry in deferred if entry[2].reads_wanted]
+        if not waiting:
+            return deferred
+        read = _read_for_window(export, run, [key for _, _, d in waiting for key in d.reads_wanted])
+        again: list[tuple[BulkLead, Lead, DeferredWrites]] = []
+        for item, lead, prepared in deferred:
+            if not prepared.reads_wanted:
+                again.append((item, lead, prepared))
+                continue
+            if isinstance(read, CrmError):  # as a single export's read failing: the lead fails with it, logged
+                prepared.error, prepared.reads_wanted = read, []
+                again.append((item, lead, prepared))
+                continue
+            prepared.reads.update({key: read.get(key) for key in prepared.reads_wanted})
+            prepared.reads_wanted = []
+            try:
+                outcomes[item.index] = record(item, _export_one(export, run, lead, defer=True, prepared=prepared))
+            except WritesDeferred as wait:
+                run.crm_calls += wait.deferred.crm_calls
+                again.append((item, lead, wait.deferred))
+        deferred = again
+    for _, _, prepared in deferred:  # never so far: such a lead is written as a single export, after the batch
+        if prepared.reads_wanted:
+            prepared.records, prepared.reads_wanted = [], []
+    return deferred
+
+
+MAX_READ_ROUNDS = 3  # a lead's company, then its company's persons: two; one more to spare
+
+
+def _read_for_window(
+    export: ExportServices, run: SyncRun, wanted: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Any] | CrmError:
+    """The reads the window's leads wait for, by key (a company not found: None), or the error that failed them."""
     connector = export.connector(run.tenant, run.crm)
-    assert isinstance(connector, SupportsCreateTogether)  # only such a connector defers
+    companies = list(dict.fromkeys(crm_id for kind, crm_id in wanted if kind == COMPANY_READ))
+    persons_of = list(dict.fromkeys(crm_id for kind, crm_id in wanted if kind == PERSONS_READ))
+    read: dict[tuple[str, str], Any] = {}
     try:
-        answers = connector.create_batches_together([d.records for d in deferred])
+        with _counted(run, connector):
+            if companies:
+                assert isinstance(connector, SupportsReadMany)  # only then does a lead wait for its company
+                found = connector.get_many(CrmObject.COMPANY, companies)
+                read.update({(COMPANY_READ, crm_id): found.get(crm_id) for crm_id in companies})
+            if persons_of:
+                assert isinstance(connector, SupportsPersonsOfMany)  # only then does a lead wait for them
+                persons = connector.list_persons_many(persons_of)
+                read.update({(PERSONS_READ, crm_id): persons[crm_id] for crm_id in persons_of})
+    except CrmError as exc:
+        return exc
+    return read
+
+
+@contextmanager
+def _counted(run: SyncRun, connector: Connector) -> Iterator[None]:
+    """Counts the CRM requests made inside on the run: a window's requests serve many leads, no one lead's."""
+    before = connector.request_count()
+    try:
+        yield
+    finally:
+        run.crm_calls += connector.request_count() - before
+
+
+def _write_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[DeferredWrites]) -> None:
+    """One batch request for the leads' held-back writes; each gets what was written, or the error. A lead whose
+    writes the CRM cannot take in one batch (too many, or kinds it cannot batch) gets neither: its export writes them
+    itself, as a single export does."""
+    connector = export.connector(run.tenant, run.crm)
+    assert isinstance(connector, SupportsWriteTogether)  # only such a connector defers
+    batched = [d for d in deferred if connector.can_write_together(d.records)]
+    try:
+        with _counted(run, connector):
+            answers = connector.write_batches_together([d.records for d in batched])
     except CrmError as exc:  # the request as a whole (unavailable, re-auth): every lead of it fails with it
-        answers = [exc] * len(deferred)
-    for prepared, answer in zip(deferred, answers, strict=True):
+        answers = [exc] * len(batched)
+    # Fields the CRM no longer has, left out on a second try: each lead is told of those it wrote.
+    gone = connector.take_skipped_fields()
+    for prepared, answer in zip(batched, answers, strict=True):
         if isinstance(answer, CrmError):
             prepared.error = answer
         else:
-            prepared.created = answer
+            prepared.written = answer
+            prepared.skipped = [name for name in gone if any(name in r.fields for r in prepared.records)]
 
 
 def _export_one(
@@ -472,7 +560,7 @@ def _export_one(
     lead: Lead,
     *,
     defer: bool = False,
-    prepared: DeferredCreate | None = None,
+    prepared: DeferredWrites | None = None,
     candidates: list[CrmRecord] | None = None,
 ) -> dict[str, Any]:
     """The single export of one lead (its lease held by the caller), as an outcome to record."""
@@ -480,8 +568,8 @@ def _export_one(
     request = ExportRequest(lead=lead, choice=ExportChoice(mode=ExportMode(run.export.match)))
     try:
         result = export_lead(export, run.tenant, request, crm=run.crm, correlation_id=run.id, run_id=run.id,
-                             lock=False, defer_create=defer, prepared=prepared, candidates=candidates)  # fmt: skip
-    except CreateDeferred:
+                             lock=False, defer_writes=defer, prepared=prepared, candidates=candidates)  # fmt: skip
+    except WritesDeferred:
         raise
     except PossibleMatchesOnly as exc:
         possible = (exc.details.get("match") or {}).get("candidates") or []

@@ -25,9 +25,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from leadbridge.crm.base import Connector
 from leadbridge.crm.conversion import LeadConverted
 from leadbridge.crm.metadata_cache import current_fields
+from leadbridge.crm.together import RecordUpdate
 from leadbridge.errors import Conflict, ConnectionMissing, CrmError, CrmNotFound, InvalidInput, RefusedBeforeWrite
 from leadbridge.export.company import match_company
 from leadbridge.export.contracts import (
@@ -45,8 +45,18 @@ from leadbridge.export.log_entries import company_entry, log_failure, person_ent
 from leadbridge.export.matching import MatchVerdict
 from leadbridge.export.persons import person_ref, upsert_persons
 from leadbridge.export.ports import ExportServices, one_call
-from leadbridge.export.run import DealWithCompany, DeferredCreate, ExportRun, crm_calls
-from leadbridge.export.together import create_together
+from leadbridge.export.run import (
+    DealWithCompany,
+    DeferredWrites,
+    ExportRun,
+    company_record,
+    crm_calls,
+    remembered,
+    skip_warnings,
+    write_skips,
+    write_update,
+)
+from leadbridge.export.together import COMPANY_REF, create_together
 from leadbridge.export.written_state import Written, remember_written
 from leadbridge.mapping import LeadPlan, MappedRecord, plan_lead
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
@@ -72,8 +82,8 @@ def export_lead(
     lock: bool = True,
     run_id: str | None = None,
     deal: DealWithCompany | None = None,
-    defer_create: bool = False,
-    prepared: DeferredCreate | None = None,
+    defer_writes: bool = False,
+    prepared: DeferredWrites | None = None,
     candidates: list[CrmRecord] | None = None,
 ) -> ExportResult:
     """Export one lead to the tenant's CRM. See the module docstring for the flow and the guarantees.
@@ -81,9 +91,10 @@ def export_lead(
     `lock=False` when the caller already holds the lead's lease (`lead_lease`), e.g. a lead event. `run_id`: the
     bulk export run the lead belongs to (`POST /exports`); its log entries name it. `deal`: a lead event's new deal,
     created with the company when the export creates it (all or none, where the CRM can); `deal.created` tells.
-    `defer_create`/`prepared` (bulk export): where the export would create the company and its persons together it
-    raises `CreateDeferred` with the records instead; run again with `prepared` (the records as a batch request
-    created them, and the match it decided), it links them without searching again. `candidates`: the CRM's
+    `defer_writes`/`prepared` (bulk export): the export plans its writes (the new company with its persons, or the
+    changes to the records it is linked to) and raises `WritesDeferred` with them instead of writing; run again with
+    `prepared` (the records as a batch request wrote them, and what the first run decided and read), it finishes
+    without searching or reading again. `candidates`: the CRM's
     companies for this lead, searched already with other leads' (bulk export)."""
     svc = one_call(svc)
     crm = crm or svc.active_crm(tenant)
@@ -100,7 +111,7 @@ def export_lead(
     lead, warnings = prepare_lead(request.lead, settings)
     run = ExportRun(
         tenant, crm, lead, connector, correlation_id, crm_calls(connector), warnings, trigger=trigger, run_id=run_id,
-        deal=deal, defer_create=defer_create, prepared=prepared, candidates=candidates,
+        deal=deal, defer_writes=defer_writes, prepared=prepared, candidates=candidates,
     )
     fingerprint = input_fingerprint(lead, settings)
     if not lock:
@@ -127,9 +138,15 @@ def _person_links(svc: ExportServices, run: ExportRun) -> dict[str, RecordLink]:
 def _export_current(
     svc: ExportServices, run: ExportRun, settings: SettingsDocument, choice: ExportChoice, fingerprint: str
 ) -> ExportResult:
-    """Under the lead's lease: the links as they are now (an export that just finished may have written them)."""
-    company_link = _company_link(svc, run, choice)
-    person_links = _person_links(svc, run) if company_link else {}
+    """Under the lead's lease: the links as they are now (an export that just finished may have written them). A
+    bulk export's lead runs again after its window's batch with the links its first run read: the window holds the
+    lead's lease throughout, so nothing else wrote them meanwhile."""
+
+    def links_now() -> tuple[RecordLink | None, dict[str, RecordLink]]:
+        company_link = _company_link(svc, run, choice)
+        return company_link, (_person_links(svc, run) if company_link else {})
+
+    company_link, person_links = remembered(run, ("links", run.lead.id), links_now)
     if company_link and company_link.input_hash == fingerprint:
         return _unchanged(svc, run, company_link, person_links)
     try:
@@ -192,19 +209,20 @@ def _export(
         run.match_log = {"decision": "already_linked", "crm_id": target}
     elif choice.mode is ExportMode.LINK:
         assert choice.crm_company_id is not None
-        current = _get_company(connector, choice.crm_company_id)
+        current = _get_company(run, choice.crm_company_id)
         target, match_how = current.id, "chosen"
         run.match_log = {"decision": "chosen_by_user", "crm_id": target}
     elif choice.mode is ExportMode.CREATE:
         target = None
         run.match_log = {"decision": "create_requested"}
-    elif run.prepared is not None:  # a bulk export's second pass: decided (to create) and created in its batch
-        target, run.match, run.match_log = None, run.prepared.match, run.prepared.match_log
     else:
-        run.match = match_company(connector, settings, run.lead, run.candidates)
-        target = _auto_decision(svc, run)
+        if run.prepared is not None:  # a bulk export's second run: decided by the first, written in its batch
+            target, run.match, run.match_log = run.prepared.target, run.prepared.match, run.prepared.match_log
+        else:
+            run.match = match_company(connector, settings, run.lead, run.candidates)
+            target = _auto_decision(svc, run)
         if target is not None:
-            current = connector.get(CrmObject.COMPANY, target)
+            current = company_record(run, target)
             match_how = "exact_match"
 
     # Everything the CRM's metadata can tell is checked for the company and every person before the first write.
@@ -217,6 +235,7 @@ def _export(
             created, persons_created = together
         else:
             created = connector.create(CrmObject.COMPANY, company_fields)
+            run.defer_writes = False  # written on its own: the rest of this lead is written as a single export does
         answer = created
         target, url, action, written = created.id, created.url, RecordAction.CREATED, list(company_fields)
     else:
@@ -234,27 +253,29 @@ def _export(
         if match_how != "created" and changed:
             now_in_crm = current
             if now_in_crm is None and needs_current_values(settings, CrmObject.COMPANY, changed):
-                now_in_crm = connector.get(CrmObject.COMPANY, target)
+                now_in_crm = company_record(run, target)
             changed, kept = for_existing_record(
                 settings, CrmObject.COMPANY, changed, None if now_in_crm is None else now_in_crm.fields
             )
             plan.company.skipped += kept
             company_fields = {k: v for k, v in company_fields.items() if k not in {s.crm_field for s in kept}}
         if changed:
-            answer = connector.update(CrmObject.COMPANY, target, changed)
+            answer = write_update(run, RecordUpdate(COMPANY_REF, CrmObject.COMPANY, target, changed,
+                                                    label="the company"))  # fmt: skip
         written = list(changed)
         if current is not None:
             action = RecordAction.LINKED
         else:
             action = RecordAction.UPDATED if changed else RecordAction.UNCHANGED
     # Fields the CRM ignored or no longer has (deleted since the metadata was read): not written, reported.
-    ignored = connector.take_skipped_fields()
-    run.warnings += [f"the CRM ignored {name!r}: not available in this account" for name in ignored]
+    ignored = write_skips(run)
+    run.warnings += skip_warnings(ignored)
     written = [name for name in written if name not in ignored]
     company_fields = {k: v for k, v in company_fields.items() if k not in ignored}
     run.company = CompanyResult(crm_id=target, url=url, action=action)
     run.company_written = written
-    # Stored before persons are written: a crash from here on is completed by the retry, never duplicated.
+    # Stored before persons are written: a crash from here on is completed by the retry, never duplicated. (Not while
+    # a bulk export's writes are held back: nothing is written yet.)
     company_link = RecordLink(
         tenant=run.tenant,
         crm=run.crm,
@@ -269,7 +290,8 @@ def _export(
         created_at=company_link.created_at if company_link and company_link.crm_id == target else now,
         updated_at=now,
     )
-    svc.links.save(company_link)
+    if not run.deferred:
+        svc.links.save(company_link)
     # What the CRM records now hold as the app sees them (remembered at the end: read back by the sync, no change).
     writes = [Written(CrmObject.COMPANY, target, company_fields, answer, created=action is RecordAction.CREATED)]
 
@@ -278,6 +300,8 @@ def _export(
         svc, run, plan, target, person_links, company_created=action is RecordAction.CREATED, settings=settings,
         written=writes, created=persons_created,
     )
+    if run.deferred or run.reads_wanted:  # a bulk export's first run: the window's batch writes, then it runs again
+        raise run.deferral(target)
 
     # --- done: remember the persons and the input, log; in two batched calls ---
     # A crash before this point leaves the company linked without its input hash: the retry writes the company
@@ -334,9 +358,9 @@ def _write_checks(
     return checks
 
 
-def _get_company(connector: Connector, crm_id: str) -> CrmRecord:
+def _get_company(run: ExportRun, crm_id: str) -> CrmRecord:
     try:
-        return connector.get(CrmObject.COMPANY, crm_id)
+        return company_record(run, crm_id)
     except CrmNotFound:
         raise InvalidInput(
             f"The CRM has no company {crm_id!r} to link to.",

@@ -10,11 +10,19 @@ from typing import Any
 
 from leadbridge.crm.base import SupportsCreateMany
 from leadbridge.crm.conversion import SupportsLeadConversion
+from leadbridge.crm.together import NewRecord, RecordUpdate
 from leadbridge.errors import CrmError
 from leadbridge.export.contracts import PersonResult, RecordAction
 from leadbridge.export.matching import normalise_name
 from leadbridge.export.ports import ExportServices
-from leadbridge.export.run import ExportRun, connector_skips
+from leadbridge.export.run import (
+    ExportRun,
+    company_persons,
+    skip_warnings,
+    write_create,
+    write_skips,
+    write_update,
+)
 from leadbridge.export.written_state import Written
 from leadbridge.mapping import LeadPlan
 from leadbridge.mapping.hashing import canonical, content_hash, field_hashes
@@ -31,6 +39,11 @@ def person_ref(contact: LeadContact, index: int) -> str:
     """A stable key of a lead's contact: its app id, else its e-mail, else its position in the list."""
     raw = contact.id or (contact.email or "").strip().casefold() or f"n{index}"
     return raw.replace("#", "_").replace("~", "_")
+
+
+def person_ref_of(index: int) -> str:
+    """The contact's name in a batch of writes ("person_0"), the same in every run of one export."""
+    return f"person_{index}"
 
 
 def upsert_persons(
@@ -78,7 +91,7 @@ def upsert_persons(
             changed = {k: v for k, v in fields.items() if link.field_hashes.get(k) != hashes[k]}
         else:
             if crm_persons is None:
-                crm_persons = connector.list_persons(company_id)
+                crm_persons = company_persons(run, company_id)
             current, how = match_person(crm_persons, fields, taken, keys)
             if current is not None:
                 crm_id = current.id
@@ -86,10 +99,15 @@ def upsert_persons(
                 # A CRM person leadbridge did not create: `on_existing` per field, and it keeps its owner.
                 changed, _ = for_existing_record(settings, CrmObject.PERSON, changed, current.fields)
             else:
-                new = created_together.get(index) or connector.create(CrmObject.PERSON, fields, parent_id=company_id)
-                crm_id, how, changed, current, answer = new.id, "created", dict(fields), new, new
+                label = f"person {index + 1} ({ref})"
+                new = created_together.get(index) or write_create(run, NewRecord(
+                    person_ref_of(index), CrmObject.PERSON, fields, parent_id=company_id, label=label))  # fmt: skip
+                # None: held back for a bulk export's batch; this run's results are then never used
+                crm_id = new.id if new else f"(new {person_ref_of(index)})"
+                how, changed, current, answer = "created", dict(fields), new, new
         if changed and how != "created":
-            answer = connector.update(CrmObject.PERSON, crm_id, changed)
+            answer = write_update(run, RecordUpdate(person_ref_of(index), CrmObject.PERSON, crm_id, changed,
+                                                    label=f"person {index + 1} ({ref})"))  # fmt: skip
         if written is not None:
             written.append(Written(CrmObject.PERSON, crm_id, fields, answer, created=how == "created",
                                    parent_id=company_id))  # fmt: skip
@@ -123,7 +141,7 @@ def upsert_persons(
                 synced_at=now,
             )
         )
-        run.warnings += [f"person {ref}: {w}" for w in connector_skips(connector)]
+        run.warnings += [f"person {ref}: {w}" for w in skip_warnings(write_skips(run))]
         results.append(
             PersonResult(
                 app_id=contact.id or ref,

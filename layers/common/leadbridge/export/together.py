@@ -1,14 +1,14 @@
 """A first export's records in one all-or-none request: the new company, its persons and, on a lead event, the deal
-(`SupportsCreateTogether`, Salesforce `POST /composite`). A refusal of any of them leaves nothing in the CRM, where
+(`SupportsWriteTogether`, Salesforce `POST /composite`). A refusal of any of them leaves nothing in the CRM, where
 writing them one by one would leave the company behind. CRMs without the capability, and batches it cannot take,
 are written one by one as before."""
 
 from __future__ import annotations
 
 from leadbridge.crm.conversion import SupportsLeadConversion
-from leadbridge.crm.together import NewRecord, SupportsCreateTogether
-from leadbridge.export.persons import person_ref
-from leadbridge.export.run import CreateDeferred, DeferredCreate, ExportRun
+from leadbridge.crm.together import NewRecord, SupportsWriteTogether
+from leadbridge.export.persons import person_ref, person_ref_of
+from leadbridge.export.run import ExportRun
 from leadbridge.mapping import LeadPlan
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import SettingsDocument
@@ -18,19 +18,15 @@ COMPANY_REF = "company"
 DEAL_REF = "deal"
 
 
-def person_ref_of(index: int) -> str:
-    return f"person_{index}"
-
-
 def create_together(
     run: ExportRun, plan: LeadPlan, settings: SettingsDocument, person_links: dict[str, RecordLink]
 ) -> tuple[CrmRecord, dict[int, CrmRecord]] | None:
     """Create the new company with its persons (and `run.deal`) in one request; the company and the persons by contact
     index. None when the connector cannot (the caller writes one by one). Sets `run.deal.created`. A bulk export's
-    run defers the create (`CreateDeferred`) and then brings the records it created (`run.prepared`)."""
+    run defers the create (`WritesDeferred`) and then brings the records it created (`run.prepared`)."""
     connector = run.connector
     assert plan.company is not None
-    if not isinstance(connector, SupportsCreateTogether) or person_links:
+    if not isinstance(connector, SupportsWriteTogether) or person_links:
         return None  # a person already linked is updated, not created: the one-by-one path knows how
     records = [NewRecord(COMPANY_REF, CrmObject.COMPANY, plan.company.fields, label="the company")]
     holds_one = isinstance(connector, SupportsLeadConversion) and connector.keeps_companies_as_leads()
@@ -45,15 +41,17 @@ def create_together(
     if run.deal is not None:
         records.append(NewRecord(DEAL_REF, CrmObject.DEAL, run.deal.fields, parent_ref=COMPANY_REF,
                                  person_ref=person_ref_of(0) if persons else None, label="the deal"))  # fmt: skip
-    if run.prepared is not None:
+    if run.prepared is not None and (run.prepared.error is not None or run.prepared.written is not None):
         if run.prepared.error is not None:
             raise run.prepared.error
-        assert run.prepared.created is not None
-        created = run.prepared.created
-    elif (len(records) == 1 and not run.defer_create) or not connector.can_create_together(records):
+        assert run.prepared.written is not None
+        created = run.prepared.written
+        run.batch_skipped = [name for name in run.prepared.skipped if any(name in r.fields for r in records)]
+    elif (len(records) == 1 and not run.defer_writes) or not connector.can_create_together(records):
         return None  # one record on its own: a plain create is the same request
-    elif run.defer_create:
-        raise CreateDeferred(DeferredCreate(records, run.match, run.match_log))
+    elif run.defer_writes:
+        run.deferred = list(records)
+        raise run.deferral(None)
     else:
         created = connector.create_together(records)
     if run.deal is not None:

@@ -17,7 +17,7 @@ one-input `batch/read` with the object's property names, searches name them in t
 Writes of more than one record use the batch endpoints (≤ 100 inputs per call): `create_many` creates a company's
 contacts with their associations in one `batch/create` per 100, each result matched to its input by
 `objectWriteTraceId`, never by position. HubSpot has nothing all-or-none, so this connector does not offer
-`SupportsCreateTogether`: the export creates a new company and then its contacts, 2 round trips for a company with up
+`SupportsWriteTogether`: the export creates a new company and then its contacts, 2 round trips for a company with up
 to 100 contacts.
 
 Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`

@@ -1,9 +1,10 @@
-"""One `POST /composite` request with `allOrNone: true` that creates related records together (reference §5.2):
+"""One `POST /composite` request with `allOrNone: true` that writes related records together (reference §5.2):
 Salesforce runs the subrequests in one transaction, later ones reference earlier ids with `@{ref.id}`, and any
 failure rolls every one of them back. At most 25 subrequests; the request counts as one API call.
 
 For many leads at once (a bulk export), `POST /composite/graph` (§5.3) carries one graph per lead: each graph is its
-own all-or-none transaction, up to 75 graphs and 500 nodes a request.
+own all-or-none transaction, up to 75 graphs and 500 nodes a request. A graph's nodes create records (`POST
+/sobjects/{SObject}`) and change existing ones (`PATCH /sobjects/{SObject}/{id}`).
 
 This module builds the request and reads the answer; `SalesforceConnector.create_together` checks the records against
 the describe first and calls it.
@@ -30,12 +31,22 @@ _REF = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # Salesforce: a referenceId start
 
 @dataclass(frozen=True)
 class Subrequest:
-    """One record to create: `body` may hold `@{other_ref.id}` references to records created before it."""
+    """One record to create, or to change when `record_id` is set: `body` may hold `@{other_ref.id}` references to
+    records created before it."""
 
     ref: str
     sobject: str
     body: Mapping[str, Any]
     label: str
+    record_id: str | None = None
+
+    @property
+    def method(self) -> str:
+        return "POST" if self.record_id is None else "PATCH"
+
+    def path(self, api_version: str) -> str:
+        tail = "" if self.record_id is None else f"/{self.record_id}"
+        return f"/services/data/{api_version}/sobjects/{self.sobject}{tail}"
 
 
 def reference(ref: str) -> str:
@@ -71,7 +82,7 @@ def graph_body(api_version: str, graphs: Mapping[int, Sequence[Subrequest]]) -> 
 
 
 def graph_results(answer: Any, graphs: Mapping[int, Sequence[Subrequest]]) -> dict[int, dict[str, str] | CrmError]:
-    """Each graph's new ids by ref, or the error that rolled that graph back."""
+    """Each graph's record ids by ref, or the error that rolled that graph back."""
     items = answer.get("graphs") if isinstance(answer, Mapping) else None
     if not isinstance(items, list):
         raise CrmUnavailable("Salesforce composite graph answer has no graphs")
@@ -82,7 +93,7 @@ def graph_results(answer: Any, graphs: Mapping[int, Sequence[Subrequest]]) -> di
         if graph is None:
             raise CrmUnavailable(f"Salesforce composite graph answer lacks graph g{index}")
         try:
-            results[index] = created_ids(graph.get("graphResponse"), parts)
+            results[index] = written_ids(graph.get("graphResponse"), parts)
         except CrmError as exc:
             results[index] = exc
     return results
@@ -92,13 +103,14 @@ def _subrequests(api_version: str, parts: Sequence[Subrequest]) -> list[dict[str
     for part in parts:
         if not _REF.fullmatch(part.ref):
             raise ValueError(f"not a Salesforce referenceId: {part.ref!r}")
-    return [{"method": "POST", "url": f"/services/data/{api_version}/sobjects/{p.sobject}", "referenceId": p.ref,
-             "body": dict(p.body)} for p in parts]  # fmt: skip
+    return [{"method": p.method, "url": p.path(api_version), "referenceId": p.ref, "body": dict(p.body)}
+            for p in parts]  # fmt: skip
 
 
-def created_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:
-    """The new id of each subrequest by ref, or the error of the subrequest that made the transaction fail (with
-    `details.record` = its ref and `details.rolled_back` = True: nothing of the request is left in Salesforce)."""
+def written_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:
+    """The id of each subrequest's record by ref (a change answers 204 without a body), or the error of the subrequest
+    that made the transaction fail (with `details.record` = its ref and `details.rolled_back` = True: nothing of the
+    request is left in Salesforce)."""
     items = answer.get("compositeResponse") if isinstance(answer, Mapping) else None
     if not isinstance(items, list):
         raise CrmUnavailable("Salesforce composite answer has no compositeResponse")
@@ -110,7 +122,9 @@ def created_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:
         if item is None:
             raise CrmUnavailable(f"Salesforce composite answer lacks subrequest {part.ref!r}")
         status, body = int(item.get("httpStatusCode") or 0), item.get("body")
-        if 200 <= status < 300 and isinstance(body, Mapping) and body.get("id"):
+        if 200 <= status < 300 and part.record_id is not None:
+            ids[part.ref] = part.record_id
+        elif 200 <= status < 300 and isinstance(body, Mapping) and body.get("id"):
             ids[part.ref] = str(body["id"])
         else:
             failures.append((part, status, body))
@@ -122,8 +136,9 @@ def created_ids(answer: Any, parts: Sequence[Subrequest]) -> dict[str, str]:
 
 def refused(part: Subrequest, status: int, body: Any) -> CrmError:
     """The subrequest's error, naming the record it was about; nothing of the request was kept."""
-    error = translate(f"{part.sobject.lower()}.create", status or 400, body)
-    error.message = f"{part.label}: {error.message} (nothing was written: the records are created all or none)"
+    verb = "create" if part.record_id is None else "update"
+    error = translate(f"{part.sobject.lower()}.{verb}", status or 400, body)
+    error.message = f"{part.label}: {error.message} (nothing was written: the records are written all or none)"
     error.args = (error.message,)
     if isinstance(error, CrmRejected):
         error.reason = error.message

@@ -36,15 +36,16 @@ from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.salesforce.client import SalesforceClient, translate
 from leadbridge.crm.salesforce.composite import (
+    MAX_GRAPH_NODES,
     MAX_SUBREQUESTS,
     Subrequest,
     composite_body,
-    created_ids,
     graph_body,
     graph_requests,
     graph_results,
     reference,
     refused,
+    written_ids,
 )
 from leadbridge.crm.salesforce.conversion import (
     TARGET_MAPS,
@@ -58,11 +59,12 @@ from leadbridge.crm.salesforce.describe import Describe, check_write, decode
 from leadbridge.crm.salesforce.search import MAX_SEARCH_ROWS, CompanySearchPlan
 from leadbridge.crm.salesforce.soql import soql_datetime, soql_string
 from leadbridge.crm.search_many import CompanySearch
-from leadbridge.crm.together import NewRecord
+from leadbridge.crm.together import NewRecord, RecordUpdate, RecordWrite
 from leadbridge.crm.transport import CrmTransport
 from leadbridge.errors import (
     CrmError,
     CrmFieldUnknown,
+    CrmNotFound,
     CrmRejected,
     CrmUnavailable,
     InvalidCursor,
@@ -81,6 +83,7 @@ from leadbridge.models.crm import (
 )
 
 log = logging.getLogger(__name__)
+ROWS_BY_ID = 200  # ids per `get_many` / `list_persons_many` query (18 characters each: far inside SOQL's length)
 
 PLACEHOLDER_LAST_NAME = "[not provided]"  # what Web-to-Lead stores when a lead has no last name
 DELETED_WINDOW = timedelta(days=15)
@@ -370,53 +373,84 @@ class SalesforceConnector(TransportReporting):
             return [r.obj for r in records] == [CrmObject.COMPANY, CrmObject.PERSON]
         return 0 < len(records) <= MAX_SUBREQUESTS
 
-    def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
+    def can_write_together(self, records: Sequence[RecordWrite]) -> bool:
+        """A graph takes 500 records, new and changed. Lead mode: only a new Lead with its person (a Lead's changes
+        may land on the Account it was converted into, which the lead mode's own update path knows)."""
+        if self.lead_mode:
+            news = [r for r in records if isinstance(r, NewRecord)]
+            return len(news) == len(records) and self.can_create_together(news)
+        return 0 < len(records) <= MAX_GRAPH_NODES
+
+    def create_together(self, records: Sequence[RecordWrite]) -> dict[str, CrmRecord]:
         """All or none in one `POST /composite` (allOrNone). Each record is checked against its describe first (a
         refusal then sends nothing); a refusal by Salesforce rolls the whole request back. Either error names the
         record (`details.record`). A field deleted in the org meanwhile is left out on a second try and reported as
-        skipped, as `create` does."""
+        skipped, as `create` does. Changes of existing records (`RecordUpdate`) may be among the records."""
         try:
             return self._create_together(records)
         except CrmRejected as exc:
-            # A refusal may come from fields an admin just changed: the next write reads that describe again.
-            obj = self._forget_refused_describe(records, exc)
-            if obj is None:
+            gone = self._gone_after_refusal(records, exc)
+            if not gone:
                 raise
-            sobject = self.names[obj]
-            fresh = self.describe(sobject)
-            gone = list(dict.fromkeys(n for r in records if r.obj is obj for n in r.fields if fresh.field(n) is None))
-            if not isinstance(exc, CrmFieldUnknown) or not gone:
-                raise
-        log.info("salesforce %s: fields deleted in the org are left out: %s", sobject, gone)
-        kept = [replace(r, fields={k: v for k, v in r.fields.items() if k not in gone}) if r.obj is obj else r
-                for r in records]  # fmt: skip
+        kept = _without(records, gone)
         created = self._create_together(kept)
         self._note_skipped_fields(gone)
         return created
 
-    def _create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
+    def _gone_after_refusal(self, records: Sequence[RecordWrite], exc: CrmRejected) -> list[str]:
+        """The records' fields of the refused object that its fresh describe lacks (deleted in the org meanwhile), if
+        the refusal was for an unknown field; else []. The refused object's describe is read again either way: a
+        refusal may come from fields an admin just changed."""
+        obj = self._forget_refused_describe(records, exc)
+        if obj is None or not isinstance(exc, CrmFieldUnknown):
+            return []
+        fresh = self.describe(self.names[obj])
+        gone = list(dict.fromkeys(n for r in records if r.obj is obj for n in r.fields if fresh.field(n) is None))
+        if gone:
+            log.info("salesforce %s: fields deleted in the org are left out: %s", self.names[obj], gone)
+        return gone
+
+    def _create_together(self, records: Sequence[RecordWrite]) -> dict[str, CrmRecord]:
         if self.lead_mode:
-            if len(records) == 1:
-                return {records[0].ref: self._create(records[0].obj, records[0].fields)}
-            return self._new_lead_with_person(records[0], records[1])
+            news = [r for r in records if isinstance(r, NewRecord)]
+            if len(news) != len(records):
+                raise ValueError("lead mode writes only new records together")
+            if len(news) == 1:
+                return {news[0].ref: self._create(news[0].obj, news[0].fields)}
+            return self._new_lead_with_person(news[0], news[1])
         parts = self._subrequests(records)
         request = composite_body(self.client.api_version, parts)
-        ids = created_ids(self.client.request("composite.create", "POST", "composite", json_body=request), parts)
+        ids = written_ids(self.client.request("composite.create", "POST", "composite", json_body=request), parts)
         self._note_skipped_fields([])
         return self._created(records, parts, ids)
 
-    def create_batches_together(
-        self, batches: Sequence[Sequence[NewRecord]]
+    def write_batches_together(
+        self, batches: Sequence[Sequence[RecordWrite]]
     ) -> list[dict[str, CrmRecord] | CrmError]:
         """One `POST /composite/graph` per 75 batches (500 records): a graph per batch, each all or none. A batch
-        the describe refuses is never sent; one refused for a field deleted in the org meanwhile gets the single
-        path's second try. Lead mode: each batch is one Lead (one POST)."""
+        the describe refuses is never sent; one refused for a field deleted in the org meanwhile is sent once more
+        without it (in one more graph request for all such batches) and the field is reported as skipped. Lead mode:
+        each batch is one Lead (one POST)."""
+        if self.lead_mode:
+            return [self._created_or_error(batch) for batch in batches]
+        results = self._write_graphs(dict(enumerate(batches)))
+        drifted = {i: r for i, r in results.items() if isinstance(r, CrmFieldUnknown)}
+        gone: list[str] = []
+        for index, refusal in drifted.items():
+            gone += [n for n in self._gone_after_refusal(batches[index], refusal) if n not in gone]
+        if gone:
+            results.update(self._write_graphs({i: _without(batches[i], gone) for i in drifted}))
+        self._note_skipped_fields(gone)
+        return [results[i] for i in range(len(batches))]
+
+    def _write_graphs(
+        self, batches: Mapping[int, Sequence[RecordWrite]]
+    ) -> dict[int, dict[str, CrmRecord] | CrmError]:
+        """The batches as graphs of as few Composite Graph requests as the limits allow; per batch its records as
+        written or the error that rolled it back (a request that fails as a whole fails its batches only)."""
         results: dict[int, dict[str, CrmRecord] | CrmError] = {}
         graphs: dict[int, list[Subrequest]] = {}
-        for index, batch in enumerate(batches):
-            if self.lead_mode or not self.can_create_together(batch):
-                results[index] = self._created_or_error(batch)
-                continue
+        for index, batch in batches.items():
             try:
                 graphs[index] = self._subrequests(batch)
             except CrmRejected as exc:
@@ -431,23 +465,21 @@ class SalesforceConnector(TransportReporting):
             except CrmError as exc:  # this request as a whole (unavailable, limits): its batches only, not earlier ones
                 outcomes = dict.fromkeys(chunk, exc)
             for index, outcome in outcomes.items():
-                if isinstance(outcome, CrmFieldUnknown):
-                    results[index] = self._created_or_error(batches[index])  # re-reads the describe, leaves it out
-                elif isinstance(outcome, CrmError):
-                    if isinstance(outcome, CrmRejected):
+                if isinstance(outcome, CrmError):
+                    if isinstance(outcome, CrmRejected) and not isinstance(outcome, CrmFieldUnknown):
                         self._forget_refused_describe(batches[index], outcome)
                     results[index] = outcome
                 else:
                     results[index] = self._created(batches[index], graphs[index], outcome)
-        return [results[i] for i in range(len(batches))]
+        return results
 
-    def _created_or_error(self, batch: Sequence[NewRecord]) -> dict[str, CrmRecord] | CrmError:
+    def _created_or_error(self, batch: Sequence[RecordWrite]) -> dict[str, CrmRecord] | CrmError:
         try:
             return self.create_together(batch)
         except CrmError as exc:
             return exc
 
-    def _forget_refused_describe(self, records: Sequence[NewRecord], exc: CrmRejected) -> CrmObject | None:
+    def _forget_refused_describe(self, records: Sequence[RecordWrite], exc: CrmRejected) -> CrmObject | None:
         """Forget the describe of the refused record's object (the one the refusal names); that object, if any."""
         sobject = str(exc.details.get("object") or "")
         obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
@@ -455,23 +487,28 @@ class SalesforceConnector(TransportReporting):
             self.refresh_metadata(obj)
         return obj
 
-    def _subrequests(self, records: Sequence[NewRecord]) -> list[Subrequest]:
+    def _subrequests(self, records: Sequence[RecordWrite]) -> list[Subrequest]:
         """The records as composite subrequests, each checked against its describe (a refusal names the record)."""
         parts: list[Subrequest] = []
         for record in records:
             sobject = self.names[record.obj]
             label = record.label or record.ref
+            changing = isinstance(record, RecordUpdate)
             try:
-                body = check_write(self.describe(sobject), record.fields, creating=True)
+                body = check_write(self.describe(sobject), record.fields, creating=not changing)
             except CrmRejected as exc:
                 problem = [{"errorCode": "FIELD_INTEGRITY_EXCEPTION", "message": exc.reason, "fields": exc.fields}]
                 raise refused(Subrequest(record.ref, sobject, {}, label), 400, problem) from None
+            if isinstance(record, RecordUpdate):
+                parts.append(Subrequest(record.ref, sobject, body, label, record_id=_sf_id(record.crm_id)))
+                continue
+            body.update(self._links(record.obj, record.parent_id, None) if record.parent_id else {})
             body.update(self._links_to_refs(record))
             parts.append(Subrequest(record.ref, sobject, body, label))
         return parts
 
     def _created(
-        self, records: Sequence[NewRecord], parts: Sequence[Subrequest], ids: Mapping[str, str]
+        self, records: Sequence[RecordWrite], parts: Sequence[Subrequest], ids: Mapping[str, str]
     ) -> dict[str, CrmRecord]:
         """The records as written, the composite references replaced by the new ids."""
         new_ids = {reference(ref): new_id for ref, new_id in ids.items()}
@@ -618,6 +655,51 @@ class SalesforceConnector(TransportReporting):
                 f"{soql_string(_sf_id(company_id))} ORDER BY CreatedDate")
         return [self._record(CrmObject.PERSON, self._as_lead("Contact", r))
                 for r in self._query_all("person.list", soql)]  # fmt: skip
+
+    def get_many(self, obj: CrmObject, record_ids: Sequence[str]) -> dict[str, CrmRecord]:
+        """`SupportsReadMany`: one query per 200 ids (`Id IN (...)`, every field, as `get` reads them), by the ids
+        as given; a deleted or unknown id is absent. Lead mode's companies and persons (a Lead, or the Account or
+        Contact it became, by the id's prefix): each as `get`."""
+        ids = list(dict.fromkeys(record_ids))
+        if self.lead_mode and obj in (CrmObject.COMPANY, CrmObject.PERSON):
+            return {i: record for i in ids if (record := self._get_or_none(obj, i)) is not None}
+        sobject = self.names[obj]
+        found: dict[str, CrmRecord] = {}
+        for given, raw in self._rows_by_id(f"{obj.value}.get_many", sobject, "Id", ids):
+            found[given] = self._record(obj, raw)
+        return found
+
+    def _get_or_none(self, obj: CrmObject, record_id: str) -> CrmRecord | None:
+        try:
+            return self.get(obj, record_id)
+        except CrmNotFound:
+            return None
+
+    def list_persons_many(self, company_ids: Sequence[str]) -> dict[str, list[CrmRecord]]:
+        """`SupportsPersonsOfMany`: one query per 200 Accounts (`AccountId IN (...)`). Lead mode: each as
+        `list_persons` (a Lead's person is the Lead itself)."""
+        ids = list(dict.fromkeys(company_ids))
+        if self.lead_mode:
+            return {company_id: self.list_persons(company_id) for company_id in ids}
+        found: dict[str, list[CrmRecord]] = {company_id: [] for company_id in ids}
+        for given, raw in self._rows_by_id("person.list_many", "Contact", "AccountId", ids, order="CreatedDate"):
+            found[given].append(self._record(CrmObject.PERSON, raw))
+        return found
+
+    def _rows_by_id(
+        self, operation: str, sobject: str, id_field: str, ids: Sequence[str], *, order: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every field of the `sobject` rows whose `id_field` is one of `ids`, one query per `ROWS_BY_ID` ids, each
+        row with the id it was asked by (a 15-character id finds its 18-character form)."""
+        asked = {_sf_id(i)[:15]: i for i in ids}
+        for start in range(0, len(ids), ROWS_BY_ID):
+            chunk = ", ".join(soql_string(_sf_id(i)) for i in ids[start:start + ROWS_BY_ID])
+            soql = (f"SELECT {self._select(sobject)} FROM {sobject} WHERE {id_field} IN ({chunk})"  # noqa: S608
+                    + (f" ORDER BY {order}" if order else ""))  # fmt: skip
+            for raw in self._query_all(operation, soql):
+                given = asked.get(str(raw.get(id_field) or "")[:15])
+                if given is not None:
+                    yield given, raw
 
     def record_url(self, obj: CrmObject, record_id: str) -> str:
         sobject = self._sobject_of(obj, record_id)
@@ -901,3 +983,8 @@ def _sf_id(record_id: str) -> str:
     if len(value) not in (15, 18) or not value.isalnum():
         raise CrmRejected(f"Salesforce ids are 15 or 18 letters and digits, not {record_id!r}")
     return value
+
+
+def _without(records: Sequence[RecordWrite], gone: Sequence[str]) -> list[RecordWrite]:
+    """The records without the named fields (deleted in the org since the describe was read)."""
+    return [replace(r, fields={k: v for k, v in r.fields.items() if k not in gone}) for r in records]
