@@ -389,21 +389,17 @@ class SalesforceConnector(TransportReporting):
         try:
             return self._create_together(records)
         except CrmRejected as exc:
-            gone = self._gone_after_refusal(records, exc)
-            if not gone:
+            obj = self._forget_refused_describe(records, exc)  # a refusal may come from fields an admin just changed
+            gone = self._fields_gone(records, obj) if obj is not None and isinstance(exc, CrmFieldUnknown) else []
+            if obj is None or not gone:
                 raise
-        kept = _without(records, gone)
-        created = self._create_together(kept)
+        created = self._create_together(_without(records, obj, gone))
         self._note_skipped_fields(gone)
         return created
 
-    def _gone_after_refusal(self, records: Sequence[RecordWrite], exc: CrmRejected) -> list[str]:
-        """The records' fields of the refused object that its fresh describe lacks (deleted in the org meanwhile), if
-        the refusal was for an unknown field; else []. The refused object's describe is read again either way: a
-        refusal may come from fields an admin just changed."""
-        obj = self._forget_refused_describe(records, exc)
-        if obj is None or not isinstance(exc, CrmFieldUnknown):
-            return []
+    def _fields_gone(self, records: Sequence[RecordWrite], obj: CrmObject) -> list[str]:
+        """The fields the records of `obj` name that its describe (read again by the caller) lacks: deleted in the org
+        since the describe was read."""
         fresh = self.describe(self.names[obj])
         gone = list(dict.fromkeys(n for r in records if r.obj is obj for n in r.fields if fresh.field(n) is None))
         if gone:
@@ -434,13 +430,23 @@ class SalesforceConnector(TransportReporting):
         if self.lead_mode:
             return [self._created_or_error(batch) for batch in batches]
         results = self._write_graphs(dict(enumerate(batches)))
-        drifted = {i: r for i, r in results.items() if isinstance(r, CrmFieldUnknown)}
-        gone: list[str] = []
-        for index, refusal in drifted.items():
-            gone += [n for n in self._gone_after_refusal(batches[index], refusal) if n not in gone]
-        if gone:
-            results.update(self._write_graphs({i: _without(batches[i], gone) for i in drifted}))
-        self._note_skipped_fields(gone)
+        refreshed: set[CrmObject] = set()
+        again: dict[int, list[RecordWrite]] = {}
+        gone_anywhere: list[str] = []
+        for index, refusal in results.items():
+            obj = self._refused_object(batches[index], refusal) if isinstance(refusal, CrmFieldUnknown) else None
+            if obj is None:
+                continue
+            if obj not in refreshed:  # once per object, however many batches it refused
+                self.refresh_metadata(obj)
+                refreshed.add(obj)
+            gone = self._fields_gone(batches[index], obj)
+            if gone:
+                again[index] = _without(batches[index], obj, gone)
+                gone_anywhere += [name for name in gone if name not in gone_anywhere]
+        if again:
+            results.update(self._write_graphs(again))
+        self._note_skipped_fields(gone_anywhere)
         return [results[i] for i in range(len(batches))]
 
     def _write_graphs(
@@ -481,11 +487,14 @@ class SalesforceConnector(TransportReporting):
 
     def _forget_refused_describe(self, records: Sequence[RecordWrite], exc: CrmRejected) -> CrmObject | None:
         """Forget the describe of the refused record's object (the one the refusal names); that object, if any."""
-        sobject = str(exc.details.get("object") or "")
-        obj = next((r.obj for r in records if self.names[r.obj] == sobject), None)
+        obj = self._refused_object(records, exc)
         if obj is not None:
             self.refresh_metadata(obj)
         return obj
+
+    def _refused_object(self, records: Sequence[RecordWrite], exc: CrmError) -> CrmObject | None:
+        sobject = str(exc.details.get("object") or "")
+        return next((r.obj for r in records if self.names[r.obj] == sobject), None)
 
     def _subrequests(self, records: Sequence[RecordWrite]) -> list[Subrequest]:
         """The records as composite subrequests, each checked against its describe (a refusal names the record)."""
@@ -985,6 +994,7 @@ def _sf_id(record_id: str) -> str:
     return value
 
 
-def _without(records: Sequence[RecordWrite], gone: Sequence[str]) -> list[RecordWrite]:
-    """The records without the named fields (deleted in the org since the describe was read)."""
-    return [replace(r, fields={k: v for k, v in r.fields.items() if k not in gone}) for r in records]
+def _without(records: Sequence[RecordWrite], obj: CrmObject, gone: Sequence[str]) -> list[RecordWrite]:
+    """The records, those of `obj` without the named fields (deleted in the org since the describe was read)."""
+    return [replace(r, fields={k: v for k, v in r.fields.items() if k not in gone}) if r.obj is obj else r
+            for r in records]  # fmt: skip
