@@ -206,3 +206,24 @@ def test_leads_matching_accounts_already_in_salesforce_are_read_and_written_per_
     assert len(contacts) == 10 and {c["Title"] for c in contacts} == {"Founder"}  # matched by e-mail, not added
     entries = [e for e in bulk.log(run["id"]) if e["object"] == "company"]
     assert {e["action"] for e in entries} == {"link"} and all("Phone" in e["fields_written"] for e in entries)
+
+
+def test_a_window_whose_read_fails_writes_each_lead_as_its_single_export_would(bulk: Bulk) -> None:
+    first = [lead(600 + i, contacts=1) for i in range(3)]
+    assert bulk.export(first)["export"]["totals"]["created"] == 3
+    # An outage outlasts the retries of the window's read of the Accounts' Contacts, and is over after it.
+    bulk.sb.inject_fault("503", count=4, path_prefix="/query", method="GET", org_id=bulk.org)
+    before = bulk.calls()
+
+    run = bulk.export([changed(body, 600 + i) for i, body in enumerate(first)])
+
+    totals = run["export"]["totals"]
+    assert (totals["updated"], totals["failed"]) == (3, 0), run
+    made = {op: n - before.get(op, 0) for op, n in bulk.calls().items() if n != before.get(op, 0)}
+    writes = {op: n for op, n in made.items() if op.split(" ", 1)[0] in WRITES}
+    assert writes == {"PATCH /sobjects/Account/{id}": 3, "PATCH /sobjects/Contact/{id}": 3,
+                      "POST /sobjects/Contact": 3}, made  # fmt: skip
+    accounts = {a["Id"] for a in bulk.sb.all_records(bulk.org, "Account") if a["Name"].startswith("Graph Batch 60")}
+    contacts = [c for c in bulk.sb.all_records(bulk.org, "Contact") if c["AccountId"] in accounts]
+    assert len(contacts) == 6 and sorted(c["Title"] or "" for c in contacts) == ["", "", "", "CEO 600", "CEO 601",
+                                                                                  "CEO 602"]  # fmt: skip

@@ -467,7 +467,9 @@ def _with_reads(
     """The leads that wait for a CRM read (the company they matched, the persons of their company to match new
     contacts among) get it in one request for the window (`SupportsReadMany`, `SupportsPersonsOfMany`), then plan
     their writes again; a lead may wait once more (its company first, then its persons). A lead that needs no writes
-    after all is finished here (its outcome recorded in `outcomes`). Returns the leads with writes to batch."""
+    after all is finished here (its outcome recorded in `outcomes`). If the window's read fails, its leads are not
+    batched: each reads and writes after the batch as its single export does (and fails, logged, as that would).
+    Returns the leads with writes to batch."""
     for _ in range(MAX_READ_ROUNDS):
         waiting = [entry for entry in deferred if entry[2].reads_wanted]
         if not waiting:
@@ -478,8 +480,8 @@ def _with_reads(
             if not prepared.reads_wanted:
                 again.append((item, lead, prepared))
                 continue
-            if isinstance(read, CrmError):  # as a single export's read failing: the lead fails with it, logged
-                prepared.error, prepared.reads_wanted = read, []
+            if isinstance(read, CrmError):  # the lead reads and writes as its single export does, after the batch
+                prepared.records, prepared.reads_wanted = [], []
                 again.append((item, lead, prepared))
                 continue
             prepared.reads.update({key: read.get(key) for key in prepared.reads_wanted})
