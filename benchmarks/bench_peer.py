@@ -27,6 +27,9 @@ What runs:
   botocore `before-send` hook returning a well-formed answer, which botocore parses as AWS's) instead of sending them
   to moto: leadbridge's own work and botocore's, with no AWS service time at all. What it leaves out is measured by
   the profile's replay; what is left is what leadbridge could improve. Its pairs are a case of their own.
+- `BENCH_PEER_EVENTS=summary` runs leadbridge as a deployment with `ChangeEvents=summary` (docs/events.md): one
+  `ChangesReported` event per page on the bus instead of one event per changed record; the change feed, the states
+  and the sync log are written as in the default mode (`record`). Its pairs are a case of their own.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ HEADER = (
 )
 VARIABLES = (
     "BENCH_PEER_ACCOUNTS", "BENCH_PEER_PAIRS", "BENCH_PEER_CASES", "BENCH_PEER_LATENCIES", "BENCH_PEER_PROFILE",
-    "BENCH_PEER_AWS_LATENCY_MS", "BENCH_PEER_AWS",
+    "BENCH_PEER_AWS_LATENCY_MS", "BENCH_PEER_AWS", "BENCH_PEER_EVENTS",
 )
 
 # Runs the installed tap with its login host redirected: the tap hard-codes https://login.salesforce.com (or
@@ -450,11 +453,11 @@ class Bench:
         return env
 
     def run_leadbridge(self, run: str, *, profile: bool = False, aws_latency_ms: int = 0,
-                       aws_instant: bool = False) -> dict[str, Any]:
+                       aws_instant: bool = False, change_events: str = "record") -> dict[str, Any]:
         self._forget_locators()
         code = _leadbridge_code()
         args = {
-            "env": self.fresh_aws(),
+            "env": {**self.fresh_aws(), "CHANGE_EVENTS": change_events},
             "access_token": self.tokens["access_token"],
             "client_id": self.app.client_id,
             "login_base": self.sb.login_base,
@@ -519,6 +522,7 @@ def run() -> str:
     profile = os.environ.get("BENCH_PEER_PROFILE", "1") != "0"
     aws_latency = int(os.environ.get("BENCH_PEER_AWS_LATENCY_MS", "0"))
     aws_instant = os.environ.get("BENCH_PEER_AWS", "moto") == "instant"
+    change_events = os.environ.get("BENCH_PEER_EVENTS", "record")
     unknown = set(cases) - set(CASES)
     if unknown:
         raise SystemExit(f"BENCH_PEER_CASES: no case {sorted(unknown)} (have {sorted(CASES)})")
@@ -535,10 +539,13 @@ def run() -> str:
                     got: dict[str, dict[str, Any]] = {}
                     for tool in order:
                         run_id = f"{case}-{latency}-{pair}"
-                        got[tool] = (bench.run_leadbridge(run_id, aws_latency_ms=aws_latency, aws_instant=aws_instant)
+                        got[tool] = (bench.run_leadbridge(run_id, aws_latency_ms=aws_latency, aws_instant=aws_instant,
+                                                          change_events=change_events)
                                      if tool == "leadbridge" else bench.run_tap())  # fmt: skip
                     measured.append(_pair(case, accounts, latency, pair, order, got["leadbridge"], got["tap"]))
                     measured[-1]["aws_latency_ms"] = aws_latency
+                    if change_events != "record":
+                        measured[-1]["change_events"] = change_events
                     if aws_instant:
                         measured[-1]["aws"] = "instant"
                         measured[-1]["aws_answered_in_process"] = got["leadbridge"]["aws_answered_in_process"]
@@ -637,11 +644,12 @@ def _keep(measured: list[dict[str, Any]]) -> None:
     temporary.replace(RESULTS)
 
 
-def _series(p: dict[str, Any]) -> tuple[int, int, int, int, str]:
+def _series(p: dict[str, Any]) -> tuple[int, int, int, int, str, str]:
     """The case a pair belongs to: objects, size, CRM latency, AWS latency (0 for pairs kept before it existed), who
-    answers AWS calls (moto, or `instant`: the run's batch calls answered in-process)."""
+    answers AWS calls (moto, or `instant`: the run's batch calls answered in-process), the bus events of changes
+    (`record`, or `summary`: one per page)."""
     return (list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0),
-            p.get("aws", "moto"))
+            p.get("aws", "moto"), p.get("change_events", "record"))
 
 
 def _spread(values: list[float], digits: int = 0) -> str:
@@ -649,11 +657,11 @@ def _spread(values: list[float], digits: int = 0) -> str:
 
 
 def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
-    groups: dict[tuple[int, int, int, int, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, int, int, int, str, str], list[dict[str, Any]]] = defaultdict(list)
     for p in kept:
         groups[_series(p)].append(p)
     rows = []
-    for (case_index, accounts, latency, aws_latency, aws), series in groups.items():
+    for (case_index, accounts, latency, aws_latency, aws, change_events), series in groups.items():
         case = list(CASES)[case_index]
         lb = [p["leadbridge_rps"] for p in series]
         tap = [p["tap_rps"] for p in series]
@@ -662,7 +670,8 @@ def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
         rows.append(
             f"| {CASE_LABELS[case]} ({accounts:,} Accounts) | {first['records']:,} | {latency} ms"
             f"{f' (AWS +{aws_latency} ms)' if aws_latency else ''}"
-            f"{' (AWS batch calls answered in-process)' if aws == 'instant' else ''} | {len(series)} "
+            f"{' (AWS batch calls answered in-process)' if aws == 'instant' else ''}"
+            f"{f' (ChangeEvents={change_events})' if change_events != 'record' else ''} | {len(series)} "
             f"| {statistics.median(lb):,.0f} ({_spread(lb)}) | {statistics.median(tap):,.0f} ({_spread(tap)}) "
             f"| **{statistics.median(ratio):.3f}** ({_spread(ratio, 3)}) "
             f"| {first['leadbridge_crm_calls']} / {first['tap_crm_calls']} | {series[-1]['measured_at']} |"
@@ -719,7 +728,7 @@ def _render_profile(profile: dict[str, Any] | None) -> str:
                             for k, v in sorted(replay.items(), key=lambda kv: -kv[1]["seconds"]))  # fmt: skip
     aws_total = sum(v["seconds"] for v in aws.values())
     case = (profile["case"], profile["accounts"], 0)
-    same = [p for p in _kept() if _series(p) == (list(CASES).index(case[0]), case[1], 0, 0, "moto")]
+    same = [p for p in _kept() if _series(p) == (list(CASES).index(case[0]), case[1], 0, 0, "moto", "record")]
     floor = ""
     if same:
         lb_ms = 1000 / statistics.median(p["leadbridge_rps"] for p in same)

@@ -3,7 +3,9 @@ change (bus events and the `/changes` feed), in which order, how often, and what
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,15 +14,18 @@ import pytest
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import InvalidCursor
 from leadbridge.inbound.kernel import (
+    SUMMARY_MAX_IDS,
     Applied,
     InboundContext,
     InboundServices,
     apply_deletion,
     apply_record,
     apply_records,
+    changes_reported,
 )
+from leadbridge.inbound.ports import ChangeEvents
 from leadbridge.mapping.hashing import field_hashes
-from leadbridge.models.changes import ChangeSource, ChangeType
+from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import ConflictPolicy, SettingsDocument
 from leadbridge.models.synclog import Action, Outcome
@@ -354,3 +359,34 @@ def test_a_record_that_cannot_be_mapped_fails_alone_and_is_logged(svc: InboundSe
     assert [(e.crm_id, e.error.code if e.error else None) for e in failed] == [("2", "internal_error")]
     with pytest.raises(ValueError):  # one record alone (a webhook): the caller sees the error and retries
         apply_record(svc, ctx(), broken)
+
+
+def test_summary_mode_puts_one_event_per_page_on_the_bus_naming_the_changes_in_the_feed(
+    svc: InboundServices, bus: RecordingBus
+) -> None:
+    summary = replace(svc, change_events=ChangeEvents.SUMMARY)
+    apply_record(svc, ctx(), company("1"))  # known already: its unchanged re-read reports nothing
+    bus.delivered.clear()
+    page = [company("1"), company("2", Name="Havn A/S"), company("3", Name="Fjord ApS")]
+
+    apply_records(summary, ctx(), page)
+    apply_records(summary, ctx(), page)  # the same page again (a redelivery): nothing new
+
+    assert bus.types() == ["ChangesReported"]
+    detail = bus.delivered[0].detail
+    created = [i for i in feed_items(svc) if i.crm_id in ("2", "3")]
+    assert detail["change_ids"] == [i.id for i in created] and detail["count"] == 2
+    assert detail["counts"] == {"CompanyChanged": 2}
+    assert (detail["tenant"], detail["crm"], detail["source"], detail["run_id"]) == (TENANT, CRM, "schedule", "run-1")
+
+
+def test_a_summary_of_the_most_changes_one_event_holds_fits_an_eventbridge_entry() -> None:
+    events = [ChangeEvent(id=ChangeEvent.stable_id("c", i), type=ChangeType.PERSON_CHANGED, action=ChangeAction.UPDATED,
+                          tenant=TENANT, crm=CRM, object=CrmObject.PERSON, crm_id=str(i), source=ChangeSource.WEBHOOK)
+              for i in range(SUMMARY_MAX_IDS + 1)]  # fmt: skip
+
+    summaries = changes_reported(events)
+
+    assert [s.detail["count"] for s in summaries] == [SUMMARY_MAX_IDS, 1]
+    largest = len(json.dumps(summaries[0].detail, separators=(",", ":")).encode())
+    assert largest < 256 * 1024 - 1024  # EventBridge: 256 KB an entry, with room for the envelope

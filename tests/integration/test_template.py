@@ -87,6 +87,11 @@ def test_template_declares_the_deploy_contract() -> None:
                  "AllowedReturnUrls", "SyncLogTtlDays", "SuperOfficeEnvironment", "SuperOfficeClientId"):
         assert name in raw["Parameters"], name
     assert raw["Parameters"]["SuperOfficeEnvironment"]["AllowedValues"] == ["sod", "qaonline", "online"]
+    from leadbridge.inbound.ports import ChangeEvents
+
+    change_events = raw["Parameters"]["ChangeEvents"]  # the bus's events of changes: the modes the kernel knows
+    assert change_events["AllowedValues"] == [m.value for m in ChangeEvents] and change_events["Default"] == "record"
+    assert function_globals["Environment"]["Variables"]["CHANGE_EVENTS"] == {"Ref": "ChangeEvents"}
     # Every setting the code reads is wired by the template (names from leadbridge.config).
     from leadbridge.config import _ALIASES
 

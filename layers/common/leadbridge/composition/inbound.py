@@ -22,6 +22,7 @@ from leadbridge.composition.stores import (
     table,
     webhook_event_claims,
 )
+from leadbridge.config import settings as runtime_settings
 from leadbridge.config import sync_worker_settings
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 @cached
 def inbound_services() -> InboundServices:
-    from leadbridge.inbound.ports import InboundServices
+    from leadbridge.inbound.ports import ChangeEvents, InboundServices
 
     return InboundServices(
         links=link_store(),
@@ -43,6 +44,7 @@ def inbound_services() -> InboundServices:
         publisher=event_publisher(),
         log=sync_log(),
         held=held_children(),
+        change_events=ChangeEvents(runtime_settings().change_events),
     )
 
 

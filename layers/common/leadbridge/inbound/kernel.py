@@ -18,6 +18,7 @@ Delivery to the app is at least once: a retried change carries the same event id
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadbridge.concurrency import together
 from leadbridge.errors import code_and_message
 from leadbridge.inbound.filtering import held_back
+from leadbridge.inbound.ports import ChangeEvents
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import apply_inbound
@@ -435,8 +437,41 @@ def _report(svc: InboundServices, events: Sequence[ChangeEvent], *, exclusive: b
     lost."""
     if not events:
         return
-    app_events = [AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events]
+    if svc.change_events is ChangeEvents.SUMMARY:
+        app_events = changes_reported(events)
+    else:
+        app_events = [AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events]
     together(lambda: svc.feed.append(events, exclusive=exclusive), lambda: svc.publisher.publish(app_events))
+
+
+CHANGES_REPORTED = "ChangesReported"
+SUMMARY_MAX_IDS = 2_000  # change ids per `ChangesReported`: about 70 KB of detail, inside EventBridge's 256 KB
+
+
+def changes_reported(events: Sequence[ChangeEvent]) -> list[AppEvent]:
+    """`ChangeEvents.SUMMARY`: what one report put on the change feed, as few events as the bus takes (one per
+    tenant and CRM, up to `SUMMARY_MAX_IDS` changes each): how many of each type, and their ids in feed order."""
+    groups: dict[tuple[str, str], list[ChangeEvent]] = {}
+    for event in events:
+        groups.setdefault((event.tenant, event.crm), []).append(event)
+    summaries: list[AppEvent] = []
+    for (tenant, crm), mine in groups.items():
+        for start in range(0, len(mine), SUMMARY_MAX_IDS):
+            part = mine[start : start + SUMMARY_MAX_IDS]
+            first = part[0]
+            detail = {
+                "tenant": tenant,
+                "crm": crm,
+                "count": len(part),
+                "counts": dict(Counter(e.type.value for e in part)),
+                "change_ids": [e.id for e in part],
+                "source": first.source.value,
+                "run_id": first.run_id,
+                "correlation_id": first.correlation_id,
+                "occurred_at": first.occurred_at.isoformat().replace("+00:00", "Z"),
+            }
+            summaries.append(AppEvent(detail_type=CHANGES_REPORTED, detail=detail))
+    return summaries
 
 
 def _event(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from leadbridge.crm.base import Connector
@@ -51,6 +52,14 @@ class HeldChildren(Protocol):
     def release(self, child: HeldChild) -> None: ...
 
 
+class ChangeEvents(StrEnum):
+    """What the bus carries of the changes the kernel reports (template parameter `ChangeEvents`); the change feed
+    (`GET /changes`) holds every change either way. docs/events.md."""
+
+    RECORD = "record"  # an event per change (`CompanyChanged`, ...) with the change as its detail
+    SUMMARY = "summary"  # a `ChangesReported` event per page with the changes' ids: apps read them from the feed
+
+
 @dataclass(frozen=True)
 class InboundServices:
     links: Links
@@ -59,6 +68,7 @@ class InboundServices:
     publisher: EventPublisher
     log: LogWriter
     held: HeldChildren | None = None  # None: held-back children are not remembered (they come with their next change)
+    change_events: ChangeEvents = ChangeEvents.RECORD
 
 
 # --- the scheduled-sync worker ---------------------------------------------------------------------------------------
