@@ -28,8 +28,8 @@ What runs:
   to moto: leadbridge's own work and botocore's, with no AWS service time at all. What it leaves out is measured by
   the profile's replay; what is left is what leadbridge could improve. Its pairs are a case of their own.
 - `BENCH_PEER_EVENTS=summary` runs leadbridge as a deployment with `ChangeEvents=summary` (docs/events.md): one
-  `ChangesReported` event per page on the bus instead of one event per changed record; the change feed, the states
-  and the sync log are written as in the default mode (`record`). Its pairs are a case of their own.
+  `ChangesReported` event per applied slice (200 records) instead of one event per changed record; the change feed,
+  the states and the sync log are written as in the default mode (`record`). Its pairs are a case of their own.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class Settings(BaseModel):
     allowed_return_urls: str = Field(default="", alias="ALLOWED_RETURN_URLS")
     sync_log_ttl_days: int = Field(default=90, alias="SYNC_LOG_TTL_DAYS")
     change_feed_ttl_days: int = Field(default=30, alias="CHANGE_FEED_TTL_DAYS")
-    # What the bus carries of inbound changes: "record" (an event each) or "summary" (one per page; docs/events.md).
+    # What the bus carries of inbound changes: "record" (an event each) or "summary" (one per report; docs/events.md).
     change_events: Literal["record", "summary"] = Field(default="record", alias="CHANGE_EVENTS")
 
     @property

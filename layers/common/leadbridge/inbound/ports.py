@@ -57,7 +57,7 @@ class ChangeEvents(StrEnum):
     (`GET /changes`) holds every change either way. docs/events.md."""
 
     RECORD = "record"  # an event per change (`CompanyChanged`, ...) with the change as its detail
-    SUMMARY = "summary"  # a `ChangesReported` event per page with the changes' ids: apps read them from the feed
+    SUMMARY = "summary"  # a `ChangesReported` event per report with the changes' ids: apps read them from the feed
 
 
 @dataclass(frozen=True)
