@@ -4,7 +4,7 @@ limit or rule is refused whole (400 INVALID_INPUT, nothing written). One API cal
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -63,7 +63,10 @@ def test_a_failed_graph_is_rolled_back_while_the_others_commit(org: OrgEnv, rece
     kept = org.api.post("/sobjects/Account/", json={"Name": "Existing"}).json()["id"]
     doomed = org.api.post("/sobjects/Account/", json={"Name": "Not deleted"}).json()["id"]
     org.sb.add_outbound_message(org.org_id, "Account", receiver.url, ["Id", "Name"])
-    start = (datetime.now(UTC) - timedelta(milliseconds=1)).isoformat()
+    # The replication window starts after the two were written (their stamps have milliseconds; a clock read right
+    # after writing them can fall in the same millisecond).
+    stamps = [org.sb.get(org.org_id, "Account", record_id)["SystemModstamp"] for record_id in (kept, doomed)]
+    start = (max(stamps) + timedelta(milliseconds=1)).isoformat()
     used_before = usage(org.api.get("/limits"))
     calls_before = org.sb.call_counts(org.org_id)
 

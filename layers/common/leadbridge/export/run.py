@@ -139,22 +139,22 @@ def _read_by_window(run: ExportRun, key: tuple[str, str]) -> bool:
 
 def write_update(run: ExportRun, update: RecordUpdate) -> CrmRecord | None:
     """Change an existing record: the CRM's answer, or None when the write is held back for a batch."""
-    if (answer := _from_batch(run, update)) is not None:
-        return answer
-    if _deferring(run):
-        run.deferred.append(update)
-        return None
-    return run.connector.update(update.obj, update.crm_id, update.fields)
+    return _write(run, update, lambda: run.connector.update(update.obj, update.crm_id, update.fields))
 
 
 def write_create(run: ExportRun, record: NewRecord) -> CrmRecord | None:
     """Create a record under an existing parent: the CRM's answer, or None when it is held back for a batch."""
+    return _write(run, record, lambda: run.connector.create(record.obj, record.fields, parent_id=record.parent_id))
+
+
+def _write(run: ExportRun, record: RecordWrite, send: Callable[[], CrmRecord]) -> CrmRecord | None:
+    """What the window's batch wrote of `record`; else held back (None) in a deferring run; else sent now."""
     if (answer := _from_batch(run, record)) is not None:
         return answer
     if _deferring(run):
         run.deferred.append(record)
         return None
-    return run.connector.create(record.obj, record.fields, parent_id=record.parent_id)
+    return send()
 
 
 def _deferring(run: ExportRun) -> bool:
