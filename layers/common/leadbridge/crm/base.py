@@ -344,9 +344,17 @@ def reset_providers() -> None:
 
 
 def _load_builtin() -> None:
-    # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly.
+    # Import side effect: each package calls register(). Listed here, not discovered, so a typo fails loudly. Once
+    # per process: `provider` and `supported` are asked for every record an inbound sync maps (the CRM's profile).
+    global _builtin_loaded
+    if _builtin_loaded:
+        return
     import importlib
 
     trace_crm_http()
     for module in ("leadbridge.crm.superoffice", "leadbridge.crm.salesforce", "leadbridge.crm.hubspot"):
         importlib.import_module(module)
+    _builtin_loaded = True
+
+
+_builtin_loaded = False
