@@ -660,10 +660,8 @@ class SalesforceConnector(TransportReporting):
             if lead.fields.get("LastName") in (None, PLACEHOLDER_LAST_NAME):
                 return []
             return [lead.model_copy(update={"object": CrmObject.PERSON, "parent_id": lead.id})]
-        soql = (f"SELECT {self._select('Contact')} FROM Contact WHERE AccountId = "  # noqa: S608
-                f"{soql_string(_sf_id(company_id))} ORDER BY CreatedDate")
-        return [self._record(CrmObject.PERSON, self._as_lead("Contact", r))
-                for r in self._query_all("person.list", soql)]  # fmt: skip
+        rows = self._rows_by_id("person.list", "Contact", "AccountId", [company_id], order="CreatedDate")
+        return [self._record(CrmObject.PERSON, self._as_lead("Contact", raw)) for _, raw in rows]
 
     def get_many(self, obj: CrmObject, record_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """`SupportsReadMany`: one query per 200 ids (`Id IN (...)`, every field, as `get` reads them), by the ids
@@ -691,7 +689,7 @@ class SalesforceConnector(TransportReporting):
         if self.lead_mode:
             return {company_id: self.list_persons(company_id) for company_id in ids}
         found: dict[str, list[CrmRecord]] = {company_id: [] for company_id in ids}
-        for given, raw in self._rows_by_id("person.list_many", "Contact", "AccountId", ids, order="CreatedDate"):
+        for given, raw in self._rows_by_id("person.list", "Contact", "AccountId", ids, order="CreatedDate"):
             found[given].append(self._record(CrmObject.PERSON, raw))
         return found
 
