@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.concurrency import together
 from leadbridge.errors import code_and_message
@@ -33,8 +31,8 @@ from leadbridge.inbound.filtering import held_back
 from leadbridge.inbound.ports import ChangeEvents
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.mapping.conflicts import winner
-from leadbridge.mapping.engine import apply_inbound
-from leadbridge.mapping.hashing import canonical, field_hashes
+from leadbridge.mapping.engine import InboundPlan, apply_inbound, inbound_plan
+from leadbridge.mapping.hashing import canonical, canonical_record, canonical_texts, field_hashes, is_flat
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import SettingsDocument
@@ -42,7 +40,7 @@ from leadbridge.models.synclog import Action, Direction, LogError, Outcome, Skip
 from leadbridge.models.time import as_utc
 from leadbridge.store.events import AppEvent
 from leadbridge.store.links import RecordLink, deal_link_from_conversion, moved_by_conversion
-from leadbridge.store.records import PARENT_KEY, STAGE_KIND_KEY, RecordState, StateKey, state_hashes
+from leadbridge.store.records import PARENT_KEY, STAGE_KIND_KEY, RecordState, StateKey, state_hashes_of
 
 # The kernel's ports live in `inbound.ports`; `InboundServices` is re-exported above (`X as X`) for callers of the
 # kernel.
@@ -89,11 +87,12 @@ class Applied(StrEnum):
     FAILED = "failed"  # this record could not be brought in (logged); the others of its page were
 
 
-class InboundResult(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+@dataclass(frozen=True, slots=True)
+class InboundResult:
+    """What became of one CRM record (a plain dataclass: one per record read, never validated or serialized)."""
 
     outcome: Applied
-    events: list[ChangeEvent] = Field(default_factory=list)
+    events: list[ChangeEvent] = field(default_factory=list)
     reason: str | None = None
     code: str | None = None  # FAILED: the error code
 
@@ -170,6 +169,7 @@ def _apply_batch(
     held = held_back(svc, ctx.tenant, ctx.crm, ctx.settings.inbound_filter, syncing, states, links)
 
     decisions: list[_Decision] = []
+    plans: dict[CrmObject, InboundPlan] = {}  # the mapping worked out once per object, not per record
     for record in records:
         key = (record.object, record.id)
         if not syncs_from_crm(ctx.settings, record.object):
@@ -184,7 +184,10 @@ def _apply_batch(
             decisions.append(_follow_conversion(svc, ctx, record, links.get(key)))
             continue
         try:
-            decisions.append(_decide(ctx, record, states.get(key), links.get(key)))
+            if record.object not in plans:
+                plans[record.object] = inbound_plan(ctx.settings, record.object)
+            plan = plans[record.object]
+            decisions.append(_decide(ctx, record, states.get(key), links.get(key), plan))
         except Exception as exc:
             if not isolate:
                 raise
@@ -206,12 +209,19 @@ def _apply_batch(
     return [d.result for d in decisions]
 
 
-def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, link: RecordLink | None) -> _Decision:
+def _decide(
+    ctx: InboundContext,
+    record: CrmRecord,
+    state: RecordState | None,
+    link: RecordLink | None,
+    plan: InboundPlan | None = None,
+) -> _Decision:
     obj = record.object
     if _older(record.updated_at, state):
         return _Decision(InboundResult(outcome=Applied.STALE, reason="an equal or newer change was already applied"))
-    values, kept_by_app, notes = _mapped_values(ctx.settings, record, link)
-    hashes = state_hashes(values, parent_id=record.parent_id, stage_kind=record.stage_kind)
+    values, kept_by_app, notes = _mapped_values(ctx.settings, record, link, plan)
+    texts = canonical_texts(values)  # each value's canonical text, once: for its hash and for the change's id
+    hashes = state_hashes_of(texts, parent_id=record.parent_id, stage_kind=record.stage_kind)
     known = state is not None and not state.deleted
     outcome = _deal_outcome(record, state)
     echo = False  # the CRM names leadbridge as the writer of what the state does not hold yet
@@ -240,9 +250,10 @@ def _decide(ctx: InboundContext, record: CrmRecord, state: RecordState | None, l
         return _Decision(unchanged, new_state=_next_state(ctx, record, hashes) if fill else None)
     # A record the app knows through a link is an update, even on its first sight.
     action = ChangeAction.UPDATED if known or link is not None else ChangeAction.CREATED
-    events = [_event(ctx, ChangeType.changed(obj), action, record, link, values, changed)]
+    digest = _content_digest(record, values, texts)
+    events = [_event(ctx, ChangeType.changed(obj), action, record, link, values, changed, digest)]
     if outcome is not None:
-        events.append(_event(ctx, *outcome, record, link, values, changed))
+        events.append(_event(ctx, *outcome, record, link, values, changed, digest))
     entry = _entry(
         ctx,
         obj,
@@ -355,9 +366,9 @@ def _older(updated_at: datetime | None, state: RecordState | None) -> bool:
 
 
 def _mapped_values(
-    settings: SettingsDocument, record: CrmRecord, link: RecordLink | None
+    settings: SettingsDocument, record: CrmRecord, link: RecordLink | None, plan: InboundPlan | None = None
 ) -> tuple[dict[str, Any], list[str], list[SkippedField]]:
-    inbound = apply_inbound(settings, record.object, record.fields)
+    inbound = apply_inbound(settings, record.object, record.fields, plan)
     # What the mapping could not bring across (e.g. a CRM stage no status mapping covers), for the sync log.
     notes = [SkippedField(field=", ".join(s.app_fields) or s.crm_field or "?", reason=f"{s.reason.value}: {s.detail}")
              for s in inbound.skipped]  # fmt: skip
@@ -474,6 +485,18 @@ def changes_reported(events: Sequence[ChangeEvent]) -> list[AppEvent]:
     return summaries
 
 
+def _content_digest(record: CrmRecord, values: Mapping[str, Any], texts: Mapping[str, str]) -> str:
+    """What a change's id is made from besides the record's key: the canonical text of the values with the parent
+    and stage kind. Built from the values' texts when every value is one whose text is the same inside a dict (most
+    records); else encoded whole, as before. The same text either way, so ids stay what retries and the feed expect."""
+    if not all(is_flat(v) for v in values.values()):
+        return canonical({**values, _PARENT: record.parent_id, _STAGE_KIND: record.stage_kind})
+    stage = record.stage_kind
+    return canonical_record(
+        {**texts, _PARENT: canonical(record.parent_id), _STAGE_KIND: canonical(stage.value if stage else None)}
+    )
+
+
 def _event(
     ctx: InboundContext,
     change_type: ChangeType,
@@ -482,8 +505,8 @@ def _event(
     link: RecordLink | None,
     values: Mapping[str, Any],
     changed: list[str],
+    digest: str,
 ) -> ChangeEvent:
-    digest = canonical({**values, _PARENT: record.parent_id, _STAGE_KIND: record.stage_kind})
     return ChangeEvent(
         id=ChangeEvent.stable_id(ctx.tenant, ctx.crm, record.object.value, record.id, change_type.value, digest),
         type=change_type,

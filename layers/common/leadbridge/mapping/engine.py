@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -302,16 +303,43 @@ def _picklist_value(text: str, info: FieldInfo) -> str:
 # --- inbound ------------------------------------------------------------------------------------------------------
 
 
-class InboundValues(BaseModel):
-    """CRM values mapped onto app fields, with the conflict policy of each app field."""
-
-    model_config = ConfigDict(defer_build=True)
+@dataclass(slots=True)
+class InboundValues:
+    """CRM values mapped onto app fields, with the conflict policy of each app field. (A plain dataclass: one is made
+    per record an inbound sync reads, and nothing validates or serializes it.)"""
 
     object: CrmObject
-    values: dict[str, Any] = Field(default_factory=dict)
-    policies: dict[str, ConflictPolicy] = Field(default_factory=dict)
-    sources: dict[str, str] = Field(default_factory=dict)  # app field → the CRM field its value came from
-    skipped: list[Skipped] = Field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    policies: dict[str, ConflictPolicy] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # app field → the CRM field its value came from
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _InboundField:
+    crm_field: str
+    app_field: str
+    kind: AppFieldKind
+    policy: ConflictPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPlan:
+    """What `apply_inbound` works out from the settings alone (the mappings in precedence order, each app field's
+    kind, the CRM stage and status fields): made once per page by the inbound kernel, not once per record."""
+
+    object: CrmObject
+    fields: tuple[_InboundField, ...]
+    stage_fields: tuple[str | None, str | None] | None  # the CRM (stage, status) fields; None: no stage comes back
+
+
+def inbound_plan(settings: SettingsDocument, obj: CrmObject) -> InboundPlan:
+    kinds = app_fields(obj)
+    fields = tuple(
+        _InboundField(m.crm_field, m.app_fields[0], kinds.get(m.app_fields[0], AppFieldKind.TEXT), m.conflict_policy)
+        for m in inbound_order(settings.field_mappings.for_object(obj))
+    )
+    return InboundPlan(obj, fields, _stage_fields(settings, obj))
 
 
 # The app deal field the status mapping fills inbound, and the field that carries a CRM stage it has no app stage for.
@@ -326,57 +354,66 @@ def inbound_order(mappings: Iterable[FieldMapping]) -> list[FieldMapping]:
     return sorted(found, key=lambda m: m.precedence if m.precedence is not None else 1_000)
 
 
-def apply_inbound(settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any]) -> InboundValues:
+def apply_inbound(
+    settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any], plan: InboundPlan | None = None
+) -> InboundValues:
     """Map CRM field values of one record (`CrmRecord.fields`) back to app fields, for mappings that read from the
     CRM. Only fields present in `crm_values` are mapped; a present None clears the app field. Several CRM fields
     feeding one app field (allowed only with `precedence`): the first non-empty value in precedence order.
-    A deal's CRM stage/status comes back as the app's stage through `status_mapping` (the table used both ways)."""
-    kinds = app_fields(obj)
+    A deal's CRM stage/status comes back as the app's stage through `status_mapping` (the table used both ways).
+    `plan`: `inbound_plan(settings, obj)`, when the caller maps many records with the same settings."""
+    if plan is None:
+        plan = inbound_plan(settings, obj)
     out = InboundValues(object=obj)
-    for mapping in inbound_order(settings.field_mappings.for_object(obj)):
-        if mapping.crm_field not in crm_values:
+    values = out.values
+    for mapped in plan.fields:
+        crm_field, app_field = mapped.crm_field, mapped.app_field
+        if crm_field not in crm_values:
             continue
-        app_field = mapping.app_fields[0]
-        if app_field in out.values and out.values[app_field] is not None:
+        if values.get(app_field) is not None:
             continue  # a CRM field of higher precedence gave it a value
-        raw = crm_values[mapping.crm_field]
+        raw = crm_values[crm_field]
         try:
-            value = None if t.is_empty(raw) else _to_app_kind(raw, kinds.get(app_field, AppFieldKind.TEXT))
+            value = None if t.is_empty(raw) else _to_app_kind(raw, mapped.kind)
         except t.TransformError as exc:
             out.skipped.append(
-                Skipped(
-                    crm_field=mapping.crm_field,
-                    app_fields=[app_field],
-                    reason=SkipReason.INVALID_VALUE,
-                    detail=str(exc),
-                )
+                Skipped(crm_field=crm_field, app_fields=[app_field], reason=SkipReason.INVALID_VALUE, detail=str(exc))
             )
             continue
-        out.values[app_field] = value
-        out.policies[app_field] = mapping.conflict_policy
-        out.sources[app_field] = mapping.crm_field
-    if STAGE_FIELD not in out.values:
-        _inbound_stage(settings, obj, crm_values, out)
+        values[app_field] = value
+        out.policies[app_field] = mapped.policy
+        out.sources[app_field] = crm_field
+    if plan.stage_fields is not None and STAGE_FIELD not in values:
+        _inbound_stage(settings, obj, crm_values, out, *plan.stage_fields)
     return out
 
 
-def _inbound_stage(
-    settings: SettingsDocument, obj: CrmObject, crm_values: Mapping[str, Any], out: InboundValues
-) -> None:
-    """The deal's CRM stage (and status, where the CRM keeps won/lost apart) as the app stage; a CRM value no
-    mapping covers comes back as `stage: None` with the raw value in `unmapped_crm_stage`, and is noted in
-    `skipped` (the sync log says so). A company kept in a CRM object with its own status (Salesforce Lead:
-    `CrmProfile.record_status_fields`) comes back the same way once the status mapping names statuses."""
+def _stage_fields(settings: SettingsDocument, obj: CrmObject) -> tuple[str | None, str | None] | None:
+    """The CRM fields a record's app stage comes back from: a deal's stage (and status, where the CRM keeps won/lost
+    apart); a company kept in a CRM object with its own status (Salesforce Lead: `CrmProfile.record_status_fields`)
+    once the status mapping names statuses. None: the object has no stage."""
     prof = profile(settings.crm)
     if obj is CrmObject.DEAL:
-        stage_field, status_field = prof.stage_field, prof.status_field
-    elif obj is CrmObject.COMPANY:
-        stage_field = None
+        return prof.stage_field, prof.status_field
+    if obj is CrmObject.COMPANY:
         status_field = prof.record_status_fields.get(settings.objects.for_object(obj).crm_object)
         if status_field is None or not any(m.crm_status for m in settings.status_mapping.stages):
-            return
-    else:
-        return  # a person or activity (in Salesforce Lead mode a person may be a Lead too: its status is not a stage)
+            return None
+        return None, status_field
+    return None  # a person or activity (in Salesforce Lead mode a person may be a Lead too: its status is not a stage)
+
+
+def _inbound_stage(
+    settings: SettingsDocument,
+    obj: CrmObject,
+    crm_values: Mapping[str, Any],
+    out: InboundValues,
+    stage_field: str | None,
+    status_field: str | None,
+) -> None:
+    """The record's CRM stage and status (`_stage_fields`) as the app stage; a CRM value no mapping covers comes
+    back as `stage: None` with the raw value in `unmapped_crm_stage`, and is noted in `skipped` (the sync log says
+    so)."""
     present = [f for f in (stage_field, status_field) if f and f in crm_values]
     if not present:
         return

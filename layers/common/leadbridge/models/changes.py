@@ -14,6 +14,8 @@ from pydantic import ConfigDict, Field
 from leadbridge.models.base import DeferredModel
 from leadbridge.models.crm import CrmObject
 
+# What json.dumps uses for a str with ensure_ascii (its C writer where available).
+_encode_ascii: Any = getattr(json.encoder, "c_encode_basestring_ascii", None) or json.encoder.py_encode_basestring_ascii
 
 class ChangeType(StrEnum):
     """The EventBridge `detail-type` of each change."""
@@ -85,7 +87,9 @@ class ChangeEvent(DeferredModel):
 
     @staticmethod
     def stable_id(*parts: Any) -> str:
-        raw = json.dumps([str(p) for p in parts], separators=(",", ":"))
+        # The text `json.dumps([str(p) for p in parts], separators=(",", ":"))` gives, written with the encoder's own
+        # string writer: ids are made for every change an inbound sync reports, and must stay what they were.
+        raw = "[" + ",".join(_encode_ascii(str(p)) for p in parts) + "]"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -8,4 +8,7 @@ from datetime import UTC, datetime
 def as_utc(ts: datetime) -> datetime:
     """`ts` in UTC: a naive timestamp is taken to be UTC already (leadbridge stores and CRMs send UTC), an aware one is
     converted, so any two results compare and print alike."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    zone = ts.tzinfo
+    if zone is UTC:
+        return ts  # already (most times leadbridge makes itself)
+    return ts.replace(tzinfo=UTC) if zone is None else ts.astimezone(UTC)

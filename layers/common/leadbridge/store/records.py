@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadbridge.errors import Conflict
-from leadbridge.mapping.hashing import field_hashes
+from leadbridge.mapping.hashing import canonical, canonical_texts, hash_text
 from leadbridge.models.crm import CrmObject, StageKind
 from leadbridge.store.table import PK, SK, Condition, Item, Table, iso, record_state_key, tenant_crm_pk
 
@@ -54,9 +54,16 @@ def state_hashes(
     values: Mapping[str, Any], *, parent_id: str | None = None, stage_kind: StageKind | None = None
 ) -> dict[str, str]:
     """The hashes a record state keeps: one per app field value, plus the record's parent and stage kind."""
-    hashes = field_hashes(values)
+    return state_hashes_of(canonical_texts(values), parent_id=parent_id, stage_kind=stage_kind)
+
+
+def state_hashes_of(
+    texts: Mapping[str, str], *, parent_id: str | None = None, stage_kind: StageKind | None = None
+) -> dict[str, str]:
+    """`state_hashes` from the values' canonical texts (`canonical_texts`), for a caller that needs the texts too."""
+    hashes = {name: hash_text(text) for name, text in texts.items()}
     if parent_id:
-        hashes[PARENT_KEY] = field_hashes({"v": parent_id})["v"]
+        hashes[PARENT_KEY] = hash_text(canonical(parent_id))
     if stage_kind:
         hashes[STAGE_KIND_KEY] = stage_kind.value
     return hashes
@@ -150,7 +157,20 @@ def _newer(stored_time: Any, ours: datetime | None) -> bool:
 
 
 def _item(state: RecordState) -> Item:
-    item: Item = {k: v for k, v in state.model_dump(mode="json", exclude={"field_hashes"}).items() if v is not None}
+    """The state's item: its fields as `model_dump(mode="json")` gives them (times as fixed-width ISO text, which reads
+    back the same), without None values, written out directly: an inbound sync stores one per record."""
+    item: Item = {
+        "tenant": state.tenant,
+        "crm": state.crm,
+        "object": state.object.value,
+        "crm_id": state.crm_id,
+        "deleted": state.deleted,
+        "seen_at": iso(state.seen_at),
+    }
+    if state.parent_crm_id is not None:
+        item["parent_crm_id"] = state.parent_crm_id
+    if state.stage_kind is not None:
+        item["stage_kind"] = state.stage_kind.value
     item.update(record_state_key(state.tenant, state.crm, state.object.value, state.crm_id))
     # One string, not a map of one attribute per field: the hashes are only ever read whole, and a map of ~50
     # attributes costs every reader and writer (DynamoDB's item size, boto3's and the service's (de)serializers)
