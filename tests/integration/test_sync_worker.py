@@ -132,6 +132,29 @@ def test_a_run_killed_at_any_point_of_a_page_resumes_without_loss_or_duplicates(
     assert 23 <= read <= 23 + 2 * PAGE, read
 
 
+@pytest.mark.parametrize("save", [2, 3, 5])
+def test_a_checkpoint_save_made_while_the_next_page_is_applied_fails_the_invocation_and_nothing_is_lost(
+    world: World, save: int
+) -> None:
+    # A page's checkpoint is stored in the background while the next page is applied; its failure (here: the
+    # process dies in that thread) must stop the invocation, and the redelivered job must bring in every record.
+    ids = [world.company(f"Saved {i:02d}") for i in range(23)]  # five pages of five
+    world.kills.kill_at = ("checkpoints.save", save)
+    job = world.job()
+
+    with pytest.raises(Killed):
+        world.run(job)
+    assert world.kills.kill_at is None  # the kill happened
+    world.run(job)
+
+    assert world.sync_run(job.job_id).state is RunState.SUCCEEDED
+    grouped = by_record(world.feed())
+    assert sorted(grouped) == sorted(f"company:{i}" for i in ids)
+    assert all(len({e.id for e in events}) == 1 for events in grouped.values())
+    # Resumed from the last checkpoint stored: at most the pages after it are read again.
+    assert 23 <= world.connector.records_read[CrmObject.COMPANY] <= 23 + 3 * PAGE
+
+
 def test_changes_made_during_the_run_are_neither_missed_nor_duplicated(world: World) -> None:
     ids = [world.company(f"Live {i:02d}") for i in range(15)]  # three pages
     edits: dict[str, int] = {}

@@ -72,9 +72,10 @@ class KillSwitch:
 
 
 class Killable:
-    def __init__(self, target: Any, switch: KillSwitch) -> None:
+    def __init__(self, target: Any, switch: KillSwitch, *, prefix: str = "") -> None:
         self._target = target
         self._switch = switch
+        self._prefix = prefix  # tells apart methods of the same name on two stores
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
@@ -82,7 +83,7 @@ class Killable:
             return attribute
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self._switch.tick(name)
+            self._switch.tick(self._prefix + name)
             return attribute(*args, **kwargs)
 
         return call
@@ -166,7 +167,7 @@ class World:
     def svc(self) -> WorkerServices:
         return WorkerServices(
             runs=self.runs,
-            checkpoints=self.checkpoints,
+            checkpoints=Killable(self.checkpoints, self.kills, prefix="checkpoints."),  # type: ignore[arg-type]
             inbound=self.inbound,
             connections=self.connections,
             settings=lambda tenant, crm: self.settings,

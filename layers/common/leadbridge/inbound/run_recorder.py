@@ -47,9 +47,13 @@ class RunRecorder:
         self.marks: SyncMarks | None = None  # the connection's sync marks, once the run has started
 
     def save(self) -> None:
+        self.svc.runs.save(self.snapshot())
+
+    def snapshot(self) -> SyncRun:
+        """The run as `save` stores it now, as a copy another thread may store while this one goes on."""
         self.budget.update_run_calls()
         self.run.updated_at = self.svc.clock()
-        self.svc.runs.save(self.run)
+        return self.run.model_copy(deep=True)
 
     def error(self, code: str, message: str, obj: CrmObject | None = None, crm_id: str | None = None) -> None:
         self.run.errors_total += 1

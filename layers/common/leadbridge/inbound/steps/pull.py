@@ -4,6 +4,10 @@ reads and writes stay batched) with a time check before each, and the checkpoint
 out of time stops between two slices and its continuation reads that page again and goes on after the last record
 applied (`store.checkpoints`), so a page longer than an invocation still gets done.
 
+The checkpoint and run saves after a slice are written while the next slice is applied (`_ProgressSaves`): one at
+a time, in order, from copies taken when the slice was done, so a stored checkpoint never claims more than was
+applied; the pull waits for the last before it returns or unwinds.
+
 When the pull completes the checkpoint becomes min(newest change seen, pull start): CRM clocks and paging are not
 exact, and the overlap re-reads are no-ops. A pull of the whole data set (first run with initial import, full run)
 also counts the CRM's ids first, so the run can say how far along it is.
@@ -15,10 +19,12 @@ it is counted as skipped and not reported, though the overlap re-reads it; once 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from leadbridge.concurrency import together
 from leadbridge.inbound.kernel import Applied, InboundResult
 from leadbridge.inbound.run_scope import RunScope
 from leadbridge.models.crm import ChangePage, CrmObject, CrmRecord
@@ -26,11 +32,45 @@ from leadbridge.models.runs import ImportProgress, RunMode
 from leadbridge.models.time import as_utc
 from leadbridge.store.checkpoints import Checkpoint
 
+log = logging.getLogger(__name__)
+
 EPOCH = datetime(1970, 1, 2, tzinfo=UTC)  # "the whole data set": earlier than any CRM record
 
 
+class _ProgressSaves:
+    """The checkpoint and run saves of a pull, each made in the background while the pull applies the next slice
+    (about two puts' time saved per slice of `WorkerConfig.apply_slice` records). One save at a time, in order: a
+    save first waits for the one before, whose error it raises (the run then retries from the last stored
+    checkpoint, and re-applying what a lost save covered is a no-op). Each save stores copies taken when it was made,
+    so what the pull changes next is not in it."""
+
+    def __init__(self, scope: RunScope, pool: ThreadPoolExecutor) -> None:
+        self._scope, self._pool = scope, pool
+        self._pending: Future[None] | None = None
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.wait()
+        svc, stored_checkpoint, run = self._scope.svc, checkpoint.model_copy(), self._scope.recorder.snapshot()
+        self._pending = self._pool.submit(
+            together, lambda: svc.checkpoints.save(stored_checkpoint), lambda: svc.runs.save(run)
+        )
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def wait_unwinding(self) -> None:
+        """`wait` while another error unwinds the pull: that error is the one raised; a failed save only means the
+        continuation starts from the checkpoint before it."""
+        try:
+            self.wait()
+        except Exception:
+            log.warning("a checkpoint save failed while the pull was stopping", exc_info=True)
+
+
 def pull_changes(scope: RunScope, obj: CrmObject) -> None:
-    svc, run, connector, budget = scope.svc, scope.run, scope.connector, scope.budget
+    svc, run, connector = scope.svc, scope.run, scope.connector
     checkpoint = svc.checkpoints.get(run.tenant, run.crm, obj)
     wanted = pull_from(scope, checkpoint)
     if wanted is None:
@@ -59,45 +99,71 @@ def pull_changes(scope: RunScope, obj: CrmObject) -> None:
         scope.recorder.save()
     pull_since = checkpoint.pull_since
     assert pull_since is not None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
-        budget.check_room()
-        page = connector.changes_since(obj, pull_since, checkpoint.page_token)
-        just_read = True  # read right after a check, so there is room for its first slice
-        while True:
-            # The next page is read while this one is applied: the run waits on the CRM or on the table, not on
-            # one after the other. The checkpoint still moves to it only once this page is applied.
-            ahead: Future[ChangePage] | None = None
-            if page.next_page_token is not None and budget.has_room():
-                ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
-            try:
-                _apply_in_slices(scope, obj, checkpoint, page.records, check_first=not just_read)
-            except BaseException:
-                # Stopped inside the page (the checkpoint is at its last applied record): a read ahead not started
-                # is dropped; one under way is waited for by the executor and wasted, one read.
-                if ahead is not None:
-                    ahead.cancel()
-                raise
-            checkpoint.page_token = page.next_page_token
-            checkpoint.page_applied_through, checkpoint.page_applied = None, 0
-            checkpoint.updated_at = svc.clock()
-            if page.next_page_token is None:
-                newest, started = checkpoint.newest_seen, checkpoint.pull_started or pull_since
-                checkpoint.since = min(newest, started) if newest is not None else started
-                checkpoint.pull_since = checkpoint.pull_started = checkpoint.newest_seen = None
-                checkpoint.pull_run_id = None
-            svc.checkpoints.save(checkpoint)
-            scope.recorder.save()
-            if page.next_page_token is None:
-                return
-            just_read = ahead is None
-            if ahead is None:
-                budget.check_room()  # out of time or budget: stops here, the checkpoint is at the next page
-                ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
-            page = ahead.result()
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress") as saver,
+    ):
+        saves = _ProgressSaves(scope, saver)
+        try:
+            _pull_pages(scope, obj, checkpoint, pull_since, reader, saves)
+        except BaseException:
+            saves.wait_unwinding()
+            raise
+        saves.wait()
+
+
+def _pull_pages(
+    scope: RunScope,
+    obj: CrmObject,
+    checkpoint: Checkpoint,
+    pull_since: datetime,
+    reader: ThreadPoolExecutor,
+    saves: _ProgressSaves,
+) -> None:
+    svc, connector, budget = scope.svc, scope.connector, scope.budget
+    budget.check_room()
+    page = connector.changes_since(obj, pull_since, checkpoint.page_token)
+    just_read = True  # read right after a check, so there is room for its first slice
+    while True:
+        # The next page is read while this one is applied: the run waits on the CRM or on the table, not on
+        # one after the other. The checkpoint still moves to it only once this page is applied.
+        ahead: Future[ChangePage] | None = None
+        if page.next_page_token is not None and budget.has_room():
+            ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
+        try:
+            _apply_in_slices(scope, obj, checkpoint, page.records, saves, check_first=not just_read)
+        except BaseException:
+            # Stopped inside the page (the checkpoint is at its last applied record): a read ahead not started
+            # is dropped; one under way is waited for by the executor and wasted, one read.
+            if ahead is not None:
+                ahead.cancel()
+            raise
+        checkpoint.page_token = page.next_page_token
+        checkpoint.page_applied_through, checkpoint.page_applied = None, 0
+        checkpoint.updated_at = svc.clock()
+        if page.next_page_token is None:
+            newest, started = checkpoint.newest_seen, checkpoint.pull_started or pull_since
+            checkpoint.since = min(newest, started) if newest is not None else started
+            checkpoint.pull_since = checkpoint.pull_started = checkpoint.newest_seen = None
+            checkpoint.pull_run_id = None
+        saves.save(checkpoint)
+        if page.next_page_token is None:
+            return
+        just_read = ahead is None
+        if ahead is None:
+            budget.check_room()  # out of time or budget: stops here, the checkpoint is at the next page
+            ahead = reader.submit(connector.changes_since, obj, pull_since, page.next_page_token)
+        page = ahead.result()
 
 
 def _apply_in_slices(
-    scope: RunScope, obj: CrmObject, checkpoint: Checkpoint, records: list[CrmRecord], *, check_first: bool
+    scope: RunScope,
+    obj: CrmObject,
+    checkpoint: Checkpoint,
+    records: list[CrmRecord],
+    saves: _ProgressSaves,
+    *,
+    check_first: bool,
 ) -> None:
     """One page, in slices with a time check before each (`RunScope.slices`); not before the first when the page was
     read right after a check (a check there would only waste that read). A page read ahead was let start a while
@@ -129,8 +195,7 @@ def _apply_in_slices(
             checkpoint.page_applied_through = part[-1].id
             checkpoint.page_applied += len(part)
             checkpoint.updated_at = scope.svc.clock()
-            scope.svc.checkpoints.save(checkpoint)
-            scope.recorder.save()
+            saves.save(checkpoint)
 
 
 def pull_from(scope: RunScope, checkpoint: Checkpoint) -> datetime | None:
