@@ -105,6 +105,20 @@ def test_a_link_is_found_by_crm_id_without_an_index_query(table: Table):
     assert "Query" not in calls and calls.get("BatchGetItem") == 2
 
 
+def test_the_links_of_many_leads_are_read_in_one_call_per_hundred(table: Table):
+    # A bulk export asks which of its window's leads are linked already before it searches for the others.
+    links = LinkStore(table)
+    links.save_many([link(f"lead-{i}", str(500 + i)) for i in range(0, 150, 3)])
+    calls = count_calls(table)
+
+    found = links.get_many("acme", "superoffice", CrmObject.COMPANY, [f"lead-{i}" for i in range(150)])
+
+    assert sorted(found) == sorted(f"lead-{i}" for i in range(0, 150, 3))
+    assert found["lead-3"].crm_id == "503"
+    assert calls == {"BatchGetItem": 2}
+    assert links.get_many("acme", "superoffice", CrmObject.PERSON, ["lead-3"]) == {}
+
+
 def test_a_record_state_written_before_its_hashes_were_one_string_is_read_as_it_was(table: Table):
     table.put(
         {"PK": "T#acme#superoffice", "SK": "REC#company#9", "tenant": "acme", "crm": "superoffice",

@@ -93,6 +93,9 @@ class MemoryLinks:
     def get(self, tenant: str, crm: str, obj: CrmObject, app_id: str) -> RecordLink | None:
         return self.items.get((tenant, crm, obj, app_id))
 
+    def get_many(self, tenant: str, crm: str, obj: CrmObject, app_ids: Sequence[str]) -> dict[str, RecordLink]:
+        return {a: link for a in app_ids if (link := self.items.get((tenant, crm, obj, a))) is not None}
+
     def persons_of(self, tenant: str, crm: str, lead_id: str) -> list[RecordLink]:
         return [v for k, v in self.items.items() if k[2] is CrmObject.PERSON and v.lead_id == lead_id]
 

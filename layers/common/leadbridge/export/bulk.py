@@ -443,7 +443,8 @@ def _search_ahead(export: ExportServices, run: SyncRun, leads: Sequence[Lead]) -
         connector = export.connector(run.tenant, run.crm)
         if not isinstance(connector, SupportsSearchMany):
             return {}
-        leads = [lead for lead in leads if export.links.get(run.tenant, run.crm, CrmObject.COMPANY, lead.id) is None]
+        linked = export.links.get_many(run.tenant, run.crm, CrmObject.COMPANY, [lead.id for lead in leads])
+        leads = [lead for lead in leads if lead.id not in linked]
         if len(leads) < 2:
             return {}
         settings = export.settings(run.tenant, run.crm)

@@ -82,6 +82,12 @@ class LinkStore:
         item = self._table.get(link_key(tenant, crm, obj.value, app_id), consistent=True)
         return _link(item) if item else None
 
+    def get_many(self, tenant: str, crm: str, obj: CrmObject, app_ids: Sequence[str]) -> dict[str, RecordLink]:
+        """The links of those app records that have one, by app id: one batched read per 100 ids."""
+        keys = [link_key(tenant, crm, obj.value, app_id) for app_id in dict.fromkeys(app_ids)]
+        found = (_link(item) for item in self._table.get_many(keys, consistent=True))
+        return {link.app_id: link for link in found}
+
     def persons_of(self, tenant: str, crm: str, lead_id: str) -> list[RecordLink]:
         prefix = f"LINK#{CrmObject.PERSON.value}#{part(lead_id, 'lead_id')}{PERSON_SEPARATOR}"
         items = self._table.query_all(tenant_crm_pk(tenant, crm), sk_prefix=prefix, consistent=True)
