@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import pickle
 import pstats
+import re
 import statistics
 import subprocess
 import sys
@@ -201,10 +202,10 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         profiles.append(main_profile)
         main_profile.enable()
     answering = True
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     # The per-run request budget would split a large read into continuations; here one run reads everything.
     result = process_job(svc, job, remaining_ms=lambda: 10**9, config=WorkerConfig(request_budget=10**9))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     outcome: dict[str, Any] = {}
     if profiling:
         main_profile.disable()
@@ -220,6 +221,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         by_object={str(k): c.read for k, c in run.counts.items()},
         failed=sum(c.failed for c in run.counts.values()),
         seconds=elapsed,
+        cpu_seconds=cpu,  # every thread of the worker process: less at the mercy of scheduling than `seconds`
         crm_calls=run.crm_calls,
         aws_answered_in_process=dict(answered),
     )
@@ -238,18 +240,27 @@ def _instant_answer(answering: Any, answered: Counter[str]) -> Any:
         def stream(self, **_: Any) -> Any:
             yield self.data
 
+    # The answers need only the number of entries and the table name, found without decoding the request: its
+    # decoding is the service's work, not the worker's (it was 7 % of the worker's threads' CPU).
+    table_name = re.compile(rb'"RequestItems":\s*\{\s*"([^"]+)"')
+
     def answer(request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
         if not answering() or operation not in {"PutEvents", "BatchWriteItem", "BatchGetItem"}:
             return None
-        sent = json.loads(request.body or b"{}")
-        if operation == "PutEvents":
-            body: dict[str, Any] = {"FailedEntryCount": 0,
-                                    "Entries": [{"EventId": f"bench-{i}"} for i in range(len(sent["Entries"]))]}
+        sent = request.body or b""
+        if operation == "PutEvents":  # an entry's own `"DetailType"` key: inside a Detail string its quotes are escaped
+            entries = sent.count(b'"DetailType"')
+            body: dict[str, Any] = {
+                "FailedEntryCount": 0,
+                "Entries": [{"EventId": f"bench-{i}"} for i in range(entries)],
+            }
         elif operation == "BatchWriteItem":
             body = {"UnprocessedItems": {}}
         else:
-            body = {"Responses": {table: [] for table in sent["RequestItems"]}, "UnprocessedKeys": {}}
+            found = table_name.search(sent)
+            assert found is not None, sent[:200]
+            body = {"Responses": {found.group(1).decode(): []}, "UnprocessedKeys": {}}
         answered[operation] += 1
         return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"},
                            Body(json.dumps(body).encode()))
@@ -597,6 +608,7 @@ def _pair(case: str, accounts: int, latency: int, pair: int, order: tuple[str, .
         "pair": pair + 1,
         "first": order[0],
         "leadbridge_seconds": round(lb["seconds"], 3),
+        "leadbridge_cpu_seconds": round(lb["cpu_seconds"], 3),
         "tap_seconds": round(tap["seconds"], 3),
         "leadbridge_rps": round(leadbridge_rps, 1),
         "tap_rps": round(tap_rps, 1),
