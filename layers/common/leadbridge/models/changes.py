@@ -17,6 +17,7 @@ from leadbridge.models.crm import CrmObject
 # What json.dumps uses for a str with ensure_ascii (its C writer where available).
 _encode_ascii: Any = getattr(json.encoder, "c_encode_basestring_ascii", None) or json.encoder.py_encode_basestring_ascii
 
+
 class ChangeType(StrEnum):
     """The EventBridge `detail-type` of each change."""
 
