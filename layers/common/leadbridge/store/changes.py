@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadbridge.concurrency import together
 from leadbridge.errors import Conflict, InvalidCursor
 from leadbridge.models.changes import ChangeEvent, ChangeFeedPage
 from leadbridge.store.table import (
@@ -91,8 +92,12 @@ class DynamoChangeFeed:
             self._append_connection(tenant, crm, mine, exclusive=exclusive)
 
     def _append_connection(self, tenant: str, crm: str, events: Sequence[ChangeEvent], *, exclusive: bool) -> None:
-        in_feed = self._in_last_run_append(tenant, crm)
-        held = self._held([event for event in events if event.id not in in_feed])
+        # Two independent reads, overlapped: what the last append of a run holding the lease wrote, and the pointers
+        # of these ids (an id in the first needs no pointer; reading it anyway costs a key, not a round trip).
+        in_feed: set[str] = set()
+        held: dict[tuple[str, str], int | None] = {}
+        _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+        together(lambda: in_feed.update(self._in_last_run_append(tenant, crm)), lambda: held.update(self._held(events)))
         claims: list[tuple[ChangeEvent, int | None]] = []  # (event, seq of the lost chunk its pointer names)
         for event in events:
             old = held.get(_pointer(event), -1)
