@@ -3,7 +3,7 @@ used, and the fields the CRM ignored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -162,17 +162,24 @@ def _deferring(run: ExportRun) -> bool:
 
 
 def _from_batch(run: ExportRun, record: RecordWrite) -> CrmRecord | None:
-    """The record as the batch wrote it; the batch's error when it left nothing of the lead; None when the batch did
-    not take it (the export writes it itself)."""
+    written = batch_written(run, [record])
+    return written[record.ref] if written else None
+
+
+def batch_written(run: ExportRun, records: Sequence[RecordWrite]) -> dict[str, CrmRecord] | None:
+    """What a bulk export's batch wrote of `records`, by `ref`; raises the batch's error when it left nothing of the
+    lead; None when the batch did not take them (the export writes them itself). The fields the batch left out of
+    them are reported by the next `write_skips`."""
     prepared = run.prepared
     if prepared is None:
         return None
     if prepared.error is not None:
         raise prepared.error
-    answer = (prepared.written or {}).get(record.ref)
-    if answer is not None:
-        run.batch_skipped = [name for name in prepared.skipped if name in record.fields]
-    return answer
+    taken = [r for r in records if r.ref in (prepared.written or {})]
+    if not taken:
+        return None
+    run.batch_skipped = [name for name in prepared.skipped if any(name in r.fields for r in taken)]
+    return {r.ref: (prepared.written or {})[r.ref] for r in taken}
 
 
 def crm_calls(connector: Connector) -> int:

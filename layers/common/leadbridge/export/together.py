@@ -8,7 +8,7 @@ from __future__ import annotations
 from leadbridge.crm.conversion import SupportsLeadConversion
 from leadbridge.crm.together import NewRecord, SupportsWriteTogether
 from leadbridge.export.persons import person_ref, person_ref_of
-from leadbridge.export.run import ExportRun
+from leadbridge.export.run import ExportRun, batch_written
 from leadbridge.mapping import LeadPlan
 from leadbridge.models.crm import CrmObject, CrmRecord
 from leadbridge.models.settings import SettingsDocument
@@ -41,12 +41,9 @@ def create_together(
     if run.deal is not None:
         records.append(NewRecord(DEAL_REF, CrmObject.DEAL, run.deal.fields, parent_ref=COMPANY_REF,
                                  person_ref=person_ref_of(0) if persons else None, label="the deal"))  # fmt: skip
-    if run.prepared is not None and (run.prepared.error is not None or run.prepared.written is not None):
-        if run.prepared.error is not None:
-            raise run.prepared.error
-        assert run.prepared.written is not None
-        created = run.prepared.written
-        run.batch_skipped = [name for name in run.prepared.skipped if any(name in r.fields for r in records)]
+    from_batch = batch_written(run, records)
+    if from_batch is not None:
+        created = from_batch
     elif (len(records) == 1 and not run.defer_writes) or not connector.can_create_together(records):
         return None  # one record on its own: a plain create is the same request
     elif run.defer_writes:
