@@ -20,6 +20,7 @@ import pytest
 from leadbridge.crm.http import RetryPolicy
 from leadbridge.crm.hubspot import HubSpotConnector, HubSpotProvider, pacing
 from leadbridge.crm.search_many import CompanySearch
+from leadbridge.crm.together import NewRecord, PartlyWritten, RecordUpdate
 from leadbridge.errors import (
     CrmConflict,
     CrmNotFound,
@@ -524,3 +525,101 @@ def test_a_failed_second_batch_leaves_the_first_batchs_records_reported(hub: Hub
     created = [r for r in results if not isinstance(r, Exception)]
     assert len(created) == 100 and all(isinstance(r, CrmRejected) for r in results[100:])
     assert {r.id for r in created} == {r.id for r in hub.sb.records(hub.hub_id, "contacts")}  # none unknown
+
+
+# --- a bulk export's window of leads, written together (`SupportsWriteBatches`) ----------------------------------
+
+
+def test_the_writes_of_many_leads_go_in_one_batch_call_per_object_and_kind(hub: Hub) -> None:
+    connector = hub.connector()
+    linked = connector.create(CrmObject.COMPANY, {"name": "Linked ApS"})
+    known = connector.create(CrmObject.PERSON, {"lastname": "Known", "email": "known@linked.dk"}, parent_id=linked.id)
+    before = hub.calls()
+    new_leads = [[NewRecord("company", CrmObject.COMPANY, {"name": f"New {i} ApS", "domain": f"new{i}.dk"}),
+                  *(NewRecord(f"person_{n}", CrmObject.PERSON, {"lastname": f"P{n}", "email": f"p{n}@new{i}.dk"},
+                              parent_ref="company") for n in range(2))] for i in range(3)]  # fmt: skip
+    changed_lead = [RecordUpdate("company", CrmObject.COMPANY, linked.id, {"phone": "+45 33 12 34 56"}),
+                    RecordUpdate("person_0", CrmObject.PERSON, known.id, {"jobtitle": "CEO"}),
+                    NewRecord("person_1", CrmObject.PERSON, {"lastname": "Newer", "email": "newer@linked.dk"},
+                              parent_id=linked.id)]  # fmt: skip
+
+    answers = connector.write_batches_together([*new_leads, changed_lead])
+
+    spent = {op: n - before.get(op, 0) for op, n in hub.calls().items() if n != before.get(op, 0)}
+    assert spent == {"POST /crm/v3/objects/companies/batch/create": 1, "POST /crm/v3/objects/companies/batch/update": 1,
+                     "POST /crm/v3/objects/contacts/batch/create": 1, "POST /crm/v3/objects/contacts/batch/update": 1}
+    for i, answer in enumerate(answers[:3]):
+        assert isinstance(answer, dict) and set(answer) == {"company", "person_0", "person_1"}
+        assert answer["company"].fields["name"] == f"New {i} ApS"
+        contacts = {p.fields["email"] for p in connector.list_persons(answer["company"].id)}
+        assert contacts == {f"p0@new{i}.dk", f"p1@new{i}.dk"}  # each associated with its own new company
+        assert answer["person_1"].parent_id == answer["company"].id
+    changed = answers[3]
+    assert isinstance(changed, dict) and changed["company"].id == linked.id and changed["person_0"].id == known.id
+    portal = {r.id: r.properties for r in hub.sb.records(hub.hub_id, "contacts")}
+    assert portal[known.id]["jobtitle"] == "CEO"
+    assert {p.fields["email"] for p in connector.list_persons(linked.id)} == {"known@linked.dk", "newer@linked.dk"}
+
+
+def test_a_lead_hubspot_refuses_in_part_says_what_was_written_and_what_was_not_sent(hub: Hub) -> None:
+    connector = hub.connector()
+    connector.create(CrmObject.PERSON, {"lastname": "Taken", "email": "taken@elsewhere.dk"})
+    clashing_person = [NewRecord("company", CrmObject.COMPANY, {"name": "Half ApS"}),
+                       NewRecord("person_0", CrmObject.PERSON, {"lastname": "Ok", "email": "ok@half.dk"},
+                                 parent_ref="company"),
+                       NewRecord("person_1", CrmObject.PERSON, {"lastname": "Dup", "email": "taken@elsewhere.dk"},
+                                 parent_ref="company")]  # fmt: skip
+    gone_owner = [NewRecord("company", CrmObject.COMPANY, {"name": "Owned ApS", "hubspot_owner_id": "999999"}),
+                  NewRecord("person_0", CrmObject.PERSON, {"lastname": "Never", "email": "never@owned.dk"},
+                            parent_ref="company")]  # fmt: skip
+    fine = [NewRecord("company", CrmObject.COMPANY, {"name": "Fine ApS"})]
+
+    half, nothing, whole = connector.write_batches_together([clashing_person, gone_owner, fine])
+
+    assert isinstance(half, PartlyWritten)
+    assert set(half.written) == {"company", "person_0"} and set(half.refused) == {"person_1"}
+    assert isinstance(half.refused["person_1"], CrmConflict)  # contacts are unique by e-mail
+    assert isinstance(nothing, PartlyWritten) and not nothing.written and set(nothing.refused) == {"company"}
+    assert isinstance(nothing.refused["company"], CrmRejected)  # an owner id HubSpot no longer has
+    assert isinstance(whole, dict) and set(whole) == {"company"}
+    emails = {r.properties.get("email") for r in hub.sb.records(hub.hub_id, "contacts")}
+    assert "ok@half.dk" in emails and "never@owned.dk" not in emails  # a refused company's contacts are not sent
+
+
+def test_a_property_deleted_meanwhile_is_left_out_of_the_batch_and_reported(hub: Hub) -> None:
+    connector = hub.connector()
+    linked = connector.create(CrmObject.COMPANY, {"name": "Linked ApS"})
+    assert "cvr" in {f.name for f in connector.fields(CrmObject.COMPANY)}
+    with hub.sb.lock:  # an admin deletes the property after the connector read the metadata
+        del hub.sb.portal(hub.hub_id).custom_properties["companies"]["cvr"]
+    before = hub.calls()
+
+    created, updated = connector.write_batches_together([
+        [NewRecord("company", CrmObject.COMPANY, {"name": "Acme", "cvr": "12345678"})],
+        [RecordUpdate("company", CrmObject.COMPANY, linked.id, {"cvr": "87654321", "phone": "+45 70 10 10 10"})],
+    ])  # fmt: skip
+
+    assert isinstance(created, dict) and isinstance(updated, dict)
+    assert connector.take_skipped_fields() == ["cvr"]
+    names = {r.properties["name"]: r.properties for r in hub.sb.records(hub.hub_id, "companies")}
+    assert "Acme" in names and "cvr" not in names["Acme"] and names["Linked ApS"]["phone"] == "+45 70 10 10 10"
+    spent = {op: n - before.get(op, 0) for op, n in hub.calls().items() if n != before.get(op, 0)}
+    # Each refused once (PROPERTY_DOESNT_EXIST), then sent again without it; the properties read again once.
+    assert spent == {"POST /crm/v3/objects/companies/batch/create": 2, "POST /crm/v3/objects/companies/batch/update": 2,
+                     "GET /crm/v3/properties/companies": 1}
+
+
+def test_the_persons_of_many_companies_are_read_in_a_few_batch_calls(hub: Hub) -> None:
+    connector = hub.connector()
+    companies = [connector.create(CrmObject.COMPANY, {"name": f"C{i}"}) for i in range(3)]
+    for i, company in enumerate(companies[:2]):
+        connector.create_many(CrmObject.PERSON, [{"lastname": f"P{i}{n}", "email": f"p{n}@c{i}.dk"} for n in range(2)],
+                              parent_id=company.id)  # fmt: skip
+    before = hub.calls()
+
+    persons = connector.list_persons_many([c.id for c in companies])
+
+    assert [{p.fields["email"] for p in persons[c.id]} for c in companies] == [
+        {"p0@c0.dk", "p1@c0.dk"}, {"p0@c1.dk", "p1@c1.dk"}, set()]
+    spent = sum(n - before.get(op, 0) for op, n in hub.calls().items())
+    assert spent == 3  # companies' associations, the contacts, the contacts' companies: not 3 per company

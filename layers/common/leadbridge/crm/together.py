@@ -6,7 +6,9 @@ A CRM that can write them in one transaction (Salesforce `POST /composite` with 
 `SupportsWriteTogether`; the export checks `isinstance` and otherwise writes one by one, as before.
 
 A bulk export goes further: each lead's writes (new records, and the changes to records it is linked to) are held
-back and the writes of a window of leads go in one request (`write_batches_together`), each lead's all or none.
+back and the writes of a window of leads go in as few requests as the CRM allows (`SupportsWriteBatches`), each
+lead's all or none where the CRM can (Salesforce Composite Graph). A CRM that writes each record on its own (HubSpot's
+batch endpoints) says of each lead what it wrote and what it refused (`PartlyWritten`).
 """
 
 from __future__ import annotations
@@ -47,9 +49,38 @@ class RecordUpdate:
 RecordWrite = NewRecord | RecordUpdate
 
 
+@dataclass(frozen=True)
+class PartlyWritten:
+    """What a CRM that writes each record on its own made of one batch: the records written and the ones refused, by
+    `ref`. A record whose parent (`parent_ref`) was refused is in neither: it was not sent."""
+
+    written: dict[str, CrmRecord]
+    refused: dict[str, CrmError]
+
+
+BatchAnswer = dict[str, CrmRecord] | CrmError | PartlyWritten  # all written; nothing written; some of it
+
+
 @runtime_checkable
-class SupportsWriteTogether(Protocol):
-    """Write related records in one all-or-none request."""
+class SupportsWriteBatches(Protocol):
+    """Write the held-back writes of many leads (a bulk export's window) in as few requests as the CRM allows."""
+
+    def can_write_together(self, records: Sequence[RecordWrite]) -> bool:
+        """Whether these writes (a bulk export's lead) fit one batch of `write_batches_together`; False → the export
+        writes them as a single export does."""
+        ...
+
+    def write_batches_together(self, batches: Sequence[Sequence[RecordWrite]]) -> Sequence[BatchAnswer]:
+        """Several such batches (a bulk export's leads) in as few requests as the CRM allows: per batch, its records
+        as written (by `ref`), the error that left nothing of it, or (a CRM without transactions) `PartlyWritten`.
+        Records of one batch are written parents first: a record whose parent was refused is not sent."""
+        ...
+
+
+@runtime_checkable
+class SupportsWriteTogether(SupportsWriteBatches, Protocol):
+    """Write related records in one all-or-none request; a batch of `write_batches_together` is all or none too
+    (never `PartlyWritten`)."""
 
     def can_create_together(self, records: Sequence[NewRecord]) -> bool:
         """Whether this batch fits one request (object kinds, counts); False → the caller writes one by one."""
@@ -58,14 +89,4 @@ class SupportsWriteTogether(Protocol):
     def create_together(self, records: Sequence[NewRecord]) -> dict[str, CrmRecord]:
         """The created records by `ref`. On any refusal nothing is left in the CRM and the error names the record
         (`details.record`, its `ref`) and the fields refused."""
-        ...
-
-    def can_write_together(self, records: Sequence[RecordWrite]) -> bool:
-        """Whether these writes (a bulk export's lead) fit one all-or-none batch of `write_batches_together`; False →
-        the export writes them as a single export does."""
-        ...
-
-    def write_batches_together(self, batches: Sequence[Sequence[RecordWrite]]) -> list[dict[str, CrmRecord] | CrmError]:
-        """Several such batches (a bulk export's leads) in as few requests as the CRM allows, each batch all or none
-        on its own: per batch its records as written (by `ref`), or the error that left nothing of it."""
         ...

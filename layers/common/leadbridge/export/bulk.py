@@ -20,11 +20,13 @@ fields, the written state, the lead's lease, one log entry), followed as a run (
 Writes are batched where the CRM can (`_export_window`): the leads of a window (`write_batch`) are exported up to
 their writes (a new company with its persons; or the changes to the company and persons a lead is linked or matched
 to, and its new persons); the writes of all of them go in one batch request (Salesforce Composite Graph: one graph,
-all or none, per lead), then each export finishes as a single export does with what was written.
+all or none, per lead; HubSpot: the companies', then the contacts' batch calls, a lead refused in part keeping what
+was written), then each export finishes as a single export does with what was written.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -41,7 +43,7 @@ from pydantic import BaseModel, ConfigDict
 from leadbridge.crm.base import Connector
 from leadbridge.crm.read_many import SupportsPersonsOfMany, SupportsReadMany
 from leadbridge.crm.search_many import SupportsSearchMany
-from leadbridge.crm.together import SupportsWriteTogether
+from leadbridge.crm.together import PartlyWritten, RecordWrite, SupportsWriteBatches
 from leadbridge.errors import (
     Conflict,
     ConnectionMissing,
@@ -101,7 +103,7 @@ class BulkExportConfig:
     lease_seconds: float = 240.0  # longer than BulkExportFunction's timeout (180 s)
     save_every: int = 10  # leads between progress saves (GET /sync-runs/{id})
     page_size: int = 25  # leads read per query
-    write_batch: int = 25  # leads whose writes one batch request makes (Salesforce Composite Graph)
+    write_batch: int = 25  # leads whose writes one batch request makes (a Composite Graph; HubSpot's batch calls)
 
 
 class BulkExportJob(BaseModel):
@@ -540,11 +542,11 @@ def _write_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[Def
     writes the CRM cannot take in one batch (too many, or kinds it cannot batch) gets neither: its export writes them
     itself, as a single export does."""
     connector = export.connector(run.tenant, run.crm)
-    assert isinstance(connector, SupportsWriteTogether)  # only such a connector defers
+    assert isinstance(connector, SupportsWriteBatches)  # only such a connector defers
     batched = [d for d in deferred if connector.can_write_together(d.records)]
     try:
         with _counted(run, connector):
-            answers = connector.write_batches_together([d.records for d in batched])
+            answers = list(connector.write_batches_together([d.records for d in batched]))
     except CrmError as exc:  # the request as a whole (unavailable, re-auth): every lead of it fails with it
         answers = [exc] * len(batched)
     # Fields the CRM no longer has, left out on a second try: each lead is told of those it wrote.
@@ -552,9 +554,38 @@ def _write_deferred(export: ExportServices, run: SyncRun, deferred: Sequence[Def
     for prepared, answer in zip(batched, answers, strict=True):
         if isinstance(answer, CrmError):
             prepared.error = answer
-        else:
-            prepared.written = answer
-            prepared.skipped = [name for name in gone if any(name in r.fields for r in prepared.records)]
+            continue
+        if isinstance(answer, PartlyWritten):
+            prepared.error = first_refusal(prepared.records, answer)
+            answer = answer.written
+        prepared.written = answer
+        prepared.skipped = [name for name in gone if any(name in r.fields for r in prepared.records if r.ref in answer)]
+
+
+def first_refusal(records: Sequence[RecordWrite], answer: PartlyWritten) -> CrmError:
+    """The refusal a lead written in part fails with: its first record refused, in the order a single export writes
+    them, naming that record and saying what the CRM kept of the lead (the export links it; a retry writes only the
+    rest) and what it did not send."""
+    refused = [r for r in records if r.ref in answer.refused]
+    first = refused[0] if refused else records[0]
+    error = copy.copy(answer.refused.get(first.ref) or CrmError("not written"))  # one error may serve many leads
+    error.details = dict(error.details)
+    label = first.label or first.ref
+    if not error.message.startswith(label):
+        error.message = f"{label}: {error.message}"
+        error.args = (error.message,)
+    kept = [r.label or r.ref for r in records if r.ref in answer.written]
+    others = [r.label or r.ref for r in refused[1:]]
+    unsent = [r.label or r.ref for r in records if r.ref not in answer.written and r.ref not in answer.refused]
+    said = [f"Written in the CRM: {', '.join(kept)}." if kept else "",
+            f"Also refused: {', '.join(others)}." if others else "",
+            f"Not sent: {', '.join(unsent)}." if unsent else ""]  # fmt: skip
+    hint = error.details.get("hint")
+    what_now = ("Correct what was refused (the lead or the field mapping), then export the lead again: it keeps "
+                "what was written and writes only the rest.")  # fmt: skip
+    error.details.update({"record": first.ref, "written": [r.ref for r in records if r.ref in answer.written],
+                          "hint": " ".join(p for p in (*said, str(hint) if hint else what_now) if p)})  # fmt: skip
+    return error
 
 
 def _export_one(

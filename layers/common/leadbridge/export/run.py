@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 from leadbridge.crm.base import Connector
 from leadbridge.crm.read_many import SupportsPersonsOfMany, SupportsReadMany
-from leadbridge.crm.together import NewRecord, RecordUpdate, RecordWrite, SupportsWriteTogether
+from leadbridge.crm.together import NewRecord, RecordUpdate, RecordWrite, SupportsWriteBatches
 from leadbridge.errors import CrmError, CrmNotFound
 from leadbridge.export.contracts import CompanyResult
 from leadbridge.export.matching import MatchResult
@@ -30,9 +30,10 @@ class DealWithCompany:
 @dataclass
 class DeferredWrites:
     """Bulk export: a lead's writes held back, to be written with other leads' in one request
-    (`SupportsWriteTogether.write_batches_together`, each lead's all or none); then its export runs again with
-    `written` (or `error`) and what it had decided and read (the match, the company, the CRM's persons), so the
-    second run neither searches nor reads again."""
+    (`SupportsWriteBatches.write_batches_together`, each lead's all or none where the CRM can); then its export runs
+    again with `written` and `error` and what it had decided and read (the match, the company, the CRM's persons), so
+    the second run neither searches nor reads again. Both set: the CRM wrote part of the lead (HubSpot); the second
+    run takes what was written, in the order a single export writes, up to the first record refused."""
 
     records: list[RecordWrite]
     match: MatchResult | None
@@ -40,7 +41,7 @@ class DeferredWrites:
     target: str | None = None  # the CRM company decided on (None: the records create it)
     reads: dict[tuple[str, ...], Any] = field(default_factory=dict)  # what the first run read, by what it asked
     written: dict[str, CrmRecord] | None = None  # by `ref`, once written
-    error: CrmError | None = None  # what left nothing of the lead's writes
+    error: CrmError | None = None  # the refusal: nothing of the lead's writes was made, or only `written`
     skipped: list[str] = field(default_factory=list)  # fields the CRM no longer has, left out of the writes
     reads_wanted: list[tuple[str, str]] = field(default_factory=list)  # what to read for it first, then run again
     crm_calls: int = 0  # the requests the run that deferred made (reads: its outcome counts only the last run's)
@@ -158,7 +159,7 @@ def _write(run: ExportRun, record: RecordWrite, send: Callable[[], CrmRecord]) -
 
 
 def _deferring(run: ExportRun) -> bool:
-    return run.defer_writes and isinstance(run.connector, SupportsWriteTogether)
+    return run.defer_writes and isinstance(run.connector, SupportsWriteBatches)
 
 
 def _from_batch(run: ExportRun, record: RecordWrite) -> CrmRecord | None:
@@ -166,16 +167,19 @@ def _from_batch(run: ExportRun, record: RecordWrite) -> CrmRecord | None:
     return written[record.ref] if written else None
 
 
-def batch_written(run: ExportRun, records: Sequence[RecordWrite]) -> dict[str, CrmRecord] | None:
-    """What a bulk export's batch wrote of `records`, by `ref`; raises the batch's error when it left nothing of the
-    lead; None when the batch did not take them (the export writes them itself). The fields the batch left out of
-    them are reported by the next `write_skips`."""
+def batch_written(
+    run: ExportRun, records: Sequence[RecordWrite], *, in_part: bool = False
+) -> dict[str, CrmRecord] | None:
+    """What a bulk export's batch wrote of `records`, by `ref`; None when the batch did not take them (the export
+    writes them itself). Raises the batch's refusal when it wrote none of them, or not all of them unless `in_part`
+    (the caller then meets the refusal at the first record missing, as a single export would). The fields the batch
+    left out of them are reported by the next `write_skips`."""
     prepared = run.prepared
     if prepared is None:
         return None
-    if prepared.error is not None:
-        raise prepared.error
     taken = [r for r in records if r.ref in (prepared.written or {})]
+    if prepared.error is not None and (not taken or (len(taken) < len(records) and not in_part)):
+        raise prepared.error
     if not taken:
         return None
     run.batch_skipped = [name for name in prepared.skipped if any(name in r.fields for r in taken)]

@@ -18,7 +18,9 @@ Writes of more than one record use the batch endpoints (≤ 100 inputs per call)
 contacts with their associations in one `batch/create` per 100, each result matched to its input by
 `objectWriteTraceId`, never by position. HubSpot has nothing all-or-none, so this connector does not offer
 `SupportsWriteTogether`: the export creates a new company and then its contacts, 2 round trips for a company with up
-to 100 contacts.
+to 100 contacts. A bulk export's window of leads is written together (`SupportsWriteBatches`): every lead's
+companies, then every lead's contacts, one `batch/create` and one `batch/update` per 100 inputs each, and each lead
+told what was written and what was refused (`PartlyWritten`).
 
 Incremental reads: search on the modified-date property (`lastmodifieddate` on contacts, `hs_lastmodifieddate`
 elsewhere) `GTE since - lookback` (search lags behind writes), sorted ascending, 200 per page, by keyset: each page
@@ -52,6 +54,7 @@ from leadbridge.crm.metadata_cache import MetadataCache
 from leadbridge.crm.paging import Page, check_next_token, pages
 from leadbridge.crm.reporting import TransportReporting
 from leadbridge.crm.search_many import CompanySearch
+from leadbridge.crm.together import BatchAnswer, NewRecord, PartlyWritten, RecordWrite
 from leadbridge.crm.transport import CrmTransport
 from leadbridge.errors import (
     CrmError,
@@ -94,6 +97,7 @@ DEFAULT_ASSOCIATION_TYPES = {
     ("tasks", "contacts"): 204,
 }
 BATCH_MAX = 100  # §2: inputs per batch call
+_BATCHED = (CrmObject.COMPANY, CrmObject.PERSON)  # what a bulk export's batches write, in this order (parents first)
 SEARCH_PAGE = 200  # §3: results per search page
 SEARCH_CAP = 10_000  # §3: results one search query reaches
 LIST_PAGE = 100  # list `limit` (a cap of 100 is unconfirmed, §9: 100 is safe either way)
@@ -357,56 +361,153 @@ class HubSpotConnector(TransportReporting):
         without it."""
         results = self._create_batch(obj, records, parent_id)
         drifted = [i for i, r in enumerate(results) if isinstance(r, CrmFieldUnknown)]
-        gone: list[str] = []
-        if drifted:
-            self.refresh_metadata(obj)
-            props = self.properties(OBJECTS[obj])
-            gone = list(dict.fromkeys(n for i in drifted for n in records[i] if props.get(n) is None))
-            if gone:
-                again = self._create_batch(obj, [{k: v for k, v in records[i].items() if k not in gone}
-                                                 for i in drifted], parent_id)  # fmt: skip
-                for index, result in zip(drifted, again, strict=True):
-                    results[index] = result
+        gone = self._properties_gone(obj, [records[i] for i in drifted])
+        if gone:
+            again = self._create_batch(obj, [{k: v for k, v in records[i].items() if k not in gone}
+                                             for i in drifted], parent_id)  # fmt: skip
+            for index, result in zip(drifted, again, strict=True):
+                results[index] = result
         self._note_skipped_fields(gone)
         return results
 
     def _create_batch(
         self, obj: CrmObject, records: Sequence[Mapping[str, Any]], parent_id: str | None
     ) -> list[CrmRecord | CrmError]:
-        name = OBJECTS[obj]
         results: list[CrmRecord | CrmError | None] = [None] * len(records)
-        inputs: list[dict[str, Any]] = []
+        inputs: list[_BatchInput] = []
         for index, fields in enumerate(records):
             try:
-                inputs.append({**self._create_input(obj, fields, parent_id, None), "objectWriteTraceId": str(index)})
+                inputs.append(_BatchInput(index, self._create_input(obj, fields, parent_id, None), parent_id))
             except CrmRejected as exc:
                 results[index] = exc
+        # A first request failing as a whole has created nothing: the caller gets the error itself.
+        for index, result in self._send_batch(obj, "create", inputs, first_raises=True).items():
+            results[index] = result
+        return [r if r is not None else CrmUnavailable("not sent") for r in results]
+
+    def _send_batch(
+        self, obj: CrmObject, verb: str, inputs: Sequence[_BatchInput], *, first_raises: bool = False
+    ) -> dict[int, CrmRecord | CrmError]:
+        """`batch/{verb}` per 100 inputs; per input (by its `trace`, sent as `objectWriteTraceId` and matched by it,
+        never by position) the record written or HubSpot's refusal. A request failing as a whole fails its own
+        inputs, each with that error (earlier requests wrote records the caller must learn of, else a retry
+        duplicates them); `first_raises`: the first one raises it instead."""
+        name = OBJECTS[obj]
+        op = f"{name}.{verb}_many"
+        by_trace = {item.trace: item for item in inputs}
+        results: dict[int, CrmRecord | CrmError] = {}
         for start in range(0, len(inputs), BATCH_MAX):
-            chunk = inputs[start: start + BATCH_MAX]
+            chunk = inputs[start : start + BATCH_MAX]
+            body = {"inputs": [{**item.body, "objectWriteTraceId": str(item.trace)} for item in chunk]}
             try:
-                answer = self.client.request(f"{name}.create_many", "POST", f"/crm/v3/objects/{name}/batch/create",
-                                             json_body={"inputs": chunk})  # fmt: skip
+                answer = self.client.request(op, "POST", f"/crm/v3/objects/{name}/batch/{verb}", json_body=body)
             except CrmError as exc:
-                if start == 0:
-                    raise  # nothing is created yet: the caller gets the error itself
-                # Earlier batches created records the caller must learn of (else a retry duplicates them): this
-                # batch's inputs each carry the error, as a per-item failure would.
-                for item in chunk:
-                    results[int(item["objectWriteTraceId"])] = exc
+                if start == 0 and first_raises:
+                    raise
+                results.update(dict.fromkeys((item.trace for item in chunk), exc))
                 continue
             for result in _results(answer):
-                trace = result.get("objectWriteTraceId")
-                if trace is not None and str(trace).isdigit() and int(trace) < len(records) and result.get("id"):
-                    results[int(trace)] = self._record(obj, result, parent_id=parent_id)
+                item = by_trace.get(_trace(result.get("objectWriteTraceId")))
+                if item is not None and result.get("id"):
+                    results[item.trace] = self._record(obj, result, parent_id=item.parent_id)
             for error in _errors(answer):
                 traces = (error.get("context") or {}).get("objectWriteTraceId") or []
                 for trace in traces if isinstance(traces, list) else [traces]:
-                    if str(trace).isdigit() and int(trace) < len(records):  # a 207 item error: by its category
-                        results[int(trace)] = translate_body(f"{name}.create_many", 400, error)
-        sent = {int(i["objectWriteTraceId"]) for i in inputs}
-        return [r if r is not None else CrmUnavailable(
-            f"HubSpot answered nothing for {name} input {i} of a batch create" if i in sent else "not sent")
-            for i, r in enumerate(results)]  # fmt: skip
+                    if _trace(trace) in by_trace:  # a 207 item error: by its category
+                        results[_trace(trace)] = translate_body(op, 400, error)
+            for item in chunk:
+                results.setdefault(item.trace, CrmUnavailable(f"HubSpot answered nothing for {name} input "
+                                                              f"{item.trace} of a batch {verb}"))  # fmt: skip
+        return results
+
+    def can_write_together(self, records: Sequence[RecordWrite]) -> bool:
+        """`SupportsWriteBatches`: a bulk export's lead, its company and contacts (each kind within one batch
+        call's 100 inputs); deals and tasks are written by the export itself."""
+        return 0 < len(records) <= BATCH_MAX and all(r.obj in _BATCHED for r in records)
+
+    def write_batches_together(self, batches: Sequence[Sequence[RecordWrite]]) -> list[BatchAnswer]:
+        """Companies first, then contacts, each kind for every batch at once: one `batch/create` and one
+        `batch/update` per 100 inputs. A batch's contacts are sent only when its company writes were all made (a
+        single export stops at a refused company too); a new company's contacts carry their association to its
+        new id. Inputs failing the property checks are never sent; one refused for a property deleted meanwhile is
+        sent once more without it, and the property reported as skipped. HubSpot has no transactions: a batch with
+        a refusal is `PartlyWritten` (what was written, what was refused; what was not sent is in neither)."""
+        written: list[dict[str, CrmRecord]] = [{} for _ in batches]
+        refused: list[dict[str, CrmError]] = [{} for _ in batches]
+        gone_anywhere: list[str] = []
+        for obj in _BATCHED:
+            sending: list[tuple[int, RecordWrite, str | None]] = []  # batch index, record, its parent company
+            for index, batch in enumerate(batches):
+                for record in batch:
+                    if record.obj is not obj or refused[index]:
+                        continue  # a batch with a refused company: its contacts are not sent
+                    parent = record.parent_id if isinstance(record, NewRecord) else None
+                    if isinstance(record, NewRecord) and record.parent_ref:
+                        parent = getattr(written[index].get(record.parent_ref), "id", None)
+                    sending.append((index, record, parent))
+            results = self._write_records(obj, [(record, parent) for _, record, parent in sending])
+            drifted = [k for k, result in results.items() if isinstance(result, CrmFieldUnknown)]
+            if any(isinstance(result, CrmRejected) for result in results.values()):
+                self.refresh_metadata(obj)  # the export's retry reads properties an admin may just have changed
+            gone = self._properties_gone(obj, [sending[k][1].fields for k in drifted])
+            if gone:
+                retried = self._write_records(obj, [(_without(sending[k][1], gone), sending[k][2]) for k in drifted])
+                results.update({k: retried[j] for j, k in enumerate(drifted)})
+                gone_anywhere += [name for name in gone if name not in gone_anywhere]
+            for k, (index, record, _) in enumerate(sending):
+                result = results[k]
+                if isinstance(result, CrmError):
+                    refused[index][record.ref] = result
+                else:
+                    written[index][record.ref] = result
+        self._note_skipped_fields(gone_anywhere)
+        return [PartlyWritten(written[i], refused[i]) if refused[i] else written[i] for i in range(len(batches))]
+
+    def _write_records(
+        self, obj: CrmObject, records: Sequence[tuple[RecordWrite, str | None]]
+    ) -> dict[int, CrmRecord | CrmError]:
+        """The records (each with its parent company, when new) in one `batch/create` and one `batch/update` per 100
+        inputs; per record's position, what HubSpot wrote or its refusal."""
+        results: dict[int, CrmRecord | CrmError] = {}
+        creates: list[_BatchInput] = []
+        updates: list[_BatchInput] = []
+        for k, (record, parent) in enumerate(records):
+            try:
+                if isinstance(record, NewRecord):
+                    creates.append(_BatchInput(k, self._create_input(obj, record.fields, parent, None), parent))
+                    continue
+                properties = check_write(self.properties(OBJECTS[obj]), self._with_pipeline(obj, record.fields))
+            except CrmRejected as exc:
+                results[k] = exc
+                continue
+            if properties:
+                updates.append(_BatchInput(k, {"id": _hs_id(record.crm_id), "properties": properties}, None))
+            else:  # nothing HubSpot would store: nothing to send, as `update` does
+                results[k] = self._written(obj, record.crm_id, {})
+        results.update(self._send_batch(obj, "create", creates))
+        results.update(self._send_batch(obj, "update", updates))
+        return results
+
+    def _properties_gone(self, obj: CrmObject, refused: Sequence[Mapping[str, Any]]) -> list[str]:
+        """The properties `refused` name that HubSpot no longer has (its properties read again): deleted in the
+        portal since they were read."""
+        if not refused:
+            return []
+        self.refresh_metadata(obj)
+        props = self.properties(OBJECTS[obj])
+        gone = list(dict.fromkeys(n for fields in refused for n in fields if props.get(n) is None))
+        if gone:
+            log.info("hubspot %s: properties deleted in the portal are left out: %s", OBJECTS[obj], gone)
+        return gone
+
+    def list_persons_many(self, company_ids: Sequence[str]) -> dict[str, list[CrmRecord]]:
+        """`SupportsPersonsOfMany`: the contacts of each company, from one association batch read per 100 companies
+        and one contact batch read per 100 contacts."""
+        associated = self._associated("companies", company_ids, "contacts")
+        contacts = {r.id: r for r in self._read_many(CrmObject.PERSON, list(dict.fromkeys(
+            contact for ids in associated.values() for contact in ids)))}  # fmt: skip
+        return {company: [contacts[c] for c in associated.get(_hs_id(company), []) if c in contacts]
+                for company in company_ids}  # fmt: skip
 
     def update(self, obj: CrmObject, record_id: str, fields: Mapping[str, Any]) -> CrmRecord:
         try:
@@ -738,6 +839,24 @@ class HubSpotConnector(TransportReporting):
             return StageKind.OPEN
         stage = fields.get("dealstage")
         return next((s.kind for s in self.stages() if s.id == stage), StageKind.OPEN) if stage else StageKind.OPEN
+
+
+@dataclass(frozen=True)
+class _BatchInput:
+    """One input of a batch write: `trace` names it in the answer (`objectWriteTraceId`); `parent_id`, the company
+    a new record is associated with."""
+
+    trace: int
+    body: dict[str, Any]
+    parent_id: str | None
+
+
+def _trace(value: Any) -> int:
+    return int(value) if str(value).isdigit() else -1  # -1: not one of ours
+
+
+def _without(record: RecordWrite, gone: Sequence[str]) -> RecordWrite:
+    return replace(record, fields={k: v for k, v in record.fields.items() if k not in gone})
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
