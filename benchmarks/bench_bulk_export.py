@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import provenance
+from benchmarks.bulk_tables import bulk_against_single, median, phase_of, rate
 from benchmarks.salesforce_stack import ConnectedSalesforce
 
 ADMIN = "admin@bulk-bench.test"
@@ -183,20 +182,6 @@ def _describes(side: dict[str, Any]) -> int:
     return sum(n for op, n in side["ops"].items() if is_describe(op))
 
 
-def _phase(side: dict[str, Any]) -> str:
-    return str(side.get("phase", "new"))  # runs kept from before the changed phase measured new leads only
-
-
-def _median(
-    sides: list[dict[str, Any]], how: str, value: Callable[[dict[str, Any]], float], phase: str = "new"
-) -> float:
-    return statistics.median(value(s) for s in sides if s["how"] == how and _phase(s) == phase)
-
-
-def _rate(side: dict[str, Any]) -> float:
-    return float(side["leads"] / side["seconds"])
-
-
 def _per_lead(side: dict[str, Any]) -> float:
     return _trips(side) / int(side["leads"])
 
@@ -209,12 +194,12 @@ def _summary(run: dict[str, Any]) -> str:
     longest = max(s["seconds"] for s in sides) / 60
     cells = []
     for phase in PHASES:
-        if not any(_phase(s) == phase for s in sides):
+        if not any(phase_of(s) == phase for s in sides):
             cells.append("- | - | - | - | -")
             continue
-        rate = {how: _median(sides, how, _rate, phase) for how in ("bulk", "single")}
-        trips = {how: _median(sides, how, _per_lead, phase) for how in ("bulk", "single")}
-        cells.append(f"{rate['bulk']:.1f} | {rate['single']:.1f} | {rate['bulk'] / rate['single']:.2f} | "
+        rates = {how: median(sides, how, rate, phase) for how in ("bulk", "single")}
+        trips = {how: median(sides, how, _per_lead, phase) for how in ("bulk", "single")}
+        cells.append(f"{rates['bulk']:.1f} | {rates['single']:.1f} | {rates['bulk'] / rates['single']:.2f} | "
                      f"{trips['bulk']:.2f} | {trips['single']:.2f}")  # fmt: skip
     return (
         f"| {sides[0]['leads']} | {run.get('latency_ms', 0)} ms | {rounds} ({order}) | {longest:.1f} min | "
@@ -224,26 +209,8 @@ def _summary(run: dict[str, Any]) -> str:
 
 
 def _phase_tables(sides: list[dict[str, Any]], phase: str) -> str:
-    mine = [s for s in sides if _phase(s) == phase]
-    medians = {how: (_median(sides, how, _rate, phase), _median(sides, how, _per_lead, phase))
-               for how in ("bulk", "single")}  # fmt: skip
-    ops = sorted({op for s in mine for op in s["ops"] if not is_describe(op)})
-
-    def op_per_lead(how: str, op: str) -> float:
-        return _median(sides, how, lambda s: int(s["ops"].get(op, 0)) / int(s["leads"]), phase)
-
-    op_rows = "\n".join(f"| `{op}` | {op_per_lead('bulk', op):.2f} | {op_per_lead('single', op):.2f} |" for op in ops)
-    (bulk_rate, bulk_trips), (single_rate, single_trips) = medians["bulk"], medians["single"]
-    return f"""| median | bulk | single | bulk / single |
-|---|---|---|---|
-| leads/s | {bulk_rate:.1f} | {single_rate:.1f} | {bulk_rate / single_rate:.2f} |
-| CRM round trips per lead | {bulk_trips:.2f} | {single_trips:.2f} | {bulk_trips / single_trips:.2f} |
-
-CRM round trips per lead by operation (median over the rounds; describes apart):
-
-| operation | bulk | single |
-|---|---|---|
-{op_rows}"""
+    return bulk_against_single(sides, phase, per_lead=_per_lead, counted=lambda op: not is_describe(op),
+                               apart="describes")
 
 
 def render(result: dict[str, Any], others: list[dict[str, Any]] | None = None) -> str:
@@ -251,23 +218,23 @@ def render(result: dict[str, Any], others: list[dict[str, Any]] | None = None) -
     sides = result["sides"]
     size, rounds = sides[0]["leads"], max(s["round"] for s in sides)
     rows = "\n".join(
-        f"| {s['round']} | {s['how']} | {_phase(s)} | {s['leads']} | {s['seconds']:.1f} s | {_rate(s):.1f} | "
+        f"| {s['round']} | {s['how']} | {phase_of(s)} | {s['leads']} | {s['seconds']:.1f} s | {rate(s):.1f} | "
         f"{_per_lead(s):.2f} | {_describes(s)} | {s['load_average_before'].split()[0]} → "
         f"{s['load_average_after'].split()[0]} |"
         for s in sides
     )
-    slices = _median(sides, "bulk", lambda s: s["slices"])
+    slices = median(sides, "bulk", lambda s: s["slices"])
     warm = ", ".join(
         f"{how}: {', '.join(f'`{k}` {v}' for k, v in sorted(got.items()) if is_describe(k)) or 'none'}"
         for how, got in result["warmup_ops"].items()
     )
-    new_trips = {how: _median(sides, how, _per_lead, "new") for how in ("bulk", "single")}
+    new_trips = {how: median(sides, how, _per_lead, "new") for how in ("bulk", "single")}
     latency_ms = int(result.get("latency_ms", 0))
     latency = (f"Every Salesforce request of the org answered {latency_ms} ms later (`BENCH_BULK_LATENCY_MS`, the "
                "sandbox's latency fault)." if latency_ms else "No added CRM latency (`BENCH_BULK_LATENCY_MS` sets "
                "it): the sandbox answers on loopback, so leads/s here is leadbridge's and moto's work, and the round "
                "trips a real org would add for each request are not in it.")  # fmt: skip
-    changed_trips = {how: _median(sides, how, _per_lead, "changed") for how in ("bulk", "single")}
+    changed_trips = {how: median(sides, how, _per_lead, "changed") for how in ("bulk", "single")}
     return f"""
 {size} new leads (Account mode; standard fields, the custom `Lead_Score__c`, 1 contact person each, no match in the
 org) exported to the Salesforce sandbox in bulk (`POST /exports`, one run, slices of 200 leads per BulkExportFunction
