@@ -82,12 +82,12 @@ class AwsCalls:
     spent in them."""
 
     def __init__(self) -> None:
-        import boto3
+        from leadbridge import aws_clients
 
         self.count = 0
         self.seconds = 0.0
         self.ops: Counter[str] = Counter()
-        events = boto3._get_default_session().events  # clients created later copy these hooks
+        events = aws_clients.session()  # clients created later copy these hooks
         events.register("before-call", self._before)
         events.register("after-call", self._after)
 

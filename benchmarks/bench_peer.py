@@ -107,11 +107,10 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     for path in (str(ROOT), str(ROOT / "layers" / "common")):
         sys.path.insert(0, path)
     os.environ.update(args["env"])
-    import boto3
     import botocore.client
 
     from benchmarks.worker_setup import StaticTokens, full_run
-    from leadbridge import runtime
+    from leadbridge import aws_clients, runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.salesforce import SalesforceProvider
     from leadbridge.crm.salesforce.client import SalesforceClient
@@ -119,7 +118,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
 
-    boto3.setup_default_session()
+    aws_session = aws_clients.session()  # every client the run makes comes from it
     aws_wait = float(args.get("aws_latency_ms") or 0) / 1000
     if aws_wait:
 
@@ -127,7 +126,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
             time.sleep(aws_wait)
 
         # Before any client exists: a client copies the session's handlers when it is made.
-        boto3.DEFAULT_SESSION.events.register("before-send", network_time)  # type: ignore[attr-defined]
+        aws_session.register("before-send", network_time)
     # AWS answered in-process (BENCH_PEER_AWS=instant): the batch calls of the run get a well-formed answer from a
     # before-send hook instead of moto, so what is left is leadbridge's own work plus botocore's (serialize, sign,
     # parse), with no service time at all. Faithful for this run only: it starts over a fresh table, where a
@@ -136,7 +135,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     answered: Counter[str] = Counter()
     answering = False
     if args.get("aws_instant"):
-        boto3.DEFAULT_SESSION.events.register("before-send", _instant_answer(lambda: answering, answered))  # type: ignore[attr-defined]
+        aws_session.register("before-send", _instant_answer(lambda: answering, answered))
     profiling = bool(args.get("profile"))
     calls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # kind -> [count, seconds summed over threads]
     sent: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -173,7 +172,7 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         botocore.client.BaseClient._make_api_call = timed_api_call  # type: ignore[method-assign]
         SalesforceClient.request = timed_crm_request  # type: ignore[method-assign]
         # Before any client exists: a client copies the session's handlers when it is made.
-        boto3.DEFAULT_SESSION.events.register("before-send", record_request)  # type: ignore[attr-defined]
+        aws_session.register("before-send", record_request)
 
         def profile_thread(*_: Any) -> None:  # each new thread (read-ahead, overlapped writes) gets its own profiler
             profile = cProfile.Profile()
@@ -280,8 +279,8 @@ class _Snapshot:
     """A profiler's stats without disabling it from another thread (pstats would call `create_stats`)."""
 
     def __init__(self, profile: cProfile.Profile) -> None:
-        profile.snapshot_stats()  # type: ignore[attr-defined]
-        self.stats = profile.stats  # type: ignore[attr-defined]
+        profile.snapshot_stats()
+        self.stats = profile.stats
 
     def create_stats(self) -> None:
         pass
@@ -321,7 +320,7 @@ def _profile_summary(profiles: list[cProfile.Profile]) -> dict[str, Any]:
     stats = pstats.Stats(*[_Snapshot(p) for p in profiles])  # type: ignore[arg-type]
     by_area: dict[str, float] = defaultdict(float)
     top: list[tuple[float, float, int, str, str]] = []
-    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, name), (_cc, calls, tottime, cumtime, _callers) in stats.stats.items():
         area = _area(filename, name)
         by_area[area] += tottime
         where = name if filename == "~" else f"{_short(filename)}:{line} {name}"

@@ -46,10 +46,8 @@ def _worker(args: dict[str, Any], results: Any) -> None:
     for path in (str(ROOT), str(ROOT / "layers" / "common")):
         sys.path.insert(0, path)
     os.environ.update(args["env"])
-    import boto3
-
     from benchmarks.worker_setup import StaticTokens, full_run
-    from leadbridge import runtime
+    from leadbridge import aws_clients, runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.defaults import default_settings
     from leadbridge.crm.superoffice import SuperOfficeProvider
@@ -58,7 +56,7 @@ def _worker(args: dict[str, Any], results: Any) -> None:
     from leadbridge.models.settings import SettingsDocument
 
     writes = {"calls": 0, "items": 0}
-    boto3.setup_default_session()
+    aws_session = aws_clients.session()  # every client the run makes comes from it
 
     def count(event_name: str, params: dict[str, Any], **_: Any) -> None:
         op = event_name.rsplit(".", 1)[-1]
@@ -72,7 +70,7 @@ def _worker(args: dict[str, Any], results: Any) -> None:
             writes["calls"] += 1
             writes["items"] += len(params["TransactItems"])
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", count)  # type: ignore[attr-defined]
+    aws_session.register("before-parameter-build.dynamodb", count)
 
     provider = SuperOfficeProvider(client_id=args["client_id"], client_secret="x", login_base=args["login_base"])
     context = ConnectionContext(tenant_id=TENANT, crm="superoffice", account_id=CTX, api_base=args["api_base"])

@@ -13,11 +13,10 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from benchmarks.bench_export import lead as issue6_lead
-from leadbridge import runtime
+from leadbridge import aws_clients, runtime
 from leadbridge.crm.base import reset_providers
 from local.sandbox.superoffice.demo import LEAD_FIELDS
 from tests.support.superoffice_connect import CTX, Env
@@ -43,7 +42,7 @@ class AwsCalls:
 
     def __init__(self) -> None:
         self.ops: Counter[str] = Counter()
-        self.events = boto3._get_default_session().events  # clients created from now on copy this hook
+        self.events = aws_clients.session()  # clients created from now on copy this hook
         self.events.register("after-call", self._after, unique_id="test-export-calls")
 
     def _after(self, model: Any = None, **_: Any) -> None:

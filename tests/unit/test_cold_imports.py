@@ -11,6 +11,8 @@ What is deferred, and why (docs/operations.md, "Cold start"):
 - the token vault and the sync log adapter: built by their factories on first use;
 - for the webhook intake, which only verifies and queues: the settings models, every store port, mapping and the
   inbound kernel;
+- boto3 (and s3transfer, multiprocessing with it): the clients are botocore's (`leadbridge.aws_clients`) and items are
+  read with Powertools' deserializer; only Powertools' idempotency and parameters utilities import boto3, on first use;
 - the export flow (`leadbridge.export`) for every function that does not export: the area packages import their
   modules when a name is first read (`leadbridge.lazy_exports`), so importing `leadbridge.settings.schedule` no longer
   loads every settings module and, through them, the export code.
@@ -42,6 +44,9 @@ DEFERRED_EVERYWHERE = (
     "aws_lambda_powertools.event_handler.openapi.models",
     "leadbridge.store.vault",
     "leadbridge.store.log",
+    "boto3",
+    "s3transfer",
+    "multiprocessing",
 )
 _NOT_EXPORTING = ("leadbridge.export",)
 DEFERRED_BY_FUNCTION = {

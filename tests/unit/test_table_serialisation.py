@@ -1,6 +1,7 @@
-"""The table adapter writes item values to DynamoDB's attribute format itself for the common types (a fast path, see
-`leadbridge.store.table._attribute`): it must write exactly what boto3's TypeSerializer writes for them, and still
-hand everything else to it."""
+"""The table adapter writes item values to DynamoDB's attribute format itself (`leadbridge.store.table._attribute`;
+the functions import no boto3, only botocore, for their cold start): it must write exactly what boto3's
+TypeSerializer writes, for every type an item may hold, refuse what it refuses, and read back (with Powertools'
+deserializer) what boto3's would."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from leadbridge.store.table import _deser_map, _ser_map, _to_dynamo
+from leadbridge.store.table import _deser_map, _from_dynamo, _ser_map, _to_dynamo
 
 ITEM: dict[str, Any] = {
     "PK": "T#acme#salesforce",
@@ -32,6 +33,11 @@ ITEM: dict[str, Any] = {
     "strings": {"x", "y"},
     "numbers": {1, 2},
     "bytes": b"\x00\x01",
+    "byte_set": {b"a", b"bc"},
+    "decimal_set": {Decimal("1.5"), Decimal("2")},
+    "frozen": frozenset({"p", "q"}),
+    "negative_decimal": Decimal("-0.001"),
+    "empty_set": set(),
     "empty_map": {},
     "empty_list": [],
 }
@@ -49,8 +55,20 @@ def test_values_read_back_as_written() -> None:
     assert back["hashes"] == ITEM["hashes"] and back["list"][:4] == ["a", 1, True, None]
     assert back["yes"] is True and back["zero"] == 0 and back["big"] == 10**37 and back["nothing"] is None
     assert back["float"] == 12.5 and back["when"] == "2026-12-02T13:00:00.000000Z"
-    assert back["bytes"] == b"\x00\x01"
-    assert TypeDeserializer().deserialize(_ser_map({"b": Binary(b"x")})["b"]) == Binary(b"x")
+    assert back["bytes"] == b"\x00\x01" and back["byte_set"] == {b"a", b"bc"}
+    assert back["numbers"] == {1, 2} and back["decimal_set"] == {1.5, 2}
+    boto3_reads = {k: TypeDeserializer().deserialize(v) for k, v in _ser_map(ITEM).items()}
+    assert {k: v for k, v in _deser_map(_ser_map(ITEM)).items() if k not in ("bytes", "byte_set")} == {
+        k: _from_dynamo(v) for k, v in boto3_reads.items() if k not in ("bytes", "byte_set")}  # fmt: skip
+    assert boto3_reads["bytes"] == Binary(b"\x00\x01")  # boto3 wraps bytes; Powertools' reader gives them as bytes
+
+
+@pytest.mark.parametrize("value", [{1, "mixed"}, object(), float("inf"), Decimal("NaN")])
+def test_what_boto3_refuses_is_refused(value: Any) -> None:
+    with pytest.raises(TypeError):
+        TypeSerializer().serialize(_to_dynamo(value))
+    with pytest.raises(TypeError):
+        _ser_map({"v": value})
 
 
 @pytest.mark.parametrize("number", [10**38, -(10**38), 10**40])

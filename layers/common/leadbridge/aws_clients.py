@@ -1,4 +1,8 @@
-"""Every boto3 client leadbridge makes, with one botocore `Config` (issue #19: never outlive the function).
+"""Every AWS client leadbridge makes, with one botocore `Config` (issue #19: never outlive the function).
+
+The clients are botocore's, made from one botocore session (`session()`), the same clients boto3 makes: importing
+boto3 itself imports s3transfer and, through it, multiprocessing, about 70 ms of every function's cold start for
+nothing leadbridge uses (issue #19 target 6). Hooks registered on `session()` reach every client made after them.
 
 Botocore's defaults wait 60 s to connect and 60 s for each read, and retry on top of that: one hung connection could
 hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
@@ -22,7 +26,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -56,12 +60,21 @@ def client(service: Literal["events"]) -> EventBridgeClient: ...
 def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
 def client(service: str) -> Any:
     """A new client of `service` with the shared config (region, credentials and endpoint from the environment)."""
-    factory: Any = boto3.client  # the typed overloads above stand in for boto3's literal ones
-    with _MAKING:  # boto3's default session is not thread-safe while it makes a client; using one is
-        return factory(service, config=_config())
+    with _MAKING:  # a session is not thread-safe while it makes a client; using one is
+        made: Any = session().create_client(service, config=_config())  # typed by the overloads above
+        return made
 
 
-_MAKING = threading.Lock()
+_MAKING = threading.RLock()
+_SESSION: list[botocore.session.Session] = []  # made on first use, then shared
+
+
+def session() -> botocore.session.Session:
+    """The botocore session every client is made from (credentials and region from the environment, read once)."""
+    with _MAKING:
+        if not _SESSION:
+            _SESSION.append(botocore.session.get_session())
+        return _SESSION[0]
 
 
 def _config() -> Config:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from aws_lambda_powertools.shared.dynamodb_deserializer import DYNAMODB_CONTEXT, TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leadbridge import aws_clients
@@ -271,7 +271,8 @@ class Condition:
 ITEM_NOT_EXISTS = Condition("attribute_not_exists(PK)")
 ITEM_EXISTS = Condition("attribute_exists(PK)")
 
-_serializer = TypeSerializer()
+# Powertools' deserializer, not boto3's: importing anything of boto3 imports s3transfer and multiprocessing (about 70 ms
+# of every function's cold start, issue 19 target 6); the clients are botocore's (`aws_clients`).
 _deserializer = TypeDeserializer()
 
 _RETRYABLE = {
@@ -636,8 +637,6 @@ def _from_dynamo(value: Any) -> Any:
         return [_from_dynamo(v) for v in value]
     if isinstance(value, set):
         return {_from_dynamo(v) for v in value}
-    if isinstance(value, Binary):
-        return value.__bytes__()
     return value
 
 
@@ -646,11 +645,10 @@ def _ser_map(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _attribute(value: Any) -> Any:
-    """One DynamoDB attribute value. The types items are mostly made of (str, bool, int, None, plain dicts and lists)
-    are written directly, as boto3's TypeSerializer writes them: it was an eighth of the sync worker's CPU, checking
-    each value against every type it knows. Anything else (floats, datetimes, sets, bytes, other mappings) goes
-    through `_to_dynamo` and TypeSerializer, as before. `tests/unit/test_table_serialisation.py` holds the two
-    paths to the same output."""
+    """One DynamoDB attribute value, as boto3's TypeSerializer writes it (`tests/unit/test_table_serialisation.py`
+    compares the two for every type an item may hold). The types items are mostly made of (str, bool, int, None,
+    plain dicts and lists) come first: checking each value against every type was an eighth of the sync worker's CPU
+    with TypeSerializer. The rest (floats, datetimes, sets, bytes, other mappings) goes through `_to_dynamo` first."""
     kind = type(value)
     if kind is str:
         return {"S": value}
@@ -664,7 +662,35 @@ def _attribute(value: Any) -> Any:
         return {"L": [_attribute(v) for v in value]}
     if kind is int and -(10**38) < value < 10**38:  # DynamoDB's numbers hold 38 digits: larger ones are refused below
         return {"N": str(value)}
-    return _serializer.serialize(_to_dynamo(value))
+    return _other_attribute(_to_dynamo(value))
+
+
+def _other_attribute(value: Any) -> Any:
+    """What TypeSerializer writes for the values `_attribute` leaves to it (after `_to_dynamo`)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | dict | list):
+        return _attribute(value)
+    if isinstance(value, int | Decimal):
+        return {"N": _number(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): _attribute(v) for k, v in value.items()}}
+    if isinstance(value, set | frozenset):  # an empty one is a number set to boto3 (and refused by DynamoDB)
+        if value and all(isinstance(v, str) for v in value):
+            return {"SS": list(value)}
+        if all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in value):
+            return {"NS": [_number(v) for v in value]}
+        if value and all(isinstance(v, bytes | bytearray) for v in value):
+            return {"BS": [bytes(v) for v in value]}
+    raise TypeError(f"Unsupported type {type(value)!r} for value {value!r}")
+
+
+def _number(value: int | Decimal) -> str:
+    """As DynamoDB holds it: at most 38 digits, exactly (DYNAMODB_CONTEXT traps any rounding, as boto3's does)."""
+    text = str(DYNAMODB_CONTEXT.create_decimal(value))
+    if text in ("Infinity", "NaN", "-Infinity", "sNaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return text
 
 
 def _deser_map(values: Mapping[str, Any]) -> Item:
