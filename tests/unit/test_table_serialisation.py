@@ -5,14 +5,29 @@ deserializer) what boto3's would."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from leadbridge.store.table import _deser_map, _from_dynamo, _ser_map, _to_dynamo
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+class Size(IntEnum):
+    BIG = 3
+
+
+class Items(list[Any]):
+    """A list subclass: written as a list, as boto3 writes it."""
+
 
 ITEM: dict[str, Any] = {
     "PK": "T#acme#salesforce",
@@ -38,6 +53,10 @@ ITEM: dict[str, Any] = {
     "frozen": frozenset({"p", "q"}),
     "negative_decimal": Decimal("-0.001"),
     "empty_set": set(),
+    "str_enum": Colour.RED,
+    "int_enum": Size.BIG,
+    "ordered": OrderedDict([("b", 1), ("a", Colour.RED)]),
+    "sub_list": Items(["x", 2]),
     "empty_map": {},
     "empty_list": [],
 }

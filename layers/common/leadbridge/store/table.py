@@ -667,8 +667,12 @@ def _attribute(value: Any) -> Any:
 
 def _other_attribute(value: Any) -> Any:
     """What TypeSerializer writes for the values `_attribute` leaves to it (after `_to_dynamo`)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | dict | list):
+    if isinstance(value, bool) or value is None:
         return _attribute(value)
+    if isinstance(value, str):  # a subclass (a str enum) as it is: `_attribute` takes exact `str` only
+        return {"S": value}
+    if isinstance(value, list):
+        return {"L": [_attribute(v) for v in value]}
     if isinstance(value, int | Decimal):
         return {"N": _number(value)}
     if isinstance(value, bytes | bytearray):
