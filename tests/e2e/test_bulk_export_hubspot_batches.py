@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.bulk_exports import run_bulk_export, run_log
 from tests.support.hubspot_connect import TENANT, HsConnect, hs_sandbox, hsc
-from tests.support.waiting import wait_until
 
 __all__ = ["hs_sandbox", "hsc"]  # the fixtures this module uses, imported for pytest
 
@@ -29,15 +29,7 @@ class Bulk:
         self.hub = connected.hub_id
 
     def export(self, leads: list[dict[str, Any]]) -> dict[str, Any]:
-        accepted = self.c.http.post("/exports", json={"leads": leads}, headers=self.c.auth(TENANT, "member"))
-        assert accepted.status_code == 202, accepted.text
-        run_id = accepted.json()["id"]
-
-        def run() -> dict[str, Any]:
-            return dict(self.c.http.get(f"/sync-runs/{run_id}", headers=self.c.auth(TENANT, "member")).json())
-
-        wait_until(lambda: run()["state"] in ("succeeded", "failed"), what="the bulk export to finish")
-        return run()
+        return run_bulk_export(self.c.http, self.c.auth(TENANT, "member"), leads)
 
     def calls(self) -> dict[str, int]:
         return dict(self.sb.call_counts(self.hub))
@@ -46,8 +38,7 @@ class Bulk:
         return {op: n - before.get(op, 0) for op, n in self.calls().items() if n != before.get(op, 0)}
 
     def log(self, run_id: str) -> list[dict[str, Any]]:
-        response = self.c.http.get("/sync-log", params={"limit": "200"}, headers=self.c.auth(TENANT, "member"))
-        return [e for e in response.json()["items"] if e.get("run_id") == run_id]
+        return run_log(self.c.http, self.c.auth(TENANT, "member"), run_id)
 
     def companies(self) -> dict[str, Any]:
         return {r.properties["name"]: r for r in self.sb.records(self.hub, "companies")}

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.bulk_exports import run_bulk_export, run_log
 from tests.support.salesforce_connect import TENANT, SfConnect
-from tests.support.waiting import wait_until
 
 WRITES = ("POST", "PATCH", "DELETE")
 
@@ -25,22 +25,13 @@ class Bulk:
         self.org = connected.org_id
 
     def export(self, leads: list[dict[str, Any]]) -> dict[str, Any]:
-        accepted = self.sf.http.post("/exports", json={"leads": leads}, headers=self.sf.auth(TENANT, "member"))
-        assert accepted.status_code == 202, accepted.text
-        run_id = accepted.json()["id"]
-
-        def run() -> dict[str, Any]:
-            return dict(self.sf.http.get(f"/sync-runs/{run_id}", headers=self.sf.auth(TENANT, "member")).json())
-
-        wait_until(lambda: run()["state"] in ("succeeded", "failed"), what="the bulk export to finish")
-        return run()
+        return run_bulk_export(self.sf.http, self.sf.auth(TENANT, "member"), leads)
 
     def calls(self) -> dict[str, int]:
         return dict(self.sb.call_counts(self.org))
 
     def log(self, run_id: str) -> list[dict[str, Any]]:
-        response = self.sf.http.get("/sync-log", params={"limit": "200"}, headers=self.sf.auth(TENANT, "member"))
-        return [e for e in response.json()["items"] if e.get("run_id") == run_id]
+        return run_log(self.sf.http, self.sf.auth(TENANT, "member"), run_id)
 
 
 @pytest.fixture
