@@ -2,7 +2,7 @@
 
 A page applied by the sync worker makes calls that do not depend on each other (the feed, the bus, the log; the 25-item
 chunks of one batched write): each one mostly waits on the network, so a few in flight cost about the slowest of them
-instead of their sum. boto3 clients are thread-safe once made, so callers make theirs before handing calls here.
+instead of their sum. botocore clients are thread-safe once made, so callers make theirs before handing calls here.
 
 The threads are kept for the life of the process, one pool per nesting level: a call made from inside another one (a
 batched write inside an overlapped report) runs on the next level's pool, so it never waits on a pool its own caller

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from leadbridge.composition.cache import cached
 from leadbridge.config import settings
 
-# Adapters are imported inside their factories: importing a store pulls in boto3 and the models it stores, which a
+# Adapters are imported inside their factories: importing a store pulls in botocore and the models it stores, which a
 # function that never uses it should not pay for at cold start (tests/unit/test_cold_imports.py).
 if TYPE_CHECKING:
     from leadbridge.inbound.webhook_intake import WebhookSecrets

@@ -96,7 +96,7 @@ class DynamoChangeFeed:
         # of these ids (an id in the first needs no pointer; reading it anyway costs a key, not a round trip).
         in_feed: set[str] = set()
         held: dict[tuple[str, str], int | None] = {}
-        _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+        _ = self._table.client  # made once, before the threads: making botocore clients is not thread-safe
         together(lambda: in_feed.update(self._in_last_run_append(tenant, crm)), lambda: held.update(self._held(events)))
         claims: list[tuple[ChangeEvent, int | None]] = []  # (event, seq of the lost chunk its pointer names)
         for event in events:
@@ -162,7 +162,7 @@ class DynamoChangeFeed:
     def _claim_each(self, claims: Sequence[tuple[ChangeEvent, int, int | None]]) -> set[str]:
         """Conditional puts of the pointers; the ids this writer won."""
         if len(claims) > 1:
-            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+            _ = self._table.client  # made once, before the threads: making botocore clients is not thread-safe
         with ThreadPoolExecutor(max_workers=min(_CLAIM_CONCURRENCY, len(claims))) as pool:
             won = list(pool.map(self._claim, claims))
         return {event.id for (event, _seq, _old), ok in zip(claims, won, strict=True) if ok}

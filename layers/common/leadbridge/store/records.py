@@ -110,7 +110,7 @@ class DynamoRecordStates:
         if len(states) <= 1:
             saved = [self.save(state) for state in states]
         else:
-            _ = self._table.client  # made once, before the threads: making boto3 clients is not thread-safe
+            _ = self._table.client  # made once, before the threads: making botocore clients is not thread-safe
             with ThreadPoolExecutor(max_workers=min(_WRITE_CONCURRENCY, len(states))) as pool:
                 saved = list(pool.map(self.save, states))
         return {key for key, ok in zip(keys, saved, strict=True) if not ok}
