@@ -451,7 +451,7 @@ def _report(svc: InboundServices, events: Sequence[ChangeEvent], *, exclusive: b
     if svc.change_events is ChangeEvents.SUMMARY:
         app_events = changes_reported(events)
     else:
-        app_events = [AppEvent(detail_type=e.type.value, detail=e.model_dump(mode="json")) for e in events]
+        app_events = [AppEvent.of(e.type.value, e) for e in events]
     together(lambda: svc.feed.append(events, exclusive=exclusive), lambda: svc.publisher.publish(app_events))
 
 

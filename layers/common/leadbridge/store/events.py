@@ -7,11 +7,11 @@ Event names and detail shapes are documented in docs/events.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from leadbridge import aws_clients
 from leadbridge.concurrency import each
@@ -25,17 +25,41 @@ EVENT_SOURCE = "leadbridge"
 PUT_EVENTS_MAX_ENTRIES = 10  # EventBridge PutEvents limit per call
 
 
-class AppEvent(BaseModel):
-    """One event for the app. `detail_type` is the event name (e.g. `ConnectionNeedsReauth`)."""
+class AppEvent:
+    """One event for the app. `detail_type` is the event name (e.g. `ConnectionNeedsReauth`); its detail is held as
+    given, a mapping or the JSON text of one, and turned into the other only when asked: an inbound sync puts one
+    event per changed record on the bus, and its detail is written once, by pydantic, straight to the JSON the bus
+    takes (`of`)."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    __slots__ = ("_detail", "_detail_json", "detail_type")
 
-    detail_type: str
-    detail: dict[str, Any]
+    def __init__(self, detail_type: str, detail: Mapping[str, Any] | None = None, *,
+                 detail_json: str | None = None) -> None:
+        if (detail is None) == (detail_json is None):
+            raise ValueError("an AppEvent takes its detail as a mapping or as JSON text, one of the two")
+        self.detail_type = detail_type
+        self._detail = dict(detail) if detail is not None else None
+        self._detail_json = detail_json
 
     @classmethod
     def of(cls, detail_type: str, detail: BaseModel) -> AppEvent:
-        return cls(detail_type=detail_type, detail=detail.model_dump(mode="json"))
+        return cls(detail_type, detail_json=detail.model_dump_json())
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        if self._detail is None:
+            self._detail = json.loads(self._detail_json or "{}")
+        return self._detail
+
+    @property
+    def detail_json(self) -> str:
+        """The detail as the bus takes it (compact JSON)."""
+        if self._detail_json is None:
+            self._detail_json = json.dumps(self._detail, separators=(",", ":"))
+        return self._detail_json
+
+    def __repr__(self) -> str:
+        return f"AppEvent({self.detail_type!r}, {self.detail!r})"
 
 
 class EventDeliveryError(StoreUnavailable):
@@ -65,7 +89,6 @@ class EventBridgePublisher:
         if failed:
             raise EventDeliveryError(f"{len(failed)} of {len(events)} events were not delivered", failed=failed)
 
-
     def _put(self, chunk: list[AppEvent]) -> list[tuple[AppEvent, str, str]]:
         """One PutEvents call; the events it did not deliver, with the error of each."""
         entries: list[PutEventsRequestEntryTypeDef] = [
@@ -73,7 +96,7 @@ class EventBridgePublisher:
                 "EventBusName": self.bus_name,
                 "Source": EVENT_SOURCE,
                 "DetailType": event.detail_type,
-                "Detail": json.dumps(event.detail, separators=(",", ":")),
+                "Detail": event.detail_json,
             }
             for event in chunk
         ]
