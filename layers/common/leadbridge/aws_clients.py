@@ -16,8 +16,9 @@ hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
   the issue's profile. The requests are typed (boto3 stubs, mypy strict) and AWS validates server-side: a malformed
   request is answered with a 400 that the adapters translate like any other AWS error (tests/integration/
   test_aws_clients.py).
-- `max_pool_connections` 16: the record-state and change-feed stores write from up to 8 threads, and a page's
-  independent calls overlap (`leadbridge.concurrency`).
+- `max_pool_connections` 32: a page's independent calls overlap (`leadbridge.concurrency`), each with up to
+  `IN_FLIGHT` (8) requests of its own: the states and each object's links are read at once, up to 24 DynamoDB
+  requests, and a connection over the pool's size would be opened and thrown away.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     tcp_keepalive=True,
     parameter_validation=False,
-    max_pool_connections=16,
+    max_pool_connections=32,
 )
 
 
