@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import provenance
-from benchmarks.bulk_tables import bulk_against_single, median, phase_of, rate
+from benchmarks.bulk_tables import PHASES, alternate_sides, bulk_against_single, median, phase_of, rate
 from benchmarks.salesforce_stack import ConnectedSalesforce
 
 ADMIN = "admin@bulk-bench.test"
@@ -60,9 +60,6 @@ def changed(body: dict[str, Any]) -> dict[str, Any]:
     first = {**body["contacts"][0], "title": "Founder"}
     new = {"id": "c1", "name": f"Second {n} Benchmark", "title": "CFO", "email": f"cfo@bulk{n}.bench.dk"}
     return {**body, "phone": f"33 {n % 100:02d} 56 78", "contacts": [first, new]}
-
-
-PHASES = {"new": "created", "changed": "updated"}  # what each lead of a phase becomes
 
 
 def is_describe(op: str) -> bool:
@@ -143,24 +140,7 @@ def _measure(bench: Bench, size: int, rounds: int, latency_ms: int = 0) -> dict[
     warm_bulk = bench.bulk(batch(3))[1]
     if latency_ms:
         bench.sb.inject_fault("latency", seconds=latency_ms / 1000, count=None, org_id=bench.org)
-    sides: list[dict[str, Any]] = []
-    for r in range(rounds):
-        order = ("bulk", "single") if r % 2 == 0 else ("single", "bulk")
-        for how in order:
-            leads = batch(size)
-            for phase, expect in PHASES.items():
-                sent = leads if phase == "new" else [changed(body) for body in leads]
-                load_before = provenance.load_average()
-                if how == "bulk":
-                    seconds, ops, finished = bench.bulk(sent, expect)
-                    slices = finished["export"]["slices"]
-                else:
-                    (seconds, ops), slices = bench.single(sent, expect), None
-                sides.append({
-                    "round": r + 1, "how": how, "phase": phase, "leads": size, "seconds": seconds, "ops": dict(ops),
-                    "slices": slices, "load_average_before": load_before,
-                    "load_average_after": provenance.load_average(),
-                })  # fmt: skip
+    sides = alternate_sides(rounds, lambda: batch(size), changed, bench.bulk, bench.single)
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": _command(),

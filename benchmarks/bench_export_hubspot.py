@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import provenance
-from benchmarks.bulk_tables import bulk_against_single, median, phase_of, rate
+from benchmarks.bulk_tables import alternate_sides, bulk_against_single, median, phase_of, rate
 from benchmarks.hubspot_stack import ConnectedHubSpot
 
 ADMIN = "admin@hs-bench.test"
@@ -49,7 +49,6 @@ EXPECTED_FIRST = {
     "POST /crm/v3/objects/contacts/batch/create": 1,
 }
 VARIABLES = ("BENCH_HS_EXPORT_LEADS", "BENCH_HS_BULK_LEADS", "BENCH_HS_BULK_ROUNDS", "BENCH_HS_BULK_LATENCY_MS")
-PHASES = {"new": "created", "changed": "updated"}  # the bulk part's phases, and what each lead of one becomes
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results" / "export_hubspot.json"
@@ -216,24 +215,11 @@ def _measure(bench: Bench) -> dict[str, Any]:
             measured += [dict(m, latency=latency) for m in bench.export_three_ways(lead(n))]
         bench.sb.clear_faults()
     metadata_total = {k: v for k, v in bench.calls().items() if is_metadata(k)}
-    sides: list[dict[str, Any]] = []
     counter = iter(range(1, 10**9))
     if bulk_size and bulk_latency_ms:
         bench.sb.faults.add("latency", seconds=bulk_latency_ms / 1000, count=None, scope=str(bench.hub))
-    for r in range(rounds if bulk_size else 0):
-        for how in ("bulk", "single") if r % 2 == 0 else ("single", "bulk"):
-            leads = [lead(next(counter), "HSBULK") for _ in range(bulk_size)]
-            for phase, expect in PHASES.items():
-                sent = leads if phase == "new" else [a_week_later(body) for body in leads]
-                side_load = provenance.load_average()
-                if how == "bulk":
-                    seconds, ops, finished = bench.bulk(sent, expect)
-                    slices = finished["export"]["slices"]
-                else:
-                    (seconds, ops), slices = bench.single(sent, expect), None
-                sides.append({"round": r + 1, "how": how, "phase": phase, "leads": bulk_size, "seconds": seconds,
-                              "ops": ops, "slices": slices, "load_average_before": side_load,
-                              "load_average_after": provenance.load_average()})  # fmt: skip
+    batch = lambda: [lead(next(counter), "HSBULK") for _ in range(bulk_size)]  # noqa: E731
+    sides = alternate_sides(rounds if bulk_size else 0, batch, a_week_later, bench.bulk, bench.single)
     bench.sb.clear_faults()
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

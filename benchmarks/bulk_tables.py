@@ -1,5 +1,6 @@
-"""The tables the bulk-export benchmarks (`bulk_export`, `export_hubspot`) share: bulk against single exports of the
-same number of leads, medians over the rounds, per phase (new leads, then the same leads changed).
+"""What the bulk-export benchmarks (`bulk_export`, `export_hubspot`) share: the measurement, bulk against single
+exports of the same number of leads in alternating order (`alternate_sides`), and its tables, medians over the rounds,
+per phase (new leads, then the same leads changed).
 
 A side is one measured export of a batch of leads: `how` ("bulk" or "single"), `phase` ("new" or "changed"),
 `leads`, `seconds` and `ops` (the CRM requests the sandbox counted, by operation)."""
@@ -7,10 +8,43 @@ A side is one measured export of a batch of leads: `how` ("bulk" or "single"), `
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from benchmarks import provenance
+
 Side = dict[str, Any]
+Lead = dict[str, Any]
+PHASES = {"new": "created", "changed": "updated"}  # the phases, and what each lead of one becomes in the CRM
+
+
+def alternate_sides(
+    rounds: int,
+    new_leads: Callable[[], list[Lead]],
+    changed: Callable[[Lead], Lead],
+    bulk: Callable[[list[Lead], str], tuple[float, Mapping[str, int], dict[str, Any]]],
+    single: Callable[[list[Lead], str], tuple[float, Mapping[str, int]]],
+) -> list[Side]:
+    """Each round exports a fresh batch in bulk and another one by one, the first of the two alternating between
+    rounds (this machine is noisy); each batch new, then the same leads changed. `bulk` and `single` export the leads
+    and wait until each lead became what the phase expects (`PHASES`)."""
+    sides: list[Side] = []
+    for r in range(rounds):
+        for how in ("bulk", "single") if r % 2 == 0 else ("single", "bulk"):
+            leads = new_leads()
+            for phase, expect in PHASES.items():
+                sent = leads if phase == "new" else [changed(body) for body in leads]
+                load_before = provenance.load_average()
+                slices = None
+                if how == "bulk":
+                    seconds, ops, finished = bulk(sent, expect)
+                    slices = finished["export"]["slices"]
+                else:
+                    seconds, ops = single(sent, expect)
+                sides.append({"round": r + 1, "how": how, "phase": phase, "leads": len(leads), "seconds": seconds,
+                              "ops": dict(ops), "slices": slices, "load_average_before": load_before,
+                              "load_average_after": provenance.load_average()})  # fmt: skip
+    return sides
 
 
 def phase_of(side: Side) -> str:
