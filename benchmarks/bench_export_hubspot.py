@@ -218,8 +218,11 @@ def _measure(bench: Bench) -> dict[str, Any]:
     counter = iter(range(1, 10**9))
     if bulk_size and bulk_latency_ms:
         bench.sb.faults.add("latency", seconds=bulk_latency_ms / 1000, count=None, scope=str(bench.hub))
-    batch = lambda: [lead(next(counter), "HSBULK") for _ in range(bulk_size)]  # noqa: E731
-    sides = alternate_sides(rounds if bulk_size else 0, batch, a_week_later, bench.bulk, bench.single)
+
+    def new_leads() -> list[dict[str, Any]]:
+        return [lead(next(counter), "HSBULK") for _ in range(bulk_size)]
+
+    sides = alternate_sides(rounds if bulk_size else 0, new_leads, a_week_later, bench.bulk, bench.single)
     bench.sb.clear_faults()
     return {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

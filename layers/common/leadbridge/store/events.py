@@ -48,7 +48,8 @@ class AppEvent:
     @property
     def detail(self) -> dict[str, Any]:
         if self._detail is None:
-            self._detail = json.loads(self._detail_json or "{}")
+            assert self._detail_json is not None  # the constructor takes one of the two
+            self._detail = json.loads(self._detail_json)
         return self._detail
 
     @property
