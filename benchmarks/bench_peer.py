@@ -110,13 +110,15 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     import botocore.client
 
     from benchmarks.worker_setup import StaticTokens, full_run
-    from leadbridge import aws_clients, runtime
+    from leadbridge import aws_clients, collector, runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.salesforce import SalesforceProvider
     from leadbridge.crm.salesforce.client import SalesforceClient
     from leadbridge.inbound.worker import WorkerConfig, process_job
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
+
+    collector.settle()  # as the worker function's init does in Lambda (leadbridge.collector)
 
     aws_session = aws_clients.session()  # every client the run makes comes from it
     aws_wait = float(args.get("aws_latency_ms") or 0) / 1000

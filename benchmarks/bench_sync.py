@@ -47,13 +47,15 @@ def _worker(args: dict[str, Any], results: Any) -> None:
         sys.path.insert(0, path)
     os.environ.update(args["env"])
     from benchmarks.worker_setup import StaticTokens, full_run
-    from leadbridge import aws_clients, runtime
+    from leadbridge import aws_clients, collector, runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.defaults import default_settings
     from leadbridge.crm.superoffice import SuperOfficeProvider
     from leadbridge.inbound.worker import WorkerConfig, process_job
     from leadbridge.models.crm import CrmObject
     from leadbridge.models.settings import SettingsDocument
+
+    collector.settle()  # as the worker function's init does in Lambda (leadbridge.collector)
 
     writes = {"calls": 0, "items": 0}
     aws_session = aws_clients.session()  # every client the run makes comes from it

@@ -42,13 +42,14 @@ def _worker(args: dict[str, Any], results: Any) -> None:
         sys.path.insert(0, path)
     os.environ.update(args["env"])
     from benchmarks.worker_setup import StaticTokens, full_run
-    from leadbridge import runtime
+    from leadbridge import collector, runtime
     from leadbridge.crm.base import ConnectionContext
     from leadbridge.crm.hubspot import HubSpotProvider
     from leadbridge.crm.hubspot.defaults import default_settings
     from leadbridge.inbound.worker import WorkerConfig, process_job
     from leadbridge.models.crm import CrmObject
 
+    collector.settle()  # as the worker function's init does in Lambda (leadbridge.collector)
     provider = HubSpotProvider(client_id=args["client_id"], client_secret="x", api_base=args["api_base"],
                                app_base=args["app_base"])  # fmt: skip
     context = ConnectionContext(tenant_id=TENANT, crm="hubspot", account_id=args["hub"], api_base=args["api_base"])

@@ -105,6 +105,9 @@ def main() -> None:
             "sent_file": str(bench.workdir / "unused.pickle"),
         }
         os.environ.update(args["env"])
+        from leadbridge import collector
+
+        collector.settle()  # as the worker function's init does in Lambda
         _time_pool_work()
         _time_kernel()
         results: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -179,3 +179,32 @@ def test_crm_requests_are_still_traced_once_the_crm_packages_are_loaded() -> Non
     assert before is False  # not at import: that is the cold start saved
     assert client == "_InstrumentedClient"  # X-Ray's traced client, which every `httpx.Client(...)` now builds
     assert "_InstrumentedClient" in oauth_bases
+
+
+# Prints the collector's settings after the handler's import: thresholds and how many objects were frozen.
+COLLECTOR_PROBE = PROBE.replace(
+    "print(json.dumps(sorted(sys.modules)))",
+    "import gc\nprint(json.dumps({'threshold': gc.get_threshold(), 'frozen': gc.get_freeze_count()}))",
+)
+
+
+@pytest.mark.parametrize("in_lambda", [True, False])
+def test_the_sync_worker_settles_the_collector_only_in_a_lambda_environment(
+    in_lambda: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Lambda (`AWS_LAMBDA_RUNTIME_API` set) the worker's init freezes what it loaded and spaces young collections
+    out (`leadbridge.collector`); in the local runtime's shared interpreter it leaves the collector as it is."""
+    from leadbridge import collector
+
+    if in_lambda:
+        monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    else:
+        monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    module_file, code_dir = FUNCTIONS["SyncWorkerFunction"]
+    settled = _probe(COLLECTOR_PROBE, module_file, code_dir)
+
+    if in_lambda:
+        assert settled["threshold"] == [collector.YOUNG_COLLECTION_EVERY, 10, 10]
+        assert settled["frozen"] > 10_000  # Powertools, botocore and leadbridge's modules, at least
+    else:
+        assert settled == {"threshold": [700, 10, 10], "frozen": 0}  # CPython's defaults
