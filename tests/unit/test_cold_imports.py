@@ -204,7 +204,7 @@ def test_the_sync_worker_settles_the_collector_only_in_a_lambda_environment(
     settled = _probe(COLLECTOR_PROBE, module_file, code_dir)
 
     if in_lambda:
-        assert settled["threshold"] == [collector.YOUNG_COLLECTION_EVERY, 10, 10]
+        assert settled["threshold"] == [collector.YOUNG_COLLECTION_EVERY, 10, 1]
         assert settled["frozen"] > 10_000  # Powertools, botocore and leadbridge's modules, at least
     else:
         assert settled == {"threshold": [700, 10, 10], "frozen": 0}  # CPython's defaults
