@@ -50,6 +50,7 @@ def _worker(args: dict[str, Any], results: Any) -> None:
     from leadbridge.models.crm import CrmObject
 
     collector.settle()  # as the worker function's init does in Lambda (leadbridge.collector)
+
     provider = HubSpotProvider(client_id=args["client_id"], client_secret="x", api_base=args["api_base"],
                                app_base=args["app_base"])  # fmt: skip
     context = ConnectionContext(tenant_id=TENANT, crm="hubspot", account_id=args["hub"], api_base=args["api_base"])
