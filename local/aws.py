@@ -304,9 +304,12 @@ def _create_table(clients: dict[str, Any], template: SamTemplate, logical_id: st
     }
     if request["BillingMode"] == "PROVISIONED":
         request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if key in props:
             request[key] = props[key]
+    stream = props.get("StreamSpecification")
+    if stream:  # CloudFormation's has only the view type; a table with one has a stream
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
     sse = props.get("SSESpecification")
     if sse:
         request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled")), "SSEType": sse.get("SSEType", "KMS")}

@@ -1,7 +1,7 @@
 """The whole backend on loopback: `python -m local.stack` (what `make run` runs), and `LocalStack` for tests.
 
-moto (AWS) with the template's resources -> gateway (HTTP API routes -> handlers) -> CRM sandboxes -> queue pump ->
-scheduler, then a banner with URLs and ready-to-paste bearer tokens for the demo tenant.
+moto (AWS) with the template's resources -> gateway (HTTP API routes -> handlers) -> CRM sandboxes -> queue and
+stream pumps -> scheduler, then a banner with URLs and ready-to-paste bearer tokens for the demo tenant.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import weakref
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,6 +22,7 @@ from local.lambda_runtime import FunctionRuntime
 from local.pump import QueuePump
 from local.sandboxes import SandboxInfo, StackContext, all_starters
 from local.scheduler import Scheduler
+from local.streams import StreamPump
 from local.template import REPO_ROOT, TEMPLATE_PATH, SamTemplate
 from local.tokens import LocalIssuer
 
@@ -30,6 +32,14 @@ DEFAULT_PORT = 3000
 DEMO_TENANT_ID = "demo-tenant"
 LOCAL_STATE = Path(os.environ.get("LEADBRIDGE_LOCAL_STATE", REPO_ROOT / ".local-state"))
 BANNER_TOKEN_TTL = 12 * 3600
+
+
+_RUNNING: weakref.WeakSet[LocalStack] = weakref.WeakSet()
+
+
+def running_stacks() -> list[LocalStack]:
+    """The stacks of this process that are started and not stopped (tests let their stream relays catch up)."""
+    return list(_RUNNING)
 
 
 class LocalStack:
@@ -65,6 +75,7 @@ class LocalStack:
         self.runtime: FunctionRuntime
         self.gateway: Gateway
         self.pump: QueuePump
+        self.streams: StreamPump
         self.scheduler: Scheduler
 
     @property
@@ -119,8 +130,11 @@ class LocalStack:
 
         self.pump = QueuePump(self.template, self.runtime, self.resources,
                               visibility_timeout=self.visibility_timeout)
+        self.streams = StreamPump(self.template, self.runtime, self.resources)
         if self.run_pump:
             self.pump.start()
+            self.streams.start()
+        _RUNNING.add(self)
         self.scheduler = Scheduler(self.template, self.runtime)
         if self.run_schedules:
             self.scheduler.start()
@@ -192,7 +206,9 @@ class LocalStack:
         return self.token(tenant_id, "member", **claims)
 
     def stop(self) -> None:
-        for stopper in (getattr(self, "scheduler", None), getattr(self, "pump", None), getattr(self, "gateway", None)):
+        _RUNNING.discard(self)
+        for stopper in (getattr(self, "scheduler", None), getattr(self, "pump", None), getattr(self, "streams", None),
+                        getattr(self, "gateway", None)):
             if stopper is not None:
                 try:
                     stopper.stop()

@@ -288,6 +288,64 @@ class SqsSubscription:
 
 
 @dataclass(frozen=True)
+class StreamSubscription:
+    """A `DynamoDB` event: the function reads its table's stream (`local.streams`)."""
+
+    function_id: str
+    event_id: str
+    table_logical_id: str
+    batch_size: int
+    report_batch_item_failures: bool
+    filter_patterns: tuple[dict[str, Any], ...]  # none: every record
+    max_retry_attempts: int  # -1: until the record is too old
+    max_record_age_seconds: int  # -1: until the stream drops it
+    on_failure_queue_logical_id: str | None
+    enabled: bool
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Lambda's event filtering: a record passes if any pattern matches it."""
+        return not self.filter_patterns or any(_matches(p, record) for p in self.filter_patterns)
+
+
+_PATTERN_OPERATORS = {"prefix"}
+
+
+def _matches(pattern: Mapping[str, Any], value: Any) -> bool:
+    """The subset of EventBridge patterns the template uses: nested fields, lists of values and `prefix`."""
+    if not isinstance(value, Mapping):
+        return False
+    for name, wanted in pattern.items():
+        if name not in value:
+            return False
+        if isinstance(wanted, Mapping):
+            if not _matches(wanted, value[name]):
+                return False
+        elif not any(_matches_value(option, value[name]) for option in wanted):
+            return False
+    return True
+
+
+def _matches_value(option: Any, value: Any) -> bool:
+    if isinstance(option, Mapping):
+        return isinstance(value, str) and value.startswith(str(option["prefix"]))
+    return bool(option == value)
+
+
+def _check_pattern(where: str, pattern: Any) -> None:
+    if not isinstance(pattern, Mapping):
+        raise TemplateError(f"{where}: a filter pattern is a JSON object")
+    for name, wanted in pattern.items():
+        if isinstance(wanted, Mapping):
+            _check_pattern(f"{where}.{name}", wanted)
+        elif not isinstance(wanted, list):
+            raise TemplateError(f"{where}.{name}: a pattern's leaves are lists")
+        else:
+            for option in wanted:
+                if isinstance(option, Mapping) and set(option) - _PATTERN_OPERATORS:
+                    raise TemplateError(f"{where}.{name}: the local stream pump knows only {_PATTERN_OPERATORS}")
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     function_id: str
     event_id: str
@@ -449,6 +507,40 @@ class SamTemplate:
                     queue_logical_id=queue_id,
                     batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                    enabled=bool(props.get("Enabled", True)),
+                )
+            )
+        return subscriptions
+
+    def stream_subscriptions(self) -> list[StreamSubscription]:
+        subscriptions = []
+        for function_id, event_id, props in self._events("DynamoDB"):
+            where = f"{function_id}.{event_id}"
+            stream = props.get("Stream")
+            table_id = _referenced_resource(stream)
+            target = stream.get("Fn::GetAtt") if isinstance(stream, dict) else None
+            attribute = (target if isinstance(target, list) else str(target).split("."))[-1]
+            if table_id is None or attribute != "StreamArn":
+                raise TemplateError(f"{where}: Stream must be !GetAtt <Table>.StreamArn of a template table")
+            if props.get("StartingPosition") != "TRIM_HORIZON":
+                raise TemplateError(f"{where}: the local stream pump starts at TRIM_HORIZON only")
+            patterns = []
+            for entry in (props.get("FilterCriteria") or {}).get("Filters") or []:
+                pattern = json.loads(entry["Pattern"])
+                _check_pattern(where, pattern)
+                patterns.append(pattern)
+            on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            subscriptions.append(
+                StreamSubscription(
+                    function_id=function_id,
+                    event_id=event_id,
+                    table_logical_id=table_id,
+                    batch_size=int(props.get("BatchSize", 100)),
+                    report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+                    filter_patterns=tuple(patterns),
+                    max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                    max_record_age_seconds=int(props.get("MaximumRecordAgeInSeconds", -1)),
+                    on_failure_queue_logical_id=_referenced_resource(on_failure) if on_failure else None,
                     enabled=bool(props.get("Enabled", True)),
                 )
             )
