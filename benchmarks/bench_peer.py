@@ -6,8 +6,9 @@ What runs:
   default 10,000), and for the second case one Contact per Account. Its query pages hold 2,000 rows, so both tools
   make one CRM request per 2,000-row page. At 50 ms, the sandbox's latency fault delays every REST request of the org.
 - leadbridge: `process_job` (the real Salesforce connector, inbound kernel, DynamoDB stores and EventBridge publisher
-  in moto) in a fresh child process per run, over a fresh moto (reset, resources recreated from template.yaml): one
-  run reads every record, as the tap's full-table read does. Records/s = records read / `process_job` time.
+  in moto; the changes' events are the relay's, see below) in a fresh child process per run, over a fresh moto
+  (reset, resources recreated from template.yaml): one run reads every record, as the tap's full-table read does.
+  Records/s = records read / `process_job` time.
 - tap-salesforce (pinned `TAP_VERSION`, its own virtualenv `.venv-bench-tap`, made by `make bench`): `--properties`
   with a catalog from its own `--discover`, the stream(s) and every supported field selected, `FULL_TABLE`, REST API.
   It has no setting for the login host, so a wrapper run with `python -c` patches its request method in-process to
@@ -28,8 +29,12 @@ What runs:
   to moto: leadbridge's own work and botocore's, with no AWS service time at all. What it leaves out is measured by
   the profile's replay; what is left is what leadbridge could improve. Its pairs are a case of their own.
 - `BENCH_PEER_EVENTS=summary` runs leadbridge as a deployment with `ChangeEvents=summary` (docs/events.md): one
-  `ChangesReported` event per applied slice (200 records) instead of one event per changed record; the change feed,
-  the states and the sync log are written as in the default mode (`record`). Its pairs are a case of their own.
+  `ChangesReported` event per feed chunk instead of one event per changed record. The relay makes those events, not
+  the worker, so only the relay's cost (measured with `BENCH_PEER_AWS=instant`) differs. Its pairs are a case of
+  their own.
+- With `BENCH_PEER_AWS=instant` the feed chunks the run wrote are then relayed in the worker process, after the run
+  and outside its time, through `relay_chunk` and the EventBridge publisher (PutEvents answered in-process): the CPU
+  ChangeEventsRelayFunction would spend on the run's changes, kept per pair (`relay_cpu_seconds`, `relay_changes`).
 """
 
 from __future__ import annotations
@@ -136,8 +141,9 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     # writes of job, lease and checkpoint items still go to moto).
     answered: Counter[str] = Counter()
     answering = False
+    feed_writes: list[bytes] = []
     if args.get("aws_instant"):
-        aws_session.register("before-send", _instant_answer(lambda: answering, answered))
+        aws_session.register("before-send", _instant_answer(lambda: answering, answered, feed_writes))
     profiling = bool(args.get("profile"))
     calls: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # kind -> [count, seconds summed over threads]
     sent: list[tuple[str, str, dict[str, str], bytes]] = []
@@ -215,6 +221,8 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
         outcome["calls"] = {k: {"count": int(v[0]), "seconds": round(v[1], 3)} for k, v in sorted(calls.items())}
         with open(args["sent_file"], "wb") as handle:
             pickle.dump(sent, handle)
+    if feed_writes:
+        outcome.update(_relay_cost(feed_writes, args["env"].get("CHANGE_EVENTS", "record")))
     run = runtime.run_store().get(TENANT, job.job_id)
     assert run is not None and result.state is not None and result.state.value == "succeeded", result
     outcome.update(
@@ -229,9 +237,10 @@ def _leadbridge(args: dict[str, Any], results: Any) -> None:
     results.put(outcome)
 
 
-def _instant_answer(answering: Any, answered: Counter[str]) -> Any:
+def _instant_answer(answering: Any, answered: Counter[str], feed_writes: list[bytes]) -> Any:
     """A botocore before-send handler answering PutEvents, BatchWriteItem and BatchGetItem itself (see `_leadbridge`):
-    a handler that returns a response stands in for the HTTP round trip; botocore parses it as it would AWS's."""
+    a handler that returns a response stands in for the HTTP round trip; botocore parses it as it would AWS's. The
+    BatchWriteItem requests that hold change feed chunks are kept in `feed_writes` (for the relay's cost)."""
     from botocore.awsrequest import AWSResponse
 
     class Body:
@@ -258,6 +267,8 @@ def _instant_answer(answering: Any, answered: Counter[str]) -> Any:
             }
         elif operation == "BatchWriteItem":
             body = {"UnprocessedItems": {}}
+            if b'"CHG#' in sent:
+                feed_writes.append(sent)
         else:
             found = table_name.search(sent)
             assert found is not None, sent[:200]
@@ -267,6 +278,33 @@ def _instant_answer(answering: Any, answered: Counter[str]) -> Any:
                            Body(json.dumps(body).encode()))
 
     return answer
+
+
+def _relay_cost(feed_writes: list[bytes], mode: str) -> dict[str, Any]:
+    """The CPU ChangeEventsRelayFunction spends on this run's changes (it runs in its own Lambda, after the worker's
+    writes, so it is not in the run's time): every chunk the run appended, through `relay_chunk` and the real
+    EventBridge publisher, whose PutEvents are answered in-process as the run's were."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from leadbridge import runtime
+    from leadbridge.inbound.change_relay import ChangeRelayServices, relay_chunk
+    from leadbridge.inbound.ports import ChangeEvents
+    from leadbridge.store.changes import appended_chunk
+
+    deserializer = TypeDeserializer()
+    images = [
+        {k: deserializer.deserialize(v) for k, v in put["PutRequest"]["Item"].items()}
+        for sent in feed_writes
+        for requests in json.loads(sent)["RequestItems"].values()
+        for put in requests
+        if "PutRequest" in put
+    ]
+    chunks = [chunk for chunk in map(appended_chunk, images) if chunk is not None]
+    services = ChangeRelayServices(publisher=runtime.event_publisher(), log=runtime.sync_log(), mode=ChangeEvents(mode))
+    started = time.process_time()
+    for chunk in chunks:
+        relay_chunk(services, chunk)
+    return {"relay_cpu_seconds": time.process_time() - started, "relay_changes": sum(len(c.events) for c in chunks)}
 
 
 def _add(calls: dict[str, list[float]], lock: threading.Lock, kind: str, started: float) -> None:
@@ -558,6 +596,7 @@ def run() -> str:
                     measured[-1]["aws_latency_ms"] = aws_latency
                     if change_events != "record":
                         measured[-1]["change_events"] = change_events
+                    measured[-1]["change_events_by"] = "relay"  # the worker puts no change on the bus itself
                     if aws_instant:
                         measured[-1]["aws"] = "instant"
                         measured[-1]["aws_answered_in_process"] = got["leadbridge"]["aws_answered_in_process"]
@@ -614,6 +653,8 @@ def _pair(case: str, accounts: int, latency: int, pair: int, order: tuple[str, .
         "leadbridge_rps": round(leadbridge_rps, 1),
         "tap_rps": round(tap_rps, 1),
         "ratio": round(leadbridge_rps / tap_rps, 4),
+        **({"relay_cpu_seconds": round(lb["relay_cpu_seconds"], 3), "relay_changes": lb["relay_changes"]}
+           if "relay_cpu_seconds" in lb else {}),
         "leadbridge_crm_calls": lb["sandbox_crm_calls"],
         "tap_crm_calls": tap["crm_calls"],
         "leadbridge_failed": lb["failed"],
@@ -657,12 +698,19 @@ def _keep(measured: list[dict[str, Any]]) -> None:
     temporary.replace(RESULTS)
 
 
-def _series(p: dict[str, Any]) -> tuple[int, int, int, int, str, str]:
+def _series(p: dict[str, Any]) -> tuple[int, int, int, int, str, str, str]:
     """The case a pair belongs to: objects, size, CRM latency, AWS latency (0 for pairs kept before it existed), who
     answers AWS calls (moto, or `instant`: the run's batch calls answered in-process), the bus events of changes
-    (`record`, or `summary`: one per page)."""
+    (`record`, or `summary`: one per page), and who puts them on the bus (`worker` before the change feed became the
+    bus's outbox; `relay`: ChangeEventsRelayFunction, outside the run)."""
     return (list(CASES).index(p["case"]), p["accounts"], p["latency_ms"], p.get("aws_latency_ms", 0),
-            p.get("aws", "moto"), p.get("change_events", "record"))
+            p.get("aws", "moto"), p.get("change_events", "record"), p.get("change_events_by", "worker"))
+
+
+def _relay_note(series: list[dict[str, Any]]) -> str:
+    """The relay's CPU per change, measured after each run in-process (`_relay_cost`), where it was."""
+    costs = [p["relay_cpu_seconds"] / p["relay_changes"] * 1e6 for p in series if p.get("relay_changes")]
+    return f" (relay: {statistics.median(costs):,.0f} µs CPU per change, outside the run)" if costs else ""
 
 
 def _spread(values: list[float], digits: int = 0) -> str:
@@ -670,11 +718,11 @@ def _spread(values: list[float], digits: int = 0) -> str:
 
 
 def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
-    groups: dict[tuple[int, int, int, int, str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, int, int, int, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for p in kept:
         groups[_series(p)].append(p)
     rows = []
-    for (case_index, accounts, latency, aws_latency, aws, change_events), series in groups.items():
+    for (case_index, accounts, latency, aws_latency, aws, change_events, events_by), series in groups.items():
         case = list(CASES)[case_index]
         lb = [p["leadbridge_rps"] for p in series]
         tap = [p["tap_rps"] for p in series]
@@ -684,7 +732,9 @@ def _render(kept: list[dict[str, Any]], profile: dict[str, Any] | None) -> str:
             f"| {CASE_LABELS[case]} ({accounts:,} Accounts) | {first['records']:,} | {latency} ms"
             f"{f' (AWS +{aws_latency} ms)' if aws_latency else ''}"
             f"{' (AWS batch calls answered in-process)' if aws == 'instant' else ''}"
-            f"{f' (ChangeEvents={change_events})' if change_events != 'record' else ''} | {len(series)} "
+            f"{f' (ChangeEvents={change_events})' if change_events != 'record' else ''}"
+            f"{' (change events put on the bus by the worker)' if events_by == 'worker' else ''}"
+            f"{_relay_note(series)} | {len(series)} "
             f"| {statistics.median(lb):,.0f} ({_spread(lb)}) | {statistics.median(tap):,.0f} ({_spread(tap)}) "
             f"| **{statistics.median(ratio):.3f}** ({_spread(ratio, 3)}) "
             f"| {first['leadbridge_crm_calls']} / {first['tap_crm_calls']} | {series[-1]['measured_at']} |"
@@ -715,10 +765,14 @@ What the two runs do with a record (the ratio compares unequal work):
   pipeline a Singer target then loads those lines somewhere; that cost is not in the tap's number.
 - **leadbridge** decodes the page into typed records; looks up each record's stored state and link (batched reads);
   maps the CRM fields to app fields and hashes each field (no-op and echo suppression, conflict policy, direction);
-  writes a change-feed item, a sync-log entry and an EventBridge event for each new or changed record (batched), then
-  the record's state, guarded so that an older change never overwrites a newer one; and saves a checkpoint per page
-  so a run interrupted at any point resumes at the page it was on. A second run over unchanged records reports
-  nothing. All of that goes to DynamoDB and EventBridge (here moto on loopback, sharing the 2 cores).
+  writes a change-feed item and a sync-log entry for each new or changed record (batched), then the record's state,
+  guarded so that an older change never overwrites a newer one; and saves a checkpoint per page so a run interrupted
+  at any point resumes at the page it was on. A second run over unchanged records reports nothing. All of that goes
+  to DynamoDB (here moto on loopback, sharing the 2 cores). The changes' EventBridge events are put on the bus by
+  ChangeEventsRelayFunction from the table's stream (the feed is the bus's outbox), in its own Lambda after the
+  writes: not in the run's time. Rows marked "put on the bus by the worker" were measured before that, when the
+  worker made those PutEvents calls itself; with AWS answered in-process, a row says the relay's own CPU per change
+  (its PutEvents answered in-process too).
 {_render_profile(profile)}
 """
 

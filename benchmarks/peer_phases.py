@@ -3,7 +3,7 @@ Contacts, AWS batch calls answered in-process, as `BENCH_PEER_AWS=instant`), in 
 each thread (`time.thread_time`, so waiting, and time the OS gives to moto or the sandbox, is not counted) summed by
 phase: the main thread's kernel steps, and each piece of work the worker's thread pools ran.
 
-    .venv/bin/python benchmarks/peer_phases.py            # BENCH_PEER_ACCOUNTS (10,000), PHASES_EVENTS (summary)
+    .venv/bin/python benchmarks/peer_phases.py            # BENCH_PEER_ACCOUNTS (10,000)
 
 Not part of `make bench` (one run, no tap): docs/benchmarks.md quotes what it printed and says when. The sandbox
 serves its pages from a thread of this process, so the process's total CPU includes it; the phases do not.
@@ -91,7 +91,7 @@ def main() -> None:
         bench.set_latency(0)
         bench._forget_locators()
         args = {
-            "env": {**bench.fresh_aws(), "CHANGE_EVENTS": os.environ.get("PHASES_EVENTS", "summary")},
+            "env": bench.fresh_aws(),  # the worker puts no change on the bus (the relay does): no events setting
             "access_token": bench.tokens["access_token"],
             "client_id": bench.app.client_id,
             "login_base": bench.sb.login_base,

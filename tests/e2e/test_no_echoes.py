@@ -156,8 +156,8 @@ def test_superoffice_a_replayed_page_leaves_each_change_once_in_the_feed(
 
     published = [c for c in so.bus_changes() if c["type"] == "CompanyChanged"]
     feed = so.feed()
-    assert len(published) == 6 and len({c["id"] for c in published}) == 3  # the bus: at least once, same ids
-    assert sorted(c["id"] for c in feed) == sorted({c["id"] for c in published})  # the feed: each id once
+    # The bus gets what the feed appended (its relay): the replay appended nothing, so each change reached it once.
+    assert len(published) == 3 and sorted(c["id"] for c in feed) == sorted(c["id"] for c in published)
     assert sorted(c["fields"]["company_name"] for c in feed) == [f"Replay Firma {i}" for i in range(3)]
 
 

@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from leadbridge import runtime
+from tests.support.app_bus import drain
 from tests.support.change_feed import without_settle_window
 from tests.support.salesforce_connect import TENANT as SF_TENANT
 from tests.support.salesforce_connect import SfConnect
@@ -111,13 +112,9 @@ class App:
         return [c for c in self.changes() if c["type"] == change_type]
 
     def bus(self) -> list[dict[str, Any]]:
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return list(self.seen)
-            self.seen += [json.loads(m["Body"]) for m in messages]
-            self.sqs.delete_message_batch(QueueUrl=self.queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])  # fmt: skip
+        """Every event on the app's queue so far (changes once the relay of the feed caught up: `drain`)."""
+        self.seen += drain(self.queue)
+        return list(self.seen)
 
     def log(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

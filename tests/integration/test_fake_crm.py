@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,6 @@ from leadbridge.models.runs import RunState
 from leadbridge.store.changes import DynamoChangeFeed
 from leadbridge.store.checkpoints import DynamoCheckpointStore
 from leadbridge.store.connections import ConnectionStore
-from leadbridge.store.events import AppEvent
 from leadbridge.store.leases import DynamoLeadLeases
 from leadbridge.store.links import LinkStore
 from leadbridge.store.log import DynamoSyncLog
@@ -42,6 +41,7 @@ from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
 from leadbridge.store.table import Table
 from local.aws import LocalResources
 from tests.support.fake_crm import NAME, PROFILE, REQUEST_BUDGET, MemoryConnector, MemoryCrm, registered
+from tests.support.feed_relay import RelayedBus
 
 TENANT = "acme-mem"
 LEAD = {
@@ -71,24 +71,16 @@ class StaticToken:
         return "memory-token-2"
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.delivered: list[AppEvent] = []
-
-    def publish(self, events: Sequence[AppEvent]) -> None:
-        self.delivered.extend(events)
-
-
 @dataclass
 class World:
     aws: LocalResources
     crm: MemoryCrm
     tokens: StaticToken = field(default_factory=StaticToken)
-    bus: RecordingBus = field(default_factory=RecordingBus)
     connectors: list[MemoryConnector] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.table = Table(self.aws.table_name)
+        self.bus = RelayedBus(self.table)  # the worker's own events, and the relay's from the change feed
         self.links = LinkStore(self.table)
         self.connections = ConnectionStore(self.table)
         self.connection = Connection(
@@ -132,7 +124,6 @@ class World:
                 links=self.links,
                 states=DynamoRecordStates(self.table),
                 feed=DynamoChangeFeed(self.table),
-                publisher=self.bus,
                 log=DynamoSyncLog(self.table),
             ),
             connections=self.connections,

@@ -1,5 +1,6 @@
 """The inbound kernel (`leadbridge.inbound.kernel`) over real DynamoDB in moto: what the app receives for each CRM
-change (bus events and the `/changes` feed), in which order, how often, and what it is spared."""
+change (the `/changes` feed, and the bus events the relay makes of it from the table's stream), in which order, how
+often, and what it is spared."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import pytest
 
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import InvalidCursor
+from leadbridge.inbound.change_relay import SUMMARY_MAX_IDS, RelayRetry, changes_reported
 from leadbridge.inbound.kernel import (
-    SUMMARY_MAX_IDS,
     Applied,
     InboundContext,
     InboundServices,
     apply_deletion,
     apply_record,
     apply_records,
-    changes_reported,
 )
 from leadbridge.inbound.ports import ChangeEvents
 from leadbridge.mapping.hashing import field_hashes
@@ -35,27 +35,11 @@ from leadbridge.store.links import LinkStore, RecordLink
 from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.records import DynamoRecordStates
 from leadbridge.store.table import Table
+from tests.support.feed_relay import RelayedBus
 
 TENANT = "acme"
 CRM = "superoffice"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-class RecordingBus:
-    """The publisher port: keeps what was delivered; `fail_next` makes the next publish fail like EventBridge."""
-
-    def __init__(self) -> None:
-        self.delivered: list[AppEvent] = []
-        self.fail_next = False
-
-    def publish(self, events: Sequence[AppEvent]) -> None:
-        if self.fail_next:
-            self.fail_next = False
-            raise EventDeliveryError("bus down", failed=[(e, "InternalFailure", "down") for e in events])
-        self.delivered.extend(events)
-
-    def types(self) -> list[str]:
-        return [e.detail_type for e in self.delivered]
 
 
 def two_way(**policy: ConflictPolicy) -> SettingsDocument:
@@ -77,18 +61,14 @@ def table(aws: Any) -> Table:
 
 
 @pytest.fixture
-def bus() -> RecordingBus:
-    return RecordingBus()
+def bus(table: Table) -> RelayedBus:
+    return RelayedBus(table)
 
 
 @pytest.fixture
-def svc(table: Table, bus: RecordingBus) -> InboundServices:
+def svc(table: Table) -> InboundServices:
     return InboundServices(
-        links=LinkStore(table),
-        states=DynamoRecordStates(table),
-        feed=DynamoChangeFeed(table),
-        publisher=bus,
-        log=DynamoSyncLog(table),
+        links=LinkStore(table), states=DynamoRecordStates(table), feed=DynamoChangeFeed(table), log=DynamoSyncLog(table)
     )
 
 
@@ -114,7 +94,7 @@ def feed_items(svc: InboundServices, cursor: str | None = None) -> list[Any]:
     return svc.feed.read(TENANT, cursor=cursor, limit=100, now=later).items
 
 
-def test_a_new_record_reaches_the_bus_and_the_feed_once_with_app_fields(svc: InboundServices, bus: RecordingBus):
+def test_a_new_record_reaches_the_bus_and_the_feed_once_with_app_fields(svc: InboundServices, bus: RelayedBus):
     first = apply_record(svc, ctx(), company())
     again = apply_record(svc, ctx(), company())
 
@@ -129,7 +109,7 @@ def test_a_new_record_reaches_the_bus_and_the_feed_once_with_app_fields(svc: Inb
     assert item.id == detail["id"] and item.fields == detail["fields"]
 
 
-def test_an_update_names_the_changed_fields_and_the_feed_pages_in_order(svc: InboundServices, bus: RecordingBus):
+def test_an_update_names_the_changed_fields_and_the_feed_pages_in_order(svc: InboundServices, bus: RelayedBus):
     apply_record(svc, ctx(), company())
     later = apply_record(svc, ctx(), company(at=T0 + timedelta(minutes=5), Name="Nordlys A/S"))
 
@@ -142,7 +122,7 @@ def test_an_update_names_the_changed_fields_and_the_feed_pages_in_order(svc: Inb
     assert page3.items == [] and page3.next_cursor == page2.next_cursor
 
 
-def test_an_older_change_never_overwrites_a_newer_one(svc: InboundServices, bus: RecordingBus):
+def test_an_older_change_never_overwrites_a_newer_one(svc: InboundServices, bus: RelayedBus):
     apply_record(svc, ctx(), company(at=T0 + timedelta(minutes=10), Name="New name"))
     stale = apply_record(svc, ctx(), company(at=T0, Name="Old name"))
 
@@ -150,7 +130,7 @@ def test_an_older_change_never_overwrites_a_newer_one(svc: InboundServices, bus:
     assert [e.detail["fields"]["company_name"] for e in bus.delivered] == ["New name"]
 
 
-def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices, bus: RecordingBus):
+def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices, bus: RelayedBus):
     written = {"Name": "Nordlys ApS", "OrgNr": "12345678", "Url": "nordlys.dk"}
     svc.links.save(  # type: ignore[attr-defined]
         exported(field_hashes=field_hashes(written), updated_at=T0 - timedelta(days=1))
@@ -165,7 +145,7 @@ def test_leadbridges_own_export_coming_back_is_not_reported(svc: InboundServices
     assert bus.delivered[0].detail["changed_fields"] == ["company_name"]
 
 
-def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServices, table: Table, bus: RecordingBus):
+def test_app_wins_fields_stay_out_of_the_change_and_are_logged(svc: InboundServices, table: Table, bus: RelayedBus):
     svc.links.save(  # type: ignore[attr-defined]
         exported(updated_at=T0 - timedelta(days=1))  # the app last changed it before the CRM did: latest wins → CRM
     )
@@ -190,7 +170,7 @@ def test_objects_that_do_not_sync_from_the_crm_are_skipped_and_logged(svc: Inbou
 
 
 def test_selective_sync_rules_decide_what_is_created_in_the_crm_not_what_comes_in(
-    svc: InboundServices, bus: RecordingBus
+    svc: InboundServices, bus: RelayedBus
 ):
     """Issue 17 finding 5: the outbound rules (here: only Software companies are created in the CRM) used to hold back
     CRM companies that did not match; they no longer filter what comes in."""
@@ -208,7 +188,7 @@ def test_selective_sync_rules_decide_what_is_created_in_the_crm_not_what_comes_i
     assert [e.detail["crm_id"] for e in bus.delivered] == ["1", "2"]
 
 
-def test_the_inbound_filter_holds_back_a_company_and_its_children(svc: InboundServices, bus: RecordingBus):
+def test_the_inbound_filter_holds_back_a_company_and_its_children(svc: InboundServices, bus: RelayedBus):
     data = two_way().model_dump(mode="json")
     data["inbound_filter"] = {"conditions": [{"object": "company", "crm_field": "Department", "op": "eq",
                                               "value": "Software"}]}  # fmt: skip
@@ -232,7 +212,7 @@ def test_the_inbound_filter_holds_back_a_company_and_its_children(svc: InboundSe
     assert apply_record(svc, ctx(rules), person).outcome is Applied.CREATED
 
 
-def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: RecordingBus):
+def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: RelayedBus):
     svc.links.save(  # type: ignore[attr-defined]
         RecordLink(tenant=TENANT, crm=CRM, object=CrmObject.DEAL, app_id="lead-9", crm_id="5",
                    field_hashes=field_hashes({"Heading": "Deal"}))
@@ -258,7 +238,7 @@ def test_a_deal_won_in_the_crm_tells_the_app_once(svc: InboundServices, bus: Rec
     assert bus.types() == ["DealChanged", "LeadWon"]  # the open deal as exported is no change (no echo)
 
 
-def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundServices, bus: RecordingBus):
+def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundServices, bus: RelayedBus):
     svc.links.save(  # type: ignore[attr-defined]
         exported(updated_at=T0 - timedelta(days=1))
     )
@@ -275,15 +255,43 @@ def test_a_deletion_unlinks_reports_once_and_outlives_late_changes(svc: InboundS
     assert apply_deletion(svc, ctx(), CrmObject.COMPANY, "999").outcome is Applied.UNCHANGED  # never reported
 
 
-def test_when_the_bus_fails_the_retry_reports_the_same_change_again(svc: InboundServices, bus: RecordingBus):
+def test_when_the_bus_fails_the_sync_goes_on_and_the_relay_delivers_the_change_later_logging_the_delay_once(
+    svc: InboundServices, bus: RelayedBus, table: Table
+):
     bus.fail_next = True
-    with pytest.raises(EventDeliveryError):
-        apply_record(svc, ctx(), company())
-    retry = apply_record(svc, ctx(), company())
+    applied = apply_record(svc, ctx(), company())  # the sync never waits for the bus
+    with pytest.raises(RelayRetry):
+        bus.relay.relay()  # the relay's first delivery of the chunk: throttled; Lambda delivers it again
+    bus.fail_next = True
+    with pytest.raises(RelayRetry):
+        bus.relay.relay()
 
-    assert retry.outcome is Applied.CREATED
-    assert bus.types() == ["CompanyChanged"]
+    assert applied.outcome is Applied.CREATED
+    assert bus.types() == ["CompanyChanged"]  # the third delivery
     assert [i.id for i in feed_items(svc)] == [bus.delivered[0].detail["id"]]  # the feed holds the change once
+    [delayed] = DynamoSyncLog(table).query(TENANT, status=Outcome.FAILED).items  # one entry for both failures
+    assert delayed.action is Action.PUBLISH_EVENTS and delayed.error is not None
+    assert delayed.error.code == "event_delivery_failed" and "ThrottlingException" in delayed.error.message
+    assert "retrying" in (delayed.error.hint or "") and delayed.details == {
+        "error_code": "ThrottlingException", "retried": True, "change_ids": [bus.delivered[0].detail["id"]]
+    }
+
+
+def test_an_event_the_bus_refuses_for_what_it_is_is_logged_and_not_retried(
+    svc: InboundServices, table: Table
+) -> None:
+    class Refusing:
+        def publish(self, events: Sequence[AppEvent]) -> None:
+            raise EventDeliveryError("too big", failed=[(e, "ValidationException", "Detail too large") for e in events])
+
+    relay = RelayedBus(table).relay
+    relay._services = replace(relay._services, publisher=Refusing())
+    apply_record(svc, ctx(), company())
+
+    assert relay.relay() == 1 and relay.relay() == 0  # not delivered again
+    [refused] = DynamoSyncLog(table).query(TENANT, status=Outcome.FAILED).items
+    assert refused.error is not None and "ValidationException: Detail too large" in refused.error.message
+    assert "GET /changes" in (refused.error.hint or "") and refused.details and refused.details["retried"] is False
 
 
 def test_the_feed_hides_changes_younger_than_the_settle_window_and_binds_cursors_to_the_tenant(
@@ -314,7 +322,7 @@ def test_latest_wins_keeps_the_apps_value_when_the_app_changed_it_after_the_crm(
 # --- a page at a time (the scheduled sync) ---------------------------------------------------------------------------
 
 
-def test_a_page_is_applied_like_records_one_by_one(svc: InboundServices, bus: RecordingBus):
+def test_a_page_is_applied_like_records_one_by_one(svc: InboundServices, bus: RelayedBus):
     apply_record(svc, ctx(), company("1", Name="Known AS"))
     apply_record(svc, ctx(), company("2", at=T0 + timedelta(hours=1), Name="Newer AS"))
     page = [
@@ -361,16 +369,16 @@ def test_a_record_that_cannot_be_mapped_fails_alone_and_is_logged(svc: InboundSe
         apply_record(svc, ctx(), broken)
 
 
-def test_summary_mode_puts_one_event_per_page_on_the_bus_naming_the_changes_in_the_feed(
-    svc: InboundServices, bus: RecordingBus
+def test_summary_mode_puts_one_event_per_feed_chunk_on_the_bus_naming_the_changes_in_the_feed(
+    svc: InboundServices, table: Table
 ) -> None:
-    summary = replace(svc, change_events=ChangeEvents.SUMMARY)
+    bus = RelayedBus(table, mode=ChangeEvents.SUMMARY)
     apply_record(svc, ctx(), company("1"))  # known already: its unchanged re-read reports nothing
     bus.delivered.clear()
     page = [company("1"), company("2", Name="Havn A/S"), company("3", Name="Fjord ApS")]
 
-    apply_records(summary, ctx(), page)
-    apply_records(summary, ctx(), page)  # the same page again (a redelivery): nothing new
+    apply_records(svc, ctx(), page)
+    apply_records(svc, ctx(), page)  # the same page again (a redelivery): nothing new
 
     assert bus.types() == ["ChangesReported"]
     detail = bus.delivered[0].detail

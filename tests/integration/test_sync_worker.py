@@ -3,8 +3,10 @@ and DynamoDB/SQS in moto: what the app receives (change feed, bus events) and wh
 concurrent CRM edits, deletions, selections, continuations, throttling and the request budget.
 
 The connector is the real `SuperOfficeConnector` with a small page size, so a handful of records spans several pages.
-The bus is the publisher port recording what it delivered (the EventBridge adapter has its own tests; the e2e test
-reads real events through a bus rule). The world (stores, kill switch, hooked connector) is tests/support/sync_world.py.
+The bus is the publisher port recording what it delivered: the worker's own events, and the changes the relay puts on
+it from the change feed through the table's stream (tests/support/feed_relay.py; the EventBridge adapter has its own
+tests; the e2e tests read real events through a bus rule). The world (stores, kill switch, hooked connector) is
+tests/support/sync_world.py.
 """
 
 from __future__ import annotations
@@ -104,8 +106,8 @@ def test_without_initial_import_the_first_run_starts_from_now(world: World) -> N
 # --- kills, concurrent edits ------------------------------------------------------------------------------------------
 
 
-# Every store or bus call the kernel makes for a page, in its order; the kill lands in the third of five pages.
-KERNEL_CALLS = ["get_many", "by_crm_ids", "append", "publish", "write_many", "save_many"]
+# Every store call the kernel makes for a page, in its order; the kill lands in the third of five pages.
+KERNEL_CALLS = ["get_many", "by_crm_ids", "append", "write_many", "save_many"]
 
 
 @pytest.mark.parametrize("method", KERNEL_CALLS)

@@ -26,12 +26,13 @@ TOPIC_ACTIONS = {
 
 
 def _dead_letter_queues() -> list[str]:
-    """The queues some other queue's RedrivePolicy sends its failures to."""
+    """The queues some other queue's RedrivePolicy, or a stream event source's OnFailure, sends its failures to."""
     found = []
     for props in (TEMPLATE.properties(q) for q in TEMPLATE.resources_of_type("AWS::SQS::Queue")):
         target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
         if target:
             found.append(target["Fn::GetAtt"][0])
+    found += [s.on_failure_queue_logical_id for s in TEMPLATE.stream_subscriptions() if s.on_failure_queue_logical_id]
     return sorted(found)
 
 
@@ -65,7 +66,7 @@ def test_every_function_logs_to_a_group_with_the_retention_parameter() -> None:
 
 def test_each_dead_letter_queue_has_a_depth_alarm() -> None:
     queues = _dead_letter_queues()
-    assert queues == ["ExportDLQ", "LeadEventsDLQ", "SyncDLQ", "WebhookDLQ"]
+    assert queues == ["ChangeEventsDLQ", "ExportDLQ", "LeadEventsDLQ", "SyncDLQ", "WebhookDLQ"]
     depth = _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     watched = sorted(p["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for p in depth.values())
     assert watched == queues
@@ -93,7 +94,7 @@ def test_failed_sync_runs_alarm_watches_the_workers_metric() -> None:
 
 
 def test_every_alarm_notifies_the_optional_topic() -> None:
-    assert len(ALARMS) == 4 + 1 + 2 * len(TEMPLATE.functions())
+    assert len(ALARMS) == 5 + 1 + 2 * len(TEMPLATE.functions())
     for logical_id, alarm in ALARMS.items():
         assert alarm["Properties"]["AlarmActions"] == TOPIC_ACTIONS, logical_id
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id

@@ -29,6 +29,8 @@ from tests.support.local_stack import stepped_stack
 from tests.support.superoffice_connect import CTX
 from tests.support.superoffice_webhooks import APP_EVENTS, PROCESSOR, TENANT, Hooks, poll
 
+RELAY = "ChangeEventsRelayFunction"
+
 
 @pytest.fixture(scope="module")
 def stack(moto_server: str) -> Iterator[LocalStack]:
@@ -108,7 +110,7 @@ def test_poison_messages_end_in_the_dead_letter_queue_and_in_the_log(wh: Hooks) 
     assert "version 99" in last["error"]["message"]
 
 
-def test_a_bus_outage_is_retried_and_the_change_reported_once(wh: Hooks) -> None:
+def test_a_bus_outage_holds_back_no_webhook_and_the_relay_delivers_the_change_once_the_bus_is_back(wh: Hooks) -> None:
     events = boto3.client("events")
     bus = wh.stack.resources.event_bus_name
     wh.sb.create(CTX, "contact", {"Name": "Ustabil AS"})
@@ -117,21 +119,24 @@ def test_a_bus_outage_is_retried_and_the_change_reported_once(wh: Hooks) -> None
     events.delete_rule(Name=APP_EVENTS, EventBusName=bus)
     events.delete_event_bus(Name=bus)
 
-    failed = poll(wh)
+    processed = poll(wh)
+    relayed = wh.stack.streams.catch_up(RELAY)
 
-    assert len(failed.failed) == 1
-    [entry] = wh.entries_of(delivery.event_id)
-    assert entry["outcome"] == "failed" and entry["error"]["code"] == "event_delivery_failed"
+    assert (len(processed.received), processed.failed) == (1, [])  # applied: its change is on the feed
+    assert (relayed[-1].delivered, relayed[-1].failed) == (0, 1)  # the relay's PutEvents: no such bus; retried
+    applied, delayed = (
+        [e for e in wh.entries_of(delivery.event_id) if e["action"] == action] for action in ("read", "publish_events")
+    )
+    assert [e["outcome"] for e in applied] == ["success"]  # the change: applied, not failed
+    [delayed] = delayed  # under the CRM event's id as well
+    assert delayed["outcome"] == "failed" and delayed["error"]["code"] == "event_delivery_failed"
+    assert "ResourceNotFoundException" in delayed["error"]["message"] and delayed["details"]["retried"] is True
+    wh.stack.streams.catch_up(RELAY)  # still no bus: the same chunk fails again, logged once
+    assert len([e for e in wh.sync_log() if e["action"] == "publish_events"]) == 1
     events.create_event_bus(Name=bus)
     wh.subscribe_app()
-    retried = poll(wh)
-    assert (len(retried.received), retried.failed) == (1, [])
-    [change] = wh.app_events()
+    [change] = wh.app_events()  # the relay's next delivery of the chunk
     assert (change["detail-type"], change["detail"]["action"]) == ("CompanyChanged", "created")
-    assert [e["outcome"] for e in sorted(wh.entries_of(delivery.event_id), key=lambda e: e["time"])] == [
-        "failed",
-        "success",
-    ]
 
 
 # --- claims -----------------------------------------------------------------------------------------------------------

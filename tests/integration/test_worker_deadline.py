@@ -110,7 +110,6 @@ def timed(aws: LocalResources, sandbox: SuperOfficeSandbox) -> Iterator[tuple[Wo
         links=inbound.links,
         states=CostlyStates(inbound.states, clock),
         feed=inbound.feed,
-        publisher=inbound.publisher,
         log=inbound.log,
     )
     yield world, clock

@@ -3,7 +3,9 @@ subscribes, and draining it.
 
 - `subscribe_app_queue(bus_name, name)`: the queue `name` (and a rule of the same name) for `source: leadbridge`;
   returns its URL.
-- `drain(url)`: every event body waiting in the queue, deleted once read.
+- `drain(url)`: every event body waiting in the queue, deleted once read. Changes reach the bus through the relay of
+  the change feed (ChangeEventsRelayFunction, fed by the table's stream): `drain` first lets the stream pump of every
+  running local stack catch up, as an app would wait a moment for them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from typing import Any
 
 import boto3
+
+from local.stack import running_stacks
 
 
 def subscribe_app_queue(bus_name: str, name: str) -> str:
@@ -25,6 +29,8 @@ def subscribe_app_queue(bus_name: str, name: str) -> str:
 
 def drain(url: str, *, wait_seconds: int = 0) -> list[dict[str, Any]]:
     """Receives until the queue answers empty (after long-polling `wait_seconds`)."""
+    for stack in running_stacks():
+        stack.streams.catch_up()
     sqs = boto3.client("sqs")
     found: list[dict[str, Any]] = []
     while True:

@@ -7,7 +7,7 @@ tests/integration/test_worker_deadline.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,6 @@ from leadbridge.models.settings import SettingsDocument
 from leadbridge.store.changes import DynamoChangeFeed
 from leadbridge.store.checkpoints import DynamoCheckpointStore
 from leadbridge.store.connections import ConnectionStore
-from leadbridge.store.events import AppEvent
 from leadbridge.store.links import LinkStore
 from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.records import DynamoRecordStates
@@ -34,6 +33,7 @@ from leadbridge.store.runs import DynamoRunStore, SqsDelayedQueue
 from leadbridge.store.table import Table
 from local.aws import LocalResources
 from local.sandbox.superoffice import SuperOfficeSandbox
+from tests.support.feed_relay import RelayedBus
 from tests.support.superoffice_connector import ADMIN_EMAIL, ADMIN_ID, CTX, REDIRECT_URI, SoEnv
 
 TENANT = "acme"
@@ -43,17 +43,6 @@ PLENTY = 10**9  # milliseconds left: never runs out
 
 class Killed(BaseException):
     """The process dies (Lambda timeout, crash): nothing after this point runs, no handler sees it."""
-
-
-class RecordingBus:
-    def __init__(self) -> None:
-        self.delivered: list[AppEvent] = []
-
-    def publish(self, events: Sequence[AppEvent]) -> None:
-        self.delivered.extend(events)
-
-    def of(self, detail_type: str) -> list[dict[str, Any]]:
-        return [e.detail for e in self.delivered if e.detail_type == detail_type]
 
 
 class KillSwitch:
@@ -128,7 +117,7 @@ class World:
     table: Table
     connector: HookedConnector
     links: LinkStore
-    bus: RecordingBus
+    bus: RelayedBus  # the worker's own events, and the changes the relay puts on the bus from the feed
     queue_url: str
     settings: SettingsDocument
     config: WorkerConfig = field(default_factory=WorkerConfig)
@@ -143,7 +132,6 @@ class World:
             links=Killable(self.links, self.kills),
             states=Killable(DynamoRecordStates(self.table), self.kills),
             feed=Killable(DynamoChangeFeed(self.table), self.kills),
-            publisher=Killable(self.bus, self.kills),
             log=Killable(DynamoSyncLog(self.table), self.kills),
         )
         self.save_connection()
@@ -246,7 +234,7 @@ def new_world(aws: LocalResources, sandbox: SuperOfficeSandbox, *, page_size: in
         sb=sandbox,
         table=Table(aws.table_name),
         links=LinkStore(Table(aws.table_name)),
-        bus=RecordingBus(),
+        bus=RelayedBus(Table(aws.table_name)),
         queue_url=aws.sync_queue_url,
         **options,
     )

@@ -96,7 +96,7 @@ def connection(**changes: Any) -> Connection:
 
 
 def services(claims: Claims, log: Log, conn: Connection | None = None) -> WebhookProcessingServices:
-    inbound = InboundServices(links=None, states=None, feed=None, publisher=None, log=log)  # type: ignore[arg-type]
+    inbound = InboundServices(links=None, states=None, feed=None, log=log)  # type: ignore[arg-type]
     document = default_settings("superoffice").model_dump(mode="json")
     document["objects"]["company"]["direction"] = "both"
     settings = SettingsDocument.model_validate(document)

@@ -14,6 +14,7 @@ from leadbridge.composition.connect import connection_services, token_vault
 from leadbridge.composition.export import bulk_export_services, crm_metadata_cache, export_services
 from leadbridge.composition.idempotency import IdempotentExport, idempotent_export
 from leadbridge.composition.inbound import (
+    change_relay_services,
     inbound_services,
     run_services,
     webhook_processing_services,
@@ -57,6 +58,7 @@ __all__ = [
     "bulk_export_services",
     "cached",
     "change_feed",
+    "change_relay_services",
     "checkpoint_store",
     "connection_services",
     "connection_store",

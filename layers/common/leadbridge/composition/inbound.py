@@ -26,6 +26,7 @@ from leadbridge.config import settings as runtime_settings
 from leadbridge.config import sync_worker_settings
 
 if TYPE_CHECKING:
+    from leadbridge.inbound.change_relay import ChangeRelayServices
     from leadbridge.inbound.jobs import WorkerConfig
     from leadbridge.inbound.ports import HeldChildren, InboundServices, WorkerServices
     from leadbridge.inbound.runs import RunServices
@@ -35,16 +36,26 @@ if TYPE_CHECKING:
 
 @cached
 def inbound_services() -> InboundServices:
-    from leadbridge.inbound.ports import ChangeEvents, InboundServices
+    from leadbridge.inbound.ports import InboundServices
 
     return InboundServices(
         links=link_store(),
         states=record_states(),
         feed=change_feed(),
-        publisher=event_publisher(),
         log=sync_log(),
         held=held_children(),
-        change_events=ChangeEvents(runtime_settings().change_events),
+    )
+
+
+@cached
+def change_relay_services() -> ChangeRelayServices:
+    """ChangeEventsRelayFunction's: the bus, the sync log for what it could not deliver, and what to put on the bus
+    (template parameter `ChangeEvents`)."""
+    from leadbridge.inbound.change_relay import ChangeRelayServices
+    from leadbridge.inbound.ports import ChangeEvents
+
+    return ChangeRelayServices(
+        publisher=event_publisher(), log=sync_log(), mode=ChangeEvents(runtime_settings().change_events)
     )
 
 

@@ -6,8 +6,8 @@ already has (out of order); map its values to app fields; let the app keep field
 suppress it when the mapped values are what the app already got (including the echo of leadbridge's own export);
 hold back records the app has never seen that the inbound filter excludes (`inbound.filtering`; the outbound
 selective-sync rules decide what is created in the CRM and never filter what comes in); then report the change on the
-change feed and the bus, remember what was reported, and log it. A deletion unlinks the record and reports
-`RecordDeleted`.
+change feed (the outbox of the app's bus: `inbound.change_relay`), remember what was reported, and log it. A deletion
+unlinks the record and reports `RecordDeleted`.
 
 A page of records (the scheduled sync) goes through `apply_records`, which makes the same decisions with the store
 calls batched: a few reads and writes per page instead of several per record, so a run's speed is set by the CRM,
@@ -18,7 +18,6 @@ Delivery to the app is at least once: a retried change carries the same event id
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,6 @@ from typing import Any
 from leadbridge.concurrency import together
 from leadbridge.errors import code_and_message
 from leadbridge.inbound.filtering import held_back
-from leadbridge.inbound.ports import ChangeEvents
 from leadbridge.inbound.ports import InboundServices as InboundServices
 from leadbridge.mapping.conflicts import winner
 from leadbridge.mapping.engine import InboundPlan, apply_inbound, inbound_plan
@@ -38,7 +36,6 @@ from leadbridge.models.crm import CrmObject, CrmRecord, StageKind
 from leadbridge.models.settings import SettingsDocument
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SkippedField, SyncLogEntry, Trigger
 from leadbridge.models.time import as_utc
-from leadbridge.store.events import AppEvent
 from leadbridge.store.links import RecordLink, deal_link_from_conversion, moved_by_conversion
 from leadbridge.store.records import PARENT_KEY, STAGE_KIND_KEY, RecordState, StateKey, state_hashes_of
 
@@ -443,46 +440,11 @@ def _next_state(ctx: InboundContext, record: CrmRecord, hashes: Mapping[str, str
 
 
 def _report(svc: InboundServices, events: Sequence[ChangeEvent], *, exclusive: bool = False) -> None:
-    """On the change feed and on the bus, overlapped. Before the record states are stored, so that a failure or a
-    kill makes the retry report again (same event ids, which the feed and the app de-duplicate): at least once, never
-    lost."""
-    if not events:
-        return
-    if svc.change_events is ChangeEvents.SUMMARY:
-        app_events = changes_reported(events)
-    else:
-        app_events = [AppEvent.of(e.type.value, e) for e in events]
-    together(lambda: svc.feed.append(events, exclusive=exclusive), lambda: svc.publisher.publish(app_events))
-
-
-CHANGES_REPORTED = "ChangesReported"
-SUMMARY_MAX_IDS = 2_000  # change ids per `ChangesReported`: about 70 KB of detail, inside EventBridge's 256 KB
-
-
-def changes_reported(events: Sequence[ChangeEvent]) -> list[AppEvent]:
-    """`ChangeEvents.SUMMARY`: what one report put on the change feed, as few events as the bus takes (one per
-    tenant and CRM, up to `SUMMARY_MAX_IDS` changes each): how many of each type, and their ids in feed order."""
-    groups: dict[tuple[str, str], list[ChangeEvent]] = {}
-    for event in events:
-        groups.setdefault((event.tenant, event.crm), []).append(event)
-    summaries: list[AppEvent] = []
-    for (tenant, crm), mine in groups.items():
-        for start in range(0, len(mine), SUMMARY_MAX_IDS):
-            part = mine[start : start + SUMMARY_MAX_IDS]
-            first = part[0]
-            detail = {
-                "tenant": tenant,
-                "crm": crm,
-                "count": len(part),
-                "counts": dict(Counter(e.type.value for e in part)),
-                "change_ids": [e.id for e in part],
-                "source": first.source.value,
-                "run_id": first.run_id,
-                "correlation_id": first.correlation_id,
-                "occurred_at": first.occurred_at.isoformat().replace("+00:00", "Z"),
-            }
-            summaries.append(AppEvent(detail_type=CHANGES_REPORTED, detail=detail))
-    return summaries
+    """On the change feed, the outbox of the app's bus (`inbound.change_relay` puts what it appends on the bus).
+    Before the record states are stored, so that a failure or a kill makes the retry report again (same event ids,
+    which the feed de-duplicates): at least once, never lost."""
+    if events:
+        svc.feed.append(events, exclusive=exclusive)
 
 
 def _content_digest(record: CrmRecord, values: Mapping[str, Any], texts: Mapping[str, str]) -> str:

@@ -1,5 +1,5 @@
-"""What inbound sync needs from the outside, as ports: the kernel's services (links, record states, change feed, bus,
-sync log) and the worker's (runs, checkpoints, connections, settings, connector, queue, webhook and outbound hooks).
+"""What inbound sync needs from the outside, as ports: the kernel's services (links, record states, change feed, sync
+log) and the worker's (runs, checkpoints, connections, settings, connector, bus, queue, webhook and outbound hooks).
 
 Adapters live in `leadbridge.store` and `leadbridge.crm`; `leadbridge.runtime` wires them to these ports.
 """
@@ -53,8 +53,8 @@ class HeldChildren(Protocol):
 
 
 class ChangeEvents(StrEnum):
-    """What the bus carries of the changes the kernel reports (template parameter `ChangeEvents`); the change feed
-    (`GET /changes`) holds every change either way. docs/events.md."""
+    """What the bus carries of the changes the feed holds (template parameter `ChangeEvents`,
+    `inbound.change_relay`); the change feed (`GET /changes`) holds every change either way. docs/events.md."""
 
     RECORD = "record"  # an event per change (`CompanyChanged`, ...) with the change as its detail
     SUMMARY = "summary"  # a `ChangesReported` event per report with the changes' ids: apps read them from the feed
@@ -64,11 +64,9 @@ class ChangeEvents(StrEnum):
 class InboundServices:
     links: Links
     states: RecordStates
-    feed: ChangeFeed
-    publisher: EventPublisher
+    feed: ChangeFeed  # also the outbox of the app's bus (`inbound.change_relay`)
     log: LogWriter
     held: HeldChildren | None = None  # None: held-back children are not remembered (they come with their next change)
-    change_events: ChangeEvents = ChangeEvents.RECORD
 
 
 # --- the scheduled-sync worker ---------------------------------------------------------------------------------------

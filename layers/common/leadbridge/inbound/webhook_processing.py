@@ -6,7 +6,8 @@ waiting for re-authorization, object not synced from the CRM, event about someth
 the record as the CRM has it *now* (webhook payloads are thin: SuperOffice sends ids and database columns; reading
 the current record also makes the order of events irrelevant, since an old event can only bring the newest state),
 and hand it to the inbound kernel (`leadbridge.inbound.kernel`), which maps it, applies the conflict policy, reports it
-on the change feed and the bus (with `LeadWon`/`LeadLost`/`RecordDeleted`), updates links and writes the sync log.
+on the change feed, whose relay puts it on the bus (with `LeadWon`/`LeadLost`/`RecordDeleted`), updates links and
+writes the sync log.
 
 Every event leaves at least one sync-log entry whose `correlation_id` is the CRM's event id: the kernel's entry when
 it changed something, a `skipped` entry otherwise (why: unchanged, stale, not connected, ...), and a `failed` entry

@@ -32,6 +32,13 @@ def new_entry_id(at: datetime | None = None) -> str:
     return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
+def stable_entry_id(at: datetime, seed: bytes) -> str:
+    """A ULID whose 80 random bits come from `seed`: the same entry id for the same event, however often it is
+    logged (a conditional write then keeps one)."""
+    value = (int(at.timestamp() * 1000) << 80) | int.from_bytes(seed[:10], "big")
+    return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
+
+
 class Direction(StrEnum):
     TO_CRM = "to_crm"
     FROM_CRM = "from_crm"
@@ -62,6 +69,7 @@ class Action(StrEnum):
     SETTINGS_CHANGED = "settings_changed"  # `details`: version, operation, sections; `actor`: who
     SYNC_RUN = "sync_run"  # a sync run as a whole failed (or was dead-lettered); `run_id`, `details.attempt`
     SYNC_SELECTION = "sync_selection"  # one selection of a run could not be read; `details.selection_id`
+    PUBLISH_EVENTS = "publish_events"  # changes on the feed whose bus events were not delivered; `details.change_ids`
 
 
 class Outcome(StrEnum):

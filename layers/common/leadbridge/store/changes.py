@@ -29,8 +29,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +59,8 @@ from leadbridge.store.table import (
 SETTLE = timedelta(seconds=2)
 MAX_LIMIT = 500
 _SEQ_DIGITS = 20
-_PREFIX = "CHG#"
+_PREFIX = "CHG#"  # a chunk's sort key; the table's stream relays the items whose key starts so (template.yaml)
+_TENANT_PREFIX = "T#"  # `tenant_pk`
 _CLAIM_CONCURRENCY = 8  # conditional puts in flight (they cannot be batched)
 _CHUNKS_PER_QUERY = 4
 
@@ -225,7 +227,24 @@ class DynamoChangeFeed:
             start = page.last_key
 
 
-def _events(item: Item) -> list[ChangeEvent]:
+@dataclass(frozen=True)
+class AppendedChunk:
+    """One chunk of changes the feed appended, as the table's stream carries it to the bus's relay."""
+
+    tenant: str
+    seq: int  # its place in the feed
+    events: Sequence[ChangeEvent]
+
+
+def appended_chunk(image: Mapping[str, Any]) -> AppendedChunk | None:
+    """The chunk a stream record's new image holds (its attributes as plain values); None for any other item."""
+    pk, sk = str(image.get(PK, "")), str(image.get(SK, ""))
+    if not (pk.startswith(_TENANT_PREFIX) and sk.startswith(_PREFIX) and sk[len(_PREFIX) :].isdigit()):
+        return None
+    return AppendedChunk(tenant=pk[len(_TENANT_PREFIX) :], seq=int(sk[len(_PREFIX) :]), events=_events(image))
+
+
+def _events(item: Mapping[str, Any]) -> list[ChangeEvent]:
     if "events" in item:
         raw: list[Any] = json.loads(str(item["events"]))
         return [ChangeEvent.model_validate(e) for e in raw]
