@@ -1,5 +1,6 @@
-"""The change feed: every inbound change, in order, for apps that poll (`GET /changes`) instead of subscribing to
-the bus.
+"""The change feed: every inbound change, in order, for apps that poll (`GET /changes`); and the outbox of the bus:
+the table's stream carries each chunk appended here to the relay that puts its changes on the bus
+(`inbound.change_relay`, `appended_chunk`), so the bus gets what the feed holds.
 
 Items: `PK=T#{tenant}`, `SK=CHG#{seq}` with a TTL, each holding the changes of one append (up to ~300 KB of them, as
 one JSON string): a page of 1,000 changes is a few items, not 1,000, and one string costs DynamoDB and boto3 far less
@@ -16,10 +17,11 @@ old one see it). A run holding the connection's lease (`exclusive`) is the only 
 changes, and a run re-reports only the batch it was applying when it stopped (the kernel stores a batch's record
 states before it reports the next): so instead of a pointer per change it keeps one item, `SK=CHGRUN#{crm}`,
 naming the chunks and ids of its last append, written before them. The next append (a resumed run, or a webhook)
-leaves out those ids whose chunk is there, and the ids webhooks claimed. A replayed page (a run resumed after a kill,
-a redelivered webhook) adds nothing to the feed, while the bus may deliver its changes again (at least once,
-de-duplicated by id). The one overlap left: a webhook reporting a change while a run is between reporting the same
-change and storing its state, where the run's append was not its last; the feed then holds that id twice. Pointers
+leaves out those ids whose chunk is there, and the ids webhooks claimed. A replayed page (a run resumed after a
+kill, a redelivered webhook) adds nothing to the feed, so nothing to the bus either (whose relay may still deliver a
+chunk twice: at least once, de-duplicated by id). The one overlap left: a webhook reporting a change while a run is
+between reporting the same change and storing its state, where the run's append was not its last; the feed then
+holds that id twice. Pointers
 sort after every `CHG#` key, so a feed read never sees them. (Not a transaction: DynamoDB would do, but the local
 stack's moto copies the whole table for every transaction.)
 """
