@@ -2,9 +2,11 @@
 outbox: `leadbridge.inbound.change_relay`).
 
 The table's stream delivers the new feed chunks only (the event source's filter in template.yaml); each stream record
-is one chunk, handed to `relay_chunk`. A record that raises is reported in `batchItemFailures`: Lambda delivers the
-batch again from it, until it is delivered or older than the event source's `MaximumRecordAgeInSeconds`, after which
-Lambda sends the batch's description to ChangeEventsDLQ.
+is one chunk, handed to `relay_chunk`. A record whose events the bus did not take is reported in `batchItemFailures`
+(even when all are: `raise_on_entire_batch_failure` off): Lambda delivers the batch again from it, until it is
+delivered or older than the event source's `MaximumRecordAgeInSeconds`, after which Lambda sends the batch's
+description to ChangeEventsDLQ. A chunk that cannot be read is logged and counted (`ChangeEventsUnreadable`), not
+retried: no retry would read it, and it would hold up the shard behind it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from leadbridge.inbound.change_relay import RelayRetry, relay_chunk
 from leadbridge.observability import logger, metrics, tracer
 from leadbridge.store.changes import appended_chunk
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A bus outage fails every record: still a partial batch response (the records to deliver again), not a function
+# error that would make Lambda bisect the batch and raise the errors alarm.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -32,7 +36,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     services = runtime.change_relay_services()
 
     def handle(record: DynamoDBRecord) -> None:
-        chunk = appended_chunk(record.dynamodb.new_image if record.dynamodb else {})
+        try:
+            chunk = appended_chunk(record.dynamodb.new_image if record.dynamodb else {})
+        except ValueError:  # pydantic's ValidationError too: no retry can read it, and it would hold up the shard
+            metrics.add_metric(name="ChangeEventsUnreadable", unit=MetricUnit.Count, value=1)
+            logger.exception("unreadable change feed chunk; its changes stay on the feed, not on the bus",
+                             extra={"event_id": record.event_id})
+            return
         if chunk is None:  # the event source's filter lets only feed chunks through
             logger.warning("not a change feed chunk", extra={"event_id": record.event_id})
             return

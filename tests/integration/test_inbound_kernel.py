@@ -369,6 +369,27 @@ def test_a_record_that_cannot_be_mapped_fails_alone_and_is_logged(svc: InboundSe
         apply_record(svc, ctx(), broken)
 
 
+def test_one_refused_event_does_not_keep_the_others_of_its_call_off_the_bus(svc: InboundServices, table: Table) -> None:
+    class RefusesBigCallsAndOneEvent:  # as EventBridge refuses a whole call for one bad entry or its size
+        def __init__(self) -> None:
+            self.delivered: list[AppEvent] = []
+
+        def publish(self, events: Sequence[AppEvent]) -> None:
+            if len(events) > 1 or events[0].detail["crm_id"] == "2":
+                raise EventDeliveryError("refused", failed=[(e, "ValidationException", "too big") for e in events])
+            self.delivered.extend(events)
+
+    bus = RefusesBigCallsAndOneEvent()
+    relay = RelayedBus(table).relay
+    relay._services = replace(relay._services, publisher=bus)
+    apply_records(svc, ctx(), [company("1"), company("2", Name="Havn A/S"), company("3", Name="Fjord ApS")])
+
+    assert relay.relay() == 1
+    assert sorted(e.detail["crm_id"] for e in bus.delivered) == ["1", "3"]
+    [refused] = DynamoSyncLog(table).query(TENANT, status=Outcome.FAILED).items
+    assert refused.error is not None and refused.error.message.startswith("1 of 3 change events were not put")
+
+
 def test_summary_mode_puts_one_event_per_feed_chunk_on_the_bus_naming_the_changes_in_the_feed(
     svc: InboundServices, table: Table
 ) -> None:

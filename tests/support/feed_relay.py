@@ -58,8 +58,12 @@ class FeedRelay:
                 if self._after
                 else {"ShardIteratorType": "TRIM_HORIZON"}
             )
-            iterator = self._streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **where)
-            records.extend(self._streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"])
+            shard_id = shard["ShardId"]
+            iterator = self._streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **where)["ShardIterator"]
+            while iterator:  # GetRecords returns up to 1,000 records: read on until the shard has no more
+                page = self._streams.get_records(ShardIterator=iterator)
+                records.extend(page["Records"])
+                iterator = page.get("NextShardIterator") if page["Records"] else None
         return records
 
 

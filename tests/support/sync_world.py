@@ -1,5 +1,5 @@
 """The scheduled-sync worker's test world: the real worker over DynamoDB and SQS in moto and a SuperOffice connector to
-the sandbox over HTTP, with the inbound stores wrapped so a test can kill the process at any store or bus call, and the
+the sandbox over HTTP, with the inbound stores wrapped so a test can kill the process at any store call, and the
 connector hooked to edit the CRM between pages. Used by tests/integration/test_sync_worker.py and
 tests/integration/test_worker_deadline.py.
 """
@@ -46,8 +46,8 @@ class Killed(BaseException):
 
 
 class KillSwitch:
-    """Kills the process at the N-th call of one store or bus method the inbound kernel uses (reads, the feed, the
-    bus, the log, the record states): any point where a real process can die between two writes."""
+    """Kills the process at the N-th call of one store method the inbound kernel uses (reads, the feed, the log, the
+    record states): any point where a real process can die between two writes."""
 
     def __init__(self) -> None:
         self.kill_at: tuple[str, int] | None = None

@@ -3,14 +3,15 @@
 The kernel reports a page's changes by appending them to the change feed, one DynamoDB item per chunk of changes
 (`store.changes`), and nothing else: the table's stream carries each new chunk to ChangeEventsRelayFunction, which
 puts the chunk's events on the bus here. So an event is on the bus only if its change is on the feed, a sync never
-waits for EventBridge (its PutEvents calls, 10 entries each, were a tenth of the worker's CPU), and a bus outage
-delays events instead of failing sync pages.
+waits for EventBridge (its PutEvents calls, 10 entries each, were about a seventh of the worker's CPU), and a bus
+outage delays events instead of failing sync pages.
 
 What one chunk becomes (template parameter `ChangeEvents`, `ChangeEvents` below): an event per change, its detail
 the change; or one `ChangesReported` event per chunk naming the changes, which apps then read from the feed.
 
 Failures: an entry EventBridge refuses for what it is (`PERMANENT_ERRORS`, e.g. a detail over its size limit) can never
-be delivered: it is logged and left out. Anything else (throttling, an outage) raises, and Lambda delivers the chunk
+be delivered: it is logged and left out (tried alone first, since one bad entry makes EventBridge refuse its whole
+call). Anything else (throttling, an outage) raises, and Lambda delivers the chunk
 again (its events may then reach the bus twice: apps de-duplicate by id, as for every at-least-once delivery). Both
 leave one sync-log entry per chunk and error, however often the chunk is retried (`relay_failure_entry`), saying
 that the changes are on the feed meanwhile.
@@ -60,13 +61,31 @@ def relay_chunk(svc: ChangeRelayServices, chunk: AppendedChunk) -> None:
     try:
         svc.publisher.publish(app_events(chunk.events, svc.mode))
     except EventDeliveryError as exc:
-        codes = {code or "Unknown" for _event, code, _message in exc.failed}
+        failed = _alone(svc, exc.failed)
+        if not failed:
+            return
+        codes = {code or "Unknown" for _event, code, _message in failed}
         for code in sorted(codes):
-            message = next(m for _e, c, m in exc.failed if (c or "Unknown") == code)
-            undelivered = sum(1 for _e, c, _m in exc.failed if (c or "Unknown") == code)
+            message = next(m for _e, c, m in failed if (c or "Unknown") == code)
+            undelivered = sum(1 for _e, c, _m in failed if (c or "Unknown") == code)
             _log_once(svc.log, relay_failure_entry(chunk, code, message, undelivered=undelivered))
         if codes - PERMANENT_ERRORS:
             raise RelayRetry(str(exc)) from exc
+
+
+def _alone(svc: ChangeRelayServices, failed: list[tuple[AppEvent, str, str]]) -> list[tuple[AppEvent, str, str]]:
+    """The failures left once each event refused for what it is has been tried alone: EventBridge refuses a whole
+    PutEvents call for one bad entry (or for its total size), so the others of that call may go through alone."""
+    refused = [f for f in failed if f[1] in PERMANENT_ERRORS]
+    if len(refused) <= 1:
+        return failed
+    left = [f for f in failed if f[1] not in PERMANENT_ERRORS]
+    for event, _code, _message in refused:
+        try:
+            svc.publisher.publish([event])
+        except EventDeliveryError as alone:
+            left.extend(alone.failed)
+    return left
 
 
 def app_events(events: Sequence[ChangeEvent], mode: ChangeEvents) -> list[AppEvent]:

@@ -99,7 +99,7 @@ def syncs_from_crm(settings: SettingsDocument, obj: CrmObject) -> bool:
 
 
 def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -> InboundResult:
-    """Bring one CRM record (as the CRM has it now) to the app. Raises store and bus errors (the caller retries; a
+    """Bring one CRM record (as the CRM has it now) to the app. Raises store errors (the caller retries; a
     retry is safe), and anything that kept the record from being mapped."""
     [result] = _apply_page(svc, ctx, [record], isolate=False)
     return result
@@ -107,7 +107,7 @@ def apply_record(svc: InboundServices, ctx: InboundContext, record: CrmRecord) -
 
 def apply_records(svc: InboundServices, ctx: InboundContext, records: Sequence[CrmRecord]) -> list[InboundResult]:
     """`apply_record` for a page of records, results in the same order. A record that cannot be mapped fails alone
-    (FAILED, logged); store and bus errors raise for the page, and applying the page again is safe."""
+    (FAILED, logged); store errors raise for the page, and applying the page again is safe."""
     return _apply_page(svc, ctx, records, isolate=True)
 
 

@@ -38,7 +38,7 @@ class RunScope:
     recorder: RunRecorder
 
     def apply_page(self, obj: CrmObject, records: list[CrmRecord]) -> None:
-        """One page: a record that cannot be brought in fails alone (logged by the kernel); a store or bus failure
+        """One page: a record that cannot be brought in fails alone (logged by the kernel); a store failure
         raises, and the page is read again from the checkpoint."""
         counts = self.run.counts_for(obj)
         counts.read += len(records)

@@ -21,7 +21,7 @@ brings a `creation` and a `propertyChange` per value set: one read; the later ev
 unchanged (`unchanged`/`stale`). A batch read that fails is not an error of its own: each event then reads its
 record alone, and fails or retries as it would have.
 
-Errors: the CRM throttling or failing, or our own store or bus failing, raise `RetryLater` (the message returns to the
+Errors: the CRM throttling or failing, or our own store failing, raise `RetryLater` (the message returns to the
 queue and is retried; after the queue's last attempt it goes to the dead-letter queue). The CRM refusing the read for
 good (permissions, bad id) is logged as failed and not retried: the scheduled sync reads the record again later.
 Anything unexpected propagates (retried, then dead-lettered) after it is logged.
