@@ -93,8 +93,17 @@ def test_failed_sync_runs_alarm_watches_the_workers_metric() -> None:
     assert "SyncJobFailed" in _emitted_metrics()
 
 
+def test_an_alarm_says_when_the_bus_falls_behind_the_change_feed() -> None:
+    (props,) = _alarms_on("AWS/Lambda", "IteratorAge").values()
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ChangeEventsRelayFunction"}}]
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Maximum", 300000, "GreaterThanThreshold"
+    )
+    assert "docs/operations.md#change-events-behind" in props["AlarmDescription"]
+
+
 def test_every_alarm_notifies_the_optional_topic() -> None:
-    assert len(ALARMS) == 5 + 1 + 2 * len(TEMPLATE.functions())
+    assert len(ALARMS) == 5 + 1 + 1 + 2 * len(TEMPLATE.functions())
     for logical_id, alarm in ALARMS.items():
         assert alarm["Properties"]["AlarmActions"] == TOPIC_ACTIONS, logical_id
         assert alarm["Properties"]["TreatMissingData"] == "notBreaching", logical_id
