@@ -47,12 +47,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             logger.warning("not a change feed chunk", extra={"event_id": record.event_id})
             return
         try:
-            relay_chunk(services, chunk)
+            delivered = relay_chunk(services, chunk)
         except RelayRetry:
             metrics.add_metric(name="ChangeEventsRetried", unit=MetricUnit.Count, value=1)
             logger.warning("change events not delivered; Lambda retries the chunk",
                            extra={"tenant_id": chunk.tenant, "seq": chunk.seq})
             raise
-        metrics.add_metric(name="ChangeEventsRelayed", unit=MetricUnit.Count, value=len(chunk.events))
+        metrics.add_metric(name="ChangeEventsRelayed", unit=MetricUnit.Count, value=delivered)  # bus events put
 
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

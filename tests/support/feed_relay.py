@@ -34,6 +34,7 @@ class FeedRelay:
         [self._subscription] = [s for s in SamTemplate().stream_subscriptions() if s.function_id == _RELAY]
         self._streams = boto3.client("dynamodbstreams")
         self._after: str | None = None
+        self.put = 0  # bus events the relay reported put, over every call
 
     def relay(self) -> int:
         """Relay the chunks appended since the last call; how many. A chunk whose relay raises is kept for the next
@@ -44,7 +45,7 @@ class FeedRelay:
                 image = {k: _DESERIALIZER.deserialize(v) for k, v in record["dynamodb"]["NewImage"].items()}
                 chunk = appended_chunk(image)
                 assert chunk is not None, f"the relay's filter passed an item that is not a chunk: {image}"
-                relay_chunk(self._services, chunk)
+                self.put += relay_chunk(self._services, chunk)
                 relayed += 1
             self._after = record["dynamodb"]["SequenceNumber"]
         return relayed

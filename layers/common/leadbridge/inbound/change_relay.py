@@ -54,16 +54,18 @@ class RelayRetry(Exception):
     """Some of a chunk's events were not delivered for a reason that may pass: Lambda delivers the chunk again."""
 
 
-def relay_chunk(svc: ChangeRelayServices, chunk: AppendedChunk) -> None:
-    """Put one appended chunk's events on the bus; raises `RelayRetry` when some may be delivered by a retry."""
-    if not chunk.events:
-        return
+def relay_chunk(svc: ChangeRelayServices, chunk: AppendedChunk) -> int:
+    """Put one appended chunk's events on the bus: how many the bus took. Raises `RelayRetry` when some may be
+    delivered by a retry."""
+    events = app_events(chunk.events, svc.mode)
+    if not events:
+        return 0
     try:
-        svc.publisher.publish(app_events(chunk.events, svc.mode))
+        svc.publisher.publish(events)
     except EventDeliveryError as exc:
         failed = _alone(svc, exc.failed)
         if not failed:
-            return
+            return len(events)
         codes = {code or "Unknown" for _event, code, _message in failed}
         for code in sorted(codes):
             message = next(m for _e, c, m in failed if (c or "Unknown") == code)
@@ -71,6 +73,8 @@ def relay_chunk(svc: ChangeRelayServices, chunk: AppendedChunk) -> None:
             _log_once(svc.log, relay_failure_entry(chunk, code, message, undelivered=undelivered))
         if codes - PERMANENT_ERRORS:
             raise RelayRetry(str(exc)) from exc
+        return len(events) - len(failed)
+    return len(events)
 
 
 def _alone(svc: ChangeRelayServices, failed: list[tuple[AppEvent, str, str]]) -> list[tuple[AppEvent, str, str]]:
