@@ -15,7 +15,7 @@ import pytest
 from leadbridge import runtime
 from leadbridge.crm.defaults import default_settings
 from leadbridge.errors import StoreUnavailable
-from leadbridge.inbound.dispatch import JOB_CHUNK, RESERVE_MS, SyncJob, dispatch_due
+from leadbridge.inbound.dispatch import RESERVE_MS, SyncJob, dispatch_due
 from leadbridge.models.connection import Connection, ConnectionStatus
 from leadbridge.models.settings import Frequency, Schedule
 from leadbridge.settings.schedule import next_run
@@ -185,7 +185,8 @@ def test_disconnected_connections_are_not_dispatched(dispatcher, aws):
 def test_an_invocation_short_of_time_claims_no_more_and_the_next_one_queues_the_rest(aws):
     runtime.reset()
     hourly = Schedule(frequency=Frequency.HOURLY, start_date=date(2026, 1, 1))
-    for n in range(JOB_CHUNK + 30):
+    chunk = 10  # JOB_CHUNK's behaviour with fewer connections to make
+    for n in range(chunk + 3):
         _connect(f"t{n:03d}", hourly)
     index = DueConnectionIndex(runtime.table())
     queue = SqsQueue(aws.environment["SYNC_QUEUE_URL"])
@@ -197,10 +198,12 @@ def test_an_invocation_short_of_time_claims_no_more_and_the_next_one_queues_the_
         schedule_of=lambda t, c: hourly,
         queue=queue,
         remaining_ms=lambda: next(countdown),
+        chunk_size=chunk,
     )
-    second = dispatch_due(datetime.now(UTC), index=index, schedule_of=lambda t, c: hourly, queue=queue)
+    second = dispatch_due(datetime.now(UTC), index=index, schedule_of=lambda t, c: hourly, queue=queue,
+                          chunk_size=chunk)  # fmt: skip
 
-    assert (first.queued, first.left_due) == (JOB_CHUNK, 30)
-    assert (second.queued, second.left_due) == (30, 0)
+    assert (first.queued, first.left_due) == (chunk, 3)
+    assert (second.queued, second.left_due) == (3, 0)
     jobs = _queued_jobs(aws.environment["SYNC_QUEUE_URL"])
-    assert sorted(j.tenant_id for j in jobs) == [f"t{n:03d}" for n in range(JOB_CHUNK + 30)]
+    assert sorted(j.tenant_id for j in jobs) == [f"t{n:03d}" for n in range(chunk + 3)]

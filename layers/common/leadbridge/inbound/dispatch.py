@@ -79,14 +79,16 @@ def dispatch_due(
     schedule_of: ScheduleLookup,
     queue: MessageQueue,
     remaining_ms: Callable[[], int] | None = None,
+    chunk_size: int = JOB_CHUNK,
 ) -> DispatchReport:
-    """Queue one sync job per due connection and advance each to its next run, chunk by chunk while the invocation
-    has `RESERVE_MS` left (`remaining_ms`: the Lambda's countdown). Raises StoreUnavailable (after releasing the
-    claims it could not hand off) when the queue refuses jobs, so the invocation is reported failed."""
+    """Queue one sync job per due connection and advance each to its next run, chunk by chunk (`chunk_size` claims
+    per queue hand-off) while the invocation has `RESERVE_MS` left (`remaining_ms`: the Lambda's countdown). Raises
+    StoreUnavailable (after releasing the claims it could not hand off) when the queue refuses jobs, so the invocation
+    is reported failed."""
     report = DispatchReport()
     failure: StoreUnavailable | None = None
     due_iter = index.due(now)
-    while chunk := list(islice(due_iter, JOB_CHUNK)):
+    while chunk := list(islice(due_iter, chunk_size)):
         if remaining_ms is not None and remaining_ms() < RESERVE_MS:
             report.left_due = len(chunk) + sum(1 for _ in due_iter)
             break
