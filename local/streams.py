@@ -33,6 +33,24 @@ log = logging.getLogger("local.streams")
 _READ_LIMIT = 1000  # GetRecords' maximum
 
 
+def stream_shards(streams: Any, stream_arn: str) -> list[str]:
+    """The shard ids of a stream (`streams`: a DynamoDB Streams client)."""
+    description = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+    return [shard["ShardId"] for shard in description.get("Shards") or []]
+
+
+def shard_records(streams: Any, stream_arn: str, shard: str, after: str | None) -> list[dict[str, Any]]:
+    """Up to 1,000 records of `shard` after the sequence number `after` (from the shard's start when None)."""
+    where: dict[str, Any] = (
+        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+        if after
+        else {"ShardIteratorType": "TRIM_HORIZON"}
+    )
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, **where)["ShardIterator"]
+    records: list[dict[str, Any]] = streams.get_records(ShardIterator=iterator, Limit=_READ_LIMIT)["Records"]
+    return records
+
+
 @dataclass
 class StreamOutcome:
     function_id: str
@@ -204,20 +222,11 @@ class StreamPump:
         return known
 
     def _shards(self, stream_arn: str) -> list[str]:
-        description = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
-        return [shard["ShardId"] for shard in description.get("Shards") or []]
+        return stream_shards(self._streams, stream_arn)
 
     def _read(self, position: _Position, shard: str) -> list[dict[str, Any]]:
-        after = position.after.get(shard)
-        if after is None:  # StartingPosition TRIM_HORIZON (the template's subscriptions take no other)
-            iterator = self._streams.get_shard_iterator(StreamArn=position.stream_arn, ShardId=shard,
-                                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        else:
-            iterator = self._streams.get_shard_iterator(StreamArn=position.stream_arn, ShardId=shard,
-                                                        ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                                                        SequenceNumber=after)["ShardIterator"]
-        records: list[dict[str, Any]] = self._streams.get_records(ShardIterator=iterator, Limit=_READ_LIMIT)["Records"]
-        return records
+        # StartingPosition TRIM_HORIZON when nothing was read yet (the template's subscriptions take no other)
+        return shard_records(self._streams, position.stream_arn, shard, position.after.get(shard))
 
     def _lambda_record(self, stream_arn: str, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])

@@ -21,6 +21,7 @@ from leadbridge.store.changes import appended_chunk
 from leadbridge.store.events import AppEvent, EventDeliveryError
 from leadbridge.store.log import DynamoSyncLog
 from leadbridge.store.table import Table
+from local.streams import shard_records, stream_shards
 from local.template import SamTemplate
 
 _RELAY = "ChangeEventsRelayFunction"
@@ -53,18 +54,11 @@ class FeedRelay:
     def _new_records(self) -> list[dict[str, Any]]:
         arn = self._table.client.describe_table(TableName=self._table.name)["Table"]["LatestStreamArn"]
         records: list[dict[str, Any]] = []
-        for shard in self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            where: dict[str, Any] = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._after}
-                if self._after
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            shard_id = shard["ShardId"]
-            iterator = self._streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **where)["ShardIterator"]
-            while iterator:  # GetRecords returns up to 1,000 records: read on until the shard has no more
-                page = self._streams.get_records(ShardIterator=iterator)
-                records.extend(page["Records"])
-                iterator = page.get("NextShardIterator") if page["Records"] else None
+        for shard in stream_shards(self._streams, arn):
+            after = self._after
+            while page := shard_records(self._streams, arn, shard, after):  # up to 1,000 a read: read on to the end
+                records.extend(page)
+                after = page[-1]["dynamodb"]["SequenceNumber"]
         return records
 
 
