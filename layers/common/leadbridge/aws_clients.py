@@ -16,6 +16,13 @@ hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
   the issue's profile. The requests are typed (boto3 stubs, mypy strict) and AWS validates server-side: a malformed
   request is answered with a 400 that the adapters translate like any other AWS error (tests/integration/
   test_aws_clients.py).
+- DynamoDB's item operations (`ITEM_OPERATIONS`) are serialized by one `json.dumps` (`_ItemRequests`) and their
+  answers parsed by one `json.loads` (`_ItemResponses`). botocore walks the service model for every attribute of
+  every item: about two thirds of serializing a 25-item BatchWriteItem, and about 90 % of parsing a BatchGetItem
+  answer of 100 record states (8.7 ms against 0.9 ms for `json.loads`). For these operations the wire form is the
+  values as JSON with blobs in base64, so the shortcut gives what botocore gives, byte for byte and value for value
+  (tests/unit/test_dynamodb_wire.py compares the two, and checks the service model still holds nothing that botocore
+  would write or read otherwise). Errors are parsed by botocore as before.
 - `max_pool_connections` 32: a page's independent calls overlap (`leadbridge.concurrency`), each with up to
   `IN_FLIGHT` (8) requests of its own: the states and each object's links are read at once, up to 24 DynamoDB
   requests, and a connection over the pool's size would be opened and thrown away.
@@ -23,12 +30,16 @@ hold a 10 s webhook intake or a 29 s API call until Lambda kills it. Here:
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import botocore.session
 from botocore.config import Config
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,7 +74,88 @@ def client(service: str) -> Any:
     """A new client of `service` with the shared config (region, credentials and endpoint from the environment)."""
     with _MAKING:  # a session is not thread-safe while it makes a client; using one is
         made: Any = session().create_client(service, config=_config())  # typed by the overloads above
-        return made
+    if service == "dynamodb":
+        # botocore's own attributes: no public hook replaces a client's serializer or parser.
+        made._serializer = _ItemRequests(made._serializer)
+        made._endpoint._response_parser_factory = _ItemParsers(made._endpoint._response_parser_factory)
+    return made
+
+
+# The operations whose input holds nothing but strings, numbers, booleans, lists and maps, with blobs only as
+# attribute values ("B", "BS"): no timestamp, no renamed member, no host prefix.
+ITEM_OPERATIONS = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+    "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+})  # fmt: skip
+
+
+class _ItemRequests:
+    """botocore's JSON serializer for DynamoDB, with the body of `ITEM_OPERATIONS` written by one `json.dumps`."""
+
+    def __init__(self, standard: Any) -> None:
+        self._standard = standard
+
+    def serialize_to_request(self, parameters: Any, operation_model: Any) -> Any:
+        if operation_model.name not in ITEM_OPERATIONS:
+            return self._standard.serialize_to_request(parameters, operation_model)
+        serialized = self._standard.serialize_to_request({}, operation_model)  # method, headers, path: no body
+        serialized["body"] = json.dumps(parameters, default=_base64).encode("utf-8")
+        return serialized
+
+
+ITEM_OUTPUTS = frozenset(f"{name}Output" for name in ITEM_OPERATIONS)
+
+
+class _ItemParsers(ResponseParserFactory):
+    """The endpoint's parser factory, with `_ItemResponses` for the JSON protocol."""
+
+    def __init__(self, standard: ResponseParserFactory) -> None:
+        super().__init__()
+        self._parser_defaults: dict[str, Any] = dict(vars(standard).get("_defaults") or {})  # the session's parsers
+        self.set_parser_defaults(**self._parser_defaults)
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return _ItemResponses(**self._parser_defaults)
+        return super().create_parser(protocol_name)
+
+
+_BLOB_KEY = re.compile(rb'"BS?"\s*:')  # an attribute value's "B" or "BS" key; inside a string its quotes are escaped
+
+
+class _ItemResponses(JSONParser):
+    """botocore's JSON parser, with the answers of `ITEM_OPERATIONS` (by their output shape) read by `json.loads`;
+    only an answer holding a blob attribute value is walked, to decode it as botocore does."""
+
+    def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:  # botocore's stubs do not declare it
+        if shape is None or shape.name not in ITEM_OUTPUTS:
+            return super()._handle_json_body(raw_body, shape)  # type: ignore[misc]
+        parsed = self._parse_body_as_json(raw_body)  # type: ignore[attr-defined]
+        return _decode_blobs(parsed) if _BLOB_KEY.search(raw_body or b"") else parsed
+
+
+def _decode_blobs(value: Any) -> Any:
+    """Every "B" and "BS" attribute value in `value` as bytes. Only an attribute value is a one-key object whose "B"
+    is a string (or "BS" a list): an item's attribute named "B" holds an object."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            blob = value.get("B")
+            if isinstance(blob, str):
+                return {"B": base64.b64decode(blob)}
+            blobs = value.get("BS")
+            if isinstance(blobs, list) and all(isinstance(b, str) for b in blobs):
+                return {"BS": [base64.b64decode(b) for b in blobs]}
+        return {k: _decode_blobs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_blobs(v) for v in value]
+    return value
+
+
+def _base64(value: Any) -> str:
+    """A blob attribute value as the JSON protocol sends it (what botocore's serializer does for a blob shape)."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not a DynamoDB attribute value")
 
 
 _MAKING = threading.RLock()
