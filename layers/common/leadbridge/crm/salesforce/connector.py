@@ -913,8 +913,7 @@ class SalesforceConnector(TransportReporting):
     def _record(self, obj: CrmObject, raw: Any) -> CrmRecord:
         if not isinstance(raw, Mapping) or not raw.get("Id"):
             raise CrmUnavailable(f"Salesforce returned no {self.names[obj]} record")
-        describe = self.describe(self.names[obj])
-        fields = {k: decode(describe.field(k), v) for k, v in raw.items() if k not in ("attributes", "Id")}
+        fields = self.describe(self.names[obj]).decode_row(raw)
         parent = raw.get("AccountId") if obj is not CrmObject.ACTIVITY else (raw.get("WhatId") or raw.get("AccountId"))
         if obj is CrmObject.PERSON and self._sobject_of(obj, str(raw["Id"])) == "Lead":
             # Lead mode: an unconverted Lead is its own company, as the export made it (`_new_lead_with_person`);

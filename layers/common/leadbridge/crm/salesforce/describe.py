@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from leadbridge.errors import CrmFieldUnknown, CrmRejected
@@ -118,6 +119,21 @@ class Describe:
 
     def field(self, name: str) -> SfField | None:
         return self.fields.get(name) or next((f for n, f in self.fields.items() if n.lower() == name.lower()), None)
+
+    @cached_property
+    def _plain(self) -> frozenset[str]:
+        """The fields whose REST value is already the canonical one (all but dates and date-times)."""
+        return frozenset(name for name, f in self.fields.items() if f.type not in ("date", "datetime"))
+
+    def decode_row(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """A REST row's fields as canonical values (`decode` of each), without `attributes` and `Id`. Only dates and
+        date-times are decoded one by one: an inbound page holds thousands of rows of mostly plain fields."""
+        plain = self._plain
+        return {
+            k: v if v is None or k in plain else decode(self.field(k), v)
+            for k, v in raw.items()
+            if k != "attributes" and k != "Id"
+        }
 
     def infos(self) -> list[FieldInfo]:
         return [f.info() for f in self.fields.values() if f.name != "Id"]
