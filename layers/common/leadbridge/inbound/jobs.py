@@ -40,7 +40,7 @@ class WorkerConfig:
     throttle_delay: int = 60  # seconds to wait after a 429 without Retry-After
     outbound_budget: int = 200  # lead events retried per run
     selection_save_every: int = 50
-    apply_slice: int = 200  # records applied between two time checks (a page is applied in slices of this many)
+    apply_slice: int = 500  # records applied between two time checks (a page is applied in slices of this many)
 
     def budget_for(self, crm: str) -> int:
         """The CRM request budget of one run: the deployment's override, else the CRM's default."""
