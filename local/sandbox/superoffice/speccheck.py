@@ -170,7 +170,10 @@ class SpecIndex:
             return found
 
     def carrier_template(self, definition: str) -> dict[str, Any]:
-        return copy.deepcopy(_template(self, definition))
+        # The template is flat (`_template`): scalars, and empty lists and objects, which each copy gets afresh.
+        # Not `copy.deepcopy`: every entity the sandbox renders takes a few of these, and deepcopy's bookkeeping was
+        # a third of starting the sandbox with its demo data.
+        return {k: type(v)() if type(v) in (list, dict) else v for k, v in _template(self, definition).items()}
 
     def definition_properties(self, definition: str) -> dict[str, Any]:
         return dict(self.definitions[_full_name(self, definition)].get("properties", {}))
