@@ -106,18 +106,17 @@ class _ItemRequests:
 ITEM_OUTPUTS = frozenset(f"{name}Output" for name in ITEM_OPERATIONS)
 
 
-class _ItemParsers(ResponseParserFactory):
-    """The endpoint's parser factory, with `_ItemResponses` for the JSON protocol."""
+class _ItemParsers:
+    """The endpoint's parser factory, with `_ItemResponses` for the JSON protocol (botocore's own for any other)."""
 
     def __init__(self, standard: ResponseParserFactory) -> None:
-        super().__init__()
-        self._parser_defaults: dict[str, Any] = dict(vars(standard).get("_defaults") or {})  # the session's parsers
-        self.set_parser_defaults(**self._parser_defaults)
+        self._standard = standard
+        self._defaults: dict[str, Any] = dict(vars(standard).get("_defaults") or {})  # the session's blob parser etc.
 
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
-            return _ItemResponses(**self._parser_defaults)
-        return super().create_parser(protocol_name)
+            return _ItemResponses(**self._defaults)
+        return self._standard.create_parser(protocol_name)
 
 
 _BLOB_KEY = re.compile(rb'"BS?"\s*:')  # an attribute value's "B" or "BS" key; inside a string its quotes are escaped
