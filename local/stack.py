@@ -192,6 +192,7 @@ class LocalStack:
         """Empty every table and queue (fresh moto state with the template's resources); sandboxes keep running."""
         reset_moto(self.moto_endpoint)
         self._create_aws()
+        self.streams.forget_streams()
         os.environ.update({k: v for info in self.sandboxes for k, v in info.env.items()})
         self._store_sandbox_secrets()
 

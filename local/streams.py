@@ -12,6 +12,11 @@ batch at a time; moto's table has one shard).
 
 `catch_up(function_id)` delivers everything the stream holds now and returns when done: tests call it where, on
 AWS, they would wait for the relay, instead of waiting a fixed time.
+
+Polling costs one GetRecords while nothing changes: a read that dealt with every record it got keeps the shard's
+`NextShardIterator` for the next poll, and the table's stream and shards are looked up again only when there is no
+such iterator (the first poll, after a batch that stopped short or failed, after an error such as a moto reset). An
+idle subscription polls 4 times a second, as Lambda polls a stream's shards.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local.aws import LocalResources, client
 from local.lambda_runtime import FunctionRuntime, HandlerNotBuilt
 from local.template import SamTemplate, StreamSubscription
@@ -31,6 +38,7 @@ from local.template import SamTemplate, StreamSubscription
 log = logging.getLogger("local.streams")
 
 _READ_LIMIT = 1000  # GetRecords' maximum
+IDLE_SECONDS = 0.25  # Lambda polls each shard of a stream 4 times a second
 
 
 def stream_shards(streams: Any, stream_arn: str) -> list[str]:
@@ -41,14 +49,23 @@ def stream_shards(streams: Any, stream_arn: str) -> list[str]:
 
 def shard_records(streams: Any, stream_arn: str, shard: str, after: str | None) -> list[dict[str, Any]]:
     """Up to 1,000 records of `shard` after the sequence number `after` (from the shard's start when None)."""
+    return shard_read(streams, shard_iterator(streams, stream_arn, shard, after))[0]
+
+
+def shard_iterator(streams: Any, stream_arn: str, shard: str, after: str | None) -> str:
+    """An iterator at the record after the sequence number `after` (the shard's start when None)."""
     where: dict[str, Any] = (
         {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
         if after
         else {"ShardIteratorType": "TRIM_HORIZON"}
     )
-    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, **where)["ShardIterator"]
-    records: list[dict[str, Any]] = streams.get_records(ShardIterator=iterator, Limit=_READ_LIMIT)["Records"]
-    return records
+    return str(streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, **where)["ShardIterator"])
+
+
+def shard_read(streams: Any, iterator: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to 1,000 records from `iterator`, and the iterator after them (None when the shard is closed)."""
+    answer = streams.get_records(ShardIterator=iterator, Limit=_READ_LIMIT)
+    return list(answer["Records"]), answer.get("NextShardIterator")
 
 
 @dataclass
@@ -66,11 +83,14 @@ class _Position:
     stream_arn: str
     after: dict[str, str] = field(default_factory=dict)  # shard id -> last sequence number dealt with
     attempts: int = 0  # deliveries of the batch that starts at the position
+    shards: list[str] = field(default_factory=list)
+    # shard id -> the iterator right after `after[shard]`: kept only when the last read was dealt with to its end
+    iterators: dict[str, str] = field(default_factory=dict)
 
 
 class StreamPump:
     def __init__(self, template: SamTemplate, runtime: FunctionRuntime, resources: LocalResources,
-                 *, idle_seconds: float = 0.1) -> None:
+                 *, idle_seconds: float = IDLE_SECONDS) -> None:
         self.runtime = runtime
         self.resources = resources
         self.idle_seconds = idle_seconds
@@ -105,14 +125,27 @@ class StreamPump:
         """One batch for `function_id` from its table's stream."""
         subscription = self.subscription(function_id)
         with self._locks[function_id]:
+            if self._reads_on(function_id):
+                try:
+                    return self._poll(subscription)
+                except ClientError:
+                    # An iterator outlives nothing: moto reset, or the table made again. Look the stream up anew.
+                    self._forget_stream(function_id)
             return self._poll(subscription)
+
+    def forget_streams(self) -> None:
+        """Look every table's stream up again at the next poll (the stack's AWS state was reset)."""
+        for function_id in self._positions:
+            self._forget_stream(function_id)
 
     def _poll(self, subscription: StreamSubscription) -> StreamOutcome:
         outcome = StreamOutcome(function_id=subscription.function_id)
         position = self._position(subscription)
-        for shard in self._shards(position.stream_arn):
-            records = self._read(position, shard)
+        for shard in position.shards:
+            records, next_iterator = self._read(position, shard)
             if not records:
+                if next_iterator:
+                    position.iterators[shard] = next_iterator
                 continue
             batch: list[dict[str, Any]] = []
             read_up_to = ""  # the last record this batch deals with, dropped ones after it included
@@ -126,8 +159,10 @@ class StreamPump:
                 read_up_to = record["dynamodb"]["SequenceNumber"]
             if not batch:
                 position.after[shard] = read_up_to
-                return outcome
-            self._deliver(subscription, position, shard, batch, outcome, read_up_to)
+            else:
+                self._deliver(subscription, position, shard, batch, outcome, read_up_to)
+            if next_iterator and position.after.get(shard) == records[-1]["dynamodb"]["SequenceNumber"]:
+                position.iterators[shard] = next_iterator  # all read was dealt with: the next poll reads on from it
             return outcome
         return outcome
 
@@ -213,20 +248,34 @@ class StreamPump:
 
     # ------------------------------------------------------------------------------------------ the stream
 
+    def _reads_on(self, function_id: str) -> bool:
+        """Whether every shard of the subscription's stream reads on from a kept iterator (nothing to look up)."""
+        known = self._positions.get(function_id)
+        return known is not None and bool(known.shards) and len(known.iterators) == len(known.shards)
+
     def _position(self, subscription: StreamSubscription) -> _Position:
+        known = self._positions.get(subscription.function_id)
+        if known is not None and self._reads_on(subscription.function_id):
+            return known
         table = self.resources.refs[subscription.table_logical_id]
         arn = self._dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        known = self._positions.get(subscription.function_id)
         if known is None or known.stream_arn != arn:  # first use, or the table was made again (a reset)
             known = self._positions[subscription.function_id] = _Position(stream_arn=arn)
+        known.shards = stream_shards(self._streams, arn)
         return known
 
-    def _shards(self, stream_arn: str) -> list[str]:
-        return stream_shards(self._streams, stream_arn)
+    def _forget_stream(self, function_id: str) -> None:
+        known = self._positions.get(function_id)
+        if known is not None:
+            known.shards, known.iterators = [], {}
 
-    def _read(self, position: _Position, shard: str) -> list[dict[str, Any]]:
-        # StartingPosition TRIM_HORIZON when nothing was read yet (the template's subscriptions take no other)
-        return shard_records(self._streams, position.stream_arn, shard, position.after.get(shard))
+    def _read(self, position: _Position, shard: str) -> tuple[list[dict[str, Any]], str | None]:
+        # An iterator is used once: the read's own next iterator is kept again only if all it read is dealt with.
+        iterator = position.iterators.pop(shard, None)
+        if iterator is None:
+            # StartingPosition TRIM_HORIZON when nothing was read yet (the template's subscriptions take no other)
+            iterator = shard_iterator(self._streams, position.stream_arn, shard, position.after.get(shard))
+        return shard_read(self._streams, iterator)
 
     def _lambda_record(self, stream_arn: str, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])
