@@ -16,17 +16,23 @@ T = TypeVar("T")
 # A condition that holds at all holds well within this, however busy the machine (tests usually wait well under 1 s).
 GENEROUS_TIMEOUT = 60.0
 POLL_INTERVAL = 0.1
+# A look at the condition is often a request through the local stack, which takes the CPU from the work waited for:
+# after the first looks, look less often, up to this.
+MAX_POLL_INTERVAL = 0.4
+POLL_BACKOFF = 1.5
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float = GENEROUS_TIMEOUT, what: str,
                interval: float = POLL_INTERVAL, clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> None:
-    """Until `predicate()` is true; fails naming `what` when it is still false after `timeout` seconds."""
+    """Until `predicate()` is true; fails naming `what` when it is still false after `timeout` seconds. Looks every
+    `interval` seconds at first, then 1.5 times less often each time, up to every `MAX_POLL_INTERVAL` seconds."""
     deadline = clock() + timeout
     while not predicate():
         if clock() >= deadline:
             raise AssertionError(f"gave up waiting {timeout:.0f} s for {what}")
-        sleep(interval)
+        sleep(min(interval, deadline - clock()))  # one last look at the deadline, not past it
+        interval = min(max(interval, MAX_POLL_INTERVAL), interval * POLL_BACKOFF)
 
 
 def wait_while_progressing(progress: Callable[[], T], done: Callable[[T], bool], *, what: str,

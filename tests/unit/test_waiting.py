@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from tests.support.waiting import wait_until, wait_while_progressing
@@ -23,7 +25,22 @@ def test_wait_until_returns_as_soon_as_the_condition_holds() -> None:
 
     wait_until(lambda: next(answers), what="the third look", interval=0.1, clock=clock, sleep=clock.sleep)
 
-    assert clock.now == pytest.approx(0.2)
+    assert clock.now == pytest.approx(0.1 + 0.15)  # looked at 0, 0.1 and 0.25 s
+
+
+def test_wait_until_looks_less_often_the_longer_it_waits_up_to_a_bound() -> None:
+    clock, looks = Clock(), []
+
+    def look() -> bool:
+        looks.append(clock.now)
+        return clock.now >= 10
+
+    wait_until(look, what="ten seconds", interval=0.1, clock=clock, sleep=clock.sleep)
+
+    gaps = [round(b - a, 6) for a, b in pairwise(looks)]
+    assert gaps[:3] == [0.1, 0.15, 0.225]  # soon at first: most conditions hold within a few looks
+    assert max(gaps) == pytest.approx(0.4) and gaps[-2] == pytest.approx(0.4)  # then every 0.4 s at most
+    assert len(looks) < 40  # against 100 looks at a fixed 0.1 s
 
 
 def test_wait_until_names_what_it_waited_for_when_it_gives_up() -> None:
