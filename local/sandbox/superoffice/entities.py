@@ -472,6 +472,9 @@ _SPEC_TO_DOTNET = {"string": "System.String", "integer": "System.Int32", "number
 class Renderer:
     def __init__(self, spec: SpecIndex) -> None:
         self.spec = spec
+        # Per carrier, (name, .NET type) of its spec properties: the same for every record, and looking them up in
+        # the spec for every rendered entity was most of a render's time (the demo seeding renders ~900 of them).
+        self._standard_fields: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def links(self, base: str, kind: Kind, ident: int) -> dict[str, str]:
         root = f"{base}/api/v1/{kind.name}"
@@ -523,16 +526,11 @@ class Renderer:
         return out
 
     def field_properties(self, customer: Customer, kind: Kind) -> dict[str, Any]:
-        props = self.spec.definition_properties(kind.carrier)
-        out: dict[str, Any] = {}
-        for name, prop in props.items():
-            if name in ("TableRight", "FieldProperties"):
-                continue
-            out[name] = {
-                "FieldRight": {"Mask": "FULL", "Reason": ""},
-                "FieldType": _dotnet_type(prop),
-                "FieldLength": kind.texts.get(name, 0),
-            }
+        out: dict[str, Any] = {
+            name: {"FieldRight": {"Mask": "FULL", "Reason": ""}, "FieldType": dotnet,
+                   "FieldLength": kind.texts.get(name, 0)}
+            for name, dotnet in self._standard_field_types(kind.carrier)
+        }  # fmt: skip
         for f in customer.udefs[kind.key]:
             out[f"UserDefinedFields.{f.prog_id}"] = {
                 "FieldRight": {"Mask": "READ" if f.is_read_only else "FULL", "Reason": ""},
@@ -540,6 +538,15 @@ class Renderer:
                 "FieldLength": f.text_length if f.field_type in ("ShortText", "LongText") else 0,
             }
         return out
+
+    def _standard_field_types(self, carrier: str) -> tuple[tuple[str, str], ...]:
+        known = self._standard_fields.get(carrier)
+        if known is None:
+            props = self.spec.definition_properties(carrier)
+            known = tuple((name, _dotnet_type(prop)) for name, prop in props.items()
+                          if name not in ("TableRight", "FieldProperties"))  # fmt: skip
+            self._standard_fields[carrier] = known
+        return known
 
     def element(self, e: dict[str, str]) -> dict[str, Any]:
         out = self.spec.carrier_template("SuperOffice.CRM.Services.EntityElement")
