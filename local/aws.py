@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -63,7 +64,9 @@ class MotoServer:
     def start(self) -> str:
         port = _free_port()
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            # moto's server with its DynamoDB answers written faster (`local.moto_process`)
+            [sys.executable, "-m", "local.moto_process", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=Path(__file__).resolve().parent.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # one line per AWS call would drown the stack's own output
         )
