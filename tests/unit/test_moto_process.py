@@ -38,6 +38,7 @@ def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, BothWriters]]:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a session's moto server: this one answers in-process
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="eu-west-1")
         ddb.create_table(
