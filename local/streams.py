@@ -78,6 +78,10 @@ class StreamOutcome:
     error: str | None = None
 
 
+class _StaleIterator(Exception):
+    """A kept shard iterator was refused: nothing was read or delivered with it."""
+
+
 @dataclass
 class _Position:
     stream_arn: str
@@ -125,13 +129,12 @@ class StreamPump:
         """One batch for `function_id` from its table's stream."""
         subscription = self.subscription(function_id)
         with self._locks[function_id]:
-            if self._reads_on(function_id):
-                try:
-                    return self._poll(subscription)
-                except ClientError:
-                    # An iterator outlives nothing: moto reset, or the table made again. Look the stream up anew.
-                    self._forget_stream(function_id)
-            return self._poll(subscription)
+            try:
+                return self._poll(subscription)
+            except _StaleIterator:
+                # A kept iterator outlives no reset of moto (or the table made again): look the stream up anew.
+                self._forget_stream(function_id)
+                return self._poll(subscription)
 
     def forget_streams(self) -> None:
         """Look every table's stream up again at the next poll (the stack's AWS state was reset)."""
@@ -275,7 +278,11 @@ class StreamPump:
         if iterator is None:
             # StartingPosition TRIM_HORIZON when nothing was read yet (the template's subscriptions take no other)
             iterator = shard_iterator(self._streams, position.stream_arn, shard, position.after.get(shard))
-        return shard_read(self._streams, iterator)
+            return shard_read(self._streams, iterator)
+        try:
+            return shard_read(self._streams, iterator)
+        except ClientError as exc:
+            raise _StaleIterator from exc
 
     def _lambda_record(self, stream_arn: str, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])

@@ -102,3 +102,18 @@ def test_once_the_retries_are_spent_the_batch_is_described_on_the_failure_queue_
     info = failure["DDBStreamBatchInfo"]
     assert info["batchSize"] == 1 and info["startSequenceNumber"] == info["endSequenceNumber"]
     assert info["startSequenceNumber"] == last_record(notes, "NOTE#stuck")["dynamodb"]["SequenceNumber"]
+
+
+def test_records_written_after_a_reset_the_pump_was_not_told_of_still_arrive(
+    notes: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(notes, "NOTE#a")
+    assert notes.streams.catch_up(CONSUMER)[0].delivered == 1  # the pump now reads on from a kept iterator
+    monkeypatch.setattr(notes.streams, "forget_streams", lambda: None)  # as when moto is reset behind its back
+    notes.reset_aws()
+    put(notes, "NOTE#b")
+
+    outcomes = notes.streams.catch_up(CONSUMER)
+
+    assert sum(o.delivered for o in outcomes) == 1 and not any(o.failed for o in outcomes)
+    assert deliveries(notes, "NOTE#b") == 1
