@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,10 +15,12 @@ import pytest
 from leadbridge import runtime
 from leadbridge.models.changes import ChangeAction, ChangeEvent, ChangeSource, ChangeType
 from leadbridge.models.crm import CrmObject
-from leadbridge.models.synclog import Action, Outcome
+from leadbridge.models.runs import SyncRun
+from leadbridge.models.synclog import Action, Outcome, Trigger
 from leadbridge.store.changes import DynamoChangeFeed
 from leadbridge.store.events import AppEvent, EventDeliveryError
 from leadbridge.store.log import DynamoSyncLog
+from leadbridge.store.runs import DynamoRunStore
 from leadbridge.store.table import Table
 from local.aws import LocalResources
 from local.lambda_runtime import FunctionRuntime
@@ -116,3 +119,30 @@ def test_a_throttled_bus_fails_the_chunk_for_lambda_to_deliver_again_and_logs_th
     [delayed] = DynamoSyncLog(Table(aws.table_name)).query(TENANT, status=Outcome.FAILED).items
     assert delayed.action is Action.PUBLISH_EVENTS and delayed.error is not None
     assert "ThrottlingException: Rate exceeded" in delayed.error.message
+
+
+def test_the_log_entry_of_a_chunk_from_a_run_started_by_hand_says_manual(
+    aws: LocalResources, relay: StreamPump, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Refusing:
+        def publish(self, events: Sequence[AppEvent]) -> None:
+            raise EventDeliveryError("refused", failed=[(e, "ValidationException", "too big") for e in events])
+
+    table = Table(aws.table_name)
+    DynamoRunStore(table).create(SyncRun(id="run-by-hand", tenant=TENANT, crm="superoffice", trigger="manual",
+                                         created_at=datetime.now(UTC)))  # fmt: skip
+    refused = replace(runtime.change_relay_services(), publisher=Refusing())
+    monkeypatch.setattr(runtime, "change_relay_services", lambda: refused)
+    feed = DynamoChangeFeed(table)
+    feed.append([replace_run(change("1"), "run-by-hand")], exclusive=True)
+    feed.append([change("2")], exclusive=True)  # run-1: a scheduled run's (no run item: the usual trigger)
+
+    relay.catch_up(RELAY)
+
+    entries = DynamoSyncLog(table).query(TENANT, status=Outcome.FAILED).items
+    by_change = {e.details["change_ids"][0]: e.trigger for e in entries}
+    assert by_change == {change("1").id: Trigger.MANUAL, change("2").id: Trigger.SCHEDULE}
+
+
+def replace_run(event: ChangeEvent, run_id: str) -> ChangeEvent:
+    return event.model_copy(update={"run_id": run_id})

@@ -55,7 +55,8 @@ def change_relay_services() -> ChangeRelayServices:
     from leadbridge.inbound.ports import ChangeEvents
 
     return ChangeRelayServices(
-        publisher=event_publisher(), log=sync_log(), mode=ChangeEvents(runtime_settings().change_events)
+        publisher=event_publisher(), log=sync_log(), mode=ChangeEvents(runtime_settings().change_events),
+        runs=run_store(),
     )
 
 

@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from leadbridge.errors import Conflict
+from leadbridge.errors import Conflict, StoreUnavailable
 from leadbridge.inbound.ports import ChangeEvents, LogWriter
-from leadbridge.models.changes import ChangeEvent
+from leadbridge.models.changes import ChangeEvent, ChangeSource
 from leadbridge.models.synclog import Action, Direction, LogError, Outcome, SyncLogEntry, Trigger, stable_entry_id
 from leadbridge.store.changes import AppendedChunk
 from leadbridge.store.events import AppEvent, EventDeliveryError
 
 if TYPE_CHECKING:
-    from leadbridge.store.ports import EventPublisher
+    from leadbridge.store.ports import EventPublisher, RunStore
 
 CHANGES_REPORTED = "ChangesReported"
 SUMMARY_MAX_IDS = 2_000  # change ids per `ChangesReported`: about 70 KB of detail, inside EventBridge's 256 KB
@@ -48,6 +48,8 @@ class ChangeRelayServices:
     publisher: EventPublisher
     log: LogWriter
     mode: ChangeEvents = ChangeEvents.RECORD
+    # Read only when a chunk fails: its log entry names the run's trigger (a run started by hand is `manual`).
+    runs: RunStore | None = None
 
 
 class RelayRetry(Exception):
@@ -67,10 +69,11 @@ def relay_chunk(svc: ChangeRelayServices, chunk: AppendedChunk) -> int:
         if not failed:
             return len(events)
         codes = {code or "Unknown" for _event, code, _message in failed}
+        trigger = _trigger(svc, chunk)
         for code in sorted(codes):
             message = next(m for _e, c, m in failed if (c or "Unknown") == code)
             undelivered = sum(1 for _e, c, _m in failed if (c or "Unknown") == code)
-            _log_once(svc.log, relay_failure_entry(chunk, code, message, undelivered=undelivered))
+            _log_once(svc.log, relay_failure_entry(chunk, code, message, undelivered=undelivered, trigger=trigger))
         if codes - PERMANENT_ERRORS:
             raise RelayRetry(str(exc)) from exc
         return len(events) - len(failed)
@@ -124,9 +127,25 @@ def changes_reported(events: Sequence[ChangeEvent]) -> list[AppEvent]:
     return summaries
 
 
-def relay_failure_entry(chunk: AppendedChunk, code: str, message: str, *, undelivered: int) -> SyncLogEntry:
+def _trigger(svc: ChangeRelayServices, chunk: AppendedChunk) -> Trigger:
+    """What started the changes of a chunk: a webhook, or the run that appended it (scheduled or by hand)."""
+    first = chunk.events[0]
+    if first.source is ChangeSource.WEBHOOK:
+        return Trigger.WEBHOOK
+    if first.run_id is None or svc.runs is None:
+        return Trigger.SCHEDULE
+    try:
+        run = svc.runs.get(chunk.tenant, first.run_id)
+    except StoreUnavailable:
+        return Trigger.SCHEDULE  # the failure is logged all the same, with the usual trigger of a run
+    return Trigger.MANUAL if run is not None and run.trigger == "manual" else Trigger.SCHEDULE
+
+
+def relay_failure_entry(chunk: AppendedChunk, code: str, message: str, *, undelivered: int,
+                        trigger: Trigger | None = None) -> SyncLogEntry:
     """The sync-log entry of a chunk whose events the bus did not take: its id is the same for every attempt at the
-    same chunk and error, so a chunk retried for an hour leaves one entry, not hundreds."""
+    same chunk and error, so a chunk retried for an hour leaves one entry, not hundreds. `trigger` defaults to the
+    chunk's source (`webhook`, else `schedule`)."""
     first = chunk.events[0]
     retried = code not in PERMANENT_ERRORS
     at = datetime.fromtimestamp(chunk.seq // 1000 / 1_000_000, UTC)
@@ -142,7 +161,7 @@ def relay_failure_entry(chunk: AppendedChunk, code: str, message: str, *, undeli
         tenant=chunk.tenant,
         crm=first.crm,
         direction=Direction.FROM_CRM,
-        trigger=Trigger.WEBHOOK if first.source.value == Trigger.WEBHOOK.value else Trigger.SCHEDULE,
+        trigger=trigger or (Trigger.WEBHOOK if first.source is ChangeSource.WEBHOOK else Trigger.SCHEDULE),
         action=Action.PUBLISH_EVENTS,
         outcome=Outcome.FAILED,
         error=LogError(
