@@ -208,3 +208,15 @@ def test_the_sync_worker_settles_the_collector_only_in_a_lambda_environment(
         assert settled["frozen"] > 10_000  # Powertools, botocore and leadbridge's modules, at least
     else:
         assert settled == {"threshold": [700, 10, 10], "frozen": 0}  # CPython's defaults
+
+
+def test_loading_every_crm_s_oauth_client_writes_no_warning_to_the_log() -> None:
+    # authlib 1.9 warns at import that its httpx client moves to httpx2: a line in every cold start's log otherwise.
+    probe = ("import sys; sys.path[:0] = [sys.argv[3]]\n"
+             "import leadbridge.crm.hubspot.oauth, leadbridge.crm.salesforce.oauth, leadbridge.crm.superoffice.oauth\n"
+             "print('[]')")  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "default"}  # any warning shown (authlib shows its own "always" anyway)
+    done = subprocess.run([sys.executable, "-c", probe, "-", "-", str(ROOT / "layers" / "common")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False, timeout=120)  # fmt: skip
+
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]

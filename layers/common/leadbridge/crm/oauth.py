@@ -10,6 +10,7 @@ fields) stays with each CRM.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,12 @@ from typing import Any
 import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+
+with warnings.catch_warnings():
+    # authlib 1.9 warns at import that its httpx client moves to `httpx2`; httpx is this project's dependency, and the
+    # warning would be a line in every cold start's log. Every leadbridge module takes the client from here.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.httpx_client import OAuth2Client as OAuth2Client  # re-exported
 
 from leadbridge.crm.base import AuthorizationRequest
 from leadbridge.crm.http import Timeouts

@@ -34,11 +34,10 @@ from typing import Any
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
 
 from leadbridge.crm.base import AuthorizationRequest
 from leadbridge.crm.http import Timeouts
-from leadbridge.crm.oauth import OAuthClientBuilder
+from leadbridge.crm.oauth import OAuth2Client, OAuthClientBuilder
 from leadbridge.errors import CrmUnavailable, NeedsReauth
 from leadbridge.models.crm import Grant
 
