@@ -251,15 +251,10 @@ class StreamPump:
 
     # ------------------------------------------------------------------------------------------ the stream
 
-    def _reads_on(self, function_id: str) -> bool:
-        """Whether every shard of the subscription's stream reads on from a kept iterator (nothing to look up)."""
-        known = self._positions.get(function_id)
-        return known is not None and bool(known.shards) and len(known.iterators) == len(known.shards)
-
     def _position(self, subscription: StreamSubscription) -> _Position:
         known = self._positions.get(subscription.function_id)
-        if known is not None and self._reads_on(subscription.function_id):
-            return known
+        if known is not None and known.shards and len(known.iterators) == len(known.shards):
+            return known  # every shard reads on from a kept iterator: nothing to look up
         table = self.resources.refs[subscription.table_logical_id]
         arn = self._dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         if known is None or known.stream_arn != arn:  # first use, or the table was made again (a reset)

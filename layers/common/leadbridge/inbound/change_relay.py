@@ -130,15 +130,17 @@ def changes_reported(events: Sequence[ChangeEvent]) -> list[AppEvent]:
 def _trigger(svc: ChangeRelayServices, chunk: AppendedChunk) -> Trigger:
     """What started the changes of a chunk: a webhook, or the run that appended it (scheduled or by hand)."""
     first = chunk.events[0]
-    if first.source is ChangeSource.WEBHOOK:
-        return Trigger.WEBHOOK
-    if first.run_id is None or svc.runs is None:
-        return Trigger.SCHEDULE
+    if first.source is ChangeSource.WEBHOOK or first.run_id is None or svc.runs is None:
+        return _source_trigger(chunk)
     try:
         run = svc.runs.get(chunk.tenant, first.run_id)
     except StoreUnavailable:
         return Trigger.SCHEDULE  # the failure is logged all the same, with the usual trigger of a run
     return Trigger.MANUAL if run is not None and run.trigger == "manual" else Trigger.SCHEDULE
+
+
+def _source_trigger(chunk: AppendedChunk) -> Trigger:
+    return Trigger.WEBHOOK if chunk.events[0].source is ChangeSource.WEBHOOK else Trigger.SCHEDULE
 
 
 def relay_failure_entry(chunk: AppendedChunk, code: str, message: str, *, undelivered: int,
@@ -161,7 +163,7 @@ def relay_failure_entry(chunk: AppendedChunk, code: str, message: str, *, undeli
         tenant=chunk.tenant,
         crm=first.crm,
         direction=Direction.FROM_CRM,
-        trigger=trigger or (Trigger.WEBHOOK if first.source is ChangeSource.WEBHOOK else Trigger.SCHEDULE),
+        trigger=trigger or _source_trigger(chunk),
         action=Action.PUBLISH_EVENTS,
         outcome=Outcome.FAILED,
         error=LogError(
