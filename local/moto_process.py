@@ -9,6 +9,11 @@ server, with two costs taken out that every AWS call of the stack paid.
   answers and missing items included; errors never come here (moto writes them as before).
 - **No line per request on stderr**: werkzeug's request log (the parent process discards it anyway).
 
+And one fault fixed: **a DynamoDB request is handled whole before the next starts.** moto's server answers requests on
+threads, and its conditional writes test the condition and then write, so under load two racing conditional puts
+could both succeed (the lead lease test saw two holders). DynamoDB makes every item write atomic; one lock over
+moto's DynamoDB and DynamoDB Streams handlers gives that (none of their operations waits, unlike SQS's long poll).
+
 Everything else (parsing, the services' behaviour, errors, every other service's answers) is moto's, unchanged.
 """
 
@@ -18,9 +23,14 @@ import base64
 import json
 import logging
 import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
-from moto.core.responses import ActionContext
-from moto.dynamodb.responses import DynamoResult
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.responses import ActionContext, BaseResponse
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 # The operations whose answers hold items (moto's `DynamoResult`); every other answer, BatchWriteItem's and
 # TransactWriteItems' included, is written by moto's serializer.
@@ -30,6 +40,8 @@ ITEM_OPERATIONS = frozenset({
 _CONTENT_TYPE = "application/x-amz-json-1.0"  # DynamoDB's JSON protocol version
 
 _moto_execute_result = DynamoResult.execute_result
+_one_dynamodb_request_at_a_time = threading.Lock()
+Handler = TypeVar("Handler", bound=BaseResponse)
 
 
 def item_answer(result: DynamoResult, context: ActionContext) -> tuple[int, dict[str, str], str]:
@@ -52,9 +64,23 @@ def _blob(value: object) -> str:
     raise TypeError(f"{type(value).__name__} in a DynamoDB answer")
 
 
+def _one_at_a_time(call: Callable[[Handler], TYPE_RESPONSE]) -> Callable[[Handler], TYPE_RESPONSE]:
+    def locked(handler: Handler) -> TYPE_RESPONSE:
+        with _one_dynamodb_request_at_a_time:
+            return call(handler)
+
+    return locked
+
+
+dynamodb_call = _one_at_a_time(DynamoHandler.call_action)
+streams_call = _one_at_a_time(DynamoDBStreamsHandler.call_action)
+
+
 def install() -> None:
-    """Use the shortcuts in this process (moto's in-process `mock_aws` as well as its server)."""
+    """Use the shortcuts and the lock in this process (moto's in-process `mock_aws` as well as its server)."""
     DynamoResult.execute_result = item_answer  # type: ignore[assignment,method-assign]
+    DynamoHandler.call_action = dynamodb_call  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.call_action = streams_call  # type: ignore[assignment,method-assign]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 

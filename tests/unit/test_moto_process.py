@@ -1,17 +1,19 @@
 """local.moto_process writes moto's DynamoDB item answers by one `json.dumps`: the same JSON as moto's own serializer,
 for every item operation and the options leadbridge and the tests use (moto in-process, both writers on the same
-answers)."""
+answers). And it handles one DynamoDB request at a time, so racing conditional writes cannot both succeed."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 from local import moto_process
 
@@ -108,3 +110,51 @@ def test_a_refusal_is_moto_s_own_answer(both: tuple[Any, BothWriters]) -> None:
 
     assert refused.value.response["Item"]["PK"] == {"S": "A"}  # moto's error answer, with the item, unchanged
     assert [name for name, _, _ in writers.compared] == ["PutItem"]  # the refusal was not the shortcut's to write
+
+
+def test_two_racing_conditional_puts_are_handled_one_after_the_other(
+    both: tuple[Any, BothWriters], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto tests a put's condition and then writes; on its threaded server two racing puts could both pass the test.
+    Here the first put to reach moto's backend waits (up to a second) for the second to arrive as well: with the
+    lock the second never does, so exactly one put wins. Without it both are inside at once; a slow host can only
+    hide that, never fail this test."""
+    ddb, _ = both
+    monkeypatch.setattr(DynamoHandler, "call_action", moto_process.dynamodb_call)
+    inside, most_inside, arrived = [0], [0], threading.Event()
+    moto_put = DynamoDBBackend.put_item
+
+    def put_waiting_for_company(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        inside[0] += 1
+        most_inside[0] = max(most_inside[0], inside[0])
+        if inside[0] > 1:
+            arrived.set()
+        else:
+            arrived.wait(timeout=1.0)
+        try:
+            return moto_put(self, *args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", put_waiting_for_company)
+    start, winners = threading.Barrier(2), []
+
+    def take(owner: str) -> None:
+        start.wait()
+        try:
+            ddb.put_item(TableName="t", Item={**item("L", "lease"), "owner": {"S": owner}},
+                         ConditionExpression="attribute_not_exists(PK)")  # fmt: skip
+            winners.append(owner)
+        except ddb.exceptions.ConditionalCheckFailedException:
+            pass
+
+    threads = [threading.Thread(target=take, args=(owner,)) for owner in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert most_inside[0] == 1
+    assert len(winners) == 1
+    held = ddb.get_item(TableName="t", Key={"PK": {"S": "L"}, "SK": {"S": "lease"}})["Item"]
+    assert held["owner"] == {"S": winners[0]}
